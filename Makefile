@@ -1,0 +1,31 @@
+# Quick start: `make demo` and `make test` work on a fresh machine (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export LOMSONG_REFERENCE_DATA ?= $(abspath ../shared/data)
+
+.PHONY: demo test setup data lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## install the project into .venv and bring the reference data into data/
+	$(VENV)/bin/lomsong setup
+
+demo: setup ## set up, then run the analysis on the bundled data and write maps/ and the gap lists
+	$(VENV)/bin/lomsong demo
+
+test: setup ## set up, then run the whole test suite
+	$(PY) -m pytest
+
+lint:
+	$(VENV)/bin/ruff check coverage api tests benchmarks
+
+clean:
+	rm -rf $(VENV) data/population data/samples data/store data/cache maps/*.html maps/communes

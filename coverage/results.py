@@ -1,0 +1,176 @@
+"""A finished run's results folder: what ``lomsong run`` writes and the maps and the API read.
+
+One run is one folder (default ``maps/``) holding ``run.json`` and the tables below. The
+analysis writes them with :mod:`coverage.export`; :func:`load_run` reads them back for the maps
+(:mod:`coverage.maps`) and the API (``api/``), so neither recomputes anything.
+
+Machine-readable tables (GeoParquet, exact dtypes) sit beside the human downloads (CSV, XLSX,
+GeoJSON, GPKG, KML) that are made from them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+#: File names inside a run folder.
+RUN_JSON = "run.json"
+GAPS_PARQUET = "gaps.parquet"
+CELLS_PARQUET = "cells.parquet"
+COMMUNE_SUMMARY_PARQUET = "communes.parquet"
+VILLAGES_PARQUET = "villages.parquet"
+CAMPAIGN_CSV = "campaign.csv"
+
+#: Views: operator ids plus ``all``; technologies plus ``any``.
+ALL_OPERATORS = "all"
+ANY_TECHNOLOGY = "any"
+
+#: Gap table (one row per gap area and view), EPSG:4326: (column, meaning).
+GAP_SCHEMA: list[tuple[str, str]] = [
+    ("gap_id", "stable id: the same input gives the same id (view + hash of the gap's cells)"),
+    ("operator", "view operator: viettel, vinaphone, mobifone, vietnamobile, gmobile or all"),
+    ("technology", "view technology: 2G, 3G, 4G, 5G or any"),
+    ("rank", "rank within the view by population, 1 = most people"),
+    ("population", "people living in the gap (population raster, summed over its cells)"),
+    ("area_km2", "area in km² (UTM 48N)"),
+    ("n_cells", "number of H3 cells"),
+    ("n_samples", "measurements in the gap's cells for the view"),
+    ("n_devices", "distinct devices that measured there"),
+    ("median_signal_dbm", "median signal level of those measurements (dBm)"),
+    ("no_service_share", "share of those measurements that had no service"),
+    (
+        "evidence",
+        "confirmed: most cells meet the evidence rule (and, in the all view, every operator seen in "
+        "the data was tested there); else likely",
+    ),
+    ("commune_code", "GSO code of the commune holding most of the gap's people"),
+    ("commune", "its name"),
+    ("district_code", "its district's GSO code"),
+    ("district", "its district"),
+    ("commune_codes", "every commune the gap touches, ';'-joined, most people first"),
+    ("communes", "their names, ';'-joined, same order"),
+    ("commune_population", "people of each of those communes inside the gap, ';'-joined"),
+    ("first_date", "first measurement date in the gap (YYYY-MM-DD)"),
+    ("last_date", "last measurement date in the gap"),
+    ("centroid_lon", "longitude of a point inside the gap"),
+    ("centroid_lat", "latitude of a point inside the gap"),
+    ("geometry", "Polygon or MultiPolygon, EPSG:4326"),
+]
+GAP_COLUMNS = [name for name, _ in GAP_SCHEMA]
+
+#: Cells table (one row per H3 cell and view), EPSG:4326 polygons: (column, meaning).
+CELL_STATE_SCHEMA: list[tuple[str, str]] = [
+    ("h3", "H3 cell id (hex string)"),
+    ("operator", "view operator (or all)"),
+    ("technology", "view technology (or any)"),
+    ("state", "no_data, insufficient, covered or weak"),
+    ("n_samples", "measurements in the cell for the view"),
+    ("n_devices", "distinct devices"),
+    ("n_days", "distinct days"),
+    ("first_date", "first measurement date"),
+    ("last_date", "last measurement date"),
+    ("median_signal_dbm", "median signal (dBm)"),
+    ("p10_signal_dbm", "10th percentile signal (dBm)"),
+    ("no_service_share", "share of no-service samples"),
+    ("median_dl_kbps", "median download speed where present"),
+    ("population", "people living in the cell"),
+    ("samples_needed", "more samples needed to meet the evidence rule (0 when met)"),
+    ("devices_needed", "more devices needed to meet the evidence rule (0 when met)"),
+    ("gap_id", "the gap the cell belongs to in this view, empty when not weak"),
+    ("geometry", "the cell's hexagon, EPSG:4326"),
+]
+
+#: Commune summary (one row per commune and view): (column, meaning).
+COMMUNE_SUMMARY_SCHEMA: list[tuple[str, str]] = [
+    ("commune_code", "GSO code"),
+    ("commune", "name"),
+    ("district_code", "district GSO code"),
+    ("district", "district name"),
+    ("operator", "view operator (or all)"),
+    ("technology", "view technology (or any)"),
+    ("population", "census population of the commune (people on the population surface)"),
+    ("people_in_gaps", "people living in weak cells of the view"),
+    ("share_people_covered", "share of the commune's people in covered cells"),
+    ("share_people_no_data", "share of the commune's people in cells without enough evidence"),
+    ("share_area_with_data", "share of the commune's area in cells with any measurement"),
+    ("n_gaps", "gaps of the view touching the commune"),
+    ("largest_gap_id", "the gap holding most of the commune's people"),
+    ("largest_gap_population", "people of the commune inside that gap"),
+]
+
+
+@dataclass
+class RunResults:
+    """Everything a finished run produced, loaded for presentation.
+
+    Attributes
+    ----------
+    folder : Path
+        The run folder.
+    meta : dict
+        Contents of ``run.json`` (inputs, configuration, counts, versions, timings, period,
+        ``synthetic``).
+    gaps : geopandas.GeoDataFrame
+        Gap table (:data:`GAP_SCHEMA`).
+    cells : geopandas.GeoDataFrame
+        Cell states (:data:`CELL_STATE_SCHEMA`).
+    communes : pandas.DataFrame
+        Commune summary (:data:`COMMUNE_SUMMARY_SCHEMA`).
+    villages : geopandas.GeoDataFrame or None
+        Village statuses when a village layer was given.
+    """
+
+    folder: Path
+    meta: dict[str, Any]
+    gaps: gpd.GeoDataFrame
+    cells: gpd.GeoDataFrame
+    communes: pd.DataFrame
+    villages: gpd.GeoDataFrame | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the measurements came from the simulator."""
+        return bool(self.meta.get("synthetic", False))
+
+
+class RunNotFoundError(FileNotFoundError):
+    """The folder holds no finished run (no ``run.json``)."""
+
+
+def load_run(folder: str | Path) -> RunResults:
+    """Load a finished run's tables.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Run folder written by ``lomsong run``.
+
+    Returns
+    -------
+    RunResults
+
+    Raises
+    ------
+    RunNotFoundError
+        When the folder has no ``run.json``.
+    """
+    folder = Path(folder)
+    meta_path = folder / RUN_JSON
+    if not meta_path.exists():
+        raise RunNotFoundError(f"{folder}: no finished run here (no {RUN_JSON}); run `lomsong run`")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    villages_path = folder / VILLAGES_PARQUET
+    return RunResults(
+        folder=folder,
+        meta=meta,
+        gaps=gpd.read_parquet(folder / GAPS_PARQUET),
+        cells=gpd.read_parquet(folder / CELLS_PARQUET),
+        communes=pd.read_parquet(folder / COMMUNE_SUMMARY_PARQUET),
+        villages=gpd.read_parquet(villages_path) if villages_path.exists() else None,
+    )

@@ -1,0 +1,171 @@
+"""Configuration: one validated options object, loaded from TOML, recorded in ``run.json``.
+
+Defaults and their sources:
+
+- Weak thresholds (signal below which a sample counts as weak coverage): 4G RSRP -110 dBm,
+  5G SS-RSRP -110 dBm, 3G RSCP -100 dBm, 2G RSSI -100 dBm. They sit between Android's "no bars"
+  and "one bar" classes (FORMATS.md: LTE -115/-105, NR -110/-90, UMTS -115/-105, GSM -107/-103)
+  where voice and basic data start to fail. No-service samples count as below any threshold.
+- Speed threshold for speed-only sources (Ookla tiles): 5,000 kbit/s down.
+- Evidence rule: a cell's state is decided only with at least 5 samples from at least 2 devices.
+
+A TOML file may set any of these; an unknown key is an error naming the key::
+
+    [analysis]
+    resolution = 8
+    [thresholds]
+    "4G" = -110
+    [evidence]
+    min_samples = 5
+    min_devices = 2
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+TECHNOLOGIES = ["2G", "3G", "4G", "5G"]
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the reason."""
+
+
+def _default_thresholds() -> dict[str, float]:
+    return {"2G": -100.0, "3G": -100.0, "4G": -110.0, "5G": -110.0}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated analysis options.
+
+    Attributes
+    ----------
+    resolution : int
+        H3 resolution of the grid, 7 to 10 (default 8, about 0.74 km² a cell).
+    thresholds : dict
+        Technology → signal level (dBm) below which a sample is weak.
+    speed_threshold_kbps : float
+        Download speed below which a speed-only sample (Ookla tile) is weak.
+    min_samples : int
+        Evidence rule: samples needed in a cell before deciding its state.
+    min_devices : int
+        Evidence rule: distinct devices needed in a cell before deciding its state.
+    covered_share : float
+        A cell × view is covered when at least this share of its samples is not weak.
+    """
+
+    resolution: int = 8
+    thresholds: dict[str, float] = field(default_factory=_default_thresholds)
+    speed_threshold_kbps: float = 5000.0
+    min_samples: int = 5
+    min_devices: int = 2
+    covered_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.resolution, int) or not 7 <= self.resolution <= 10:
+            raise ConfigError(f"analysis.resolution must be an integer 7 to 10, got {self.resolution!r}")
+        unknown = set(self.thresholds) - set(TECHNOLOGIES)
+        if unknown:
+            raise ConfigError(f"thresholds: unknown technology {sorted(unknown)}; use {TECHNOLOGIES}")
+        for tech, value in self.thresholds.items():
+            if not isinstance(value, int | float) or not -160 <= value <= -30:
+                raise ConfigError(f"thresholds.{tech} must be a number of dBm in -160 … -30, got {value!r}")
+        object.__setattr__(
+            self, "thresholds", {**_default_thresholds(), **{k: float(v) for k, v in self.thresholds.items()}}
+        )
+        if not isinstance(self.min_samples, int) or self.min_samples < 1:
+            raise ConfigError(f"evidence.min_samples must be a positive integer, got {self.min_samples!r}")
+        if not isinstance(self.min_devices, int) or self.min_devices < 1:
+            raise ConfigError(f"evidence.min_devices must be a positive integer, got {self.min_devices!r}")
+        if not isinstance(self.speed_threshold_kbps, int | float) or self.speed_threshold_kbps <= 0:
+            raise ConfigError("thresholds.speed_kbps must be a positive number")
+        if not 0 < self.covered_share <= 1:
+            raise ConfigError(f"evidence.covered_share must be in (0, 1], got {self.covered_share!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the options as plain data (for ``run.json``)."""
+        return asdict(self)
+
+    def with_options(self, **changes: Any) -> Config:
+        """Return a copy with some options changed (validated again)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+#: TOML section → {key: Config field}.
+_TOML_LAYOUT = {
+    "analysis": {"resolution": "resolution"},
+    "thresholds": {"2G": None, "3G": None, "4G": None, "5G": None, "speed_kbps": "speed_threshold_kbps"},
+    "evidence": {
+        "min_samples": "min_samples",
+        "min_devices": "min_devices",
+        "covered_share": "covered_share",
+    },
+}
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<config>") -> Config:
+    """Build a :class:`Config` from nested TOML-shaped data, refusing unknown keys.
+
+    Parameters
+    ----------
+    data : dict
+        Sections ``analysis``, ``thresholds``, ``evidence`` (all optional).
+    source : str
+        Name used in error messages.
+
+    Returns
+    -------
+    Config
+    """
+    options: dict[str, Any] = {}
+    thresholds: dict[str, float] = {}
+    for section, values in data.items():
+        if section not in _TOML_LAYOUT:
+            raise ConfigError(f"{source}: unknown section [{section}]; known: {sorted(_TOML_LAYOUT)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for key, value in values.items():
+            if key not in _TOML_LAYOUT[section]:
+                raise ConfigError(f"{source}: unknown key {section}.{key}; known: {sorted(_TOML_LAYOUT[section])}")
+            target = _TOML_LAYOUT[section][key]
+            if target is None:
+                thresholds[key] = value
+            else:
+                options[target] = value
+    if thresholds:
+        options["thresholds"] = thresholds
+    try:
+        return Config(**options)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load options from a TOML file, or the defaults when no path is given.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        TOML file.
+
+    Returns
+    -------
+    Config
+    """
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return config_from_dict(data, source=str(path))
+
+
+CONFIG_FIELDS = [f.name for f in fields(Config)]
