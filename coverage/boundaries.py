@@ -97,6 +97,9 @@ def read_communes(
         raise BoundaryError(f"{path}: cannot read as a vector layer: {exc}") from exc
     mapping = {**REFERENCE_COLUMN_MAP, **(column_map or {})}
     frame = frame.rename(columns={k: v for k, v in mapping.items() if k in frame.columns})
+    # Shapefiles cut field names to 10 characters (commune_code → commune_co): undo that.
+    truncated = {c[:10]: c for c in [*COMMUNE_COLUMNS, *OPTIONAL_COLUMNS] if len(c) > 10}
+    frame = frame.rename(columns={k: v for k, v in truncated.items() if k in frame and v not in frame})
     return normalize_communes(frame, source=str(path))
 
 
