@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export LOMSONG_REFERENCE_DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test setup data lint clean
+.PHONY: demo test setup browser lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ setup: $(STAMP) ## install the project into .venv and bring the reference data i
 demo: setup ## set up, then run the analysis on the bundled data and write maps/ and the gap lists
 	$(VENV)/bin/lomsong demo
 
-test: setup ## set up, then run the whole test suite
+test: setup browser ## set up, then run the whole test suite
 	$(PY) -m pytest
+
+browser: ## the map tests drive Debian's headless Chromium: install it when missing (needs root or sudo)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 lint:
 	$(VENV)/bin/ruff check coverage api tests benchmarks
