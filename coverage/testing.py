@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
+from pathlib import Path
 
 import geopandas as gpd
 
@@ -10,6 +12,7 @@ from coverage import paths
 from coverage.boundaries import read_communes
 from coverage.population import PopulationSurface, load_population
 from coverage.referencedata import install_reference_data
+from coverage.results import RunResults
 
 
 @cache
@@ -24,3 +27,187 @@ def reference_communes() -> gpd.GeoDataFrame:
 def reference_population() -> PopulationSurface:
     """Return the census population surface of the bundled communes."""
     return load_population(reference_communes())
+
+
+def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResults:
+    """Write a small, hand-made finished run into ``folder`` and load it back.
+
+    The tables follow :data:`coverage.results.GAP_SCHEMA`, :data:`~coverage.results.CELL_STATE_SCHEMA`
+    and :data:`~coverage.results.COMMUNE_SUMMARY_SCHEMA` exactly, so the products (maps, API) can be
+    developed and tested without running the analysis. Three communes (Thị trấn Đắk Mil, Xã Đắk R'La
+    and Xã Quảng Sơn when present, else the first three) get H3 resolution-8 cells for the views
+    viettel, vinaphone and all (technology ``any``); cells near each commune's centre are weak and
+    form one gap per commune and view. Deterministic (seeded). Labelled synthetic, with villages.
+
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame
+        Canonical commune table (e.g. the ``communes`` fixture).
+    folder : str or Path
+        Run folder to write (created).
+
+    Returns
+    -------
+    RunResults
+        What :func:`coverage.results.load_run` reads from ``folder``.
+    """
+    import h3
+    import numpy as np
+    import pandas as pd
+    import shapely
+    from h3ronpy.vector import cells_to_wkb_polygons
+
+    from coverage import results as res
+    from coverage.boundaries import METRIC_CRS
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(20240501)
+    wanted = [c for c in ("24664", "24670", "24616") if c in set(communes["commune_code"])]
+    chosen = (
+        communes.set_index("commune_code").loc[wanted]
+        if len(wanted) == 3
+        else communes.head(3).set_index("commune_code")
+    )
+    frames = []
+    for code, row in chosen.iterrows():  # a loop over three communes, not over cells
+        ids = h3.geo_to_cells(row.geometry.__geo_interface__, 8)
+        frames.append(pd.DataFrame({"h3": sorted(ids), "commune_code": code}))
+    base = pd.concat(frames, ignore_index=True).drop_duplicates("h3")
+    base["h3_int"] = base["h3"].map(h3.str_to_int, na_action="ignore").astype("uint64")
+    polygons = shapely.from_wkb(np.asarray(cells_to_wkb_polygons(base["h3_int"].to_numpy()).to_pylist(), dtype=object))
+    grid = gpd.GeoDataFrame(base, geometry=polygons, crs="EPSG:4326")
+    metric_centres = grid.geometry.to_crs(METRIC_CRS).centroid
+    commune_centres = chosen.geometry.to_crs(METRIC_CRS).representative_point()
+    distance = metric_centres.distance(
+        gpd.GeoSeries(commune_centres.loc[grid["commune_code"]].values, index=grid.index)
+    )
+    grid["population"] = rng.integers(0, 400, len(grid)).astype(float)
+    period = ("2024-03-01", "2024-04-28")
+
+    cell_frames = []
+    for offset, operator in enumerate(["viettel", "vinaphone", "all"]):
+        cells = grid.copy()
+        draw = rng.random(len(cells))
+        state = np.where(draw < 0.15, "no_data", np.where(draw < 0.3, "insufficient", "covered"))
+        state = np.where(distance.to_numpy() < 1800 + 400 * offset, "weak", state)
+        cells["operator"] = operator
+        cells["technology"] = res.ANY_TECHNOLOGY
+        cells["state"] = state
+        has_data = state != "no_data"
+        cells["n_samples"] = np.where(has_data, rng.integers(1, 60, len(cells)), 0)
+        cells.loc[state == "insufficient", "n_samples"] = rng.integers(1, 4, int((state == "insufficient").sum()))
+        cells["n_devices"] = np.where(has_data, np.minimum(cells["n_samples"], rng.integers(1, 6, len(cells))), 0)
+        cells["n_days"] = np.where(has_data, np.minimum(cells["n_samples"], 9), 0)
+        cells["first_date"] = np.where(has_data, period[0], None)
+        cells["last_date"] = np.where(has_data, period[1], None)
+        signal = np.where(state == "weak", rng.uniform(-125, -112, len(cells)), rng.uniform(-105, -70, len(cells)))
+        cells["median_signal_dbm"] = np.where(has_data, signal.round(1), np.nan)
+        cells["p10_signal_dbm"] = np.where(has_data, (signal - 8).round(1), np.nan)
+        cells["no_service_share"] = np.where(state == "weak", 0.4, np.where(has_data, 0.02, np.nan))
+        cells["median_dl_kbps"] = np.where(has_data & (state != "weak"), 12000.0, np.nan)
+        cells["samples_needed"] = np.where(state == "covered", 0, np.maximum(5 - cells["n_samples"], 0))
+        cells["devices_needed"] = np.where(state == "covered", 0, np.maximum(2 - cells["n_devices"], 0))
+        cells["gap_id"] = np.where(state == "weak", operator + "-any-" + cells["commune_code"].astype(str), "")
+        cell_frames.append(cells)
+    all_cells = pd.concat(cell_frames, ignore_index=True)
+
+    weak = all_cells[all_cells["state"] == "weak"]
+    gap_rows = []
+    name_of = communes.set_index("commune_code")
+    for (gap_id, operator, code), members in weak.groupby(["gap_id", "operator", "commune_code"], sort=True):
+        outline = shapely.coverage_union_all(members.geometry.values)
+        info = name_of.loc[code]
+        inside = outline.representative_point()
+        gap_rows.append(
+            {
+                "gap_id": gap_id,
+                "operator": operator,
+                "technology": res.ANY_TECHNOLOGY,
+                "rank": 0,
+                "population": float(members["population"].sum()),
+                "area_km2": float(gpd.GeoSeries([outline], crs="EPSG:4326").to_crs(METRIC_CRS).area.iloc[0] / 1e6),
+                "n_cells": len(members),
+                "n_samples": int(members["n_samples"].sum()),
+                "n_devices": int(members["n_devices"].sum()),
+                "median_signal_dbm": float(members["median_signal_dbm"].median()),
+                "no_service_share": 0.4,
+                "evidence": "confirmed" if code != wanted[-1] else "likely",
+                "commune_code": code,
+                "commune": info["commune"],
+                "district_code": info["district_code"],
+                "district": info["district"],
+                "commune_codes": code,
+                "communes": info["commune"],
+                "commune_population": str(int(members["population"].sum())),
+                "first_date": period[0],
+                "last_date": period[1],
+                "centroid_lon": inside.x,
+                "centroid_lat": inside.y,
+                "geometry": outline,
+            }
+        )
+    gaps = gpd.GeoDataFrame(gap_rows, geometry="geometry", crs="EPSG:4326")
+    gaps["rank"] = gaps.groupby("operator")["population"].rank(ascending=False, method="first").astype(int)
+    gaps = gaps[res.GAP_COLUMNS]
+
+    summary_frames = []
+    for operator in ["viettel", "vinaphone", "all"]:
+        view = all_cells[all_cells["operator"] == operator]
+        people = view.groupby("commune_code")["population"].agg("sum")
+        in_gaps = view[view["state"] == "weak"].groupby("commune_code")["population"].agg("sum")
+        covered = view[view["state"] == "covered"].groupby("commune_code")["population"].agg("sum")
+        summary = communes[["commune_code", "commune", "district_code", "district", "population"]].copy()
+        summary["operator"] = operator
+        summary["technology"] = res.ANY_TECHNOLOGY
+        summary["population"] = summary["population"].astype(float)
+        summary["people_in_gaps"] = summary["commune_code"].map(in_gaps).fillna(0.0).astype(float)
+        total = summary["commune_code"].map(people).fillna(0.0)
+        summary["share_people_covered"] = (
+            summary["commune_code"].map(covered).fillna(0.0) / total.where(total > 0)
+        ).fillna(0.0)
+        summary["share_people_no_data"] = (
+            1.0 - summary["share_people_covered"] - (summary["people_in_gaps"] / total.where(total > 0)).fillna(0.0)
+        )
+        summary["share_area_with_data"] = np.where(total > 0, 0.8, 0.0)
+        summary["n_gaps"] = np.where(summary["people_in_gaps"] > 0, 1, 0)
+        summary["largest_gap_id"] = np.where(
+            summary["people_in_gaps"] > 0, operator + "-any-" + summary["commune_code"].astype(str), ""
+        )
+        summary["largest_gap_population"] = summary["people_in_gaps"]
+        summary_frames.append(summary)
+    commune_summary = pd.concat(summary_frames, ignore_index=True)[[n for n, _ in res.COMMUNE_SUMMARY_SCHEMA]]
+
+    centres = chosen.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
+    village_points = [centres.iloc[i] for i in range(len(centres))]
+    villages = gpd.GeoDataFrame(
+        {
+            "name": ["Thôn 1", "Bon Bu Đắk", "Buôn Mới"][: len(village_points)],
+            "commune": chosen["commune"].tolist(),
+            "lon": [p.x for p in village_points],
+            "lat": [p.y for p in village_points],
+            "households": [120, 85, 60][: len(village_points)],
+            "population": [480, 340, 240][: len(village_points)],
+            "has_grid_power": [True, True, False][: len(village_points)],
+            "status_viettel": ["weak", "covered", "no_data"][: len(village_points)],
+            "status_vinaphone": ["weak", "weak", "covered"][: len(village_points)],
+            "no_operator": [True, False, False][: len(village_points)],
+        },
+        geometry=village_points,
+        crs="EPSG:4326",
+    )
+
+    cell_columns = [n for n, _ in res.CELL_STATE_SCHEMA]
+    gaps.to_parquet(folder / res.GAPS_PARQUET, index=False)
+    gpd.GeoDataFrame(all_cells[cell_columns], geometry="geometry", crs="EPSG:4326").to_parquet(
+        folder / res.CELLS_PARQUET, index=False
+    )
+    commune_summary.to_parquet(folder / res.COMMUNE_SUMMARY_PARQUET, index=False)
+    villages.to_parquet(folder / res.VILLAGES_PARQUET, index=False)
+    meta = {
+        "synthetic": True,
+        "period": {"start": period[0], "end": period[1]},
+        "note": "hand-made example run (coverage.testing.make_example_run)",
+    }
+    (folder / res.RUN_JSON).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    return res.load_run(folder)
