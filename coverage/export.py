@@ -1,0 +1,1150 @@
+"""Products of a run: the machine tables and the downloads people open, written atomically.
+
+:func:`write_run` writes one run folder (see :mod:`coverage.results`): the GeoParquet tables that
+:func:`coverage.results.load_run` reads back (``gaps.parquet``, ``cells.parquet``,
+``communes.parquet``, ``villages.parquet``) and the downloads made from them:
+
+============== ====================================================================
+``gaps.geojson`` RFC 7946 (EPSG:4326, no ``crs`` member, right-hand rule, 6 decimals)
+``gaps.csv``     one row per gap and view, centroid lon/lat, ``;``-joined lists
+``gaps.xlsx``    Vietnamese headers, a sheet per view, the measurement plan, a legend
+``gaps.gpkg``    one layer ``gaps`` holding every view (``operator``/``technology`` columns)
+``gaps.kml``     Google Earth: a folder per view, names and descriptions in Vietnamese
+``communes.csv`` commune summary per view
+``campaign.csv`` measurement plan: where more samples would settle an open question
+``villages.xlsx`` the provincial village list (only when a village layer was given)
+``run.json``     inputs with sha256, configuration, counts, versions, timings, period
+============== ====================================================================
+
+Everything is written into a hidden folder beside the target and swapped in at the end, so a
+reader (the maps, the API) never sees a half-written run. The tables for the README are
+rendered from the same column lists (:func:`outputs_markdown`), so the documentation stays true.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import geopandas as gpd
+import numpy as np
+import orjson
+import pandas as pd
+import pyogrio
+
+from coverage import results
+from coverage.operators import OPERATOR_COLOURS, OPERATOR_IDS, OPERATORS, display_name
+from coverage.settings import TECHNOLOGIES
+
+STORAGE_CRS = "EPSG:4326"
+
+GAPS_GEOJSON = "gaps.geojson"
+GAPS_CSV = "gaps.csv"
+GAPS_XLSX = "gaps.xlsx"
+GAPS_GPKG = "gaps.gpkg"
+GAPS_KML = "gaps.kml"
+COMMUNES_CSV = "communes.csv"
+VILLAGES_XLSX = "villages.xlsx"
+
+#: Measurement plan (``campaign.csv`` and the 'Kế hoạch đo' sheet): (column, meaning).
+CAMPAIGN_SCHEMA: list[tuple[str, str]] = [
+    ("commune_code", "GSO code of the commune holding the cell's centre"),
+    ("commune", "commune name"),
+    ("district", "district name"),
+    ("h3", "H3 cell id to measure in"),
+    ("lon", "longitude of the cell centre"),
+    ("lat", "latitude of the cell centre"),
+    ("population", "people living in the cell"),
+    ("operator", "operator whose evidence is missing"),
+    ("technology", "technology (or any)"),
+    ("state", "no_data or insufficient"),
+    ("n_samples", "samples already there"),
+    ("n_devices", "distinct devices already there"),
+    ("samples_needed", "more samples needed to meet the evidence rule"),
+    ("devices_needed", "more devices (phones) needed to meet the evidence rule"),
+    ("priority", "order of the visit within the commune, 1 = most people"),
+]
+CAMPAIGN_COLUMNS = [name for name, _ in CAMPAIGN_SCHEMA]
+
+#: Added to every CSV so that a spreadsheet row tells whether the data were simulated.
+SYNTHETIC_COLUMN = ("synthetic", "true when the measurements were simulated (demo data), false for real data")
+
+# ---------------------------------------------------------------------------------------------
+# Words people read (Vietnamese). One place, so the XLSX, the KML and the README agree.
+# ---------------------------------------------------------------------------------------------
+
+GAP_HEADERS_VI: dict[str, str] = {
+    "gap_id": "Mã vùng",
+    "operator": "Nhà mạng",
+    "technology": "Công nghệ",
+    "rank": "Hạng (theo số dân)",
+    "population": "Số dân",
+    "area_km2": "Diện tích (km²)",
+    "n_cells": "Số ô lưới",
+    "n_samples": "Số mẫu đo",
+    "n_devices": "Số máy đo",
+    "median_signal_dbm": "Tín hiệu trung vị (dBm)",
+    "no_service_share": "Tỷ lệ mẫu mất sóng",
+    "evidence": "Mức bằng chứng",
+    "commune_code": "Mã xã",
+    "commune": "Xã",
+    "district_code": "Mã huyện",
+    "district": "Huyện",
+    "commune_codes": "Mã các xã liên quan",
+    "communes": "Các xã liên quan",
+    "commune_population": "Số dân của từng xã trong vùng",
+    "first_date": "Ngày đo đầu tiên",
+    "last_date": "Ngày đo gần nhất",
+    "centroid_lon": "Kinh độ",
+    "centroid_lat": "Vĩ độ",
+}
+
+GAP_MEANINGS_VI: dict[str, str] = {
+    "gap_id": "Mã cố định của vùng (cùng dữ liệu đầu vào cho cùng mã)",
+    "operator": "Nhà mạng của góc nhìn; 'Tất cả nhà mạng' là vùng lõm sóng thật sự (không mạng nào phủ sóng)",
+    "technology": "Công nghệ của góc nhìn: 2G, 3G, 4G, 5G hoặc mọi công nghệ",
+    "rank": "Thứ hạng trong góc nhìn theo số dân, 1 = đông dân nhất",
+    "population": "Số người sống trong vùng (bản đồ dân số 100 m, điều tra dân số 2019)",
+    "area_km2": "Diện tích vùng (km², UTM 48N)",
+    "n_cells": "Số ô lưới lục giác H3 trong vùng",
+    "n_samples": "Số mẫu đo trong vùng",
+    "n_devices": "Số điện thoại khác nhau đã đo",
+    "median_signal_dbm": "Mức tín hiệu trung vị của các mẫu đo (dBm)",
+    "no_service_share": "Tỷ lệ mẫu đo không có sóng",
+    "evidence": "Đã xác nhận: đa số ô đủ số mẫu và số máy đo theo quy tắc bằng chứng; có khả năng: chưa đủ",
+    "commune_code": "Mã xã (GSO) có nhiều dân nhất trong vùng",
+    "commune": "Tên xã đó",
+    "district_code": "Mã huyện của xã đó",
+    "district": "Tên huyện",
+    "commune_codes": "Mã mọi xã mà vùng chạm tới, cách nhau bởi ';', đông dân nhất trước",
+    "communes": "Tên các xã đó, cùng thứ tự",
+    "commune_population": "Số dân của từng xã nằm trong vùng, cùng thứ tự",
+    "first_date": "Ngày của mẫu đo đầu tiên trong vùng",
+    "last_date": "Ngày của mẫu đo gần nhất trong vùng",
+    "centroid_lon": "Kinh độ của một điểm nằm trong vùng",
+    "centroid_lat": "Vĩ độ của một điểm nằm trong vùng",
+}
+
+CAMPAIGN_HEADERS_VI: dict[str, str] = {
+    "priority": "Thứ tự ưu tiên",
+    "commune_code": "Mã xã",
+    "commune": "Xã",
+    "district": "Huyện",
+    "h3": "Ô lưới (H3)",
+    "lon": "Kinh độ",
+    "lat": "Vĩ độ",
+    "population": "Số dân trong ô",
+    "operator": "Nhà mạng cần đo",
+    "technology": "Công nghệ",
+    "state": "Tình trạng hiện tại",
+    "n_samples": "Số mẫu đã có",
+    "n_devices": "Số máy đã đo",
+    "samples_needed": "Cần đo thêm (mẫu)",
+    "devices_needed": "Cần thêm (máy)",
+}
+
+COMMUNE_HEADERS_VI: dict[str, str] = {
+    "commune_code": "Mã xã",
+    "commune": "Xã",
+    "district_code": "Mã huyện",
+    "district": "Huyện",
+    "operator": "Nhà mạng",
+    "technology": "Công nghệ",
+    "population": "Dân số",
+    "people_in_gaps": "Số dân trong vùng lõm",
+    "share_people_covered": "Tỷ lệ dân có sóng",
+    "share_people_no_data": "Tỷ lệ dân chưa đủ số liệu",
+    "share_area_with_data": "Tỷ lệ diện tích có số liệu",
+    "n_gaps": "Số vùng lõm",
+    "largest_gap_id": "Vùng lõm lớn nhất",
+    "largest_gap_population": "Số dân của xã trong vùng đó",
+}
+
+STATE_VI = {
+    "no_data": "chưa có số liệu",
+    "insufficient": "chưa đủ bằng chứng",
+    "covered": "có sóng",
+    "weak": "sóng yếu",
+}
+EVIDENCE_VI = {"confirmed": "đã xác nhận", "likely": "có khả năng"}
+ANY_TECHNOLOGY_VI = "mọi công nghệ"
+SYNTHETIC_NOTE_VI = (
+    "DỮ LIỆU MÔ PHỎNG: các số đo trong lần chạy này do chương trình tạo ra để minh hoạ (synthetic), "
+    "không phải số đo thật. Không dùng để ra quyết định."
+)
+SYNTHETIC_NOTE_EN = "SYNTHETIC DATA: the measurements of this run were simulated for a demonstration."
+
+#: Short operator names for sheet titles (Excel allows 31 characters).
+_SHORT_OPERATOR = {
+    "viettel": "Viettel",
+    "vinaphone": "VinaPhone",
+    "mobifone": "MobiFone",
+    "vietnamobile": "Vietnamobile",
+    "gmobile": "Gmobile",
+}
+
+
+class AnalysisLike(Protocol):
+    """What :func:`write_run` needs from :class:`coverage.analysis.Analysis`."""
+
+    cells: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    communes: pd.DataFrame
+    campaign: pd.DataFrame
+    villages: gpd.GeoDataFrame | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+# ---------------------------------------------------------------------------------------------
+
+
+def view_order(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """Return the views present in ``frame``, the lõm-sóng view first.
+
+    Order: ``all`` before the operators (in :data:`coverage.operators.OPERATOR_IDS` order, other
+    ids after), and within an operator ``any`` before 2G … 5G.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A table with ``operator`` and ``technology`` columns.
+
+    Returns
+    -------
+    list of tuple
+        ``(operator, technology)`` pairs.
+    """
+    if frame.empty:
+        return []
+    pairs = frame[["operator", "technology"]].astype(str).drop_duplicates()
+    operator_rank = {results.ALL_OPERATORS: -1, **{op: i for i, op in enumerate(OPERATOR_IDS)}}
+    technology_rank = {results.ANY_TECHNOLOGY: -1, **{t: i for i, t in enumerate(TECHNOLOGIES)}}
+    keys = [
+        (operator_rank.get(op, len(operator_rank)), op, technology_rank.get(tech, len(technology_rank)), tech)
+        for op, tech in pairs.itertuples(index=False)
+    ]
+    return [(op, tech) for _, op, _, tech in sorted(keys)]
+
+
+def view_title(operator: str, technology: str) -> str:
+    """Return the Vietnamese title of a view, e.g. ``Vùng lõm sóng (mọi nhà mạng)``, ``Viettel 4G``."""
+    if operator == results.ALL_OPERATORS:
+        if technology == results.ANY_TECHNOLOGY:
+            return "Vùng lõm sóng (mọi nhà mạng)"
+        return f"Mọi nhà mạng {technology}"
+    name = display_name(operator)
+    return f"{name} – {ANY_TECHNOLOGY_VI}" if technology == results.ANY_TECHNOLOGY else f"{name} {technology}"
+
+
+def _sheet_title(operator: str, technology: str) -> str:
+    """Return an Excel sheet name (≤ 31 characters, none of ``[]:*?/\\``) for a view."""
+    if operator == results.ALL_OPERATORS:
+        name = "Lõm sóng (mọi mạng)" if technology == results.ANY_TECHNOLOGY else f"Mọi mạng {technology}"
+    else:
+        short = _SHORT_OPERATOR.get(operator, operator.replace(":", " "))
+        name = short if technology == results.ANY_TECHNOLOGY else f"{short} {technology}"
+    for bad in "[]:*?/\\":
+        name = name.replace(bad, " ")
+    return name[:31]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shaping tables for people
+# ---------------------------------------------------------------------------------------------
+
+
+def _join_list(value: Any) -> Any:
+    """Join a list-like cell with ``;`` (strings pass through; missing stays missing)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return ";".join(_format_list_item(v) for v in value)
+    return value
+
+
+def _format_list_item(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return str(int(round(value))) if math.isfinite(value) else ""
+    return str(value)
+
+
+def _as_date_text(column: pd.Series) -> pd.Series:
+    """Return dates as ``YYYY-MM-DD`` text (already-text dates pass through)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return column.dt.strftime("%Y-%m-%d").astype("string")
+    return column.astype("string")
+
+
+#: Decimals kept in the human downloads (the Parquet tables keep full precision).
+_ROUNDING = {
+    "population": 0,
+    "people_in_gaps": 0,
+    "largest_gap_population": 0,
+    "area_km2": 3,
+    "median_signal_dbm": 1,
+    "p10_signal_dbm": 1,
+    "no_service_share": 3,
+    "share_people_covered": 3,
+    "share_people_no_data": 3,
+    "share_area_with_data": 3,
+    "median_dl_kbps": 0,
+    "centroid_lon": 6,
+    "centroid_lat": 6,
+    "lon": 6,
+    "lat": 6,
+}
+
+
+def tidy_table(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Return the human form of a result table: given columns, lists joined, dates as text, rounded.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Gap, commune or campaign table (geometry is dropped).
+    columns : sequence of str
+        Columns to keep, in order; missing ones are added empty.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A plain DataFrame ready for CSV, XLSX or KML.
+    """
+    out = pd.DataFrame(index=frame.index)
+    for name in columns:
+        if name not in frame.columns:
+            out[name] = pd.NA
+            continue
+        column = frame[name]
+        if column.dtype == object:
+            column = column.map(_join_list)
+        if name.endswith("_date"):
+            column = _as_date_text(column)
+        elif name in _ROUNDING and pd.api.types.is_numeric_dtype(column):
+            column = column.astype("float64").round(_ROUNDING[name])
+            if _ROUNDING[name] == 0:
+                column = column.astype("Int64")
+        out[name] = column
+    return out.reset_index(drop=True)
+
+
+def _sorted_by_view(frame: pd.DataFrame, within: str) -> pd.DataFrame:
+    """Sort a table by view (lõm-sóng view first) and then by ``within``."""
+    views = pd.MultiIndex.from_tuples(view_order(frame))
+    rows = pd.MultiIndex.from_arrays([frame["operator"].astype(str), frame["technology"].astype(str)])
+    return (
+        frame.assign(_view=views.get_indexer(rows)).sort_values(["_view", within], kind="stable").drop(columns="_view")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers (each writes one file)
+# ---------------------------------------------------------------------------------------------
+
+
+def _gap_frame(gaps: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return the gap table with exactly :data:`coverage.results.GAP_COLUMNS`, in EPSG:4326, view-sorted."""
+    gaps = gaps if gaps.crs is not None else gaps.set_crs(STORAGE_CRS)
+    gaps = gaps.to_crs(STORAGE_CRS)
+    if not gaps.empty:
+        gaps = _sorted_by_view(gaps, "rank")
+    attributes = tidy_table(gaps, [c for c in results.GAP_COLUMNS if c != "geometry"])
+    # Text downloads keep the exact population of the table (rounded only for display in CSV).
+    attributes["population"] = gaps["population"].to_numpy("float64") if len(gaps) else attributes["population"]
+    return gpd.GeoDataFrame(attributes, geometry=gaps.geometry.reset_index(drop=True).values, crs=STORAGE_CRS)
+
+
+def write_gaps_geojson(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = False) -> Path:
+    """Write the gaps as RFC 7946 GeoJSON.
+
+    GDAL's RFC 7946 mode guarantees EPSG:4326 with lon/lat order, no ``crs`` member, exterior
+    rings counter-clockwise and holes clockwise, and a ``bbox``; coordinates keep 6 decimals
+    (about 0.1 m).
+
+    Parameters
+    ----------
+    gaps : geopandas.GeoDataFrame
+        Gap table (:data:`coverage.results.GAP_SCHEMA`).
+    path : str or Path
+        Target file.
+    synthetic : bool
+        Put the synthetic-data note in the collection's ``description`` member.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    frame = _gap_frame(gaps)
+    description = "Vùng lõm sóng và vùng sóng yếu theo nhà mạng, tỉnh Đắk Nông (lomsong)."
+    if synthetic:
+        description = f"{SYNTHETIC_NOTE_VI} {SYNTHETIC_NOTE_EN} {description}"
+    pyogrio.write_dataframe(
+        frame,
+        path,
+        driver="GeoJSON",
+        layer="gaps",
+        layer_options={
+            "RFC7946": "YES",
+            "COORDINATE_PRECISION": "6",
+            "WRITE_BBOX": "YES",
+            "DESCRIPTION": description,
+        },
+    )
+    return path
+
+
+def write_gaps_csv(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = False) -> Path:
+    """Write the gaps as CSV (UTF-8 with BOM so spreadsheets show the diacritics).
+
+    Parameters
+    ----------
+    gaps : geopandas.GeoDataFrame
+        Gap table.
+    path : str or Path
+        Target file.
+    synthetic : bool
+        Value of the trailing ``synthetic`` column.
+
+    Returns
+    -------
+    Path
+    """
+    frame = pd.DataFrame(_gap_frame(gaps).drop(columns="geometry"))
+    frame["population"] = frame["population"].round(0).astype("Int64")
+    frame[SYNTHETIC_COLUMN[0]] = synthetic
+    frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    return Path(path)
+
+
+def write_table_csv(
+    frame: pd.DataFrame, columns: Sequence[str], path: str | Path, synthetic: bool = False, sort_within: str = ""
+) -> Path:
+    """Write a commune summary or campaign table as CSV with the given columns and ``synthetic``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    columns : sequence of str
+        Columns, in order.
+    path : str or Path
+        Target file.
+    synthetic : bool
+        Value of the trailing ``synthetic`` column.
+    sort_within : str, optional
+        Sort by view and then by this column (when the table has view columns).
+
+    Returns
+    -------
+    Path
+    """
+    if sort_within and not frame.empty and {"operator", "technology"} <= set(frame.columns):
+        frame = _sorted_by_view(frame, sort_within)
+    out = tidy_table(frame, columns)
+    out[SYNTHETIC_COLUMN[0]] = synthetic
+    out.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    return Path(path)
+
+
+def write_gaps_gpkg(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = False) -> Path:
+    """Write the gaps as a GeoPackage: one layer ``gaps`` with every view (MultiPolygon, EPSG:4326).
+
+    Parameters
+    ----------
+    gaps : geopandas.GeoDataFrame
+        Gap table.
+    path : str or Path
+        Target file.
+    synthetic : bool
+        Put the synthetic-data note in the layer description.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    frame = _gap_frame(gaps)
+    description = "Vùng lõm sóng theo nhà mạng và công nghệ (lomsong)"
+    if synthetic:
+        description = f"{SYNTHETIC_NOTE_VI} {description}"
+    pyogrio.write_dataframe(
+        frame,
+        path,
+        driver="GPKG",
+        layer="gaps",
+        promote_to_multi=True,
+        geometry_type="MultiPolygon",
+        # GeoPackage 1.2: the newest version older GDALs (QGIS LTR, Debian's ogrinfo) open without a warning.
+        dataset_options={"VERSION": "1.2"},
+        layer_options={"IDENTIFIER": "Vùng lõm sóng", "DESCRIPTION": description, "SPATIAL_INDEX": "YES"},
+    )
+    return path
+
+
+def _kml_colour(hex_colour: str, alpha: int) -> str:
+    """Return a KML colour (``aabbggrr``) for ``#rrggbb``."""
+    red, green, blue = hex_colour[1:3], hex_colour[3:5], hex_colour[5:7]
+    return f"{alpha:02x}{blue}{green}{red}".lower()
+
+
+def _number_vi(value: Any, decimals: int = 0) -> str:
+    """Format a number the Vietnamese way (``1.234,5``); empty for missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or pd.isna(value):
+        return ""
+    text = f"{float(value):,.{decimals}f}"
+    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+
+
+def _gap_description_vi(row: dict[str, Any]) -> str:
+    """Return the HTML description of one gap in Vietnamese."""
+    technology = ANY_TECHNOLOGY_VI if row["technology"] == results.ANY_TECHNOLOGY else row["technology"]
+    lines = [
+        ("Nhà mạng", display_name(str(row["operator"]))),
+        ("Công nghệ", technology),
+        ("Hạng theo số dân", _number_vi(row["rank"])),
+        ("Số dân", _number_vi(row["population"])),
+        ("Diện tích", f"{_number_vi(row['area_km2'], 2)} km²"),
+        ("Xã", f"{row['commune'] or ''} ({row['district'] or ''})"),
+        ("Các xã liên quan", str(row["communes"] or "").replace(";", "; ")),
+        ("Số mẫu đo / số máy", f"{_number_vi(row['n_samples'])} / {_number_vi(row['n_devices'])}"),
+        ("Tín hiệu trung vị", f"{_number_vi(row['median_signal_dbm'], 1)} dBm"),
+        ("Tỷ lệ mẫu mất sóng", _number_vi(100 * row["no_service_share"], 0) + " %"),
+        ("Mức bằng chứng", EVIDENCE_VI.get(str(row["evidence"]), str(row["evidence"]))),
+        ("Thời gian đo", f"{row['first_date'] or ''} – {row['last_date'] or ''}"),
+        ("Mã vùng", str(row["gap_id"])),
+    ]
+    return "<br/>".join(f"<b>{label}:</b> {value}" for label, value in lines)
+
+
+def write_gaps_kml(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = False) -> Path:
+    """Write the gaps as KML for Google Earth: a folder per view, Vietnamese names and descriptions.
+
+    Parameters
+    ----------
+    gaps : geopandas.GeoDataFrame
+        Gap table.
+    path : str or Path
+        Target file.
+    synthetic : bool
+        Label the document and every placemark as synthetic.
+
+    Returns
+    -------
+    Path
+    """
+    import shapely
+    import simplekml
+
+    frame = _gap_frame(gaps)
+    frame["geometry"] = shapely.orient_polygons(frame.geometry.values)
+    kml = simplekml.Kml()
+    label = " (DỮ LIỆU MÔ PHỎNG)" if synthetic else ""
+    kml.document.name = f"Vùng lõm sóng tỉnh Đắk Nông{label}"
+    kml.document.description = SYNTHETIC_NOTE_VI if synthetic else "Kết quả phân tích vùng lõm sóng (lomsong)."
+    styles: dict[str, simplekml.Style] = {}
+    for operator in frame["operator"].astype(str).unique():
+        style = simplekml.Style()
+        colour = OPERATOR_COLOURS.get(operator, "#555555")
+        style.polystyle.color = _kml_colour(colour, 0x80)
+        style.linestyle.color = _kml_colour(colour, 0xFF)
+        style.linestyle.width = 2
+        styles[operator] = style
+    records = frame.drop(columns="geometry").astype(object).where(frame.drop(columns="geometry").notna(), None)
+    geometries = frame.geometry.values
+    for operator, technology in view_order(frame):
+        folder = kml.newfolder(name=view_title(operator, technology) + label)
+        mask = ((frame["operator"] == operator) & (frame["technology"] == technology)).to_numpy(bool)
+        for index in np.flatnonzero(mask):
+            row = records.iloc[index].to_dict()
+            people = _number_vi(row["population"])
+            name = f"#{row['rank']} {row['commune'] or ''}: {people} người{label}"
+            geometry = geometries[index]
+            polygons = list(shapely.get_parts(geometry)) if geometry is not None else []
+            container = folder.newmultigeometry(name=name) if len(polygons) != 1 else folder
+            for polygon in polygons:
+                target = container.newpolygon() if len(polygons) != 1 else folder.newpolygon(name=name)
+                target.outerboundaryis = [tuple(c) for c in np.round(polygon.exterior.coords, 6)]
+                target.innerboundaryis = [[tuple(c) for c in np.round(r.coords, 6)] for r in polygon.interiors]
+                if len(polygons) == 1:
+                    target.description = _gap_description_vi(row)
+                    target.style = styles[operator]
+            if len(polygons) != 1:
+                container.description = _gap_description_vi(row)
+                container.style = styles[operator]
+    kml.save(str(path))
+    return Path(path)
+
+
+def _xlsx_value(value: Any) -> Any:
+    """Return a cell value openpyxl accepts (Python scalars, None for missing)."""
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def _add_sheet(workbook: Any, title: str, frame: pd.DataFrame, headers: dict[str, str], note: str = "") -> None:
+    """Append a sheet: optional note row, bold header row, data rows, frozen header, widths."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    sheet = workbook.create_sheet(title=title)
+    columns = list(frame.columns)
+    widths = [max(10, min(45, len(headers.get(c, c)) + 2)) for c in columns]
+    for i, width in enumerate(widths):
+        sheet.column_dimensions[_column_letter(i)].width = width
+    if note:
+        cell = WriteOnlyCell(sheet, value=note)
+        cell.font = Font(bold=True, color="9C0006")
+        cell.fill = PatternFill("solid", fgColor="FFC7CE")
+        sheet.append([cell])
+    sheet.freeze_panes = "A3" if note else "A2"
+    header_cells = []
+    for column in columns:
+        cell = WriteOnlyCell(sheet, value=headers.get(column, column))
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        header_cells.append(cell)
+    sheet.append(header_cells)
+    for row in frame.itertuples(index=False, name=None):
+        sheet.append([_xlsx_value(v) for v in row])
+
+
+def _column_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
+def _translate_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Replace codes by the words people read (operator names, technology, state, evidence)."""
+    out = frame.copy()
+    if "operator" in out:
+        out["operator"] = out["operator"].astype(str).map(display_name)
+    if "technology" in out:
+        out["technology"] = out["technology"].astype(str).replace({results.ANY_TECHNOLOGY: ANY_TECHNOLOGY_VI})
+    if "state" in out:
+        out["state"] = out["state"].astype(str).map(lambda s: STATE_VI.get(s, s))
+    if "evidence" in out:
+        out["evidence"] = out["evidence"].astype(str).map(lambda s: EVIDENCE_VI.get(s, s))
+    return out
+
+
+def write_gaps_xlsx(
+    gaps: gpd.GeoDataFrame,
+    path: str | Path,
+    campaign: pd.DataFrame | None = None,
+    communes: pd.DataFrame | None = None,
+    synthetic: bool = False,
+) -> Path:
+    """Write the gap lists as an Excel workbook with Vietnamese headers.
+
+    Sheets: 'Giải thích' (what each column means, the synthetic note), one per view (the lõm-sóng
+    view first, rows by rank), 'Kế hoạch đo' (where to measure next, by commune and people) and
+    'Tóm tắt xã' (the commune summary of the lõm-sóng view).
+
+    Parameters
+    ----------
+    gaps : geopandas.GeoDataFrame
+        Gap table.
+    path : str or Path
+        Target file.
+    campaign : pandas.DataFrame, optional
+        Measurement plan.
+    communes : pandas.DataFrame, optional
+        Commune summary (:data:`coverage.results.COMMUNE_SUMMARY_SCHEMA`).
+    synthetic : bool
+        Put the synthetic-data note on top of every sheet.
+
+    Returns
+    -------
+    Path
+    """
+    from openpyxl import Workbook
+
+    note = SYNTHETIC_NOTE_VI if synthetic else ""
+    workbook = Workbook(write_only=True)
+    legend_rows = [(GAP_HEADERS_VI[c], GAP_MEANINGS_VI[c]) for c in GAP_HEADERS_VI]
+    legend_rows += [("", "")] + [(CAMPAIGN_HEADERS_VI[c], _campaign_meaning_vi(c)) for c in CAMPAIGN_HEADERS_VI]
+    legend_rows += [
+        ("", ""),
+        ("Vùng lõm sóng", "Nơi không nhà mạng nào có sóng dùng được và số đo cho thấy điều đó."),
+        (
+            "Quy tắc bằng chứng",
+            "Một ô chỉ được kết luận (có sóng / sóng yếu) khi có đủ số mẫu đo từ đủ số máy khác nhau; "
+            "xem run.json (min_samples, min_devices).",
+        ),
+        ("Tình trạng ô", "; ".join(f"{k}: {v}" for k, v in STATE_VI.items())),
+    ]
+    legend = pd.DataFrame(legend_rows, columns=["Cột", "Ý nghĩa"])
+    _add_sheet(workbook, "Giải thích", legend, {}, note)
+    human = tidy_table(_gap_frame(gaps), list(GAP_HEADERS_VI))
+    for operator, technology in view_order(human):
+        rows = human[(human["operator"] == operator) & (human["technology"] == technology)]
+        _add_sheet(workbook, _sheet_title(operator, technology), _translate_values(rows), GAP_HEADERS_VI, note)
+    if campaign is not None:
+        plan = tidy_table(campaign, list(CAMPAIGN_HEADERS_VI))
+        _add_sheet(workbook, "Kế hoạch đo", _translate_values(plan), CAMPAIGN_HEADERS_VI, note)
+    if communes is not None and not communes.empty:
+        lom_song = communes[
+            (communes["operator"].astype(str) == results.ALL_OPERATORS)
+            & (communes["technology"].astype(str) == results.ANY_TECHNOLOGY)
+        ]
+        summary = tidy_table(lom_song, list(COMMUNE_HEADERS_VI))
+        _add_sheet(workbook, "Tóm tắt xã", _translate_values(summary), COMMUNE_HEADERS_VI, note)
+    workbook.save(path)
+    return Path(path)
+
+
+def _campaign_meaning_vi(column: str) -> str:
+    return {
+        "priority": "Thứ tự đi đo trong xã, 1 = ô đông dân nhất",
+        "commune_code": "Mã xã chứa tâm ô",
+        "commune": "Tên xã",
+        "district": "Tên huyện",
+        "h3": "Mã ô lưới lục giác H3 cần đến đo",
+        "lon": "Kinh độ tâm ô",
+        "lat": "Vĩ độ tâm ô",
+        "population": "Số người sống trong ô",
+        "operator": "Nhà mạng còn thiếu bằng chứng",
+        "technology": "Công nghệ",
+        "state": "chưa có số liệu hoặc chưa đủ bằng chứng",
+        "n_samples": "Số mẫu đo đã có trong ô",
+        "n_devices": "Số điện thoại khác nhau đã đo trong ô",
+        "samples_needed": "Số mẫu cần đo thêm để đủ bằng chứng",
+        "devices_needed": "Số điện thoại khác cần đo thêm để đủ bằng chứng",
+    }[column]
+
+
+def write_villages_xlsx(
+    villages: gpd.GeoDataFrame, path: str | Path, operators: Sequence[str], synthetic: bool = False
+) -> Path:
+    """Write the provincial village list (thôn, bon, buôn) with a status per operator.
+
+    Parameters
+    ----------
+    villages : geopandas.GeoDataFrame
+        Village table with ``status_<operator>`` and ``no_operator`` columns.
+    path : str or Path
+        Target file.
+    operators : sequence of str
+        Operators to report, in order.
+    synthetic : bool
+        Put the synthetic-data note on top (the demo village list is invented).
+
+    Returns
+    -------
+    Path
+    """
+    from openpyxl import Workbook
+
+    from coverage.villages import village_report
+
+    report = village_report(villages, list(operators))
+    workbook = Workbook(write_only=True)
+    note = SYNTHETIC_NOTE_VI if synthetic else ""
+    _add_sheet(workbook, "Danh sách thôn, bon", report, {}, note)
+    workbook.save(path)
+    return Path(path)
+
+
+def write_geoparquet(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a machine table: GeoParquet for GeoDataFrames (EPSG:4326), plain Parquet otherwise."""
+    path = Path(path)
+    if isinstance(frame, gpd.GeoDataFrame):
+        frame = frame if frame.crs is not None else frame.set_crs(STORAGE_CRS)
+        frame.to_crs(STORAGE_CRS).to_parquet(path, index=False, compression="zstd", write_covering_bbox=True)
+    else:
+        frame.to_parquet(path, index=False, compression="zstd")
+    return path
+
+
+def write_json(data: dict[str, Any], path: str | Path) -> Path:
+    """Write ``data`` as indented UTF-8 JSON (numpy scalars, paths and timestamps allowed)."""
+    Path(path).write_bytes(
+        orjson.dumps(data, default=_json_default, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+    )
+    return Path(path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+# ---------------------------------------------------------------------------------------------
+# The run folder, written atomically
+# ---------------------------------------------------------------------------------------------
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically with Linux ``renameat2(RENAME_EXCHANGE)``; False when unavailable."""
+    if not hasattr(os, "uname") or os.uname().sysname != "Linux":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
+    return result == 0
+
+
+def _produced_by(folder: Path) -> set[str]:
+    """Return the top-level names a previous run wrote into ``folder`` (from its run.json)."""
+    try:
+        meta = orjson.loads((folder / results.RUN_JSON).read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return set()
+    return {str(name).split("/")[0] for name in meta.get("files", [])} | {results.RUN_JSON}
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Replace ``target`` by the finished ``staging`` folder so readers see the old or the new run.
+
+    Files in ``target`` that no run produced (such as ``maps/README.md`` or a user's notes) are
+    moved into the new folder first; the previous run's own files are deleted.
+
+    Parameters
+    ----------
+    staging : Path
+        Finished run folder (a sibling of ``target``).
+    target : Path
+        The run folder readers use.
+    """
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    if not target.is_dir():
+        raise NotADirectoryError(f"{target}: exists and is not a folder")
+    previous = _produced_by(target)
+    for entry in target.iterdir():
+        if entry.name not in previous and not (staging / entry.name).exists():
+            os.replace(entry, staging / entry.name)
+    if _exchange(staging, target):
+        shutil.rmtree(staging)
+        return
+    # Fallback: two renames, a moment without a folder (readers retry on RunNotFoundError).
+    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, retired)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def list_files(folder: Path) -> list[str]:
+    """Return every file under ``folder`` as sorted POSIX relative paths."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def write_products(
+    analysis: AnalysisLike,
+    folder: str | Path,
+    synthetic: bool = False,
+    on_file: Callable[[str], None] | None = None,
+) -> dict[str, float]:
+    """Write every table and download of a run into ``folder`` (no ``run.json``, not atomic).
+
+    Parameters
+    ----------
+    analysis : coverage.analysis.Analysis
+        The analysis result.
+    folder : str or Path
+        Existing folder to write into.
+    synthetic : bool
+        Label the downloads as synthetic.
+    on_file : callable, optional
+        Called with each file name before it is written (for progress).
+
+    Returns
+    -------
+    dict
+        Seconds spent per file name.
+    """
+    import time
+
+    folder = Path(folder)
+    timings: dict[str, float] = {}
+    villages = analysis.villages
+    operators = _village_operators(villages) if villages is not None else []
+    steps: list[tuple[str, Callable[[Path], Any]]] = [
+        (results.GAPS_PARQUET, lambda p: write_geoparquet(analysis.gaps, p)),
+        (results.CELLS_PARQUET, lambda p: write_geoparquet(analysis.cells, p)),
+        (results.COMMUNE_SUMMARY_PARQUET, lambda p: write_geoparquet(analysis.communes, p)),
+        (results.CAMPAIGN_CSV, lambda p: write_table_csv(analysis.campaign, CAMPAIGN_COLUMNS, p, synthetic)),
+        (COMMUNES_CSV, lambda p: write_table_csv(analysis.communes, _commune_columns(), p, synthetic, "commune_code")),
+        (GAPS_CSV, lambda p: write_gaps_csv(analysis.gaps, p, synthetic)),
+        (GAPS_GEOJSON, lambda p: write_gaps_geojson(analysis.gaps, p, synthetic)),
+        (GAPS_GPKG, lambda p: write_gaps_gpkg(analysis.gaps, p, synthetic)),
+        (GAPS_KML, lambda p: write_gaps_kml(analysis.gaps, p, synthetic)),
+        (
+            GAPS_XLSX,
+            lambda p: write_gaps_xlsx(analysis.gaps, p, analysis.campaign, analysis.communes, synthetic),
+        ),
+    ]
+    if villages is not None:
+        steps.append((results.VILLAGES_PARQUET, lambda p: write_geoparquet(villages, p)))
+        steps.append((VILLAGES_XLSX, lambda p: write_villages_xlsx(villages, p, operators, synthetic)))
+    for name, write in steps:
+        if on_file:
+            on_file(name)
+        started = time.perf_counter()
+        write(folder / name)
+        timings[name] = round(time.perf_counter() - started, 3)
+    return timings
+
+
+def _commune_columns() -> list[str]:
+    return [name for name, _ in results.COMMUNE_SUMMARY_SCHEMA]
+
+
+def _village_operators(villages: pd.DataFrame) -> list[str]:
+    """Return the operators that have a ``status_<operator>`` column, in the usual order."""
+    found = [c.removeprefix("status_") for c in villages.columns if c.startswith("status_")]
+    known = [op for op in OPERATOR_IDS if op in found]
+    return known + sorted(op for op in found if op not in known)
+
+
+def write_run(
+    analysis: AnalysisLike,
+    out: str | Path,
+    meta: dict[str, Any],
+    synthetic: bool = False,
+    finish: Callable[[Path], dict[str, Any] | None] | None = None,
+    on_file: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Write a whole run folder atomically: tables, downloads, ``run.json``, then swap it in.
+
+    Parameters
+    ----------
+    analysis : coverage.analysis.Analysis
+        The analysis result.
+    out : str or Path
+        The run folder (created or replaced).
+    meta : dict
+        Contents of ``run.json``; ``files`` and ``timings['write']`` are filled in here.
+    synthetic : bool
+        Label the downloads as synthetic (``meta['synthetic']`` should agree).
+    finish : callable, optional
+        Called with the staging folder after ``run.json`` exists there (e.g. to build the maps
+        from :func:`coverage.results.load_run`); a returned dict is merged into ``run.json``.
+    on_file : callable, optional
+        Called with each file name before it is written (for progress).
+
+    Returns
+    -------
+    list of str
+        The files of the run, relative to ``out``.
+    """
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        write_timings = write_products(analysis, staging, synthetic=synthetic, on_file=on_file)
+        meta = {**meta, "synthetic": bool(synthetic)}
+        meta.setdefault("timings", {})["write_files"] = write_timings
+        meta["files"] = [*list_files(staging), results.RUN_JSON]
+        write_json(meta, staging / results.RUN_JSON)
+        if finish is not None:
+            extra = finish(staging) or {}
+            meta = _merge(meta, extra)
+            meta["files"] = sorted(set(list_files(staging)) | {results.RUN_JSON})
+            write_json(meta, staging / results.RUN_JSON)
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; a run folder is for everyone to read
+        swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return meta["files"]
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``extra`` into ``base`` one level deep (dicts are updated, other values replaced)."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------
+# Documentation: the README tables, rendered from the schemas
+# ---------------------------------------------------------------------------------------------
+
+
+def _markdown_table(rows: Iterable[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def outputs_markdown() -> str:
+    """Return the README's "outputs" section: every file of a run and every column.
+
+    Generated from :data:`coverage.results.GAP_SCHEMA`, :data:`coverage.results.CELL_STATE_SCHEMA`,
+    :data:`coverage.results.COMMUNE_SUMMARY_SCHEMA` and :data:`CAMPAIGN_SCHEMA`, with the
+    Vietnamese headers of the XLSX.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    files = [
+        (f"`{GAPS_CSV}`", "every gap of every view, one row each; columns below + `synthetic`"),
+        (
+            f"`{GAPS_XLSX}`",
+            "the same with Vietnamese headers: sheet 'Giải thích' (legend), a sheet per view "
+            "('Lõm sóng (mọi mạng)' first, then 'Viettel', 'Viettel 4G', …), 'Kế hoạch đo' (measurement plan), "
+            "'Tóm tắt xã' (communes, lõm-sóng view)",
+        ),
+        (
+            f"`{GAPS_GEOJSON}`",
+            "the gaps as RFC 7946 GeoJSON (EPSG:4326, lon/lat, counter-clockwise exterior "
+            "rings, 6 decimals, no `crs` member); properties = the gap columns",
+        ),
+        (
+            f"`{GAPS_GPKG}`",
+            "GeoPackage, one layer `gaps` (MultiPolygon, EPSG:4326) holding every view; filter on "
+            "`operator` and `technology`",
+        ),
+        (f"`{GAPS_KML}`", "Google Earth: a folder per view, placemark names and descriptions in Vietnamese"),
+        (f"`{COMMUNES_CSV}`", "commune summary per view (columns below + `synthetic`)"),
+        (
+            f"`{results.CAMPAIGN_CSV}`",
+            "measurement plan: cells where people live and evidence is missing (columns below + `synthetic`)",
+        ),
+        (
+            f"`{VILLAGES_XLSX}`",
+            "only with a village layer: the provincial list (STT, Huyện, Xã, Thôn/Bon, Số hộ, "
+            "Điện lưới, status per operator, no-operator flag)",
+        ),
+        (f"`{results.GAPS_PARQUET}`", "machine table of the gaps (GeoParquet, full precision)"),
+        (f"`{results.CELLS_PARQUET}`", "every H3 cell × view with its state and statistics (GeoParquet)"),
+        (f"`{results.COMMUNE_SUMMARY_PARQUET}`", "machine table of the commune summary (Parquet)"),
+        (f"`{results.VILLAGES_PARQUET}`", "only with a village layer: village statuses (GeoParquet)"),
+        (
+            f"`{results.RUN_JSON}`",
+            "inputs with sha256 and ingest reports, configuration, counts, data period, "
+            "library versions, seconds per stage, `synthetic`, the list of files",
+        ),
+        ("`index.html`, `communes/`", "the maps (see the maps section), when the maps module is installed"),
+    ]
+    header = ("column", "XLSX header", "meaning")
+    gap_rows = [(f"`{n}`", GAP_HEADERS_VI.get(n, "—"), m) for n, m in results.GAP_SCHEMA]
+    campaign_rows = [(f"`{n}`", CAMPAIGN_HEADERS_VI.get(n, "—"), m) for n, m in CAMPAIGN_SCHEMA]
+    commune_rows = [(f"`{n}`", COMMUNE_HEADERS_VI.get(n, "—"), m) for n, m in results.COMMUNE_SUMMARY_SCHEMA]
+    cell_rows = [(f"`{n}`", m) for n, m in results.CELL_STATE_SCHEMA]
+    views = (
+        "Views: `operator` is one of "
+        + ", ".join(f"`{op}`" for op in [*OPERATORS, results.ALL_OPERATORS])
+        + "; `technology` one of "
+        + ", ".join(f"`{t}`" for t in [*TECHNOLOGIES, results.ANY_TECHNOLOGY])
+        + ". `all` × `any` is the vùng lõm sóng view (no operator covers the place). Cell states: "
+        + ", ".join(f"`{k}` ({v})" for k, v in STATE_VI.items())
+        + "; gap evidence: "
+        + ", ".join(f"`{k}` ({v})" for k, v in EVIDENCE_VI.items())
+        + "."
+    )
+    parts = [
+        "### Outputs of `lomsong run`",
+        "",
+        "A run writes one folder (default `maps/`, `--out DIR`). Everything is written into a hidden "
+        "folder beside it and swapped in at the end, so the maps and the API never see a half-written "
+        "run. Text files are UTF-8 (CSV with a BOM so Excel shows the diacritics); people counts in "
+        "the CSV/XLSX are rounded to whole people, the Parquet tables keep full precision. When the "
+        "measurements are simulated (the demo) every product says so: `synthetic` is true in "
+        "`run.json` and in every CSV row, the XLSX sheets and KML names carry 'DỮ LIỆU MÔ PHỎNG', "
+        "the GeoJSON and GPKG descriptions too.",
+        "",
+        _markdown_table(files, ("file", "what it holds")),
+        "",
+        views,
+        "",
+        "#### Gap columns (`gaps.csv`, `gaps.xlsx`, `gaps.geojson`, `gaps.gpkg`, `gaps.parquet`)",
+        "",
+        _markdown_table(gap_rows, header),
+        "",
+        f"`{SYNTHETIC_COLUMN[0]}` (CSV only): {SYNTHETIC_COLUMN[1]}.",
+        "",
+        "#### Measurement plan (`campaign.csv`, sheet 'Kế hoạch đo')",
+        "",
+        _markdown_table(campaign_rows, header),
+        "",
+        "#### Commune summary (`communes.csv`, `communes.parquet`, sheet 'Tóm tắt xã')",
+        "",
+        _markdown_table(commune_rows, header),
+        "",
+        "#### Cells (`cells.parquet`)",
+        "",
+        _markdown_table(cell_rows, ("column", "meaning")),
+        "",
+        "#### Villages (`villages.parquet`, `villages.xlsx`)",
+        "",
+        "The village layer as given (name, commune, lon, lat, households, population, has_grid_power) "
+        "plus `status_<operator>` (covered, weak or no data at the village centre) for each operator in the "
+        "data and `no_operator` (true when no operator covers the village). `villages.xlsx` has the "
+        "provincial report's shape with Vietnamese headers.",
+    ]
+    return "\n".join(parts)
+
+
+GENERATED_BEGIN = "<!-- generated: outputs tables (python -m coverage.export) -->"
+GENERATED_END = "<!-- end generated: outputs tables -->"
+
+
+def update_readme(readme: str | Path) -> bool:
+    """Rewrite the generated tables of the README's outputs section; return True when they changed.
+
+    The tables sit between :data:`GENERATED_BEGIN` and :data:`GENERATED_END`; when those lines are
+    missing they are added right under the ``<!-- section: outputs -->`` line.
+    """
+    path = Path(readme)
+    text = path.read_text(encoding="utf-8")
+    block = f"{GENERATED_BEGIN}\n{outputs_markdown()}\n{GENERATED_END}"
+    if GENERATED_BEGIN in text and GENERATED_END in text:
+        start = text.index(GENERATED_BEGIN)
+        end = text.index(GENERATED_END) + len(GENERATED_END)
+        updated = text[:start] + block + text[end:]
+    else:
+        marker = "<!-- section: outputs -->"
+        at = text.index(marker) + len(marker)
+        updated = text[:at] + "\n\n" + block + text[at:]
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+    return updated != text
+
+
+if __name__ == "__main__":  # python -m coverage.export [README.md]: refresh the outputs section
+    import sys
+
+    from coverage import paths
+
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else paths.project_root() / "README.md"
+    print(f"{target}: {'updated' if update_readme(target) else 'already up to date'}")

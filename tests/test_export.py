@@ -1,0 +1,386 @@
+"""Writers of a run folder: every file opens, follows its standard and agrees with the gap table."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from openpyxl import load_workbook
+
+from coverage import export, results
+from coverage.operators import display_name
+
+
+@dataclass
+class FakeAnalysis:
+    """Hand-made tables that follow coverage/results.py, standing in for coverage.analysis.Analysis."""
+
+    cells: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    communes: pd.DataFrame
+    campaign: pd.DataFrame
+    villages: gpd.GeoDataFrame | None = None
+
+
+def _hexagon(cell: str) -> shapely.Polygon:
+    return shapely.Polygon([(lon, lat) for lat, lon in h3.cell_to_boundary(cell)])
+
+
+def make_fake_analysis(communes: gpd.GeoDataFrame) -> FakeAnalysis:
+    """Three views; the all view has a ring-shaped gap (with a hole) and a two-part gap."""
+    first, second = communes.iloc[0], communes.iloc[1]
+    point = first.geometry.representative_point()
+    centre = h3.latlng_to_cell(point.y, point.x, 8)
+    ring = sorted(h3.grid_ring(centre, 1))
+    far = sorted(h3.grid_ring(centre, 4))
+    pair = [far[0], far[len(far) // 2]]  # not neighbours: a two-part gap
+    all_cells = sorted(h3.grid_disk(centre, 4))
+    views = [("all", "any"), ("viettel", "any"), ("viettel", "4G")]
+    cell_rows, gap_rows = [], []
+    for operator, technology in views:
+        weak_groups = [ring, pair] if operator == "all" else [ring]
+        for rank, group in enumerate(weak_groups, start=1):
+            gap_id = f"{operator}-{technology}-{rank:04d}"
+            geometry = shapely.union_all([_hexagon(c) for c in group])
+            people = 1234.4 * len(group) + rank
+            gap_rows.append(
+                {
+                    "gap_id": gap_id,
+                    "operator": operator,
+                    "technology": technology,
+                    "rank": rank,
+                    "population": people,
+                    "area_km2": 0.737 * len(group),
+                    "n_cells": len(group),
+                    "n_samples": 40 * len(group),
+                    "n_devices": 3,
+                    "median_signal_dbm": -118.25,
+                    "no_service_share": 0.4,
+                    "evidence": "confirmed" if rank == 1 else "likely",
+                    "commune_code": first.commune_code,
+                    "commune": first.commune,
+                    "district_code": first.district_code,
+                    "district": first.district,
+                    "commune_codes": f"{first.commune_code};{second.commune_code}",
+                    "communes": f"{first.commune};{second.commune}",
+                    "commune_population": f"{round(people) - 10};10",
+                    "first_date": "2025-03-01",
+                    "last_date": "2025-04-30",
+                    "centroid_lon": geometry.representative_point().x,
+                    "centroid_lat": geometry.representative_point().y,
+                    "geometry": geometry,
+                }
+            )
+            for cell in group:
+                cell_rows.append((cell, operator, technology, "weak", gap_id))
+        weak = {c for group in weak_groups for c in group}
+        for cell in all_cells:
+            if cell not in weak:
+                cell_rows.append((cell, operator, technology, "covered" if cell == centre else "no_data", None))
+    cells = pd.DataFrame(cell_rows, columns=["h3", "operator", "technology", "state", "gap_id"])
+    n = len(cells)
+    stats = {
+        "n_samples": np.full(n, 7),
+        "n_devices": np.full(n, 2),
+        "n_days": np.full(n, 1),
+        "first_date": "2025-03-01",
+        "last_date": "2025-04-30",
+        "median_signal_dbm": -112.0,
+        "p10_signal_dbm": -120.0,
+        "no_service_share": 0.2,
+        "median_dl_kbps": np.nan,
+        "population": np.full(n, 100.0),
+        "samples_needed": np.zeros(n, int),
+        "devices_needed": np.zeros(n, int),
+    }
+    cells = cells.assign(**stats)
+    cells = gpd.GeoDataFrame(
+        cells[[name for name, _ in results.CELL_STATE_SCHEMA if name != "geometry"]],
+        geometry=[_hexagon(c) for c in cells["h3"]],
+        crs="EPSG:4326",
+    )
+    gaps = gpd.GeoDataFrame(gap_rows, geometry="geometry", crs="EPSG:4326")[results.GAP_COLUMNS]
+    summary = pd.DataFrame(
+        [
+            {
+                "commune_code": row.commune_code,
+                "commune": row.commune,
+                "district_code": row.district_code,
+                "district": row.district,
+                "operator": operator,
+                "technology": technology,
+                "population": float(row.population),
+                "people_in_gaps": 1000.0,
+                "share_people_covered": 0.5,
+                "share_people_no_data": 0.25,
+                "share_area_with_data": 0.1,
+                "n_gaps": 1,
+                "largest_gap_id": f"{operator}-{technology}-0001",
+                "largest_gap_population": 990.0,
+            }
+            for row in communes.iloc[:2].itertuples()
+            for operator, technology in views
+        ]
+    )
+    no_data = cells[cells["state"] == "no_data"].head(4)
+    campaign = pd.DataFrame(
+        {
+            "commune_code": first.commune_code,
+            "commune": first.commune,
+            "district": first.district,
+            "h3": no_data["h3"].to_numpy(),
+            "lon": [h3.cell_to_latlng(c)[1] for c in no_data["h3"]],
+            "lat": [h3.cell_to_latlng(c)[0] for c in no_data["h3"]],
+            "population": [400.0, 300.0, 200.0, 100.0],
+            "operator": no_data["operator"].to_numpy(),
+            "technology": no_data["technology"].to_numpy(),
+            "state": "no_data",
+            "n_samples": 0,
+            "n_devices": 0,
+            "samples_needed": 5,
+            "devices_needed": 2,
+            "priority": [1, 2, 3, 4],
+        }
+    )
+    return FakeAnalysis(cells=cells, gaps=gaps, communes=summary, campaign=campaign)
+
+
+@pytest.fixture(scope="module")
+def fake(communes) -> FakeAnalysis:
+    return make_fake_analysis(communes)
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory, fake) -> Path:
+    out = tmp_path_factory.mktemp("export") / "maps"
+    export.write_run(fake, out, {"counts": {"gaps": len(fake.gaps)}}, synthetic=True)
+    return out
+
+
+def _signed_area(ring: list[list[float]]) -> float:
+    coords = np.asarray(ring)
+    x, y = coords[:, 0], coords[:, 1]
+    return 0.5 * float(np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
+
+
+def _ogrinfo(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["ogrinfo", "-ro", "-so", "-al", str(path)], capture_output=True, text=True, check=False)
+
+
+def test_run_folder_has_every_product_and_loads_back(run_folder, fake):
+    meta = json.loads((run_folder / results.RUN_JSON).read_text(encoding="utf-8"))
+    expected = {
+        "gaps.geojson",
+        "gaps.csv",
+        "gaps.xlsx",
+        "gaps.gpkg",
+        "gaps.kml",
+        "communes.csv",
+        "cells.parquet",
+        "campaign.csv",
+        "gaps.parquet",
+        "communes.parquet",
+        "run.json",
+    }
+    assert expected <= set(meta["files"])
+    assert all((run_folder / name).exists() for name in meta["files"])
+    assert meta["synthetic"] is True
+    loaded = results.load_run(run_folder)
+    assert loaded.synthetic
+    assert len(loaded.gaps) == len(fake.gaps)
+    assert len(loaded.cells) == len(fake.cells)
+    assert loaded.gaps.crs.to_epsg() == 4326
+    assert set(loaded.gaps["gap_id"]) == set(fake.gaps["gap_id"])
+    assert loaded.villages is None
+    # Nothing of the staging folder is left beside the run.
+    assert [p.name for p in run_folder.parent.iterdir()] == [run_folder.name]
+
+
+def test_geojson_follows_rfc7946(run_folder, fake):
+    text = (run_folder / "gaps.geojson").read_text(encoding="utf-8")
+    document = json.loads(text)
+    assert document["type"] == "FeatureCollection"
+    assert "crs" not in document
+    assert "MÔ PHỎNG" in document.get("description", "")
+    assert len(document["features"]) == len(fake.gaps)
+    holes = 0
+    for feature in document["features"]:
+        geometry = feature["geometry"]
+        polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+        for rings in polygons:
+            exterior, *interiors = rings
+            # lon first: Đắk Nông lies at about 107–108.5 °E, 11.7–12.9 °N.
+            assert all(107 < lon < 109 and 11 < lat < 13.5 for lon, lat in exterior)
+            assert _signed_area(exterior) > 0, "exterior ring must be counter-clockwise"
+            for interior in interiors:
+                holes += 1
+                assert _signed_area(interior) < 0, "holes must be clockwise"
+    assert holes >= 1, "the ring-shaped gap must keep its hole"
+    decimals = re.findall(r"\d+\.(\d+)", text[text.index('"coordinates"') :])
+    assert max(len(d) for d in decimals) <= 6
+    properties = document["features"][0]["properties"]
+    assert [c for c in results.GAP_COLUMNS if c != "geometry"] == list(properties)
+
+
+@pytest.mark.parametrize("name", ["gaps.geojson", "gaps.gpkg"])
+def test_ogrinfo_and_pyogrio_open_the_vector_files(run_folder, fake, name):
+    completed = _ogrinfo(run_folder / name)
+    assert completed.returncode == 0, completed.stderr
+    assert "ERROR" not in completed.stderr and "Warning" not in completed.stderr, completed.stderr
+    assert f"Feature Count: {len(fake.gaps)}" in completed.stdout
+    frame = pyogrio.read_dataframe(run_folder / name)
+    assert frame.crs.to_epsg() == 4326
+    assert len(frame) == len(fake.gaps)
+    assert sorted(frame["gap_id"]) == sorted(fake.gaps["gap_id"])
+    # Same shapes as the gap table (6 decimals in GeoJSON: about 0.1 m).
+    merged = frame.set_index("gap_id").geometry
+    original = fake.gaps.set_index("gap_id").geometry
+    distance = shapely.hausdorff_distance(merged.values, original.loc[merged.index].values)
+    assert (distance < 1e-6).all()
+
+
+def test_csv_matches_the_gap_table(run_folder):
+    table = gpd.read_parquet(run_folder / "gaps.parquet")
+    csv = pd.read_csv(run_folder / "gaps.csv", encoding="utf-8-sig", dtype={"commune_code": str})
+    assert len(csv) == len(table)
+    assert list(csv.columns) == [*[c for c in results.GAP_COLUMNS if c != "geometry"], "synthetic"]
+    merged = csv.merge(pd.DataFrame(table.drop(columns="geometry")), on="gap_id", suffixes=("", "_table"))
+    assert len(merged) == len(table)
+    assert (merged["population"] == merged["population_table"].round()).all()
+    assert (merged["commune"] == merged["commune_table"]).all()
+    assert csv["synthetic"].all()
+    assert csv["communes"].str.contains(";").all()
+    # Lõm-sóng view first, ranked within each view.
+    assert csv["operator"].iloc[0] == "all"
+    for _, view in csv.groupby(["operator", "technology"]):
+        assert list(view["rank"]) == sorted(view["rank"])
+    inside = [
+        shapely.contains_xy(table.set_index("gap_id").geometry[g], x, y)
+        for g, x, y in csv[["gap_id", "centroid_lon", "centroid_lat"]].itertuples(index=False)
+    ]
+    assert all(inside)
+
+
+def test_xlsx_has_vietnamese_sheets_per_view(run_folder, fake):
+    workbook = load_workbook(run_folder / "gaps.xlsx", read_only=True)
+    names = workbook.sheetnames
+    assert names[0] == "Giải thích"
+    assert names[1] == "Lõm sóng (mọi mạng)"
+    assert {"Viettel", "Viettel 4G", "Kế hoạch đo", "Tóm tắt xã"} <= set(names)
+    sheet = list(workbook["Lõm sóng (mọi mạng)"].values)
+    assert "MÔ PHỎNG" in sheet[0][0]
+    header = sheet[1]
+    assert header[:5] == ("Mã vùng", "Nhà mạng", "Công nghệ", "Hạng (theo số dân)", "Số dân")
+    rows = sheet[2:]
+    view = fake.gaps[fake.gaps["operator"] == "all"]
+    assert len(rows) == len(view)
+    assert {r[1] for r in rows} == {display_name("all")}
+    assert sum(r[4] for r in rows) == pytest.approx(view["population"].round().sum())
+    plan = list(workbook["Kế hoạch đo"].values)
+    assert plan[1][0] == "Thứ tự ưu tiên"
+    assert len(plan) - 2 == len(fake.campaign)
+    legend = [r[0] for r in workbook["Giải thích"].values]
+    assert "Mức bằng chứng" in legend
+
+
+def test_kml_has_a_placemark_per_gap_in_vietnamese(run_folder, fake):
+    tree = ET.parse(run_folder / "gaps.kml")
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    placemarks = tree.getroot().findall(".//k:Placemark", ns)
+    assert len(placemarks) == len(fake.gaps)
+    names = [p.find("k:name", ns).text for p in placemarks]
+    assert all("người" in n and "MÔ PHỎNG" in n for n in names)
+    descriptions = [p.find("k:description", ns).text for p in placemarks]
+    assert all("Mức bằng chứng" in d for d in descriptions)
+    folders = [f.find("k:name", ns).text for f in tree.getroot().findall(".//k:Folder", ns)]
+    assert folders[0].startswith("Vùng lõm sóng (mọi nhà mạng)")
+    assert len(tree.getroot().findall(".//k:MultiGeometry", ns)) == 1
+
+
+def test_campaign_and_communes_csv(run_folder, fake):
+    campaign = pd.read_csv(run_folder / "campaign.csv", encoding="utf-8-sig")
+    assert list(campaign.columns) == [*export.CAMPAIGN_COLUMNS, "synthetic"]
+    assert len(campaign) == len(fake.campaign)
+    communes = pd.read_csv(run_folder / "communes.csv", encoding="utf-8-sig", dtype={"commune_code": str})
+    assert list(communes.columns) == [*[n for n, _ in results.COMMUNE_SUMMARY_SCHEMA], "synthetic"]
+    assert len(communes) == len(fake.communes)
+    assert communes["operator"].iloc[0] == "all"
+
+
+def test_new_run_replaces_old_and_keeps_foreign_files(tmp_path, fake):
+    out = tmp_path / "maps"
+    out.mkdir()
+    (out / "README.md").write_text("kept", encoding="utf-8")
+    export.write_run(fake, out, {}, synthetic=False)
+    (out / "stale.html").write_text("x", encoding="utf-8")  # as if an earlier run wrote it …
+    meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    meta["files"].append("stale.html")  # … and listed it
+    (out / "run.json").write_text(json.dumps(meta), encoding="utf-8")
+
+    fewer = FakeAnalysis(fake.cells, fake.gaps.iloc[:1], fake.communes, fake.campaign)
+    export.write_run(fewer, out, {}, synthetic=False)
+    assert (out / "README.md").read_text(encoding="utf-8") == "kept"
+    assert not (out / "stale.html").exists()
+    assert len(results.load_run(out).gaps) == 1
+    assert not results.load_run(out).synthetic
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps"]
+
+
+def test_failed_write_leaves_the_previous_run(tmp_path, fake, monkeypatch):
+    out = tmp_path / "maps"
+    export.write_run(fake, out, {}, synthetic=False)
+    before = sorted(p.name for p in out.iterdir())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export, "write_gaps_kml", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export.write_run(fake.__class__(fake.cells, fake.gaps.iloc[:1], fake.communes, fake.campaign), out, {})
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert len(results.load_run(out).gaps) == len(fake.gaps)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps"]
+
+
+def test_finish_hook_sees_a_loadable_run_and_its_files_are_listed(tmp_path, fake):
+    def finish(folder: Path) -> dict:
+        loaded = results.load_run(folder)
+        (folder / "communes").mkdir()
+        (folder / "communes" / "x.html").write_text(str(len(loaded.gaps)), encoding="utf-8")
+        return {"timings": {"maps": 0.5}}
+
+    files = export.write_run(fake, tmp_path / "out", {"timings": {"analysis": 1.0}}, finish=finish)
+    assert "communes/x.html" in files
+    meta = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert meta["timings"]["maps"] == 0.5 and meta["timings"]["analysis"] == 1.0
+
+
+def test_empty_gap_table_still_writes_valid_files(tmp_path, fake):
+    empty = FakeAnalysis(fake.cells, fake.gaps.iloc[0:0], fake.communes, fake.campaign.iloc[0:0])
+    export.write_run(empty, tmp_path / "out", {})
+    for name in ("gaps.geojson", "gaps.gpkg"):
+        completed = _ogrinfo(tmp_path / "out" / name)
+        assert completed.returncode == 0, completed.stderr
+    assert len(pd.read_csv(tmp_path / "out" / "gaps.csv")) == 0
+    assert load_workbook(tmp_path / "out" / "gaps.xlsx").sheetnames[0] == "Giải thích"
+
+
+def test_readme_outputs_section_is_generated_from_the_schemas():
+    text = export.outputs_markdown()
+    for name, _ in [*results.GAP_SCHEMA, *results.CELL_STATE_SCHEMA, *results.COMMUNE_SUMMARY_SCHEMA]:
+        assert f"`{name}`" in text
+    for name in export.CAMPAIGN_COLUMNS:
+        assert f"`{name}`" in text
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert text in readme, "README outputs section is stale: run `python -m coverage.export`"
