@@ -1,0 +1,360 @@
+"""Per cell and view statistics of the measurements, computed with array operations only.
+
+Measurements are indexed once (H3 cell position, integer operator, technology, device and day
+codes); each sample then *belongs* to the views it is evidence for:
+
+- its operator × technology view;
+- a no-service sample whose technology is unknown belongs to every technology view of its
+  operator (the phone found no network at all, so none of them served it there);
+- its operator's ``any`` view;
+- the ``all`` view, when the operator is Vietnamese (see :mod:`coverage.evidence`).
+
+One group-by over integer keys (view × cell) gives samples, weak samples, devices, days, first and
+last date, median and 10th-percentile signal, no-service share and median download speed. Days
+are local days (Asia/Ho_Chi_Minh, UTC+7). Signals of different technologies (RSRP, RSCP, RSSI)
+are pooled in the ``any`` and ``all`` views' medians: read those as indicative only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from coverage.evidence import sample_evidence
+from coverage.grid import Grid, index_points
+from coverage.operators import OPERATOR_IDS
+from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY
+from coverage.schema import MEASUREMENT_COLUMNS, MEASUREMENT_DTYPES, conform_measurements
+from coverage.settings import TECHNOLOGIES, Config
+
+_LOCAL_OFFSET_NS = 7 * 3600 * 10**9
+_DAY_NS = 86400 * 10**9
+_NO_DAY = np.iinfo("int64").min
+
+#: Statistic columns produced per group, in order.
+STAT_COLUMNS = [
+    "n_samples",
+    "n_weak",
+    "n_no_service",
+    "n_devices",
+    "n_days",
+    "first_date",
+    "last_date",
+    "median_signal_dbm",
+    "p10_signal_dbm",
+    "no_service_share",
+    "median_dl_kbps",
+]
+
+
+@dataclass(frozen=True)
+class Samples:
+    """The usable measurements inside the grid, as integer-coded arrays (one entry per sample).
+
+    Attributes
+    ----------
+    cell : numpy.ndarray
+        Position of the sample's cell in :attr:`coverage.grid.Grid.cells`.
+    operator : numpy.ndarray
+        Index into :attr:`operators`.
+    operators : list of str
+        Operator ids present, Vietnamese ones first in their canonical order.
+    technology : numpy.ndarray
+        Index into :data:`coverage.settings.TECHNOLOGIES`, -1 when unknown.
+    weak, no_service : numpy.ndarray
+        Booleans.
+    signal_dbm, dl_kbps : numpy.ndarray
+        float64, NaN when missing.
+    device : numpy.ndarray
+        Device code, -1 when missing.
+    day : numpy.ndarray
+        Local day number (days since 1970-01-01 in UTC+7), ``int64`` minimum when missing.
+    counts : dict
+        Input rows, rows used, and why the others were left out.
+    """
+
+    cell: np.ndarray
+    operator: np.ndarray
+    operators: list[str]
+    technology: np.ndarray
+    weak: np.ndarray
+    no_service: np.ndarray
+    signal_dbm: np.ndarray
+    dl_kbps: np.ndarray
+    device: np.ndarray
+    day: np.ndarray
+    counts: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.cell)
+
+
+def prepare_samples(measurements: pd.DataFrame, grid: Grid, config: Config) -> Samples:
+    """Index and code the measurements; keep those inside the grid that are evidence.
+
+    Parameters
+    ----------
+    measurements : pandas.DataFrame
+        Canonical measurement table (conformed here when its columns differ).
+    grid : Grid
+        Province grid.
+    config : Config
+        Thresholds.
+
+    Returns
+    -------
+    Samples
+    """
+    if list(measurements.columns) != MEASUREMENT_COLUMNS:
+        # conform_measurements cannot cast an absent (all-NA) column to float64 or int64: fill them first.
+        fill = {"float64": np.nan, "int64": 0}
+        absent = {c: fill[t] for c, t in MEASUREMENT_DTYPES.items() if c not in measurements and t in fill}
+        measurements = conform_measurements(measurements.assign(**absent))
+    n_rows = len(measurements)
+    lon = measurements["lon"].to_numpy("float64", na_value=np.nan)
+    lat = measurements["lat"].to_numpy("float64", na_value=np.nan)
+    cell = grid.positions(index_points(lon, lat, grid.resolution))
+    inside = cell >= 0
+
+    operator_names = measurements["operator"]
+    has_operator = operator_names.notna().to_numpy(bool)
+    technology = pd.Categorical(measurements["technology"], categories=TECHNOLOGIES).codes.astype("int8")
+    signal = measurements["signal_dbm"].to_numpy("float64", na_value=np.nan)
+    dl = measurements["dl_kbps"].to_numpy("float64", na_value=np.nan)
+    no_service = measurements["no_service"].to_numpy(bool, na_value=False)
+    weak, usable = sample_evidence(technology, signal, dl, no_service, config)
+
+    keep = inside & has_operator & usable
+    present = pd.unique(operator_names[keep].astype(str))
+    operators = [o for o in OPERATOR_IDS if o in set(present)] + sorted(set(present) - set(OPERATOR_IDS))
+    operator = pd.Categorical(operator_names[keep], categories=operators).codes.astype("int16")
+    device = pd.factorize(measurements["device_id"][keep], use_na_sentinel=True)[0].astype("int64")
+    time_ns = measurements["time"][keep].to_numpy("datetime64[ns]").astype("int64")
+    missing_time = measurements["time"][keep].isna().to_numpy(bool)
+    day = np.where(missing_time, _NO_DAY, (time_ns + _LOCAL_OFFSET_NS) // _DAY_NS)
+    counts = {
+        "measurements": int(n_rows),
+        "measurements_used": int(keep.sum()),
+        "measurements_outside_grid": int((~inside).sum()),
+        "measurements_without_operator": int((inside & ~has_operator).sum()),
+        "measurements_without_evidence": int((inside & has_operator & ~usable).sum()),
+    }
+    return Samples(
+        cell=cell[keep],
+        operator=operator,
+        operators=operators,
+        technology=technology[keep],
+        weak=weak[keep],
+        no_service=no_service[keep],
+        signal_dbm=signal[keep],
+        dl_kbps=dl[keep],
+        device=device,
+        day=day,
+        counts=counts,
+    )
+
+
+def build_views(samples: Samples) -> pd.DataFrame:
+    """Return the views present: ``view`` (code), ``operator``, ``technology``, ``kind``.
+
+    Every (operator, technology) pair with samples of a known technology, one ``any`` view per
+    operator, and the ``(all, any)`` view, in a stable order (operators canonical, technologies
+    2G…5G, ``any`` last).
+    """
+    known = samples.technology >= 0
+    codes = np.unique(samples.operator[known].astype("int64") * len(TECHNOLOGIES) + samples.technology[known])
+    rows = []
+    for index, name in enumerate(samples.operators):
+        techs = codes[codes // len(TECHNOLOGIES) == index] % len(TECHNOLOGIES)
+        rows += [(name, TECHNOLOGIES[t], "technology", index, int(t)) for t in techs]
+        rows.append((name, ANY_TECHNOLOGY, "operator", index, -1))
+    rows.append((ALL_OPERATORS, ANY_TECHNOLOGY, "all", -1, -1))
+    views = pd.DataFrame(rows, columns=["operator", "technology", "kind", "operator_code", "technology_code"])
+    views.insert(0, "view", np.arange(len(views), dtype="int64"))
+    return views
+
+
+def memberships(samples: Samples, views: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(sample, view)`` pairs: which views each sample is evidence for.
+
+    Parameters
+    ----------
+    samples : Samples
+        Coded samples.
+    views : pandas.DataFrame
+        From :func:`build_views`.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Sample positions and view codes (``int64``), one entry per membership.
+    """
+    n_tech = len(TECHNOLOGIES)
+    index = np.arange(len(samples), dtype="int64")
+    operator = samples.operator.astype("int64")
+    technology = samples.technology.astype("int64")
+    tech_views = views[views["kind"] == "technology"]
+    lookup = np.full((len(samples.operators) + 1) * n_tech, -1, dtype="int64")
+    lookup[tech_views["operator_code"].to_numpy() * n_tech + tech_views["technology_code"].to_numpy()] = tech_views[
+        "view"
+    ].to_numpy()
+    known = technology >= 0
+    parts_sample = [index[known]]
+    parts_view = [lookup[operator[known] * n_tech + technology[known]]]
+
+    # A no-service sample of unknown technology is evidence against each technology of its operator.
+    blind = ~known & samples.no_service
+    if blind.any() and len(tech_views):
+        blind_frame = pd.DataFrame({"sample": index[blind], "operator_code": operator[blind]})
+        expanded = blind_frame.merge(tech_views[["operator_code", "view"]], on="operator_code")
+        parts_sample.append(expanded["sample"].to_numpy("int64"))
+        parts_view.append(expanded["view"].to_numpy("int64"))
+
+    any_views = views[views["kind"] == "operator"].set_index("operator_code")["view"]
+    any_lookup = np.full(len(samples.operators), -1, dtype="int64")
+    any_lookup[any_views.index.to_numpy()] = any_views.to_numpy()
+    parts_sample.append(index)
+    parts_view.append(any_lookup[operator])
+
+    national = np.isin(np.asarray(samples.operators, dtype=object), OPERATOR_IDS)
+    in_all = national[operator] if len(samples.operators) else np.zeros(0, dtype=bool)
+    all_view = int(views.loc[views["kind"] == "all", "view"].iloc[0])
+    parts_sample.append(index[in_all])
+    parts_view.append(np.full(int(in_all.sum()), all_view, dtype="int64"))
+    return np.concatenate(parts_sample), np.concatenate(parts_view)
+
+
+def _distinct_per_group(group: np.ndarray, value: np.ndarray, valid: np.ndarray, n_groups: int) -> np.ndarray:
+    """Count distinct valid values per group without a Python loop."""
+    group = group[valid]
+    value = value[valid]
+    if len(group) == 0:
+        return np.zeros(n_groups, dtype="int64")
+    value_codes = pd.factorize(value)[0].astype("int64")
+    pairs = np.unique(group.astype("int64") * (int(value_codes.max()) + 1) + value_codes)
+    return np.bincount(pairs // (int(value_codes.max()) + 1), minlength=n_groups).astype("int64")
+
+
+def _day_to_date(days: np.ndarray) -> pd.Series:
+    """Local day numbers → ``YYYY-MM-DD`` strings (missing where unknown)."""
+    known = days != _NO_DAY
+    dates = pd.Series(pd.NA, index=range(len(days)), dtype="string")
+    if known.any():
+        text = np.datetime_as_string(days[known].astype("datetime64[D]"), unit="D")
+        dates[known] = text
+    return dates
+
+
+def group_statistics(group: np.ndarray, sample: np.ndarray, samples: Samples, n_groups: int) -> pd.DataFrame:
+    """Statistics of the samples of each group.
+
+    Parameters
+    ----------
+    group : numpy.ndarray
+        Group code (0 … n_groups-1) of each membership.
+    sample : numpy.ndarray
+        Sample position of each membership (same length as ``group``).
+    samples : Samples
+        Coded samples.
+    n_groups : int
+        Number of groups.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group (index = group code) with :data:`STAT_COLUMNS`; groups without samples
+        have zero counts and missing values.
+    """
+    group = np.asarray(group, dtype="int64")
+    n_samples = np.bincount(group, minlength=n_groups).astype("int64")
+    n_weak = np.bincount(group, weights=samples.weak[sample], minlength=n_groups).round().astype("int64")
+    n_no_service = np.bincount(group, weights=samples.no_service[sample], minlength=n_groups).round().astype("int64")
+    device = samples.device[sample]
+    day = samples.day[sample]
+    n_devices = _distinct_per_group(group, device, device >= 0, n_groups)
+    n_days = _distinct_per_group(group, day, day != _NO_DAY, n_groups)
+    values = pd.DataFrame(
+        {
+            "group": group,
+            "day": np.where(day == _NO_DAY, np.nan, day.astype("float64")),
+            "signal": samples.signal_dbm[sample],
+            "dl": samples.dl_kbps[sample],
+        }
+    )
+    grouped = values.groupby("group", sort=True)
+    agg = grouped.agg(
+        first_day=("day", "min"),
+        last_day=("day", "max"),
+        median_signal_dbm=("signal", "median"),
+        median_dl_kbps=("dl", "median"),
+    )
+    p10 = values.dropna(subset=["signal"]).groupby("group")["signal"].quantile(0.1)
+    agg = agg.reindex(range(n_groups))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(n_samples > 0, n_no_service / np.maximum(n_samples, 1), np.nan)
+    first = agg["first_day"].to_numpy("float64", na_value=np.nan)
+    last = agg["last_day"].to_numpy("float64", na_value=np.nan)
+    return pd.DataFrame(
+        {
+            "n_samples": n_samples,
+            "n_weak": n_weak,
+            "n_no_service": n_no_service,
+            "n_devices": n_devices,
+            "n_days": n_days,
+            "first_date": _day_to_date(np.where(np.isfinite(first), first, _NO_DAY).astype("int64")).to_numpy(),
+            "last_date": _day_to_date(np.where(np.isfinite(last), last, _NO_DAY).astype("int64")).to_numpy(),
+            "median_signal_dbm": agg["median_signal_dbm"].to_numpy("float64", na_value=np.nan),
+            "p10_signal_dbm": p10.reindex(range(n_groups)).to_numpy("float64", na_value=np.nan),
+            "no_service_share": share,
+            "median_dl_kbps": agg["median_dl_kbps"].to_numpy("float64", na_value=np.nan),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class CellStatistics:
+    """Statistics per view × cell that has samples.
+
+    Attributes
+    ----------
+    views : pandas.DataFrame
+        From :func:`build_views`.
+    key : numpy.ndarray
+        ``view * n_cells + cell`` of each row of :attr:`table` (sorted).
+    table : pandas.DataFrame
+        ``view``, ``cell`` and :data:`STAT_COLUMNS`.
+    member_sample, member_key : numpy.ndarray
+        The memberships behind the table (sample position and its view × cell key).
+    """
+
+    views: pd.DataFrame
+    key: np.ndarray
+    table: pd.DataFrame
+    member_sample: np.ndarray
+    member_key: np.ndarray
+
+
+def cell_statistics(samples: Samples, n_cells: int) -> CellStatistics:
+    """Aggregate the samples per view × cell.
+
+    Parameters
+    ----------
+    samples : Samples
+        Coded samples.
+    n_cells : int
+        Number of grid cells.
+
+    Returns
+    -------
+    CellStatistics
+    """
+    views = build_views(samples)
+    sample, view = memberships(samples, views)
+    member_key = view * n_cells + samples.cell[sample]
+    keys, group = np.unique(member_key, return_inverse=True)
+    table = group_statistics(group, sample, samples, len(keys))
+    table.insert(0, "cell", (keys % n_cells).astype("int64"))
+    table.insert(0, "view", (keys // n_cells).astype("int64"))
+    return CellStatistics(views, keys, table, sample, member_key)

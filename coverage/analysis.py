@@ -1,0 +1,573 @@
+"""The gap engine's entry point: measurements, communes and people in; cell states, gaps, commune
+summary, measurement plan and village statuses out.
+
+:func:`analyse` is pure (no files, no network): the exports (:mod:`coverage.export`), the maps and
+the API all build on the :class:`Analysis` it returns. Stages: grid (cells, people, communes),
+index, aggregate, classify, gaps, communes, campaign, villages. See the README section "Analysis"
+for the method.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from coverage.aggregate import STAT_COLUMNS, CellStatistics, Samples, cell_statistics, prepare_samples
+from coverage.boundaries import STORAGE_CRS
+from coverage.evidence import (
+    COVERED,
+    INSUFFICIENT,
+    NO_DATA,
+    STATES,
+    WEAK,
+    all_states,
+    operator_states,
+    shortfall,
+    sufficient,
+    technology_states,
+)
+from coverage.gaps import find_gaps
+from coverage.grid import Grid, build_grid, cell_centres, cell_polygons, cells_to_hex, index_points
+from coverage.operators import OPERATOR_IDS
+from coverage.population import PopulationSurface
+from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY, CELL_STATE_SCHEMA, COMMUNE_SUMMARY_SCHEMA
+from coverage.schema import conform_speed_tiles
+from coverage.settings import Config
+
+CELL_STATE_COLUMNS = [name for name, _ in CELL_STATE_SCHEMA]
+COMMUNE_SUMMARY_COLUMNS = [name for name, _ in COMMUNE_SUMMARY_SCHEMA]
+
+#: Measurement plan columns (``campaign.csv``), with their meaning.
+CAMPAIGN_SCHEMA: list[tuple[str, str]] = [
+    ("commune_code", "GSO code of the commune holding most of the cell's people"),
+    ("commune", "its name"),
+    ("district_code", "district GSO code"),
+    ("district", "district name"),
+    ("priority", "order of visit within the commune: 1 = the cell with most people"),
+    ("h3", "H3 cell id"),
+    ("lon", "longitude of the cell centre"),
+    ("lat", "latitude of the cell centre"),
+    ("population", "people living in the cell"),
+    ("operator", "view: all (the vùng lõm sóng view)"),
+    ("technology", "view: any"),
+    ("state", "no_data or insufficient"),
+    ("n_samples", "measurements there so far (all operators)"),
+    ("n_devices", "distinct devices so far"),
+    ("samples_needed", "more samples needed with each listed operator"),
+    ("devices_needed", "more devices needed with each listed operator"),
+    ("operators_to_test", "operators without enough evidence there, ';'-joined"),
+]
+CAMPAIGN_COLUMNS = [name for name, _ in CAMPAIGN_SCHEMA]
+
+
+@dataclass
+class Analysis:
+    """Everything the gap engine found.
+
+    Attributes
+    ----------
+    cells : geopandas.GeoDataFrame
+        :data:`coverage.results.CELL_STATE_SCHEMA`, one row per grid cell × view.
+    gaps : geopandas.GeoDataFrame
+        :data:`coverage.results.GAP_COLUMNS`, EPSG:4326.
+    communes : pandas.DataFrame
+        :data:`coverage.results.COMMUNE_SUMMARY_SCHEMA`, one row per commune × view.
+    campaign : pandas.DataFrame
+        Measurement plan (:data:`CAMPAIGN_SCHEMA`): populated cells of the ``all`` view whose
+        state is ``no_data`` or ``insufficient``.
+    villages : geopandas.GeoDataFrame or None
+        Village statuses (see :func:`coverage.villages.village_status`).
+    cell_communes : pandas.DataFrame
+        ``h3``, ``commune_code``, ``area_share``, ``area_km2``, ``population``.
+    stats : pandas.DataFrame
+        Statistics per ``h3`` × ``operator`` × ``technology`` (views with samples only), with
+        ``n_weak`` and ``n_no_service``.
+    counts : dict
+        Numbers for ``run.json``.
+    timings : dict
+        Seconds per stage.
+    views : pandas.DataFrame
+        The views: ``operator``, ``technology``, ``kind`` (technology, operator, all).
+    operators : list of str
+        Operators seen in the province's data, canonical order.
+    speed : pandas.DataFrame or None
+        Speed tiles per cell (context only, see the README): ``h3``, ``tests``, ``devices``,
+        ``avg_d_kbps``, ``slow``.
+    """
+
+    cells: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    communes: pd.DataFrame
+    campaign: pd.DataFrame
+    villages: gpd.GeoDataFrame | None
+    cell_communes: pd.DataFrame
+    stats: pd.DataFrame
+    counts: dict
+    timings: dict[str, float]
+    views: pd.DataFrame = field(default_factory=pd.DataFrame)
+    operators: list[str] = field(default_factory=list)
+    speed: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Dense ``(n_views, n_cells)`` arrays of counts, states and evidence still needed."""
+
+    n_samples: np.ndarray
+    n_devices: np.ndarray
+    state: np.ndarray
+    samples_needed: np.ndarray
+    devices_needed: np.ndarray
+
+    @property
+    def meets_rule(self) -> np.ndarray:
+        """True where the view's evidence rule is met (nothing more needed)."""
+        return (self.samples_needed == 0) & (self.devices_needed == 0)
+
+
+def classify(statistics: CellStatistics, n_cells: int, operators: list[str], config: Config) -> Classification:
+    """Give every cell of every view its state and the evidence it still needs.
+
+    Parameters
+    ----------
+    statistics : CellStatistics
+        Per view × cell statistics.
+    n_cells : int
+        Grid cells.
+    operators : list of str
+        Operators present (index = operator code).
+    config : Config
+        Thresholds and evidence rule.
+
+    Returns
+    -------
+    Classification
+    """
+    views = statistics.views
+    shape = (len(views), n_cells)
+    table = statistics.table
+    dense = {}
+    for column in ("n_samples", "n_devices", "n_weak"):
+        values = np.zeros(shape, dtype="int64")
+        values[table["view"].to_numpy(), table["cell"].to_numpy()] = table[column].to_numpy()
+        dense[column] = values
+    n, d, w = dense["n_samples"], dense["n_devices"], dense["n_weak"]
+    state = np.zeros(shape, dtype="int8")
+    kind = views["kind"].to_numpy(object)
+    tech_rows = np.flatnonzero(kind == "technology")
+    state[tech_rows] = technology_states(n[tech_rows], d[tech_rows], w[tech_rows], config)
+    any_rows = views.loc[kind == "operator", ["view", "operator_code"]].to_numpy()
+    for view_code, operator_code in any_rows:  # one loop step per operator
+        own = tech_rows[views["operator_code"].to_numpy()[tech_rows] == operator_code]
+        state[view_code] = operator_states(state[own], n[view_code], d[view_code], w[view_code], config)
+    samples_needed, devices_needed = shortfall(n, d, config)
+
+    all_row = int(np.flatnonzero(kind == "all")[0])
+    national = np.isin(np.asarray(operators, dtype=object)[any_rows[:, 1]], OPERATOR_IDS) if len(any_rows) else []
+    national_rows = any_rows[np.asarray(national, dtype=bool), 0] if len(any_rows) else np.array([], dtype="int64")
+    state[all_row] = all_states(state[national_rows], n[all_row])
+    if len(national_rows):
+        # The all view is settled when every operator seen in the province has been tested there.
+        all_samples = samples_needed[national_rows].max(axis=0)
+        all_devices = devices_needed[national_rows].max(axis=0)
+    else:
+        all_samples, all_devices = samples_needed[all_row], devices_needed[all_row]
+    covered = state[all_row] == COVERED
+    samples_needed[all_row] = np.where(covered, 0, all_samples)
+    devices_needed[all_row] = np.where(covered, 0, all_devices)
+    return Classification(n, d, state, samples_needed, devices_needed)
+
+
+def _cells_table(
+    grid: Grid, statistics: CellStatistics, classification: Classification, weak_entries: pd.DataFrame
+) -> gpd.GeoDataFrame:
+    """One row per view × cell with statistics, state, people, evidence needed and gap id."""
+    views = statistics.views
+    n_cells = len(grid.cells)
+    n_views = len(views)
+    view = np.repeat(np.arange(n_views, dtype="int64"), n_cells)
+    cell = np.tile(np.arange(n_cells, dtype="int64"), n_views)
+    key = view * n_cells + cell
+    stats = statistics.table.set_index(statistics.key)[STAT_COLUMNS].reindex(key)
+    hex_ids = cells_to_hex(grid.cells)
+    polygons = cell_polygons(grid.cells)
+    gap_id = pd.Series(pd.NA, index=key, dtype="string")
+    if len(weak_entries):
+        gap_id.loc[weak_entries["view"].to_numpy() * n_cells + weak_entries["cell"].to_numpy()] = weak_entries[
+            "gap_id"
+        ].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "h3": pd.array(hex_ids[cell], dtype="string"),
+            "operator": pd.array(views["operator"].to_numpy(object)[view], dtype="string"),
+            "technology": pd.array(views["technology"].to_numpy(object)[view], dtype="string"),
+            "state": pd.array(np.asarray(STATES, dtype=object)[classification.state.ravel()], dtype="string"),
+            "n_samples": classification.n_samples.ravel(),
+            "n_devices": classification.n_devices.ravel(),
+            "n_days": stats["n_days"].fillna(0).to_numpy("int64"),
+            "first_date": stats["first_date"].astype("string").to_numpy(),
+            "last_date": stats["last_date"].astype("string").to_numpy(),
+            "median_signal_dbm": stats["median_signal_dbm"].to_numpy("float64", na_value=np.nan),
+            "p10_signal_dbm": stats["p10_signal_dbm"].to_numpy("float64", na_value=np.nan),
+            "no_service_share": stats["no_service_share"].to_numpy("float64", na_value=np.nan),
+            "median_dl_kbps": stats["median_dl_kbps"].to_numpy("float64", na_value=np.nan),
+            "population": grid.population[cell],
+            "samples_needed": classification.samples_needed.ravel(),
+            "devices_needed": classification.devices_needed.ravel(),
+            "gap_id": gap_id.to_numpy(),
+        }
+    )
+    return gpd.GeoDataFrame(frame, geometry=polygons[cell], crs=STORAGE_CRS)[CELL_STATE_COLUMNS]
+
+
+def _stats_table(grid: Grid, statistics: CellStatistics) -> pd.DataFrame:
+    """Statistics of the view × cells with samples, keyed by ``h3``, ``operator``, ``technology``."""
+    table = statistics.table
+    views = statistics.views
+    out = pd.DataFrame(
+        {
+            "h3": pd.array(cells_to_hex(grid.cells[table["cell"].to_numpy()]), dtype="string"),
+            "operator": pd.array(views["operator"].to_numpy(object)[table["view"].to_numpy()], dtype="string"),
+            "technology": pd.array(views["technology"].to_numpy(object)[table["view"].to_numpy()], dtype="string"),
+        }
+    )
+    return pd.concat([out, table[STAT_COLUMNS].reset_index(drop=True)], axis=1)
+
+
+def commune_summary(
+    grid: Grid,
+    views: pd.DataFrame,
+    classification: Classification,
+    weak_entries: pd.DataFrame,
+    communes: pd.DataFrame,
+) -> pd.DataFrame:
+    """Summarise each commune in each view (:data:`coverage.results.COMMUNE_SUMMARY_SCHEMA`).
+
+    People are counted by the pixels' own commune, areas by the hexagon ∩ commune areas.
+
+    Parameters
+    ----------
+    grid : Grid
+        Province grid.
+    views : pandas.DataFrame
+        Views.
+    classification : Classification
+        States per view × cell.
+    weak_entries : pandas.DataFrame
+        ``view``, ``cell``, ``gap_id`` of every weak cell.
+    communes : pandas.DataFrame
+        Canonical commune table.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    shares = grid.cell_communes
+    n_views = len(views)
+    n_pairs = len(shares)
+    view = np.repeat(np.arange(n_views, dtype="int64"), n_pairs)
+    cell = np.tile(shares["cell"].to_numpy("int64"), n_views)
+    state = classification.state[view, cell]
+    people = np.tile(shares["population"].to_numpy("float64"), n_views)
+    area = np.tile(shares["area_km2"].to_numpy("float64"), n_views)
+    long = pd.DataFrame(
+        {
+            "view": view,
+            "commune_code": np.tile(shares["commune_code"].to_numpy(object), n_views),
+            "people": people,
+            "people_weak": np.where(state == WEAK, people, 0.0),
+            "people_covered": np.where(state == COVERED, people, 0.0),
+            "people_open": np.where((state == NO_DATA) | (state == INSUFFICIENT), people, 0.0),
+            "area": area,
+            "area_with_data": np.where(classification.n_samples[view, cell] > 0, area, 0.0),
+        }
+    )
+    summary = long.groupby(["view", "commune_code"], as_index=False).sum()
+
+    touched = weak_entries.merge(shares[["cell", "commune_code", "population"]], on="cell")
+    per_gap = touched.groupby(["view", "commune_code", "gap_id"], as_index=False)["population"].sum()
+    n_gaps = per_gap.groupby(["view", "commune_code"]).size().rename("n_gaps")
+    largest = (
+        per_gap.sort_values(["view", "commune_code", "population", "gap_id"], ascending=[True, True, False, True])
+        .drop_duplicates(["view", "commune_code"])
+        .set_index(["view", "commune_code"])
+        .rename(columns={"gap_id": "largest_gap_id", "population": "largest_gap_population"})
+    )
+    summary = summary.join(n_gaps, on=["view", "commune_code"]).join(largest, on=["view", "commune_code"])
+
+    info = communes[["commune_code", "commune", "district_code", "district"]].astype({"commune_code": str})
+    summary = summary.merge(info, on="commune_code", how="left")
+    population = summary["people"].to_numpy("float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result = pd.DataFrame(
+            {
+                "commune_code": summary["commune_code"].astype("string"),
+                "commune": summary["commune"].astype("string"),
+                "district_code": summary["district_code"].astype("string"),
+                "district": summary["district"].astype("string"),
+                "operator": pd.array(views["operator"].to_numpy(object)[summary["view"]], dtype="string"),
+                "technology": pd.array(views["technology"].to_numpy(object)[summary["view"]], dtype="string"),
+                "population": population,
+                "people_in_gaps": summary["people_weak"].to_numpy("float64"),
+                "share_people_covered": np.where(population > 0, summary["people_covered"] / population, np.nan),
+                "share_people_no_data": np.where(population > 0, summary["people_open"] / population, np.nan),
+                "share_area_with_data": np.where(
+                    summary["area"] > 0, summary["area_with_data"] / summary["area"], np.nan
+                ),
+                "n_gaps": summary["n_gaps"].fillna(0).astype("int64"),
+                "largest_gap_id": summary["largest_gap_id"].astype("string"),
+                "largest_gap_population": summary["largest_gap_population"].astype("float64"),
+            }
+        )
+    result["_view"] = summary["view"].to_numpy()
+    result = result.sort_values(["_view", "district_code", "commune_code"]).drop(columns="_view")
+    return result.reset_index(drop=True)[COMMUNE_SUMMARY_COLUMNS]
+
+
+def measurement_plan(
+    grid: Grid,
+    views: pd.DataFrame,
+    operators: list[str],
+    classification: Classification,
+    communes: pd.DataFrame,
+    config: Config,
+) -> pd.DataFrame:
+    """List the populated cells of the ``all`` view still lacking evidence, by commune.
+
+    Each cell is listed once, under the commune holding most of its people, with a ``priority``
+    within the commune (1 = most people), and the operators still to test there.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`CAMPAIGN_COLUMNS`, sorted by district, commune and priority.
+    """
+    kind = views["kind"].to_numpy(object)
+    all_row = int(np.flatnonzero(kind == "all")[0])
+    state = classification.state[all_row]
+    wanted = np.flatnonzero((grid.population > 0) & ((state == NO_DATA) | (state == INSUFFICIENT)))
+    to_test = np.full(len(wanted), "", dtype=object)
+    any_views = views[(views["kind"] == "operator")]
+    for view_code, operator_code in any_views[["view", "operator_code"]].to_numpy():  # loop over operators
+        name = operators[operator_code]
+        if name not in OPERATOR_IDS:
+            continue
+        lacking = ~sufficient(
+            classification.n_samples[view_code, wanted], classification.n_devices[view_code, wanted], config
+        )
+        to_test = np.where(lacking, np.where(to_test == "", name, to_test + ";" + name), to_test)
+    shares = grid.cell_communes
+    primary = (
+        shares.sort_values(["cell", "population", "area_km2"], ascending=[True, False, False])
+        .drop_duplicates("cell")
+        .set_index("cell")["commune_code"]
+    )
+    lon, lat = cell_centres(grid.cells[wanted])
+    plan = pd.DataFrame(
+        {
+            "commune_code": primary.reindex(wanted).to_numpy(object),
+            "h3": cells_to_hex(grid.cells[wanted]),
+            "lon": lon,
+            "lat": lat,
+            "population": grid.population[wanted],
+            "operator": ALL_OPERATORS,
+            "technology": ANY_TECHNOLOGY,
+            "state": np.asarray(STATES, dtype=object)[state[wanted]],
+            "n_samples": classification.n_samples[all_row, wanted],
+            "n_devices": classification.n_devices[all_row, wanted],
+            "samples_needed": classification.samples_needed[all_row, wanted],
+            "devices_needed": classification.devices_needed[all_row, wanted],
+            "operators_to_test": to_test,
+        }
+    )
+    info = communes[["commune_code", "commune", "district_code", "district"]].astype({"commune_code": str})
+    plan = plan.merge(info, on="commune_code", how="left")
+    plan = plan.sort_values(["commune_code", "population", "h3"], ascending=[True, False, True])
+    plan["priority"] = (plan.groupby("commune_code", dropna=False).cumcount() + 1).astype("int64")
+    plan = plan.sort_values(["district_code", "commune_code", "priority"]).reset_index(drop=True)
+    for column in (
+        "commune_code",
+        "commune",
+        "district_code",
+        "district",
+        "h3",
+        "operator",
+        "technology",
+        "state",
+        "operators_to_test",
+    ):
+        plan[column] = plan[column].astype("string")
+    return plan[CAMPAIGN_COLUMNS]
+
+
+def speed_by_cell(speed_tiles: pd.DataFrame, grid: Grid, config: Config) -> pd.DataFrame:
+    """Summarise speed tiles per cell (tests-weighted mean download), as context.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``h3``, ``tests``, ``devices``, ``avg_d_kbps``, ``slow`` (below the speed threshold).
+    """
+    tiles = conform_speed_tiles(speed_tiles)
+    lon = tiles["lon"].to_numpy("float64", na_value=np.nan)
+    lat = tiles["lat"].to_numpy("float64", na_value=np.nan)
+    cell = grid.positions(index_points(lon, lat, grid.resolution))
+    keep = cell >= 0
+    tests = tiles["tests"].fillna(0).to_numpy("float64")[keep]
+    frame = pd.DataFrame(
+        {
+            "cell": cell[keep],
+            "tests": tests,
+            "devices": tiles["devices"].fillna(0).to_numpy("float64")[keep],
+            "weighted": tiles["avg_d_kbps"].to_numpy("float64", na_value=np.nan)[keep] * tests,
+        }
+    )
+    per = frame.groupby("cell", as_index=False).sum()
+    average = np.where(per["tests"] > 0, per["weighted"] / per["tests"].where(per["tests"] > 0, 1), np.nan)
+    return pd.DataFrame(
+        {
+            "h3": pd.array(cells_to_hex(grid.cells[per["cell"].to_numpy()]), dtype="string"),
+            "tests": per["tests"].astype("int64"),
+            "devices": per["devices"].astype("int64"),
+            "avg_d_kbps": average,
+            "slow": average < config.speed_threshold_kbps,
+        }
+    )
+
+
+def _counts(
+    samples: Samples,
+    grid: Grid,
+    views: pd.DataFrame,
+    classification: Classification,
+    gaps: gpd.GeoDataFrame,
+    surface_total: float,
+) -> dict:
+    kind = views["kind"].to_numpy(object)
+    all_row = int(np.flatnonzero(kind == "all")[0])
+    all_gaps = gaps[(gaps["operator"] == ALL_OPERATORS).to_numpy(bool, na_value=False)]
+    per_view = gaps.groupby(["operator", "technology"]).size()
+    return {
+        **samples.counts,
+        "operators": list(samples.operators),
+        "resolution": grid.resolution,
+        "cells": int(len(grid.cells)),
+        "cells_populated": int((grid.population > 0).sum()),
+        "cells_with_data": int((classification.n_samples[all_row] > 0).sum()),
+        "views": int(len(views)),
+        "gaps": int(len(gaps)),
+        "gaps_per_view": {f"{op}/{tech}": int(n) for (op, tech), n in per_view.items()},
+        "gaps_all": int(len(all_gaps)),
+        "gaps_all_confirmed": int((all_gaps["evidence"] == "confirmed").sum()),
+        "people_in_gaps_all": float(all_gaps["population"].sum()),
+        "people_covered_all": float(grid.population[classification.state[all_row] == COVERED].sum()),
+        "people_without_evidence_all": float(
+            grid.population[np.isin(classification.state[all_row], [NO_DATA, INSUFFICIENT])].sum()
+        ),
+        "population_total": float(surface_total),
+        "population_in_cells": float(grid.population.sum()),
+        "population_outside_communes": float(grid.unassigned_population),
+    }
+
+
+def analyse(
+    measurements: pd.DataFrame,
+    communes: gpd.GeoDataFrame,
+    surface: PopulationSurface,
+    config: Config,
+    villages: pd.DataFrame | gpd.GeoDataFrame | None = None,
+    speed_tiles: pd.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Analysis:
+    """Run the gap engine.
+
+    Parameters
+    ----------
+    measurements : pandas.DataFrame
+        Canonical measurement table (:data:`coverage.schema.MEASUREMENT_SCHEMA`).
+    communes : geopandas.GeoDataFrame
+        Canonical commune table (its row order must be the one the population surface was built
+        with, as :func:`coverage.population.load_population` does).
+    surface : PopulationSurface
+        Population surface.
+    config : Config
+        Resolution, thresholds and evidence rule.
+    villages : pandas.DataFrame or geopandas.GeoDataFrame, optional
+        Village layer (see :func:`coverage.villages.read_villages`).
+    speed_tiles : pandas.DataFrame, optional
+        Speed tiles (:data:`coverage.schema.SPEED_TILE_SCHEMA`): summarised per cell as context;
+        they have no operator, so they decide no state.
+    progress : callable, optional
+        Called with a short English message as each stage starts.
+
+    Returns
+    -------
+    Analysis
+    """
+    from coverage.villages import normalize_villages, village_status
+
+    timings: dict[str, float] = {}
+    say = progress or (lambda _message: None)
+
+    def stage(name: str, message: str) -> float:
+        say(message)
+        return time.perf_counter()
+
+    communes = communes.reset_index(drop=True)
+    started = stage("grid", f"Building the H3 grid (resolution {config.resolution}) and counting people")
+    grid = build_grid(communes, surface, config.resolution)
+    timings["grid"] = time.perf_counter() - started
+
+    started = stage("index", f"Indexing {len(measurements):,} measurements")
+    samples = prepare_samples(measurements, grid, config)
+    timings["index"] = time.perf_counter() - started
+
+    started = stage("aggregate", "Aggregating per cell, operator and technology")
+    statistics = cell_statistics(samples, len(grid.cells))
+    timings["aggregate"] = time.perf_counter() - started
+
+    started = stage("classify", "Classifying cells (thresholds and evidence rule)")
+    classification = classify(statistics, len(grid.cells), samples.operators, config)
+    timings["classify"] = time.perf_counter() - started
+
+    started = stage("gaps", "Merging weak cells into gap areas")
+    gaps, weak_entries = find_gaps(grid, statistics, samples, classification.state, classification.meets_rule, communes)
+    timings["gaps"] = time.perf_counter() - started
+
+    started = stage("tables", "Building cell, commune and measurement-plan tables")
+    cells = _cells_table(grid, statistics, classification, weak_entries)
+    summary = commune_summary(grid, statistics.views, classification, weak_entries, communes)
+    campaign = measurement_plan(grid, statistics.views, samples.operators, classification, communes, config)
+    timings["tables"] = time.perf_counter() - started
+
+    village_table = None
+    if villages is not None:
+        started = stage("villages", f"Checking {len(villages):,} villages")
+        village_table = village_status(
+            normalize_villages(villages), grid, statistics.views, samples.operators, classification.state, communes
+        )
+        timings["villages"] = time.perf_counter() - started
+
+    speed = speed_by_cell(speed_tiles, grid, config) if speed_tiles is not None else None
+    cell_communes = grid.cell_communes.assign(h3=cells_to_hex(grid.cell_communes["h3"].to_numpy()))
+    cell_communes = cell_communes[["h3", "commune_code", "area_share", "area_km2", "population"]]
+    counts = _counts(samples, grid, statistics.views, classification, gaps, surface.total)
+    return Analysis(
+        cells=cells,
+        gaps=gaps,
+        communes=summary,
+        campaign=campaign,
+        villages=village_table,
+        cell_communes=cell_communes.astype({"h3": "string", "commune_code": "string"}),
+        stats=_stats_table(grid, statistics),
+        counts=counts,
+        timings=timings,
+        views=statistics.views[["operator", "technology", "kind"]].copy(),
+        operators=list(samples.operators),
+        speed=speed,
+    )

@@ -1,0 +1,232 @@
+"""Gap areas: connected weak cells of one view, with their people, communes, evidence and rank.
+
+Weak cells of a view that are H3 neighbours belong to one gap (connected components of the
+neighbour graph, :func:`scipy.sparse.csgraph.connected_components`). A gap's polygon is the union
+of its hexagons; its ``gap_id`` is ``<operator>-<technology>-<hash>`` where the hash is the first
+10 hex digits of the SHA-1 of its sorted H3 cell ids (uint64, little-endian), so the same weak
+cells always give the same id. Its people are the sum of its cells' people (pixel sums, so gaps
+and communes conserve the raster), split per commune by the pixels' own commune.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import shapely
+from h3ronpy.vector import cells_to_wkb_polygons
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from coverage.aggregate import CellStatistics, Samples, group_statistics
+from coverage.boundaries import METRIC_CRS, STORAGE_CRS
+from coverage.evidence import WEAK
+from coverage.grid import Grid, cell_centres, cell_polygons, neighbour_pairs
+from coverage.results import GAP_COLUMNS
+
+
+def connected_weak_cells(view: np.ndarray, cell: np.ndarray, grid: Grid) -> np.ndarray:
+    """Label connected weak cells: entries of the same view that are H3 neighbours share a label.
+
+    Parameters
+    ----------
+    view, cell : numpy.ndarray
+        View code and cell position of each weak entry (unique pairs).
+    grid : Grid
+        Province grid.
+
+    Returns
+    -------
+    numpy.ndarray
+        Component label (0 … n-1) of each entry.
+    """
+    n_entries = len(view)
+    if n_entries == 0:
+        return np.zeros(0, dtype="int64")
+    n_cells = len(grid.cells)
+    key = view.astype("int64") * n_cells + cell
+    order = np.argsort(key)
+    sorted_key = key[order]
+    unique_cells, entry_cell = np.unique(cell, return_inverse=True)
+    first, second = neighbour_pairs(grid.cells[unique_cells])
+    # Each neighbour pair of weak cells, repeated for every view in which the first is weak.
+    entries = pd.DataFrame({"entry": np.arange(n_entries), "unique_cell": entry_cell, "view": view})
+    pairs = pd.DataFrame({"unique_cell": first, "other": unique_cells[second]})
+    joined = entries.merge(pairs, on="unique_cell")
+    wanted = joined["view"].to_numpy("int64") * n_cells + joined["other"].to_numpy("int64")
+    slot = np.clip(np.searchsorted(sorted_key, wanted), 0, n_entries - 1)
+    hit = sorted_key[slot] == wanted
+    source = joined["entry"].to_numpy("int64")[hit]
+    target = order[slot[hit]]
+    graph = coo_matrix((np.ones(len(source), dtype="int8"), (source, target)), shape=(n_entries, n_entries))
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype("int64")
+
+
+def _gap_hashes(label: np.ndarray, cells: np.ndarray, n_gaps: int) -> list[str]:
+    """SHA-1 prefix of each gap's sorted cell ids (a loop over gaps, not cells)."""
+    order = np.lexsort((cells, label))
+    sorted_cells = cells[order].astype("<u8")
+    bounds = np.searchsorted(label[order], np.arange(n_gaps + 1))
+    return [hashlib.sha1(sorted_cells[bounds[g] : bounds[g + 1]].tobytes()).hexdigest()[:10] for g in range(n_gaps)]
+
+
+def _gap_polygons(label: np.ndarray, view: np.ndarray, cells: np.ndarray, n_gaps: int) -> np.ndarray:
+    """Union of each gap's hexagons (EPSG:4326), linking the weak cells of one view at a time."""
+    geometries = np.empty(n_gaps, dtype=object)
+    first_entry = np.unique(label, return_index=True)[1]
+    for view_code in np.unique(view):
+        members = view == view_code
+        linked = pa.array(cells_to_wkb_polygons(cells[members], link_cells=True)).to_pylist()
+        polygons = shapely.from_wkb(np.asarray(linked, dtype=object))
+        gaps_here = np.unique(label[members])
+        probe = shapely.points(*cell_centres(cells[first_entry[gaps_here]]))
+        point_idx, polygon_idx = shapely.STRtree(polygons).query(probe, predicate="within")
+        if len(polygons) == len(gaps_here) and len(point_idx) == len(gaps_here):
+            geometries[gaps_here[point_idx]] = polygons[polygon_idx]
+        else:  # linking disagreed with the components (should not happen): union each gap itself
+            for gap in gaps_here:
+                geometries[gap] = shapely.union_all(cell_polygons(cells[label == gap]))
+    return geometries
+
+
+def _commune_lists(
+    label: np.ndarray, cell: np.ndarray, grid: Grid, communes: pd.DataFrame, n_gaps: int
+) -> pd.DataFrame:
+    """Per gap: communes touched (most people first) with the people of each inside the gap."""
+    shares = grid.cell_communes[["cell", "commune_code", "area_km2", "population"]]
+    joined = pd.DataFrame({"gap": label, "cell": cell}).merge(shares, on="cell")
+    per = joined.groupby(["gap", "commune_code"], as_index=False)[["population", "area_km2"]].sum()
+    per = per.merge(communes[["commune_code", "commune", "district_code", "district"]], on="commune_code", how="left")
+    per = per.sort_values(["gap", "population", "area_km2", "commune_code"], ascending=[True, False, False, True])
+    per["people_text"] = per["population"].round().astype("int64").astype(str)
+    grouped = per.groupby("gap", sort=True)
+    lists = grouped.agg(
+        commune_codes=("commune_code", ";".join),
+        communes=("commune", lambda names: ";".join(names.fillna(""))),
+        commune_population=("people_text", ";".join),
+    )
+    primary = grouped.head(1).set_index("gap")[["commune_code", "commune", "district_code", "district"]]
+    return lists.join(primary).reindex(range(n_gaps))
+
+
+def find_gaps(
+    grid: Grid,
+    statistics: CellStatistics,
+    samples: Samples,
+    state: np.ndarray,
+    meets_rule: np.ndarray,
+    communes: pd.DataFrame,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Merge connected weak cells of each view into gap areas.
+
+    Parameters
+    ----------
+    grid : Grid
+        Province grid.
+    statistics : CellStatistics
+        Views and per view × cell statistics (with the memberships behind them).
+    samples : Samples
+        Coded samples.
+    state : numpy.ndarray
+        ``(n_views, n_cells)`` state codes (:data:`coverage.evidence.STATES`).
+    meets_rule : numpy.ndarray
+        ``(n_views, n_cells)`` True where the cell meets the view's evidence rule.
+    communes : pandas.DataFrame
+        Canonical commune table (codes, names, districts).
+
+    Returns
+    -------
+    tuple
+        The gap table (:data:`coverage.results.GAP_COLUMNS`, EPSG:4326, sorted by view order then
+        rank) and the weak entries ``view``, ``cell``, ``gap_id``.
+    """
+    views = statistics.views
+    n_cells = len(grid.cells)
+    view, cell = np.nonzero(state == WEAK)
+    view = view.astype("int64")
+    cell = cell.astype("int64")
+    label = connected_weak_cells(view, cell, grid)
+    n_gaps = int(label.max()) + 1 if len(label) else 0
+    entries = pd.DataFrame({"view": view, "cell": cell, "gap": label})
+    if n_gaps == 0:
+        empty = gpd.GeoDataFrame({c: [] for c in GAP_COLUMNS[:-1]}, geometry=[], crs=STORAGE_CRS)
+        return empty[GAP_COLUMNS], entries.assign(gap_id=pd.Series([], dtype="string")).drop(columns="gap")
+
+    gap_view = np.zeros(n_gaps, dtype="int64")
+    gap_view[label] = view
+    operator = views["operator"].to_numpy(object)[gap_view]
+    technology = views["technology"].to_numpy(object)[gap_view]
+    hashes = np.asarray(_gap_hashes(label, grid.cells[cell], n_gaps), dtype=object)
+    gap_id = operator + "-" + technology + "-" + hashes
+
+    # Samples of each gap: the memberships whose view × cell is one of the gap's cells.
+    entry_key = view * n_cells + cell
+    order = np.argsort(entry_key)
+    slot = np.clip(np.searchsorted(entry_key[order], statistics.member_key), 0, len(entry_key) - 1)
+    in_gap = entry_key[order][slot] == statistics.member_key
+    member_gap = label[order[slot[in_gap]]]
+    stats = group_statistics(member_gap, statistics.member_sample[in_gap], samples, n_gaps)
+
+    population = np.bincount(label, weights=grid.population[cell], minlength=n_gaps)
+    n_gap_cells = np.bincount(label, minlength=n_gaps)
+    meets = np.bincount(label, weights=meets_rule[view, cell], minlength=n_gaps)
+    geometry = _gap_polygons(label, view, grid.cells[cell], n_gaps)
+    metric = gpd.GeoSeries(geometry, crs=STORAGE_CRS).to_crs(METRIC_CRS)
+    inside = shapely.point_on_surface(geometry)
+    lists = _commune_lists(label, cell, grid, communes, n_gaps)
+
+    gaps = gpd.GeoDataFrame(
+        {
+            "gap_id": gap_id,
+            "operator": operator,
+            "technology": technology,
+            "rank": 0,
+            "population": population,
+            "area_km2": metric.area.to_numpy() / 1e6,
+            "n_cells": n_gap_cells.astype("int64"),
+            "n_samples": stats["n_samples"].to_numpy(),
+            "n_devices": stats["n_devices"].to_numpy(),
+            "median_signal_dbm": stats["median_signal_dbm"].to_numpy(),
+            "no_service_share": stats["no_service_share"].to_numpy(),
+            "evidence": np.where(meets > 0.5 * n_gap_cells, "confirmed", "likely"),
+            "commune_code": lists["commune_code"].to_numpy(object),
+            "commune": lists["commune"].to_numpy(object),
+            "district_code": lists["district_code"].to_numpy(object),
+            "district": lists["district"].to_numpy(object),
+            "commune_codes": lists["commune_codes"].to_numpy(object),
+            "communes": lists["communes"].to_numpy(object),
+            "commune_population": lists["commune_population"].to_numpy(object),
+            "first_date": stats["first_date"].to_numpy(object),
+            "last_date": stats["last_date"].to_numpy(object),
+            "centroid_lon": shapely.get_x(inside),
+            "centroid_lat": shapely.get_y(inside),
+            "_view": gap_view,
+        },
+        geometry=geometry,
+        crs=STORAGE_CRS,
+    )
+    gaps = gaps.sort_values(["_view", "population", "gap_id"], ascending=[True, False, True], kind="stable")
+    gaps["rank"] = (gaps.groupby("_view").cumcount() + 1).astype("int64")
+    entries["gap_id"] = pd.array(gap_id[label], dtype="string")
+    for column in (
+        "gap_id",
+        "operator",
+        "technology",
+        "evidence",
+        "commune_code",
+        "commune",
+        "district_code",
+        "district",
+        "commune_codes",
+        "communes",
+        "commune_population",
+        "first_date",
+        "last_date",
+    ):
+        gaps[column] = gaps[column].astype("string")
+    gaps = gaps.drop(columns="_view").reset_index(drop=True)
+    return gaps[GAP_COLUMNS], entries.drop(columns="gap")
