@@ -39,6 +39,7 @@ import orjson
 import pandas as pd
 import pyogrio
 
+from coverage import analysis as _analysis
 from coverage import results
 from coverage.operators import OPERATOR_COLOURS, OPERATOR_IDS, OPERATORS, display_name
 from coverage.settings import TECHNOLOGIES
@@ -53,24 +54,8 @@ GAPS_KML = "gaps.kml"
 COMMUNES_CSV = "communes.csv"
 VILLAGES_XLSX = "villages.xlsx"
 
-#: Measurement plan (``campaign.csv`` and the 'Kế hoạch đo' sheet): (column, meaning).
-CAMPAIGN_SCHEMA: list[tuple[str, str]] = [
-    ("commune_code", "GSO code of the commune holding the cell's centre"),
-    ("commune", "commune name"),
-    ("district", "district name"),
-    ("h3", "H3 cell id to measure in"),
-    ("lon", "longitude of the cell centre"),
-    ("lat", "latitude of the cell centre"),
-    ("population", "people living in the cell"),
-    ("operator", "operator whose evidence is missing"),
-    ("technology", "technology (or any)"),
-    ("state", "no_data or insufficient"),
-    ("n_samples", "samples already there"),
-    ("n_devices", "distinct devices already there"),
-    ("samples_needed", "more samples needed to meet the evidence rule"),
-    ("devices_needed", "more devices (phones) needed to meet the evidence rule"),
-    ("priority", "order of the visit within the commune, 1 = most people"),
-]
+#: Measurement plan (``campaign.csv`` and the 'Kế hoạch đo' sheet): the analysis defines it.
+CAMPAIGN_SCHEMA: list[tuple[str, str]] = _analysis.CAMPAIGN_SCHEMA
 CAMPAIGN_COLUMNS = [name for name, _ in CAMPAIGN_SCHEMA]
 
 #: Added to every CSV so that a spreadsheet row tells whether the data were simulated.
@@ -133,21 +118,21 @@ GAP_MEANINGS_VI: dict[str, str] = {
 }
 
 CAMPAIGN_HEADERS_VI: dict[str, str] = {
-    "priority": "Thứ tự ưu tiên",
+    "district_code": "Mã huyện",
+    "district": "Huyện",
     "commune_code": "Mã xã",
     "commune": "Xã",
-    "district": "Huyện",
+    "priority": "Thứ tự ưu tiên",
     "h3": "Ô lưới (H3)",
     "lon": "Kinh độ",
     "lat": "Vĩ độ",
     "population": "Số dân trong ô",
-    "operator": "Nhà mạng cần đo",
-    "technology": "Công nghệ",
     "state": "Tình trạng hiện tại",
     "n_samples": "Số mẫu đã có",
     "n_devices": "Số máy đã đo",
     "samples_needed": "Cần đo thêm (mẫu)",
     "devices_needed": "Cần thêm (máy)",
+    "operators_to_test": "Nhà mạng cần đo",
 }
 
 COMMUNE_HEADERS_VI: dict[str, str] = {
@@ -642,6 +627,12 @@ def _translate_values(frame: pd.DataFrame) -> pd.DataFrame:
         out["technology"] = out["technology"].astype(str).replace({results.ANY_TECHNOLOGY: ANY_TECHNOLOGY_VI})
     if "state" in out:
         out["state"] = out["state"].astype(str).map(lambda s: STATE_VI.get(s, s))
+    if "operators_to_test" in out:
+        out["operators_to_test"] = (
+            out["operators_to_test"]
+            .astype("string")
+            .map(lambda text: "; ".join(display_name(op) for op in text.split(";") if op), na_action="ignore")
+        )
     if "evidence" in out:
         out["evidence"] = out["evidence"].astype(str).map(lambda s: EVIDENCE_VI.get(s, s))
     return out
@@ -716,20 +707,20 @@ def write_gaps_xlsx(
 def _campaign_meaning_vi(column: str) -> str:
     return {
         "priority": "Thứ tự đi đo trong xã, 1 = ô đông dân nhất",
-        "commune_code": "Mã xã chứa tâm ô",
+        "district_code": "Mã huyện",
+        "commune_code": "Mã xã có nhiều dân nhất trong ô",
         "commune": "Tên xã",
         "district": "Tên huyện",
         "h3": "Mã ô lưới lục giác H3 cần đến đo",
         "lon": "Kinh độ tâm ô",
         "lat": "Vĩ độ tâm ô",
         "population": "Số người sống trong ô",
-        "operator": "Nhà mạng còn thiếu bằng chứng",
-        "technology": "Công nghệ",
         "state": "chưa có số liệu hoặc chưa đủ bằng chứng",
-        "n_samples": "Số mẫu đo đã có trong ô",
+        "n_samples": "Số mẫu đo đã có trong ô (mọi nhà mạng)",
         "n_devices": "Số điện thoại khác nhau đã đo trong ô",
-        "samples_needed": "Số mẫu cần đo thêm để đủ bằng chứng",
-        "devices_needed": "Số điện thoại khác cần đo thêm để đủ bằng chứng",
+        "samples_needed": "Số mẫu cần đo thêm với mỗi nhà mạng cần đo",
+        "devices_needed": "Số điện thoại khác cần đo thêm với mỗi nhà mạng cần đo",
+        "operators_to_test": "Các nhà mạng chưa đủ bằng chứng ở ô này",
     }[column]
 
 

@@ -151,9 +151,11 @@ def make_fake_analysis(communes: gpd.GeoDataFrame) -> FakeAnalysis:
             "samples_needed": 5,
             "devices_needed": 2,
             "priority": [1, 2, 3, 4],
+            "operators_to_test": "viettel;mobifone",
+            "district_code": first.district_code,
         }
     )
-    return FakeAnalysis(cells=cells, gaps=gaps, communes=summary, campaign=campaign)
+    return FakeAnalysis(cells=cells, gaps=gaps, communes=summary, campaign=campaign[export.CAMPAIGN_COLUMNS])
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +290,8 @@ def test_xlsx_has_vietnamese_sheets_per_view(run_folder, fake):
     assert {r[1] for r in rows} == {display_name("all")}
     assert sum(r[4] for r in rows) == pytest.approx(view["population"].round().sum())
     plan = list(workbook["Kế hoạch đo"].values)
-    assert plan[1][0] == "Thứ tự ưu tiên"
+    assert plan[1][:5] == ("Mã huyện", "Huyện", "Mã xã", "Xã", "Thứ tự ưu tiên")
+    assert plan[2][-1] == "Viettel; MobiFone"
     assert len(plan) - 2 == len(fake.campaign)
     legend = [r[0] for r in workbook["Giải thích"].values]
     assert "Mức bằng chứng" in legend

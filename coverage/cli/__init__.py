@@ -10,6 +10,8 @@ from coverage.cli._app import app, console, fail
 
 # Each import registers its commands on `app`.
 from coverage.cli import foundation  # noqa: E402,F401  isort: skip
+from coverage.cli import ingest  # noqa: E402,F401  isort: skip
+from coverage.cli import run  # noqa: E402,F401  isort: skip
 
 
 def main() -> None:

@@ -1,0 +1,171 @@
+"""Commands of the gap engine: ``run`` (the main job) and ``demo`` (simulated data, then ``run``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from coverage import export, paths
+from coverage.cli._app import app, console, fail
+from coverage.pipeline import PipelineError, RunSummary, demo_measurement_files, run_analysis
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Exception types that mean "bad input" (shown without a traceback)."""
+    from coverage.boundaries import BoundaryError
+    from coverage.periods import PeriodError
+    from coverage.readers import ReaderError
+    from coverage.settings import ConfigError
+    from coverage.villages import VillageError
+
+    errors: list[type[Exception]] = [PipelineError, BoundaryError, ConfigError, PeriodError, ReaderError, VillageError]
+    try:
+        from coverage.store import StoreError  # the store's own error, when it defines one
+
+        errors.append(StoreError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _expand(measurements: list[Path] | None) -> list[Path] | None:
+    """Expand folders given with --measurements into the measurement files they hold."""
+    if not measurements:
+        return None
+    files: list[Path] = []
+    for path in measurements:
+        if path.is_dir():
+            found = demo_measurement_files(path)
+            if not found:
+                fail(f"{path}: no measurement files in this folder")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def print_summary(summary: RunSummary) -> None:
+    """Print the ten largest gaps of the lõm-sóng view and where the files are."""
+    label = " [bold red](SYNTHETIC demo data — dữ liệu mô phỏng)[/]" if summary.synthetic else ""
+    top = summary.largest_gaps
+    counts = summary.counts
+    table = Table(title=f"Largest vùng lõm sóng (no operator covers), by people{label}", title_justify="left")
+    for column, justify in [
+        ("#", "right"),
+        ("Commune (xã)", "left"),
+        ("District (huyện)", "left"),
+        ("People", "right"),
+        ("km²", "right"),
+        ("Evidence", "left"),
+    ]:
+        table.add_column(column, justify=justify)
+    for row in top.itertuples(index=False):
+        others = str(row.communes or "").count(";")
+        commune = f"{row.commune}" + (f" (+{others})" if others else "")
+        table.add_row(
+            str(row.rank),
+            commune,
+            str(row.district),
+            _number(row.population),
+            f"{row.area_km2:,.2f}",
+            str(row.evidence),
+        )
+    if top.empty:
+        console.print("No vùng lõm sóng found in the all-operators view (no cell has enough evidence of weak signal).")
+    else:
+        console.print(table)
+    people = counts.get("people_in_gaps_all")
+    console.print(
+        f"{counts.get('measurements', 0):,} measurements, {counts.get('cells', 0):,} cells, "
+        f"{counts.get('gaps', 0):,} gaps over {counts.get('views', 0)} views; "
+        f"{counts.get('gaps_all', 0):,} vùng lõm sóng"
+        + (f" holding {_number(people)} people" if people is not None else "")
+        + f". Finished in {summary.seconds:.1f} s."
+    )
+    out = summary.out
+    console.print(f"Results in [bold]{out}[/]:")
+    if summary.maps:
+        console.print(f"  map:        {out / 'index.html'}")
+    console.print(f"  gap lists:  {out / export.GAPS_XLSX}, {out / export.GAPS_CSV}")
+    console.print(f"  GIS:        {out / export.GAPS_GPKG}, {out / export.GAPS_GEOJSON}, {out / export.GAPS_KML}")
+    console.print(f"  plan:       {out / 'campaign.csv'} (where to measure next)")
+    if export.VILLAGES_XLSX in summary.files:
+        console.print(f"  villages:   {out / export.VILLAGES_XLSX}")
+    console.print(f"  run record: {out / 'run.json'}")
+    if not summary.maps:
+        console.print("  (maps not built: the maps module is not installed or --no-maps was given)")
+
+
+@app.command()
+def run(
+    measurements: list[Path] = typer.Option(
+        None,
+        "--measurements",
+        "-m",
+        help="Measurement file or folder (repeat the option for several). Read and validated like "
+        "`lomsong ingest`, not stored. Default: the bundled demo files in data/measurements/.",
+    ),
+    store: Path = typer.Option(None, "--store", help="Read the measurement store in DIR instead of files."),
+    boundaries: Path = typer.Option(None, "--boundaries", help="Commune boundaries (default: bundled)."),
+    population: Path = typer.Option(None, "--population", help="Population raster (default: census surface)."),
+    villages: Path = typer.Option(
+        None, "--villages", help="Village layer, CSV or GeoJSON (default with the demo data: its synthetic list)."
+    ),
+    config: Path = typer.Option(None, "--config", help="Options in TOML (thresholds, evidence rule, resolution)."),
+    resolution: int = typer.Option(None, "--resolution", help="H3 resolution, 7 to 10 (default 8)."),
+    out: Path = typer.Option(None, "--out", help="Run folder (default: maps/)."),
+    since: str = typer.Option(None, "--since", help="Only measurements from this date (Vietnam time)."),
+    until: str = typer.Option(None, "--until", help="Only measurements before this date (Vietnam time)."),
+    period: str = typer.Option(None, "--period", help="A month YYYY-MM: its data, written to <out>/periods/<month>/."),
+    maps: bool = typer.Option(True, "--maps/--no-maps", help="Build the maps too."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Find the coverage gaps and write maps, gap lists (CSV, XLSX, GeoJSON, GPKG, KML) and run.json."""
+    if measurements and store:
+        fail("give either --measurements or --store, not both")
+    try:
+        summary = run_analysis(
+            measurement_paths=_expand(measurements),
+            store=store,
+            boundaries=boundaries,
+            population=population,
+            villages=villages,
+            config=config,
+            resolution=resolution,
+            out=out,
+            since=since,
+            until=until,
+            period=period,
+            progress=not quiet,
+            maps=maps,
+        )
+    except _user_errors() as exc:
+        fail(str(exc))
+    print_summary(summary)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(None, "--out", help="Run folder (default: maps/)."),
+    force: bool = typer.Option(False, "--force", help="Simulate the demo measurements again."),
+    maps: bool = typer.Option(True, "--maps/--no-maps", help="Build the maps too."),
+) -> None:
+    """Simulate the demo measurements (once, labelled synthetic) and run the analysis on them."""
+    from coverage.simulate import ensure_demo_data
+
+    written = ensure_demo_data(force=force)
+    console.print(
+        f"demo data: {len(written)} synthetic file(s) in {paths.measurements_dir()} "
+        "(simulated measurements, not real ones)"
+    )
+    try:
+        summary = run_analysis(out=out, maps=maps)
+    except _user_errors() as exc:
+        fail(str(exc))
+    print_summary(summary)

@@ -1,0 +1,574 @@
+"""The main job: read the inputs, run the gap engine, write the run folder (``lomsong run``).
+
+:func:`run_analysis` is the only place where the stages meet:
+
+1. inputs: commune boundaries, the population surface, measurements (files read through the same
+   readers and validation as ``lomsong ingest`` without storing them, or the store), an optional
+   village layer, the configuration;
+2. :func:`coverage.analysis.analyse` (pure);
+3. :func:`coverage.export.write_run`: tables, downloads and ``run.json`` written into a staging
+   folder, the maps built there from :func:`coverage.results.load_run`, then swapped in.
+
+``run.json`` records every input with its sha256 (and the ingest report of each measurement
+file), the configuration, counts, library versions, the time of each stage, the period the
+measurements span and whether any input is synthetic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import importlib.util
+import json
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from coverage import __version__, paths, results
+from coverage.boundaries import read_communes
+from coverage.population import load_population
+from coverage.schema import conform_measurements, conform_speed_tiles, empty_measurements
+from coverage.settings import Config, load_config
+
+#: Libraries whose versions go into run.json.
+_LIBRARIES = [
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "geopandas",
+    "shapely",
+    "pyproj",
+    "pyogrio",
+    "rasterio",
+    "exactextract",
+    "h3",
+    "h3ronpy",
+    "scipy",
+    "openpyxl",
+    "simplekml",
+    "folium",
+]
+
+#: Names of files in the measurements folder that are not measurements.
+_NOT_MEASUREMENTS = ("village", "readme")
+
+
+class PipelineError(ValueError):
+    """The run cannot start: a missing or unusable input; the message says which and what to do."""
+
+
+@dataclass
+class RunSummary:
+    """What a run did.
+
+    Attributes
+    ----------
+    out : Path
+        The run folder.
+    files : list of str
+        Files of the run, relative to ``out``.
+    counts : dict
+        Counts of the analysis (measurements, cells, gaps …).
+    timings : dict
+        Seconds per stage.
+    synthetic : bool
+        Any input was simulated.
+    largest_gaps : pandas.DataFrame
+        The ten largest gaps of the lõm-sóng view (``all`` × ``any``) by population.
+    seconds : float
+        Wall time of the whole run.
+    maps : bool
+        The maps were built.
+    meta : dict
+        ``run.json``.
+    """
+
+    out: Path
+    files: list[str]
+    counts: dict[str, Any]
+    timings: dict[str, Any]
+    synthetic: bool
+    largest_gaps: pd.DataFrame
+    seconds: float
+    maps: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def sha256_of(path: str | Path) -> str:
+    """Return the sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _metadata_says_synthetic(path: Path) -> bool:
+    """True when a JSON file beside ``path`` declares ``"synthetic": true`` (for it or for its folder)."""
+    for candidate in sorted(path.parent.glob("*.json")):
+        if candidate == path:
+            continue
+        try:
+            data = json.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("synthetic") is not True:
+            continue
+        listed = data.get("files")
+        if not listed:
+            return True
+        names = {
+            Path(str(item if not isinstance(item, dict) else item.get("name", item.get("path", "")))).name
+            for item in listed
+        }
+        if path.name in names:
+            return True
+    return False
+
+
+def is_synthetic_file(path: str | Path) -> bool:
+    """Return True when a file is simulated data: its name says ``synthetic`` or metadata beside it does."""
+    path = Path(path)
+    return "synthetic" in path.name.lower() or _metadata_says_synthetic(path)
+
+
+def demo_measurement_files(folder: str | Path | None = None) -> list[Path]:
+    """Return the bundled measurement files (``data/measurements/``), without metadata and village files.
+
+    Parameters
+    ----------
+    folder : str or Path, optional
+        Default :func:`coverage.paths.measurements_dir`.
+
+    Returns
+    -------
+    list of Path
+        Sorted by name.
+    """
+    folder = Path(folder) if folder else paths.measurements_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p.suffix.lower() not in {".json", ".md", ".txt.sha256"}
+        and not any(word in p.name.lower() for word in _NOT_MEASUREMENTS)
+    )
+
+
+def demo_villages_file(folder: str | Path | None = None) -> Path | None:
+    """Return the bundled (synthetic) village file, if there is one.
+
+    The simulator's (``data/villages/``) by default, else a file named ``*village*`` in ``folder``.
+    """
+    if folder is None:
+        try:
+            from coverage.simulate import demo_villages_path
+
+            if demo_villages_path().exists():
+                return demo_villages_path()
+        except ImportError:
+            pass
+    folder = Path(folder) if folder else paths.measurements_dir()
+    if not folder.is_dir():
+        return None
+    found = sorted(p for p in folder.iterdir() if p.is_file() and "village" in p.name.lower())
+    found = [p for p in found if p.suffix.lower() in {".csv", ".geojson", ".json", ".gpkg"}]
+    return found[0] if found else None
+
+
+def _input_record(path: Path, role: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "role": role,
+        "path": str(path),
+        "name": path.name,
+        "bytes": path.stat().st_size,
+        "sha256": sha256_of(path),
+        **extra,
+    }
+
+
+@dataclass
+class _Measurements:
+    frame: pd.DataFrame
+    speed_tiles: pd.DataFrame | None
+    inputs: list[dict[str, Any]]
+    synthetic: bool
+    source: str
+
+
+def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -> _Measurements:
+    """Read and validate measurement files as ``lomsong ingest`` does, without storing them."""
+    from coverage.readers import ReaderError, read_file
+
+    frames, tiles, inputs = [], [], []
+    synthetic = False
+    for path in files:
+        if not path.exists():
+            raise PipelineError(f"{path}: measurement file not found")
+        try:
+            result = read_file(path, communes=communes)
+        except ReaderError as exc:
+            raise PipelineError(str(exc)) from None
+        report = result.report.to_dict()
+        file_synthetic = bool(report.get("synthetic")) or is_synthetic_file(path)
+        synthetic |= file_synthetic
+        inputs.append(_input_record(path, "measurements", synthetic=file_synthetic, ingest=report))
+        if len(result.measurements):
+            frames.append(result.measurements)
+        if result.speed_tiles is not None and len(result.speed_tiles):
+            tiles.append(result.speed_tiles)
+    measurements = conform_measurements(pd.concat(frames, ignore_index=True)) if frames else empty_measurements()
+    speed = conform_speed_tiles(pd.concat(tiles, ignore_index=True)) if tiles else None
+    return _Measurements(measurements, speed, inputs, synthetic, "files")
+
+
+def _read_store(store: str | Path | None, since: pd.Timestamp | None, until: pd.Timestamp | None) -> _Measurements:
+    """Read the measurement store (and its speed tiles) for the period."""
+    from coverage.store import MeasurementStore
+
+    folder = Path(store) if store else paths.store_dir()
+    if not folder.exists():
+        raise PipelineError(f"{folder}: no measurement store here; add files with `lomsong ingest` first")
+    measurement_store = MeasurementStore(folder)
+    frame = measurement_store.read(since=since, until=until)
+    speed = measurement_store.read_speed_tiles()
+    listed = _jsonable(measurement_store.files())
+    synthetic = "synthetic" in json.dumps(listed, default=str).lower()
+    inputs = [{"role": "store", "path": str(folder), "files": listed, "synthetic": synthetic}]
+    speed = conform_speed_tiles(speed) if speed is not None and len(speed) else None
+    return _Measurements(conform_measurements(frame), speed, inputs, synthetic, "store")
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn a store's file listing (DataFrame, records …) into plain JSON data."""
+    if isinstance(value, pd.DataFrame):
+        return json.loads(value.to_json(orient="records", date_format="iso"))
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _filter_period(frame: pd.DataFrame, since: pd.Timestamp | None, until: pd.Timestamp | None) -> pd.DataFrame:
+    """Keep measurements with ``since <= time < until`` (bounds optional)."""
+    keep = pd.Series(True, index=frame.index)
+    if since is not None:
+        keep &= (frame["time"] >= since).to_numpy(bool, na_value=False)
+    if until is not None:
+        keep &= (frame["time"] < until).to_numpy(bool, na_value=False)
+    return frame[keep.to_numpy(bool)].reset_index(drop=True)
+
+
+def _timestamp(value: str | dt.date | pd.Timestamp | None, name: str) -> pd.Timestamp | None:
+    """Parse a bound; naive times are Vietnam local time (like the periods)."""
+    if value is None or value == "":
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise PipelineError(f"--{name}: expected a date such as 2026-10-01, got {value!r}") from None
+    return stamp.tz_localize("Asia/Ho_Chi_Minh") if stamp.tzinfo is None else stamp
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of Python, lomsong, GDAL and the main libraries."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version(), "lomsong": __version__}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    try:
+        import pyogrio
+
+        versions["gdal"] = pyogrio.__gdal_version_string__
+    except (ImportError, AttributeError):
+        pass
+    return versions
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+# ---------------------------------------------------------------------------------------------
+
+
+class _Stages:
+    """Times stages and shows them with rich (or stays silent)."""
+
+    def __init__(self, show: bool, console: Any = None) -> None:
+        self.timings: dict[str, float] = {}
+        self._progress = None
+        if show:
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console or Console(stderr=True, highlight=False),
+                transient=False,
+            )
+        self._task = None
+
+    def __enter__(self) -> _Stages:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def note(self, message: str) -> None:
+        """Show a sub-step of the current stage."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=f"{self._label}: {message}")
+
+    @contextmanager
+    def stage(self, name: str, label: str) -> Iterator[None]:
+        """Time one stage and show it as a line that ends with a tick."""
+        self._label = label
+        if self._progress is not None:
+            self._task = self._progress.add_task(label, total=1)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - started, 3)
+            if self._progress is not None and self._task is not None:
+                self._progress.update(self._task, description=f"[green]✓[/] {label}", completed=1)
+                self._task = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def largest_gaps(gaps: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """Return the ``n`` largest gaps (by population) of the lõm-sóng view (``all`` × ``any``)."""
+    if gaps.empty:
+        return pd.DataFrame(gaps.drop(columns="geometry", errors="ignore"))
+    view = gaps[
+        (gaps["operator"].astype(str) == results.ALL_OPERATORS)
+        & (gaps["technology"].astype(str) == results.ANY_TECHNOLOGY)
+    ]
+    top = view.sort_values(["population", "gap_id"], ascending=[False, True]).head(n)
+    return pd.DataFrame(top.drop(columns="geometry", errors="ignore")).reset_index(drop=True)
+
+
+def _data_period(measurements: pd.DataFrame) -> dict[str, str | None]:
+    times = measurements["time"].dropna()
+    if times.empty:
+        return {"start": None, "end": None}
+    return {"start": times.min().isoformat(), "end": times.max().isoformat()}
+
+
+def _maps_builder() -> Callable[..., Any] | None:
+    """Return :func:`coverage.maps.build_maps` when the maps module is installed."""
+    if importlib.util.find_spec("coverage.maps") is None:
+        return None
+    return importlib.import_module("coverage.maps").build_maps
+
+
+def run_analysis(
+    measurement_paths: Sequence[str | Path] | None = None,
+    store: str | Path | bool | None = None,
+    boundaries: str | Path | None = None,
+    population: str | Path | None = None,
+    villages: str | Path | None = None,
+    config: Config | str | Path | None = None,
+    resolution: int | None = None,
+    out: str | Path | None = None,
+    since: str | dt.date | pd.Timestamp | None = None,
+    until: str | dt.date | pd.Timestamp | None = None,
+    period: str | None = None,
+    progress: bool = True,
+    maps: bool = True,
+    console: Any = None,
+) -> RunSummary:
+    """Run the whole job and write the run folder.
+
+    Parameters
+    ----------
+    measurement_paths : sequence of path, optional
+        Measurement files (any format the readers know); read and validated, not stored. Default:
+        the bundled demo files in ``data/measurements/`` (unless ``store`` is given).
+    store : path or True, optional
+        Read the measurement store instead (``True``: the default store folder).
+    boundaries : path, optional
+        Commune boundaries (default: the bundled Đắk Nông communes).
+    population : path, optional
+        Population raster (default: the census surface).
+    villages : path, optional
+        Village layer (CSV or GeoJSON). Default with the bundled measurements: the bundled
+        synthetic village file when present.
+    config : Config or path, optional
+        Options (default: the documented defaults).
+    resolution : int, optional
+        H3 resolution overriding the configuration's.
+    out : path, optional
+        Run folder (default ``maps/``). With ``period``: ``<out>/periods/<YYYY-MM>/``.
+    since, until : date or time, optional
+        Keep measurements with ``since <= time < until`` (naive values are Vietnam local time).
+    period : str, optional
+        A month ``YYYY-MM``: sets ``since``/``until`` and writes the run to the period's folder.
+    progress : bool
+        Show the stages with rich.
+    maps : bool
+        Build the maps into the run folder when :mod:`coverage.maps` is installed.
+    console : rich.console.Console, optional
+        Where progress goes (default: standard error).
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    PipelineError
+        Missing or unusable inputs (also raised for reader errors, with the file and line).
+    """
+    from coverage.analysis import analyse
+    from coverage.export import write_run
+
+    started = time.perf_counter()
+    settings = config if isinstance(config, Config) else load_config(config)
+    if resolution is not None:
+        settings = settings.with_options(resolution=resolution)
+    out_folder = Path(out) if out is not None else paths.out_dir()
+    period_name = None
+    if period is not None:
+        from coverage.periods import parse_period, period_dir
+
+        parsed = parse_period(period)
+        period_name = parsed.name
+        since, until = parsed.since, parsed.until
+        out_folder = period_dir(parsed, out_folder)
+    since_ts, until_ts = _timestamp(since, "since"), _timestamp(until, "until")
+    if since_ts is not None and until_ts is not None and since_ts >= until_ts:
+        raise PipelineError(f"the period is empty: since {since_ts} is not before until {until_ts}")
+
+    with _Stages(progress, console) as stages:
+        with stages.stage("inputs", "Reading boundaries, population and measurements"):
+            boundary_path = Path(boundaries) if boundaries else paths.boundaries_path()
+            communes = read_communes(boundary_path)
+            surface = load_population(communes, population)
+            population_path = Path(population) if population else paths.population_raster_path()
+            inputs = [_input_record(boundary_path, "boundaries"), _input_record(population_path, "population")]
+            if store:
+                read = _read_store(None if store is True else store, since_ts, until_ts)
+            else:
+                files = [Path(p) for p in measurement_paths] if measurement_paths else demo_measurement_files()
+                if not files:
+                    raise PipelineError(
+                        f"no measurement files in {paths.measurements_dir()}: run `lomsong demo` to create the "
+                        "synthetic demo set, or pass --measurements FILE or --store DIR"
+                    )
+                read = _read_measurement_files(files, communes)
+                if villages is None and not measurement_paths:
+                    villages = demo_villages_file()
+            measurements = _filter_period(read.frame, since_ts, until_ts)
+            inputs += read.inputs
+            synthetic = read.synthetic
+            village_table = None
+            if villages is not None:
+                from coverage.villages import read_villages
+
+                village_path = Path(villages)
+                if not village_path.exists():
+                    raise PipelineError(f"{village_path}: village file not found")
+                village_table = read_villages(village_path)
+                village_synthetic = is_synthetic_file(village_path)
+                inputs.append(_input_record(village_path, "villages", synthetic=village_synthetic))
+                synthetic |= village_synthetic
+            if isinstance(config, str | Path):
+                inputs.append(_input_record(Path(config), "config"))
+            stages.note(f"{len(measurements):,} measurements from {len(read.inputs)} source(s)")
+
+        with stages.stage("analysis", f"Analysing {len(measurements):,} measurements"):
+            analysis = analyse(
+                measurements,
+                communes,
+                surface,
+                settings,
+                villages=village_table,
+                speed_tiles=read.speed_tiles,
+                progress=stages.note,
+            )
+
+        meta: dict[str, Any] = {
+            "tool": "lomsong",
+            "version": __version__,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "synthetic": synthetic,
+            "period": period_name,
+            "data_period": _data_period(measurements),
+            "filter": {
+                "since": since_ts.isoformat() if since_ts is not None else None,
+                "until": until_ts.isoformat() if until_ts is not None else None,
+            },
+            "measurement_source": read.source,
+            "inputs": inputs,
+            "configuration": settings.to_dict(),
+            "counts": {"measurements": int(len(measurements)), **analysis.counts},
+            "versions": library_versions(),
+            "timings": {
+                **stages.timings,
+                "analysis_stages": {k: round(float(v), 3) for k, v in analysis.timings.items()},
+            },
+        }
+
+        build_maps = _maps_builder() if maps else None
+        maps_built = False
+
+        def finish(staging: Path) -> dict[str, Any]:
+            # run.json is final once swapped in, so the write and maps times are recorded here.
+            nonlocal maps_built
+            timings = {"write": round(time.perf_counter() - write_started, 3)}
+            if build_maps is None:
+                timings["total"] = round(time.perf_counter() - started, 3)
+            return {"maps": None, "timings": timings}
+            stages.note("building the maps")
+            maps_started = time.perf_counter()
+            build_maps(results.load_run(staging), staging, communes=communes)
+            maps_built = True
+            timings["maps"] = round(time.perf_counter() - maps_started, 3)
+            timings["total"] = round(time.perf_counter() - started, 3)
+            return {"maps": "index.html", "timings": timings}
+
+        write_started = time.perf_counter()
+        with stages.stage("write", f"Writing the products into {out_folder}"):
+            files = write_run(analysis, out_folder, meta, synthetic=synthetic, finish=finish, on_file=stages.note)
+
+    final_meta = json.loads((out_folder / results.RUN_JSON).read_text(encoding="utf-8"))
+    return RunSummary(
+        out=out_folder,
+        files=files,
+        counts=final_meta["counts"],
+        timings=final_meta["timings"],
+        synthetic=synthetic,
+        largest_gaps=largest_gaps(analysis.gaps),
+        seconds=round(time.perf_counter() - started, 2),
+        maps=maps_built,
+        meta=final_meta,
+    )
