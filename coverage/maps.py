@@ -1,0 +1,953 @@
+"""Interactive maps of a finished run: the province (``index.html``) and one page per commune.
+
+Built with folium from a :class:`~coverage.results.RunResults` (nothing is recomputed). Every layer
+is switchable in the layer control: communes coloured by the share of their people living in
+coverage gaps, the gaps coloured by evidence (one click gives their facts), H3 cells by signal class
+per operator, a heat map of measurement density, villages by status, district borders and commune
+names. A diacritic-insensitive commune search, fullscreen, scale bar, measuring tool, legend and a
+title block (data period, "dữ liệu mô phỏng" for simulated data) complete the page.
+
+Pages are self-contained: Leaflet and its plugins come from the vendored npm packages
+(:mod:`coverage._mapassets`) and are inlined, so only the background tiles need the internet.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import xyzservices.providers as xyz
+from branca.element import Element, MacroElement
+from folium.plugins import Fullscreen, HeatMap, MeasureControl
+from folium.template import Template
+from folium.utilities import JsCode
+
+from coverage import _mapassets
+from coverage._text import fold
+from coverage.boundaries import METRIC_CRS, districts
+from coverage.i18n import check_language, format_date, format_number, format_share, text
+from coverage.operators import OPERATOR_IDS, display_name
+from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
+
+#: Class breaks of the commune layer (share of people in gaps) and their colours: a grey for
+#: "none", then ColorBrewer YlOrRd (sequential, colour-blind safe).
+SHARE_BREAKS = [0.0, 0.02, 0.05, 0.10, 0.20]
+SHARE_COLOURS = ["#f0f0f0", "#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
+NO_PEOPLE_COLOUR = "#ffffff"
+#: Gap evidence colours: purples, distinct from the commune reds for every colour vision.
+EVIDENCE_STYLE = {
+    "confirmed": {"color": "#3f007d", "fillColor": "#54278f", "fillOpacity": 0.65, "weight": 1.5},
+    "likely": {"color": "#54278f", "fillColor": "#bcbddc", "fillOpacity": 0.55, "weight": 1.5, "dashArray": "4 3"},
+}
+#: Cell state colours (Okabe-Ito).
+STATE_COLOURS = {"covered": "#0072B2", "weak": "#D55E00", "insufficient": "#999999"}
+#: Village status colours.
+VILLAGE_COLOURS = {"in_gap": "#D55E00", "weak": "#E69F00", "covered": "#0072B2", "no_data": "#999999"}
+#: Display precision: 1e-5 degree is about 1 m.
+COORDINATE_DECIMALS = 5
+#: Simplification tolerance for display, metres (UTM 48N).
+SIMPLIFY_METRES = 15.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Data preparation (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+def available_views(results: RunResults) -> list[str]:
+    """Return the view operators present in the run, ``all`` first then the operators in order."""
+    present = set(results.gaps["operator"].astype(str)) | set(results.communes["operator"].astype(str))
+    present |= set(results.cells["operator"].astype(str))
+    ordered = [ALL_OPERATORS] + [op for op in OPERATOR_IDS if op in present]
+    return [op for op in ordered if op in present] + sorted(present - set(ordered))
+
+
+def _check_view(results: RunResults, view_operator: str) -> None:
+    views = available_views(results)
+    if view_operator not in views:
+        raise ValueError(f"view {view_operator!r} is not in this run; available views: {', '.join(views)}")
+
+
+def _select(frame: pd.DataFrame, operator: str, technology: str = ANY_TECHNOLOGY) -> pd.DataFrame:
+    mask = (frame["operator"].astype(str) == operator).to_numpy(bool) & (
+        frame["technology"].astype(str) == technology
+    ).to_numpy(bool)
+    return frame[mask]
+
+
+def _operator_label(operator: str, lang: str) -> str:
+    if operator == ALL_OPERATORS:
+        return text(lang, "all_operators")
+    return display_name(operator)
+
+
+def display_geometry(geometry: gpd.GeoSeries, simplify_metres: float = SIMPLIFY_METRES) -> np.ndarray:
+    """Return geometries lightened for display: simplified in UTM, coordinates rounded to ~1 m.
+
+    Parameters
+    ----------
+    geometry : geopandas.GeoSeries
+        Any CRS.
+    simplify_metres : float
+        Douglas-Peucker tolerance in metres (topology preserved); 0 keeps every vertex.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shapely geometries in EPSG:4326.
+    """
+    metric = geometry.to_crs(METRIC_CRS)
+    if simplify_metres > 0:
+        metric = metric.simplify(simplify_metres, preserve_topology=True)
+    values = metric.to_crs("EPSG:4326").values
+    return shapely.transform(np.asarray(values), lambda xy: np.round(xy, COORDINATE_DECIMALS))
+
+
+def _feature_collection(frame: pd.DataFrame, geometry: np.ndarray, properties: list[str]) -> dict[str, Any]:
+    """Build a GeoJSON FeatureCollection with only ``properties`` (keeps the page light)."""
+    records = frame[properties].to_dict("records")
+    shapes = shapely.to_geojson(geometry)
+    features = [
+        {"type": "Feature", "id": str(i), "properties": props, "geometry": json.loads(shape)}
+        for i, (props, shape) in enumerate(zip(records, shapes, strict=True))
+        if shape is not None
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _share_class(share: pd.Series) -> np.ndarray:
+    """Class index of each share (0 = nobody in gaps), -1 where unknown (no people)."""
+    values = share.to_numpy(float, na_value=np.nan)
+    classes = np.searchsorted(np.asarray(SHARE_BREAKS), values, side="right")
+    classes = np.where(values <= 0, 0, classes)
+    return np.where(np.isnan(values), -1, classes)
+
+
+def _share_labels(lang: str) -> list[str]:
+    labels = [format_share(0.0, lang)]
+    bounds = [*SHARE_BREAKS[1:], None]
+    for low, high in zip(SHARE_BREAKS, bounds, strict=True):
+        if high is None:
+            labels.append(f"≥ {format_share(low, lang)}")
+        else:
+            labels.append(f"{format_share(low, lang)} – {format_share(high, lang)}")
+    # The first bracket starts just above zero.
+    labels[1] = f"> 0 – {format_share(SHARE_BREAKS[1], lang)}"
+    return labels
+
+
+def _table_html(rows: list[tuple[str, str]], title: str = "") -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    heading = f"<div class='lomsong-popup-title'>{html.escape(title)}</div>" if title else ""
+    return f"{heading}<table class='lomsong-popup'>{body}</table>"
+
+
+def commune_features(
+    communes: gpd.GeoDataFrame,
+    summary: pd.DataFrame,
+    lang: str,
+    commune_url: str | None = "communes/{code}.html",
+    focus_code: str | None = None,
+) -> dict[str, Any]:
+    """Return the commune layer's GeoJSON: class, colour, label and a Vietnamese popup per commune.
+
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame
+        Canonical commune table.
+    summary : pandas.DataFrame
+        Commune summary rows of one view (:data:`~coverage.results.COMMUNE_SUMMARY_SCHEMA`).
+    lang : str
+        ``vi`` or ``en``.
+    commune_url : str, optional
+        Link to a commune's own map, ``{code}`` replaced; None for no link.
+    focus_code : str, optional
+        Commune drawn with a heavy outline (the commune page's own).
+
+    Returns
+    -------
+    dict
+        FeatureCollection.
+    """
+    columns = ["people_in_gaps", "share_people_covered", "share_people_no_data", "n_gaps"]
+    view = summary.drop_duplicates("commune_code").set_index(summary.drop_duplicates("commune_code")["commune_code"])
+    frame = communes[["commune_code", "commune", "district", "population"]].copy()
+    for column in columns:
+        frame[column] = frame["commune_code"].map(view[column]) if len(view) else np.nan
+    population = pd.to_numeric(frame["population"], errors="coerce").astype(float)
+    in_gaps = pd.to_numeric(frame["people_in_gaps"], errors="coerce").astype(float).fillna(0.0)
+    share = (in_gaps / population.where(population > 0)).clip(0, 1)
+    frame["share"] = share
+    frame["cls"] = _share_class(share)
+    frame["fill"] = [NO_PEOPLE_COLOUR if c < 0 else SHARE_COLOURS[c] for c in frame["cls"]]
+    frame["focus"] = (frame["commune_code"] == focus_code).to_numpy(bool) if focus_code else False
+    frame["folded"] = [fold(f"{n} {d}") for n, d in zip(frame["commune"], frame["district"], strict=True)]
+    popups = []
+    for row in frame.itertuples():  # one per commune
+        rows = [
+            (text(lang, "district"), html.escape(str(row.district))),
+            (text(lang, "population"), f"{format_number(row.population, lang)} {text(lang, 'people_unit')}"),
+            (text(lang, "people_in_gaps"), f"{format_number(row.people_in_gaps, lang)} {text(lang, 'people_unit')}"),
+            (text(lang, "share_in_gaps"), format_share(row.share, lang)),
+            (text(lang, "share_covered"), format_share(row.share_people_covered, lang)),
+            (text(lang, "share_no_data"), format_share(row.share_people_no_data, lang)),
+            (text(lang, "n_gaps"), format_number(row.n_gaps, lang)),
+        ]
+        link = ""
+        if commune_url and row.commune_code != focus_code:
+            href = html.escape(commune_url.format(code=row.commune_code))
+            link = f"<div class='lomsong-popup-link'><a href='{href}'>{text(lang, 'open_commune_map')}</a></div>"
+        popups.append(_table_html(rows, str(row.commune)) + link)
+    frame["popup"] = popups
+    frame["label"] = [f"{c} — {format_share(s, lang)}" for c, s in zip(frame["commune"], frame["share"], strict=True)]
+    geometry = display_geometry(communes.geometry)
+    properties = ["commune_code", "commune", "district", "folded", "cls", "fill", "focus", "popup", "label"]
+    return _feature_collection(frame, geometry, properties)
+
+
+def gap_features(gaps: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """Return the gap layer's GeoJSON with the evidence and a popup of the gap's facts.
+
+    The popup names the commune (xã), district (huyện), people affected, area, samples, median
+    signal, evidence and the gap id, in ``lang``.
+    """
+    frame = gaps.copy()
+    popups = []
+    for row in frame.itertuples():  # one per gap
+        others = [c for c in str(row.communes or "").split(";") if c and c != row.commune]
+        rows = [
+            (text(lang, "commune"), f"<b>{html.escape(str(row.commune))}</b>"),
+            (text(lang, "district"), html.escape(str(row.district))),
+            (
+                text(lang, "affected_people"),
+                f"<b>{format_number(row.population, lang)} {text(lang, 'people_unit')}</b>",
+            ),
+            (text(lang, "area_km2"), format_number(row.area_km2, lang, 2)),
+            (text(lang, "n_samples"), format_number(row.n_samples, lang)),
+            (text(lang, "n_devices"), format_number(row.n_devices, lang)),
+            (text(lang, "median_signal"), f"{format_number(row.median_signal_dbm, lang, 1)} {text(lang, 'dbm')}"),
+            (text(lang, "no_service_share"), format_share(row.no_service_share, lang)),
+            (text(lang, "evidence"), text(lang, f"evidence_{row.evidence}") if row.evidence else "–"),
+            (text(lang, "operator"), html.escape(_operator_label(str(row.operator), lang))),
+            (
+                text(lang, "technology"),
+                text(lang, "technology_any") if row.technology == ANY_TECHNOLOGY else html.escape(str(row.technology)),
+            ),
+            (text(lang, "dates"), f"{format_date(row.first_date, lang)} – {format_date(row.last_date, lang)}"),
+            (text(lang, "gap_id"), f"<code>{html.escape(str(row.gap_id))}</code>"),
+        ]
+        if others:
+            rows.insert(2, (text(lang, "other_communes"), html.escape(", ".join(others))))
+        popups.append(_table_html(rows))
+    frame["popup"] = popups
+    frame["label"] = [
+        f"{c}: {format_number(p, lang)} {text(lang, 'people_unit')}"
+        for c, p in zip(frame["commune"], frame["population"], strict=True)
+    ]
+    frame["evidence"] = frame["evidence"].astype(str)
+    geometry = display_geometry(gaps.geometry, simplify_metres=0)
+    return _feature_collection(frame, geometry, ["gap_id", "commune_code", "commune", "evidence", "popup", "label"])
+
+
+def cell_class_features(cells: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """Return one view's cells with data merged into one shape per signal class (light to draw).
+
+    Cells without measurements (``no_data``) are left out to keep the page light.
+    """
+    with_data = cells[(cells["state"].astype(str) != "no_data").to_numpy(bool)]
+    rows, shapes = [], []
+    for state in STATE_COLOURS:  # three classes
+        members = with_data[(with_data["state"].astype(str) == state).to_numpy(bool)]
+        if members.empty:
+            continue
+        shapes.append(shapely.coverage_union_all(members.geometry.values))
+        rows.append(
+            {
+                "state": state,
+                "label": f"{text(lang, 'state_' + state)} — {format_number(len(members), lang)} {text(lang, 'cells')}",
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["state", "label"])
+    geometry = display_geometry(gpd.GeoSeries(shapes, crs=cells.crs or "EPSG:4326"), simplify_metres=0)
+    return _feature_collection(frame, geometry, ["state", "label"])
+
+
+def heat_points(cells: pd.DataFrame) -> list[list[float]]:
+    """Return ``[lat, lon, samples]`` at the centre of every cell with measurements."""
+    measured = cells[(pd.to_numeric(cells["n_samples"], errors="coerce").fillna(0) > 0).to_numpy(bool)]
+    if measured.empty:
+        return []
+    centres = shapely.centroid(np.asarray(measured.geometry.values))
+    lat = np.round(shapely.get_y(centres), 4)
+    lon = np.round(shapely.get_x(centres), 4)
+    weight = pd.to_numeric(measured["n_samples"], errors="coerce").to_numpy(float)
+    return np.column_stack([lat, lon, weight]).tolist()
+
+
+def village_status(villages: gpd.GeoDataFrame, view_operator: str) -> pd.Series:
+    """Return each village's status in the view: ``in_gap``, ``weak``, ``covered`` or ``no_data``.
+
+    ``all`` view: ``in_gap`` when no operator covers the village (``no_operator``), ``covered``
+    when one does, else ``no_data``. Operator view: that operator's ``status_<operator>``.
+    """
+    statuses = [c for c in villages.columns if c.startswith("status_")]
+    if view_operator != ALL_OPERATORS and f"status_{view_operator}" in villages:
+        raw = villages[f"status_{view_operator}"].astype("string").str.lower().str.replace(" ", "_")
+        return raw.fillna("no_data").astype(str)
+    covered_any = np.zeros(len(villages), dtype=bool)
+    for column in statuses:
+        covered_any |= (villages[column].astype("string") == "covered").to_numpy(bool, na_value=False)
+    if "no_operator" in villages:
+        no_operator = villages["no_operator"].astype("boolean").to_numpy(bool, na_value=False)
+    else:
+        no_operator = np.zeros(len(villages), dtype=bool)
+    status = np.where(no_operator, "in_gap", np.where(covered_any, "covered", "no_data"))
+    return pd.Series(status, index=villages.index)
+
+
+def village_features(villages: gpd.GeoDataFrame, view_operator: str, lang: str) -> dict[str, Any]:
+    """Return the villages as points with their status, colour and a popup."""
+    frame = villages.copy()
+    frame["status"] = village_status(frame, view_operator)
+    frame["colour"] = frame["status"].map(VILLAGE_COLOURS).fillna(VILLAGE_COLOURS["no_data"])
+    name_column = next((c for c in ("name", "village", "ten") if c in frame), None)
+    names = frame[name_column].astype(str) if name_column else pd.Series("", index=frame.index)
+    communes = frame["commune"].astype(str) if "commune" in frame else pd.Series("", index=frame.index)
+    status_text = [
+        text(lang, f"village_{s}") if f"village_{s}" in {"village_" + k for k in VILLAGE_COLOURS} else s
+        for s in frame["status"]
+    ]
+    frame["popup"] = [
+        _table_html([(text(lang, "commune"), html.escape(c)), (text(lang, "status"), html.escape(s))], n)
+        for n, c, s in zip(names, communes, status_text, strict=True)
+    ]
+    frame["label"] = [f"{n}: {s}" for n, s in zip(names, status_text, strict=True)]
+    points = frame.geometry.representative_point() if (frame.geom_type != "Point").any() else frame.geometry
+    geometry = shapely.transform(np.asarray(points.values), lambda xy: np.round(xy, COORDINATE_DECIMALS))
+    return _feature_collection(frame, geometry, ["status", "colour", "popup", "label"])
+
+
+def data_period(results: RunResults) -> tuple[str, str] | None:
+    """Return the run's measurement period (first, last date, ISO) from ``run.json`` or the tables."""
+    period = results.meta.get("period") or results.meta.get("data_period")
+    if isinstance(period, dict):
+        for first_key, last_key in (
+            ("start", "end"),
+            ("first", "last"),
+            ("first_date", "last_date"),
+            ("since", "until"),
+        ):
+            if period.get(first_key) and period.get(last_key):
+                return str(period[first_key])[:10], str(period[last_key])[:10]
+    if isinstance(period, list | tuple) and len(period) == 2 and all(period):
+        return str(period[0])[:10], str(period[1])[:10]
+    if isinstance(period, str) and "/" in period:
+        first, last = period.split("/", 1)
+        return first[:10], last[:10]
+    for table in (results.cells, results.gaps):
+        if len(table) and "first_date" in table:
+            first = table["first_date"].dropna().astype(str)
+            last = table["last_date"].dropna().astype(str)
+            first, last = first[first != ""], last[last != ""]
+            if len(first) and len(last):
+                return first.min()[:10], last.max()[:10]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Page furniture: title, legend, search, labels
+# ---------------------------------------------------------------------------------------------
+
+_CSS = """
+.lomsong-title{position:absolute;top:10px;left:50%;transform:translateX(-50%);z-index:1000;
+  background:rgba(255,255,255,.94);padding:6px 14px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);
+  font:13px/1.35 system-ui,'Segoe UI',Roboto,Arial,sans-serif;text-align:center;max-width:60%;}
+.lomsong-title h1{font-size:16px;margin:0 0 2px 0;}
+.lomsong-title .lomsong-synthetic{color:#fff;background:#b2182b;font-weight:bold;padding:1px 6px;border-radius:3px;
+  display:inline-block;margin-top:3px;}
+.lomsong-title a{color:#0b5394;}
+.lomsong-legend{position:absolute;bottom:28px;right:10px;z-index:1000;background:rgba(255,255,255,.94);
+  padding:8px 10px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);
+  font:12px/1.3 system-ui,'Segoe UI',Roboto,Arial,sans-serif;max-width:260px;}
+.lomsong-legend h4{margin:6px 0 3px 0;font-size:12px;}
+.lomsong-legend h4:first-child{margin-top:0;}
+.lomsong-legend i{display:inline-block;width:16px;height:11px;margin-right:6px;vertical-align:-1px;
+  border:1px solid #777;}
+.lomsong-legend i.dot{border-radius:50%;width:10px;height:10px;border:1.5px solid #fff;outline:1px solid #777;}
+.lomsong-search{background:#fff;padding:4px;width:230px;font:13px system-ui,Arial,sans-serif;}
+.lomsong-search input{width:100%;box-sizing:border-box;padding:4px 6px;border:1px solid #aaa;border-radius:3px;
+  font-size:13px;}
+.lomsong-search ul{list-style:none;margin:2px 0 0 0;padding:0;max-height:260px;overflow-y:auto;}
+.lomsong-search li{padding:3px 6px;cursor:pointer;border-bottom:1px solid #eee;}
+.lomsong-search li:hover,.lomsong-search li.active{background:#e8f0fe;}
+.lomsong-search li small{color:#666;}
+.lomsong-label{font:600 11px system-ui,Arial,sans-serif;color:#222;white-space:nowrap;pointer-events:none;
+  text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff;transform:translate(-50%,-50%);width:auto!important;
+  height:auto!important;background:none;border:none;}
+table.lomsong-popup{border-collapse:collapse;font-size:12px;}
+table.lomsong-popup th{text-align:left;font-weight:normal;color:#555;padding:1px 8px 1px 0;vertical-align:top;}
+table.lomsong-popup td{padding:1px 0;}
+.lomsong-popup-title{font-weight:bold;font-size:14px;margin-bottom:4px;}
+.lomsong-popup-link{margin-top:6px;}
+"""
+
+
+class _Furniture(MacroElement):
+    """Stylesheet, title block and legend (plain HTML: shows even when no tile loads)."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
+        {% macro html(this, kwargs) %}{{ this.body }}{% endmacro %}
+        """
+    )
+
+    def __init__(self, body: str) -> None:
+        super().__init__()
+        self._name = "LomsongFurniture"
+        self.css = _CSS
+        self.body = body
+
+
+class _Behaviour(MacroElement):
+    """Commune search (diacritic-insensitive) and named handles (``window.lomsong``) for scripts and tests."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+          var map = {{ this._parent.get_name() }};
+          var communes = {{ this.communes_layer }};
+          var entries = {{ this.entries }};
+          var text = {{ this.strings }};
+          window.lomsong = {map: map, communes: communes, layers: {{ this.layers }}};
+          function fold(s) {
+            return String(s).replace(/đ/g, 'd').replace(/Đ/g, 'D').normalize('NFD')
+              .replace(/[\\u0300-\\u036f]/g, '').replace(/[’‘`ʼ]/g, "'").toLowerCase()
+              .replace(/\\s+/g, ' ').trim();
+          }
+          function choose(entry) {
+            map.fitBounds(entry[4], {maxZoom: 13});
+            communes.eachLayer(function (layer) {
+              if (layer.feature && layer.feature.properties.commune_code === entry[0]) {
+                layer.openPopup(layer.getBounds().getCenter());
+              }
+            });
+          }
+          window.lomsong.choose = choose;
+          window.lomsong.fold = fold;
+          var Search = L.Control.extend({
+            options: {position: 'topleft'},
+            onAdd: function () {
+              var box = L.DomUtil.create('div', 'lomsong-search leaflet-bar');
+              var input = L.DomUtil.create('input', '', box);
+              input.type = 'search';
+              input.placeholder = text.placeholder;
+              input.setAttribute('aria-label', text.placeholder);
+              var list = L.DomUtil.create('ul', '', box);
+              L.DomEvent.disableClickPropagation(box);
+              L.DomEvent.disableScrollPropagation(box);
+              var found = [];
+              function show() {
+                var key = fold(input.value);
+                list.innerHTML = '';
+                if (!key) { found = []; return; }
+                found = entries.filter(function (e) { return e[3].indexOf(key) !== -1; });
+                found.sort(function (a, b) {
+                  var an = fold(a[1]).indexOf(key) !== -1 ? 0 : 1, bn = fold(b[1]).indexOf(key) !== -1 ? 0 : 1;
+                  return an - bn || a[1].localeCompare(b[1], 'vi');
+                });
+                if (!found.length) {
+                  var none = L.DomUtil.create('li', '', list);
+                  none.textContent = text.none;
+                  return;
+                }
+                found.slice(0, 12).forEach(function (e) {
+                  var item = L.DomUtil.create('li', '', list);
+                  item.textContent = e[1] + ' ';
+                  var small = L.DomUtil.create('small', '', item);
+                  small.textContent = e[2];
+                  item.setAttribute('data-code', e[0]);
+                  L.DomEvent.on(item, 'click', function () { choose(e); list.innerHTML = ''; input.value = e[1]; });
+                });
+              }
+              L.DomEvent.on(input, 'input', show);
+              L.DomEvent.on(input, 'keydown', function (ev) {
+                if (ev.key !== 'Enter' || !found.length) { return; }
+                choose(found[0]); list.innerHTML = ''; input.value = found[0][1];
+              });
+              return box;
+            }
+          });
+          new Search().addTo(map);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, communes_layer: str, entries: list, strings: dict, layers: dict[str, str]) -> None:
+        super().__init__()
+        self._name = "LomsongBehaviour"
+        self.communes_layer = communes_layer
+        self.entries = json.dumps(entries, ensure_ascii=False)
+        self.strings = json.dumps(strings, ensure_ascii=False)
+        self.layers = "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in layers.items()) + "}"
+
+
+class _Labels(MacroElement):
+    """Commune names as non-interactive text markers, added to the parent feature group."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this.labels }}.forEach(function (l) {
+          L.marker([l[0], l[1]], {icon: L.divIcon({className: 'lomsong-label', html: l[2], iconSize: null}),
+            interactive: false, keyboard: false}).addTo({{ this._parent.get_name() }});
+        });
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, labels: list) -> None:
+        super().__init__()
+        self._name = "LomsongLabels"
+        self.labels = json.dumps(labels, ensure_ascii=False)
+
+
+def _title_html(results: RunResults, lang: str, view_operator: str, heading: str, extra: str = "") -> str:
+    period = data_period(results)
+    period_text = (
+        text(lang, "period", start=format_date(period[0], lang), end=format_date(period[1], lang))
+        if period
+        else text(lang, "period_unknown")
+    )
+    gaps = _select(results.gaps, view_operator)
+    summary = text(
+        lang,
+        "summary",
+        n_gaps=format_number(len(gaps), lang),
+        people=format_number(float(pd.to_numeric(gaps["population"], errors="coerce").sum()), lang),
+    )
+    view = f"{text(lang, 'view')}: <b>{html.escape(_operator_label(view_operator, lang))}</b>"
+    synthetic = f"<br><span class='lomsong-synthetic'>{text(lang, 'synthetic')}</span>" if results.synthetic else ""
+    return (
+        f"<div class='lomsong-title' id='lomsong-title'><h1>{html.escape(heading)}</h1>"
+        f"{view} · {period_text}<br>{summary}{extra}{synthetic}</div>"
+    )
+
+
+def _legend_html(lang: str, with_villages: bool) -> str:
+    parts = [f"<h4>{text(lang, 'legend_communes')}</h4>"]
+    for colour, label in zip(SHARE_COLOURS, _share_labels(lang), strict=True):
+        parts.append(f"<div><i style='background:{colour}'></i>{html.escape(label)}</div>")
+    parts.append(f"<div><i style='background:{NO_PEOPLE_COLOUR}'></i>{text(lang, 'legend_no_people')}</div>")
+    parts.append(f"<h4>{text(lang, 'legend_gaps')}</h4>")
+    for evidence, style in EVIDENCE_STYLE.items():
+        border = "dashed" if style.get("dashArray") else "solid"
+        parts.append(
+            f"<div><i style='background:{style['fillColor']};border:2px {border} {style['color']}'></i>"
+            f"{text(lang, 'evidence_' + evidence)}</div>"
+        )
+    parts.append(f"<h4>{text(lang, 'legend_cells')}</h4>")
+    for state, colour in STATE_COLOURS.items():
+        parts.append(f"<div><i style='background:{colour}'></i>{text(lang, 'state_' + state)}</div>")
+    if with_villages:
+        parts.append(f"<h4>{text(lang, 'legend_villages')}</h4>")
+        for status, colour in VILLAGE_COLOURS.items():
+            parts.append(f"<div><i class='dot' style='background:{colour}'></i>{text(lang, 'village_' + status)}</div>")
+    return f"<div class='lomsong-legend' id='lomsong-legend'>{''.join(parts)}</div>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Map assembly
+# ---------------------------------------------------------------------------------------------
+
+_POPUP_JS = JsCode(
+    """function (feature, layer) {
+        layer.bindPopup(feature.properties.popup, {maxWidth: 380});
+        layer.bindTooltip(feature.properties.label, {sticky: true});
+    }"""
+)
+_TOOLTIP_JS = JsCode("function (feature, layer) { layer.bindTooltip(feature.properties.label, {sticky: true}); }")
+
+
+def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=False, zoom_snap=0.25)
+    # CARTO's light tiles now need an API key; Esri's light grey canvas is free to use.
+    folium.TileLayer(xyz.Esri.WorldGrayCanvas, name=text(lang, "base_light"), show=True).add_to(m)
+    folium.TileLayer(xyz.OpenStreetMap.Mapnik, name=text(lang, "base_osm"), show=False).add_to(m)
+    folium.TileLayer(xyz.Esri.WorldImagery, name=text(lang, "base_satellite"), show=False).add_to(m)
+    m.fit_bounds(bounds)
+    return m
+
+
+def _bounds(frame: gpd.GeoDataFrame) -> list[list[float]]:
+    west, south, east, north = frame.to_crs("EPSG:4326").total_bounds
+    return [[float(south), float(west)], [float(north), float(east)]]
+
+
+def _add_layers(
+    m: folium.Map,
+    results: RunResults,
+    communes: gpd.GeoDataFrame,
+    lang: str,
+    view_operator: str,
+    commune_url: str | None,
+    focus_code: str | None = None,
+    area: Any = None,
+) -> dict[str, str]:
+    """Add every overlay to ``m``; return layer key → JavaScript variable name."""
+    summary = _select(results.communes, view_operator)
+    gaps = _select(results.gaps, view_operator)
+    cells_all_views = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
+    villages = results.villages
+    if area is not None:
+        # A commune page draws what lies near its commune only.
+        gaps = gaps[gaps.intersects(area).to_numpy(bool)]
+        cells_all_views = cells_all_views[cells_all_views.intersects(area).to_numpy(bool)]
+        if villages is not None:
+            villages = villages[villages.intersects(area).to_numpy(bool)]
+    names: dict[str, str] = {}
+
+    commune_layer = folium.GeoJson(
+        commune_features(communes, summary, lang, commune_url, focus_code),
+        name=text(lang, "layer_communes"),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["fill"],
+            "fillOpacity": 0.75,
+            "color": "#000000" if f["properties"]["focus"] else "#666666",
+            "weight": 3.5 if f["properties"]["focus"] else 0.7,
+        },
+        on_each_feature=_POPUP_JS,
+    ).add_to(m)
+    names["communes"] = commune_layer.get_name()
+
+    district_layer = folium.GeoJson(
+        _feature_collection(districts(communes), display_geometry(districts(communes).geometry.boundary), ["district"]),
+        name=text(lang, "layer_districts"),
+        style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9},
+        interactive=False,
+    ).add_to(m)
+    names["districts"] = district_layer.get_name()
+
+    for operator in available_views(results):
+        view_cells = _select(cells_all_views, operator)
+        if view_cells.empty:
+            continue
+        layer = folium.GeoJson(
+            cell_class_features(view_cells, lang),
+            name=text(lang, "layer_cells", operator=_operator_label(operator, lang)),
+            show=False,
+            style_function=lambda f: {
+                "fillColor": STATE_COLOURS[f["properties"]["state"]],
+                "fillOpacity": 0.55,
+                "color": STATE_COLOURS[f["properties"]["state"]],
+                "weight": 0.5,
+            },
+            on_each_feature=_TOOLTIP_JS,
+        ).add_to(m)
+        names[f"cells:{operator}"] = layer.get_name()
+
+    heat = HeatMap(
+        heat_points(_select(cells_all_views, view_operator)) or [[0.0, 0.0, 0.0]],
+        name=text(lang, "layer_heat"),
+        show=False,
+        radius=14,
+        blur=12,
+        min_opacity=0.3,
+    ).add_to(m)
+    names["heat"] = heat.get_name()
+
+    gap_layer = folium.GeoJson(
+        gap_features(gaps, lang),
+        name=text(lang, "layer_gaps"),
+        style_function=lambda f: EVIDENCE_STYLE.get(f["properties"]["evidence"], EVIDENCE_STYLE["likely"]),
+        on_each_feature=_POPUP_JS,
+    ).add_to(m)
+    names["gaps"] = gap_layer.get_name()
+
+    if villages is not None and len(villages):
+        village_layer = folium.GeoJson(
+            village_features(villages, view_operator, lang),
+            name=text(lang, "layer_villages"),
+            marker=folium.CircleMarker(radius=6, weight=1.5, color="#ffffff", fill=True, fill_opacity=0.95),
+            style_function=lambda f: {"fillColor": f["properties"]["colour"]},
+            on_each_feature=_POPUP_JS,
+        ).add_to(m)
+        names["villages"] = village_layer.get_name()
+
+    label_group = folium.FeatureGroup(name=text(lang, "layer_labels"), show=True).add_to(m)
+    points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
+    labels = [
+        [round(p.y, 5), round(p.x, 5), html.escape(short_name(n, t))]
+        for p, n, t in zip(points.values, communes["commune"], communes["commune_type"], strict=True)
+    ]
+    _Labels(labels).add_to(label_group)
+    names["labels"] = label_group.get_name()
+
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    Fullscreen(position="topleft", title="Toàn màn hình" if lang == "vi" else "Full screen").add_to(m)
+    MeasureControl(position="topleft", primary_length_unit="kilometers", primary_area_unit="hectares").add_to(m)
+
+    entries = [
+        [row.commune_code, row.commune, row.district, fold(f"{row.commune} {row.district}"), _bounds_of(row.geometry)]
+        for row in communes.itertuples()
+    ]
+    _Behaviour(
+        names["communes"],
+        entries,
+        {"placeholder": text(lang, "search_placeholder"), "none": text(lang, "search_none")},
+        names,
+    ).add_to(m)
+    return names
+
+
+def short_name(commune: str, commune_type: str | None) -> str:
+    """Return a commune's name without its type (``Xã Đắk Wil`` → ``Đắk Wil``), for labels."""
+    commune, prefix = str(commune), f"{commune_type} " if isinstance(commune_type, str) else ""
+    return commune[len(prefix) :] if prefix and commune.startswith(prefix) else commune
+
+
+def _bounds_of(geometry: Any) -> list[list[float]]:
+    west, south, east, north = geometry.bounds
+    return [[round(south, 5), round(west, 5)], [round(north, 5), round(east, 5)]]
+
+
+def province_map(
+    results: RunResults,
+    communes: gpd.GeoDataFrame | None = None,
+    lang: str = "vi",
+    view_operator: str = ALL_OPERATORS,
+    commune_url: str | None = "communes/{code}.html",
+) -> folium.Map:
+    """Build the province map of a run.
+
+    Parameters
+    ----------
+    results : RunResults
+        A finished run (:func:`coverage.results.load_run`).
+    communes : geopandas.GeoDataFrame, optional
+        Canonical commune table; default the bundled communes.
+    lang : {"vi", "en"}
+        Language of every word on the map.
+    view_operator : str
+        View whose gaps and commune shares are drawn: ``all`` or an operator id.
+    commune_url : str, optional
+        Link from a commune's popup to its own map (``{code}`` replaced); None for no link.
+
+    Returns
+    -------
+    folium.Map
+        Render it with :func:`render_html` (never with folium's own ``save``, which links CDNs).
+    """
+    check_language(lang)
+    _check_view(results, view_operator)
+    communes = _communes_or_default(communes)
+    m = _base_map(lang, _bounds(communes))
+    _add_layers(m, results, communes, lang, view_operator, commune_url)
+    m.add_child(
+        _Furniture(
+            _title_html(results, lang, view_operator, text(lang, "title")) + _legend_html(lang, _has_villages(results))
+        )
+    )
+    m.get_root().title = text(lang, "title")
+    return m
+
+
+def commune_map(
+    results: RunResults,
+    communes: gpd.GeoDataFrame | None,
+    commune_code: str,
+    lang: str = "vi",
+    view_operator: str = ALL_OPERATORS,
+    province_url: str | None = "../index.html",
+    commune_url: str | None = "{code}.html",
+) -> folium.Map:
+    """Build the map of one commune, zoomed to it, with its neighbours for context.
+
+    Parameters
+    ----------
+    results : RunResults
+        A finished run.
+    communes : geopandas.GeoDataFrame or None
+        Canonical commune table; None for the bundled communes.
+    commune_code : str
+        GSO code of the commune.
+    lang : {"vi", "en"}
+        Language.
+    view_operator : str
+        ``all`` or an operator id.
+    province_url : str, optional
+        Link back to the province map; None for no link.
+    commune_url : str, optional
+        Link from a neighbour's popup to its own map.
+
+    Returns
+    -------
+    folium.Map
+    """
+    check_language(lang)
+    _check_view(results, view_operator)
+    communes = _communes_or_default(communes)
+    match = communes[(communes["commune_code"] == str(commune_code)).to_numpy(bool)]
+    if match.empty:
+        raise KeyError(f"commune_code {commune_code!r} is not in the commune table")
+    row = match.iloc[0]
+    area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
+    nearby = communes[communes.intersects(area).to_numpy(bool)]
+    m = _base_map(lang, _bounds(match))
+    _add_layers(m, results, nearby, lang, view_operator, commune_url, focus_code=str(commune_code), area=area)
+    back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
+    heading = text(lang, "commune_title", commune=row["commune"], district=row["district"])
+    m.add_child(
+        _Furniture(
+            _title_html(results, lang, view_operator, heading, back) + _legend_html(lang, _has_villages(results))
+        )
+    )
+    m.get_root().title = heading
+    return m
+
+
+def _has_villages(results: RunResults) -> bool:
+    return results.villages is not None and len(results.villages) > 0
+
+
+def _communes_or_default(communes: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    if communes is not None:
+        return communes
+    from coverage.boundaries import read_communes
+
+    return read_communes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering without CDNs
+# ---------------------------------------------------------------------------------------------
+
+
+def _use_vendored_assets(m: folium.Map) -> None:
+    """Point every JS/CSS resource of the map's elements at the vendored copies (or drop it)."""
+    stack: list[Element] = [m.get_root()]
+    while stack:
+        element = stack.pop()
+        stack.extend(element._children.values())
+        for attribute in ("default_js", "default_css"):
+            resources = getattr(element, attribute, None)
+            if not resources:
+                continue
+            replaced = []
+            for name, url in resources:
+                if url.startswith(_mapassets.ASSET_SCHEME):
+                    replaced.append((name, url))
+                    continue
+                if name not in _mapassets.FOLIUM_RESOURCES:
+                    raise _mapassets.AssetError(
+                        f"{type(element).__name__} needs {name} ({url}), which is not vendored; "
+                        "add it to coverage._mapassets"
+                    )
+                key = _mapassets.FOLIUM_RESOURCES[name]
+                if key is not None:
+                    replaced.append((name, _mapassets.placeholder(key)))
+            setattr(element, attribute, replaced)
+
+
+def render_html(m: folium.Map, asset_mode: str = "inline", asset_base_url: str | None = None) -> str:
+    """Render a map to a complete HTML page whose code never comes from a CDN.
+
+    Parameters
+    ----------
+    m : folium.Map
+        A map from :func:`province_map` or :func:`commune_map` (any folium map whose plugins are
+        vendored works).
+    asset_mode : {"inline", "url"}
+        ``inline`` embeds Leaflet and the plugins (a file that works offline and can be e-mailed);
+        ``url`` links them under ``asset_base_url``, where the caller serves
+        :func:`coverage._mapassets.asset_root` (the API).
+    asset_base_url : str, optional
+        Base URL of the served assets (``url`` mode).
+
+    Returns
+    -------
+    str
+        The page.
+    """
+    if asset_mode == "inline":
+        _mapassets.ensure_assets()
+    _use_vendored_assets(m)
+    page = m.get_root().render()
+    return _mapassets.resolve_links(page, asset_mode, asset_base_url)
+
+
+def build_maps(
+    results: RunResults,
+    out_dir: str | Path,
+    communes: gpd.GeoDataFrame | None = None,
+    lang: str = "vi",
+    view_operator: str = ALL_OPERATORS,
+    asset_mode: str = "inline",
+    asset_base_url: str | None = None,
+    commune_codes: list[str] | None = None,
+    on_page: Any = None,
+) -> list[Path]:
+    """Write ``out_dir/index.html`` and ``out_dir/communes/<commune_code>.html``.
+
+    Parameters
+    ----------
+    results : RunResults
+        A finished run.
+    out_dir : str or Path
+        Folder to write (usually the run folder).
+    communes : geopandas.GeoDataFrame, optional
+        Canonical commune table; default the bundled communes.
+    lang : {"vi", "en"}
+        Language.
+    view_operator : str
+        ``all`` or an operator id.
+    asset_mode : {"inline", "url"}
+        See :func:`render_html`.
+    asset_base_url : str, optional
+        See :func:`render_html`.
+    commune_codes : list of str, optional
+        Only these commune pages (default: every commune).
+    on_page : callable, optional
+        Called with each written path (progress display).
+
+    Returns
+    -------
+    list of Path
+        The pages written, province first.
+    """
+    check_language(lang)
+    _check_view(results, view_operator)
+    communes = _communes_or_default(communes)
+    if asset_mode == "inline":
+        _mapassets.ensure_assets()
+    out_dir = Path(out_dir)
+    (out_dir / "communes").mkdir(parents=True, exist_ok=True)
+    written = []
+    index = out_dir / "index.html"
+    index.write_text(
+        render_html(province_map(results, communes, lang, view_operator), asset_mode, asset_base_url),
+        encoding="utf-8",
+    )
+    written.append(index)
+    if on_page:
+        on_page(index)
+    codes = commune_codes if commune_codes is not None else communes["commune_code"].astype(str).tolist()
+    for code in codes:  # one page per commune
+        page = out_dir / "communes" / f"{code}.html"
+        page.write_text(
+            render_html(commune_map(results, communes, code, lang, view_operator), asset_mode, asset_base_url),
+            encoding="utf-8",
+        )
+        written.append(page)
+        if on_page:
+            on_page(page)
+    return written
