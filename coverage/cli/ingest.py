@@ -1,0 +1,152 @@
+"""The ``ingest`` command: read measurement files into the store and report what happened to every row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from coverage.cli._app import app, console, err_console, fail
+from coverage.readers import REGISTRY, IngestReport
+from coverage.validate import CORRECTIONS, ROW_REASONS, VALUE_REASONS
+
+_MEANINGS = {**dict(VALUE_REASONS), **dict(ROW_REASONS), **dict(CORRECTIONS)}
+
+
+def report_table(report: IngestReport) -> Table:
+    """Return a rich table of one file's ingest report (Vietnamese first, English after)."""
+    title = f"{Path(report.file).name} — {report.format}"
+    if report.synthetic:
+        title += " (dữ liệu mô phỏng / synthetic)"
+    if report.duplicate_file:
+        title += " — đã có trong kho, không thêm gì / already stored, nothing added"
+    table = Table(title=title, title_justify="left")
+    table.add_column("Mục / item")
+    table.add_column("Số dòng / rows", justify="right")
+    table.add_column("Ví dụ dòng / example lines")
+    table.add_row("Đã đọc / rows read", f"{report.rows_read:,}", "")
+    table.add_row("Chấp nhận / accepted", f"{report.accepted:,}", "")
+    table.add_row("  trong đó mất sóng / of which no service", f"{report.no_service:,}", "")
+    table.add_row(
+        "Ngoài tỉnh / outside province",
+        f"{report.outside_province:,}",
+        ", ".join(map(str, report.examples.get("outside_province", []))),
+    )
+    if report.rejected:
+        table.add_section()
+        for reason, count in report.rejected.items():
+            examples = ", ".join(map(str, report.examples.get(reason, [])))
+            table.add_row(f"Loại bỏ / rejected: {reason}", f"{count:,}", examples)
+    if report.values_rejected or report.corrected:
+        table.add_section()
+        for reason, count in report.values_rejected.items():
+            examples = ", ".join(map(str, report.examples.get(f"value:{reason}", [])))
+            table.add_row(f"Giá trị bỏ / value removed: {reason}", f"{count:,}", examples)
+        for reason, count in report.corrected.items():
+            examples = ", ".join(map(str, report.examples.get(reason, [])))
+            table.add_row(f"Đã sửa / corrected: {reason}", f"{count:,}", examples)
+    return table
+
+
+def _list_store(store) -> None:
+    ledger = store.files()
+    if ledger.empty:
+        console.print(f"kho trống / the store {store.path} is empty")
+        return
+    table = Table(title=f"Kho đo đạc / measurement store: {store.path}", title_justify="left")
+    for column, justify in [
+        ("sha256", "left"),
+        ("file", "left"),
+        ("format", "left"),
+        ("owner", "left"),
+        ("ingested (UTC)", "left"),
+        ("rows read", "right"),
+        ("accepted", "right"),
+        ("no service", "right"),
+        ("rejected", "right"),
+    ]:
+        table.add_column(column, justify=justify)
+    for row in ledger.itertuples():
+        name = row.file + (" (synthetic)" if row.synthetic else "")
+        table.add_row(
+            row.sha256[:12],
+            name,
+            row.format,
+            row.owner or "",
+            row.ingested_at.strftime("%Y-%m-%d %H:%M"),
+            f"{row.rows_read:,}",
+            f"{row.accepted:,}",
+            f"{row.no_service:,}",
+            f"{sum(row.rejected.values()):,}",
+        )
+    table.add_section()
+    table.add_row(
+        "",
+        f"{len(ledger)} files",
+        "",
+        "",
+        "",
+        f"{ledger['rows_read'].sum():,}",
+        f"{ledger['accepted'].sum():,}",
+        f"{ledger['no_service'].sum():,}",
+        f"{sum(sum(r.values()) for r in ledger['rejected']):,}",
+    )
+    console.print(table)
+
+
+@app.command()
+def ingest(
+    files: list[Path] = typer.Argument(None, help="Measurement files (CSV, G-NetTrack, OpenCelliD, Ookla)."),
+    format_name: str = typer.Option(
+        None, "--format", help=f"Format of every file: {', '.join(REGISTRY)} (default: detected per file)."
+    ),
+    operator: str = typer.Option(
+        None, "--operator", help="Operator of rows whose file does not say (id, name or PLMN)."
+    ),
+    store_dir: Path = typer.Option(None, "--store", help="Store folder (default data/store)."),
+    report_path: Path = typer.Option(None, "--report", help="Write the reports as JSON (one object per file)."),
+    owner: str = typer.Option("admin", "--owner", help="Who uploads (recorded in the ledger)."),
+    list_only: bool = typer.Option(False, "--list", help="Show what is stored and exit."),
+    everywhere: bool = typer.Option(False, "--no-province-filter", help="Keep rows outside Đắk Nông too."),
+) -> None:
+    """Ingest measurement files into the store; print what was accepted and why the rest was not."""
+    from coverage.operators import operator_from_name
+    from coverage.store import MeasurementStore
+
+    if format_name is not None and format_name not in REGISTRY:
+        fail(f"unknown format {format_name!r}; choose one of {', '.join(REGISTRY)}")
+    if operator is not None and operator_from_name(operator) is None:
+        fail(f"unknown operator {operator!r}; use viettel, vinaphone, mobifone, vietnamobile, gmobile or a PLMN")
+    try:
+        store = MeasurementStore(store_dir)
+    except OSError as exc:
+        fail(f"{store_dir}: cannot open the store: {exc}")
+    if list_only:
+        _list_store(store)
+        return
+    if not files:
+        fail("give at least one FILE (or --list)")
+    reports = store.ingest(
+        files, format=format_name, operator=operator, owner=owner, communes=False if everywhere else None, progress=True
+    )
+    failed = [r for r in reports if r.error]
+    for report in reports:
+        if report.error:
+            err_console.print(f"[bold red]error:[/] {report.error}")
+        else:
+            console.print(report_table(report))
+    good = [r for r in reports if not r.error]
+    console.print(
+        f"tổng / summary: {len(good)} of {len(reports)} files read"
+        f" ({sum(r.duplicate_file for r in good)} already stored); "
+        f"{sum(r.rows_read for r in good):,} rows read, {sum(r.accepted for r in good):,} accepted "
+        f"({sum(r.no_service for r in good):,} no service), "
+        f"{sum(r.outside_province for r in good):,} outside the province, "
+        f"{sum(r.rejected_total for r in good):,} rejected; store: {store.path}"
+    )
+    if report_path is not None:
+        report_path.write_text(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2) + "\n")
+    if failed:
+        fail(f"{len(failed)} file(s) could not be read: {', '.join(r.file for r in failed)}", code=1)

@@ -1,0 +1,294 @@
+"""Readers of measurement files, in a registry keyed by format name, with detection from content.
+
+========== ============================================================ ======================
+format     what                                                         produces
+========== ============================================================ ======================
+generic_csv the project's measurement CSV and anything mappable to it     measurements
+            by header aliases (drive-test tools, i-Speed style exports)
+gnettrack  G-NetTrack Pro logs (tab separated, one file = one phone)    measurements
+opencellid OpenCelliD / Mozilla Location Service cell exports (.gz ok)  cells
+ookla      Ookla Speedtest open-data performance tiles (parquet,        speed tiles
+           zipped shapefile, GeoJSON)
+========== ============================================================ ======================
+
+:func:`read_file` reads one file, validates it (:mod:`coverage.validate`) and returns the accepted
+canonical rows with an :class:`IngestReport` that says what happened to every row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from coverage.operators import operator_from_name
+
+
+class ReaderError(ValueError):
+    """A file that cannot be read at all. The message names the file, the line and what was expected."""
+
+
+@dataclass
+class IngestReport:
+    """What happened to one file.
+
+    Invariant: ``rows_read == accepted + outside_province + sum(rejected.values())``.
+
+    Attributes
+    ----------
+    file : str
+        File name as given.
+    format : str
+        Reader used.
+    sha256 : str
+        Hash of the file's bytes (the store's key).
+    rows_read : int
+        Data rows found (blank lines and the header are not rows).
+    accepted : int
+        Rows kept.
+    no_service : int
+        Accepted rows that are no-service samples (evidence of a gap).
+    outside_province : int
+        Valid rows outside the province (counted, kept out).
+    rejected : dict
+        Row-level reason → rows.
+    examples : dict
+        Reason → a few line numbers (``value:<reason>`` for value-level reasons).
+    values_rejected : dict
+        Value-level reason → values removed from kept rows.
+    corrected : dict
+        Correction (``swapped_coordinates``) → rows fixed and kept.
+    kind : str
+        ``measurements``, ``cells`` or ``speed_tiles``.
+    columns : dict
+        Canonical column → source column (generic CSV header mapping).
+    synthetic : bool
+        The file is simulated data (its name or a header comment says ``synthetic``).
+    duplicate_file : bool
+        The store already held this file: nothing was added.
+    error : str or None
+        Why the file could not be read at all (then every count is 0).
+    """
+
+    file: str
+    format: str
+    sha256: str = ""
+    rows_read: int = 0
+    accepted: int = 0
+    no_service: int = 0
+    outside_province: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[int]] = field(default_factory=dict)
+    values_rejected: dict[str, int] = field(default_factory=dict)
+    corrected: dict[str, int] = field(default_factory=dict)
+    kind: str = "measurements"
+    columns: dict[str, str] = field(default_factory=dict)
+    synthetic: bool = False
+    duplicate_file: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        """Return the report as plain JSON-serialisable data."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @property
+    def rejected_total(self) -> int:
+        """Rows rejected for any reason."""
+        return sum(self.rejected.values())
+
+
+@dataclass
+class IngestResult:
+    """A file read and validated.
+
+    Attributes
+    ----------
+    measurements : pandas.DataFrame
+        Accepted canonical measurements (empty for cell and tile files).
+    report : IngestReport
+        Counts and reasons.
+    cells : pandas.DataFrame or None
+        Canonical cell table (OpenCelliD files).
+    speed_tiles : pandas.DataFrame or None
+        Canonical speed-tile table (Ookla files).
+    """
+
+    measurements: pd.DataFrame
+    report: IngestReport
+    cells: pd.DataFrame | None = None
+    speed_tiles: pd.DataFrame | None = None
+
+
+@dataclass
+class Parsed:
+    """A reader's output before validation: a parsed frame (see :mod:`coverage.validate`) and metadata."""
+
+    frame: pd.DataFrame
+    kind: str = "measurements"
+    columns: dict[str, str] = field(default_factory=dict)
+    synthetic: bool = False
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A format in the registry.
+
+    Attributes
+    ----------
+    name : str
+        Format name (``--format``).
+    description : str
+        One line for people.
+    kind : str
+        ``measurements``, ``cells`` or ``speed_tiles``.
+    sniff : callable
+        ``sniff(path, head_bytes) -> bool``: does this file look like this format?
+    parse : callable
+        ``parse(path, operator=None, source_name=None, sha256=None) -> Parsed``.
+    """
+
+    name: str
+    description: str
+    kind: str
+    sniff: Callable[[Path, bytes], bool]
+    parse: Callable[..., Parsed]
+
+
+from coverage.readers import generic_csv, gnettrack, ookla, opencellid  # noqa: E402
+
+#: Format name → reader. Detection tries them in this order.
+REGISTRY: dict[str, Reader] = {
+    reader.name: reader for reader in [gnettrack.READER, opencellid.READER, ookla.READER, generic_csv.READER]
+}
+
+
+def detect_format(path: str | Path) -> str:
+    """Return the format name of a file, from its content (not its name).
+
+    Raises
+    ------
+    ReaderError
+        The file does not exist or matches no reader.
+    """
+    from coverage.readers._parse import open_bytes
+
+    path = Path(path)
+    if not path.is_file():
+        raise ReaderError(f"{path}: line 0: expected a readable file; it does not exist")
+    head = open_bytes(path)
+    if not head:
+        raise ReaderError(f"{path}: line 1: expected data; the file is empty")
+    for reader in REGISTRY.values():
+        if reader.sniff(path, head):
+            return reader.name
+    first = head.split(b"\n", 1)[0][:100].decode("utf-8", errors="replace")
+    raise ReaderError(
+        f"{path}: line 1: expected a G-NetTrack log, a measurement CSV with latitude/longitude/time columns, "
+        f"an OpenCelliD export or Ookla tiles (parquet, zipped shapefile, GeoJSON); found {first!r}"
+    )
+
+
+def read_file(
+    path: str | Path,
+    format: str | None = None,  # noqa: A002  (the user-facing name of the option)
+    operator: str | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+    source_name: str | None = None,
+    now: pd.Timestamp | None = None,
+) -> IngestResult:
+    """Read, parse and validate one file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    format : str, optional
+        A name in :data:`REGISTRY`; detected from the content when None.
+    operator : str, optional
+        Operator of the measurements when the file does not say (canonical id, name or PLMN).
+    communes : geopandas.GeoDataFrame, optional
+        Keep only rows inside these communes (others counted as ``outside_province``).
+    source_name : str, optional
+        Name recorded in ``source_file`` (default: the file name).
+    now : pandas.Timestamp, optional
+        Reference time for "in the future" checks (default: now).
+
+    Returns
+    -------
+    IngestResult
+        Accepted rows and the report.
+
+    Raises
+    ------
+    ReaderError
+        Unknown format or operator, or a file that cannot be read at all.
+    """
+    from coverage import validate
+    from coverage.readers._parse import file_sha256
+
+    path = Path(path)
+    if format is None:
+        format = detect_format(path)  # noqa: A001
+    elif format not in REGISTRY:
+        raise ReaderError(f"{path}: line 0: expected a format among {', '.join(REGISTRY)}; got {format!r}")
+    elif not path.is_file():
+        raise ReaderError(f"{path}: line 0: expected a readable file; it does not exist")
+    if operator is not None:
+        resolved = operator_from_name(operator)
+        if resolved is None:
+            raise ReaderError(f"{path}: line 0: expected an operator id, name or PLMN for --operator; got {operator!r}")
+        operator = resolved
+    reader = REGISTRY[format]
+    sha256 = file_sha256(path)
+    source_name = source_name or path.name
+    parsed = reader.parse(path, operator=operator, source_name=source_name, sha256=sha256)
+    frame = parsed.frame
+    if "source_file" in frame.columns or len(frame):
+        frame["source_file"] = source_name
+    if reader.kind == "measurements":
+        frame["source"] = reader.name
+        outcome = validate.validate_measurements(frame, communes=communes, now=now)
+    elif reader.kind == "cells":
+        outcome = validate.validate_cells(frame, communes=communes)
+    else:
+        outcome = validate.validate_speed_tiles(frame, communes=communes)
+    synthetic = parsed.synthetic or "synthetic" in path.name.lower()
+    report = IngestReport(
+        file=str(path),
+        format=reader.name,
+        sha256=sha256,
+        rows_read=outcome.rows_read,
+        accepted=len(outcome.accepted),
+        no_service=outcome.no_service,
+        outside_province=outcome.outside_province,
+        rejected=outcome.rejected,
+        examples=outcome.examples,
+        values_rejected=outcome.values_rejected,
+        corrected=outcome.corrected,
+        kind=reader.kind,
+        columns=parsed.columns,
+        synthetic=synthetic,
+    )
+    from coverage.schema import empty_measurements
+
+    if reader.kind == "measurements":
+        return IngestResult(measurements=outcome.accepted, report=report)
+    if reader.kind == "cells":
+        return IngestResult(measurements=empty_measurements(), report=report, cells=outcome.accepted)
+    return IngestResult(measurements=empty_measurements(), report=report, speed_tiles=outcome.accepted)
+
+
+__all__ = [
+    "REGISTRY",
+    "IngestReport",
+    "IngestResult",
+    "Parsed",
+    "Reader",
+    "ReaderError",
+    "detect_format",
+    "read_file",
+]

@@ -1,0 +1,132 @@
+"""G-NetTrack Pro logs (``*.txt``): one file is one phone (one SIM) over one session.
+
+Quirks handled (see ``data/README.md`` and ``FORMATS.md``): tab separated, CRLF line ends, an extra
+tab at the end of every data row, ``-`` for missing, timestamps ``YYYY.MM.DD_HH.MM.SS`` in phone local
+time (Asia/Ho_Chi_Minh), ``Operator`` is the PLMN, ``NetworkTech`` is 2G/3G/4G or ``--`` for no
+service (then ``Level`` is -200, ``Operatorname`` ``NO_COVERAGE`` and ``Operator`` empty), ``Level``
+is RSRP (4G), RSCP (3G) or RxLev in dBm (2G), ``Qual`` is RSRQ / Ec/No.
+
+Every row gets the same ``device_id``: a sha256 prefix of the file's bytes. No-service rows take the
+most common operator of the rest of the file, else the ``--operator`` given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from coverage.readers import Parsed, Reader, ReaderError
+from coverage.readers._parse import (
+    parse_numbers,
+    parse_operator,
+    parse_technology,
+    parse_times,
+    read_text_table,
+    record_keys,
+)
+
+#: Header fields that identify a G-NetTrack log.
+SIGNATURE = ["Timestamp", "Longitude", "Latitude", "NetworkTech", "Level"]
+#: G-NetTrack timestamp format (phone local time).
+TIME_FORMAT = "%Y.%m.%d_%H.%M.%S"
+#: The Level that, with NetworkTech ``--``, marks a no-service sample.
+NO_SERVICE_LEVEL = -200.0
+#: Optional columns of richer G-NetTrack exports → canonical column.
+OPTIONAL_COLUMNS = {"Qual": "quality_db", "SNR": "sinr_db", "DL_bitrate": "dl_kbps", "UL_bitrate": "ul_kbps"}
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    """A tab-separated header holding Timestamp, Longitude, Latitude, NetworkTech and Level."""
+    first = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").strip("\r\n")
+    fields = first.split("\t")
+    return all(name in fields for name in SIGNATURE)
+
+
+def parse(path: Path, operator: str | None = None, source_name: str | None = None, sha256: str | None = None) -> Parsed:
+    """Parse a G-NetTrack log into the parsed-measurement frame (see :mod:`coverage.validate`).
+
+    Parameters
+    ----------
+    path : Path
+        The log.
+    operator : str, optional
+        Canonical operator for a file without any PLMN.
+    source_name : str, optional
+        Unused (``read_file`` sets ``source_file``).
+    sha256 : str, optional
+        The file's hash, for the device id.
+
+    Returns
+    -------
+    Parsed
+        Parsed frame with issue columns.
+    """
+    table = read_text_table(path, delimiter="\t")
+    missing = [name for name in SIGNATURE if name not in table.header]
+    if missing:
+        raise ReaderError(f"{path}: line 1: expected G-NetTrack header fields {', '.join(missing)}")
+    raw = table.frame
+    out = pd.DataFrame(index=raw.index)
+    out["time"], _, unparseable_time = parse_times(raw["Timestamp"], extra_formats=(TIME_FORMAT,))
+    out["!unparseable_time"] = unparseable_time
+    out["lon"], lon_bad = parse_numbers(raw["Longitude"])
+    out["lat"], lat_bad = parse_numbers(raw["Latitude"])
+    out["!unparseable_coordinates"] = lon_bad | lat_bad
+    technology, no_service, unknown_technology = parse_technology(raw["NetworkTech"])
+    out["technology"] = technology
+    out["no_service"] = no_service
+    out["!unknown_technology"] = unknown_technology
+    signal, signal_bad = parse_numbers(raw["Level"])
+    # -200 is how G-NetTrack writes "no signal" on a no-service row: the marker, not a value.
+    out["signal_dbm"] = signal.where(~(no_service & (signal == NO_SERVICE_LEVEL).to_numpy(bool, na_value=False)))
+    out["!not_a_number:signal_dbm"] = signal_bad
+    columns = {"time": "Timestamp", "lon": "Longitude", "lat": "Latitude", "technology": "NetworkTech"}
+    columns["signal_dbm"] = "Level"
+    for source, target in OPTIONAL_COLUMNS.items():
+        if source in raw.columns:
+            out[target], bad = parse_numbers(raw[source])
+            out[f"!not_a_number:{target}"] = bad
+            columns[target] = source
+    names = raw["Operatorname"] if "Operatorname" in raw.columns else None
+    plmns = raw["Operator"] if "Operator" in raw.columns else None
+    if names is None and plmns is None:
+        out["operator"], out["plmn"], out["!unknown_operator"] = pd.NA, pd.NA, False
+    else:
+        out["operator"], out["plmn"], out["!unknown_operator"] = parse_operator(names, plmns)
+        columns["operator"] = "Operator"
+    out = _fill_file_operator(out, operator)
+    out["device_id"] = (sha256 or "")[:16]
+    out["source_row"] = raw["_line"].to_numpy(np.int64)
+    out["!malformed_row"] = raw["_extra"].to_numpy(bool)
+    out["_key"] = record_keys(raw[table.header])
+    return Parsed(frame=out, columns=columns)
+
+
+def _fill_file_operator(frame: pd.DataFrame, operator: str | None) -> pd.DataFrame:
+    """Give rows without an operator (the no-service rows) the file's most common operator, else ``operator``."""
+    known = frame.loc[frame["operator"].notna(), ["operator", "plmn"]]
+    if len(known):
+        top = known.value_counts().index[0]
+        fill_operator, fill_plmn = top
+    elif operator is not None:
+        from coverage.operators import OPERATORS
+
+        fill_operator = operator
+        fill_plmn = OPERATORS[operator][0] if operator in OPERATORS else operator.removeprefix("plmn:")
+    else:
+        return frame
+    empty = frame["operator"].isna().to_numpy(bool) & ~frame["!unknown_operator"].to_numpy(bool)
+    frame.loc[empty, "operator"] = fill_operator
+    frame.loc[empty, "plmn"] = fill_plmn
+    return frame
+
+
+READER = Reader(
+    name="gnettrack",
+    description="G-NetTrack Pro log (tab separated; one file = one phone)",
+    kind="measurements",
+    sniff=sniff,
+    parse=parse,
+)

@@ -1,0 +1,406 @@
+"""The embedded measurement store: a Parquet dataset plus a SQLite ledger of ingested files.
+
+Layout (default ``data/store/``, or ``$LOMSONG_DATA/store``)::
+
+    store/
+      ledger.sqlite                       one row per ingested file, keyed by sha256
+      measurements/<sha256>.parquet       canonical measurements of that file (coverage.schema)
+      cells/<sha256>.parquet              canonical cells (OpenCelliD files)
+      speed_tiles/<sha256>.parquet        canonical speed tiles (Ookla files)
+      staging/<pid>-<random>/             files being written (never read)
+
+Each Parquet file holds one ingested file's accepted rows, so the measurements form a flat Parquet
+dataset a Dask engine reads with ``dask.dataframe.read_parquet(store.parquet_files())`` (or the whole
+``measurements/`` folder, which holds only committed files once the store has been opened).
+
+Guarantees
+----------
+* Idempotent: a file whose sha256 is in the ledger adds nothing (its report has ``duplicate_file``).
+* Atomic: the Parquet file is written aside in ``staging/``, then, inside one SQLite write
+  transaction, renamed into place and recorded in the ledger; the commit of that transaction is the
+  moment the file becomes part of the store. A crash before the commit leaves, at worst, an
+  unrecorded Parquet file, which the next opening of the store deletes (under the same write lock,
+  so it never races a live ingest). Readers list files from the ledger, never from the folder.
+* Removal deletes the ledger row (the commit point), then the file.
+
+For tests, ``LOMSONG_STORE_PAUSE=<point>:<seconds>`` makes an ingest sleep at ``staged`` (files
+written aside) or ``renamed`` (files moved in, transaction not yet committed), so a test can kill it there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from contextlib import closing
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as pads
+
+from coverage import paths
+from coverage.readers import IngestReport, ReaderError, read_file
+from coverage.schema import (
+    MEASUREMENT_COLUMNS,
+    conform_cells,
+    conform_measurements,
+    conform_speed_tiles,
+    empty_measurements,
+)
+
+#: Table kind → sub-folder.
+TABLES = {"measurements": "measurements", "cells": "cells", "speed_tiles": "speed_tiles"}
+_LEDGER_COLUMNS = [
+    "sha256",
+    "file",
+    "path",
+    "format",
+    "kind",
+    "owner",
+    "ingested_at",
+    "rows_read",
+    "accepted",
+    "no_service",
+    "outside_province",
+    "rejected",
+    "synthetic",
+    "report",
+]
+_INSERT_SQL = f"INSERT INTO files ({', '.join(_LEDGER_COLUMNS)}) VALUES ({', '.join('?' * len(_LEDGER_COLUMNS))})"
+_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS files (
+    sha256 TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    path TEXT NOT NULL,
+    format TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    owner TEXT,
+    ingested_at TEXT NOT NULL,
+    rows_read INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    no_service INTEGER NOT NULL,
+    outside_province INTEGER NOT NULL,
+    rejected TEXT NOT NULL,
+    synthetic INTEGER NOT NULL,
+    report TEXT NOT NULL
+)
+"""
+
+
+def _pause(point: str) -> None:
+    """Sleep at a named point when ``LOMSONG_STORE_PAUSE`` asks for it (crash tests)."""
+    setting = os.environ.get("LOMSONG_STORE_PAUSE", "")
+    if setting.partition(":")[0] == point:
+        print(f"lomsong-store-paused:{point}", flush=True)
+        time.sleep(float(setting.partition(":")[2] or 60))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class MeasurementStore:
+    """An embedded store of ingested files (see the module docstring for layout and guarantees).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Store folder (created when missing). Default :func:`coverage.paths.store_dir`.
+    """
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else paths.store_dir()
+        for folder in [*TABLES.values(), "staging"]:
+            (self.path / folder).mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as connection:
+            connection.execute(_SCHEMA_SQL)
+        self._recover()
+
+    # -- internals -------------------------------------------------------------------------
+    @property
+    def ledger_path(self) -> Path:
+        """The SQLite ledger file."""
+        return self.path / "ledger.sqlite"
+
+    @property
+    def dataset_path(self) -> Path:
+        """The folder of the measurement Parquet dataset (one file per ingested file)."""
+        return self.path / TABLES["measurements"]
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.ledger_path, timeout=60, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=DELETE")
+        connection.execute("PRAGMA synchronous=FULL")
+        return connection
+
+    def _recover(self) -> None:
+        """Delete what a crashed ingest or removal left behind (under the write lock)."""
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            known = {row[0] for row in connection.execute("SELECT sha256 FROM files")}
+            for folder in TABLES.values():
+                for file in (self.path / folder).glob("*.parquet"):
+                    if file.stem not in known:
+                        file.unlink(missing_ok=True)
+            for staging in (self.path / "staging").iterdir():
+                pid = staging.name.split("-", 1)[0]
+                if not pid.isdigit() or not _pid_alive(int(pid)):
+                    shutil.rmtree(staging, ignore_errors=True)
+            connection.execute("COMMIT")
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _write_parquet(frame: pd.DataFrame, target: Path) -> None:
+        frame.to_parquet(target, index=False, row_group_size=1_000_000)
+        with open(target, "rb") as handle:
+            os.fsync(handle.fileno())
+
+    # -- public API ------------------------------------------------------------------------
+    def ingest(
+        self,
+        files: list[Path],
+        format: str | None = None,  # noqa: A002  (the CLI option's name)
+        operator: str | None = None,
+        owner: str | None = None,
+        communes=None,
+        progress: bool = False,
+    ) -> list[IngestReport]:
+        """Read, validate and store files, one transaction per file.
+
+        Parameters
+        ----------
+        files : list of Path
+            Files to ingest.
+        format : str, optional
+            Format name for every file (detected per file when None).
+        operator : str, optional
+            Operator for rows whose file does not say.
+        owner : str, optional
+            Who uploaded (operator id or ``admin``), recorded in the ledger.
+        communes : geopandas.GeoDataFrame or None or False
+            Province filter. None: the bundled communes when installed (else no filter); False: no filter.
+        progress : bool
+            Show a rich progress bar.
+
+        Returns
+        -------
+        list of IngestReport
+            One per file, in order. A file that cannot be read gets a report with ``error`` set
+            (the others are still ingested).
+        """
+        if communes is None:
+            communes = _bundled_communes()
+        elif communes is False:
+            communes = None
+        reports = []
+        iterator = [Path(f) for f in files]
+        if progress:
+            from rich.progress import track
+
+            iterator = track(iterator, description="ingesting", transient=True)
+        for file in iterator:
+            try:
+                reports.append(self._ingest_one(file, format, operator, owner, communes))
+            except ReaderError as exc:
+                reports.append(IngestReport(file=str(file), format=format or "?", error=str(exc)))
+        return reports
+
+    def _ingest_one(self, file: Path, format, operator, owner, communes) -> IngestReport:  # noqa: A002
+        from coverage.readers._parse import file_sha256
+
+        if not file.is_file():
+            raise ReaderError(f"{file}: line 0: expected a readable file; it does not exist")
+        sha256 = file_sha256(file)
+        stored = self._ledger_report(sha256)
+        if stored is not None:
+            stored.update(file=str(file), duplicate_file=True)
+            return IngestReport(**stored)
+        result = read_file(file, format=format, operator=operator, communes=communes)
+        report = result.report
+        table = {"measurements": result.measurements, "cells": result.cells, "speed_tiles": result.speed_tiles}[
+            report.kind
+        ]
+        staging = self.path / "staging" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir(parents=True)
+        try:
+            staged = staging / f"{report.sha256}.parquet"
+            self._write_parquet(table, staged)
+            _pause("staged")
+            target = self.path / TABLES[report.kind] / staged.name
+            connection = self._connect()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                if connection.execute("SELECT 1 FROM files WHERE sha256 = ?", (report.sha256,)).fetchone():
+                    # another process stored the same file meanwhile
+                    connection.execute("ROLLBACK")
+                    report.duplicate_file = True
+                    return report
+                connection.execute(
+                    _INSERT_SQL,
+                    (
+                        report.sha256,
+                        file.name,
+                        str(file.resolve()),
+                        report.format,
+                        report.kind,
+                        owner,
+                        pd.Timestamp.now(tz="UTC").isoformat(),
+                        report.rows_read,
+                        report.accepted,
+                        report.no_service,
+                        report.outside_province,
+                        json.dumps(report.rejected),
+                        int(report.synthetic),
+                        json.dumps(report.to_dict(), ensure_ascii=False),
+                    ),
+                )
+                os.replace(staged, target)
+                _pause("renamed")
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                    target.unlink(missing_ok=True)
+                raise
+            finally:
+                connection.close()
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return report
+
+    def _ledger_report(self, sha256: str) -> dict | None:
+        with closing(self._connect()) as connection:
+            row = connection.execute("SELECT report FROM files WHERE sha256 = ?", (sha256,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def files(self, owner: str | None = None) -> pd.DataFrame:
+        """Return the ledger: one row per stored file (filtered by ``owner`` when given), oldest first."""
+        query = f"SELECT {', '.join(_LEDGER_COLUMNS[:-1])} FROM files"
+        parameters: tuple = ()
+        if owner is not None:
+            query += " WHERE owner = ?"
+            parameters = (owner,)
+        with closing(self._connect()) as connection:
+            frame = pd.read_sql_query(query + " ORDER BY ingested_at, sha256", connection, params=parameters)
+        frame["rejected"] = frame["rejected"].map(json.loads)
+        frame["synthetic"] = frame["synthetic"].astype(bool)
+        frame["ingested_at"] = pd.to_datetime(frame["ingested_at"], utc=True, format="ISO8601")
+        return frame
+
+    def parquet_files(self, kind: str = "measurements") -> list[Path]:
+        """Return the committed Parquet files of a table (``measurements``, ``cells``, ``speed_tiles``)."""
+        ledger = self.files()
+        shas = ledger.loc[ledger["kind"] == kind, "sha256"]
+        return [self.path / TABLES[kind] / f"{sha}.parquet" for sha in shas]
+
+    @property
+    def partitions(self) -> list[Path]:
+        """The committed measurement Parquet files (one per ingested file)."""
+        return self.parquet_files("measurements")
+
+    def read(
+        self,
+        since: str | pd.Timestamp | None = None,
+        until: str | pd.Timestamp | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Return the stored canonical measurements, optionally within ``[since, until)`` (UTC).
+
+        Parameters
+        ----------
+        since, until : str or pandas.Timestamp, optional
+            Time window (naive values are UTC).
+        columns : list of str, optional
+            Subset of the canonical columns.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Canonical measurement table (all columns unless ``columns`` is given).
+        """
+        files = self.partitions
+        if not files:
+            frame = empty_measurements()
+            frame["time"] = frame["time"].astype("datetime64[ns, UTC]")
+            return frame[columns] if columns else frame
+        dataset = pads.dataset([str(f) for f in files], format="parquet")
+        condition = None
+        for bound, op in [(since, "ge"), (until, "lt")]:
+            if bound is not None:
+                stamp = pd.Timestamp(bound)
+                stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+                field = pads.field("time")
+                term = field >= stamp.to_pydatetime() if op == "ge" else field < stamp.to_pydatetime()
+                condition = term if condition is None else condition & term
+        table = dataset.to_table(filter=condition)
+        frame = conform_measurements(table.to_pandas())
+        frame["time"] = frame["time"].astype("datetime64[ns, UTC]")
+        if columns:
+            unknown = [c for c in columns if c not in MEASUREMENT_COLUMNS]
+            if unknown:
+                raise ValueError(f"unknown measurement column(s): {', '.join(unknown)}")
+            return frame[columns]
+        return frame
+
+    def _read_kind(self, kind: str, conform) -> pd.DataFrame:
+        files = self.parquet_files(kind)
+        if not files:
+            return conform(pd.DataFrame())
+        return conform(pd.concat([pd.read_parquet(f) for f in files], ignore_index=True))
+
+    def read_cells(self) -> pd.DataFrame:
+        """Return the stored cells (canonical cell table; empty when none)."""
+        return self._read_kind("cells", conform_cells)
+
+    def read_speed_tiles(self) -> pd.DataFrame:
+        """Return the stored Ookla speed tiles (canonical table; empty when none)."""
+        return self._read_kind("speed_tiles", conform_speed_tiles)
+
+    def remove(self, sha256: str, owner: str | None = None) -> bool:
+        """Remove a stored file's rows.
+
+        Parameters
+        ----------
+        sha256 : str
+            The file's key.
+        owner : str, optional
+            When given, remove only if this owner uploaded it.
+
+        Returns
+        -------
+        bool
+            True when something was removed.
+        """
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            row = connection.execute("SELECT kind, owner FROM files WHERE sha256 = ?", (sha256,)).fetchone()
+            if row is None or (owner is not None and row[1] != owner):
+                connection.execute("ROLLBACK")
+                return False
+            connection.execute("DELETE FROM files WHERE sha256 = ?", (sha256,))
+            connection.execute("COMMIT")
+        finally:
+            connection.close()
+        (self.path / TABLES[row[0]] / f"{sha256}.parquet").unlink(missing_ok=True)
+        return True
+
+
+def _bundled_communes():
+    """The bundled communes when the reference data is installed, else None (no province filter)."""
+    if not paths.boundaries_path().exists():
+        return None
+    from coverage.boundaries import read_communes
+
+    return read_communes()
