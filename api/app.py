@@ -1,0 +1,512 @@
+"""The FastAPI application: :func:`create_app`.
+
+Routes are thin: they parse parameters, call :mod:`api.core` (filters, pages, serialisers), the
+measurement store (:mod:`coverage.store`) or the pipeline (:mod:`coverage.pipeline`), and answer.
+Every error is JSON ``{"code", "message", "field"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api import core
+from api.context import (
+    AppContext,
+    FeatureCollectionBody,
+    HealthBody,
+    ItemsPage,
+    ResultsHolder,
+    RunManager,
+    RunStateBody,
+    SummaryBody,
+    UploadList,
+    admin,
+    context,
+    default_runner,
+    default_store,
+    error_responses,
+    reader,
+    uploader,
+)
+from api.core import FeatureQuery, QueryError
+from api.keys import ApiKey, KeyStore
+from api.responses import error_response, json_response, list_response
+from api.settings import ApiSettings
+from api.uploads import BodyLimitMiddleware, UploadTooLargeError
+from coverage import __version__, paths
+
+log = logging.getLogger("lomsong.api")
+
+ListFormat = Literal["json", "geojson", "csv", "xlsx", "gpkg"]
+LIST_FORMATS = ("json", "geojson", "csv", "xlsx", "gpkg")
+SortText = Query(None, max_length=200, description="Columns, comma-separated; `-` before one for descending.")
+
+#: Media types a list endpoint answers with, for the OpenAPI document.
+_LIST_CONTENT = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ItemsPage"}},
+    "application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollectionBody"}},
+    "text/csv": {"schema": {"type": "string"}},
+    core.MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+    core.MEDIA_TYPES["gpkg"]: {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+def _boundaries_loader(settings: ApiSettings) -> Callable[[], Any]:
+    @cache
+    def load() -> Any:
+        from coverage.boundaries import read_communes
+
+        path = settings.boundaries or paths.boundaries_path()
+        if not Path(path).exists():
+            log.warning("no commune boundaries at %s: the communes collection has no geometry", path)
+            return None
+        return read_communes(path)
+
+    return load
+
+
+def _list_query(
+    fmt: str,
+    limit: int | None,
+    offset: int,
+    **filters: Any,
+) -> FeatureQuery:
+    if limit is None and fmt in ("json", "html"):
+        limit = core.DEFAULT_LIMIT
+    return FeatureQuery(
+        operator=core.parse_operator(filters.pop("operator", None)),
+        technology=core.parse_technology(filters.pop("technology", None)),
+        bbox=core.parse_bbox(filters.pop("bbox", None)),
+        limit=limit,
+        offset=offset,
+        **filters,
+    )
+
+
+def create_app(
+    settings: ApiSettings | None = None,
+    runner: Callable[[ApiSettings], Any] | None = None,
+    store_factory: Callable[[ApiSettings], Any] | None = None,
+) -> FastAPI:
+    """Build the API application.
+
+    Parameters
+    ----------
+    settings : ApiSettings, optional
+        Configuration (default: :meth:`ApiSettings.load`, i.e. file named by
+        ``$LOMSONG_API_CONFIG`` and environment variables).
+    runner : callable, optional
+        ``runner(settings)`` that reruns the analysis for ``POST /runs`` (default: the pipeline).
+    store_factory : callable, optional
+        ``store_factory(settings)`` returning the measurement store (default:
+        :class:`coverage.store.MeasurementStore` on ``settings.store_dir``).
+
+    Returns
+    -------
+    fastapi.FastAPI
+    """
+    settings = settings or ApiSettings.load()
+    holder = ResultsHolder(settings.run_folder, _boundaries_loader(settings))
+    ctx = AppContext(
+        settings=settings,
+        keys=KeyStore(settings.keys_db),
+        results=holder,
+        runs=RunManager(runner or default_runner, settings, holder),
+        store_factory=store_factory or default_store,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await run_in_threadpool(holder.reload)
+        if holder.last_error:
+            log.warning("%s", holder.last_error)
+        yield
+        ctx.runs.shutdown()
+
+    app = FastAPI(
+        title="lomsong API: vùng lõm sóng Đắk Nông",
+        version=__version__,
+        description=(
+            "Vùng lõm sóng (mobile-coverage gaps) where people live in Đắk Nông: gap lists, "
+            "OGC API - Features collections, map pages, drive-test uploads. Send keys in `X-API-Key`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.context = ctx
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes, paths=("/measurements",))
+    _install_error_handlers(app)
+    _add_read_routes(app)
+    _add_upload_routes(app)
+    _add_run_routes(app)
+
+    from api.ogc import add_ogc_routes
+
+    add_ogc_routes(app)
+    from api.mappages import add_map_routes
+
+    add_map_routes(app)
+    _install_openapi(app)
+    return app
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(QueryError)
+    async def _query_error(request: Request, exc: QueryError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        location = [str(part) for part in first.get("loc", ())]
+        field = location[-1] if location else None
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', 'invalid')}"
+            for e in errors[:5]
+        )
+        code = "missing_parameter" if first.get("type") == "missing" else "invalid_parameter"
+        return error_response(400, code, message or "invalid request", field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.url.path}; see /docs"
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message, None)
+
+    @app.exception_handler(UploadTooLargeError)
+    async def _too_large(request: Request, exc: UploadTooLargeError) -> Response:
+        return error_response(413, "upload_too_large", str(exc), "file")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Last resort: log it for us, answer JSON to the client (tests make sure none happens).
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", f"unexpected error: {type(exc).__name__}", None)
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Document JSON errors instead of FastAPI's 422 validation body (the API answers 400)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.get("responses", {})
+                responses.pop("422", None)
+                responses.setdefault(
+                    "400",
+                    {
+                        "description": "invalid parameter",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                    },
+                )
+        components = schema.get("components", {}).get("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
+# ----------------------------------------------------------------------------------------------
+# Read endpoints
+
+
+def _add_read_routes(app: FastAPI) -> None:
+    read_errors = error_responses(400, 401, 503)
+    list_responses = {200: {"content": _LIST_CONTENT, "description": "a page or a download"}, **read_errors}
+
+    @app.get("/health", response_model=HealthBody, tags=["service"], responses=error_responses(400))
+    def health(ctx: AppContext = Depends(context)) -> Response:
+        """Is the service up, and does it have results to serve?"""
+        prepared = ctx.results.current()
+        return json_response(
+            {
+                "status": "ok",
+                "results_loaded": prepared is not None,
+                "synthetic": prepared.synthetic if prepared else None,
+                "run_folder": str(ctx.settings.run_folder),
+                "message": ctx.results.last_error,
+            }
+        )
+
+    @app.get("/summary", response_model=SummaryBody, tags=["results"], responses=read_errors)
+    def summary(ctx: AppContext = Depends(context), key: ApiKey | None = Depends(reader)) -> Response:
+        """Province totals per view (operator × technology) and the run's metadata."""
+        return json_response(ctx.results.require().summary)
+
+    @app.get("/gaps", tags=["results"], responses=list_responses, response_class=Response)
+    def gaps(
+        request: Request,
+        operator: str | None = Query(None, max_length=40, description="viettel, vinaphone, … or all"),
+        technology: str | None = Query(None, max_length=10, description="2G, 3G, 4G, 5G or any"),
+        commune: str | None = Query(None, max_length=100, description="GSO code or name (diacritics optional)"),
+        district: str | None = Query(None, max_length=100, description="GSO code or name"),
+        min_population: float | None = Query(None, ge=0, le=1e9),
+        evidence: Literal["confirmed", "likely"] | None = Query(None),
+        bbox: str | None = Query(None, max_length=200, description="minLon,minLat,maxLon,maxLat"),
+        sort: str | None = SortText,
+        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT, description="page size (json: 100 by default)"),
+        offset: int = Query(0, ge=0, le=10**9),
+        f: ListFormat | None = Query(None, description="json, geojson, csv, xlsx or gpkg (else the Accept header)"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """Gaps: filter, sort, page; JSON, GeoJSON, CSV, Excel or GeoPackage."""
+        fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
+        query = _list_query(
+            fmt,
+            limit,
+            offset,
+            operator=operator,
+            technology=technology,
+            commune=commune,
+            district=district,
+            min_population=min_population,
+            evidence=evidence,
+            bbox=bbox,
+            sort=sort,
+        )
+        prepared = ctx.results.require()
+        return list_response(request, prepared, prepared.collection("gaps"), query, fmt)
+
+    @app.get(
+        "/gaps/{gap_id}",
+        tags=["results"],
+        responses={
+            200: {"content": {"application/geo+json": {}, "application/json": {}}, "description": "the gap"},
+            **error_responses(400, 401, 404, 503),
+        },
+        response_class=Response,
+    )
+    def gap(
+        request: Request,
+        gap_id: str = PathParam(..., max_length=200),
+        f: Literal["json", "geojson"] | None = Query(None),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """One gap: its row (json) or its Feature (geojson)."""
+        fmt = core.parse_format(f, request.headers.get("accept"), ("json", "geojson"), "json")
+        collection = ctx.results.require().collection("gaps")
+        position = collection.position(gap_id)
+        if fmt == "geojson":
+            return Response(core.feature_bytes(collection, position), media_type="application/geo+json")
+        return Response(collection.properties[position].encode("utf-8"), media_type="application/json")
+
+    @app.get("/communes", tags=["results"], responses=list_responses, response_class=Response)
+    def communes(
+        request: Request,
+        operator: str | None = Query(None, max_length=40),
+        technology: str | None = Query(None, max_length=10),
+        commune: str | None = Query(None, max_length=100),
+        district: str | None = Query(None, max_length=100),
+        min_population: float | None = Query(None, ge=0, le=1e9),
+        bbox: str | None = Query(None, max_length=200),
+        sort: str | None = SortText,
+        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
+        offset: int = Query(0, ge=0, le=10**9),
+        f: ListFormat | None = Query(None),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """Commune summaries, one row per commune and view (people in gaps, covered share, largest gap)."""
+        fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
+        query = _list_query(
+            fmt,
+            limit,
+            offset,
+            operator=operator,
+            technology=technology,
+            commune=commune,
+            district=district,
+            min_population=min_population,
+            bbox=bbox,
+            sort=sort,
+        )
+        prepared = ctx.results.require()
+        return list_response(request, prepared, prepared.collection("communes"), query, fmt)
+
+    @app.get("/communes/{code}", tags=["results"], responses=error_responses(400, 401, 404, 503))
+    def commune(
+        code: str = PathParam(..., max_length=100, description="GSO code or name"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """One commune: its summary in every view and the gaps touching it."""
+        return json_response(core.commune_detail(ctx.results.require(), code))
+
+    @app.get("/villages", tags=["results"], responses=list_responses, response_class=Response)
+    def villages(
+        request: Request,
+        operator: str | None = Query(None, max_length=40),
+        technology: str | None = Query(None, max_length=10),
+        commune: str | None = Query(None, max_length=100),
+        district: str | None = Query(None, max_length=100),
+        bbox: str | None = Query(None, max_length=200),
+        sort: str | None = SortText,
+        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
+        offset: int = Query(0, ge=0, le=10**9),
+        f: ListFormat | None = Query(None),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """Villages with their coverage status (empty when the run had no village layer)."""
+        fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
+        query = _list_query(
+            fmt,
+            limit,
+            offset,
+            operator=operator,
+            technology=technology,
+            commune=commune,
+            district=district,
+            bbox=bbox,
+            sort=sort,
+        )
+        prepared = ctx.results.require()
+        return list_response(request, prepared, prepared.collection("villages"), query, fmt)
+
+
+# ----------------------------------------------------------------------------------------------
+# Uploads
+
+
+def _ledger_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    import orjson
+
+    if frame is None or len(frame) == 0:
+        return []
+    return orjson.loads(frame.to_json(orient="records", date_format="iso", force_ascii=False))
+
+
+def _report_dict(report: Any) -> dict[str, Any]:
+    return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+
+
+def _visible_upload(ctx: AppContext, key: ApiKey, sha256: str) -> dict[str, Any]:
+    owner = None if key.role == "admin" else key.owner
+    ledger = ctx.store().files(owner=owner)
+    rows = _ledger_records(ledger[ledger["sha256"].astype("string") == sha256]) if len(ledger) else []
+    if not rows:
+        # Same answer whether the file is someone else's or absent: nothing leaks.
+        raise QueryError(f"no upload {sha256} among yours", code="not_found", field="sha256", status=404)
+    return rows[0]
+
+
+def _add_upload_routes(app: FastAPI) -> None:
+    sha_param = PathParam(..., pattern="^[0-9a-fA-F]{64}$", description="sha256 of the uploaded file")
+
+    @app.post("/measurements", tags=["uploads"], responses=error_responses(400, 401, 403, 413))
+    def upload(
+        file: UploadFile = File(..., description="measurement file in any format the readers know"),
+        format: str | None = Form(None, max_length=40, description="reader format (default: detected)"),
+        operator: str | None = Form(None, max_length=40, description="operator, when the file does not say"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey = Depends(uploader),
+    ) -> Response:
+        """Upload a measurement file (operator or admin key); returns the ingest report.
+
+        The same file twice stores nothing new (files are recognised by their sha256).
+        """
+        from coverage.readers import ReaderError
+
+        name = Path(file.filename or "upload").name or "upload"
+        folder = Path(tempfile.mkdtemp(prefix="lomsong-upload-"))
+        try:
+            path = folder / name
+            with path.open("wb") as out:
+                shutil.copyfileobj(file.file, out, length=1024 * 1024)
+            if path.stat().st_size == 0:
+                raise QueryError(f"{name}: the file is empty", code="empty_file", field="file")
+            with ctx.store_lock:
+                try:
+                    reports = ctx.store().ingest(
+                        [path], format=format or None, operator=operator or None, owner=key.owner
+                    )
+                except ReaderError as exc:
+                    raise QueryError(str(exc), code="unreadable_file", field="file") from None
+                except (ValueError, KeyError) as exc:
+                    raise QueryError(f"{name}: {exc}", code="invalid_upload", field="format") from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        report = _report_dict(reports[0]) if reports else {}
+        return json_response({**report, "owner": key.owner})
+
+    @app.get("/measurements", response_model=UploadList, tags=["uploads"], responses=error_responses(401, 403))
+    def uploads(ctx: AppContext = Depends(context), key: ApiKey = Depends(uploader)) -> Response:
+        """Uploads of this key's operator (admin: every upload)."""
+        owner = None if key.role == "admin" else key.owner
+        return json_response({"items": _ledger_records(ctx.store().files(owner=owner))})
+
+    @app.get("/measurements/{sha256}", tags=["uploads"], responses=error_responses(401, 403, 404))
+    def upload_detail(
+        sha256: str = sha_param, ctx: AppContext = Depends(context), key: ApiKey = Depends(uploader)
+    ) -> Response:
+        """One upload's ledger entry (only your own; admin: any)."""
+        return json_response(_visible_upload(ctx, key, sha256.lower()))
+
+    @app.delete("/measurements/{sha256}", tags=["uploads"], responses=error_responses(401, 403, 404))
+    def delete_upload(
+        sha256: str = sha_param, ctx: AppContext = Depends(context), key: ApiKey = Depends(uploader)
+    ) -> Response:
+        """Delete an upload and its measurements (only your own; admin: any)."""
+        sha256 = sha256.lower()
+        with ctx.store_lock:
+            _visible_upload(ctx, key, sha256)
+            removed = ctx.store().remove(sha256, owner=None if key.role == "admin" else key.owner)
+        if not removed:
+            raise QueryError(f"no upload {sha256} among yours", code="not_found", field="sha256", status=404)
+        return json_response({"sha256": sha256, "deleted": True})
+
+
+# ----------------------------------------------------------------------------------------------
+# Runs
+
+
+def _add_run_routes(app: FastAPI) -> None:
+    @app.post("/runs", status_code=202, response_model=RunStateBody, tags=["runs"], responses=error_responses(401, 403))
+    def start_run(ctx: AppContext = Depends(context), key: ApiKey = Depends(admin)) -> Response:
+        """Rerun the analysis on the store in the background (admin only); poll ``/runs/{id}``."""
+        record = ctx.runs.submit(requested_by=key.name)
+        return json_response(record.to_dict(), status=202, headers={"Location": f"/runs/{record.id}"})
+
+    @app.get("/runs/{run_id}", response_model=RunStateBody, tags=["runs"], responses=error_responses(401, 403, 404))
+    def run_state(
+        run_id: str = PathParam(..., max_length=64), ctx: AppContext = Depends(context), key: ApiKey = Depends(admin)
+    ) -> Response:
+        """State of a run: queued, running, done or failed (with the error)."""
+        record = ctx.runs.get(run_id)
+        if record is None:
+            raise QueryError(f"no run {run_id!r}", code="not_found", field="run_id", status=404)
+        return json_response(record.to_dict())
+
+
+__all__ = ["FeatureCollectionBody", "ItemsPage", "create_app"]

@@ -1,0 +1,389 @@
+"""State shared by the routes: the served results (swapped atomically), keys, runs, errors.
+
+:class:`ResultsHolder` keeps one :class:`api.core.PreparedResults` in memory and replaces it under
+a lock when a new run finishes, so a request sees either the old run or the new one, never a mix.
+:class:`RunManager` reruns the analysis in one background thread. The FastAPI dependencies
+(:func:`reader`, :func:`uploader`, :func:`admin`) turn the ``X-API-Key`` header into an
+:class:`api.keys.ApiKey` and refuse with a JSON 401/403.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict
+
+from api.core import PreparedResults, QueryError, prepare_results
+from api.keys import HEADER, ApiKey, KeyStore
+from api.settings import ApiSettings
+from coverage.results import RUN_JSON, load_run
+
+log = logging.getLogger("lomsong.api")
+
+
+# ----------------------------------------------------------------------------------------------
+# Response models (documentation and the schema the property test checks responses against)
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+class Link(BaseModel):
+    """A link (OGC API style)."""
+
+    model_config = ConfigDict(extra="allow")
+    rel: str
+    href: str
+    type: str | None = None
+    title: str | None = None
+
+
+class ItemsPage(BaseModel):
+    """A page of rows as plain JSON (``f=json``)."""
+
+    model_config = ConfigDict(extra="allow")
+    numberMatched: int  # noqa: N815  (OGC API member name)
+    numberReturned: int  # noqa: N815
+    synthetic: bool
+    links: list[Link]
+    items: list[dict[str, Any]]
+
+
+class FeatureCollectionBody(BaseModel):
+    """A page of features as GeoJSON (RFC 7946) with OGC paging members."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["FeatureCollection"]
+    numberMatched: int  # noqa: N815
+    numberReturned: int  # noqa: N815
+    links: list[Link]
+    features: list[dict[str, Any]]
+
+
+class FeatureBody(BaseModel):
+    """One GeoJSON Feature."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["Feature"]
+    id: str | int
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any]
+
+
+class HealthBody(BaseModel):
+    """Health check."""
+
+    status: Literal["ok"]
+    results_loaded: bool
+    synthetic: bool | None = None
+    run_folder: str
+    message: str | None = None
+
+
+class SummaryBody(BaseModel):
+    """Province totals per view and the run metadata."""
+
+    synthetic: bool
+    run: dict[str, Any]
+    views: list[dict[str, Any]]
+
+
+class RunStateBody(BaseModel):
+    """State of an analysis run started through the API."""
+
+    id: str
+    state: Literal["queued", "running", "done", "failed"]
+    requested_by: str
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    summary: dict[str, Any] | None = None
+
+
+class UploadList(BaseModel):
+    """Uploads visible to the key."""
+
+    items: list[dict[str, Any]]
+
+
+#: Error answers documented on every route.
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return FastAPI ``responses`` documenting JSON errors with :class:`ErrorBody`."""
+    texts = {
+        400: "invalid parameter",
+        401: "missing or unknown API key",
+        403: "the key's role may not do this",
+        404: "not found",
+        413: "upload too large",
+        503: "no finished run to serve yet",
+    }
+    return {status: {"model": ErrorBody, "description": texts.get(status, "error")} for status in statuses}
+
+
+# ----------------------------------------------------------------------------------------------
+# Results
+
+
+class ResultsHolder:
+    """The results being served, loaded once per run and swapped atomically.
+
+    Parameters
+    ----------
+    run_folder : Path
+        Folder of the finished run.
+    boundaries : callable
+        Returns the commune boundaries (or None) for the communes collection's geometry.
+    """
+
+    def __init__(self, run_folder: Path, boundaries: Callable[[], gpd.GeoDataFrame | None]) -> None:
+        self.run_folder = Path(run_folder)
+        self._boundaries = boundaries
+        self._swap_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._prepared: PreparedResults | None = None
+        self._stamp: float | None = None
+        self.last_error: str | None = None
+
+    def _run_stamp(self) -> float | None:
+        try:
+            return (self.run_folder / RUN_JSON).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def reload(self) -> PreparedResults | None:
+        """Load and prepare the run folder, then swap it in; keep the old results on failure."""
+        with self._load_lock:
+            stamp = self._run_stamp()
+            if stamp is None:
+                self.last_error = f"{self.run_folder}: no finished run here (no {RUN_JSON}); run `lomsong run`"
+                return self._prepared
+            try:
+                prepared = prepare_results(load_run(self.run_folder), self._boundaries())
+            except Exception as exc:  # a half-written or foreign folder must not take the API down
+                log.exception("cannot load the run in %s", self.run_folder)
+                self.last_error = f"{self.run_folder}: cannot load the run: {exc}"
+                return self._prepared
+            with self._swap_lock:
+                self._prepared = prepared
+                self._stamp = stamp
+            self.last_error = None
+            return prepared
+
+    def current(self) -> PreparedResults | None:
+        """Return the results being served, reloading first when ``run.json`` changed on disk."""
+        with self._swap_lock:
+            prepared, stamp = self._prepared, self._stamp
+        on_disk = self._run_stamp()
+        if on_disk is not None and on_disk != stamp:
+            prepared = self.reload()
+        return prepared
+
+    def require(self) -> PreparedResults:
+        """Return the results being served, or raise a 503 :class:`QueryError` when there are none."""
+        prepared = self.current()
+        if prepared is None:
+            raise QueryError(
+                self.last_error or f"{self.run_folder}: no finished run", code="no_results", field=None, status=503
+            )
+        return prepared
+
+
+# ----------------------------------------------------------------------------------------------
+# Runs
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunRecord:
+    """One analysis run requested through the API."""
+
+    id: str
+    requested_by: str
+    state: str = "queued"
+    created_at: str = field(default_factory=_now)
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    summary: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as plain data."""
+        return asdict(self)
+
+
+def _summary_dict(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if hasattr(value, "to_dict"):
+        value = value.to_dict()
+    elif hasattr(value, "__dataclass_fields__"):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {
+            str(k): (v if isinstance(v, str | int | float | bool | type(None)) else str(v)) for k, v in value.items()
+        }
+    return {"result": str(value)}
+
+
+class RunManager:
+    """Runs the analysis one at a time in a background thread and swaps the results in.
+
+    Parameters
+    ----------
+    runner : callable
+        ``runner(settings)`` runs the analysis, writing the run folder; its return value is
+        reported as the run's summary.
+    settings : ApiSettings
+    holder : ResultsHolder
+        Reloaded when a run finishes.
+    """
+
+    def __init__(self, runner: Callable[[ApiSettings], Any], settings: ApiSettings, holder: ResultsHolder) -> None:
+        self._runner = runner
+        self._settings = settings
+        self._holder = holder
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lomsong-run")
+        self._records: dict[str, RunRecord] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, requested_by: str) -> RunRecord:
+        """Queue a run and return its record."""
+        record = RunRecord(id=uuid.uuid4().hex[:12], requested_by=requested_by)
+        with self._lock:
+            self._records[record.id] = record
+        self._executor.submit(self._execute, record)
+        return record
+
+    def _execute(self, record: RunRecord) -> None:
+        record.state, record.started_at = "running", _now()
+        try:
+            summary = self._runner(self._settings)
+            self._holder.reload()
+            if self._holder.last_error:
+                raise RuntimeError(self._holder.last_error)
+            record.summary = _summary_dict(summary)
+            record.state = "done"
+        except BaseException as exc:  # report every failure as the run's state, never crash the worker
+            log.error("run %s failed: %s\n%s", record.id, exc, traceback.format_exc())
+            record.error = f"{type(exc).__name__}: {exc}"
+            record.state = "failed"
+        finally:
+            record.finished_at = _now()
+
+    def get(self, run_id: str) -> RunRecord | None:
+        """Return a run's record, None when unknown."""
+        with self._lock:
+            return self._records.get(run_id)
+
+    def all(self) -> list[RunRecord]:
+        """Return every run requested since the server started, newest first."""
+        with self._lock:
+            return sorted(self._records.values(), key=lambda r: r.created_at, reverse=True)
+
+    def shutdown(self) -> None:
+        """Stop accepting runs; wait for the current one."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def default_runner(settings: ApiSettings) -> Any:
+    """Run the analysis pipeline on the store into the served run folder (``lomsong run``'s work)."""
+    from coverage.pipeline import run_analysis
+    from coverage.store import MeasurementStore
+
+    return run_analysis(store=MeasurementStore(settings.store_dir), out=settings.run_folder, progress=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# The app's context and the key dependencies
+
+
+@dataclass
+class AppContext:
+    """Everything the routes need, kept on ``app.state.context``."""
+
+    settings: ApiSettings
+    keys: KeyStore
+    results: ResultsHolder
+    runs: RunManager
+    store_factory: Callable[[ApiSettings], Any]
+    store_lock: threading.Lock = field(default_factory=threading.Lock)
+    page_cache: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
+
+    def store(self) -> Any:
+        """Return the measurement store uploads go into."""
+        return self.store_factory(self.settings)
+
+
+def default_store(settings: ApiSettings) -> Any:
+    """Open the measurement store of the settings."""
+    from coverage.store import MeasurementStore
+
+    return MeasurementStore(settings.store_dir)
+
+
+def context(request: Request) -> AppContext:
+    """FastAPI dependency: the app's :class:`AppContext`."""
+    return request.app.state.context
+
+
+api_key_header = APIKeyHeader(
+    name=HEADER, auto_error=False, description="API key (`lomsong keys add`); reads may be open."
+)
+
+
+def optional_key(secret: str | None = Depends(api_key_header), ctx: AppContext = Depends(context)) -> ApiKey | None:
+    """The key sent in ``X-API-Key`` (None when none was sent); 401 for an unknown or revoked key."""
+    if secret is None or secret == "":
+        return None
+    key = ctx.keys.authenticate(secret)
+    if key is None:
+        raise QueryError("unknown or revoked API key", code="invalid_key", field=HEADER, status=401)
+    return key
+
+
+def reader(key: ApiKey | None = Depends(optional_key), ctx: AppContext = Depends(context)) -> ApiKey | None:
+    """Dependency of read endpoints: open, or any valid key when reads need one."""
+    if key is None and ctx.settings.read_requires_key:
+        raise QueryError(f"this server needs an API key to read; send it in {HEADER}", "missing_key", HEADER, 401)
+    return key
+
+
+def uploader(key: ApiKey | None = Depends(optional_key)) -> ApiKey:
+    """Dependency of upload endpoints: an operator or admin key."""
+    if key is None:
+        raise QueryError(f"uploads need an operator or admin key in {HEADER}", "missing_key", HEADER, 401)
+    if key.role not in ("operator", "admin"):
+        raise QueryError(f"a {key.role} key cannot upload; use an operator or admin key", "forbidden", HEADER, 403)
+    return key
+
+
+def admin(key: ApiKey | None = Depends(optional_key)) -> ApiKey:
+    """Dependency of department-only endpoints: an admin key."""
+    if key is None:
+        raise QueryError(f"this needs an admin key in {HEADER}", "missing_key", HEADER, 401)
+    if key.role != "admin":
+        raise QueryError(
+            f"a {key.role} key cannot do this; only the department's admin keys can", "forbidden", HEADER, 403
+        )
+    return key

@@ -1,0 +1,111 @@
+"""Map pages: the province map and one page per commune, built by :mod:`coverage.maps`.
+
+Pages link their JavaScript and CSS to ``/maps/assets/…``, served from the vendored folder
+(:func:`coverage._mapassets.asset_root`), so a map never calls a CDN. Each page is built once per
+run and kept in memory (the cache is emptied when the results are swapped).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+
+from api.context import AppContext, context, error_responses, reader
+from api.core import NotFoundError, PreparedResults, QueryError
+from api.keys import ApiKey
+
+ASSET_PREFIX = "/maps/assets"
+_cache_lock = threading.Lock()
+
+
+def _maps_module() -> Any:
+    try:
+        from coverage import maps
+    except ImportError as exc:  # the maps are another part of the project; say so instead of failing
+        raise QueryError(f"map pages are not available: {exc}", code="maps_unavailable", status=503) from None
+    return maps
+
+
+def _cached(ctx: AppContext, prepared: PreparedResults, key: tuple[str, ...], build) -> bytes:
+    cache_key = (id(prepared), *key)
+    with _cache_lock:
+        if cache_key in ctx.page_cache:
+            return ctx.page_cache[cache_key]
+    page = build()
+    with _cache_lock:
+        # Pages of older runs are dropped: only the served run's pages are kept.
+        for stale in [k for k in ctx.page_cache if k[0] != id(prepared)]:
+            del ctx.page_cache[stale]
+        ctx.page_cache[cache_key] = page
+    return page
+
+
+def _render(maps: Any, figure: Any, request: Request) -> bytes:
+    base = str(request.base_url).rstrip("/") + ASSET_PREFIX
+    html = maps.render_html(figure, asset_mode="url", asset_base_url=base)
+    return html.encode("utf-8") if isinstance(html, str) else bytes(html)
+
+
+def add_map_routes(app: FastAPI) -> None:
+    """Register ``/maps/``, ``/maps/communes/{code}`` and the map assets on ``app``."""
+    html_only = {200: {"content": {"text/html": {}}, "description": "map page"}}
+
+    @app.get(
+        "/maps/",
+        tags=["maps"],
+        response_class=Response,
+        responses={**html_only, **error_responses(401, 503)},
+    )
+    def province_page(
+        request: Request, ctx: AppContext = Depends(context), key: ApiKey | None = Depends(reader)
+    ) -> Response:
+        """The province map (bản đồ toàn tỉnh)."""
+        prepared = ctx.results.require()
+        maps = _maps_module()
+        page = _cached(
+            ctx, prepared, ("province",), lambda: _render(maps, maps.province_map(prepared.results), request)
+        )
+        return Response(page, media_type="text/html; charset=utf-8")
+
+    @app.get(
+        "/maps/communes/{code}",
+        tags=["maps"],
+        response_class=Response,
+        responses={**html_only, **error_responses(401, 404, 503)},
+    )
+    def commune_page(
+        request: Request,
+        code: str = PathParam(..., max_length=20, pattern="^[0-9]+$", description="GSO commune code"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """The map of one commune (bản đồ xã)."""
+        prepared = ctx.results.require()
+        known = prepared.collection("communes").frame["commune_code"].astype("string")
+        if not (known == code).any():
+            raise NotFoundError(f"no commune {code!r} in this run", field="code")
+        maps = _maps_module()
+        page = _cached(
+            ctx, prepared, ("commune", code), lambda: _render(maps, maps.commune_map(prepared.results, code), request)
+        )
+        return Response(page, media_type="text/html; charset=utf-8")
+
+    @app.get(ASSET_PREFIX + "/{asset_path:path}", include_in_schema=False)
+    def asset(asset_path: str) -> Response:
+        """A vendored JavaScript, CSS or image file of the map pages."""
+        from coverage._mapassets import asset_root
+
+        root = asset_root().resolve()
+        target = (root / asset_path).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            raise NotFoundError(f"no map asset {asset_path!r}", field="asset_path")
+        media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return Response(
+            Path(target).read_bytes(), media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+        )

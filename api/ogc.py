@@ -1,0 +1,252 @@
+"""OGC API - Features (Part 1: core, GeoJSON, HTML, OpenAPI 3.0) over the served run.
+
+Collections: ``communes``, ``gaps``, ``cells``, ``villages``. QGIS and GDAL (``OAPIF:`` driver)
+connect to the landing page ``/`` and page through ``/collections/{id}/items`` with ``next``
+links. Besides ``bbox``, ``limit`` and ``offset``, the items accept the same filters as
+``/gaps`` (operator, technology, commune, district, min_population, evidence, state, sort).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+
+from api import core
+from api.context import AppContext, FeatureBody, context, error_responses, reader
+from api.core import FeatureQuery
+from api.keys import ApiKey
+from api.responses import json_response, list_response
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+OgcFormat = Literal["json", "geojson", "html"]
+_JSON = "application/json"
+_GEOJSON = "application/geo+json"
+_HTML = "text/html"
+
+
+def _fmt(f: str | None, request: Request, json_name: str = "json") -> str:
+    """``f=`` wins; else Accept; JSON by default (what GDAL and QGIS expect)."""
+    return core.parse_format(f, request.headers.get("accept"), (json_name, "json", "html"), json_name)
+
+
+def _root(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _page(title: str, links: list[dict[str, str]], body: str = "", synthetic: bool = False) -> Response:
+    return Response(core.html_page(title, core.html_links(links) + body, synthetic), media_type="text/html")
+
+
+def collection_description(root: str, collection: core.Collection) -> dict[str, Any]:
+    """Return the OGC collection document of one collection."""
+    items = f"{root}/collections/{collection.id}/items"
+    description: dict[str, Any] = {
+        "id": collection.id,
+        "title": collection.title,
+        "description": collection.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "links": [
+            {"rel": "self", "type": _JSON, "title": "this collection", "href": f"{root}/collections/{collection.id}"},
+            {"rel": "items", "type": _GEOJSON, "title": "features (GeoJSON)", "href": items},
+            {"rel": "items", "type": _HTML, "title": "features (HTML)", "href": f"{items}?f=html"},
+        ],
+    }
+    extent = collection.extent()
+    if extent is not None:
+        description["extent"] = {"spatial": {"bbox": [extent], "crs": CRS84}}
+    return description
+
+
+def add_ogc_routes(app: FastAPI) -> None:
+    """Register the OGC API - Features routes on ``app``."""
+    errors = error_responses(400, 401, 404, 503)
+
+    @app.get("/", tags=["OGC API - Features"], responses=error_responses(400))
+    def landing(request: Request, f: OgcFormat | None = Query(None)) -> Response:
+        """Landing page: links to the API definition, the conformance classes and the collections."""
+        root = _root(request)
+        links = [
+            {"rel": "self", "type": _JSON, "title": "this document", "href": f"{root}/?f=json"},
+            {"rel": "alternate", "type": _HTML, "title": "this document as HTML", "href": f"{root}/?f=html"},
+            {
+                "rel": "service-desc",
+                "type": "application/vnd.oai.openapi+json;version=3.0",
+                "title": "the API definition",
+                "href": f"{root}/openapi.json",
+            },
+            {"rel": "service-doc", "type": _HTML, "title": "the API documentation", "href": f"{root}/docs"},
+            {"rel": "conformance", "type": _JSON, "title": "conformance classes", "href": f"{root}/conformance"},
+            {"rel": "data", "type": _JSON, "title": "collections", "href": f"{root}/collections"},
+        ]
+        title = "lomsong: vùng lõm sóng Đắk Nông"
+        if _fmt(f, request) == "html":
+            return _page(title, links)
+        return json_response(
+            {
+                "title": title,
+                "description": "Mobile-coverage gaps where people live in Đắk Nông (OGC API - Features)",
+                "links": links,
+            }
+        )
+
+    @app.get("/conformance", tags=["OGC API - Features"], responses=error_responses(400))
+    def conformance(request: Request, f: OgcFormat | None = Query(None)) -> Response:
+        """Conformance classes this API implements."""
+        if _fmt(f, request) == "html":
+            return _page("Conformance", [], "<ul>" + "".join(f"<li>{c}</li>" for c in CONFORMANCE) + "</ul>")
+        return json_response({"conformsTo": CONFORMANCE})
+
+    @app.get("/collections", tags=["OGC API - Features"], responses=error_responses(400, 401, 503))
+    def collections(
+        request: Request,
+        f: OgcFormat | None = Query(None),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """The feature collections: communes, gaps, cells, villages."""
+        prepared = ctx.results.require()
+        root = _root(request)
+        documents = [collection_description(root, c) for c in prepared.collections.values()]
+        links = [
+            {"rel": "self", "type": _JSON, "title": "this document", "href": f"{root}/collections"},
+            {"rel": "alternate", "type": _HTML, "title": "as HTML", "href": f"{root}/collections?f=html"},
+        ]
+        if _fmt(f, request) == "html":
+            listed = [
+                {
+                    "rel": "collection",
+                    "type": _HTML,
+                    "title": d["title"],
+                    "href": f"{root}/collections/{d['id']}?f=html",
+                }
+                for d in documents
+            ]
+            return _page("Collections", listed, synthetic=prepared.synthetic)
+        return json_response({"links": links, "collections": documents})
+
+    @app.get("/collections/{collectionId}", tags=["OGC API - Features"], responses=errors)
+    def collection(
+        request: Request,
+        collection_id: str = PathParam(..., alias="collectionId", max_length=40),
+        f: OgcFormat | None = Query(None),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """One collection's description, extent and links."""
+        prepared = ctx.results.require()
+        document = collection_description(_root(request), prepared.collection(collection_id))
+        if _fmt(f, request) == "html":
+            return _page(document["title"], document["links"], f"<p>{document['description']}</p>", prepared.synthetic)
+        return json_response(document)
+
+    @app.get(
+        "/collections/{collectionId}/items",
+        tags=["OGC API - Features"],
+        responses={
+            200: {
+                "description": "a page of features",
+                "content": {
+                    _GEOJSON: {"schema": {"$ref": "#/components/schemas/FeatureCollectionBody"}},
+                    _HTML: {"schema": {"type": "string"}},
+                },
+            },
+            **errors,
+        },
+        response_class=Response,
+    )
+    def items(
+        request: Request,
+        collection_id: str = PathParam(..., alias="collectionId", max_length=40),
+        bbox: str | None = Query(None, max_length=200, description="minLon,minLat,maxLon,maxLat (CRS84)"),
+        limit: int = Query(core.DEFAULT_LIMIT, ge=1, le=core.MAX_LIMIT),
+        offset: int = Query(0, ge=0, le=10**9),
+        operator: str | None = Query(None, max_length=40),
+        technology: str | None = Query(None, max_length=10),
+        commune: str | None = Query(None, max_length=100),
+        district: str | None = Query(None, max_length=100),
+        min_population: float | None = Query(None, ge=0, le=1e9),
+        evidence: Literal["confirmed", "likely"] | None = Query(None),
+        state: Literal["no_data", "insufficient", "covered", "weak"] | None = Query(None),
+        sort: str | None = Query(None, max_length=200),
+        f: OgcFormat | None = Query(None),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """Features of a collection, paged with ``next`` links (GeoJSON or HTML)."""
+        fmt = _fmt(f, request, json_name="geojson")
+        fmt = "geojson" if fmt == "json" else fmt
+        prepared = ctx.results.require()
+        target = prepared.collection(collection_id)
+        query = FeatureQuery(
+            operator=core.parse_operator(operator),
+            technology=core.parse_technology(technology),
+            commune=commune,
+            district=district,
+            min_population=min_population,
+            evidence=evidence,
+            state=state,
+            bbox=core.parse_bbox(bbox),
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+        response = list_response(
+            request,
+            prepared,
+            target,
+            query,
+            fmt,
+            item_href=f"{_root(request)}/collections/{collection_id}/items/{{}}?f=html",
+        )
+        return response
+
+    @app.get(
+        "/collections/{collectionId}/items/{featureId}",
+        tags=["OGC API - Features"],
+        responses={
+            200: {
+                "description": "one feature",
+                "content": {_GEOJSON: {"schema": {"$ref": "#/components/schemas/FeatureBody"}}, _HTML: {}},
+            },
+            **errors,
+        },
+        response_class=Response,
+    )
+    def item(
+        request: Request,
+        collection_id: str = PathParam(..., alias="collectionId", max_length=40),
+        feature_id: str = PathParam(..., alias="featureId", max_length=200),
+        f: OgcFormat | None = Query(None),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """One feature."""
+        prepared = ctx.results.require()
+        target = prepared.collection(collection_id)
+        position = target.position(feature_id)
+        root = _root(request)
+        href = f"{root}/collections/{collection_id}/items/{feature_id}"
+        links = [
+            {"rel": "self", "type": _GEOJSON, "title": "this feature", "href": href},
+            {"rel": "alternate", "type": _HTML, "title": "as HTML", "href": f"{href}?f=html"},
+            {"rel": "collection", "type": _JSON, "title": target.title, "href": f"{root}/collections/{collection_id}"},
+        ]
+        if _fmt(f, request, json_name="geojson") == "html":
+            import numpy as np
+
+            table = core.html_table(target, np.array([position]))
+            return _page(f"{target.id} {feature_id}", links, table, prepared.synthetic)
+        return Response(core.feature_bytes(target, position, links), media_type=_GEOJSON)
+
+
+__all__ = ["CONFORMANCE", "FeatureBody", "add_ogc_routes", "collection_description"]
