@@ -211,3 +211,50 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
     }
     (folder / res.RUN_JSON).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     return res.load_run(folder)
+
+
+def samples_in_cell(
+    cell: str,
+    operator: str,
+    technology: str | None,
+    signal_dbm: float | list[float],
+    n: int,
+    devices: int = 2,
+    no_service: bool = False,
+    dl_kbps: float | None = None,
+    start: str = "2024-05-01T03:00:00Z",
+):
+    """Return ``n`` canonical measurements taken at the centre of an H3 cell (hex id).
+
+    Devices ``dev-0`` … ``dev-<devices-1>`` take turns; one sample an hour from ``start``. For
+    hand-made analysis tests (synthetic data).
+    """
+    import h3
+    import numpy as np
+    import pandas as pd
+
+    from coverage.schema import conform_measurements
+
+    lat, lon = h3.cell_to_latlng(cell)
+    signals = np.broadcast_to(np.asarray(signal_dbm, dtype="float64"), (n,))
+    frame = pd.DataFrame(
+        {
+            "time": pd.Timestamp(start) + pd.to_timedelta(np.arange(n), unit="h"),
+            "lon": np.full(n, lon),
+            "lat": np.full(n, lat),
+            "operator": operator,
+            "technology": technology,
+            "signal_dbm": np.full(n, np.nan) if no_service else signals,
+            "quality_db": np.nan,
+            "sinr_db": np.nan,
+            "dl_kbps": np.nan if dl_kbps is None else float(dl_kbps),
+            "ul_kbps": np.nan,
+            "latency_ms": np.nan,
+            "no_service": no_service,
+            "device_id": [f"dev-{i % devices}" for i in range(n)],
+            "source": "synthetic",
+            "source_file": "synthetic.csv",
+            "source_row": np.arange(1, n + 1),
+        }
+    )
+    return conform_measurements(frame)
