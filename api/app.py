@@ -404,6 +404,8 @@ def _ledger_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
     if frame is None or len(frame) == 0:
         return []
+    # The server-side path of the uploaded copy means nothing to the client.
+    frame = frame.drop(columns=["path"], errors="ignore")
     return orjson.loads(frame.to_json(orient="records", date_format="iso", force_ascii=False))
 
 
@@ -436,8 +438,6 @@ def _add_upload_routes(app: FastAPI) -> None:
 
         The same file twice stores nothing new (files are recognised by their sha256).
         """
-        from coverage.readers import ReaderError
-
         name = Path(file.filename or "upload").name or "upload"
         folder = Path(tempfile.mkdtemp(prefix="lomsong-upload-"))
         try:
@@ -451,13 +451,13 @@ def _add_upload_routes(app: FastAPI) -> None:
                     reports = ctx.store().ingest(
                         [path], format=format or None, operator=operator or None, owner=key.owner
                     )
-                except ReaderError as exc:
-                    raise QueryError(str(exc), code="unreadable_file", field="file") from None
-                except (ValueError, KeyError) as exc:
-                    raise QueryError(f"{name}: {exc}", code="invalid_upload", field="format") from None
+                except ValueError as exc:  # ReaderError and the readers' option errors
+                    raise QueryError(f"{name}: {exc}", code="unreadable_file", field="file") from None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         report = _report_dict(reports[0]) if reports else {}
+        if report.get("error"):
+            raise QueryError(str(report["error"]), code="unreadable_file", field="format" if format else "file")
         return json_response({**report, "owner": key.owner})
 
     @app.get("/measurements", response_model=UploadList, tags=["uploads"], responses=error_responses(401, 403))

@@ -156,6 +156,7 @@ class ResultsHolder:
     def __init__(self, run_folder: Path, boundaries: Callable[[], gpd.GeoDataFrame | None]) -> None:
         self.run_folder = Path(run_folder)
         self._boundaries = boundaries
+        self.boundaries = boundaries
         self._swap_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._prepared: PreparedResults | None = None
@@ -235,6 +236,13 @@ class RunRecord:
 def _summary_dict(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
+    if hasattr(value, "counts") and hasattr(value, "out"):  # coverage.pipeline.RunSummary
+        return {
+            "out": str(value.out),
+            "counts": {str(k): v for k, v in dict(value.counts).items()},
+            "seconds": float(getattr(value, "seconds", 0.0)),
+            "synthetic": bool(getattr(value, "synthetic", False)),
+        }
     if hasattr(value, "to_dict"):
         value = value.to_dict()
     elif hasattr(value, "__dataclass_fields__"):
@@ -309,9 +317,8 @@ class RunManager:
 def default_runner(settings: ApiSettings) -> Any:
     """Run the analysis pipeline on the store into the served run folder (``lomsong run``'s work)."""
     from coverage.pipeline import run_analysis
-    from coverage.store import MeasurementStore
 
-    return run_analysis(store=MeasurementStore(settings.store_dir), out=settings.run_folder, progress=False)
+    return run_analysis(store=settings.store_dir, out=settings.run_folder, progress=False, maps=True)
 
 
 # ----------------------------------------------------------------------------------------------

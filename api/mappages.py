@@ -10,9 +10,9 @@ from __future__ import annotations
 import mimetypes
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
@@ -46,6 +46,13 @@ def _cached(ctx: AppContext, prepared: PreparedResults, key: tuple[str, ...], bu
     return page
 
 
+def _view(maps: Any, prepared: PreparedResults, view: str) -> str:
+    views = maps.available_views(prepared.results)
+    if view not in views:
+        raise QueryError(f"no view {view!r} in this run; views: {views}", field="view")
+    return view
+
+
 def _render(maps: Any, figure: Any, request: Request) -> bytes:
     base = str(request.base_url).rstrip("/") + ASSET_PREFIX
     html = maps.render_html(figure, asset_mode="url", asset_base_url=base)
@@ -60,17 +67,27 @@ def add_map_routes(app: FastAPI) -> None:
         "/maps/",
         tags=["maps"],
         response_class=Response,
-        responses={**html_only, **error_responses(401, 503)},
+        responses={**html_only, **error_responses(400, 401, 503)},
     )
     def province_page(
-        request: Request, ctx: AppContext = Depends(context), key: ApiKey | None = Depends(reader)
+        request: Request,
+        lang: Literal["vi", "en"] = Query("vi"),
+        view: str = Query("all", max_length=40, description="all or an operator id"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
     ) -> Response:
-        """The province map (bản đồ toàn tỉnh)."""
+        """The province map (bản đồ toàn tỉnh); commune popups link to the commune pages."""
         prepared = ctx.results.require()
         maps = _maps_module()
-        page = _cached(
-            ctx, prepared, ("province",), lambda: _render(maps, maps.province_map(prepared.results), request)
-        )
+        view = _view(maps, prepared, view)
+
+        def build() -> bytes:
+            figure = maps.province_map(
+                prepared.results, ctx.results.boundaries(), lang=lang, view_operator=view, commune_url="communes/{code}"
+            )
+            return _render(maps, figure, request)
+
+        page = _cached(ctx, prepared, ("province", lang, view), build)
         return Response(page, media_type="text/html; charset=utf-8")
 
     @app.get(
@@ -82,6 +99,8 @@ def add_map_routes(app: FastAPI) -> None:
     def commune_page(
         request: Request,
         code: str = PathParam(..., max_length=20, pattern="^[0-9]+$", description="GSO commune code"),
+        lang: Literal["vi", "en"] = Query("vi"),
+        view: str = Query("all", max_length=40, description="all or an operator id"),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
@@ -91,9 +110,21 @@ def add_map_routes(app: FastAPI) -> None:
         if not (known == code).any():
             raise NotFoundError(f"no commune {code!r} in this run", field="code")
         maps = _maps_module()
-        page = _cached(
-            ctx, prepared, ("commune", code), lambda: _render(maps, maps.commune_map(prepared.results, code), request)
-        )
+        view = _view(maps, prepared, view)
+
+        def build() -> bytes:
+            figure = maps.commune_map(
+                prepared.results,
+                ctx.results.boundaries(),
+                code,
+                lang=lang,
+                view_operator=view,
+                province_url="../",
+                commune_url="{code}",
+            )
+            return _render(maps, figure, request)
+
+        page = _cached(ctx, prepared, ("commune", code, lang, view), build)
         return Response(page, media_type="text/html; charset=utf-8")
 
     @app.get(ASSET_PREFIX + "/{asset_path:path}", include_in_schema=False)
