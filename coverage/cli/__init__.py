@@ -12,6 +12,7 @@ from coverage.cli._app import app, console, fail
 from coverage.cli import foundation  # noqa: E402,F401  isort: skip
 from coverage.cli import ingest  # noqa: E402,F401  isort: skip
 from coverage.cli import run  # noqa: E402,F401  isort: skip
+from coverage.cli import simulate  # noqa: E402,F401  isort: skip
 
 
 def main() -> None:
