@@ -113,7 +113,7 @@ def normalize_villages(frame: pd.DataFrame, source: str = "<villages>") -> gpd.G
     Returns
     -------
     geopandas.GeoDataFrame
-        :data:`VILLAGE_COLUMNS` + ``source_row``, EPSG:4326 points.
+        :data:`VILLAGE_COLUMNS` + ``source_row`` + any other columns given, EPSG:4326 points.
     """
     frame = pd.DataFrame(frame).copy()
     if "geometry" in frame and ("lon" not in frame or "lat" not in frame):
@@ -160,7 +160,9 @@ def normalize_villages(frame: pd.DataFrame, source: str = "<villages>") -> gpd.G
         frame["has_grid_power"] = pd.NA
     frame["has_grid_power"] = _parse_bool(frame["has_grid_power"], source, rows).astype("boolean")
     frame["source_row"] = rows.to_numpy("int64")
-    out = frame[[*VILLAGE_COLUMNS, "source_row"]].reset_index(drop=True)
+    # Other columns (village_id, commune_code, the simulator's synthetic flag …) travel along.
+    extra = [c for c in frame.columns if c not in {*VILLAGE_COLUMNS, "source_row", "geometry"}]
+    out = frame[[*VILLAGE_COLUMNS, "source_row", *extra]].reset_index(drop=True)
     return gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(out["lon"], out["lat"]), crs=STORAGE_CRS)
 
 
@@ -187,8 +189,8 @@ def village_status(
     state : numpy.ndarray
         ``(n_views, n_cells)`` state codes.
     communes : geopandas.GeoDataFrame
-        Canonical commune table: the village's commune code and district come from the polygon
-        holding its centre, else from its commune name.
+        Canonical commune table: a village's commune code and district, unless given, come from
+        the polygon holding its centre, else from its commune name.
 
     Returns
     -------
@@ -206,8 +208,9 @@ def village_status(
     named = by_name.reindex(fold_series(out["commune"]).to_numpy())
     for column in ("commune_code", "district_code", "district"):
         spatial = located[column].reindex(out.index)
-        out[column] = spatial.where(spatial.notna(), pd.Series(named[column].to_numpy(), index=out.index))
-        out[column] = out[column].astype("string")
+        derived = spatial.where(spatial.notna(), pd.Series(named[column].to_numpy(), index=out.index))
+        given = out[column].astype("string") if column in out else pd.Series(pd.NA, index=out.index, dtype="string")
+        out[column] = given.where(given.notna() & (given != ""), derived.astype("string")).astype("string")
 
     cells = index_points(out["lon"].to_numpy(), out["lat"].to_numpy(), grid.resolution)
     position = grid.positions(cells)
