@@ -10,9 +10,11 @@ from coverage.cli._app import app, console, fail
 
 # Each import registers its commands on `app`.
 from coverage.cli import foundation  # noqa: E402,F401  isort: skip
+from coverage.cli import maps  # noqa: E402,F401  isort: skip
 from coverage.cli import ingest  # noqa: E402,F401  isort: skip
 from coverage.cli import run  # noqa: E402,F401  isort: skip
 from coverage.cli import simulate  # noqa: E402,F401  isort: skip
+from coverage.cli import serve  # noqa: E402,F401  isort: skip
 
 
 def main() -> None:
