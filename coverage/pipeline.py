@@ -547,7 +547,7 @@ def run_analysis(
             timings = {"write": round(time.perf_counter() - write_started, 3)}
             if build_maps is None:
                 timings["total"] = round(time.perf_counter() - started, 3)
-            return {"maps": None, "timings": timings}
+                return {"maps": None, "timings": timings}
             stages.note("building the maps")
             maps_started = time.perf_counter()
             build_maps(results.load_run(staging), staging, communes=communes)
