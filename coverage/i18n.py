@@ -24,7 +24,7 @@ VI: dict[str, str] = {
     "open_commune_map": "Mở bản đồ xã →",
     # base layers
     "base_osm": "OpenStreetMap",
-    "base_light": "Nền sáng (CARTO)",
+    "base_light": "Nền xám nhạt (Esri)",
     "base_satellite": "Ảnh vệ tinh (Esri)",
     # overlay layers
     "layer_communes": "Xã: tỷ lệ dân trong vùng lõm sóng",
@@ -99,7 +99,7 @@ EN: dict[str, str] = {
     "back_to_province": "← Province map",
     "open_commune_map": "Open the commune map →",
     "base_osm": "OpenStreetMap",
-    "base_light": "Light (CARTO)",
+    "base_light": "Light grey (Esri)",
     "base_satellite": "Satellite (Esri)",
     "layer_communes": "Communes: share of people in gaps",
     "layer_gaps": "Coverage gaps (by evidence)",
@@ -205,9 +205,9 @@ def format_share(value: float | None, lang: str = "vi") -> str:
     """Format a share in [0, 1] as a percentage (``12,5 %`` in Vietnamese, ``12.5%`` in English)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    percent = float(value) * 100
-    decimals = 0 if percent == 0 or percent >= 10 else 1
-    number = format_number(percent, lang, decimals)
+    number = format_number(float(value) * 100, lang, 1)
+    # 20,0 % reads better as 20 %.
+    number = number.removesuffix(",0") if lang == "vi" else number.removesuffix(".0")
     return f"{number} %" if lang == "vi" else f"{number}%"
 
 

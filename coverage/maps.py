@@ -475,7 +475,11 @@ class _Behaviour(MacroElement):
                   var small = L.DomUtil.create('small', '', item);
                   small.textContent = e[2];
                   item.setAttribute('data-code', e[0]);
-                  L.DomEvent.on(item, 'click', function () { choose(e); list.innerHTML = ''; input.value = e[1]; });
+                  // Stop the click here: once the list is emptied Leaflet would see a map click and
+                  // close the popup that choose() opens.
+                  L.DomEvent.on(item, 'click', function (ev) {
+                    L.DomEvent.stop(ev); list.innerHTML = ''; input.value = e[1]; choose(e);
+                  });
                 });
               }
               L.DomEvent.on(input, 'input', show);

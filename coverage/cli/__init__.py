@@ -15,6 +15,7 @@ from coverage.cli import ingest  # noqa: E402,F401  isort: skip
 from coverage.cli import run  # noqa: E402,F401  isort: skip
 from coverage.cli import simulate  # noqa: E402,F401  isort: skip
 from coverage.cli import serve  # noqa: E402,F401  isort: skip
+from coverage.cli import report  # noqa: E402,F401  isort: skip
 
 
 def main() -> None:
