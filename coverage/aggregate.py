@@ -32,6 +32,8 @@ from coverage.settings import TECHNOLOGIES, Config
 _LOCAL_OFFSET_NS = 7 * 3600 * 10**9
 _DAY_NS = 86400 * 10**9
 _NO_DAY = np.iinfo("int64").min
+#: Largest key space counted with a dense table instead of a sort.
+_DENSE_LIMIT = 50_000_000
 
 #: Statistic columns produced per group, in order.
 STAT_COLUMNS = [
@@ -233,8 +235,12 @@ def _distinct_per_group(group: np.ndarray, value: np.ndarray, valid: np.ndarray,
     if len(group) == 0:
         return np.zeros(n_groups, dtype="int64")
     value_codes = pd.factorize(value)[0].astype("int64")
-    pairs = np.unique(group.astype("int64") * (int(value_codes.max()) + 1) + value_codes)
-    return np.bincount(pairs // (int(value_codes.max()) + 1), minlength=n_groups).astype("int64")
+    n_values = int(value_codes.max()) + 1
+    pair = group.astype("int64") * n_values + value_codes
+    if n_groups * n_values <= _DENSE_LIMIT:  # a presence table is O(n), cheaper than sorting
+        seen = np.bincount(pair, minlength=n_groups * n_values).reshape(n_groups, n_values) > 0
+        return seen.sum(axis=1).astype("int64")
+    return np.bincount(np.unique(pair) // n_values, minlength=n_groups).astype("int64")
 
 
 def _day_to_date(days: np.ndarray) -> pd.Series:
@@ -353,7 +359,11 @@ def cell_statistics(samples: Samples, n_cells: int) -> CellStatistics:
     views = build_views(samples)
     sample, view = memberships(samples, views)
     member_key = view * n_cells + samples.cell[sample]
-    keys, group = np.unique(member_key, return_inverse=True)
+    # view × cell keys are few (views × cells): number the occupied ones with a dense table.
+    occupied = np.bincount(member_key, minlength=len(views) * n_cells) > 0
+    keys = np.flatnonzero(occupied).astype("int64")
+    number = np.cumsum(occupied) - 1
+    group = number[member_key]
     table = group_statistics(group, sample, samples, len(keys))
     table.insert(0, "cell", (keys % n_cells).astype("int64"))
     table.insert(0, "view", (keys // n_cells).astype("int64"))
