@@ -134,7 +134,7 @@ NEW_SITE_COMMUNES = ["24634", "24736"]
 NEW_SITE_MIN_DISTANCE_KM = 5.0
 #: Where the outage hits (``outage_from``): every site within this radius of the commune centre.
 OUTAGE_COMMUNE = "24728"  # Xã Nâm N'Jang (Huyện Đắk Song)
-OUTAGE_RADIUS_KM = 5.0
+OUTAGE_RADIUS_KM = 7.0
 
 #: Junk per generic-CSV row (rates of the realised rows are in the metadata).
 JUNK_RATES = {
@@ -314,10 +314,10 @@ class _Geography:
 
     def commune_at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Return the 0-based commune index at metric points (-1 outside every commune)."""
-        inverse = ~self.transform
-        cols, rows = inverse * (np.asarray(x), np.asarray(y))
-        rows = np.floor(rows).astype(np.int64)
-        cols = np.floor(cols).astype(np.int64)
+        # North-up grid: column from x, row from y (no rotation terms in the surface's transform).
+        t = self.transform
+        cols = np.floor((np.asarray(x) - t.c) / t.a).astype(np.int64)
+        rows = np.floor((np.asarray(y) - t.f) / t.e).astype(np.int64)
         height, width = self.labels.shape
         inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
         out = np.full(rows.shape, -1, dtype=np.int64)
@@ -448,9 +448,9 @@ def _make_villages(geo: _Geography, rng: np.random.Generator) -> gpd.GeoDataFram
     is_first = np.zeros(commune_of.shape[0], bool)
     is_first[first] = True
     pixel = _pick_within_groups(geo.pixel_commune, geo.pixel_people, commune_of, rng)
-    x, y = geo.transform * (geo.pixel_cols[np.maximum(pixel, 0)] + 0.5, geo.pixel_rows[np.maximum(pixel, 0)] + 0.5)
-    x = np.asarray(x) + rng.uniform(-45, 45, x.shape)
-    y = np.asarray(y) + rng.uniform(-45, 45, y.shape)
+    t = geo.transform
+    x = t.c + t.a * (geo.pixel_cols[np.maximum(pixel, 0)] + 0.5) + rng.uniform(-0.45, 0.45, pixel.shape) * t.a
+    y = t.f + t.e * (geo.pixel_rows[np.maximum(pixel, 0)] + 0.5) + rng.uniform(-0.45, 0.45, pixel.shape) * t.e
     use_centre = is_first | (pixel < 0)
     x = np.where(use_centre, geo.centre_x[commune_of], x)
     y = np.where(use_centre, geo.centre_y[commune_of], y)
@@ -868,7 +868,13 @@ def _drive_sessions(
                     }
                 )
             )
-    frame = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(columns=["device", "time_ns", "x", "y"])
+    frame = (
+        pd.concat(pieces, ignore_index=True)
+        if pieces
+        else pd.DataFrame(
+            {"device": [], "time_ns": np.array([], np.int64), "x": [], "y": [], "operator": np.array([], np.int64)}
+        )
+    )
     n = len(frame)
     in_vehicle = np.maximum(rng.normal(VEHICLE_LOSS[1], VEHICLE_LOSS[2], n), 1.0)
     return {
@@ -1552,7 +1558,7 @@ def ensure_demo_data(
                 existing.get("parameters", {}).get(k) == v for k, v in parameters.items() if k != "seed"
             )
             if same and files and all(f.exists() for f in [*files, *village_files, sites_file]):
-                return [*files, metadata_file, *village_files, sites_file]
+                return [*files, *village_files, sites_file, metadata_file]
         except (OSError, ValueError):
             pass  # unreadable metadata: regenerate
     communes = communes if communes is not None else read_communes()
