@@ -82,10 +82,15 @@ def _conform(frame: pd.DataFrame, schema: list[tuple[str, str, str, str]]) -> pd
     for name, dtype, *_ in schema:
         if name in frame.columns:
             column = frame[name]
+        elif dtype == "bool":
+            column = pd.Series(False, index=frame.index)
+        elif dtype.startswith(("float", "datetime")):
+            column = pd.Series(float("nan"), index=frame.index)
         else:
-            column = pd.Series(pd.NA if dtype != "bool" else False, index=frame.index)
+            # Nullable so that a missing optional column is all-NA, not an error.
+            column = pd.Series(pd.NA, index=frame.index, dtype="Int64" if dtype == "int64" else "object")
         if dtype.startswith("datetime64"):
-            out[name] = pd.to_datetime(column, utc=True)
+            out[name] = pd.to_datetime(column, utc=True).dt.as_unit("ns")
         elif dtype == "bool":
             out[name] = column.fillna(False).astype(bool)
         else:
