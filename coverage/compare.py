@@ -374,9 +374,14 @@ def compare_villages(
     if before is None or after is None or flag not in before or flag not in after:
         return pd.DataFrame(columns=VILLAGE_CHANGE_COLUMNS)
     key = village_key_columns(after)
-    drop = [c for c in ("geometry",) if c in after]
-    left_table = pd.DataFrame(before.drop(columns=drop, errors="ignore"))
-    right_table = pd.DataFrame(after.drop(columns=drop, errors="ignore"))
+    left_table = pd.DataFrame(before.drop(columns=["geometry"], errors="ignore"))
+    right_table = pd.DataFrame(after.drop(columns=["geometry"], errors="ignore"))
+    if len(key) > 1:
+        # Two villages of one commune can share a name ("Thôn 1"): tell them apart by their order
+        # in the village layer, which both runs read from the same file.
+        left_table["occurrence"] = left_table.groupby(key).cumcount()
+        right_table["occurrence"] = right_table.groupby(key).cumcount()
+        key = [*key, "occurrence"]
     merged = right_table.merge(
         left_table[[*key, flag]].rename(columns={flag: "on_list_before"}), on=key, how="outer", indicator=True
     )
@@ -399,7 +404,8 @@ def compare_villages(
         ["joined", "left"],
         default="",
     )
-    changed = merged[merged["change"] != ""].drop(columns=["_merge", flag])
+    changed = merged[merged["change"] != ""].drop(columns=["_merge", flag, "occurrence"], errors="ignore")
+    key = [c for c in key if c != "occurrence"]
     columns = [*VILLAGE_CHANGE_COLUMNS, *[c for c in changed.columns if c not in VILLAGE_CHANGE_COLUMNS]]
     return changed[columns].sort_values(["change", *key]).reset_index(drop=True)
 

@@ -57,7 +57,7 @@ LABELS: dict[str, dict[str, str]] = {
         "share_of_population": "{share} dân số toàn tỉnh",
         "gaps_all": "Vùng lõm sóng (không nhà mạng nào phủ sóng)",
         "villages_all": "Thôn, bon, buôn lõm sóng (không nhà mạng nào)",
-        "change_headline": "Thay đổi so với kỳ trước ({previous})",
+        "change_headline": "Thay đổi số người trong vùng lõm so với kỳ trước ({previous})",
         "change_text": (
             "{closed} vùng lõm đã được xoá, {new} vùng lõm mới, {shrunk} vùng thu hẹp, {grown} vùng mở rộng; "
             "{covered} người được phủ sóng mới; số người trong vùng lõm {direction} {delta}."
@@ -114,7 +114,7 @@ LABELS: dict[str, dict[str, str]] = {
         "new_list": "Vùng lõm mới",
         "method_title": "Nguồn dữ liệu và phương pháp",
         "method": (
-            "Số liệu từ {n_measurements} mẫu đo sóng di động ({sources}) trong kỳ {period}. Lãnh thổ tỉnh được "
+            "Số liệu từ {n_measurements} mẫu đo sóng di động ({sources}) trong {period}. Lãnh thổ tỉnh được "
             "chia thành ô lục giác H3 cấp {resolution} (khoảng {cell_km2} km² mỗi ô). Một mẫu đo là sóng yếu khi "
             "tín hiệu dưới ngưỡng (4G RSRP {t4g} dBm, 5G {t5g} dBm, 3G RSCP {t3g} dBm, 2G RSSI {t2g} dBm) hoặc "
             "điện thoại báo mất sóng. Một ô chỉ được kết luận khi có ít nhất {min_samples} mẫu từ {min_devices} "
@@ -157,7 +157,7 @@ LABELS: dict[str, dict[str, str]] = {
         "share_of_population": "{share} of the province's population",
         "gaps_all": "Coverage gaps (no operator covers them)",
         "villages_all": "Villages no operator covers",
-        "change_headline": "Change since the previous period ({previous})",
+        "change_headline": "Change in people in gaps since the previous period ({previous})",
         "change_text": (
             "{closed} gaps closed, {new} new gaps, {shrunk} shrunk, {grown} grown; {covered} people newly "
             "covered; people in gaps {direction} {delta}."
@@ -637,6 +637,11 @@ def _top_gaps(
     )
 
 
+def _period_text(period: str, lang: str) -> str:
+    year, month = period.split("-")
+    return f"tháng {int(month)}/{year}" if lang == "vi" else period
+
+
 def _method_text(run: RunResults, period: str, lang: str) -> str:
     meta = run.meta
     config = meta.get("config") or meta.get("configuration") or {}
@@ -645,14 +650,24 @@ def _method_text(run: RunResults, period: str, lang: str) -> str:
     n_measurements = counts.get("measurements") or counts.get("measurements_used") or counts.get("samples")
     if n_measurements is None:
         n_measurements = float(_view(run.cells)["n_samples"].sum()) if "n_samples" in run.cells else float("nan")
-    inputs = meta.get("inputs") or {}
-    names: list[str] = []
-    if isinstance(inputs, dict):
-        measured = inputs.get("measurements") or inputs.get("measurement_files") or []
-        for entry in measured if isinstance(measured, list) else [measured]:
-            name = entry.get("path") or entry.get("file") if isinstance(entry, dict) else entry
-            if name:
-                names.append(Path(str(name)).name)
+    inputs = meta.get("inputs") or []
+    # run.json lists its inputs as records with a role; older layouts used a dict of roles.
+    records = (
+        inputs
+        if isinstance(inputs, list)
+        else [
+            {"role": role, "path": entry}
+            for role, value in inputs.items()
+            for entry in (value if isinstance(value, list) else [value])
+        ]
+    )
+    names = [
+        str(record.get("name") or Path(str(record.get("path", ""))).name)
+        for record in records
+        if isinstance(record, dict) and record.get("role") == "measurements"
+    ]
+    if meta.get("measurement_source") == "store" and not names:
+        names = ["kho số đo" if lang == "vi" else "measurement store"]
     sources = ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
     if not sources:
         sources = "kho số đo" if lang == "vi" else "measurement store"
@@ -662,7 +677,7 @@ def _method_text(run: RunResults, period: str, lang: str) -> str:
     return LABELS[lang]["method"].format(
         n_measurements=i18n.format_number(n_measurements, lang),
         sources=sources,
-        period=period,
+        period=_period_text(period, lang),
         resolution=resolution,
         cell_km2=i18n.format_number(_H3_CELL_KM2.get(resolution, 0.74), lang, 2),
         t4g=i18n.format_number(thresholds["4G"], lang),
@@ -1046,7 +1061,7 @@ def render_pdf(report: Report, images: dict[str, bytes], path: str | Path) -> Pa
     from xml.sax.saxutils import escape
 
     from reportlab.lib import colors
-    from reportlab.lib.enums import TA_LEFT
+    from reportlab.lib.enums import TA_LEFT, TA_RIGHT
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
@@ -1065,6 +1080,8 @@ def render_pdf(report: Report, images: dict[str, bytes], path: str | Path) -> Pa
     small = ParagraphStyle("small", parent=body, fontSize=8, leading=10)
     cell = ParagraphStyle("cell", parent=body, fontSize=7.6, leading=9.4)
     cell_bold = ParagraphStyle("cellb", parent=cell, fontName="DejaVuSans-Bold")
+    cell_right = ParagraphStyle("cellr", parent=cell, alignment=TA_RIGHT)
+    cell_bold_right = ParagraphStyle("cellbr", parent=cell_bold, alignment=TA_RIGHT)
     h1 = ParagraphStyle("h1", parent=body, fontName="DejaVuSans-Bold", fontSize=16, leading=20, spaceAfter=2)
     h2 = ParagraphStyle(
         "h2",
@@ -1096,8 +1113,11 @@ def render_pdf(report: Report, images: dict[str, bytes], path: str | Path) -> Pa
         header = [Paragraph(escape(str(c)), cell_bold) for c in spec.frame.columns]
         data = [header]
         for values, strong in zip(rows, spec.emphasis or [False] * len(rows), strict=False):
-            style = cell_bold if strong else cell
-            data.append([Paragraph(escape(v), style) for v in values])
+            styles = [
+                (cell_bold_right if is_number else cell_bold) if strong else (cell_right if is_number else cell)
+                for is_number in numeric
+            ]
+            data.append([Paragraph(escape(v), style) for v, style in zip(values, styles, strict=True)])
         result = PdfTable(data, colWidths=column_widths, repeatRows=1, hAlign="LEFT")
         commands = [
             ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#9A9A9A")),

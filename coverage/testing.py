@@ -258,3 +258,60 @@ def samples_in_cell(
         }
     )
     return conform_measurements(frame)
+
+
+@cache
+def simulated_period_pair(
+    before: str = "2026-09", after: str = "2026-10", n_points: int = 40_000, seed: int = 2026
+) -> tuple[Path, object]:
+    """Run two simulated months through the whole pipeline and keep them as stored periods.
+
+    The simulator switches new Viettel and VinaPhone sites on in ``after`` (a gap in the new-site
+    communes closes) and takes the sites around the outage commune off air in ``after`` (a gap
+    opens there). Both months are written with the generic-CSV reader path and analysed by
+    :func:`coverage.pipeline.run_analysis` with ``period=`` into ``<products>/periods/<month>/``,
+    with the synthetic village layer. Cached per process; the temporary folder is removed at exit.
+
+    Parameters
+    ----------
+    before, after : str
+        Consecutive months ``YYYY-MM``.
+    n_points : int
+        Simulated measurements over both months.
+    seed : int
+        Simulator seed.
+
+    Returns
+    -------
+    tuple
+        ``(products_folder, simulation_result)`` (SYNTHETIC).
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    from coverage.pipeline import run_analysis
+    from coverage.simulate import simulate, write_generic_csv, write_villages
+
+    folder = Path(tempfile.mkdtemp(prefix="lomsong-periods-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    result = simulate(
+        reference_communes(),
+        reference_population(),
+        n_points=n_points,
+        seed=seed,
+        start=before,
+        end=after,
+        new_sites_from=after,
+        outage_from=after,
+        n_gnettrack_devices=0,
+        junk=False,
+    )
+    csv = write_generic_csv(result, folder / "inputs" / f"daknong_synthetic_measurements_{before}_{after}.csv")
+    villages = write_villages(result.villages, folder / "inputs" / "daknong_synthetic_villages.csv")
+    products = folder / "products"
+    for period in (before, after):  # two months
+        run_analysis(
+            measurement_paths=[csv], villages=villages, out=products, period=period, progress=False, maps=False
+        )
+    return products, result

@@ -162,3 +162,32 @@ def test_villages_that_joined_and_left_the_list():
     assert dict(zip(changed["name"], changed["change"], strict=True)) == {"Thôn 1": "left", "Bon A": "joined"}
     assert compare_villages(None, after).empty
     assert np.all(changed.loc[changed["change"] == "joined", "on_list_after"])
+
+
+def test_simulated_months_new_sites_close_a_gap_and_an_outage_opens_one():
+    """End to end: the simulator switches sites on and off in 2026-10; the comparison finds both."""
+    from coverage.report import compare_periods
+    from coverage.testing import simulated_period_pair
+
+    products, simulation = simulated_period_pair()
+    comparison = compare_periods("2026-09", "2026-10", products)
+    notes = simulation.sites["note"].astype(str)
+    new_sites = simulation.sites[notes.str.startswith("new site")]
+    outage = simulation.sites[notes.str.startswith("off air")]
+    assert len(new_sites) and len(outage)
+
+    def near(sites: pd.DataFrame, status: str) -> pd.DataFrame:
+        changes = comparison.changes_of(status).to_crs("EPSG:32648")
+        points = gpd.GeoSeries(gpd.points_from_xy(sites["lon"], sites["lat"]), crs="EPSG:4326").to_crs("EPSG:32648")
+        distance = changes.geometry.apply(lambda shape: points.distance(shape).min())
+        return changes[distance < 1000]
+
+    closed = near(new_sites, "closed")
+    opened = near(outage, "new")
+    assert len(closed) >= 1, "no gap closed where the new sites switched on"
+    assert len(opened) >= 1, "no new gap where the sites went off air"
+    assert (closed["population_after"] == 0).all() and (closed["population_before"] > 0).all()
+    assert (opened["population_before"] == 0).all() and (opened["population_after"] > 0).all()
+    view = comparison.view()
+    assert view["people_newly_covered"] > 0 and view["people_newly_weak"] > 0
+    assert comparison.synthetic
