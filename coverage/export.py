@@ -1114,7 +1114,7 @@ def update_readme(readme: str | Path) -> bool:
     """Rewrite the generated tables of the README's outputs section; return True when they changed.
 
     The tables sit between :data:`GENERATED_BEGIN` and :data:`GENERATED_END`; when those lines are
-    missing they are added right under the ``<!-- section: outputs -->`` line.
+    missing they are added at the end of the ``<!-- section: outputs -->`` section.
     """
     path = Path(readme)
     text = path.read_text(encoding="utf-8")
@@ -1124,9 +1124,11 @@ def update_readme(readme: str | Path) -> bool:
         end = text.index(GENERATED_END) + len(GENERATED_END)
         updated = text[:start] + block + text[end:]
     else:
+        # At the end of the outputs section, after any hand-written text.
         marker = "<!-- section: outputs -->"
-        at = text.index(marker) + len(marker)
-        updated = text[:at] + "\n\n" + block + text[at:]
+        at = text.find("<!-- section:", text.index(marker) + len(marker))
+        at = len(text) if at < 0 else at
+        updated = text[:at] + block + "\n\n" + text[at:]
     if updated != text:
         path.write_text(updated, encoding="utf-8")
     return updated != text

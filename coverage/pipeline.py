@@ -550,7 +550,13 @@ def run_analysis(
                 return {"maps": None, "timings": timings}
             stages.note("building the maps")
             maps_started = time.perf_counter()
-            build_maps(results.load_run(staging), staging, communes=communes)
+            pages = [0]
+
+            def on_page(_page: Path) -> None:
+                pages[0] += 1
+                stages.note(f"maps: page {pages[0]} of {len(communes) + 1}")
+
+            build_maps(results.load_run(staging), staging, communes=communes, on_page=on_page)
             maps_built = True
             timings["maps"] = round(time.perf_counter() - maps_started, 3)
             timings["total"] = round(time.perf_counter() - started, 3)
