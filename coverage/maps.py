@@ -334,9 +334,34 @@ def village_features(villages: gpd.GeoDataFrame, view_operator: str, lang: str) 
     return _feature_collection(frame, geometry, ["status", "colour", "popup", "label"])
 
 
+def _local_day(value: object) -> str:
+    """Return the date (ISO) of a date or timestamp in Vietnam's time (UTC+7) when it has a zone."""
+    try:
+        stamp = pd.Timestamp(str(value))
+    except (ValueError, TypeError):
+        return str(value)[:10]
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("Asia/Ho_Chi_Minh")
+    return stamp.strftime("%Y-%m-%d")
+
+
 def data_period(results: RunResults) -> tuple[str, str] | None:
-    """Return the run's measurement period (first, last date, ISO) from ``run.json`` or the tables."""
-    period = results.meta.get("period") or results.meta.get("data_period")
+    """Return the run's measurement period (first, last date, ISO, Vietnam time) from ``run.json`` or the tables."""
+    found = _period_from_meta(results.meta)
+    if found:
+        return _local_day(found[0]), _local_day(found[1])
+    for table in (results.cells, results.gaps):
+        if len(table) and "first_date" in table:
+            first = table["first_date"].dropna().astype(str)
+            last = table["last_date"].dropna().astype(str)
+            first, last = first[first != ""], last[last != ""]
+            if len(first) and len(last):
+                return first.min()[:10], last.max()[:10]
+    return None
+
+
+def _period_from_meta(meta: dict[str, Any]) -> tuple[Any, Any] | None:
+    period = meta.get("data_period") or meta.get("period")
     if isinstance(period, dict):
         for first_key, last_key in (
             ("start", "end"),
@@ -345,19 +370,12 @@ def data_period(results: RunResults) -> tuple[str, str] | None:
             ("since", "until"),
         ):
             if period.get(first_key) and period.get(last_key):
-                return str(period[first_key])[:10], str(period[last_key])[:10]
+                return period[first_key], period[last_key]
     if isinstance(period, list | tuple) and len(period) == 2 and all(period):
-        return str(period[0])[:10], str(period[1])[:10]
+        return period[0], period[1]
     if isinstance(period, str) and "/" in period:
         first, last = period.split("/", 1)
-        return first[:10], last[:10]
-    for table in (results.cells, results.gaps):
-        if len(table) and "first_date" in table:
-            first = table["first_date"].dropna().astype(str)
-            last = table["last_date"].dropna().astype(str)
-            first, last = first[first != ""], last[last != ""]
-            if len(first) and len(last):
-                return first.min()[:10], last.max()[:10]
+        return first, last
     return None
 
 
@@ -681,6 +699,8 @@ def _add_layers(
         village_layer = folium.GeoJson(
             village_features(villages, view_operator, lang),
             name=text(lang, "layer_villages"),
+            # Hundreds of markers hide the gaps at province scale: on by default on commune pages only.
+            show=focus_code is not None,
             marker=folium.CircleMarker(radius=6, weight=1.5, color="#ffffff", fill=True, fill_opacity=0.95),
             style_function=lambda f: {"fillColor": f["properties"]["colour"]},
             on_each_feature=_POPUP_JS,
