@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP) ## install the project into .venv and bring the reference data into data/
+setup: $(STAMP) ## install the project, bring the reference data into data/, vendor the map assets
 	$(VENV)/bin/lomsong setup
+	$(VENV)/bin/lomsong assets
 
 demo: setup ## set up, then run the analysis on the bundled data and write maps/ and the gap lists
 	$(VENV)/bin/lomsong demo
