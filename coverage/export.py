@@ -58,6 +58,38 @@ VILLAGES_XLSX = "villages.xlsx"
 CAMPAIGN_SCHEMA: list[tuple[str, str]] = _analysis.CAMPAIGN_SCHEMA
 CAMPAIGN_COLUMNS = [name for name, _ in CAMPAIGN_SCHEMA]
 
+#: Top-level keys of ``run.json`` (written by :func:`coverage.pipeline.run_analysis`): (key, meaning).
+RUN_JSON_SCHEMA: list[tuple[str, str]] = [
+    ("tool", "lomsong"),
+    ("version", "lomsong version"),
+    ("created", "when the run was made (UTC, ISO 8601)"),
+    ("synthetic", "true when any input (measurements, villages) is simulated: by its metadata or its file name"),
+    ("period", "the month YYYY-MM given with --period, else null"),
+    ("data_period", "start and end: time of the first and the last measurement used (UTC)"),
+    ("filter", "since and until given (--since/--until/--period), else null"),
+    ("measurement_source", "files (read, not stored) or store"),
+    (
+        "inputs",
+        "one record per input: role (boundaries, population, measurements, villages, config, store), path, "
+        "name, bytes, sha256, synthetic, and for measurement files the ingest report (rows read, accepted, "
+        "no-service, outside the province, rejected by reason with example lines, values removed, corrections)",
+    ),
+    ("configuration", "the options used: resolution, thresholds, speed threshold, evidence rule"),
+    (
+        "counts",
+        "measurements used, operators, cells, populated cells, cells with data, views, gaps (per view), "
+        "vùng lõm sóng and their people, people covered and without evidence, population totals",
+    ),
+    ("versions", "Python, lomsong, GDAL and the main libraries"),
+    (
+        "timings",
+        "seconds per stage: inputs, analysis (analysis_stages: grid, index, aggregate, classify, gaps, tables, "
+        "villages), write (write_files: per file), maps, total",
+    ),
+    ("files", "every file of the run folder"),
+    ("maps", "index.html when the maps were built, else null"),
+]
+
 #: Added to every CSV so that a spreadsheet row tells whether the data were simulated.
 SYNTHETIC_COLUMN = ("synthetic", "true when the measurements were simulated (demo data), false for real data")
 
@@ -1047,6 +1079,8 @@ def outputs_markdown() -> str:
         ),
         ("`index.html`, `communes/`", "the maps (see the maps section), when the maps module is installed"),
     ]
+    from coverage.villages import VILLAGE_COLUMNS
+
     header = ("column", "XLSX header", "meaning")
     gap_rows = [(f"`{n}`", GAP_HEADERS_VI.get(n, "—"), m) for n, m in results.GAP_SCHEMA]
     campaign_rows = [(f"`{n}`", CAMPAIGN_HEADERS_VI.get(n, "—"), m) for n, m in CAMPAIGN_SCHEMA]
@@ -1098,10 +1132,18 @@ def outputs_markdown() -> str:
         "",
         "#### Villages (`villages.parquet`, `villages.xlsx`)",
         "",
-        "The village layer as given (name, commune, lon, lat, households, population, has_grid_power) "
-        "plus `status_<operator>` (covered, weak or no data at the village centre) for each operator in the "
-        "data and `no_operator` (true when no operator covers the village). `villages.xlsx` has the "
-        "provincial report's shape with Vietnamese headers.",
+        "The village layer as given (" + ", ".join(f"`{c}`" for c in VILLAGE_COLUMNS) + ") plus `commune_code`, "
+        "`district_code`, `district` (from the polygon holding the village centre unless given), `h3` (the "
+        "cell of the centre), `status_<operator>` (the state of that operator's view at the centre: "
+        + ", ".join(f"`{k}`" for k in STATE_VI)
+        + ") for each Vietnamese operator in the data, `all_state` (the all-operators view) and `no_operator` "
+        "(true when the centre lies in a vùng lõm sóng). `villages.xlsx` has the provincial report's shape "
+        "with Vietnamese headers: STT, Huyện, Xã, Thôn/Bon, Số hộ, Số dân, Điện lưới, one column per operator "
+        "(Có sóng / Sóng yếu / Chưa đủ dữ liệu / Chưa có dữ liệu), Không nhà mạng nào.",
+        "",
+        "#### `run.json`",
+        "",
+        _markdown_table([(f"`{k}`", m) for k, m in RUN_JSON_SCHEMA], ("key", "meaning")),
     ]
     return "\n".join(parts)
 

@@ -16,7 +16,7 @@ import pyogrio
 import pytest
 from openpyxl import load_workbook
 
-from coverage import results, simulate
+from coverage import export, results, simulate
 from coverage.pipeline import run_analysis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,6 +112,7 @@ def test_run_json_records_inputs_config_counts_and_versions(cli_run, small_set):
     for stage in ("inputs", "analysis", "write", "maps"):
         assert meta["timings"][stage] >= 0
     assert meta["data_period"]["start"] <= meta["data_period"]["end"]
+    assert set(meta) == {key for key, _ in export.RUN_JSON_SCHEMA}, "document every run.json key in the README"
     assert sorted(meta["files"]) == sorted(
         p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != "README.md"
     )
