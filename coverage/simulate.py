@@ -61,6 +61,8 @@ from coverage.population import PopulationSurface, commune_labels
 from coverage.schema import MEASUREMENT_COLUMNS, conform_measurements
 
 LOCAL_TZ = "Asia/Ho_Chi_Minh"
+#: Bumped whenever the model changes, so that a stale demo set is regenerated.
+SIMULATOR_VERSION = 1
 LOCAL_OFFSET = np.timedelta64(7, "h")
 DEFAULT_SEED = 2026
 #: Default demo size: the generic CSV stays under 10 MB.
@@ -1207,6 +1209,7 @@ def _metadata(**kw: Any) -> dict[str, Any]:
         "synthetic": True,
         "description": "SYNTHETIC crowd-sourced mobile measurements for Đắk Nông (lomsong simulate); not measured",
         "generator": f"lomsong {__version__} coverage.simulate",
+        "simulator_version": SIMULATOR_VERSION,
         "licence": LICENCE_NOTE,
         "seed": kw["seed"],
         "parameters": {
@@ -1554,8 +1557,10 @@ def ensure_demo_data(
         try:
             existing = json.loads(metadata_file.read_text("utf-8"))
             files = [target / name for name in existing.get("files", [])]
-            same = existing.get("seed") == parameters["seed"] and all(
-                existing.get("parameters", {}).get(k) == v for k, v in parameters.items() if k != "seed"
+            same = (
+                existing.get("simulator_version") == SIMULATOR_VERSION
+                and existing.get("seed") == parameters["seed"]
+                and all(existing.get("parameters", {}).get(k) == v for k, v in parameters.items() if k != "seed")
             )
             if same and files and all(f.exists() for f in [*files, *village_files, sites_file]):
                 return [*files, *village_files, sites_file, metadata_file]
