@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from coverage import i18n
+from coverage._text import fold_series
 from coverage.boundaries import METRIC_CRS
 from coverage.compare import Comparison
 from coverage.operators import OPERATOR_COLOURS, OPERATOR_IDS, display_name
@@ -493,7 +494,8 @@ def _area_table_2019(run: RunResults, previous: RunResults | None, lang: str) ->
     for (district_code, district), members in summary.groupby(["district_code", "district"], sort=True):
         rows.append(totals(members, str(district), int(gaps_per_district.get(str(district_code), 0))))
         emphasis.append(True)
-        for record in members.sort_values("commune").to_dict("records"):  # communes of one district
+        ordered = members.iloc[fold_series(members["commune"].astype(str)).argsort(kind="stable")]
+        for record in ordered.to_dict("records"):  # communes of one district
             row = {
                 "name": "    " + str(record["commune"]),
                 "population": float(record["population"]),
@@ -552,7 +554,7 @@ def _area_table_2025(run: RunResults, previous: RunResults | None, communes: gpd
             frame["people_in_gaps"]
             - units["unit_code"].map(before.set_index("unit_code")["people_in_gaps"]).astype(float).to_numpy()
         )
-    frame = frame.sort_values("name").reset_index(drop=True)
+    frame = frame.iloc[fold_series(frame["name"]).argsort(kind="stable")].reset_index(drop=True)
     gaps = _view(run.gaps)
     population = frame["population"].sum()
     total = {

@@ -72,36 +72,33 @@ def compare(
         fail(str(exc))
     label = " [bold red](SYNTHETIC data — dữ liệu mô phỏng)[/]" if comparison.synthetic else ""
     table = Table(title=f"Change {comparison.before} → {comparison.after}, per operator{label}", title_justify="left")
-    columns = ["view", "gaps before", "gaps after", "closed", "new", "shrunk", "grown", "persisting"]
-    columns += ["people in gaps before", "people in gaps after", "people newly covered"]
+    columns = ["view", "gaps", "closed", "new", "shrunk", "grown", "same", "people in gaps", "newly covered"]
     for column in columns:
         table.add_column(column, justify="left" if column == "view" else "right")
     summary = comparison.summary[comparison.summary["technology"] == ANY_TECHNOLOGY]
     for row in summary.itertuples():  # one row per operator
-        name = "all operators (lõm sóng)" if row.operator == ALL_OPERATORS else display_name(row.operator)
+        name = "all (lõm sóng)" if row.operator == ALL_OPERATORS else display_name(row.operator)
         table.add_row(
             name,
-            str(row.gaps_before),
-            str(row.gaps_after),
+            f"{row.gaps_before} → {row.gaps_after}",
             str(row.closed),
             str(row.new),
             str(row.shrunk),
             str(row.grown),
             str(row.persisting),
-            _people(row.people_in_gaps_before),
-            _people(row.people_in_gaps_after),
+            f"{_people(row.people_in_gaps_before)} → {_people(row.people_in_gaps_after)}",
             _people(row.people_newly_covered),
         )
     console.print(table)
     for status, column, title in (
-        ("closed", "population_before", "Gaps closed (no operator covered them before; now they are covered or gone)"),
+        ("closed", "population_before", "Gaps closed (their cells are covered now, or not measured enough)"),
         ("new", "population_after", "New gaps"),
     ):
         rows = comparison.changes_of(status)
         if rows.empty:
             continue
         listing = Table(title=f"{title}: {len(rows)}", title_justify="left")
-        for header in ("commune", "district", "people", "cells", "change_id"):
+        for header in ("commune", "district", "people", "cells"):
             listing.add_column(header, justify="right" if header in ("people", "cells") else "left")
         cells_column = "n_cells_before" if status == "closed" else "n_cells_after"
         for change in rows.head(10).itertuples():
@@ -110,7 +107,6 @@ def compare(
                 str(change.district),
                 _people(getattr(change, column)),
                 str(getattr(change, cells_column)),
-                str(change.change_id),
             )
         if len(rows) > 10:
             listing.caption = f"… and {len(rows) - 10} more in changes.csv"
