@@ -243,14 +243,15 @@ def _read_store(store: str | Path | None, since: pd.Timestamp | None, until: pd.
     from coverage.store import MeasurementStore
 
     folder = Path(store) if store else paths.store_dir()
-    if not folder.exists():
+    if not (folder / "ledger.sqlite").exists():
         raise PipelineError(f"{folder}: no measurement store here; add files with `lomsong ingest` first")
     measurement_store = MeasurementStore(folder)
     frame = measurement_store.read(since=since, until=until)
     speed = measurement_store.read_speed_tiles()
-    listed = _jsonable(measurement_store.files())
-    synthetic = "synthetic" in json.dumps(listed, default=str).lower()
-    inputs = [{"role": "store", "path": str(folder), "files": listed, "synthetic": synthetic}]
+    ledger = measurement_store.files()
+    synthetic = bool(ledger["synthetic"].any()) if "synthetic" in ledger else False
+    synthetic |= bool(ledger["file"].astype(str).str.lower().str.contains("synthetic").any()) if len(ledger) else False
+    inputs = [{"role": "store", "path": str(folder), "files": _jsonable(ledger), "synthetic": synthetic}]
     speed = conform_speed_tiles(speed) if speed is not None and len(speed) else None
     return _Measurements(conform_measurements(frame), speed, inputs, synthetic, "store")
 

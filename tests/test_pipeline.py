@@ -230,3 +230,24 @@ def test_unknown_config_key_is_named(tmp_path, small_set):
     completed = _lomsong("run", "-m", str(small_set[0]), "--config", str(config), "--out", str(tmp_path / "o"))
     assert completed.returncode == 2
     assert "evidence.min_sample" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_run_from_the_store_reads_what_was_ingested(tmp_path, small_set, communes):
+    from coverage.store import MeasurementStore
+
+    folder, _ = small_set
+    files = sorted(p for p in folder.iterdir() if p.suffix != ".json")
+    store = MeasurementStore(tmp_path / "store")
+    reports = store.ingest(files, communes=communes)
+    summary = run_analysis(store=tmp_path / "store", out=tmp_path / "out", progress=False, maps=False)
+    assert summary.counts["measurements"] == sum(r.accepted for r in reports)
+    assert summary.synthetic
+    meta = results.load_run(summary.out).meta
+    assert meta["measurement_source"] == "store"
+    assert len(meta["inputs"][-1]["files"]) == len(files)
+
+
+def test_missing_store_is_a_clear_error(tmp_path):
+    completed = _lomsong("run", "--store", str(tmp_path / "nostore"), "--out", str(tmp_path / "o"), "--no-maps")
+    assert completed.returncode == 2 and "no measurement store" in completed.stderr
+    assert not (tmp_path / "nostore").exists()
