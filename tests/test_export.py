@@ -309,6 +309,11 @@ def test_kml_has_a_placemark_per_gap_in_vietnamese(run_folder, fake):
     folders = [f.find("k:name", ns).text for f in tree.getroot().findall(".//k:Folder", ns)]
     assert folders[0].startswith("Vùng lõm sóng (mọi nhà mạng)")
     assert len(tree.getroot().findall(".//k:MultiGeometry", ns)) == 1
+    completed = subprocess.run(
+        ["ogrinfo", "-ro", "-al", "-so", str(run_folder / "gaps.kml")], capture_output=True, text=True
+    )
+    assert completed.returncode == 0 and completed.stderr.strip() == "", completed.stderr
+    assert sum(int(n) for n in re.findall(r"Feature Count: (\d+)", completed.stdout)) == len(fake.gaps)
 
 
 def test_campaign_and_communes_csv(run_folder, fake):
