@@ -17,9 +17,13 @@ say which communes a cell touches and how much of each.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 import geopandas as gpd
+import h3
 import h3ronpy
 import numpy as np
 import pandas as pd
@@ -41,8 +45,193 @@ from coverage.population import PopulationSurface, commune_labels
 NO_CELL = np.uint64(0)
 
 
+#: Points per block of the lattice indexer (bounds its temporary arrays to a few hundred MB).
+_BLOCK = 1 << 21
+#: A point closer than this to a hexagon edge (in lattice units, ~1 cm at resolution 8) is indexed
+#: by h3ronpy itself rather than trusted to the plane lattice.
+_EDGE_MARGIN = 1e-5
+#: A lattice key is accepted only if its H3 cell's centre projects within this of the lattice point.
+_CENTRE_TOLERANCE = 1e-6
+#: Largest dense lattice lookup table (entries); beyond it the keys are numbered by sorting.
+_DENSE_KEYS = 20_000_000
+_SQRT3_2 = np.sqrt(3.0) / 2.0
+
+
+def _unit_vectors(lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
+    """Return ``(3, n)`` unit vectors of points given in degrees."""
+    lat = np.radians(lat_deg)
+    lon = np.radians(lon_deg)
+    cos_lat = np.cos(lat)
+    return np.stack([cos_lat * np.cos(lon), cos_lat * np.sin(lon), np.sin(lat)])
+
+
+@lru_cache(maxsize=1)
+def _icosahedron() -> tuple[np.ndarray, np.ndarray, float]:
+    """Return H3's icosahedron: face centres ``(20, 3)``, one vertex per face ``(20, 3)``, face radius.
+
+    Derived from the 12 resolution-0 pentagons (centred on the icosahedron's vertices), not from
+    tables: a face is three mutually adjacent vertices, its centre their normalised sum.
+    """
+    pentagons = np.array([h3.str_to_int(cell) for cell in h3.get_pentagons(0)], dtype="uint64")
+    lon, lat = cell_centres(pentagons)
+    vertices = _unit_vectors(lat, lon).T
+    adjacent = vertices @ vertices.T > 0.4  # neighbours on the icosahedron: cos 63.4° = 0.447
+    faces = [
+        (a, b, c)
+        for a in range(12)
+        for b in range(a + 1, 12)
+        for c in range(b + 1, 12)
+        if adjacent[a, b] and adjacent[b, c] and adjacent[a, c]
+    ]
+    corners = np.array(faces)
+    centres = vertices[corners].sum(axis=1)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    radius = float(np.arccos(np.clip((centres * vertices[corners[:, 0]]).sum(axis=1), -1, 1)).max())
+    return centres, vertices[corners[:, 0]], radius
+
+
+@dataclass(frozen=True)
+class _FacePlane:
+    """The hexagonal lattice of one resolution on one icosahedron face, in its gnomonic plane."""
+
+    centre: np.ndarray
+    axis_x: np.ndarray
+    axis_y: np.ndarray
+    matrix: np.ndarray  # plane (x, y) -> lattice-aligned cartesian units (scale and rotation)
+    offset: np.ndarray  # lattice-aligned position of the face's own origin cell
+
+    def plane_xy(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lattice-aligned cartesian coordinates of ``(3, n)`` unit vectors."""
+        depth = self.centre @ vectors
+        gx = (self.axis_x @ vectors) / depth
+        gy = (self.axis_y @ vectors) / depth
+        x = self.matrix[0, 0] * gx + self.matrix[0, 1] * gy - self.offset[0]
+        y = self.matrix[1, 0] * gx + self.matrix[1, 1] * gy - self.offset[1]
+        return x, y
+
+    def lattice(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest lattice point ``(p, q)`` of each ``(3, n)`` vector and its distance margin to an edge."""
+        x, y = self.plane_xy(vectors)
+        q_float = y / _SQRT3_2
+        p_float = x - q_float / 2
+        p0 = np.floor(p_float)
+        q0 = np.floor(q_float)
+        # Squared distances to the four corners of the lattice rhombus holding the point.
+        fx = x - (p0 + q0 / 2)
+        fy = y - q0 * _SQRT3_2
+        d00 = fx**2 + fy**2
+        d10 = (fx - 1) ** 2 + fy**2
+        d01 = (fx - 0.5) ** 2 + (fy - _SQRT3_2) ** 2
+        d11 = (fx - 1.5) ** 2 + (fy - _SQRT3_2) ** 2
+        low_a, high_a = np.minimum(d00, d10), np.maximum(d00, d10)
+        low_b, high_b = np.minimum(d01, d11), np.maximum(d01, d11)
+        nearest = np.minimum(low_a, low_b)
+        second = np.minimum(np.maximum(low_a, low_b), np.minimum(high_a, high_b))
+        # distance to the bisector with the runner-up (corners are at most sqrt(3) apart)
+        margin = (second - nearest) / (2 * np.sqrt(3.0))
+        in_a = low_a <= low_b
+        p = p0 + np.where(in_a, d10 < d00, d11 < d01)
+        q = q0 + ~in_a
+        return p.astype("int64"), q.astype("int64"), margin
+
+
+@lru_cache(maxsize=64)
+def _face_plane(face: int, resolution: int) -> _FacePlane:
+    """Calibrate a face's lattice on H3 itself: the cell at the face centre and its six neighbours."""
+    centres, vertices, _ = _icosahedron()
+    centre = centres[face]
+    axis_x = vertices[face] - (vertices[face] @ centre) * centre
+    axis_x /= np.linalg.norm(axis_x)
+    axis_y = np.cross(centre, axis_x)
+    lat = np.degrees(np.arcsin(centre[2]))
+    lon = np.degrees(np.arctan2(centre[1], centre[0]))
+    origin = np.asarray(coordinates_to_cells(np.array([lat]), np.array([lon]), resolution), dtype="uint64")
+    disk = np.asarray(pa.array(h3ronpy.grid_disk(origin, 1)).flatten(), dtype="uint64")
+    disk = np.concatenate([origin, disk[disk != origin[0]]])
+    disk_lon, disk_lat = cell_centres(disk)
+    vectors = _unit_vectors(disk_lat, disk_lon)
+    depth = centre @ vectors
+    gx, gy = (axis_x @ vectors) / depth, (axis_y @ vectors) / depth
+    dx, dy = gx[1:] - gx[0], gy[1:] - gy[0]
+    scale = 1.0 / np.hypot(dx, dy).mean()
+    # lattice directions repeat every 60°: rotate the neighbour directions onto 0°, 60°, …
+    rotation = float(np.angle(np.exp(6j * np.arctan2(dy, dx)).mean()) / 6)
+    cos_r, sin_r = np.cos(-rotation) * scale, np.sin(-rotation) * scale
+    matrix = np.array([[cos_r, -sin_r], [sin_r, cos_r]])
+    return _FacePlane(centre, axis_x, axis_y, matrix, matrix @ np.array([gx[0], gy[0]]))
+
+
+def _candidate_faces(vectors: np.ndarray) -> np.ndarray:
+    """Faces that can be the closest face of some of these points (a cone test around their mean)."""
+    centres, _, radius = _icosahedron()
+    middle = vectors.mean(axis=1)
+    middle /= np.linalg.norm(middle)
+    spread = float(np.arccos(np.clip((middle @ vectors).min(), -1, 1)))
+    reach = np.arccos(np.clip(centres @ middle, -1, 1))
+    return np.flatnonzero(reach <= radius + spread + 1e-9)
+
+
+def _lattice_keys(lon: np.ndarray, lat: np.ndarray, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(face, p, q)`` per point (``(3, n)``) and a flag for points h3ronpy must index itself."""
+    n = len(lon)
+    keys = np.zeros((3, n), dtype="int64")
+    exact = np.zeros(n, dtype=bool)
+
+    def block(start: int) -> None:
+        stop = min(n, start + _BLOCK)
+        face, p, q, trust = _block_keys(lon[start:stop], lat[start:stop], resolution)
+        keys[0, start:stop], keys[1, start:stop], keys[2, start:stop] = face, p, q
+        exact[start:stop] = ~trust
+
+    starts = range(0, n, _BLOCK)
+    if len(starts) > 1:  # numpy releases the GIL: blocks run on every core
+        with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1)) as pool:
+            list(pool.map(block, starts))
+    else:
+        for start in starts:
+            block(start)
+    return keys, exact
+
+
+def _block_keys(
+    lon: np.ndarray, lat: np.ndarray, resolution: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Closest face, lattice ``p``, ``q`` and "safely inside its hexagon" of a block of points."""
+    centres, _, _ = _icosahedron()
+    vectors = _unit_vectors(lat, lon)
+    candidates = _candidate_faces(vectors)
+    # closest and runner-up face, one candidate at a time (few faces, vectorised over points)
+    top = np.full(len(lon), -np.inf)
+    runner_up = np.full(len(lon), -np.inf)
+    best = np.zeros(len(lon), dtype="int64")
+    for face in candidates:
+        closeness = centres[face] @ vectors
+        runner_up = np.maximum(runner_up, np.minimum(top, closeness))
+        better = closeness > top
+        best[better] = face
+        top = np.maximum(top, closeness)
+    tie = top - runner_up < 1e-12  # nearly equidistant from two faces: let H3 decide
+    p = np.zeros(len(lon), dtype="int64")
+    q = np.zeros(len(lon), dtype="int64")
+    margin = np.zeros(len(lon))
+    if best.min() == best.max():
+        p, q, margin = _face_plane(int(best[0]), resolution).lattice(vectors)
+    else:
+        for face in np.unique(best):
+            here = np.flatnonzero(best == face)
+            p[here], q[here], margin[here] = _face_plane(int(face), resolution).lattice(vectors[:, here])
+    return best, p, q, (margin >= _EDGE_MARGIN) & ~tie
+
+
 def index_points(lon: np.ndarray, lat: np.ndarray, resolution: int) -> np.ndarray:
-    """Return the H3 cell of each point, vectorised (h3ronpy).
+    """Return the H3 cell of each point, vectorised and exact.
+
+    H3 cells of one resolution are the hexagons of a plane lattice on each icosahedron face
+    (gnomonic projection). Each point is rounded to its lattice hexagon with numpy; the H3 id of
+    each distinct hexagon is then asked of h3ronpy once (through one of its points) and checked:
+    the cell's centre must project onto that lattice point. Points within ~1 cm of a hexagon edge,
+    near a face edge, or of a hexagon failing the check, are indexed by h3ronpy point by point.
+    So the result equals ``h3ronpy.coordinates_to_cells`` everywhere, several times faster.
 
     Parameters
     ----------
@@ -60,9 +249,59 @@ def index_points(lon: np.ndarray, lat: np.ndarray, resolution: int) -> np.ndarra
     lat = np.asarray(lat, dtype="float64")
     valid = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
     cells = np.zeros(len(lon), dtype="uint64")
-    if valid.any():
-        cells[valid] = np.asarray(coordinates_to_cells(lat[valid], lon[valid], resolution), dtype="uint64")
+    where = np.flatnonzero(valid)
+    if len(where) == 0:
+        return cells
+    if len(where) < 50_000:  # small inputs: the calibration is not worth it
+        cells[where] = np.asarray(coordinates_to_cells(lat[where], lon[where], resolution), dtype="uint64")
+        return cells
+    keys, exact = _lattice_keys(lon[where], lat[where], resolution)
+    key_cells = _key_cells(keys, exact, lon[where], lat[where], resolution)
+    if key_cells is None:
+        cells[where] = np.asarray(coordinates_to_cells(lat[where], lon[where], resolution), dtype="uint64")
+        return cells
+    slow = exact | (key_cells == NO_CELL)
+    if slow.any():
+        key_cells[slow] = np.asarray(
+            coordinates_to_cells(lat[where][slow], lon[where][slow], resolution), dtype="uint64"
+        )
+    cells[where] = key_cells
     return cells
+
+
+def _key_cells(
+    keys: np.ndarray, exact: np.ndarray, lon: np.ndarray, lat: np.ndarray, resolution: int
+) -> np.ndarray | None:
+    """Map each point's lattice key to its H3 cell (0 where the key failed its check).
+
+    Returns None when the keys are too spread out for a dense lookup table.
+    """
+    lows = keys.min(axis=1)
+    spans = keys.max(axis=1) - lows + 1
+    if np.prod(spans.astype("float64")) > _DENSE_KEYS:
+        return None  # points spread over a continent: h3ronpy alone is as fast
+    flat = ((keys[0] - lows[0]) * spans[1] + (keys[1] - lows[1])) * spans[2] + (keys[2] - lows[2])
+    size = int(np.prod(spans))
+    trusted = np.flatnonzero(~exact)
+    # one representative point per key: the first trusted point with that key
+    representative = np.full(size, -1, dtype="int64")
+    representative[flat[trusted][::-1]] = trusted[::-1]
+    used = np.flatnonzero(representative >= 0)
+    picks = representative[used]
+    found = np.asarray(coordinates_to_cells(lat[picks], lon[picks], resolution), dtype="uint64")
+    # check: each found cell's centre must fall on the same lattice point as its representative
+    centre_lon, centre_lat = cell_centres(found)
+    centre_keys, _ = _lattice_keys(centre_lon, centre_lat, resolution)
+    vectors = _unit_vectors(centre_lat, centre_lon)
+    agree = (centre_keys == keys[:, picks]).all(axis=0)
+    for face in np.unique(keys[0, picks]):
+        on_face = keys[0, picks] == face
+        x, y = _face_plane(int(face), resolution).plane_xy(vectors[:, on_face])
+        p, q = keys[1, picks][on_face], keys[2, picks][on_face]
+        agree[on_face] &= np.hypot(x - (p + q / 2), y - q * _SQRT3_2) < _CENTRE_TOLERANCE
+    table = np.zeros(size, dtype="uint64")
+    table[used[agree]] = found[agree]
+    return table[flat]
 
 
 def cells_to_hex(cells: np.ndarray) -> np.ndarray:

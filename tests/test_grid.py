@@ -6,6 +6,7 @@ import h3
 import numpy as np
 import pytest
 import shapely
+from h3ronpy.vector import coordinates_to_cells
 
 from coverage.grid import (
     build_grid,
@@ -88,6 +89,26 @@ def test_index_points_matches_h3_and_marks_bad_coordinates():
     assert cells[0] == h3.str_to_int(h3.latlng_to_cell(12.0, 107.7, 8))
     assert cells[1] == h3.str_to_int(h3.latlng_to_cell(12.3, 107.9, 8))
     assert list(cells[2:]) == [0, 0]
+
+
+@pytest.mark.parametrize("resolution", [7, 8, 9])
+def test_lattice_indexer_equals_h3_even_on_hexagon_edges(resolution):
+    """The fast path (>= 50,000 points) must give h3's cell for every point, edges and vertices included."""
+    rng = np.random.default_rng(resolution)
+    lon = rng.uniform(107.1, 108.2, 120_000)
+    lat = rng.uniform(11.7, 12.9, 120_000)
+    # points exactly on hexagon vertices and edge midpoints, and a hair inside/outside them
+    some = [h3.latlng_to_cell(la, lo, resolution) for lo, la in zip(lon[:300], lat[:300], strict=True)]
+    corners = np.array([vertex for cell in some for vertex in h3.cell_to_boundary(cell)])
+    midpoints = (corners + np.roll(corners, -1, axis=0)) / 2
+    edge = np.concatenate([corners, midpoints])
+    nudged = np.concatenate([edge + d for d in (0.0, 1e-9, -1e-9, 1e-7, -1e-7)])
+    lat = np.concatenate([lat, nudged[:, 0]])
+    lon = np.concatenate([lon, nudged[:, 1]])
+    cells = index_points(lon, lat, resolution)
+    expected = np.asarray(coordinates_to_cells(lat, lon, resolution), dtype="uint64")
+    assert len(lon) >= 50_000
+    assert np.array_equal(cells, expected)
 
 
 def test_hex_round_trip_centres_and_polygons(grid):
