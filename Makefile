@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export LOMSONG_REFERENCE_DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test setup browser lint clean
+.PHONY: demo test setup system-deps lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,18 @@ setup: $(STAMP) ## install the project, bring the reference data into data/, ven
 demo: setup ## set up, then run the analysis on the bundled data and write maps/ and the gap lists
 	$(VENV)/bin/lomsong demo
 
-test: setup browser ## set up, then run the whole test suite
+test: setup system-deps ## set up, then run the whole test suite
 	$(PY) -m pytest
 
-browser: ## the map tests drive Debian's headless Chromium: install it when missing (needs root or sudo)
-	@command -v chromium >/dev/null 2>&1 || { \
+system-deps: ## the tests drive Debian's headless Chromium and GDAL's ogrinfo: install them when missing (root or sudo)
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v ogrinfo >/dev/null 2>&1 || missing="$$missing gdal-bin"; \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  echo "installing Debian packages:$$missing"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 lint:
 	$(VENV)/bin/ruff check coverage api tests benchmarks
