@@ -228,19 +228,115 @@ def memberships(samples: Samples, views: pd.DataFrame) -> tuple[np.ndarray, np.n
     return np.concatenate(parts_sample), np.concatenate(parts_view)
 
 
+def _presence(group: np.ndarray, code: np.ndarray, n_groups: int, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the sorted distinct ``group * n_codes + code`` pairs, with a dense table when small."""
+    pair = group * n_codes + code
+    if n_groups * n_codes <= _DENSE_LIMIT:  # a presence table is O(n), cheaper than sorting
+        return np.flatnonzero(np.bincount(pair, minlength=n_groups * n_codes)), pair
+    return np.unique(pair), pair
+
+
 def _distinct_per_group(group: np.ndarray, value: np.ndarray, valid: np.ndarray, n_groups: int) -> np.ndarray:
     """Count distinct valid values per group without a Python loop."""
     group = group[valid]
     value = value[valid]
     if len(group) == 0:
         return np.zeros(n_groups, dtype="int64")
-    value_codes = pd.factorize(value)[0].astype("int64")
+    low = int(value.min())
+    if int(value.max()) - low < 1_000_000:  # small integer codes (devices, days): no factorize needed
+        value_codes = value.astype("int64") - low
+    else:
+        value_codes = pd.factorize(value)[0].astype("int64")
     n_values = int(value_codes.max()) + 1
-    pair = group.astype("int64") * n_values + value_codes
-    if n_groups * n_values <= _DENSE_LIMIT:  # a presence table is O(n), cheaper than sorting
-        seen = np.bincount(pair, minlength=n_groups * n_values).reshape(n_groups, n_values) > 0
-        return seen.sum(axis=1).astype("int64")
-    return np.bincount(np.unique(pair) // n_values, minlength=n_groups).astype("int64")
+    present, _ = _presence(group.astype("int64"), value_codes, n_groups, n_values)
+    return np.bincount(present // n_values, minlength=n_groups).astype("int64")
+
+
+def _day_range(group: np.ndarray, day: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last known day of each group (``_NO_DAY`` where none), from the distinct pairs."""
+    known = day != _NO_DAY
+    first = np.full(n_groups, _NO_DAY, dtype="int64")
+    last = np.full(n_groups, _NO_DAY, dtype="int64")
+    if not known.any():
+        return first, last
+    days = day[known]
+    low = int(days.min())
+    n_days = int(days.max()) - low + 1
+    present, _ = _presence(group[known].astype("int64"), days - low, n_groups, n_days)
+    owner = present // n_days
+    # pairs are sorted by group then day: a group's first and last pair hold its first and last day
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    ends = np.r_[starts[1:], len(owner)] - 1
+    first[owner[starts]] = present[starts] % n_days + low
+    last[owner[ends]] = present[ends] % n_days + low
+    return first, last
+
+
+def group_quantiles(group: np.ndarray, values: np.ndarray, n_groups: int, quantiles: list[float]) -> list[np.ndarray]:
+    """Quantiles of the finite values of each group (linear interpolation, as pandas and numpy).
+
+    One counting pass (values coded by rank; a dense per-group histogram when it is small, else
+    one integer sort) replaces a group-by: every group's sorted values are then read by position.
+
+    Parameters
+    ----------
+    group : numpy.ndarray
+        Group code (0 … n_groups-1) per value.
+    values : numpy.ndarray
+        float64 values (NaN ignored).
+    n_groups : int
+        Number of groups.
+    quantiles : list of float
+        Quantiles in [0, 1].
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One ``(n_groups,)`` float64 array per quantile, NaN for groups without values.
+    """
+    finite = np.isfinite(values)
+    group = group[finite].astype("int64")
+    values = values[finite]
+    out = [np.full(n_groups, np.nan) for _ in quantiles]
+    if len(values) == 0:
+        return out
+    low, high = values.min(), values.max()
+    if high - low < 1_000_000 and np.array_equal(values, np.round(values)):  # whole numbers (dBm, kbit/s)
+        code = (values - low).astype("int64")
+        n_codes = int(high - low) + 1
+        decode = None
+    else:
+        decode, code = np.unique(values, return_inverse=True)
+        code = code.ravel().astype("int64")
+        n_codes = len(decode)
+    counts = np.bincount(group, minlength=n_groups)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    if n_groups * n_codes <= _DENSE_LIMIT:
+        cumulative = np.cumsum(np.bincount(group * n_codes + code, minlength=n_groups * n_codes))
+
+        def at(rank: np.ndarray, owners: np.ndarray) -> np.ndarray:
+            return np.searchsorted(cumulative, offsets[owners] + rank, side="right") - owners * n_codes
+
+    else:
+        ordered = np.sort(group * n_codes + code)
+
+        def at(rank: np.ndarray, owners: np.ndarray) -> np.ndarray:
+            return ordered[offsets[owners] + rank] - owners * n_codes
+
+    owners = np.flatnonzero(counts)
+    n = counts[owners]
+    for slot, quantile in enumerate(quantiles):
+        position = (n - 1) * quantile
+        below = np.floor(position).astype("int64")
+        above = np.minimum(below + 1, n - 1)
+        value_below, value_above = at(below, owners), at(above, owners)
+        if decode is None:
+            value_below, value_above = value_below + low, value_above + low
+        else:
+            value_below, value_above = decode[value_below], decode[value_above]
+        fraction = position - below
+        out[slot][owners] = value_below + (value_above - value_below) * fraction
+    return out
 
 
 def _day_to_date(days: np.ndarray) -> pd.Series:
@@ -281,27 +377,11 @@ def group_statistics(group: np.ndarray, sample: np.ndarray, samples: Samples, n_
     day = samples.day[sample]
     n_devices = _distinct_per_group(group, device, device >= 0, n_groups)
     n_days = _distinct_per_group(group, day, day != _NO_DAY, n_groups)
-    values = pd.DataFrame(
-        {
-            "group": group,
-            "day": np.where(day == _NO_DAY, np.nan, day.astype("float64")),
-            "signal": samples.signal_dbm[sample],
-            "dl": samples.dl_kbps[sample],
-        }
-    )
-    grouped = values.groupby("group", sort=True)
-    agg = grouped.agg(
-        first_day=("day", "min"),
-        last_day=("day", "max"),
-        median_signal_dbm=("signal", "median"),
-        median_dl_kbps=("dl", "median"),
-    )
-    p10 = values.dropna(subset=["signal"]).groupby("group")["signal"].quantile(0.1)
-    agg = agg.reindex(range(n_groups))
+    first_day, last_day = _day_range(group, day, n_groups)
+    median_signal, p10_signal = group_quantiles(group, samples.signal_dbm[sample], n_groups, [0.5, 0.1])
+    (median_dl,) = group_quantiles(group, samples.dl_kbps[sample], n_groups, [0.5])
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(n_samples > 0, n_no_service / np.maximum(n_samples, 1), np.nan)
-    first = agg["first_day"].to_numpy("float64", na_value=np.nan)
-    last = agg["last_day"].to_numpy("float64", na_value=np.nan)
     return pd.DataFrame(
         {
             "n_samples": n_samples,
@@ -309,12 +389,12 @@ def group_statistics(group: np.ndarray, sample: np.ndarray, samples: Samples, n_
             "n_no_service": n_no_service,
             "n_devices": n_devices,
             "n_days": n_days,
-            "first_date": _day_to_date(np.where(np.isfinite(first), first, _NO_DAY).astype("int64")).to_numpy(),
-            "last_date": _day_to_date(np.where(np.isfinite(last), last, _NO_DAY).astype("int64")).to_numpy(),
-            "median_signal_dbm": agg["median_signal_dbm"].to_numpy("float64", na_value=np.nan),
-            "p10_signal_dbm": p10.reindex(range(n_groups)).to_numpy("float64", na_value=np.nan),
+            "first_date": _day_to_date(first_day).to_numpy(),
+            "last_date": _day_to_date(last_day).to_numpy(),
+            "median_signal_dbm": median_signal,
+            "p10_signal_dbm": p10_signal,
             "no_service_share": share,
-            "median_dl_kbps": agg["median_dl_kbps"].to_numpy("float64", na_value=np.nan),
+            "median_dl_kbps": median_dl,
         }
     )
 
