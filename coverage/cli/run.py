@@ -155,6 +155,9 @@ def demo(
     out: Path = typer.Option(None, "--out", help="Run folder (default: maps/)."),
     force: bool = typer.Option(False, "--force", help="Simulate the demo measurements again."),
     maps: bool = typer.Option(True, "--maps/--no-maps", help="Build the maps too."),
+    periods: bool = typer.Option(
+        True, "--periods/--no-periods", help="Also run 2026-09 and 2026-10 alone, compare them and write the report."
+    ),
 ) -> None:
     """Simulate the demo measurements (once, labelled synthetic) and run the analysis on them."""
     from coverage.simulate import ensure_demo_data
@@ -169,3 +172,18 @@ def demo(
     except _user_errors() as exc:
         fail(str(exc))
     print_summary(summary)
+    if periods:
+        from coverage.report import demo_periods
+
+        console.rule("Monthly runs, change and report (synthetic demo)")
+        made = demo_periods(out=out, progress=False)
+        change = made.comparison.view()
+        console.print(
+            f"{made.periods[0]} → {made.periods[1]}, vùng lõm sóng (all operators): "
+            f"{int(change['closed'])} closed, {int(change['new'])} new, {int(change['persisting'])} persisting, "
+            f"{_number(change['people_newly_covered'])} people newly covered"
+        )
+        console.print(f"  monthly runs: {', '.join(str(f) for f in made.run_folders)}")
+        console.print(f"  change:       {next(iter(made.comparison_files.values())).parent}")
+        console.print(f"  report:       {made.report.pdf}")
+        console.print(f"                {made.report.html}")
