@@ -29,6 +29,7 @@ written aside) or ``renamed`` (files moved in, transaction not yet committed), s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,10 +40,12 @@ from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from coverage import paths
-from coverage.readers import IngestReport, ReaderError, read_file
+from coverage.readers import FileReading, IngestReport, ReaderError
 from coverage.schema import (
     MEASUREMENT_COLUMNS,
     conform_cells,
@@ -166,6 +169,27 @@ class MeasurementStore:
         with open(target, "rb") as handle:
             os.fsync(handle.fileno())
 
+    @staticmethod
+    def _write_chunks(chunks, target: Path, on_chunk=None) -> None:
+        """Write canonical frames to one Parquet file as they come (row groups), then fsync it.
+
+        Only one chunk is in memory at a time, so a file of any size is stored in bounded memory.
+        """
+        writer = None
+        try:
+            for frame in chunks:
+                table = pa.Table.from_pandas(frame, preserve_index=False, schema=writer.schema if writer else None)
+                if writer is None:
+                    writer = pq.ParquetWriter(target, table.schema)
+                writer.write_table(table, row_group_size=1_000_000)
+                if on_chunk is not None:
+                    on_chunk(len(frame))
+        finally:
+            if writer is not None:
+                writer.close()
+        with open(target, "rb") as handle:
+            os.fsync(handle.fileno())
+
     # -- public API ------------------------------------------------------------------------
     def ingest(
         self,
@@ -204,19 +228,33 @@ class MeasurementStore:
         elif communes is False:
             communes = None
         reports = []
-        iterator = [Path(f) for f in files]
-        if progress:
-            from rich.progress import track
+        files = [Path(f) for f in files]
+        with contextlib.ExitStack() as stack:
+            on_chunk = None
+            if progress:
+                from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-            iterator = track(iterator, description="ingesting", transient=True)
-        for file in iterator:
-            try:
-                reports.append(self._ingest_one(file, format, operator, owner, communes))
-            except ReaderError as exc:
-                reports.append(IngestReport(file=str(file), format=format or "?", error=str(exc)))
+                bar = stack.enter_context(
+                    Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True)
+                )
+                task = bar.add_task("ingesting")
+                accepted = [0]
+
+                def on_chunk(rows: int) -> None:
+                    accepted[0] += rows
+                    bar.update(task, description=f"ingesting {file.name}: {accepted[0]:,} rows accepted so far")
+
+            for number, file in enumerate(files, start=1):
+                if progress:
+                    accepted[0] = 0
+                    bar.update(task, description=f"ingesting {file.name} ({number}/{len(files)})")
+                try:
+                    reports.append(self._ingest_one(file, format, operator, owner, communes, on_chunk))
+                except ReaderError as exc:
+                    reports.append(IngestReport(file=str(file), format=format or "?", error=str(exc)))
         return reports
 
-    def _ingest_one(self, file: Path, format, operator, owner, communes) -> IngestReport:  # noqa: A002
+    def _ingest_one(self, file: Path, format, operator, owner, communes, on_chunk=None) -> IngestReport:  # noqa: A002
         from coverage.readers._parse import file_sha256
 
         if not file.is_file():
@@ -226,16 +264,13 @@ class MeasurementStore:
         if stored is not None:
             stored.update(file=str(file), duplicate_file=True)
             return IngestReport(**stored)
-        result = read_file(file, format=format, operator=operator, communes=communes)
-        report = result.report
-        table = {"measurements": result.measurements, "cells": result.cells, "speed_tiles": result.speed_tiles}[
-            report.kind
-        ]
+        reading = FileReading(file, format=format, operator=operator, communes=communes, sha256=sha256)
         staging = self.path / "staging" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         staging.mkdir(parents=True)
         try:
-            staged = staging / f"{report.sha256}.parquet"
-            self._write_parquet(table, staged)
+            staged = staging / f"{sha256}.parquet"
+            self._write_chunks(reading.chunks(), staged, on_chunk)
+            report = reading.report
             _pause("staged")
             target = self.path / TABLES[report.kind] / staged.name
             connection = self._connect()

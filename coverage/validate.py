@@ -201,12 +201,17 @@ def inside_area(lon: np.ndarray, lat: np.ndarray, communes: gpd.GeoDataFrame) ->
     return inside
 
 
-def _range_bad(values: np.ndarray, technology: np.ndarray, ranges: dict[str, tuple[float, float]]) -> np.ndarray:
-    """True where a present value is outside its technology's range (or its technology has no range)."""
+def _range_bad(
+    values: np.ndarray, technology: dict[str, np.ndarray], ranges: dict[str, tuple[float, float]]
+) -> np.ndarray:
+    """True where a present value is outside its technology's range (or its technology has no range).
+
+    ``technology`` maps each technology to the mask of its rows.
+    """
     low = np.full(len(values), np.nan)
     high = np.full(len(values), np.nan)
     for tech, (lo, hi) in ranges.items():
-        mask = technology == tech
+        mask = technology[tech]
         low[mask], high[mask] = lo, hi
     with np.errstate(invalid="ignore"):
         outside = (values < low) | (values > high)
@@ -240,170 +245,316 @@ def validate_measurements(
     ValidationOutcome
         Accepted canonical rows and every count.
     """
-    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
-    frame = parsed.reset_index(drop=True).copy()
-    for column in ["signal_dbm", "quality_db", "sinr_db", "dl_kbps", "ul_kbps", "latency_ms"]:
-        if column not in frame.columns:
-            frame[column] = np.nan
-    for column in ["operator", "plmn", "technology", "device_id"]:
-        if column not in frame.columns:
-            frame[column] = pd.Series(pd.NA, index=frame.index, dtype="string")
-    n = len(frame)
-    rows = frame["source_row"].to_numpy(np.int64)
-    values_rejected: dict[str, int] = {}
-    examples: dict[str, list[int]] = {}
-    value_masks: dict[str, np.ndarray] = {}
+    return MeasurementValidator(communes=communes, now=now).validate(parsed)
 
-    def count_values(reason: str, mask: np.ndarray) -> None:
-        value_masks[reason] = value_masks.get(reason, np.zeros(n, bool)) | mask
 
-    no_service = frame["no_service"].to_numpy(bool, na_value=False) if "no_service" in frame else np.zeros(n, bool)
-    technology = frame["technology"].astype("string").to_numpy(object, na_value=None)
+class ProvinceArea:
+    """Point-in-province test for many points: a coarse grid answers most points, shapely the rest.
 
-    # Coordinates: parse issues, swaps, ranges.
-    lon, lat = _float(frame["lon"]), _float(frame["lat"])
-    unparseable_coords = _issue(frame, "!unparseable_coordinates")
-    missing_coords = (np.isnan(lon) | np.isnan(lat)) & ~unparseable_coords
-    lon, lat, swapped = fix_swapped_coordinates(lon, lat, area_bbox(communes))
-    swapped &= ~np.isnan(lon) & ~np.isnan(lat)
-    frame["lon"], frame["lat"] = lon, lat
-    with np.errstate(invalid="ignore"):
-        out_of_range = (np.abs(lat) > 90) | (np.abs(lon) > 180)
-    null_island = (lon == 0) & (lat == 0)
+    Grid cells wholly inside the communes' union say "inside", cells that do not touch it say
+    "outside"; only points in cells crossed by the border are tested exactly. The answer is the
+    same as ``shapely.contains_xy`` on the union for every point.
 
-    # Time.
-    time = frame["time"]
-    unparseable_time = _issue(frame, "!unparseable_time")
-    missing_time = _isna(time) & ~unparseable_time
-    time_values = time.to_numpy("datetime64[ns]") if len(time) else np.array([], "datetime64[ns]")
-    before_2000 = ~_isna(time) & (time_values < EARLIEST_TIME.tz_localize(None).to_datetime64())
-    in_future = ~_isna(time) & (time_values > (now + FUTURE_TOLERANCE).tz_localize(None).to_datetime64())
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame
+        The area.
+    cells : int
+        Grid cells along each side of the bounding box.
+    """
 
-    # Operator and technology.
-    unknown_operator = _issue(frame, "!unknown_operator")
-    missing_operator = _isna(frame["operator"]) & ~unknown_operator
-    unknown_technology = _issue(frame, "!unknown_technology") & ~no_service
-    has_technology = np.array([t is not None for t in technology], bool) if n else np.zeros(0, bool)
-    raw_signal = _float(frame["signal_dbm"])
-    # A throughput/latency sample needs no technology; a signal cannot be read without one.
-    missing_technology = ~has_technology & ~no_service & ~unknown_technology & ~np.isnan(raw_signal)
+    def __init__(self, communes: gpd.GeoDataFrame, cells: int = 256):
+        wgs84 = communes.to_crs("EPSG:4326")
+        self.bbox = tuple(float(v) for v in wgs84.total_bounds)
+        self.outline = shapely.union_all(wgs84.geometry.values)
+        shapely.prepare(self.outline)
+        lon0, lat0, lon1, lat1 = self.bbox
+        self.cells = cells
+        self.step = ((lon1 - lon0) / cells or 1.0, (lat1 - lat0) / cells or 1.0)
+        ix, iy = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        # boxes a little larger than the cells, so that a point the floor division puts in a cell is in its box
+        pad = 1e-9
+        boxes = shapely.box(
+            lon0 + ix.ravel() * self.step[0] - pad,
+            lat0 + iy.ravel() * self.step[1] - pad,
+            lon0 + (ix.ravel() + 1) * self.step[0] + pad,
+            lat0 + (iy.ravel() + 1) * self.step[1] + pad,
+        )
+        inside = shapely.contains_properly(self.outline, boxes)
+        touches = shapely.intersects(self.outline, boxes)
+        #: 1 inside, 0 outside, -1 crossed by the border
+        self.state = np.where(inside, 1, np.where(touches, -1, 0)).astype(np.int8)
 
-    # Values: not-a-number markers first (the reader already left them missing).
-    for column in ["quality_db", "sinr_db", "dl_kbps", "ul_kbps", "latency_ms", "no_service"]:
-        count_values("not_a_number", _issue(frame, f"!not_a_number:{column}"))
-    signal_nan_text = _issue(frame, "!not_a_number:signal_dbm")
+    def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Return True for points inside the union of the communes."""
+        lon0, lat0, _, _ = self.bbox
+        candidates = _in_bbox(lon, lat, self.bbox)
+        inside = np.zeros(len(lon), bool)
+        if not candidates.any():
+            return inside
+        x, y = lon[candidates], lat[candidates]
+        ix = np.clip(((x - lon0) / self.step[0]).astype(np.int64), 0, self.cells - 1)
+        iy = np.clip(((y - lat0) / self.step[1]).astype(np.int64), 0, self.cells - 1)
+        state = self.state[ix * self.cells + iy]
+        answer = state == 1
+        border = state == -1
+        if border.any():
+            answer[border] = shapely.contains_xy(self.outline, x[border], y[border])
+        inside[candidates] = answer
+        return inside
 
-    signal = _float(frame["signal_dbm"])
-    signal_on_no_service = no_service & ~np.isnan(signal)
-    count_values("signal_on_no_service", signal_on_no_service)
-    signal = np.where(no_service, np.nan, signal)
-    sentinel = ~no_service & np.isin(signal, SIGNAL_SENTINELS)
-    signal_range_bad = ~sentinel & ~no_service & has_technology & _range_bad(signal, technology, SIGNAL_RANGES)
-    signal_bad = sentinel | signal_range_bad
-    signal = np.where(signal_bad, np.nan, signal)
 
-    quality = _float(frame["quality_db"])
-    quality_bad = _range_bad(quality, technology, QUALITY_RANGES) & has_technology
-    count_values("quality_out_of_range", quality_bad)
-    quality = np.where(quality_bad, np.nan, quality)
-    sinr = _float(frame["sinr_db"])
-    with np.errstate(invalid="ignore"):
-        sinr_bad = (sinr < SINR_RANGE[0]) | (sinr > SINR_RANGE[1])
-    count_values("sinr_out_of_range", sinr_bad)
-    sinr = np.where(sinr_bad, np.nan, sinr)
-    throughput_bad = np.zeros(n, bool)
-    for column in ["dl_kbps", "ul_kbps"]:
-        values = _float(frame[column])
+#: Value-level reasons in the order validation first counts them (the order of report keys).
+_VALUE_ORDER = [
+    "not_a_number",
+    "signal_on_no_service",
+    "quality_out_of_range",
+    "sinr_out_of_range",
+    "throughput_out_of_range",
+    "latency_out_of_range",
+    "signal_sentinel",
+    "signal_out_of_range",
+]
+
+
+class MeasurementValidator:
+    """Validation of one file's parsed measurements, possibly chunk by chunk.
+
+    Duplicate detection is carried across chunks (a row that repeats a row of an earlier chunk is a
+    ``duplicate_row``), and :meth:`merge` combines the chunks' outcomes into exactly what validating
+    the whole file at once gives.
+
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame, optional
+        Province filter (see :func:`validate_measurements`).
+    now : pandas.Timestamp, optional
+        Reference for "in the future" (default: the current time).
+    """
+
+    def __init__(self, communes: gpd.GeoDataFrame | None = None, now: pd.Timestamp | None = None):
+        self.now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
+        self.bbox = area_bbox(communes)
+        self.area = ProvinceArea(communes) if communes is not None and len(communes) else None
+        self.communes = communes
+        self._seen = np.zeros(0, np.uint64)
+
+    def _duplicated(self, keys: np.ndarray) -> np.ndarray:
+        """True for keys seen earlier in this chunk or in an earlier chunk; remembers the chunk's keys."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        duplicated = pd.Series(keys).duplicated().to_numpy(bool)
+        if len(self._seen):
+            position = np.searchsorted(self._seen, keys)
+            found = position < len(self._seen)
+            found[found] = self._seen[position[found]] == keys[found]
+            duplicated = duplicated | found
+        new = np.unique(keys[~duplicated])
+        if len(new):
+            self._seen = np.insert(self._seen, np.searchsorted(self._seen, new), new) if len(self._seen) else new
+        return duplicated
+
+    @staticmethod
+    def merge(outcomes: list[ValidationOutcome]) -> ValidationOutcome:
+        """Combine the outcomes of consecutive chunks (accepted rows are not concatenated: empty frame).
+
+        Counts add up; examples keep the first :data:`EXAMPLES_PER_REASON` line numbers in file order.
+        """
+        rejected = {code: sum(o.rejected.get(code, 0) for o in outcomes) for code in ROW_REASON_CODES}
+        values = {code: sum(o.values_rejected.get(code, 0) for o in outcomes) for code in _VALUE_ORDER}
+        corrected = {code: sum(o.corrected.get(code, 0) for o in outcomes) for code, _ in CORRECTIONS}
+        order = [
+            *ROW_REASON_CODES,
+            *(f"value:{code}" for code in _VALUE_ORDER),
+            *(code for code, _ in CORRECTIONS),
+            "outside_province",
+        ]
+        examples = {}
+        for key in order:
+            lines = [line for o in outcomes for line in o.examples.get(key, [])][:EXAMPLES_PER_REASON]
+            if lines:
+                examples[key] = lines
+        return ValidationOutcome(
+            accepted=pd.DataFrame(),
+            rows_read=sum(o.rows_read for o in outcomes),
+            no_service=sum(o.no_service for o in outcomes),
+            outside_province=sum(o.outside_province for o in outcomes),
+            rejected={code: count for code, count in rejected.items() if count},
+            values_rejected={code: count for code, count in values.items() if count},
+            corrected={code: count for code, count in corrected.items() if count},
+            examples=examples,
+        )
+
+    def validate(self, parsed: pd.DataFrame) -> ValidationOutcome:
+        """Validate one chunk (or a whole file); see :func:`validate_measurements`."""
+        return self._validate(parsed)
+
+    def _validate(self, parsed: pd.DataFrame) -> ValidationOutcome:
+        now, communes = self.now, self.communes
+        frame = parsed.reset_index(drop=True).copy()
+        for column in ["signal_dbm", "quality_db", "sinr_db", "dl_kbps", "ul_kbps", "latency_ms"]:
+            if column not in frame.columns:
+                frame[column] = np.nan
+        for column in ["operator", "plmn", "technology", "device_id"]:
+            if column not in frame.columns:
+                frame[column] = pd.Series(pd.NA, index=frame.index, dtype="string")
+        n = len(frame)
+        rows = frame["source_row"].to_numpy(np.int64)
+        values_rejected: dict[str, int] = {}
+        examples: dict[str, list[int]] = {}
+        value_masks: dict[str, np.ndarray] = {}
+
+        def count_values(reason: str, mask: np.ndarray) -> None:
+            value_masks[reason] = value_masks.get(reason, np.zeros(n, bool)) | mask
+
+        no_service = frame["no_service"].to_numpy(bool, na_value=False) if "no_service" in frame else np.zeros(n, bool)
+        technology = frame["technology"].astype("string")
+        has_technology = ~technology.isna().to_numpy(bool)
+        technology = {tech: (technology == tech).to_numpy(bool, na_value=False) for tech in SIGNAL_RANGES}
+
+        # Coordinates: parse issues, swaps, ranges.
+        lon, lat = _float(frame["lon"]), _float(frame["lat"])
+        unparseable_coords = _issue(frame, "!unparseable_coordinates")
+        missing_coords = (np.isnan(lon) | np.isnan(lat)) & ~unparseable_coords
+        lon, lat, swapped = fix_swapped_coordinates(lon, lat, self.bbox)
+        swapped &= ~np.isnan(lon) & ~np.isnan(lat)
+        frame["lon"], frame["lat"] = lon, lat
         with np.errstate(invalid="ignore"):
-            bad = (values < 0) | (values > THROUGHPUT_MAX_KBPS)
-        throughput_bad |= bad
-        frame[column] = np.where(bad, np.nan, values)
-    count_values("throughput_out_of_range", throughput_bad)
-    latency = _float(frame["latency_ms"])
-    with np.errstate(invalid="ignore"):
-        latency_bad = (latency <= 0) | (latency > LATENCY_MAX_MS)
-    count_values("latency_out_of_range", latency_bad)
-    frame["latency_ms"] = np.where(latency_bad, np.nan, latency)
-    frame["signal_dbm"], frame["quality_db"], frame["sinr_db"] = signal, quality, sinr
+            out_of_range = (np.abs(lat) > 90) | (np.abs(lon) > 180)
+        null_island = (lon == 0) & (lat == 0)
 
-    other_measurement = ~(_isna(frame["dl_kbps"]) & _isna(frame["ul_kbps"]) & _isna(frame["latency_ms"]))
-    has_signal = ~np.isnan(signal)
-    useless = ~no_service & ~has_signal & ~other_measurement
-    # A removed signal on a row that keeps throughput/latency is a value-level loss.
-    count_values("signal_sentinel", sentinel & other_measurement)
-    count_values("signal_out_of_range", signal_range_bad & other_measurement)
-    count_values("not_a_number", signal_nan_text & other_measurement)
+        # Time.
+        time = frame["time"]
+        unparseable_time = _issue(frame, "!unparseable_time")
+        missing_time = _isna(time) & ~unparseable_time
+        time_values = time.to_numpy("datetime64[ns]") if len(time) else np.array([], "datetime64[ns]")
+        before_2000 = ~_isna(time) & (time_values < EARLIEST_TIME.tz_localize(None).to_datetime64())
+        in_future = ~_isna(time) & (time_values > (now + FUTURE_TOLERANCE).tz_localize(None).to_datetime64())
 
-    checks = {
-        "malformed_row": _issue(frame, "!malformed_row"),
-        "missing_coordinates": missing_coords,
-        "unparseable_coordinates": unparseable_coords,
-        "coordinates_out_of_range": out_of_range,
-        "null_island": null_island,
-        "missing_time": missing_time,
-        "unparseable_time": unparseable_time,
-        "time_before_2000": before_2000,
-        "time_in_future": in_future,
-        "missing_operator": missing_operator,
-        "unknown_operator": unknown_operator,
-        "unknown_technology": unknown_technology,
-        "missing_technology": missing_technology,
-        "signal_sentinel": useless & sentinel,
-        "signal_out_of_range": useless & signal_range_bad,
-        "not_a_number": useless & signal_nan_text,
-        "no_measurement": useless,
-    }
-    reason = _row_reasons(checks, n)
-    valid = reason == ""
-    if "_key" in frame.columns:
-        keys = frame["_key"]
-    else:
-        keys = pd.util.hash_pandas_object(conform_measurements(frame).drop(columns="source_row"), index=False)
-    duplicate = valid & pd.Series(keys).duplicated().to_numpy(bool)
-    reason[duplicate] = "duplicate_row"
-    valid = reason == ""
+        # Operator and technology.
+        unknown_operator = _issue(frame, "!unknown_operator")
+        missing_operator = _isna(frame["operator"]) & ~unknown_operator
+        unknown_technology = _issue(frame, "!unknown_technology") & ~no_service
+        raw_signal = _float(frame["signal_dbm"])
+        # A throughput/latency sample needs no technology; a signal cannot be read without one.
+        missing_technology = ~has_technology & ~no_service & ~unknown_technology & ~np.isnan(raw_signal)
 
-    outside = np.zeros(n, bool)
-    if communes is not None and valid.any():
-        outside[valid] = ~inside_area(lon[valid], lat[valid], communes)
-    accepted_mask = valid & ~outside
+        # Values: not-a-number markers first (the reader already left them missing).
+        for column in ["quality_db", "sinr_db", "dl_kbps", "ul_kbps", "latency_ms", "no_service"]:
+            count_values("not_a_number", _issue(frame, f"!not_a_number:{column}"))
+        signal_nan_text = _issue(frame, "!not_a_number:signal_dbm")
 
-    rejected = {}
-    for code in ROW_REASON_CODES:
-        mask = reason == code
-        if mask.any():
-            rejected[code] = int(mask.sum())
-            examples[code] = _examples(rows, mask)
-    for code, mask in value_masks.items():
-        kept_mask = mask & accepted_mask
-        if kept_mask.any():
-            values_rejected[code] = int(kept_mask.sum())
-            examples.setdefault(f"value:{code}", _examples(rows, kept_mask))
-    corrected = {}
-    if (swapped & accepted_mask).any():
-        corrected["swapped_coordinates"] = int((swapped & accepted_mask).sum())
-        examples["swapped_coordinates"] = _examples(rows, swapped & accepted_mask)
-    if outside.any():
-        examples["outside_province"] = _examples(rows, outside)
+        signal = _float(frame["signal_dbm"])
+        signal_on_no_service = no_service & ~np.isnan(signal)
+        count_values("signal_on_no_service", signal_on_no_service)
+        signal = np.where(no_service, np.nan, signal)
+        sentinel = ~no_service & np.isin(signal, SIGNAL_SENTINELS)
+        signal_range_bad = ~sentinel & ~no_service & has_technology & _range_bad(signal, technology, SIGNAL_RANGES)
+        signal_bad = sentinel | signal_range_bad
+        signal = np.where(signal_bad, np.nan, signal)
 
-    accepted = conform_measurements(frame.loc[accepted_mask])
-    accepted["time"] = accepted["time"].astype("datetime64[ns, UTC]")
-    return ValidationOutcome(
-        accepted=accepted,
-        rows_read=n,
-        no_service=int(accepted["no_service"].sum()),
-        outside_province=int(outside.sum()),
-        rejected=rejected,
-        values_rejected=values_rejected,
-        corrected=corrected,
-        examples=examples,
-    )
+        quality = _float(frame["quality_db"])
+        quality_bad = _range_bad(quality, technology, QUALITY_RANGES) & has_technology
+        count_values("quality_out_of_range", quality_bad)
+        quality = np.where(quality_bad, np.nan, quality)
+        sinr = _float(frame["sinr_db"])
+        with np.errstate(invalid="ignore"):
+            sinr_bad = (sinr < SINR_RANGE[0]) | (sinr > SINR_RANGE[1])
+        count_values("sinr_out_of_range", sinr_bad)
+        sinr = np.where(sinr_bad, np.nan, sinr)
+        throughput_bad = np.zeros(n, bool)
+        for column in ["dl_kbps", "ul_kbps"]:
+            values = _float(frame[column])
+            with np.errstate(invalid="ignore"):
+                bad = (values < 0) | (values > THROUGHPUT_MAX_KBPS)
+            throughput_bad |= bad
+            frame[column] = np.where(bad, np.nan, values)
+        count_values("throughput_out_of_range", throughput_bad)
+        latency = _float(frame["latency_ms"])
+        with np.errstate(invalid="ignore"):
+            latency_bad = (latency <= 0) | (latency > LATENCY_MAX_MS)
+        count_values("latency_out_of_range", latency_bad)
+        frame["latency_ms"] = np.where(latency_bad, np.nan, latency)
+        frame["signal_dbm"], frame["quality_db"], frame["sinr_db"] = signal, quality, sinr
+
+        other_measurement = ~(_isna(frame["dl_kbps"]) & _isna(frame["ul_kbps"]) & _isna(frame["latency_ms"]))
+        has_signal = ~np.isnan(signal)
+        useless = ~no_service & ~has_signal & ~other_measurement
+        # A removed signal on a row that keeps throughput/latency is a value-level loss.
+        count_values("signal_sentinel", sentinel & other_measurement)
+        count_values("signal_out_of_range", signal_range_bad & other_measurement)
+        count_values("not_a_number", signal_nan_text & other_measurement)
+
+        checks = {
+            "malformed_row": _issue(frame, "!malformed_row"),
+            "missing_coordinates": missing_coords,
+            "unparseable_coordinates": unparseable_coords,
+            "coordinates_out_of_range": out_of_range,
+            "null_island": null_island,
+            "missing_time": missing_time,
+            "unparseable_time": unparseable_time,
+            "time_before_2000": before_2000,
+            "time_in_future": in_future,
+            "missing_operator": missing_operator,
+            "unknown_operator": unknown_operator,
+            "unknown_technology": unknown_technology,
+            "missing_technology": missing_technology,
+            "signal_sentinel": useless & sentinel,
+            "signal_out_of_range": useless & signal_range_bad,
+            "not_a_number": useless & signal_nan_text,
+            "no_measurement": useless,
+        }
+        reason = _row_reasons(checks, n)
+        valid = reason == 0
+        if "_key" in frame.columns:
+            keys = frame["_key"]
+        else:
+            keys = pd.util.hash_pandas_object(conform_measurements(frame).drop(columns="source_row"), index=False)
+        duplicate = valid & self._duplicated(np.asarray(keys))
+        reason[duplicate] = ROW_REASON_CODES.index("duplicate_row") + 1
+        valid = reason == 0
+
+        outside = np.zeros(n, bool)
+        if communes is not None and valid.any():
+            outside[valid] = ~self.area.contains(lon[valid], lat[valid])
+        accepted_mask = valid & ~outside
+
+        rejected = {}
+        counts = np.bincount(reason, minlength=len(ROW_REASON_CODES) + 1)
+        for number, code in enumerate(ROW_REASON_CODES, start=1):
+            if counts[number]:
+                rejected[code] = int(counts[number])
+                examples[code] = _examples(rows, reason == number)
+        for code, mask in value_masks.items():
+            kept_mask = mask & accepted_mask
+            if kept_mask.any():
+                values_rejected[code] = int(kept_mask.sum())
+                examples.setdefault(f"value:{code}", _examples(rows, kept_mask))
+        corrected = {}
+        if (swapped & accepted_mask).any():
+            corrected["swapped_coordinates"] = int((swapped & accepted_mask).sum())
+            examples["swapped_coordinates"] = _examples(rows, swapped & accepted_mask)
+        if outside.any():
+            examples["outside_province"] = _examples(rows, outside)
+
+        accepted = conform_measurements(frame.loc[accepted_mask])
+        accepted["time"] = accepted["time"].astype("datetime64[ns, UTC]")
+        return ValidationOutcome(
+            accepted=accepted,
+            rows_read=n,
+            no_service=int(accepted["no_service"].sum()),
+            outside_province=int(outside.sum()),
+            rejected=rejected,
+            values_rejected=values_rejected,
+            corrected=corrected,
+            examples=examples,
+        )
 
 
 def _row_reasons(checks: dict[str, np.ndarray], n: int) -> np.ndarray:
-    reason = np.full(n, "", dtype=object)
-    for code, mask in checks.items():
-        reason[(reason == "") & mask] = code
+    """Return each row's first failing check as its 1-based position in ``checks`` (0: none failed)."""
+    reason = np.zeros(n, np.int16)
+    for number, mask in enumerate(checks.values(), start=1):
+        reason[(reason == 0) & mask] = number
     return reason
 
 
@@ -413,11 +564,11 @@ def _outcome(
     n = len(frame)
     rows = frame["source_row"].to_numpy(np.int64)
     reason = _row_reasons(checks, n)
-    valid = reason == ""
+    valid = reason == 0
     outside = np.zeros(n, bool) if keep_area is None else valid & ~keep_area
     rejected, examples = {}, {}
-    for code in checks:
-        mask = reason == code
+    for number, code in enumerate(checks, start=1):
+        mask = reason == number
         if mask.any():
             rejected[code] = int(mask.sum())
             examples[code] = _examples(rows, mask)

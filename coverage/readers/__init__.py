@@ -18,7 +18,7 @@ canonical rows with an :class:`IngestReport` that says what happened to every ro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -149,6 +149,9 @@ class Reader:
         ``sniff(path, head_bytes) -> bool``: does this file look like this format?
     parse : callable
         ``parse(path, operator=None, source_name=None, sha256=None) -> Parsed``.
+    parse_chunks : callable, optional
+        Same arguments plus ``chunk_bytes`` and ``engine``, yields :class:`Parsed` chunks whose
+        concatenation is what ``parse`` gives (formats whose files can be large).
     """
 
     name: str
@@ -156,6 +159,7 @@ class Reader:
     kind: str
     sniff: Callable[[Path, bytes], bool]
     parse: Callable[..., Parsed]
+    parse_chunks: Callable[..., Iterator[Parsed]] | None = None
 
 
 from coverage.readers import generic_csv, gnettrack, ookla, opencellid  # noqa: E402
@@ -227,59 +231,138 @@ def read_file(
     ReaderError
         Unknown format or operator, or a file that cannot be read at all.
     """
-    from coverage import validate
-    from coverage.readers._parse import file_sha256
-
-    path = Path(path)
-    if format is None:
-        format = detect_format(path)  # noqa: A001
-    elif format not in REGISTRY:
-        raise ReaderError(f"{path}: line 0: expected a format among {', '.join(REGISTRY)}; got {format!r}")
-    elif not path.is_file():
-        raise ReaderError(f"{path}: line 0: expected a readable file; it does not exist")
-    if operator is not None:
-        resolved = operator_from_name(operator)
-        if resolved is None:
-            raise ReaderError(f"{path}: line 0: expected an operator id, name or PLMN for --operator; got {operator!r}")
-        operator = resolved
-    reader = REGISTRY[format]
-    sha256 = file_sha256(path)
-    source_name = source_name or path.name
-    parsed = reader.parse(path, operator=operator, source_name=source_name, sha256=sha256)
-    frame = parsed.frame
-    if "source_file" in frame.columns or len(frame):
-        frame["source_file"] = source_name
-    if reader.kind == "measurements":
-        frame["source"] = reader.name
-        outcome = validate.validate_measurements(frame, communes=communes, now=now)
-    elif reader.kind == "cells":
-        outcome = validate.validate_cells(frame, communes=communes)
-    else:
-        outcome = validate.validate_speed_tiles(frame, communes=communes)
-    synthetic = parsed.synthetic or "synthetic" in path.name.lower()
-    report = IngestReport(
-        file=str(path),
-        format=reader.name,
-        sha256=sha256,
-        rows_read=outcome.rows_read,
-        accepted=len(outcome.accepted),
-        no_service=outcome.no_service,
-        outside_province=outcome.outside_province,
-        rejected=outcome.rejected,
-        examples=outcome.examples,
-        values_rejected=outcome.values_rejected,
-        corrected=outcome.corrected,
-        kind=reader.kind,
-        columns=parsed.columns,
-        synthetic=synthetic,
-    )
     from coverage.schema import empty_measurements
 
-    if reader.kind == "measurements":
-        return IngestResult(measurements=outcome.accepted, report=report)
-    if reader.kind == "cells":
-        return IngestResult(measurements=empty_measurements(), report=report, cells=outcome.accepted)
-    return IngestResult(measurements=empty_measurements(), report=report, speed_tiles=outcome.accepted)
+    reading = FileReading(path, format=format, operator=operator, communes=communes, source_name=source_name, now=now)
+    frames = list(reading.chunks())
+    report = reading.report
+    if len(frames) == 1:
+        table = frames[0]
+    else:
+        table = pd.concat(frames, ignore_index=True)
+        if report.kind == "measurements":
+            table["time"] = table["time"].astype("datetime64[ns, UTC]")
+    if report.kind == "measurements":
+        return IngestResult(measurements=table, report=report)
+    if report.kind == "cells":
+        return IngestResult(measurements=empty_measurements(), report=report, cells=table)
+    return IngestResult(measurements=empty_measurements(), report=report, speed_tiles=table)
+
+
+class FileReading:
+    """One file being read, parsed and validated, chunk by chunk for large measurement CSVs.
+
+    Iterate :meth:`chunks` for the accepted canonical rows (measurements, cells or speed tiles by
+    the reader's kind), then :attr:`report` holds the file's :class:`IngestReport`. Reading a file
+    this way holds one chunk in memory at a time; the outcome (rows, counts, reasons, example line
+    numbers) is identical to reading it whole.
+
+    Parameters
+    ----------
+    path, format, operator, communes, source_name, now
+        As for :func:`read_file`.
+    sha256 : str, optional
+        The file's sha256 when the caller already computed it.
+    chunk_bytes : int, optional
+        Bytes per chunk (default :data:`coverage.readers._parse.CHUNK_BYTES`).
+    engine : str
+        ``auto`` (pyarrow where a chunk is plain, else pandas) or ``careful`` (pandas only).
+
+    Raises
+    ------
+    ReaderError
+        Unknown format or operator, or a file that does not exist (when constructed); a file that
+        cannot be read at all (while iterating).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        format: str | None = None,  # noqa: A002
+        operator: str | None = None,
+        communes: gpd.GeoDataFrame | None = None,
+        source_name: str | None = None,
+        now: pd.Timestamp | None = None,
+        sha256: str | None = None,
+        chunk_bytes: int | None = None,
+        engine: str = "auto",
+    ):
+        from coverage.readers._parse import CHUNK_BYTES, file_sha256
+
+        path = Path(path)
+        if format is None:
+            format = detect_format(path)  # noqa: A001
+        elif format not in REGISTRY:
+            raise ReaderError(f"{path}: line 0: expected a format among {', '.join(REGISTRY)}; got {format!r}")
+        elif not path.is_file():
+            raise ReaderError(f"{path}: line 0: expected a readable file; it does not exist")
+        if operator is not None:
+            resolved = operator_from_name(operator)
+            if resolved is None:
+                raise ReaderError(
+                    f"{path}: line 0: expected an operator id, name or PLMN for --operator; got {operator!r}"
+                )
+            operator = resolved
+        self.path = path
+        self.reader = REGISTRY[format]
+        self.operator = operator
+        self.communes = communes
+        self.now = now
+        self.sha256 = sha256 or file_sha256(path)
+        self.source_name = source_name or path.name
+        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
+        self.engine = engine
+        self.report: IngestReport | None = None
+
+    def _parsed(self) -> Iterator[Parsed]:
+        arguments = {"operator": self.operator, "source_name": self.source_name, "sha256": self.sha256}
+        if self.reader.parse_chunks is not None:
+            yield from self.reader.parse_chunks(
+                self.path, chunk_bytes=self.chunk_bytes, engine=self.engine, **arguments
+            )
+        else:
+            yield self.reader.parse(self.path, **arguments)
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """Yield the accepted canonical rows chunk by chunk; sets :attr:`report` when done."""
+        from coverage import validate
+
+        reader = self.reader
+        validator = validate.MeasurementValidator(communes=self.communes, now=self.now)
+        outcomes, columns, synthetic, accepted_rows = [], {}, False, 0
+        for parsed in self._parsed():
+            frame = parsed.frame
+            columns, synthetic = parsed.columns, synthetic or parsed.synthetic
+            if "source_file" in frame.columns or len(frame):
+                frame["source_file"] = self.source_name
+            if reader.kind == "measurements":
+                frame["source"] = reader.name
+                outcome = validator.validate(frame)
+            elif reader.kind == "cells":
+                outcome = validate.validate_cells(frame, communes=self.communes)
+            else:
+                outcome = validate.validate_speed_tiles(frame, communes=self.communes)
+            outcomes.append(outcome)
+            accepted, outcome.accepted = outcome.accepted, None
+            accepted_rows += len(accepted)
+            yield accepted
+        total = outcomes[0] if len(outcomes) == 1 else validate.MeasurementValidator.merge(outcomes)
+        self.report = IngestReport(
+            file=str(self.path),
+            format=reader.name,
+            sha256=self.sha256,
+            rows_read=total.rows_read,
+            accepted=accepted_rows,
+            no_service=total.no_service,
+            outside_province=total.outside_province,
+            rejected=total.rejected,
+            examples=total.examples,
+            values_rejected=total.values_rejected,
+            corrected=total.corrected,
+            kind=reader.kind,
+            columns=columns,
+            synthetic=synthetic or "synthetic" in self.path.name.lower(),
+        )
 
 
 __all__ = [
@@ -289,6 +372,7 @@ __all__ = [
     "Parsed",
     "Reader",
     "ReaderError",
+    "FileReading",
     "detect_format",
     "read_file",
 ]

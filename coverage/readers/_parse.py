@@ -11,10 +11,14 @@ import gzip
 import hashlib
 import io
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from coverage._text import fold, nfc
 from coverage.operators import operator_from_name
@@ -23,6 +27,8 @@ from coverage.operators import operator_from_name
 LOCAL_TIMEZONE = "Asia/Ho_Chi_Minh"
 #: Cell texts that mean "no value" in the files we read (not an error, just missing).
 MISSING_MARKERS = ["", "-", "--", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "none", "nan", "NaN"]
+#: Bytes read per chunk of a large text file (about 600,000 rows of a measurement CSV).
+CHUNK_BYTES = 64 << 20
 #: Extra columns a data row may carry beyond its header before the parser gives up.
 _SPARE_FIELDS = 64
 #: Technology names seen in the wild (folded) → canonical technology.
@@ -55,6 +61,9 @@ TECHNOLOGY_ALIASES = {
 }
 #: Technology texts that mean the phone had no service.
 NO_SERVICE_TECHNOLOGIES = {"--", "no service", "no_service", "no_coverage", "none", "out of service", "mat song"}
+_MISSING_SET = pa.array(MISSING_MARKERS)
+#: Numbers pyarrow parses exactly as pandas does (digits, one dot, optional exponent).
+_FLOAT_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _TRUE_TEXTS = {"1", "true", "yes", "y", "co", "x", "t"}
 _FALSE_TEXTS = {"0", "false", "no", "n", "khong", "f", ""}
 
@@ -149,8 +158,33 @@ def sniff_delimiter(header_line: str) -> str:
     return best
 
 
-def read_text_table(path: Path, delimiter: str | None = None, header: bool = True) -> TextTable:
-    """Read a delimited text file as strings, keeping physical line numbers.
+@dataclass
+class TextLayout:
+    """How a delimited text file is laid out, found from its beginning (and its encoding from all of it).
+
+    Attributes
+    ----------
+    header : list of str
+        Header names as written (NFC), or ``"0"``, ``"1"`` … without a header.
+    delimiter : str
+        The delimiter found or given.
+    encoding : str
+        ``utf-8-sig`` or ``cp1258``.
+    comments : list of str
+        Comment lines (``# …``) before the header.
+    skip : int
+        Physical lines before the first data line (comments and header).
+    """
+
+    header: list[str]
+    delimiter: str
+    encoding: str
+    comments: list[str]
+    skip: int
+
+
+def text_layout(path: Path, delimiter: str | None = None, header: bool = True) -> TextLayout:
+    """Return the layout of a delimited text file (encoding, comments, header, delimiter).
 
     Parameters
     ----------
@@ -160,11 +194,6 @@ def read_text_table(path: Path, delimiter: str | None = None, header: bool = Tru
         Field delimiter; sniffed from the header line when None.
     header : bool
         Whether the first non-comment line is a header.
-
-    Returns
-    -------
-    TextTable
-        The data rows as strings (blank rows removed), their line numbers, header and encoding.
     """
     encoding = detect_encoding(path)
     lines = head_text(path, encoding).splitlines()
@@ -191,40 +220,190 @@ def read_text_table(path: Path, delimiter: str | None = None, header: bool = Tru
     else:
         header_names = [str(i) for i in range(first.count(delimiter) + 1)]
         skip = len(comments)
-    width = len(header_names)
+    return TextLayout(header_names, delimiter, encoding, comments, skip)
+
+
+def iter_text_tables(
+    path: Path,
+    delimiter: str | None = None,
+    header: bool = True,
+    chunk_bytes: int = CHUNK_BYTES,
+    engine: str = "auto",
+    layout: TextLayout | None = None,
+) -> Iterator[TextTable]:
+    """Read a delimited text file as strings in chunks of whole lines, keeping physical line numbers.
+
+    Each chunk is parsed by pyarrow (multithreaded) when every line of it is a plain record with as many
+    fields as the header; otherwise (blank lines, short or long rows, ``\\r`` line ends, text pyarrow
+    refuses) by the careful pandas parser, which gives the same strings for the same bytes. Either way a
+    chunk's frame is what :func:`read_text_table` would give for those lines. A quoted field must not
+    contain a line break (line numbers are physical lines).
+
+    Parameters
+    ----------
+    path : Path
+        CSV/TSV file, optionally gzip-compressed.
+    delimiter : str, optional
+        Field delimiter; sniffed from the header line when None.
+    header : bool
+        Whether the first non-comment line is a header.
+    chunk_bytes : int
+        Approximate bytes per chunk.
+    engine : str
+        ``auto`` (pyarrow where it fits, else pandas) or ``careful`` (pandas only).
+    layout : TextLayout, optional
+        The file's layout when already known.
+
+    Yields
+    ------
+    TextTable
+        The chunk's data rows (blank rows removed) with their line numbers, header and encoding.
+    """
+    layout = layout or text_layout(path, delimiter, header)
+    first_line = layout.skip + 1
+    for piece in _pieces(path, layout, chunk_bytes):
+        frame = _arrow_piece(piece, layout) if engine != "careful" else None
+        if frame is None:
+            frame = _pandas_piece(path, piece, layout, first_line)
+        frame["_line"] = np.arange(len(frame), dtype=np.int64) + first_line
+        first_line += piece.count(b"\n")
+        data = (
+            frame[layout.header]
+            if len(set(layout.header)) == len(layout.header)
+            else frame.iloc[:, : len(layout.header)]
+        )
+        blank = np.ones(len(frame), bool)
+        for column in range(len(layout.header)):
+            blank &= (data.iloc[:, column] == "").to_numpy(bool, na_value=True)
+        blank &= ~frame["_extra"].to_numpy(bool)
+        if blank.any():
+            frame = frame.loc[~blank].reset_index(drop=True)
+        yield TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments)
+
+
+def _pieces(path: Path, layout: TextLayout, chunk_bytes: int) -> Iterator[bytes]:
+    """Yield the data part of a file as UTF-8 byte pieces that end at a line end (the last may not)."""
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as handle:
+        for _ in range(layout.skip):
+            handle.readline()
+        carry = b""
+        at_start = True
+        while True:
+            block = handle.read(chunk_bytes)
+            if at_start:
+                if layout.skip == 0 and layout.encoding == "utf-8-sig" and block.startswith(codecs.BOM_UTF8):
+                    block = block[len(codecs.BOM_UTF8) :]
+                at_start = False
+            if not block:
+                if carry:
+                    yield _to_utf8(carry, layout.encoding)
+                return
+            carry += block
+            cut = carry.rfind(b"\n")
+            if cut < 0:
+                continue
+            piece, carry = carry[: cut + 1], carry[cut + 1 :]
+            yield _to_utf8(piece, layout.encoding)
+
+
+def _to_utf8(piece: bytes, encoding: str) -> bytes:
+    # cp1258 is a single-byte code page: a piece cut at a line end decodes on its own, as pandas would
+    return piece if encoding == "utf-8-sig" else piece.decode(encoding).encode("utf-8")
+
+
+def _arrow_piece(piece: bytes, layout: TextLayout) -> pd.DataFrame | None:
+    """Parse a piece with pyarrow when it is plain (every line a record of header width), else None."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    width = len(layout.header)
+    names = [f"f{i}" for i in range(width)]
+    lines = piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(piece),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=True, block_size=1 << 23),
+            parse_options=pacsv.ParseOptions(
+                delimiter=layout.delimiter, quote_char='"', double_quote=True, newlines_in_values=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    # an empty line is skipped and a lone \r ends a record: then lines and rows disagree
+    if table.num_rows != lines or piece.count(b"\r") != piece.count(b"\r\n"):
+        return None
+    frame = table.to_pandas()
+    frame.columns = layout.header
+    frame["_extra"] = False
+    return frame
+
+
+def _pandas_piece(path: Path, piece: bytes, layout: TextLayout, first_line: int) -> pd.DataFrame:
+    """Parse a piece with pandas, tolerating up to :data:`_SPARE_FIELDS` extra fields per row."""
+    width = len(layout.header)
     names = list(range(width + _SPARE_FIELDS))
-    compression = "gzip" if _is_gzip(path) else None
     try:
         frame = pd.read_csv(
-            path,
-            sep=delimiter,
+            io.BytesIO(piece),
+            sep=layout.delimiter,
             header=None,
             names=names,
-            skiprows=skip,
             dtype=str,
             keep_default_na=False,
             na_values=[],
             skip_blank_lines=False,
-            encoding=encoding,
-            compression=compression,
+            encoding="utf-8",
             engine="c",
         )
     except pd.errors.ParserError as exc:
-        line = _line_from_parser_error(str(exc), skip)
+        line = _line_from_parser_error(str(exc), first_line - 1)
         raise _reader_error(
-            path, line, f"at most {width + _SPARE_FIELDS} fields separated by {delimiter!r}: {exc}"
+            path, line, f"at most {width + _SPARE_FIELDS} fields separated by {layout.delimiter!r}: {exc}"
         ) from exc
     except (UnicodeDecodeError, EOFError, OSError) as exc:
         raise _reader_error(path, 1, f"a readable text file ({exc})") from exc
-    frame["_line"] = np.arange(len(frame), dtype=np.int64) + skip + 1
     extra = frame[names[width:]]
     frame["_extra"] = (extra != "").to_numpy(bool, na_value=False).any(axis=1) if len(extra.columns) else False
     frame = frame.drop(columns=names[width:])
-    frame.columns = [*header_names, "_line", "_extra"]
-    data = frame[header_names]
-    blank = (data == "").to_numpy(bool, na_value=True).all(axis=1) & ~frame["_extra"].to_numpy(bool)
-    frame = frame.loc[~blank].reset_index(drop=True)
-    return TextTable(frame, header_names, delimiter, encoding, comments)
+    frame.columns = [*layout.header, "_extra"]
+    return frame
+
+
+def read_text_table(path: Path, delimiter: str | None = None, header: bool = True, engine: str = "auto") -> TextTable:
+    """Read a delimited text file as strings, keeping physical line numbers.
+
+    Parameters
+    ----------
+    path : Path
+        CSV/TSV file, optionally gzip-compressed.
+    delimiter : str, optional
+        Field delimiter; sniffed from the header line when None.
+    header : bool
+        Whether the first non-comment line is a header.
+    engine : str
+        ``auto`` or ``careful`` (see :func:`iter_text_tables`).
+
+    Returns
+    -------
+    TextTable
+        The data rows as strings (blank rows removed), their line numbers, header and encoding.
+    """
+    layout = text_layout(path, delimiter, header)
+    tables = list(iter_text_tables(path, engine=engine, layout=layout))
+    if not tables:
+        frame = pd.DataFrame({name: pd.Series([], dtype="str") for name in layout.header})
+        frame["_extra"] = np.zeros(0, bool)
+        frame["_line"] = np.zeros(0, np.int64)
+    else:
+        frame = pd.concat([t.frame for t in tables], ignore_index=True) if len(tables) > 1 else tables[0].frame
+    frame = frame[[*layout.header, "_line", "_extra"]] if len(set(layout.header)) == len(layout.header) else frame
+    return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments)
 
 
 def _line_from_parser_error(message: str, skip: int) -> int:
@@ -255,13 +434,52 @@ def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> tuple[pd.Serie
     not_a_number : numpy.ndarray
         bool, True where text was present but is not a number.
     """
-    text = raw.astype("string").str.strip()
-    missing = (text.isna() | text.isin(MISSING_MARKERS)).to_numpy(bool, na_value=True)
+    text = _trimmed(raw)
+    missing = _missing(text)
     if decimal_comma:
-        text = text.str.replace(",", ".", regex=False)
-    values = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
-    not_a_number = ~missing & values.isna().to_numpy(bool)
+        text = pc.replace_substring(text, ",", ".")
+    candidates = pc.if_else(missing, pa.scalar(None, text.type), text)
+    values = _cast_floats(candidates)
+    not_a_number = ~missing & np.isnan(values)
+    values = pd.Series(values, index=raw.index, dtype="float64")
     return values, not_a_number
+
+
+def _arrow(raw: pd.Series) -> pa.Array:
+    """The column as one pyarrow string array (missing values as nulls)."""
+    array = pa.array(raw.astype("string"), from_pandas=True)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _missing(text: pa.Array) -> np.ndarray:
+    """True where the text is null or one of :data:`MISSING_MARKERS`."""
+    marker = pc.fill_null(pc.is_in(text, value_set=_MISSING_SET), True)
+    return pc.or_(pc.is_null(text), marker).to_numpy(zero_copy_only=False)
+
+
+def _trimmed(raw: pd.Series) -> pa.Array:
+    return pc.utf8_trim_whitespace(_arrow(raw))
+
+
+def _cast_floats(candidates: pa.Array) -> np.ndarray:
+    """Parse text to float64 (NaN where not a number), as ``pandas.to_numeric(errors="coerce")`` does.
+
+    pyarrow's parser accepts a subset of what pandas accepts, with the same values; text it refuses
+    (and only that) goes through pandas.
+    """
+    try:
+        return pc.cast(candidates, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        pass
+    simple = pc.fill_null(pc.match_substring_regex(candidates, _FLOAT_PATTERN), False).to_numpy(zero_copy_only=False)
+    values = np.full(len(candidates), np.nan)
+    if simple.any():
+        values[simple] = pc.cast(candidates.filter(pa.array(simple)), pa.float64()).to_numpy(zero_copy_only=False)
+    rest = ~simple & pc.is_valid(candidates).to_numpy(zero_copy_only=False)
+    if rest.any():
+        text = pd.Series(candidates.filter(pa.array(rest)).to_pandas(), dtype="string")
+        values[rest] = pd.to_numeric(text, errors="coerce").astype("float64").to_numpy(float, na_value=np.nan)
+    return values
 
 
 def parse_times(raw: pd.Series, extra_formats: tuple[str, ...] = ()) -> tuple[pd.Series, np.ndarray, np.ndarray]:
@@ -288,6 +506,70 @@ def parse_times(raw: pd.Series, extra_formats: tuple[str, ...] = ()) -> tuple[pd
     unparseable : numpy.ndarray
         bool, text given but not a time.
     """
+    times = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+    missing = np.zeros(len(raw), bool)
+    unparseable = np.zeros(len(raw), bool)
+    fast, values = _iso_times(raw, local=not extra_formats)
+    if fast.any():
+        times[fast] = values
+    rest = ~fast
+    if rest.any():
+        rest_times, missing[rest], unparseable[rest] = _general_times(raw[rest], extra_formats)
+        times[rest] = rest_times
+    return times, missing, unparseable
+
+
+#: ISO 8601 layouts read by pyarrow: (length, {position: allowed characters}, with offset).
+_ISO_LAYOUTS = [
+    (25, {4: b"-", 7: b"-", 10: b"T ", 13: b":", 16: b":", 19: b"+-", 22: b":"}, True),
+    (20, {4: b"-", 7: b"-", 10: b"T ", 13: b":", 16: b":", 19: b"Z"}, True),
+    (19, {4: b"-", 7: b"-", 10: b"T ", 13: b":", 16: b":"}, False),
+]
+
+
+def _iso_times(raw: pd.Series, local: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Parse the usual ISO 8601 times (``2026-08-01T00:04:17+07:00``, ``…Z``, local ``2026-08-01 00:04:17``).
+
+    Only values laid out exactly so are taken (the others are left to the general parser); pyarrow
+    reads them as pandas' ISO 8601 parser does. Returns ``(taken, UTC datetime64[ns] values of taken)``.
+    """
+    text = _arrow(raw)
+    taken = np.zeros(len(text), bool)
+    out = np.zeros(len(text), "datetime64[ns]")
+    if len(text) == 0:
+        return taken, out[taken]
+    lengths = pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False)
+    offsets = np.frombuffer(text.buffers()[1], np.int64 if pa.types.is_large_string(text.type) else np.int32)
+    offsets = offsets[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(text.buffers()[2], np.uint8) if text.buffers()[2] is not None else np.zeros(0, np.uint8)
+    for length, layout, with_offset in _ISO_LAYOUTS:
+        if not with_offset and not local:
+            continue
+        rows = np.flatnonzero((lengths == length) & ~taken)
+        if len(rows) == 0:
+            continue
+        starts = offsets[rows]
+        fits = np.ones(len(rows), bool)
+        for position, allowed in layout.items():
+            fits &= np.isin(data[starts + position], np.frombuffer(allowed, np.uint8))
+        rows = rows[fits]
+        if len(rows) == 0:
+            continue
+        subset = text.take(pa.array(rows))
+        try:
+            if with_offset:
+                parsed = pc.cast(subset, pa.timestamp("ns", "UTC")).to_numpy(zero_copy_only=False)
+            else:
+                naive = pd.Series(pc.cast(subset, pa.timestamp("ns")).to_numpy(zero_copy_only=False))
+                parsed = naive.dt.tz_localize(LOCAL_TIMEZONE).dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        except (pa.ArrowInvalid, ValueError):
+            continue  # an impossible date among them: the general parser decides row by row
+        out[rows] = parsed.astype("datetime64[ns]")
+        taken[rows] = True
+    return taken, pd.to_datetime(out[taken]).tz_localize("UTC")
+
+
+def _general_times(raw: pd.Series, extra_formats: tuple[str, ...]) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     text = raw.astype("string").str.strip()
     missing = (text.isna() | text.isin(MISSING_MARKERS)).to_numpy(bool, na_value=True)
     times = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
@@ -337,6 +619,32 @@ def map_unique(values: pd.Series, function) -> pd.Series:
     return text.map(mapping, na_action="ignore").astype("string")
 
 
+def by_unique(function):
+    """Wrap a column function so that it computes on the distinct values only, then spreads the result.
+
+    ``function(series) -> tuple`` of Series or arrays aligned with its input; the wrapper returns the
+    same tuple for the full column (index kept). Identical results, in time proportional to the
+    number of distinct values (operators, technologies, flags, devices) instead of rows.
+    """
+
+    def wrapped(raw: pd.Series, *args, **kwargs):
+        codes, uniques = pd.factorize(raw.astype("string"), use_na_sentinel=False)
+        results = function(pd.Series(uniques, dtype="string"), *args, **kwargs)
+        single = not isinstance(results, tuple)
+        spread = []
+        for result in (results,) if single else results:
+            if isinstance(result, pd.Series):
+                spread.append(pd.Series(result.array.take(codes), index=raw.index, dtype=result.dtype))
+            else:
+                spread.append(np.asarray(result)[codes])
+        return spread[0] if single else tuple(spread)
+
+    wrapped.__doc__ = function.__doc__
+    wrapped.__name__ = function.__name__
+    return wrapped
+
+
+@by_unique
 def parse_technology(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Map technology texts (LTE, NR, UMTS, GSM, 4G …) to 2G/3G/4G/5G.
 
@@ -361,6 +669,30 @@ def parse_technology(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]
 
 
 def parse_operator(names: pd.Series | None, plmns: pd.Series | None) -> tuple[pd.Series, pd.Series, np.ndarray]:
+    """Resolve the canonical operator from a name column and/or a PLMN column.
+
+    The PLMN wins when both are given (it is unambiguous). Returns ``(operator, plmn, unknown)``
+    where ``unknown`` marks rows with an operator text that neither the aliases nor PLMN parsing know.
+    Computed once per distinct (name, PLMN) pair.
+    """
+    given = {key: column for key, column in {"names": names, "plmns": plmns}.items() if column is not None}
+    index = next(iter(given.values())).index
+    pair = np.zeros(len(index), np.int64)
+    for column in given.values():
+        codes, uniques = pd.factorize(column.astype("string"), use_na_sentinel=False)
+        pair = pair * (len(uniques) + 1) + codes
+    pair_codes, pair_uniques = pd.factorize(pair)
+    _, first = np.unique(pair_codes, return_index=True)
+    small = {key: column.iloc[first].reset_index(drop=True) for key, column in given.items()}
+    operator, plmn, unknown = _parse_operator_rows(small.get("names"), small.get("plmns"))
+    return (
+        pd.Series(operator.array.take(pair_codes), index=index, dtype="string"),
+        pd.Series(plmn.array.take(pair_codes), index=index, dtype="string"),
+        np.asarray(unknown)[pair_codes],
+    )
+
+
+def _parse_operator_rows(names: pd.Series | None, plmns: pd.Series | None) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """Resolve the canonical operator from a name column and/or a PLMN column.
 
     The PLMN wins when both are given (it is unambiguous). Returns ``(operator, plmn, unknown)``
@@ -391,6 +723,7 @@ def parse_operator(names: pd.Series | None, plmns: pd.Series | None) -> tuple[pd
     return operator.astype("string"), plmn.astype("string"), unknown
 
 
+@by_unique
 def parse_flags(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Parse a yes/no column (1/0, true/false, yes/no, có/không). Returns ``(flag, unreadable)``."""
     folded = map_unique(raw.astype("string").str.strip(), fold)
@@ -399,6 +732,7 @@ def parse_flags(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return flag, unreadable
 
 
+@by_unique
 def pseudonymise(values: pd.Series) -> pd.Series:
     """Return a 16-hex sha256 prefix of each distinct device id (pseudonymisation, not anonymisation)."""
     return map_unique(values, lambda value: hashlib.sha256(f"lomsong-device:{value}".encode()).hexdigest()[:16])
@@ -414,5 +748,15 @@ def file_sha256(path: Path) -> str:
 
 
 def record_keys(frame: pd.DataFrame) -> np.ndarray:
-    """Return a 64-bit hash of each row's raw fields, to find exact duplicate records."""
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    """Return a 64-bit hash of each row's raw fields, to find exact duplicate records.
+
+    The fields are joined with a unit separator (a missing field is a record separator) and the
+    joined text is hashed once: much faster than hashing column by column, and the same for a row
+    whatever chunk or parser it came from.
+    """
+    if len(frame) == 0:
+        return np.zeros(0, np.uint64)
+    columns = [_arrow(frame.iloc[:, i]).cast(pa.large_string()) for i in range(frame.shape[1])]
+    separator = pa.scalar("\x1f", pa.large_string())
+    joined = pc.binary_join_element_wise(*columns, separator, null_handling="replace", null_replacement="\x1e")
+    return pd.util.hash_pandas_object(pd.Series(joined.to_pandas()), index=False, categorize=False).to_numpy()

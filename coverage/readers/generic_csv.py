@@ -16,6 +16,7 @@ without a device column every row gets the file's hash prefix (one file = one de
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +25,19 @@ import pandas as pd
 from coverage._text import fold
 from coverage.readers import Parsed, Reader, ReaderError
 from coverage.readers._parse import (
+    CHUNK_BYTES,
+    TextTable,
     head_text,
+    iter_text_tables,
     parse_flags,
     parse_numbers,
     parse_operator,
     parse_technology,
     parse_times,
     pseudonymise,
-    read_text_table,
     record_keys,
     sniff_delimiter,
+    text_layout,
 )
 
 #: Canonical column → accepted header keys, best first (keys are folded: lower case, no accents,
@@ -148,10 +152,29 @@ def parse(path: Path, operator: str | None = None, source_name: str | None = Non
     ReaderError
         The header lacks latitude, longitude or time, or any measurement column.
     """
-    table = read_text_table(path)
-    columns, mbps = map_header(table.header)
-    shown = ", ".join(table.header[:20])
-    where = f"{path}: line {len(table.comments) + 1}: expected"
+    chunks = list(parse_chunks(path, operator=operator, source_name=source_name, sha256=sha256))
+    frame = pd.concat([c.frame for c in chunks], ignore_index=True) if len(chunks) > 1 else chunks[0].frame
+    return Parsed(frame=frame, columns=chunks[0].columns, synthetic=chunks[0].synthetic)
+
+
+def parse_chunks(
+    path: Path,
+    operator: str | None = None,
+    source_name: str | None = None,
+    sha256: str | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    engine: str = "auto",
+) -> Iterator[Parsed]:
+    """Parse a measurement CSV chunk by chunk (same arguments as :func:`parse`).
+
+    Yields at least one :class:`Parsed` (possibly empty); the concatenation of the frames is what
+    :func:`parse` returns. ``chunk_bytes`` and ``engine`` are passed to
+    :func:`coverage.readers._parse.iter_text_tables`.
+    """
+    layout = text_layout(path)
+    columns, mbps = map_header(layout.header)
+    shown = ", ".join(layout.header[:20])
+    where = f"{path}: line {len(layout.comments) + 1}: expected"
     for required, examples in [("lat", "lat, latitude, vĩ độ"), ("lon", "lon, lng, longitude, kinh độ")]:
         if required not in columns:
             raise ReaderError(f"{where} a {required} column ({examples}) in the header; found: {shown}")
@@ -165,6 +188,47 @@ def parse(path: Path, operator: str | None = None, source_name: str | None = Non
             f"{where} a measurement column (signal_dbm, rsrp, rscp, rssi, level, "
             f"dl_kbps, ul_kbps, latency_ms or no_service); found: {shown}"
         )
+    shown_columns = dict(columns)
+    for column in mbps:
+        shown_columns[column] = f"{mbps[column]} (Mbit/s ×1000)"
+    synthetic = any("synthetic" in comment.lower() for comment in layout.comments)
+    emitted = False
+    for table in iter_text_tables(path, chunk_bytes=chunk_bytes, engine=engine, layout=layout):
+        frame = parse_table(table, columns, mbps, operator=operator, sha256=sha256)
+        emitted = True
+        yield Parsed(frame=frame, columns=shown_columns, synthetic=synthetic)
+    if not emitted:
+        empty = pd.DataFrame({name: pd.Series([], dtype="str") for name in layout.header})
+        empty["_line"], empty["_extra"] = np.zeros(0, np.int64), np.zeros(0, bool)
+        table = TextTable(empty, layout.header, layout.delimiter, layout.encoding, layout.comments)
+        yield Parsed(frame=parse_table(table, columns, mbps, operator=operator, sha256=sha256), columns=shown_columns)
+
+
+def parse_table(
+    table: TextTable,
+    columns: dict[str, str],
+    mbps: dict[str, str],
+    operator: str | None = None,
+    sha256: str | None = None,
+) -> pd.DataFrame:
+    """Turn a text table (or a chunk of one) into the parsed-measurement frame.
+
+    Parameters
+    ----------
+    table : TextTable
+        Raw strings with ``_line`` and ``_extra``.
+    columns, mbps : dict
+        Header mapping from :func:`map_header`.
+    operator : str, optional
+        Canonical operator for rows without one.
+    sha256 : str, optional
+        The file's hash (device id when there is no device column).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Parsed frame with issue columns and ``_key``.
+    """
     raw = table.frame
     decimal_comma = table.delimiter != ","
     out = pd.DataFrame(index=raw.index)
@@ -178,7 +242,6 @@ def parse(path: Path, operator: str | None = None, source_name: str | None = Non
         elif column in mbps:
             values, bad = parse_numbers(raw[mbps[column]], decimal_comma)
             out[column], out[f"!not_a_number:{column}"] = values * 1000.0, bad
-            columns[column] = f"{mbps[column]} (Mbit/s ×1000)"
         else:
             out[column] = np.nan
     no_service = np.zeros(len(raw), bool)
@@ -213,8 +276,7 @@ def parse(path: Path, operator: str | None = None, source_name: str | None = Non
     out["source_row"] = raw["_line"].to_numpy(np.int64)
     out["!malformed_row"] = raw["_extra"].to_numpy(bool)
     out["_key"] = record_keys(raw[table.header])
-    synthetic = any("synthetic" in comment.lower() for comment in table.comments)
-    return Parsed(frame=out, columns=columns, synthetic=synthetic)
+    return out
 
 
 READER = Reader(
@@ -223,4 +285,5 @@ READER = Reader(
     kind="measurements",
     sniff=sniff,
     parse=parse,
+    parse_chunks=parse_chunks,
 )
