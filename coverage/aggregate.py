@@ -75,6 +75,8 @@ class Samples:
         Local day number (days since 1970-01-01 in UTC+7), ``int64`` minimum when missing.
     counts : dict
         Input rows, rows used, and why the others were left out.
+    rows : numpy.ndarray or None
+        Position of each sample's row in the input table.
     """
 
     cell: np.ndarray
@@ -88,6 +90,7 @@ class Samples:
     device: np.ndarray
     day: np.ndarray
     counts: dict = field(default_factory=dict)
+    rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.cell)
@@ -155,6 +158,7 @@ def prepare_samples(measurements: pd.DataFrame, grid: Grid, config: Config) -> S
         device=device,
         day=day,
         counts=counts,
+        rows=np.flatnonzero(keep),
     )
 
 

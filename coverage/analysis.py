@@ -10,8 +10,9 @@ for the method.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -476,13 +477,17 @@ def _counts(
 
 
 def analyse(
-    measurements: pd.DataFrame,
+    measurements: pd.DataFrame | Sequence[str | Path],
     communes: gpd.GeoDataFrame,
     surface: PopulationSurface,
     config: Config,
     villages: pd.DataFrame | gpd.GeoDataFrame | None = None,
     speed_tiles: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
+    since: pd.Timestamp | None = None,
+    until: pd.Timestamp | None = None,
 ) -> Analysis:
     """Run the gap engine.
 
@@ -504,13 +509,21 @@ def analyse(
         they have no operator, so they decide no state.
     progress : callable, optional
         Called with a short English message as each stage starts.
+    engine : {"local", "dask"}
+        ``"dask"``: ``measurements`` is the list of the store's Parquet files
+        (``MeasurementStore(path).partitions``) and indexing and per-cell aggregation run on a Dask
+        cluster (:mod:`coverage.distributed`); the results are the local engine's.
+    scheduler : str, optional
+        With ``engine="dask"``: scheduler address (``tcp://host:8786``); a LocalCluster when None.
+    since, until : pandas.Timestamp, optional
+        With ``engine="dask"``: keep ``since <= time < until`` (the local engine is given filtered rows).
 
     Returns
     -------
     Analysis
     """
-    from coverage.villages import normalize_villages, village_status
-
+    if engine not in ("local", "dask"):
+        raise ValueError(f"engine: expected 'local' or 'dask', got {engine!r}")
     timings: dict[str, float] = {}
     say = progress or (lambda _message: None)
 
@@ -523,13 +536,45 @@ def analyse(
     grid = build_grid(communes, surface, config.resolution)
     timings["grid"] = time.perf_counter() - started
 
-    started = stage("index", f"Indexing {len(measurements):,} measurements")
-    samples = prepare_samples(measurements, grid, config)
-    timings["index"] = time.perf_counter() - started
+    if engine == "dask":
+        from coverage.distributed import dask_client, distributed_statistics
 
-    started = stage("aggregate", "Aggregating per cell, operator and technology")
-    statistics = cell_statistics(samples, len(grid.cells))
-    timings["aggregate"] = time.perf_counter() - started
+        started = stage("aggregate", "Indexing and aggregating on the Dask cluster")
+        with dask_client(scheduler) as client:
+            samples, statistics = distributed_statistics(
+                [Path(f) for f in measurements], grid, config, client, since=since, until=until, say=say
+            )
+        timings["index_aggregate_dask"] = time.perf_counter() - started
+    else:
+        started = stage("index", f"Indexing {len(measurements):,} measurements")
+        samples = prepare_samples(measurements, grid, config)
+        timings["index"] = time.perf_counter() - started
+
+        started = stage("aggregate", "Aggregating per cell, operator and technology")
+        statistics = cell_statistics(samples, len(grid.cells))
+        timings["aggregate"] = time.perf_counter() - started
+
+    return finish_analysis(grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage)
+
+
+def finish_analysis(
+    grid: Grid,
+    samples: Samples,
+    statistics: CellStatistics,
+    communes: gpd.GeoDataFrame,
+    surface: PopulationSurface,
+    config: Config,
+    villages: pd.DataFrame | gpd.GeoDataFrame | None,
+    speed_tiles: pd.DataFrame | None,
+    timings: dict[str, float],
+    stage: Callable[[str, str], float],
+) -> Analysis:
+    """Classify, find gaps and build the tables from per view × cell statistics (both engines).
+
+    ``samples`` and the memberships of ``statistics`` need only hold the samples of weak cells
+    (what the gap statistics read); ``samples.counts`` and ``samples.operators`` cover all data.
+    """
+    from coverage.villages import normalize_villages, village_status
 
     started = stage("classify", "Classifying cells (thresholds and evidence rule)")
     classification = classify(statistics, len(grid.cells), samples.operators, config)
