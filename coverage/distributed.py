@@ -237,7 +237,7 @@ def distributed_statistics(
     say(f"indexing {len(units)} row groups on {n_workers} Dask workers")
     # workers get the grid without its commune table (positions and resolution are all they use)
     light = replace(grid, cell_communes=grid.cell_communes.iloc[:0])
-    [grid_future] = client.scatter([light], broadcast=True)
+    [grid_future] = client.scatter([light], broadcast=True, hash=False)
     coded = [
         client.submit(code_row_group, file, group, grid_future, config, n_buckets, since, until, pure=False)
         for file, group in units
@@ -268,7 +268,7 @@ def distributed_statistics(
     state = classify(statistics, n_cells, operators, config).state
     weak_view, weak_cell = np.nonzero(state == WEAK)
     weak_keys = weak_view.astype("int64") * n_cells + weak_cell
-    [weak_future] = client.scatter([weak_keys], broadcast=True)
+    [weak_future] = client.scatter([weak_keys], broadcast=True, hash=False)
     parts = client.gather([client.submit(weak_members, f, weak_future) for f in buckets])
     offset = 0
     arrays, member_sample, member_key = [], [], []
