@@ -36,6 +36,7 @@ import shutil
 import sqlite3
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
@@ -175,18 +176,26 @@ class MeasurementStore:
 
         Only one chunk is in memory at a time, so a file of any size is stored in bounded memory.
         """
-        writer = None
-        try:
-            for frame in chunks:
-                table = pa.Table.from_pandas(frame, preserve_index=False, schema=writer.schema if writer else None)
-                if writer is None:
-                    writer = pq.ParquetWriter(target, table.schema)
-                writer.write_table(table, row_group_size=1_000_000)
-                if on_chunk is not None:
-                    on_chunk(len(frame))
-        finally:
-            if writer is not None:
-                writer.close()
+        writer, pending = None, None
+        # the Parquet encoder runs in a thread (without the GIL) while the next chunk is validated
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            try:
+                for frame in chunks:
+                    table = pa.Table.from_pandas(frame, preserve_index=False, schema=writer.schema if writer else None)
+                    if writer is None:
+                        writer = pq.ParquetWriter(target, table.schema)
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(writer.write_table, table, row_group_size=1_000_000)
+                    if on_chunk is not None:
+                        on_chunk(len(frame))
+                if pending is not None:
+                    pending.result()
+            finally:
+                if pending is not None:
+                    pending.exception()  # wait for the last write before closing
+                if writer is not None:
+                    writer.close()
         with open(target, "rb") as handle:
             os.fsync(handle.fileno())
 

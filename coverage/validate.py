@@ -340,17 +340,20 @@ class MeasurementValidator:
         self._seen = np.zeros(0, np.uint64)
 
     def _duplicated(self, keys: np.ndarray) -> np.ndarray:
-        """True for keys seen earlier in this chunk or in an earlier chunk; remembers the chunk's keys."""
+        """True for keys seen earlier in this chunk or in an earlier chunk; remembers the chunk's keys.
+
+        The keys seen so far are one sorted array; a chunk's distinct keys (sorted, so the search walks
+        the array in order) are looked up in it, and the new ones inserted.
+        """
         keys = np.asarray(keys, dtype=np.uint64)
-        duplicated = pd.Series(keys).duplicated().to_numpy(bool)
-        if len(self._seen):
-            position = np.searchsorted(self._seen, keys)
-            found = position < len(self._seen)
-            found[found] = self._seen[position[found]] == keys[found]
-            duplicated = duplicated | found
-        new = np.unique(keys[~duplicated])
-        if len(new):
-            self._seen = np.insert(self._seen, np.searchsorted(self._seen, new), new) if len(self._seen) else new
+        distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        duplicated = np.ones(len(keys), bool)
+        duplicated[first] = False
+        position = np.searchsorted(self._seen, distinct)
+        known = position < len(self._seen)
+        known[known] = self._seen[position[known]] == distinct[known]
+        duplicated |= known[inverse.ravel()]
+        self._seen = np.insert(self._seen, position[~known], distinct[~known])
         return duplicated
 
     @staticmethod

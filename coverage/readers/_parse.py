@@ -12,6 +12,7 @@ import hashlib
 import io
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,24 +262,31 @@ def iter_text_tables(
     """
     layout = layout or text_layout(path, delimiter, header)
     first_line = layout.skip + 1
-    for piece in _pieces(path, layout, chunk_bytes):
-        frame = _arrow_piece(piece, layout) if engine != "careful" else None
-        if frame is None:
-            frame = _pandas_piece(path, piece, layout, first_line)
-        frame["_line"] = np.arange(len(frame), dtype=np.int64) + first_line
-        first_line += piece.count(b"\n")
-        data = (
-            frame[layout.header]
-            if len(set(layout.header)) == len(layout.header)
-            else frame.iloc[:, : len(layout.header)]
-        )
-        blank = np.ones(len(frame), bool)
-        for column in range(len(layout.header)):
-            blank &= (data.iloc[:, column] == "").to_numpy(bool, na_value=True)
-        blank &= ~frame["_extra"].to_numpy(bool)
-        if blank.any():
-            frame = frame.loc[~blank].reset_index(drop=True)
-        yield TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments)
+    # pyarrow parses the next piece (without the GIL) while the caller works on the current one
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for piece in _pieces(path, layout, chunk_bytes):
+            future = pool.submit(_arrow_piece, piece, layout) if engine != "careful" else None
+            if pending is not None:
+                yield _finish_piece(path, layout, *pending)
+            pending = (piece, future, first_line)
+            first_line += piece.count(b"\n")
+        if pending is not None:
+            yield _finish_piece(path, layout, *pending)
+
+
+def _finish_piece(path: Path, layout: TextLayout, piece: bytes, future, first_line: int) -> TextTable:
+    frame = future.result() if future is not None else None
+    if frame is None:
+        frame = _pandas_piece(path, piece, layout, first_line)
+    frame["_line"] = np.arange(len(frame), dtype=np.int64) + first_line
+    width = len(layout.header)
+    blank = ~frame["_extra"].to_numpy(bool)
+    for column in range(width):
+        blank &= (frame.iloc[:, column] == "").to_numpy(bool, na_value=True)
+    if blank.any():
+        frame = frame.loc[~blank].reset_index(drop=True)
+    return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments)
 
 
 def _pieces(path: Path, layout: TextLayout, chunk_bytes: int) -> Iterator[bytes]:
@@ -552,6 +560,7 @@ def _iso_times(raw: pd.Series, local: bool) -> tuple[np.ndarray, np.ndarray]:
         fits = np.ones(len(rows), bool)
         for position, allowed in layout.items():
             fits &= np.isin(data[starts + position], np.frombuffer(allowed, np.uint8))
+        fits &= _plausible_iso(data, starts, with_offset=length == 25)
         rows = rows[fits]
         if len(rows) == 0:
             continue
@@ -567,6 +576,38 @@ def _iso_times(raw: pd.Series, local: bool) -> tuple[np.ndarray, np.ndarray]:
         out[rows] = parsed.astype("datetime64[ns]")
         taken[rows] = True
     return taken, pd.to_datetime(out[taken]).tz_localize("UTC")
+
+
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _plausible_iso(data: np.ndarray, starts: np.ndarray, with_offset: bool) -> np.ndarray:
+    """True where ``YYYY-MM-DD?HH:MM:SS[±HH:MM]`` at ``starts`` has digits and a real date and time.
+
+    Everything else (month 13, 30 February, 25:61, years pandas cannot hold …) goes to the general
+    parser, which gives it its usual outcome.
+    """
+
+    def number(first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        value = np.zeros(len(starts), np.int64)
+        digits = np.ones(len(starts), bool)
+        for position in range(first, last):
+            digit = data[starts + position].astype(np.int64) - 48
+            digits &= (digit >= 0) & (digit <= 9)
+            value = value * 10 + digit
+        return value, digits
+
+    (year, y_ok), (month, m_ok), (day, d_ok) = number(0, 4), number(5, 7), number(8, 10)
+    (hour, h_ok), (minute, n_ok), (second, s_ok) = number(11, 13), number(14, 16), number(17, 19)
+    fits = y_ok & m_ok & d_ok & h_ok & n_ok & s_ok
+    fits &= (year >= 1700) & (year <= 2200) & (month >= 1) & (month <= 12)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    fits &= (day >= 1) & (day <= days) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    if with_offset:
+        (offset_hours, oh_ok), (offset_minutes, om_ok) = number(20, 22), number(23, 25)
+        fits &= oh_ok & om_ok & (offset_hours <= 14) & (offset_minutes <= 59)
+    return fits
 
 
 def _general_times(raw: pd.Series, extra_formats: tuple[str, ...]) -> tuple[pd.Series, np.ndarray, np.ndarray]:
