@@ -581,7 +581,26 @@ def finish_analysis(
     timings["classify"] = time.perf_counter() - started
 
     started = stage("gaps", "Merging weak cells into gap areas")
-    gaps, weak_entries = find_gaps(grid, statistics, samples, classification.state, classification.meets_rule, communes)
+    views = statistics.views
+    all_row = int(np.flatnonzero(views["kind"].to_numpy(object) == "all")[0])
+    meets_rule = classification.meets_rule.copy()
+    # An all-view cell has evidence of its own when its pooled samples meet the rule; whether every
+    # operator was tested is decided over the whole gap (find_gaps), not cell by cell.
+    meets_rule[all_row] = (classification.n_samples[all_row] >= config.min_samples) & (
+        classification.n_devices[all_row] >= config.min_devices
+    )
+    national = np.flatnonzero(np.isin(np.asarray(samples.operators, dtype=object), OPERATOR_IDS))
+    gaps, weak_entries = find_gaps(
+        grid,
+        statistics,
+        samples,
+        classification.state,
+        meets_rule,
+        communes,
+        required_operators=national,
+        min_samples=config.min_samples,
+        min_devices=config.min_devices,
+    )
     timings["gaps"] = time.perf_counter() - started
 
     started = stage("tables", "Building cell, commune and measurement-plan tables")

@@ -113,6 +113,41 @@ def _commune_lists(
     return lists.join(primary).reindex(range(n_gaps))
 
 
+def operators_tested(
+    gap: np.ndarray, sample: np.ndarray, samples: Samples, n_gaps: int, min_samples: int, min_devices: int
+) -> np.ndarray:
+    """Return a ``(n_gaps, n_operators)`` boolean table: was the operator measured inside the gap?
+
+    Parameters
+    ----------
+    gap : numpy.ndarray
+        Gap label of each membership.
+    sample : numpy.ndarray
+        Sample position of each membership (same length as ``gap``).
+    samples : Samples
+        Coded samples.
+    n_gaps : int
+        Number of gaps.
+    min_samples, min_devices : int
+        An operator counts as tested with at least this many samples from this many devices.
+
+    Returns
+    -------
+    numpy.ndarray
+        True where the operator's samples inside the gap meet the rule.
+    """
+    n_operators = max(len(samples.operators), 1)
+    operator = samples.operator[sample].astype("int64")
+    group = gap.astype("int64") * n_operators + operator
+    n_samples = np.bincount(group, minlength=n_gaps * n_operators)
+    device = samples.device[sample].astype("int64")
+    known = device >= 0
+    pairs = np.unique(group[known] * (int(device.max(initial=0)) + 1) + device[known])
+    n_devices = np.bincount(pairs // (int(device.max(initial=0)) + 1), minlength=n_gaps * n_operators)
+    tested = (n_samples >= min_samples) & (n_devices >= min_devices)
+    return tested.reshape(n_gaps, n_operators)
+
+
 def find_gaps(
     grid: Grid,
     statistics: CellStatistics,
@@ -120,6 +155,9 @@ def find_gaps(
     state: np.ndarray,
     meets_rule: np.ndarray,
     communes: pd.DataFrame,
+    required_operators: np.ndarray | None = None,
+    min_samples: int = 1,
+    min_devices: int = 1,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Merge connected weak cells of each view into gap areas.
 
@@ -137,6 +175,11 @@ def find_gaps(
         ``(n_views, n_cells)`` True where the cell meets the view's evidence rule.
     communes : pandas.DataFrame
         Canonical commune table (codes, names, districts).
+    required_operators : numpy.ndarray, optional
+        Operator codes (into ``samples.operators``) that must have been tested inside an ``all``
+        view gap for it to be ``confirmed``: the operators seen in the province's data.
+    min_samples, min_devices : int
+        What "tested inside the gap" means: at least this many samples from this many devices.
 
     Returns
     -------
@@ -174,6 +217,15 @@ def find_gaps(
     population = np.bincount(label, weights=grid.population[cell], minlength=n_gaps)
     n_gap_cells = np.bincount(label, minlength=n_gaps)
     meets = np.bincount(label, weights=meets_rule[view, cell], minlength=n_gaps)
+    confirmed = meets > 0.5 * n_gap_cells
+    if required_operators is not None and len(required_operators):
+        # A place no operator serves is settled only when every operator was measured there.
+        is_all_view = views["kind"].to_numpy(object)[gap_view] == "all"
+        tested = operators_tested(
+            member_gap, statistics.member_sample[in_gap], samples, n_gaps, min_samples, min_devices
+        )
+        every_operator = tested[:, np.asarray(required_operators, dtype="int64")].all(axis=1)
+        confirmed &= ~is_all_view | every_operator
     geometry = _gap_polygons(label, view, grid.cells[cell], n_gaps)
     metric = gpd.GeoSeries(geometry, crs=STORAGE_CRS).to_crs(METRIC_CRS)
     inside = shapely.point_on_surface(geometry)
@@ -192,7 +244,7 @@ def find_gaps(
             "n_devices": stats["n_devices"].to_numpy(),
             "median_signal_dbm": stats["median_signal_dbm"].to_numpy(),
             "no_service_share": stats["no_service_share"].to_numpy(),
-            "evidence": np.where(meets > 0.5 * n_gap_cells, "confirmed", "likely"),
+            "evidence": np.where(confirmed, "confirmed", "likely"),
             "commune_code": lists["commune_code"].to_numpy(object),
             "commune": lists["commune"].to_numpy(object),
             "district_code": lists["district_code"].to_numpy(object),

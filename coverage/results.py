@@ -46,7 +46,7 @@ GAP_SCHEMA: list[tuple[str, str]] = [
     (
         "evidence",
         "confirmed: most cells meet the evidence rule (and, in the all view, every operator seen in "
-        "the data was tested there); else likely",
+        "the data was tested inside the gap: 5 samples from 2 devices); else likely",
     ),
     ("commune_code", "GSO code of the commune holding most of the gap's people"),
     ("commune", "its name"),

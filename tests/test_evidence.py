@@ -95,6 +95,24 @@ def test_untested_operator_leaves_the_gap_likely_and_needs_samples(run):
     assert state_of(analysis, "vinaphone", "4G").state == "no_data"
 
 
+def test_every_operator_tested_over_the_gap_confirms_it(run):
+    neighbour = sorted(h3.grid_ring(CELL, 1))[0]
+    analysis = run(
+        samples_in_cell(CELL, "viettel", "4G", WEAK_4G, 6),
+        samples_in_cell(neighbour, "viettel", "4G", WEAK_4G, 6),
+        # three vinaphone samples in each cell: too few for either cell, enough for the gap
+        samples_in_cell(CELL, "vinaphone", "4G", WEAK_4G, 3),
+        samples_in_cell(neighbour, "vinaphone", "4G", WEAK_4G, 3),
+    )
+    assert state_of(analysis, "vinaphone", "4G").state == "insufficient"
+    row = state_of(analysis, "all", "any")
+    gap = analysis.gaps[analysis.gaps["gap_id"] == row.gap_id].iloc[0]
+    assert gap.n_cells == 2
+    assert gap.evidence == "confirmed"
+    # the cell-level plan still asks for vinaphone samples in each cell
+    assert row.samples_needed == 2
+
+
 def test_below_the_rule_is_insufficient_with_what_is_missing(run):
     analysis = run(
         samples_in_cell(CELL, "viettel", "4G", WEAK_4G, 4, devices=2),
