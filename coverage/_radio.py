@@ -48,11 +48,12 @@ class TechnologyParameters:
 #: feeder loss: 2G 40 dBm BCCH → 55 dBm; 3G 33 dBm CPICH (10 % of 43 dBm) → 48 dBm; 4G 18 dBm per
 #: reference-signal resource element (46 dBm over 20 MHz) → 33 dBm; 5G 18 dBm per SSB resource
 #: element + 10 dB beamforming gain → 43 dBm. Camp thresholds are typical idle-mode
-#: minimums (q-RxLevMin -124 dBm for LTE, -115 for UMTS, GSM reference sensitivity -104 dBm).
+#: minimums: LTE -120 dBm (operators set q-RxLevMin about -120 … -124 and phones reselect to 3G/2G
+#: below about -120), UMTS -115, GSM reference sensitivity -104 dBm.
 TECHNOLOGY_PARAMETERS: dict[str, TechnologyParameters] = {
     "2G": TechnologyParameters(900.0, 55.0, -104.0, (-113.0, -51.0)),
     "3G": TechnologyParameters(2100.0, 48.0, -115.0, (-120.0, -25.0)),
-    "4G": TechnologyParameters(1800.0, 33.0, -124.0, (-140.0, -44.0)),
+    "4G": TechnologyParameters(1800.0, 33.0, -120.0, (-140.0, -44.0)),
     "5G": TechnologyParameters(2600.0, 43.0, -120.0, (-156.0, -31.0)),
 }
 #: Preference order of a phone: the newest technology whose signal it can camp on.

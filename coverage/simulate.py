@@ -62,7 +62,7 @@ from coverage.schema import MEASUREMENT_COLUMNS, conform_measurements
 
 LOCAL_TZ = "Asia/Ho_Chi_Minh"
 #: Bumped whenever the model changes, so that a stale demo set is regenerated.
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2
 LOCAL_OFFSET = np.timedelta64(7, "h")
 DEFAULT_SEED = 2026
 #: Default demo size: the generic CSV stays under 10 MB.
@@ -103,8 +103,22 @@ GNETTRACK_COLUMNS = [
 ]
 
 OPERATOR_ORDER = ["viettel", "vinaphone", "mobifone", "vietnamobile", "gmobile"]
-#: Sites per operator over the province (Viettel densest … Gmobile a handful).
-SITE_COUNTS = {"viettel": 420, "vinaphone": 300, "mobifone": 220, "vietnamobile": 70, "gmobile": 12}
+#: Operators simulated by default. Gmobile has next to no network or subscribers in Đắk Nông: it is
+#: opt-in (``simulate(..., gmobile=True)``, ``lomsong simulate --gmobile``).
+DEFAULT_OPERATORS = ["viettel", "vinaphone", "mobifone", "vietnamobile"]
+#: Town sites: a jittered hexagonal lattice with this spacing (km) over every town commune (the
+#: wards of Gia Nghĩa, the thị trấn, and communes with at least :data:`URBAN_DENSITY` people per
+#: km²): district towns have a site about every kilometre. Vietnamobile is sparse, Gmobile has none.
+TOWN_SITE_SPACING_KM = {"viettel": 1.0, "vinaphone": 1.1, "mobifone": 1.3, "vietnamobile": 2.5}
+#: Rural sites: one at each commune centre (UBND xã) for these operators …
+CENTRE_SITE_OPERATORS = ("viettel", "vinaphone", "mobifone")
+#: … and one at each village with at least this many people (larger villages first: Viettel
+#: reaches most villages, MobiFone only the large ones; Vietnamobile and Gmobile none).
+VILLAGE_SITE_MIN_PEOPLE = {"viettel": 350, "vinaphone": 500, "mobifone": 800}
+#: Gmobile (opt-in): this many 2G/3G sites at the most populous villages.
+GMOBILE_SITES = 12
+#: A rural site stands this far (σ, m) from the village it serves (on a hill, by the road).
+VILLAGE_SITE_JITTER_M = 250.0
 #: Share of a site's chance to carry 2G, 3G, 4G (independently; a site with none gets 4G, Gmobile 2G).
 SITE_TECHNOLOGY_SHARE = {
     "viettel": (0.6, 0.7, 0.98),
@@ -115,8 +129,10 @@ SITE_TECHNOLOGY_SHARE = {
 }
 #: Share of the sites in Gia Nghĩa's wards (phường) that carry 5G.
 SITE_5G_SHARE = {"viettel": 0.6, "vinaphone": 0.35, "mobifone": 0.25}
-#: Subscribers' operators (share of devices).
-SUBSCRIBER_SHARE = {"viettel": 0.5, "vinaphone": 0.22, "mobifone": 0.2, "vietnamobile": 0.06, "gmobile": 0.02}
+#: Subscribers' operators (share of devices), about the operators' market shares.
+SUBSCRIBER_SHARE = {"viettel": 0.5, "vinaphone": 0.25, "mobifone": 0.18, "vietnamobile": 0.07}
+#: With ``gmobile=True`` Gmobile takes this share of the devices (the others shrink in proportion).
+GMOBILE_SUBSCRIBER_SHARE = 0.02
 #: Newest technology a device supports (share of devices).
 DEVICE_CAPABILITY_SHARE = {"5G": 0.25, "4G": 0.70, "3G": 0.04, "2G": 0.01}
 
@@ -155,16 +171,31 @@ _BAD_TIMES = np.array(["", "N/A", "0000-00-00 00:00:00", "2026-13-45T25:61:00+07
 #: Where a measurement is taken (share of a device's samples).
 PLACE_SHARE = {"home": 0.55, "commune": 0.25, "route": 0.20}
 HOME_JITTER_M = 400.0
+#: Phones per operator of the digital technology team of each under-served commune, and where they
+#: measure (they walk the villages and roads of their commune more than other people).
+TEAM_PHONES_PER_OPERATOR = 2
+TEAM_PLACE_SHARE = {"home": 0.3, "commune": 0.5, "route": 0.2}
+#: Trips within the home commune: share spent at another village, on the road to it, and on the road
+#: between home and the commune centre.
+VILLAGE_TRIP_SHARE = [0.4, 0.3, 0.3]
 ROUTE_JITTER_M = 60.0
-SITE_JITTER_M = 800.0
 #: Communes with at least this many people per km² count as towns for the path-loss model.
 URBAN_DENSITY = 300.0
 #: Shadowing: a field common to all operators (clutter, relief) plus one per operator; √(6²+5.3²) ≈ 8 dB.
-SHADOW_COMMON_DB = 6.0
-SHADOW_OPERATOR_DB = 5.3
+SHADOW_COMMON_DB = 5.0
+SHADOW_OPERATOR_DB = 4.0
 SHADOW_GRID_M = 200.0
 SHADOW_CORRELATION_M = 500.0
 FAST_FADING_DB = 2.0
+#: Terrain on long links (see :func:`_serve`): extra loss per km beyond this distance.
+HILL_LOSS_FROM_KM = 2.0
+HILL_LOSS_DB_PER_KM = 3.0
+#: Hills and forest of the under-served communes: away from the commune centre (which sits in the
+#: valley, by the road) a phone gets this much extra loss from every site, rising linearly from 0 dB
+#: at :data:`REMOTE_TERRAIN_START_KM` to the full value at :data:`REMOTE_TERRAIN_FULL_KM`.
+REMOTE_TERRAIN_LOSS_DB = 20.0
+REMOTE_TERRAIN_START_KM = 1.0
+REMOTE_TERRAIN_FULL_KM = 3.0
 #: Indoor (home) and in-vehicle (route) losses: probability, mean dB, sd dB.
 INDOOR_LOSS = (0.5, 8.0, 3.0)
 VEHICLE_LOSS = (0.7, 6.0, 2.0)
@@ -303,6 +334,7 @@ class _Geography:
     communes: gpd.GeoDataFrame  # canonical, EPSG:4326
     codes: np.ndarray  # commune_code per commune index
     urban: np.ndarray  # bool per commune index (≥ URBAN_DENSITY people per km²)
+    town: np.ndarray  # bool per commune index: ward, thị trấn or urban (sites on a lattice)
     centre_x: np.ndarray
     centre_y: np.ndarray
     labels: np.ndarray  # 1-based commune index per pixel, 0 outside
@@ -337,6 +369,7 @@ def _geography(communes: gpd.GeoDataFrame, surface: PopulationSurface) -> _Geogr
     pixel_commune = labels[rows, cols] - 1
     order = np.argsort(pixel_commune, kind="stable")
     centres = metric.geometry.representative_point()
+    urban = (communes["population"].fillna(0).to_numpy(float) / (metric.area.to_numpy() / 1e6)) >= URBAN_DENSITY
     # Neighbours: polygons within 300 m of each other (the boundaries leave slivers).
     buffered = gpd.GeoDataFrame(geometry=metric.geometry.buffer(300.0), crs=METRIC_CRS)
     pairs = gpd.sjoin(buffered, buffered, predicate="intersects")
@@ -347,7 +380,8 @@ def _geography(communes: gpd.GeoDataFrame, surface: PopulationSurface) -> _Geogr
     return _Geography(
         communes=communes,
         codes=communes["commune_code"].astype(str).to_numpy(),
-        urban=(communes["population"].fillna(0).to_numpy(float) / (metric.area.to_numpy() / 1e6)) >= URBAN_DENSITY,
+        urban=urban,
+        town=urban | communes["commune_type"].astype(str).isin(["Phường", "Thị trấn"]).to_numpy(bool),
         centre_x=centres.x.to_numpy(),
         centre_y=centres.y.to_numpy(),
         labels=labels,
@@ -512,6 +546,20 @@ def _village_names(commune_of: np.ndarray, district_codes: np.ndarray, rng: np.r
 # sites
 
 
+def _lattice(geo: _Geography, spacing_m: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Points of a hexagonal lattice over the province's box, randomly offset, each jittered by 15 %."""
+    minx, miny, maxx, maxy = geo.bounds
+    row_step = spacing_m * np.sqrt(3.0) / 2.0
+    cols = np.arange(minx - spacing_m, maxx + spacing_m, spacing_m)
+    rows = np.arange(miny - row_step, maxy + row_step, row_step)
+    grid_x, grid_y = np.meshgrid(cols, rows)
+    grid_x = grid_x + (np.arange(rows.size)[:, None] % 2) * spacing_m / 2.0  # odd rows shifted half a step
+    offset = rng.uniform(0.0, spacing_m, 2)
+    x = grid_x.ravel() + offset[0] + rng.normal(0.0, 0.15 * spacing_m, grid_x.size)
+    y = grid_y.ravel() + offset[1] + rng.normal(0.0, 0.15 * spacing_m, grid_y.size)
+    return x, y
+
+
 def _place_sites(
     geo: _Geography,
     villages: gpd.GeoDataFrame,
@@ -519,18 +567,31 @@ def _place_sites(
     new_sites_from: pd.Timestamp | None,
     outage_from: pd.Timestamp | None,
     exclude_sites_within: Sequence[tuple[float, float, float]] | None,
+    operators: Sequence[str] = tuple(DEFAULT_OPERATORS),
 ) -> pd.DataFrame:
     vx, vy = _to_metric(villages["lon"].to_numpy(), villages["lat"].to_numpy())
-    village_weight = villages["population"].to_numpy("float64")
+    people = villages["population"].to_numpy("float64")
+    town_index = np.flatnonzero(geo.town)
     parts = []
-    for operator in OPERATOR_ORDER:
-        count = SITE_COUNTS[operator]
-        at = rng.choice(len(villages), size=count, p=village_weight / village_weight.sum())
-        x = vx[at] + rng.normal(0.0, SITE_JITTER_M, count)
-        y = vy[at] + rng.normal(0.0, SITE_JITTER_M, count)
-        if operator in ("viettel", "vinaphone"):  # both have a site at every commune centre (UBND xã)
-            x = np.concatenate([geo.centre_x, x])
-            y = np.concatenate([geo.centre_y, y])
+    for operator in operators:  # a loop over operators, not sites
+        if operator in TOWN_SITE_SPACING_KM:  # towns: a lattice about every kilometre
+            x, y = _lattice(geo, TOWN_SITE_SPACING_KM[operator] * 1000.0, rng)
+            keep = np.isin(geo.commune_at(x, y), town_index)
+            parts.append(pd.DataFrame({"operator": operator, "x": x[keep], "y": y[keep], "note": "town"}))
+        rural = ~np.isin(pd.Index(geo.codes).get_indexer(villages["commune_code"].to_numpy()), town_index)
+        if operator in CENTRE_SITE_OPERATORS:  # the commune centre (UBND xã) of every rural commune
+            centre = np.flatnonzero(~geo.town)
+            parts.append(
+                pd.DataFrame({"operator": operator, "x": geo.centre_x[centre], "y": geo.centre_y[centre], "note": ""})
+            )
+        if operator in VILLAGE_SITE_MIN_PEOPLE:  # the larger villages
+            at = np.flatnonzero(rural & (people >= VILLAGE_SITE_MIN_PEOPLE[operator]))
+        elif operator == "gmobile":
+            at = np.argsort(-people, kind="stable")[:GMOBILE_SITES]
+        else:
+            at = np.zeros(0, np.int64)
+        x = vx[at] + rng.normal(0.0, VILLAGE_SITE_JITTER_M, at.size)
+        y = vy[at] + rng.normal(0.0, VILLAGE_SITE_JITTER_M, at.size)
         parts.append(pd.DataFrame({"operator": operator, "x": x, "y": y, "note": ""}))
     sites = pd.concat(parts, ignore_index=True)
     commune = geo.commune_at(sites["x"].to_numpy(), sites["y"].to_numpy())
@@ -646,6 +707,17 @@ def _shadow_at(radio: _Radio, which: int, x: np.ndarray, y: np.ndarray) -> np.nd
     return map_coordinates(radio.fields[which], [row, col], order=1, mode="nearest").astype("float32")
 
 
+def _terrain_loss(geo: _Geography, commune: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Extra loss (dB) of hills and forest in the under-served communes, growing away from the centre."""
+    inside = commune >= 0
+    remote = np.zeros(x.shape, bool)
+    remote[inside] = np.isin(geo.codes[commune[inside]], list(UNDERSERVED_COMMUNES))
+    where = np.maximum(commune, 0)
+    distance_km = np.hypot(x - geo.centre_x[where], y - geo.centre_y[where]) / 1000.0
+    ramp = np.clip((distance_km - REMOTE_TERRAIN_START_KM) / (REMOTE_TERRAIN_FULL_KM - REMOTE_TERRAIN_START_KM), 0, 1)
+    return np.where(remote, REMOTE_TERRAIN_LOSS_DB * ramp, 0.0).astype("float32")
+
+
 def _nanoseconds(stamps: pd.Series, missing: int) -> np.ndarray:
     """UTC nanoseconds of tz-aware timestamps, ``missing`` for NaT."""
     values = pd.to_datetime(stamps, utc=True).dt.tz_convert(None).to_numpy("datetime64[ns]").view(np.int64)
@@ -673,7 +745,7 @@ def _evaluate(
     }
     commune = geo.commune_at(x, y)
     urban = np.where(commune >= 0, geo.urban[np.maximum(commune, 0)], False)
-    loss = extra_loss_db + _shadow_at(radio, 0, x, y)
+    loss = extra_loss_db + _shadow_at(radio, 0, x, y) + _terrain_loss(geo, commune, x, y)
     sites = radio.sites
     active_from = _nanoseconds(sites["active_from"], np.iinfo(np.int64).min)
     active_until = _nanoseconds(sites["active_until"], np.iinfo(np.int64).max)
@@ -706,10 +778,13 @@ def _evaluate(
 def _serve(out, chunk, distance, neighbour, has, urban, loss, capability, rng) -> None:
     """Fill ``out`` for one chunk of phones of one operator: best cell per technology, then camp."""
     levels = {}
+    # Hills between a distant site and the phone (the plateau is rolling, the valleys deep): Hata
+    # knows no terrain, so links longer than HILL_LOSS_FROM_KM lose HILL_LOSS_DB_PER_KM more per km.
+    hills = (HILL_LOSS_DB_PER_KM * np.maximum(distance / 1000.0 - HILL_LOSS_FROM_KM, 0.0)).astype("float32")
     for code, technology in enumerate(_TECH_CODES):
         parameters = TECHNOLOGY_PARAMETERS[technology]
         level = parameters.reference_eirp_dbm - cost231_hata_db(distance, parameters.frequency_mhz, urban[:, None])
-        level = level - loss[:, None]
+        level = level - loss[:, None] - hills
         levels[code] = np.where(has[neighbour, code], level, -np.inf).astype("float32")
     chosen = np.full(chunk.size, -1, np.int8)
     best_level = np.full(chunk.size, np.nan, "float32")
@@ -762,20 +837,37 @@ def _crowd_samples(
     end: pd.Timestamp,
     seed: int,
     rng: np.random.Generator,
+    subscriber_share: dict[str, float] = SUBSCRIBER_SHARE,
 ) -> dict[str, np.ndarray]:
     vx, vy = _to_metric(villages["lon"].to_numpy(), villages["lat"].to_numpy())
     village_people = villages["population"].to_numpy("float64")
     village_commune = pd.Index(geo.codes).get_indexer(villages["commune_code"].to_numpy())
     # Devices: home village by people, operator by subscriber share, capability, activity.
-    # Every commune has at least two resident phones (its community digital team measures), the
-    # rest live where people live.
+    # Every commune has at least two resident phones (its community digital team measures); in the
+    # under-served communes the team measures with TEAM_PHONES_PER_OPERATOR phones of each network.
+    # The rest live where people live, with operators drawn so that all devices together follow the
+    # subscriber shares.
     n_communes = len(geo.codes)
-    resident = np.repeat(np.arange(n_communes), 2)[:n_devices]
+    operator_codes = [OPERATOR_ORDER.index(o) for o in OPERATOR_ORDER if subscriber_share.get(o, 0.0) > 0]
+    team_of = np.flatnonzero(np.isin(geo.codes, list(UNDERSERVED_COMMUNES)))
+    team_commune = np.repeat(team_of, TEAM_PHONES_PER_OPERATOR * len(operator_codes))
+    team_operator = np.tile(np.repeat(operator_codes, TEAM_PHONES_PER_OPERATOR), team_of.size)
+    other_communes = np.repeat(np.setdiff1d(np.arange(n_communes), team_of), 2)
+    resident = np.concatenate([team_commune, other_communes])[:n_devices]
+    fixed_operator = np.concatenate([team_operator, np.full(other_communes.size, -1)])[:n_devices]
     home = _pick_within_groups(village_commune, village_people, resident, rng)
-    home = home[home >= 0]
+    known = home >= 0
+    home, fixed_operator = home[known], fixed_operator[known]
     others = rng.choice(len(villages), size=n_devices - home.size, p=village_people / village_people.sum())
-    home = rng.permutation(np.concatenate([home, others]))
-    operator = rng.choice(len(OPERATOR_ORDER), size=n_devices, p=[SUBSCRIBER_SHARE[o] for o in OPERATOR_ORDER])
+    home = np.concatenate([home, others])
+    fixed_operator = np.concatenate([fixed_operator, np.full(others.size, -1)])
+    team = fixed_operator >= 0
+    share = np.array([subscriber_share.get(o, 0.0) for o in OPERATOR_ORDER])
+    wanted = share / share.sum() * n_devices - np.bincount(fixed_operator[team], minlength=len(OPERATOR_ORDER))
+    wanted = np.maximum(wanted, 0.0) + 1e-9 * share
+    operator = np.where(team, fixed_operator, rng.choice(len(OPERATOR_ORDER), size=n_devices, p=wanted / wanted.sum()))
+    order = rng.permutation(n_devices)
+    home, team, operator = home[order], team[order], operator[order]
     capability_names = list(DEVICE_CAPABILITY_SHARE)
     capability = rng.choice(len(capability_names), size=n_devices, p=list(DEVICE_CAPABILITY_SHARE.values()))
     capability = np.array([_TECH_CODES.index(capability_names[c]) for c in capability], np.int8)
@@ -784,12 +876,26 @@ def _crowd_samples(
 
     device = rng.choice(n_devices, size=n_points, p=activity / activity.sum())
     place = rng.choice(3, size=n_points, p=list(PLACE_SHARE.values()))  # 0 home, 1 commune, 2 route
+    team_place = rng.choice(3, size=n_points, p=list(TEAM_PLACE_SHARE.values()))
+    place = np.where(team[device], team_place, place)
     anchor = home[device]
     home_commune = village_commune[anchor]
     other = _pick_within_groups(village_commune, village_people, home_commune, rng)
     anchor = np.where((place == 1) & (other >= 0), other, anchor)
     x = vx[anchor] + rng.normal(0.0, HOME_JITTER_M, n_points)
     y = vy[anchor] + rng.normal(0.0, HOME_JITTER_M, n_points)
+    # Trips within the commune: some at the other village, the others on the way there or to the
+    # commune centre (market, school, UBND xã), uniform along a straight road.
+    trip = rng.choice(3, size=n_points, p=VILLAGE_TRIP_SHARE)  # 0 at the village, 1 road to it, 2 road to centre
+    on_road = (place == 1) & (trip > 0)
+    along = rng.uniform(size=n_points)
+    home_x, home_y = vx[home[device]], vy[home[device]]
+    end_x = np.where(trip == 1, vx[anchor], geo.centre_x[home_commune])
+    end_y = np.where(trip == 1, vy[anchor], geo.centre_y[home_commune])
+    road_x = home_x + along * (end_x - home_x) + rng.normal(0.0, ROUTE_JITTER_M, n_points)
+    road_y = home_y + along * (end_y - home_y) + rng.normal(0.0, ROUTE_JITTER_M, n_points)
+    x = np.where(on_road, road_x, x)
+    y = np.where(on_road, road_y, y)
     # Routes: a segment between neighbouring commune centres, mostly one that starts at home.
     segments = geo.segments
     ends = np.concatenate([segments[:, 0], segments[:, 1]])
@@ -1046,6 +1152,7 @@ def simulate(
     n_devices: int = DEFAULT_DEVICES,
     n_gnettrack_devices: int = DEFAULT_GNETTRACK_DEVICES,
     junk: bool = True,
+    gmobile: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> SimulationResult:
     """Simulate SYNTHETIC crowd-sourced measurements for the given communes.
@@ -1079,6 +1186,9 @@ def simulate(
         Drive-test phones logging with G-NetTrack Pro (0 for none).
     junk : bool
         Add the junk of :data:`JUNK_RATES` and :data:`GNETTRACK_JUNK_RATES`.
+    gmobile : bool
+        Also simulate Gmobile (a few sites, :data:`GMOBILE_SUBSCRIBER_SHARE` of the devices); off by
+        default, Gmobile being negligible in the province.
     progress : callable, optional
         Called with a short message at each stage.
 
@@ -1112,13 +1222,16 @@ def simulate(
     geo = _geography(communes, surface)
     streams = [np.random.default_rng([seed, part]) for part in range(8)]
     villages = _make_villages(geo, streams[1])
-    sites = _place_sites(geo, villages, streams[2], switch_on, switch_off, exclude_sites_within)
+    operators = [*DEFAULT_OPERATORS, "gmobile"] if gmobile else list(DEFAULT_OPERATORS)
+    subscriber_share = {o: v * (1.0 - GMOBILE_SUBSCRIBER_SHARE) for o, v in SUBSCRIBER_SHARE.items()}
+    subscriber_share = dict(subscriber_share, gmobile=GMOBILE_SUBSCRIBER_SHARE) if gmobile else SUBSCRIBER_SHARE
+    sites = _place_sites(geo, villages, streams[2], switch_on, switch_off, exclude_sites_within, operators)
     radio = _shadowing(geo, streams[3])
     radio.sites = sites
     lap("network")
 
     say(f"{n_points:,} crowd-sourced samples")
-    samples = _crowd_samples(geo, villages, n_points, n_devices, first, after, seed, streams[4])
+    samples = _crowd_samples(geo, villages, n_points, n_devices, first, after, seed, streams[4], subscriber_share)
     lap("samples")
     say("radio")
     radio_out = _evaluate(
@@ -1184,6 +1297,7 @@ def simulate(
         n_devices=n_devices,
         n_gnettrack_devices=n_gnettrack_devices,
         junk=junk,
+        gmobile=gmobile,
         measurements=measurements,
         truth=truth,
         gnettrack=gnettrack,
@@ -1222,7 +1336,10 @@ def _metadata(**kw: Any) -> dict[str, Any]:
             "n_devices": kw["n_devices"],
             "n_gnettrack_devices": kw["n_gnettrack_devices"],
             "junk": kw["junk"],
-            "site_counts": SITE_COUNTS,
+            "gmobile": kw["gmobile"],
+            "town_site_spacing_km": TOWN_SITE_SPACING_KM,
+            "village_site_min_people": VILLAGE_SITE_MIN_PEOPLE,
+            "subscriber_share": SUBSCRIBER_SHARE,
             "junk_rates": JUNK_RATES,
             "gnettrack_junk_rates": GNETTRACK_JUNK_RATES,
             "path_loss": "COST-231 Hata, base 30 m, phone 1.5 m, suburban correction outside towns",
