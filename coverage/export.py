@@ -68,6 +68,7 @@ RUN_JSON_SCHEMA: list[tuple[str, str]] = [
     ("data_period", "start and end: time of the first and the last measurement used (UTC)"),
     ("filter", "since and until given (--since/--until/--period), else null"),
     ("measurement_source", "files (read, not stored) or store"),
+    ("engine", "local, or dask when indexing and aggregation ran on a Dask cluster (--engine dask)"),
     (
         "inputs",
         "one record per input: role (boundaries, population, measurements, villages, config, store), path, "

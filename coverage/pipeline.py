@@ -210,6 +210,7 @@ class _Measurements:
     inputs: list[dict[str, Any]]
     synthetic: bool
     source: str
+    partitions: list[Path] = field(default_factory=list)
 
 
 def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -> _Measurements:
@@ -238,22 +239,29 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -
     return _Measurements(measurements, speed, inputs, synthetic, "files")
 
 
-def _read_store(store: str | Path | None, since: pd.Timestamp | None, until: pd.Timestamp | None) -> _Measurements:
-    """Read the measurement store (and its speed tiles) for the period."""
+def _read_store(
+    store: str | Path | None, since: pd.Timestamp | None, until: pd.Timestamp | None, lazy: bool = False
+) -> _Measurements:
+    """Read the measurement store (and its speed tiles) for the period.
+
+    With ``lazy`` the measurements are not loaded: ``partitions`` lists the store's Parquet files
+    for an engine that reads them where it runs (Dask workers).
+    """
     from coverage.store import MeasurementStore
 
     folder = Path(store) if store else paths.store_dir()
     if not (folder / "ledger.sqlite").exists():
         raise PipelineError(f"{folder}: no measurement store here; add files with `lomsong ingest` first")
     measurement_store = MeasurementStore(folder)
-    frame = measurement_store.read(since=since, until=until)
+    frame = empty_measurements() if lazy else measurement_store.read(since=since, until=until)
     speed = measurement_store.read_speed_tiles()
     ledger = measurement_store.files()
     synthetic = bool(ledger["synthetic"].any()) if "synthetic" in ledger else False
     synthetic |= bool(ledger["file"].astype(str).str.lower().str.contains("synthetic").any()) if len(ledger) else False
     inputs = [{"role": "store", "path": str(folder), "files": _jsonable(ledger), "synthetic": synthetic}]
     speed = conform_speed_tiles(speed) if speed is not None and len(speed) else None
-    return _Measurements(conform_measurements(frame), speed, inputs, synthetic, "store")
+    partitions = [Path(p) for p in measurement_store.partitions] if lazy else []
+    return _Measurements(conform_measurements(frame), speed, inputs, synthetic, "store", partitions)
 
 
 def _jsonable(value: Any) -> Any:
@@ -384,6 +392,14 @@ def _data_period(measurements: pd.DataFrame) -> dict[str, str | None]:
     return {"start": times.min().isoformat(), "end": times.max().isoformat()}
 
 
+def _data_period_of_cells(cells: pd.DataFrame) -> dict[str, str | None]:
+    """First and last measurement dates, from the cell table (when the rows stayed on the cluster)."""
+    first, last = cells["first_date"].dropna(), cells["last_date"].dropna()
+    if first.empty:
+        return {"start": None, "end": None}
+    return {"start": str(first.min()), "end": str(last.max())}
+
+
 def _maps_builder() -> Callable[..., Any] | None:
     """Return :func:`coverage.maps.build_maps` when the maps module is installed."""
     if importlib.util.find_spec("coverage.maps") is None:
@@ -406,6 +422,8 @@ def run_analysis(
     progress: bool = True,
     maps: bool = True,
     console: Any = None,
+    engine: str = "local",
+    scheduler: str | None = None,
 ) -> RunSummary:
     """Run the whole job and write the run folder.
 
@@ -439,6 +457,11 @@ def run_analysis(
         Build the maps into the run folder when :mod:`coverage.maps` is installed.
     console : rich.console.Console, optional
         Where progress goes (default: standard error).
+    engine : {"local", "dask"}
+        ``"dask"`` indexes and aggregates the store's Parquet files on a Dask cluster
+        (:mod:`coverage.distributed`) and finishes here; it needs ``store``. Same results.
+    scheduler : str, optional
+        With ``engine="dask"``: the scheduler address; a local cluster when None.
 
     Returns
     -------
@@ -465,6 +488,10 @@ def run_analysis(
         period_name = parsed.name
         since, until = parsed.since, parsed.until
         out_folder = period_dir(parsed, out_folder)
+    if engine not in ("local", "dask"):
+        raise PipelineError(f"unknown engine {engine!r}: use local or dask")
+    if engine == "dask" and not store:
+        raise PipelineError("the dask engine reads the measurement store: give --store (after `lomsong ingest`)")
     since_ts, until_ts = _timestamp(since, "since"), _timestamp(until, "until")
     if since_ts is not None and until_ts is not None and since_ts >= until_ts:
         raise PipelineError(f"the period is empty: since {since_ts} is not before until {until_ts}")
@@ -477,7 +504,7 @@ def run_analysis(
             population_path = Path(population) if population else paths.population_raster_path()
             inputs = [_input_record(boundary_path, "boundaries"), _input_record(population_path, "population")]
             if store:
-                read = _read_store(None if store is True else store, since_ts, until_ts)
+                read = _read_store(None if store is True else store, since_ts, until_ts, lazy=engine == "dask")
             else:
                 files = [Path(p) for p in measurement_paths] if measurement_paths else demo_measurement_files()
                 if not files:
@@ -506,16 +533,22 @@ def run_analysis(
                 inputs.append(_input_record(Path(config), "config"))
             stages.note(f"{len(measurements):,} measurements from {len(read.inputs)} source(s)")
 
-        with stages.stage("analysis", f"Analysing {len(measurements):,} measurements"):
+        label = f"{len(read.partitions)} stored file(s) on Dask" if engine == "dask" else f"{len(measurements):,}"
+        with stages.stage("analysis", f"Analysing {label} measurements"):
             analysis = analyse(
-                measurements,
+                read.partitions if engine == "dask" else measurements,
                 communes,
                 surface,
                 settings,
                 villages=village_table,
                 speed_tiles=read.speed_tiles,
                 progress=stages.note,
+                engine=engine,
+                scheduler=scheduler,
+                since=since_ts if engine == "dask" else None,
+                until=until_ts if engine == "dask" else None,
             )
+        n_measurements = int(analysis.counts.get("measurements", 0)) if engine == "dask" else len(measurements)
 
         meta: dict[str, Any] = {
             "tool": "lomsong",
@@ -523,7 +556,8 @@ def run_analysis(
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "synthetic": synthetic,
             "period": period_name,
-            "data_period": _data_period(measurements),
+            "data_period": _data_period(measurements) if engine == "local" else _data_period_of_cells(analysis.cells),
+            "engine": engine,
             "filter": {
                 "since": since_ts.isoformat() if since_ts is not None else None,
                 "until": until_ts.isoformat() if until_ts is not None else None,
@@ -531,7 +565,7 @@ def run_analysis(
             "measurement_source": read.source,
             "inputs": inputs,
             "configuration": settings.to_dict(),
-            "counts": {"measurements": int(len(measurements)), **analysis.counts},
+            "counts": {"measurements": n_measurements, **analysis.counts},
             "versions": library_versions(),
             "timings": {
                 **stages.timings,

@@ -78,3 +78,61 @@ def test_the_number_of_cell_buckets_changes_nothing(parquet_files, communes, pop
         _, seven = distributed_statistics(parquet_files, grid, config, client, n_buckets=7)
     assert np.array_equal(one.key, seven.key)
     pd.testing.assert_frame_equal(one.table, seven.table)
+
+
+def test_cli_dask_engine_on_a_store_matches_the_local_engine(tmp_path, communes, population_surface):
+    """`lomsong ingest` then `lomsong run --engine dask` and `--engine local`: the same gaps."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import geopandas as gpd
+
+    result = simulate(communes, population_surface, n_points=15_000, seed=11, n_gnettrack_devices=0)
+    csv = write_generic_csv(result, tmp_path / "synthetic_cli.csv")
+    store = tmp_path / "store"
+    env = {**os.environ, "LOMSONG_OUT": str(tmp_path / "unused")}
+    cli = [sys.executable, "-m", "coverage"]
+    ingest = subprocess.run([*cli, "ingest", str(csv), "--store", str(store)], capture_output=True, text=True, env=env)
+    assert ingest.returncode == 0, ingest.stderr
+    for engine in ("local", "dask"):
+        done = subprocess.run(
+            [
+                *cli,
+                "run",
+                "--store",
+                str(store),
+                "--engine",
+                engine,
+                "--out",
+                str(tmp_path / engine),
+                "--no-maps",
+                "-q",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    local, dask = (gpd.read_parquet(tmp_path / e / "gaps.parquet") for e in ("local", "dask"))
+    assert len(local) > 0
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(local.drop(columns="geometry")), pd.DataFrame(dask.drop(columns="geometry"))
+    )
+    assert json.loads((tmp_path / "dask" / "run.json").read_text())["engine"] == "dask"
+
+
+def test_dask_engine_without_a_store_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "coverage", "run", "--engine", "dask", "--out", str(tmp_path), "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "dask engine reads the measurement store" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -125,6 +125,12 @@ def run(
     period: str = typer.Option(None, "--period", help="A month YYYY-MM: its data, written to <out>/periods/<month>/."),
     maps: bool = typer.Option(True, "--maps/--no-maps", help="Build the maps too."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    engine: str = typer.Option(
+        "local", "--engine", help="local, or dask: index and aggregate the store on a Dask cluster (needs --store)."
+    ),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster)."
+    ),
 ) -> None:
     """Find the coverage gaps and write maps, gap lists (CSV, XLSX, GeoJSON, GPKG, KML) and run.json."""
     if measurements and store:
@@ -144,6 +150,8 @@ def run(
             period=period,
             progress=not quiet,
             maps=maps,
+            engine=engine,
+            scheduler=scheduler,
         )
     except _user_errors() as exc:
         fail(str(exc))
