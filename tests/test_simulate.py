@@ -321,3 +321,43 @@ def test_cli_simulate(communes, tmp_path):
     assert not any(name.startswith("gnettrack") for name in names)
     bad = runner.invoke(app, ["simulate", "--months", "2026-13", "--out", str(out)])
     assert bad.exit_code == 2 and "not a month" in bad.output and "Traceback" not in bad.output
+
+
+def test_gmobile_is_opt_in_and_devices_follow_market_shares(communes, population_surface, medium):
+    assert "gmobile" not in set(medium.sites["operator"]) and "gmobile" not in set(medium.measurements["operator"])
+    devices = medium.measurements.drop_duplicates("device_id")["operator"].value_counts(normalize=True)
+    assert devices["viettel"] > devices["vinaphone"] > devices["mobifone"] > devices["vietnamobile"] > 0
+    assert 0.4 <= devices["viettel"] <= 0.6 and devices["vietnamobile"] <= 0.12
+    with_gmobile = simulate(
+        communes, population_surface, n_points=N_SMALL, seed=5, n_gnettrack_devices=0, n_devices=400, gmobile=True
+    )
+    assert "gmobile" in set(with_gmobile.sites["operator"]) and "gmobile" in set(with_gmobile.measurements["operator"])
+
+
+def test_towns_have_a_site_about_every_kilometre_and_strong_4g(medium, communes):
+    towns = communes[communes["commune_type"].isin(["Phường", "Thị trấn"])]
+    area = towns.to_crs(METRIC_CRS).area.sum() / 1e6
+    viettel = medium.sites[
+        (medium.sites["operator"] == "viettel") & medium.sites["commune_code"].isin(towns["commune_code"])
+    ]
+    assert 0.7 <= len(viettel) / area <= 1.6  # sites per km² of a ~1 km lattice (1.15 for a perfect one)
+    clean = (medium.truth["junk"] == "").to_numpy(bool)
+    frame = medium.measurements[clean]
+    in_town = medium.truth.loc[clean, "commune_code"].isin(towns["commune_code"]).to_numpy(bool)
+    lte = (frame["technology"] == "4G").to_numpy(bool, na_value=False) & (frame["operator"] == "viettel").to_numpy(bool)
+    town_rsrp = frame.loc[in_town & lte, "signal_dbm"]
+    assert -100 <= town_rsrp.median() <= -75  # outdoor and indoor mixed, towns well served
+    # a phone in the remote communes is weak (no service or below the thresholds) far more often
+    remote = medium.truth.loc[clean, "commune_code"].isin(list(UNDERSERVED_COMMUNES)).to_numpy(bool)
+    thresholds = frame["technology"].map({"2G": -100, "3G": -100, "4G": -110, "5G": -110}).astype(float)
+    weak = (frame["no_service"] | (frame["signal_dbm"] < thresholds)).to_numpy(bool, na_value=False)
+    assert weak[remote].mean() > weak[in_town].mean() + 0.3
+
+
+def test_every_network_measures_in_the_under_served_communes(medium):
+    clean = (medium.truth["junk"] == "").to_numpy(bool)
+    frame = medium.measurements[clean]
+    remote = medium.truth.loc[clean, "commune_code"].isin(list(UNDERSERVED_COMMUNES)).to_numpy(bool)
+    devices = frame[remote].groupby("operator")["device_id"].nunique()
+    for operator in ("viettel", "vinaphone", "mobifone", "vietnamobile"):
+        assert devices.get(operator, 0) >= 2 * len(UNDERSERVED_COMMUNES), operator

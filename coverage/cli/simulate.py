@@ -56,6 +56,9 @@ def simulate(
     villages_dir: Path = typer.Option(
         None, "--villages-dir", help="Folder for the synthetic village layer and sites (default: data/villages/)."
     ),
+    gmobile: bool = typer.Option(
+        False, "--gmobile", help="Also simulate Gmobile (a handful of sites and subscribers; off by default)."
+    ),
     demo: bool = typer.Option(
         False, "--demo", help="(Re)generate the bundled demo set with its fixed seed and parameters, if missing."
     ),
@@ -86,6 +89,7 @@ def simulate(
                 outage_from=outage_from,
                 n_devices=devices,
                 n_gnettrack_devices=gnettrack_devices,
+                gmobile=gmobile,
                 progress=lambda message: status.update(f"simulating: {message} …"),
             )
             status.update("writing …")
