@@ -248,6 +248,9 @@ def validate_measurements(
     return MeasurementValidator(communes=communes, now=now).validate(parsed)
 
 
+_AREAS: dict[tuple, ProvinceArea] = {}
+
+
 class ProvinceArea:
     """Point-in-province test for many points: a coarse grid answers most points, shapely the rest.
 
@@ -284,6 +287,16 @@ class ProvinceArea:
         touches = shapely.intersects(self.outline, boxes)
         #: 1 inside, 0 outside, -1 crossed by the border
         self.state = np.where(inside, 1, np.where(touches, -1, 0)).astype(np.int8)
+
+    @classmethod
+    def of(cls, communes: gpd.GeoDataFrame) -> ProvinceArea:
+        """Return the area of these communes, built once per distinct set of geometries (a few kept)."""
+        key = (str(communes.crs), hash(tuple(shapely.to_wkb(communes.geometry.values))))
+        if key not in _AREAS:
+            if len(_AREAS) >= 4:
+                _AREAS.pop(next(iter(_AREAS)))
+            _AREAS[key] = cls(communes)
+        return _AREAS[key]
 
     def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Return True for points inside the union of the communes."""
@@ -335,7 +348,7 @@ class MeasurementValidator:
     def __init__(self, communes: gpd.GeoDataFrame | None = None, now: pd.Timestamp | None = None):
         self.now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
         self.bbox = area_bbox(communes)
-        self.area = ProvinceArea(communes) if communes is not None and len(communes) else None
+        self.area = ProvinceArea.of(communes) if communes is not None and len(communes) else None
         self.communes = communes
         self._seen = np.zeros(0, np.uint64)
 

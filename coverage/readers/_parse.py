@@ -303,16 +303,15 @@ def _pieces(path: Path, layout: TextLayout, chunk_bytes: int) -> Iterator[bytes]
                 if layout.skip == 0 and layout.encoding == "utf-8-sig" and block.startswith(codecs.BOM_UTF8):
                     block = block[len(codecs.BOM_UTF8) :]
                 at_start = False
-            if not block:
+            carry += block
+            if len(block) < chunk_bytes:  # the end of the file
                 if carry:
                     yield _to_utf8(carry, layout.encoding)
                 return
-            carry += block
             cut = carry.rfind(b"\n")
-            if cut < 0:
-                continue
-            piece, carry = carry[: cut + 1], carry[cut + 1 :]
-            yield _to_utf8(piece, layout.encoding)
+            if cut >= 0:
+                piece, carry = carry[: cut + 1], carry[cut + 1 :]
+                yield _to_utf8(piece, layout.encoding)
 
 
 def _to_utf8(piece: bytes, encoding: str) -> bytes:
@@ -610,6 +609,13 @@ def _plausible_iso(data: np.ndarray, starts: np.ndarray, with_offset: bool) -> n
     return fits
 
 
+def _in_ns_range(naive: pd.Series) -> np.ndarray:
+    """True where a (naive) time fits in nanoseconds with a day to spare (else it counts as unparseable)."""
+    with np.errstate(invalid="ignore"):
+        low, high = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-01-01")
+        return ((naive > low) & (naive < high)).to_numpy(bool, na_value=False)
+
+
 def _general_times(raw: pd.Series, extra_formats: tuple[str, ...]) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     text = raw.astype("string").str.strip()
     missing = (text.isna() | text.isin(MISSING_MARKERS)).to_numpy(bool, na_value=True)
@@ -619,11 +625,15 @@ def _general_times(raw: pd.Series, extra_formats: tuple[str, ...]) -> tuple[pd.S
         seconds = pd.to_numeric(text[epoch]).to_numpy(float)
         seconds = np.where(seconds >= 1e11, seconds / 1000.0, seconds)
         times[epoch] = pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]")
-    with_offset = (
-        ~missing & ~epoch & text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).to_numpy(bool, na_value=False)
+    offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).to_numpy(bool, na_value=False)
+    # an hour-only offset after a time (…08:00:00+07) is an offset too, not a local time
+    offset |= text.str.contains(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?[+-]\d{2}$", regex=True).to_numpy(
+        bool, na_value=False
     )
+    with_offset = ~missing & ~epoch & offset
     if with_offset.any():
         parsed = pd.to_datetime(text[with_offset], format="ISO8601", utc=True, errors="coerce")
+        parsed = parsed.where(_in_ns_range(parsed.dt.tz_localize(None)))
         times[with_offset] = parsed.astype("datetime64[ns, UTC]")
     local = ~missing & ~epoch & ~with_offset
     formats = [
@@ -641,8 +651,13 @@ def _general_times(raw: pd.Series, extra_formats: tuple[str, ...]) -> tuple[pd.S
         todo = local & times.isna().to_numpy(bool)
         if not todo.any():
             break
-        parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        good = parsed.notna().to_numpy(bool)
+        try:
+            parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+        except (ValueError, TypeError):
+            continue  # e.g. offsets mixed in among local times: not this format's business
+        if getattr(parsed.dtype, "tz", None) is not None:
+            continue
+        good = parsed.notna().to_numpy(bool) & _in_ns_range(parsed)
         if good.any():
             index = parsed.index[good]
             times[index] = (
