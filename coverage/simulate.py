@@ -6,14 +6,15 @@ made to look like the real thing (the model is documented in ``docs/simulator.md
 
 - **Villages** (thôn, bon, buôn) on populated pixels of each commune; the commune's census
   population is split among them. They are the settlements phones live in and sites serve.
-- **Sites** per operator, placed at villages weighted by their people (Viettel densest, then
-  VinaPhone, MobiFone, Vietnamobile, a few Gmobile), each with some of 2G/3G/4G and 5G in
-  Gia Nghĩa's wards; **under-served communes** (:data:`UNDERSERVED_COMMUNES`) keep only one
-  Viettel and one VinaPhone site at their centre.
-- **Radio**: COST-231 Hata path loss (:mod:`coverage._radio`), spatially correlated log-normal
-  shadowing (σ 8 dB), indoor and in-vehicle losses, best server per technology, and the phone
-  camps on the newest technology it supports whose signal is above the camping threshold, else
-  reports no service.
+- **Sites** per operator: a lattice about every kilometre in the towns, commune centres and the
+  larger villages elsewhere (Viettel densest, then VinaPhone, MobiFone; Vietnamobile sparse;
+  Gmobile only on request), each with some of 2G/3G/4G and 5G in Gia Nghĩa's wards;
+  **under-served communes** (:data:`UNDERSERVED_COMMUNES`) keep only one Viettel and one
+  VinaPhone site at their centre, and hills and forest dim every signal away from it.
+- **Radio**: COST-231 Hata path loss (:mod:`coverage._radio`) with a hill loss on long links,
+  spatially correlated log-normal shadowing (σ 6.4 dB), indoor and in-vehicle losses, best
+  server per technology, and the phone camps on the newest technology it supports whose signal
+  is above the camping threshold, else reports no service.
 - **Measurements** from a few hundred devices, each with one operator and a home village: near
   home, elsewhere in the home commune, and along routes between neighbouring commune centres,
   over several months; a few devices are drive testers logging with G-NetTrack Pro.
@@ -181,7 +182,7 @@ VILLAGE_TRIP_SHARE = [0.4, 0.3, 0.3]
 ROUTE_JITTER_M = 60.0
 #: Communes with at least this many people per km² count as towns for the path-loss model.
 URBAN_DENSITY = 300.0
-#: Shadowing: a field common to all operators (clutter, relief) plus one per operator; √(6²+5.3²) ≈ 8 dB.
+#: Shadowing: a field common to all operators (clutter, relief) plus one per operator; √(5²+4²) ≈ 6.4 dB.
 SHADOW_COMMON_DB = 5.0
 SHADOW_OPERATOR_DB = 4.0
 SHADOW_GRID_M = 200.0
