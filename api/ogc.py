@@ -70,8 +70,9 @@ def collection_description(root: str, collection: core.Collection) -> dict[str, 
 def add_ogc_routes(app: FastAPI) -> None:
     """Register the OGC API - Features routes on ``app``."""
     errors = error_responses(400, 401, 404, 503)
+    json_or_html = {200: {"description": "JSON, or HTML with f=html", "content": {_JSON: {}, _HTML: {}}}}
 
-    @app.get("/", tags=["OGC API - Features"], responses=error_responses(400))
+    @app.get("/", tags=["OGC API - Features"], responses={**json_or_html, **error_responses(400)})
     def landing(request: Request, f: OgcFormat | None = Query(None)) -> Response:
         """Landing page: links to the API definition, the conformance classes and the collections."""
         root = _root(request)
@@ -99,14 +100,14 @@ def add_ogc_routes(app: FastAPI) -> None:
             }
         )
 
-    @app.get("/conformance", tags=["OGC API - Features"], responses=error_responses(400))
+    @app.get("/conformance", tags=["OGC API - Features"], responses={**json_or_html, **error_responses(400)})
     def conformance(request: Request, f: OgcFormat | None = Query(None)) -> Response:
         """Conformance classes this API implements."""
         if _fmt(f, request) == "html":
             return _page("Conformance", [], "<ul>" + "".join(f"<li>{c}</li>" for c in CONFORMANCE) + "</ul>")
         return json_response({"conformsTo": CONFORMANCE})
 
-    @app.get("/collections", tags=["OGC API - Features"], responses=error_responses(400, 401, 503))
+    @app.get("/collections", tags=["OGC API - Features"], responses={**json_or_html, **error_responses(400, 401, 503)})
     def collections(
         request: Request,
         f: OgcFormat | None = Query(None),
@@ -134,7 +135,7 @@ def add_ogc_routes(app: FastAPI) -> None:
             return _page("Collections", listed, synthetic=prepared.synthetic)
         return json_response({"links": links, "collections": documents})
 
-    @app.get("/collections/{collectionId}", tags=["OGC API - Features"], responses=errors)
+    @app.get("/collections/{collectionId}", tags=["OGC API - Features"], responses={**json_or_html, **errors})
     def collection(
         request: Request,
         collection_id: str = PathParam(..., alias="collectionId", max_length=40),
