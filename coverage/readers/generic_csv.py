@@ -8,6 +8,10 @@ decimal comma when the delimiter is not a comma; UTF-8, UTF-8 with BOM (Excel) o
 Vietnamese Excel; its combining tone marks are normalised to NFC). Comment lines starting with ``#``
 before the header are allowed (a comment containing ``synthetic`` marks the file as simulated).
 
+Large files are read in chunks of whole lines (:func:`parse_chunks`): pyarrow parses a chunk whose
+every line is a plain record, pandas the others, with the same result; so a quoted field must not
+contain a line break (``source_row`` is the physical line number).
+
 Required: latitude, longitude, time; and at least one of signal, throughput, latency or no-service.
 Times without an offset are Asia/Ho_Chi_Minh local time. Device ids are pseudonymised (sha256 prefix);
 without a device column every row gets the file's hash prefix (one file = one device).
