@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from coverage.evidence import sample_evidence
-from coverage.grid import Grid, index_points
+from coverage.grid import Grid
 from coverage.operators import OPERATOR_IDS
 from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY
-from coverage.schema import MEASUREMENT_COLUMNS, MEASUREMENT_DTYPES, conform_measurements
+from coverage.schema import MEASUREMENT_DTYPES, conform_measurements
 from coverage.settings import TECHNOLOGIES, Config
 
 _LOCAL_OFFSET_NS = 7 * 3600 * 10**9
@@ -96,13 +96,41 @@ class Samples:
         return len(self.cell)
 
 
+#: The measurement columns the analysis reads (a store can be read for these only).
+ANALYSIS_COLUMNS = ["time", "lon", "lat", "operator", "technology", "signal_dbm", "dl_kbps", "no_service", "device_id"]
+#: Text columns that may come as pandas categoricals (e.g. Parquet dictionaries): their codes are used directly.
+CATEGORY_COLUMNS = ["operator", "technology", "device_id"]
+
+
+def _category_codes(column: pd.Series, categories: list[str]) -> np.ndarray:
+    """Codes of ``column``'s values in ``categories`` (-1 when missing or not listed), as int64.
+
+    A categorical column is recoded through its (few) categories, with no per-row string work.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        lookup = pd.Index(categories).get_indexer(column.cat.categories.astype(str))
+        codes = column.cat.codes.to_numpy("int64")
+        return np.where(codes >= 0, np.append(lookup, -1)[codes], -1)
+    return pd.Categorical(column, categories=categories).codes.astype("int64")
+
+
+def _present_names(column: pd.Series, keep: np.ndarray) -> list[str]:
+    """Distinct non-missing values of ``column`` on the ``keep`` rows."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy("int64")[keep]
+        seen = np.bincount(codes[codes >= 0], minlength=len(column.cat.categories)) > 0
+        return [str(name) for name in column.cat.categories[seen]]
+    return [str(name) for name in pd.unique(column[keep].dropna().astype(str))]
+
+
 def prepare_samples(measurements: pd.DataFrame, grid: Grid, config: Config) -> Samples:
     """Index and code the measurements; keep those inside the grid that are evidence.
 
     Parameters
     ----------
     measurements : pandas.DataFrame
-        Canonical measurement table (conformed here when its columns differ).
+        Canonical measurement table, or at least its :data:`ANALYSIS_COLUMNS` (conformed here when
+        some are missing). ``operator``, ``technology`` and ``device_id`` may be categoricals.
     grid : Grid
         Province grid.
     config : Config
@@ -112,32 +140,38 @@ def prepare_samples(measurements: pd.DataFrame, grid: Grid, config: Config) -> S
     -------
     Samples
     """
-    if list(measurements.columns) != MEASUREMENT_COLUMNS:
+    if any(c not in measurements for c in ANALYSIS_COLUMNS):
         # conform_measurements cannot cast an absent (all-NA) column to float64 or int64: fill them first.
         fill = {"float64": np.nan, "int64": 0}
         absent = {c: fill[t] for c, t in MEASUREMENT_DTYPES.items() if c not in measurements and t in fill}
         measurements = conform_measurements(measurements.assign(**absent))
+    elif measurements["time"].dtype != MEASUREMENT_DTYPES["time"]:
+        measurements = measurements.assign(time=pd.to_datetime(measurements["time"], utc=True).dt.as_unit("ns"))
     n_rows = len(measurements)
     lon = measurements["lon"].to_numpy("float64", na_value=np.nan)
     lat = measurements["lat"].to_numpy("float64", na_value=np.nan)
-    cell = grid.positions(index_points(lon, lat, grid.resolution))
+    cell = grid.locate(lon, lat)
     inside = cell >= 0
 
     operator_names = measurements["operator"]
     has_operator = operator_names.notna().to_numpy(bool)
-    technology = pd.Categorical(measurements["technology"], categories=TECHNOLOGIES).codes.astype("int8")
+    technology = _category_codes(measurements["technology"], TECHNOLOGIES).astype("int8")
     signal = measurements["signal_dbm"].to_numpy("float64", na_value=np.nan)
     dl = measurements["dl_kbps"].to_numpy("float64", na_value=np.nan)
     no_service = measurements["no_service"].to_numpy(bool, na_value=False)
     weak, usable = sample_evidence(technology, signal, dl, no_service, config)
 
     keep = inside & has_operator & usable
-    present = pd.unique(operator_names[keep].astype(str))
-    operators = [o for o in OPERATOR_IDS if o in set(present)] + sorted(set(present) - set(OPERATOR_IDS))
-    operator = pd.Categorical(operator_names[keep], categories=operators).codes.astype("int16")
-    device = pd.factorize(measurements["device_id"][keep], use_na_sentinel=True)[0].astype("int64")
-    time_ns = measurements["time"][keep].to_numpy("datetime64[ns]").astype("int64")
-    missing_time = measurements["time"][keep].isna().to_numpy(bool)
+    present = set(_present_names(operator_names, keep))
+    operators = [o for o in OPERATOR_IDS if o in present] + sorted(present - set(OPERATOR_IDS))
+    operator = _category_codes(operator_names, operators)[keep].astype("int16")
+    device_ids = measurements["device_id"]
+    if isinstance(device_ids.dtype, pd.CategoricalDtype):  # dictionary codes number the devices already
+        device = device_ids.cat.codes.to_numpy("int64")[keep]
+    else:
+        device = pd.factorize(device_ids[keep], use_na_sentinel=True)[0].astype("int64")
+    time_ns = measurements["time"].to_numpy("datetime64[ns]").view("int64")[keep]
+    missing_time = time_ns == np.iinfo("int64").min  # NaT
     day = np.where(missing_time, _NO_DAY, (time_ns + _LOCAL_OFFSET_NS) // _DAY_NS)
     counts = {
         "measurements": int(n_rows),

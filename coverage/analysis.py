@@ -33,7 +33,7 @@ from coverage.evidence import (
     technology_states,
 )
 from coverage.gaps import find_gaps
-from coverage.grid import Grid, build_grid, cell_centres, cell_polygons, cells_to_hex, index_points
+from coverage.grid import Grid, build_grid, cell_centres, cell_polygons, cells_to_hex
 from coverage.operators import OPERATOR_IDS
 from coverage.population import PopulationSurface
 from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY, CELL_STATE_SCHEMA, COMMUNE_SUMMARY_SCHEMA
@@ -417,7 +417,7 @@ def speed_by_cell(speed_tiles: pd.DataFrame, grid: Grid, config: Config) -> pd.D
     tiles = conform_speed_tiles(speed_tiles)
     lon = tiles["lon"].to_numpy("float64", na_value=np.nan)
     lat = tiles["lat"].to_numpy("float64", na_value=np.nan)
-    cell = grid.positions(index_points(lon, lat, grid.resolution))
+    cell = grid.locate(lon, lat)
     keep = cell >= 0
     tests = tiles["tests"].fillna(0).to_numpy("float64")[keep]
     frame = pd.DataFrame(

@@ -207,11 +207,12 @@ def find_gaps(
     gap_id = operator + "-" + technology + "-" + hashes
 
     # Samples of each gap: the memberships whose view × cell is one of the gap's cells.
-    entry_key = view * n_cells + cell
-    order = np.argsort(entry_key)
-    slot = np.clip(np.searchsorted(entry_key[order], statistics.member_key), 0, len(entry_key) - 1)
-    in_gap = entry_key[order][slot] == statistics.member_key
-    member_gap = label[order[slot[in_gap]]]
+    # view × cell keys are few (views × cells): a dense key → gap table beats a search per membership.
+    gap_of_key = np.full(len(views) * n_cells, -1, dtype="int64")
+    gap_of_key[view * n_cells + cell] = label
+    member_gap = gap_of_key[statistics.member_key]
+    in_gap = member_gap >= 0
+    member_gap = member_gap[in_gap]
     stats = group_statistics(member_gap, statistics.member_sample[in_gap], samples, n_gaps)
 
     population = np.bincount(label, weights=grid.population[cell], minlength=n_gaps)

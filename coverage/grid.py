@@ -245,36 +245,51 @@ def index_points(lon: np.ndarray, lat: np.ndarray, resolution: int) -> np.ndarra
     numpy.ndarray
         ``uint64`` cell ids; :data:`NO_CELL` (0) where a coordinate is missing or out of range.
     """
+    return _index(lon, lat, resolution, None)
+
+
+def _index(lon: np.ndarray, lat: np.ndarray, resolution: int, grid: Grid | None) -> np.ndarray:
+    """H3 cells of points (``grid`` None), or their positions in ``grid`` (-1 outside it).
+
+    With a grid, each distinct lattice hexagon is looked up in the grid once, instead of every
+    point's cell being searched among the grid's cells.
+    """
     lon = np.asarray(lon, dtype="float64")
     lat = np.asarray(lat, dtype="float64")
     valid = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
-    cells = np.zeros(len(lon), dtype="uint64")
+    missing = NO_CELL if grid is None else -1
+    out = np.full(len(lon), missing, dtype="uint64" if grid is None else "int64")
+
+    def exact_values(lat_: np.ndarray, lon_: np.ndarray) -> np.ndarray:
+        cells = np.asarray(coordinates_to_cells(lat_, lon_, resolution), dtype="uint64")
+        return cells if grid is None else grid.positions(cells)
+
     where = np.flatnonzero(valid)
     if len(where) == 0:
-        return cells
+        return out
     if len(where) < 50_000:  # small inputs: the calibration is not worth it
-        cells[where] = np.asarray(coordinates_to_cells(lat[where], lon[where], resolution), dtype="uint64")
-        return cells
+        out[where] = exact_values(lat[where], lon[where])
+        return out
     keys, exact = _lattice_keys(lon[where], lat[where], resolution)
-    key_cells = _key_cells(keys, exact, lon[where], lat[where], resolution)
-    if key_cells is None:
-        cells[where] = np.asarray(coordinates_to_cells(lat[where], lon[where], resolution), dtype="uint64")
-        return cells
-    slow = exact | (key_cells == NO_CELL)
+    found = _key_cells(keys, exact, lon[where], lat[where], resolution, grid)
+    if found is None:
+        out[where] = exact_values(lat[where], lon[where])
+        return out
+    key_values, failed = found
+    slow = exact | failed
     if slow.any():
-        key_cells[slow] = np.asarray(
-            coordinates_to_cells(lat[where][slow], lon[where][slow], resolution), dtype="uint64"
-        )
-    cells[where] = key_cells
-    return cells
+        key_values[slow] = exact_values(lat[where][slow], lon[where][slow])
+    out[where] = key_values
+    return out
 
 
 def _key_cells(
-    keys: np.ndarray, exact: np.ndarray, lon: np.ndarray, lat: np.ndarray, resolution: int
-) -> np.ndarray | None:
-    """Map each point's lattice key to its H3 cell (0 where the key failed its check).
+    keys: np.ndarray, exact: np.ndarray, lon: np.ndarray, lat: np.ndarray, resolution: int, grid: Grid | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Map each point's lattice key to its H3 cell, or to its position in ``grid`` when given.
 
-    Returns None when the keys are too spread out for a dense lookup table.
+    Returns the values and a flag where the key failed its check (the point needs h3ronpy), or
+    None when the keys are too spread out for a dense lookup table.
     """
     lows = keys.min(axis=1)
     spans = keys.max(axis=1) - lows + 1
@@ -299,9 +314,15 @@ def _key_cells(
         x, y = _face_plane(int(face), resolution).plane_xy(vectors[:, on_face])
         p, q = keys[1, picks][on_face], keys[2, picks][on_face]
         agree[on_face] &= np.hypot(x - (p + q / 2), y - q * _SQRT3_2) < _CENTRE_TOLERANCE
-    table = np.zeros(size, dtype="uint64")
-    table[used[agree]] = found[agree]
-    return table[flat]
+    checked = np.zeros(size, dtype=bool)
+    checked[used[agree]] = True
+    if grid is None:
+        table = np.zeros(size, dtype="uint64")
+        table[used[agree]] = found[agree]
+    else:
+        table = np.full(size, -1, dtype="int64")
+        table[used[agree]] = grid.positions(found[agree])
+    return table[flat], ~checked[flat]
 
 
 def cells_to_hex(cells: np.ndarray) -> np.ndarray:
@@ -401,6 +422,13 @@ class Grid:
             return np.full(len(cells), -1, dtype="int64")
         slot = np.clip(np.searchsorted(self.cells, cells), 0, len(self.cells) - 1)
         return np.where(self.cells[slot] == cells, slot, -1).astype("int64")
+
+    def locate(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Return the position in :attr:`cells` of the cell holding each point, -1 outside the grid.
+
+        Same as ``positions(index_points(lon, lat, resolution))``, without a search per point.
+        """
+        return _index(lon, lat, self.resolution, self)
 
 
 def province_cells(communes: gpd.GeoDataFrame, resolution: int) -> np.ndarray:
