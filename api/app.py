@@ -49,7 +49,7 @@ from api.core import FeatureQuery, QueryError
 from api.keys import ApiKey, KeyStore
 from api.responses import error_response, json_response, list_response
 from api.settings import ApiSettings
-from api.uploads import BodyLimitMiddleware, UploadTooLargeError
+from api.uploads import BodyLimitMiddleware
 from coverage import __version__, paths
 
 log = logging.getLogger("lomsong.api")
@@ -196,10 +196,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.url.path}; see /docs"
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message, None)
-
-    @app.exception_handler(UploadTooLargeError)
-    async def _too_large(request: Request, exc: UploadTooLargeError) -> Response:
-        return error_response(413, "upload_too_large", str(exc), "file")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -458,7 +454,8 @@ def _add_upload_routes(app: FastAPI) -> None:
         report = _report_dict(reports[0]) if reports else {}
         if report.get("error"):
             raise QueryError(str(report["error"]), code="unreadable_file", field="format" if format else "file")
-        return json_response({**report, "owner": key.owner})
+        # The report names the file as the client sent it, not the server's temporary copy.
+        return json_response({**report, "file": name, "owner": key.owner})
 
     @app.get("/measurements", response_model=UploadList, tags=["uploads"], responses=error_responses(401, 403))
     def uploads(ctx: AppContext = Depends(context), key: ApiKey = Depends(uploader)) -> Response:

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-class UploadTooLargeError(Exception):
-    """The request body is above the configured upload limit."""
+#: Most bytes read and dropped after the limit before the connection is given up on.
+DRAIN_CAP = 64 * 1024 * 1024
 
 
 def _megabytes(size: int) -> str:
@@ -48,20 +47,52 @@ class BodyLimitMiddleware:
         headers = dict(scope.get("headers") or [])
         announced = headers.get(b"content-length")
         if announced is not None and announced.isdigit() and int(announced) > self.limit:
+            await self._drain(receive, more=True)
             await self._refuse(send, int(announced))
             return
         received = 0
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.request", "body": b"", "more_body": False}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise UploadTooLargeError(self._message(received))
+                    too_large = True
+                    await self._drain(receive, more=message.get("more_body", False))
+                    # End the body here: whatever the app answers to the cut body is replaced below.
+                    return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        await self.app(scope, limited_receive, send)
+        refused = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal refused
+            if not too_large:
+                await send(message)
+            elif not refused:
+                refused = True
+                await self._refuse(send, received)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+    async def _drain(self, receive: Receive, more: bool) -> None:
+        """Read and drop the rest of the body (bounded) so that the client reads our 413.
+
+        Closing a socket with unread bytes makes the kernel reset the connection, and the client
+        then sees a broken connection instead of the answer.
+        """
+        drained = 0
+        cap = max(4 * self.limit, DRAIN_CAP)
+        while more and drained < cap:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
+            more = message.get("more_body", False)
 
     def _message(self, size: int) -> str:
         return (
@@ -78,7 +109,6 @@ class BodyLimitMiddleware:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
                 ],
             }
         )

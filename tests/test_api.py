@@ -294,7 +294,7 @@ def test_operator_upload_report_and_same_file_twice(client, api):
     assert first.status_code == 200, first.text
     report = first.json()
     assert report["format"] == "gnettrack" and report["sha256"] == hashlib.sha256(content).hexdigest()
-    assert report["rows_read"] == 399 and report["owner"] == "viettel"
+    assert report["rows_read"] == 399 and report["owner"] == "viettel" and report["file"] == "Yas_log.txt"
     assert report["rows_read"] == report["accepted"] + report["outside_province"] + sum(report["rejected"].values())
     before = client.get("/measurements", headers=api.headers("admin")).json()["items"]
 
@@ -334,6 +334,12 @@ def test_upload_size_limit_and_unreadable_files(client, api):
     assert len(whole) > UPLOAD_LIMIT
     body = assert_error(upload(client, api, "viettel", whole, "Yas_log.txt"), 413, "file")
     assert "limit" in body["message"]
+    # Sent chunked, without Content-Length: cut off while being read.
+    request = httpx.Request("POST", "/measurements", files={"file": ("Yas_log.txt", whole)})
+    multipart = request.read()
+    chunks = (multipart[i : i + 65536] for i in range(0, len(multipart), 65536))
+    headers = {**api.headers("viettel"), "Content-Type": request.headers["Content-Type"]}
+    assert_error(client.post("/measurements", content=chunks, headers=headers), 413, "file")
     assert_error(upload(client, api, "viettel", b"", "empty.txt"), 400, "file")
     assert_error(upload(client, api, "viettel", b"\x00\x01 not a measurement file \xff", "junk.bin"), 400)
 
