@@ -8,6 +8,7 @@ across chunk boundaries). Reports must be equal, key order included, and accepte
 
 from __future__ import annotations
 
+import gzip
 import unicodedata
 from pathlib import Path
 
@@ -94,6 +95,8 @@ def _write_tricky_files(folder: Path) -> list[Path]:
             + "\n"
         ).encode("utf-8-sig"),
         "tabs.tsv": ("\n".join(line.replace(",", "\t") for line in [HEADER, *lines]) + "\n").encode(),
+        "lone_cr.csv": ("\r".join([HEADER, *lines]) + "\r").encode(),  # old Mac line ends
+        "mixed.csv.gz": gzip.compress((HEADER + "\n" + body + "\n").encode()),
     }
     vietnamese = "Thời gian;Kinh độ;Vĩ độ;Nhà mạng;Công nghệ;RSRP (dBm);Thiết bị\r\n" + "".join(
         f"0{1 + i % 9}/06/2026 08:{i % 60:02d}:00;107,{60 + i % 30};12,{i % 90:02d};"
@@ -154,7 +157,8 @@ def test_fast_and_careful_paths_agree_on_tricky_files(tmp_path, communes, with_c
         assert careful[2] == 1
         _assert_same(careful, _read(path, area, "auto", None))
         chunked = _read(path, area, "auto", 3000)
-        assert chunked[2] > 5, path.name
+        # chunks end at a \n: a file with only \r line ends is one chunk, read by pandas
+        assert chunked[2] > 3 or path.name == "lone_cr.csv", path.name
         _assert_same(careful, chunked)
         _assert_same(careful, _read(path, area, "careful", 3000))
         report = careful[0]

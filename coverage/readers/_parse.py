@@ -122,6 +122,8 @@ def detect_encoding(path: Path) -> str:
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return "cp1258"
+    except (EOFError, OSError) as exc:
+        raise _reader_error(path, 1, f"a readable text file ({exc})") from exc
     return "utf-8-sig"
 
 
@@ -291,27 +293,40 @@ def _finish_piece(path: Path, layout: TextLayout, piece: bytes, future, first_li
 
 def _pieces(path: Path, layout: TextLayout, chunk_bytes: int) -> Iterator[bytes]:
     """Yield the data part of a file as UTF-8 byte pieces that end at a line end (the last may not)."""
-    opener = gzip.open if _is_gzip(path) else open
-    with opener(path, "rb") as handle:
-        for _ in range(layout.skip):
-            handle.readline()
-        carry = b""
-        at_start = True
-        while True:
-            block = handle.read(chunk_bytes)
-            if at_start:
-                if layout.skip == 0 and layout.encoding == "utf-8-sig" and block.startswith(codecs.BOM_UTF8):
-                    block = block[len(codecs.BOM_UTF8) :]
-                at_start = False
-            carry += block
-            if len(block) < chunk_bytes:  # the end of the file
-                if carry:
-                    yield _to_utf8(carry, layout.encoding)
-                return
-            cut = carry.rfind(b"\n")
-            if cut >= 0:
-                piece, carry = carry[: cut + 1], carry[cut + 1 :]
-                yield _to_utf8(piece, layout.encoding)
+    try:
+        opener = gzip.open if _is_gzip(path) else open
+        with opener(path, "rb") as handle:
+            carry = _skip_lines(handle, layout, chunk_bytes)
+            while True:
+                block = handle.read(chunk_bytes)
+                carry += block
+                if len(block) < chunk_bytes:  # the end of the file
+                    if carry:
+                        yield _to_utf8(carry, layout.encoding)
+                    return
+                cut = carry.rfind(b"\n")
+                if cut >= 0:
+                    piece, carry = carry[: cut + 1], carry[cut + 1 :]
+                    yield _to_utf8(piece, layout.encoding)
+    except (UnicodeDecodeError, EOFError, OSError) as exc:
+        raise _reader_error(path, 1, f"a readable text file ({exc})") from exc
+
+
+def _skip_lines(handle, layout: TextLayout, chunk_bytes: int) -> bytes:
+    """Read past the comment and header lines (any line end, as pandas counts them); return what follows."""
+    head = handle.read(chunk_bytes)
+    while True:
+        ends = [match.end() for match in re.finditer(rb"\r\n|\n|\r", head[: 1 << 20])]
+        if len(ends) >= layout.skip or len(head) < chunk_bytes:
+            break
+        more = handle.read(chunk_bytes)  # a header longer than a chunk: unusual but possible
+        if not more:
+            break
+        head += more
+    start = 0 if layout.skip == 0 else (ends[layout.skip - 1] if len(ends) >= layout.skip else len(head))
+    if layout.skip == 0 and layout.encoding == "utf-8-sig" and head.startswith(codecs.BOM_UTF8):
+        start = len(codecs.BOM_UTF8)
+    return head[start:]
 
 
 def _to_utf8(piece: bytes, encoding: str) -> bytes:
