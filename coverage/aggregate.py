@@ -17,6 +17,7 @@ are pooled in the ``any`` and ``all`` views' medians: read those as indicative o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -216,6 +217,44 @@ def build_views(samples: Samples) -> pd.DataFrame:
     return views
 
 
+def membership_parts(samples: Samples, views: pd.DataFrame) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(sample positions, view codes)`` pieces of the memberships (see :func:`memberships`).
+
+    The pieces are: samples of a known technology in their technology view; no-service samples of
+    unknown technology in every technology view of their operator; every sample in its operator's
+    ``any`` view; samples of Vietnamese operators in the ``all`` view. A caller can filter each
+    piece before anything of the size of all memberships exists.
+    """
+    n_tech = len(TECHNOLOGIES)
+    index = np.arange(len(samples), dtype="int64")
+    operator = samples.operator.astype("int64")
+    technology = samples.technology.astype("int64")
+    tech_views = views[views["kind"] == "technology"]
+    lookup = np.full((len(samples.operators) + 1) * n_tech, -1, dtype="int64")
+    lookup[tech_views["operator_code"].to_numpy() * n_tech + tech_views["technology_code"].to_numpy()] = tech_views[
+        "view"
+    ].to_numpy()
+    known = technology >= 0
+    yield index[known], lookup[operator[known] * n_tech + technology[known]]
+
+    # A no-service sample of unknown technology is evidence against each technology of its operator.
+    blind = ~known & samples.no_service
+    if blind.any() and len(tech_views):
+        blind_frame = pd.DataFrame({"sample": index[blind], "operator_code": operator[blind]})
+        expanded = blind_frame.merge(tech_views[["operator_code", "view"]], on="operator_code")
+        yield expanded["sample"].to_numpy("int64"), expanded["view"].to_numpy("int64")
+
+    any_views = views[views["kind"] == "operator"].set_index("operator_code")["view"]
+    any_lookup = np.full(len(samples.operators), -1, dtype="int64")
+    any_lookup[any_views.index.to_numpy()] = any_views.to_numpy()
+    yield index, any_lookup[operator]
+
+    national = np.isin(np.asarray(samples.operators, dtype=object), OPERATOR_IDS)
+    in_all = national[operator] if len(samples.operators) else np.zeros(0, dtype=bool)
+    all_view = int(views.loc[views["kind"] == "all", "view"].iloc[0])
+    yield index[in_all], np.full(int(in_all.sum()), all_view, dtype="int64")
+
+
 def memberships(samples: Samples, views: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(sample, view)`` pairs: which views each sample is evidence for.
 
@@ -231,39 +270,8 @@ def memberships(samples: Samples, views: pd.DataFrame) -> tuple[np.ndarray, np.n
     tuple of numpy.ndarray
         Sample positions and view codes (``int64``), one entry per membership.
     """
-    n_tech = len(TECHNOLOGIES)
-    index = np.arange(len(samples), dtype="int64")
-    operator = samples.operator.astype("int64")
-    technology = samples.technology.astype("int64")
-    tech_views = views[views["kind"] == "technology"]
-    lookup = np.full((len(samples.operators) + 1) * n_tech, -1, dtype="int64")
-    lookup[tech_views["operator_code"].to_numpy() * n_tech + tech_views["technology_code"].to_numpy()] = tech_views[
-        "view"
-    ].to_numpy()
-    known = technology >= 0
-    parts_sample = [index[known]]
-    parts_view = [lookup[operator[known] * n_tech + technology[known]]]
-
-    # A no-service sample of unknown technology is evidence against each technology of its operator.
-    blind = ~known & samples.no_service
-    if blind.any() and len(tech_views):
-        blind_frame = pd.DataFrame({"sample": index[blind], "operator_code": operator[blind]})
-        expanded = blind_frame.merge(tech_views[["operator_code", "view"]], on="operator_code")
-        parts_sample.append(expanded["sample"].to_numpy("int64"))
-        parts_view.append(expanded["view"].to_numpy("int64"))
-
-    any_views = views[views["kind"] == "operator"].set_index("operator_code")["view"]
-    any_lookup = np.full(len(samples.operators), -1, dtype="int64")
-    any_lookup[any_views.index.to_numpy()] = any_views.to_numpy()
-    parts_sample.append(index)
-    parts_view.append(any_lookup[operator])
-
-    national = np.isin(np.asarray(samples.operators, dtype=object), OPERATOR_IDS)
-    in_all = national[operator] if len(samples.operators) else np.zeros(0, dtype=bool)
-    all_view = int(views.loc[views["kind"] == "all", "view"].iloc[0])
-    parts_sample.append(index[in_all])
-    parts_view.append(np.full(int(in_all.sum()), all_view, dtype="int64"))
-    return np.concatenate(parts_sample), np.concatenate(parts_view)
+    parts = list(membership_parts(samples, views))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _presence(group: np.ndarray, code: np.ndarray, n_groups: int, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -449,19 +457,130 @@ class CellStatistics:
         ``view * n_cells + cell`` of each row of :attr:`table` (sorted).
     table : pandas.DataFrame
         ``view``, ``cell`` and :data:`STAT_COLUMNS`.
-    member_sample, member_key : numpy.ndarray
-        The memberships behind the table (sample position and its view × cell key).
+    member_sample, member_key : numpy.ndarray or None
+        Memberships behind the table when an engine kept them (the Dask engine keeps those of the
+        weak cells); the gap step recomputes what it needs from the samples otherwise.
     """
 
     views: pd.DataFrame
     key: np.ndarray
     table: pd.DataFrame
-    member_sample: np.ndarray
-    member_key: np.ndarray
+    member_sample: np.ndarray | None = None
+    member_key: np.ndarray | None = None
+
+
+#: Largest dense base-view × cell × value tables (entries) :func:`cell_statistics` builds: presence
+#: tables (booleans, devices and days) and value histograms (counts). A statistic whose table would
+#: be larger is computed over the memberships of its samples instead.
+_PRESENCE_LIMIT = 250_000_000
+_HISTOGRAM_LIMIT = 40_000_000
+
+
+def _base_groups(samples: Samples, views: pd.DataFrame) -> tuple[np.ndarray, int, list[tuple[int, int]]]:
+    """Split the samples into base groups that every view is a union of.
+
+    Each sample is in exactly one *base view*: its technology view (known technology), its
+    operator's "no service, technology unknown" view, or its operator's "other, technology unknown"
+    view (codes ``n_views + operator`` and ``n_views + n_operators + operator``). A view is the
+    union of base views (same cell): a technology view = itself + its operator's no-service
+    unknowns; an ``any`` view = all its operator's base views; the ``all`` view = those of every
+    Vietnamese operator (:func:`membership_parts` says the same per sample).
+
+    Returns
+    -------
+    tuple
+        Base view per sample, number of base views, and the ``(base view, view)`` edges.
+    """
+    n_tech = len(TECHNOLOGIES)
+    n_views = len(views)
+    n_operators = len(samples.operators)
+    kind = views["kind"].to_numpy(object)
+    operator_code = views["operator_code"].to_numpy("int64")
+    tech = views[kind == "technology"]
+    lookup = np.full(max(n_operators, 1) * n_tech, -1, dtype="int64")
+    lookup[tech["operator_code"].to_numpy() * n_tech + tech["technology_code"].to_numpy()] = tech["view"].to_numpy()
+    operator = samples.operator.astype("int64")
+    technology = samples.technology.astype("int64")
+    known = technology >= 0
+    unknown_base = np.where(samples.no_service, n_views, n_views + n_operators) + operator
+    base = np.where(known, lookup[operator * n_tech + np.maximum(technology, 0)], unknown_base)
+    all_view = int(np.flatnonzero(kind == "all")[0])
+    edges: list[tuple[int, int]] = []
+    for code, name in enumerate(samples.operators):  # a loop over operators and their views
+        own = np.flatnonzero((kind == "technology") & (operator_code == code))
+        blind, other = n_views + code, n_views + n_operators + code
+        for view in own:
+            edges += [(int(view), int(view)), (blind, int(view))]
+        sources = [*map(int, own), blind, other]
+        any_view = int(np.flatnonzero((kind == "operator") & (operator_code == code))[0])
+        edges += [(source, any_view) for source in sources]
+        if name in OPERATOR_IDS:
+            edges += [(source, all_view) for source in sources]
+    return base, n_views + 2 * n_operators, edges
+
+
+def _lift(base: np.ndarray, edges: list[tuple[int, int]], n_views: int) -> np.ndarray:
+    """Add (or, for booleans, OR) the base views' tables into the views' tables (a loop over edges)."""
+    out = np.zeros((n_views, *base.shape[1:]), dtype=base.dtype)
+    for source, target in edges:
+        if base.dtype == bool:
+            out[target] |= base[source]
+        else:
+            out[target] += base[source]
+    return out
+
+
+def _whole_codes(values: np.ndarray) -> tuple[np.ndarray, int, float] | None:
+    """Integer codes ``values - min`` when the finite values are whole numbers in a small range."""
+    if len(values) == 0:
+        return np.zeros(0, dtype="int64"), 1, 0.0
+    low, high = float(values.min()), float(values.max())
+    if high - low >= 1_000_000 or not np.array_equal(values, np.round(values)):
+        return None
+    return (values - low).astype("int64"), int(high - low) + 1, low
+
+
+def _histogram_quantiles(histogram: np.ndarray, low: float, quantiles: list[float]) -> list[np.ndarray]:
+    """Quantiles (linear interpolation) of each row of a ``(groups, codes)`` value histogram."""
+    cumulative = np.cumsum(histogram, axis=1, dtype="int64")
+    n = cumulative[:, -1] if cumulative.shape[1] else np.zeros(len(histogram), dtype="int64")
+    out = [np.full(len(histogram), np.nan) for _ in quantiles]
+    rows = np.flatnonzero(n > 0)
+    cumulative, n = cumulative[rows], n[rows]
+
+    def value_at(rank: np.ndarray) -> np.ndarray:
+        return (cumulative <= rank[:, None]).sum(axis=1) + low  # codes holding fewer than rank+1 values
+
+    for slot, quantile in enumerate(quantiles):
+        position = (n - 1) * quantile
+        below = np.floor(position).astype("int64")
+        above = np.minimum(below + 1, n - 1)
+        value_below, value_above = value_at(below), value_at(above)
+        out[slot][rows] = value_below + (value_above - value_below) * (position - below)
+    return out
+
+
+def _members_of(
+    samples: Samples, views: pd.DataFrame, n_cells: int, subset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(view * n_cells + cell, sample position)`` of the memberships of the samples in ``subset``."""
+    keys, positions = [np.zeros(0, "int64")], [np.zeros(0, "int64")]
+    for sample, view in membership_parts(samples, views):
+        keep = subset[sample]
+        keys.append(view[keep] * n_cells + samples.cell[sample[keep]])
+        positions.append(sample[keep])
+    return np.concatenate(keys), np.concatenate(positions)
 
 
 def cell_statistics(samples: Samples, n_cells: int) -> CellStatistics:
     """Aggregate the samples per view × cell.
+
+    Every sample is counted once, in its base group (:func:`_base_groups`): per base view × cell
+    counts, device and day presence tables and value histograms are built in one pass over the
+    samples, and each view's are the sum (or union) of its base views'. The result equals
+    :func:`group_statistics` over the :func:`memberships`, without the three memberships per
+    sample. A statistic whose dense table would be too large (many devices, continuous values)
+    is computed over the memberships of the samples it needs.
 
     Parameters
     ----------
@@ -475,14 +594,90 @@ def cell_statistics(samples: Samples, n_cells: int) -> CellStatistics:
     CellStatistics
     """
     views = build_views(samples)
-    sample, view = memberships(samples, views)
-    member_key = view * n_cells + samples.cell[sample]
-    # view × cell keys are few (views × cells): number the occupied ones with a dense table.
-    occupied = np.bincount(member_key, minlength=len(views) * n_cells) > 0
-    keys = np.flatnonzero(occupied).astype("int64")
-    number = np.cumsum(occupied) - 1
-    group = number[member_key]
-    table = group_statistics(group, sample, samples, len(keys))
-    table.insert(0, "cell", (keys % n_cells).astype("int64"))
-    table.insert(0, "view", (keys // n_cells).astype("int64"))
-    return CellStatistics(views, keys, table, sample, member_key)
+    n_views = len(views)
+    base_view, n_base, edges = _base_groups(samples, views)
+    base_key = base_view * n_cells + samples.cell
+    size = n_base * n_cells
+
+    def counted(mask: np.ndarray | None) -> np.ndarray:
+        keys = base_key if mask is None else base_key[mask]
+        return _lift(np.bincount(keys, minlength=size).reshape(n_base, n_cells), edges, n_views).ravel()
+
+    n_samples = counted(None)
+    n_weak = counted(samples.weak)
+    n_no_service = counted(samples.no_service)
+    keys = np.flatnonzero(n_samples > 0).astype("int64")
+
+    def presence(codes: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+        """``(views × cells, span)`` table: was code c (minus the lowest) seen in the view × cell?"""
+        if not valid.any():
+            return np.zeros((n_views * n_cells, 1), dtype=bool), 1, 0
+        low = int(codes[valid].min())
+        span = int(codes[valid].max()) - low + 1
+        if size * span > _PRESENCE_LIMIT:
+            return None
+        seen = np.zeros(size * span, dtype=bool)
+        seen[base_key[valid] * span + (codes[valid] - low)] = True
+        return _lift(seen.reshape(n_base, n_cells, span), edges, n_views).reshape(-1, span), span, low
+
+    def distinct(codes: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, tuple | None]:
+        table = presence(codes, valid)
+        if table is not None:
+            return table[0].sum(axis=1, dtype="int64"), table
+        member_key, sample = _members_of(samples, views, n_cells, valid)
+        return _distinct_per_group(member_key, codes[sample], valid[sample], n_views * n_cells), None
+
+    n_devices, _ = distinct(samples.device, samples.device >= 0)
+    n_days, day_table = distinct(samples.day, samples.day != _NO_DAY)
+    if day_table is not None:
+        seen, span, low = day_table
+        any_day = seen.any(axis=1)
+        first_day = np.where(any_day, seen.argmax(axis=1) + low, _NO_DAY)
+        last_day = np.where(any_day, span - 1 - seen[:, ::-1].argmax(axis=1) + low, _NO_DAY)
+    else:
+        known_day = samples.day != _NO_DAY
+        member_key, sample = _members_of(samples, views, n_cells, known_day)
+        first_day, last_day = _day_range(member_key, samples.day[sample], n_views * n_cells)
+
+    def quantiles(values: np.ndarray, wanted: list[float]) -> list[np.ndarray]:
+        finite = np.isfinite(values)
+        coded = _whole_codes(values[finite])
+        if coded is not None and size * coded[1] <= _HISTOGRAM_LIMIT:
+            code, n_codes, low = coded
+            counts = np.bincount(base_key[finite] * n_codes + code, minlength=size * n_codes)
+            histogram = _lift(counts.astype("int32").reshape(n_base, n_cells, n_codes), edges, n_views)
+            found = _histogram_quantiles(histogram.reshape(-1, n_codes)[keys], low, wanted)
+            return [_spread(column, keys, n_views * n_cells) for column in found]
+        member_key, sample = _members_of(samples, views, n_cells, finite)
+        return group_quantiles(member_key, values[sample], n_views * n_cells, wanted)
+
+    median_signal, p10_signal = quantiles(samples.signal_dbm, [0.5, 0.1])
+    (median_dl,) = quantiles(samples.dl_kbps, [0.5])
+    n = n_samples[keys]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = n_no_service[keys] / np.maximum(n, 1)
+    table = pd.DataFrame(
+        {
+            "view": (keys // n_cells).astype("int64"),
+            "cell": (keys % n_cells).astype("int64"),
+            "n_samples": n.astype("int64"),
+            "n_weak": n_weak[keys].astype("int64"),
+            "n_no_service": n_no_service[keys].astype("int64"),
+            "n_devices": n_devices[keys].astype("int64"),
+            "n_days": n_days[keys].astype("int64"),
+            "first_date": _day_to_date(first_day[keys]).to_numpy(),
+            "last_date": _day_to_date(last_day[keys]).to_numpy(),
+            "median_signal_dbm": median_signal[keys],
+            "p10_signal_dbm": p10_signal[keys],
+            "no_service_share": share,
+            "median_dl_kbps": median_dl[keys],
+        }
+    )
+    return CellStatistics(views, keys, table)
+
+
+def _spread(values: np.ndarray, keys: np.ndarray, size: int) -> np.ndarray:
+    """Place per-key values into a full-size array (NaN elsewhere)."""
+    out = np.full(size, np.nan)
+    out[keys] = values
+    return out

@@ -21,7 +21,7 @@ from h3ronpy.vector import cells_to_wkb_polygons
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from coverage.aggregate import CellStatistics, Samples, group_statistics
+from coverage.aggregate import CellStatistics, Samples, group_statistics, membership_parts
 from coverage.boundaries import METRIC_CRS, STORAGE_CRS
 from coverage.evidence import WEAK
 from coverage.grid import Grid, cell_centres, cell_polygons, neighbour_pairs
@@ -111,6 +111,39 @@ def _commune_lists(
     )
     primary = grouped.head(1).set_index("gap")[["commune_code", "commune", "district_code", "district"]]
     return lists.join(primary).reindex(range(n_gaps))
+
+
+def gap_members(
+    samples: Samples, views: pd.DataFrame, n_cells: int, view: np.ndarray, cell: np.ndarray, label: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(gap, sample position)`` of every membership that falls in a gap's view × cell.
+
+    Parameters
+    ----------
+    samples : Samples
+        Coded samples.
+    views : pandas.DataFrame
+        Views.
+    n_cells : int
+        Grid cells.
+    view, cell, label : numpy.ndarray
+        View, cell position and gap label of each weak entry.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+    """
+    # view × cell keys are few (views × cells): a dense key → gap table, filled before any
+    # membership piece is kept, so only the memberships inside gaps are ever held.
+    gap_of_key = np.full(len(views) * n_cells, -1, dtype="int64")
+    gap_of_key[view * n_cells + cell] = label
+    gaps, positions = [np.zeros(0, "int64")], [np.zeros(0, "int64")]
+    for sample, member_view in membership_parts(samples, views):  # four pieces
+        gap = gap_of_key[member_view * n_cells + samples.cell[sample]]
+        hit = gap >= 0
+        gaps.append(gap[hit])
+        positions.append(sample[hit])
+    return np.concatenate(gaps), np.concatenate(positions)
 
 
 def operators_tested(
@@ -207,13 +240,8 @@ def find_gaps(
     gap_id = operator + "-" + technology + "-" + hashes
 
     # Samples of each gap: the memberships whose view × cell is one of the gap's cells.
-    # view × cell keys are few (views × cells): a dense key → gap table beats a search per membership.
-    gap_of_key = np.full(len(views) * n_cells, -1, dtype="int64")
-    gap_of_key[view * n_cells + cell] = label
-    member_gap = gap_of_key[statistics.member_key]
-    in_gap = member_gap >= 0
-    member_gap = member_gap[in_gap]
-    stats = group_statistics(member_gap, statistics.member_sample[in_gap], samples, n_gaps)
+    member_gap, member_sample = gap_members(samples, views, n_cells, view, cell, label)
+    stats = group_statistics(member_gap, member_sample, samples, n_gaps)
 
     population = np.bincount(label, weights=grid.population[cell], minlength=n_gaps)
     n_gap_cells = np.bincount(label, minlength=n_gaps)
@@ -222,9 +250,7 @@ def find_gaps(
     if required_operators is not None and len(required_operators):
         # A place no operator serves is settled only when every operator was measured there.
         is_all_view = views["kind"].to_numpy(object)[gap_view] == "all"
-        tested = operators_tested(
-            member_gap, statistics.member_sample[in_gap], samples, n_gaps, min_samples, min_devices
-        )
+        tested = operators_tested(member_gap, member_sample, samples, n_gaps, min_samples, min_devices)
         every_operator = tested[:, np.asarray(required_operators, dtype="int64")].all(axis=1)
         confirmed &= ~is_all_view | every_operator
     geometry = _gap_polygons(label, view, grid.cells[cell], n_gaps)

@@ -119,3 +119,61 @@ def test_partial_tables_are_conformed(grid):
     ]
     samples = prepare_samples(frame, grid, Config())
     assert len(samples) == 5
+
+
+def _mixed_measurements(rng: np.random.Generator) -> pd.DataFrame:
+    """Several operators (one foreign), technologies, no-service and speed-only samples in two cells."""
+    parts = []
+    for cell in (CELL, OTHER):
+        for operator, technology in [
+            ("viettel", "4G"),
+            ("viettel", "2G"),
+            ("viettel", None),
+            ("mobifone", "3G"),
+            ("mobifone", None),
+            ("plmn:45606", "4G"),
+        ]:
+            n = int(rng.integers(5, 30))
+            signals = list(rng.integers(-125, -60, n).astype(float))
+            part = samples_in_cell(cell, operator, technology, signals, n, devices=int(rng.integers(1, 6)))
+            part["time"] = part["time"] + pd.to_timedelta(rng.integers(0, 24 * 40, n), unit="h")
+            if technology is None:  # no-service samples and speed-only samples of unknown technology
+                part["no_service"] = rng.random(n) < 0.5
+                part["signal_dbm"] = np.nan
+            part["dl_kbps"] = np.where(rng.random(n) < 0.4, rng.integers(50, 40_000, n), np.nan)
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_cell_statistics_equal_statistics_over_memberships(grid, monkeypatch, dense):
+    # The base-group tables (dense) and the membership fallback must both give what the definition
+    # gives: group_statistics over every (sample, view) membership.
+    import coverage.aggregate as aggregate
+
+    if not dense:
+        monkeypatch.setattr(aggregate, "_PRESENCE_LIMIT", 0)
+        monkeypatch.setattr(aggregate, "_HISTOGRAM_LIMIT", 0)
+    frame = _mixed_measurements(np.random.default_rng(11))
+    samples = prepare_samples(frame, grid, Config())
+    n_cells = len(grid.cells)
+    statistics = cell_statistics(samples, n_cells)
+    sample, view = memberships(samples, statistics.views)
+    keys, group = np.unique(view * n_cells + samples.cell[sample], return_inverse=True)
+    expected = aggregate.group_statistics(group.ravel(), sample, samples, len(keys))
+    np.testing.assert_array_equal(statistics.key, keys)
+    pd.testing.assert_frame_equal(statistics.table.drop(columns=["view", "cell"]), expected)
+
+
+def test_categorical_columns_give_the_same_samples(grid):
+    # A store read with Parquet dictionaries hands the text columns over as categoricals.
+    frame = _mixed_measurements(np.random.default_rng(5))
+    as_text = prepare_samples(frame, grid, Config())
+    categorical = frame.astype({c: "category" for c in ("operator", "technology", "device_id")})
+    as_codes = prepare_samples(categorical[list(reversed(categorical.columns))], grid, Config())
+    assert as_codes.operators == as_text.operators
+    for name in ("cell", "operator", "technology", "weak", "no_service", "day"):
+        np.testing.assert_array_equal(getattr(as_codes, name), getattr(as_text, name))
+    # device codes may differ; the devices they name must not
+    pairs = set(zip(as_codes.device.tolist(), as_text.device.tolist(), strict=True))
+    assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
