@@ -296,24 +296,31 @@ def _pieces(path: Path, layout: TextLayout, chunk_bytes: int) -> Iterator[bytes]
     try:
         opener = gzip.open if _is_gzip(path) else open
         with opener(path, "rb") as handle:
-            carry = _skip_lines(handle, layout, chunk_bytes)
+            carry, ended = _skip_lines(handle, layout, chunk_bytes)
             while True:
-                block = handle.read(chunk_bytes)
-                carry += block
-                if len(block) < chunk_bytes:  # the end of the file
+                cut = carry.rfind(b"\n", 0, chunk_bytes + 1)
+                if cut < 0:  # a line longer than a chunk
+                    cut = carry.find(b"\n")
+                if len(carry) >= chunk_bytes and cut >= 0:
+                    piece, carry = carry[: cut + 1], carry[cut + 1 :]
+                    yield _to_utf8(piece, layout.encoding)
+                    continue
+                if ended:
                     if carry:
                         yield _to_utf8(carry, layout.encoding)
                     return
-                cut = carry.rfind(b"\n")
-                if cut >= 0:
-                    piece, carry = carry[: cut + 1], carry[cut + 1 :]
-                    yield _to_utf8(piece, layout.encoding)
+                block = handle.read(chunk_bytes)
+                ended = len(block) < chunk_bytes
+                carry += block
     except (UnicodeDecodeError, EOFError, OSError) as exc:
         raise _reader_error(path, 1, f"a readable text file ({exc})") from exc
 
 
-def _skip_lines(handle, layout: TextLayout, chunk_bytes: int) -> bytes:
-    """Read past the comment and header lines (any line end, as pandas counts them); return what follows."""
+def _skip_lines(handle, layout: TextLayout, chunk_bytes: int) -> tuple[bytes, bool]:
+    """Read past the comment and header lines (any line end, as pandas counts them).
+
+    Returns what was read after them and whether that is the end of the file.
+    """
     head = handle.read(chunk_bytes)
     while True:
         ends = [match.end() for match in re.finditer(rb"\r\n|\n|\r", head[: 1 << 20])]
@@ -326,7 +333,7 @@ def _skip_lines(handle, layout: TextLayout, chunk_bytes: int) -> bytes:
     start = 0 if layout.skip == 0 else (ends[layout.skip - 1] if len(ends) >= layout.skip else len(head))
     if layout.skip == 0 and layout.encoding == "utf-8-sig" and head.startswith(codecs.BOM_UTF8):
         start = len(codecs.BOM_UTF8)
-    return head[start:]
+    return head[start:], len(head) < chunk_bytes
 
 
 def _to_utf8(piece: bytes, encoding: str) -> bytes:
@@ -570,46 +577,61 @@ def _iso_times(raw: pd.Series, local: bool) -> tuple[np.ndarray, np.ndarray]:
         rows = np.flatnonzero((lengths == length) & ~taken)
         if len(rows) == 0:
             continue
-        starts = offsets[rows]
+        # each candidate's characters as one row of a (rows, length) byte matrix (a strided view: fast)
+        chars = np.lib.stride_tricks.sliding_window_view(data, length)[offsets[rows]]
         fits = np.ones(len(rows), bool)
         for position, allowed in layout.items():
-            fits &= np.isin(data[starts + position], np.frombuffer(allowed, np.uint8))
-        fits &= _plausible_iso(data, starts, with_offset=length == 25)
-        rows = rows[fits]
+            fits &= np.isin(chars[:, position], np.frombuffer(allowed, np.uint8))
+        rows, chars = rows[fits], chars[fits]
         if len(rows) == 0:
             continue
-        subset = text.take(pa.array(rows))
-        try:
-            if with_offset:
-                parsed = pc.cast(subset, pa.timestamp("ns", "UTC")).to_numpy(zero_copy_only=False)
-            else:
-                naive = pd.Series(pc.cast(subset, pa.timestamp("ns")).to_numpy(zero_copy_only=False))
-                parsed = naive.dt.tz_localize(LOCAL_TIMEZONE).dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-        except (pa.ArrowInvalid, ValueError):
-            continue  # an impossible date among them: the general parser decides row by row
-        out[rows] = parsed.astype("datetime64[ns]")
+        parsed = _cast_times(text, rows, with_offset)
+        if parsed is None:
+            # an impossible date among them (2026-13-45): keep the plausible ones, the general parser
+            # gives the others their usual outcome
+            rows = rows[_plausible_iso(chars)]
+            parsed = _cast_times(text, rows, with_offset) if len(rows) else None
+            if parsed is None:
+                continue
+        out[rows] = parsed
         taken[rows] = True
     return taken, pd.to_datetime(out[taken]).tz_localize("UTC")
+
+
+def _cast_times(text: pa.Array, rows: np.ndarray, with_offset: bool) -> np.ndarray | None:
+    """pyarrow's ISO 8601 parse of ``text[rows]`` as UTC ``datetime64[ns]``; None when any value fails.
+
+    pyarrow refuses exactly the values pandas' ISO 8601 parser cannot read or hold in nanoseconds
+    (month 13, hour 24, year 0026, offset +25:00 …) and gives the others the same instant
+    (``tests/test_ingest_paths.py``).
+    """
+    subset = text.take(pa.array(rows))
+    try:
+        if with_offset:
+            parsed = pc.cast(subset, pa.timestamp("ns", "UTC")).to_numpy(zero_copy_only=False)
+        else:
+            naive = pd.Series(pc.cast(subset, pa.timestamp("ns")).to_numpy(zero_copy_only=False))
+            parsed = naive.dt.tz_localize(LOCAL_TIMEZONE).dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    return parsed.astype("datetime64[ns]")
 
 
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
-def _plausible_iso(data: np.ndarray, starts: np.ndarray, with_offset: bool) -> np.ndarray:
-    """True where ``YYYY-MM-DD?HH:MM:SS[±HH:MM]`` at ``starts`` has digits and a real date and time.
+def _plausible_iso(chars: np.ndarray) -> np.ndarray:
+    """True where ``YYYY-MM-DD?HH:MM:SS[±HH:MM]`` (rows of a byte matrix) has digits and a real date and time.
 
     Everything else (month 13, 30 February, 25:61, years pandas cannot hold …) goes to the general
     parser, which gives it its usual outcome.
     """
+    digits = chars - np.uint8(48)  # wraps around for bytes below "0": those are > 9 too
 
     def number(first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
-        value = np.zeros(len(starts), np.int64)
-        digits = np.ones(len(starts), bool)
-        for position in range(first, last):
-            digit = data[starts + position].astype(np.int64) - 48
-            digits &= (digit >= 0) & (digit <= 9)
-            value = value * 10 + digit
-        return value, digits
+        part = digits[:, first:last]
+        weights = 10 ** np.arange(last - first - 1, -1, -1, dtype=np.int64)
+        return part.astype(np.int64) @ weights, (part <= 9).all(axis=1)
 
     (year, y_ok), (month, m_ok), (day, d_ok) = number(0, 4), number(5, 7), number(8, 10)
     (hour, h_ok), (minute, n_ok), (second, s_ok) = number(11, 13), number(14, 16), number(17, 19)
@@ -618,7 +640,7 @@ def _plausible_iso(data: np.ndarray, starts: np.ndarray, with_offset: bool) -> n
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
     fits &= (day >= 1) & (day <= days) & (hour <= 23) & (minute <= 59) & (second <= 59)
-    if with_offset:
+    if chars.shape[1] == 25:
         (offset_hours, oh_ok), (offset_minutes, om_ok) = number(20, 22), number(23, 25)
         fits &= oh_ok & om_ok & (offset_hours <= 14) & (offset_minutes <= 59)
     return fits
