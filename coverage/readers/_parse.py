@@ -626,12 +626,16 @@ def _plausible_iso(chars: np.ndarray) -> np.ndarray:
     Everything else (month 13, 30 February, 25:61, years pandas cannot hold …) goes to the general
     parser, which gives it its usual outcome.
     """
-    digits = chars - np.uint8(48)  # wraps around for bytes below "0": those are > 9 too
+    # one contiguous row per character position; bytes below "0" wrap around to values > 9
+    digits = np.ascontiguousarray((chars - np.uint8(48)).T)
 
     def number(first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
-        part = digits[:, first:last]
-        weights = 10 ** np.arange(last - first - 1, -1, -1, dtype=np.int64)
-        return part.astype(np.int64) @ weights, (part <= 9).all(axis=1)
+        value = np.zeros(digits.shape[1], np.int32)
+        ok = np.ones(digits.shape[1], bool)
+        for position in range(first, last):
+            ok &= digits[position] <= 9
+            value = value * 10 + digits[position]
+        return value, ok
 
     (year, y_ok), (month, m_ok), (day, d_ok) = number(0, 4), number(5, 7), number(8, 10)
     (hour, h_ok), (minute, n_ok), (second, s_ok) = number(11, 13), number(14, 16), number(17, 19)
