@@ -519,14 +519,18 @@ def _base_groups(samples: Samples, views: pd.DataFrame) -> tuple[np.ndarray, int
     return base, n_views + 2 * n_operators, edges
 
 
-def _lift(base: np.ndarray, edges: list[tuple[int, int]], n_views: int) -> np.ndarray:
-    """Add (or, for booleans, OR) the base views' tables into the views' tables (a loop over edges)."""
-    out = np.zeros((n_views, *base.shape[1:]), dtype=base.dtype)
-    for source, target in edges:
+def _lift(base: np.ndarray, plan: list[tuple[slice, np.ndarray]], n_rows: int) -> np.ndarray:
+    """Add (or, for booleans, OR) the base groups' table rows into the view × cell rows.
+
+    ``plan`` holds, per (base view, view) edge, the base rows of that base view and the view × cell
+    rows they go to (distinct within an edge); a loop over edges, not over cells.
+    """
+    out = np.zeros((n_rows, *base.shape[1:]), dtype=base.dtype)
+    for rows, targets in plan:
         if base.dtype == bool:
-            out[target] |= base[source]
+            out[targets] |= base[rows]
         else:
-            out[target] += base[source]
+            out[targets] += base[rows]
     return out
 
 
@@ -595,37 +599,56 @@ def cell_statistics(samples: Samples, n_cells: int) -> CellStatistics:
     """
     views = build_views(samples)
     n_views = len(views)
+    size = n_views * n_cells
     base_view, n_base, edges = _base_groups(samples, views)
     base_key = base_view * n_cells + samples.cell
-    size = n_base * n_cells
+    # Number the occupied base view × cells and the occupied view × cells: the tables below have
+    # one row per occupied group, not per grid cell.
+    occupied = np.bincount(base_key, minlength=n_base * n_cells) > 0
+    base_keys = np.flatnonzero(occupied)
+    base_row = (np.cumsum(occupied) - 1)[base_key]
+    n_base_rows = len(base_keys)
+    target = np.zeros(size, dtype=bool)
+    starts = np.searchsorted(base_keys, np.arange(n_base + 1) * n_cells)
+    for source, view in edges:
+        target[view * n_cells + base_keys[starts[source] : starts[source + 1]] - source * n_cells] = True
+    keys = np.flatnonzero(target).astype("int64")
+    row_of_key = np.full(size, -1, dtype="int64")
+    row_of_key[keys] = np.arange(len(keys))
+    plan = [
+        (
+            slice(starts[source], starts[source + 1]),
+            row_of_key[view * n_cells + base_keys[starts[source] : starts[source + 1]] - source * n_cells],
+        )
+        for source, view in edges
+    ]
 
     def counted(mask: np.ndarray | None) -> np.ndarray:
-        keys = base_key if mask is None else base_key[mask]
-        return _lift(np.bincount(keys, minlength=size).reshape(n_base, n_cells), edges, n_views).ravel()
+        rows = base_row if mask is None else base_row[mask]
+        return _lift(np.bincount(rows, minlength=n_base_rows), plan, len(keys))
 
-    n_samples = counted(None)
+    n = counted(None)
     n_weak = counted(samples.weak)
     n_no_service = counted(samples.no_service)
-    keys = np.flatnonzero(n_samples > 0).astype("int64")
 
     def presence(codes: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, int, int] | None:
-        """``(views × cells, span)`` table: was code c (minus the lowest) seen in the view × cell?"""
+        """``(occupied view × cells, span)`` table: was code c (minus the lowest) seen there?"""
         if not valid.any():
-            return np.zeros((n_views * n_cells, 1), dtype=bool), 1, 0
+            return np.zeros((len(keys), 1), dtype=bool), 1, 0
         low = int(codes[valid].min())
         span = int(codes[valid].max()) - low + 1
-        if size * span > _PRESENCE_LIMIT:
+        if n_base_rows * span > _PRESENCE_LIMIT:
             return None
-        seen = np.zeros(size * span, dtype=bool)
-        seen[base_key[valid] * span + (codes[valid] - low)] = True
-        return _lift(seen.reshape(n_base, n_cells, span), edges, n_views).reshape(-1, span), span, low
+        seen = np.zeros(n_base_rows * span, dtype=bool)
+        seen[base_row[valid] * span + (codes[valid] - low)] = True
+        return _lift(seen.reshape(n_base_rows, span), plan, len(keys)), span, low
 
     def distinct(codes: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, tuple | None]:
         table = presence(codes, valid)
         if table is not None:
             return table[0].sum(axis=1, dtype="int64"), table
         member_key, sample = _members_of(samples, views, n_cells, valid)
-        return _distinct_per_group(member_key, codes[sample], valid[sample], n_views * n_cells), None
+        return _distinct_per_group(member_key, codes[sample], valid[sample], size)[keys], None
 
     n_devices, _ = distinct(samples.device, samples.device >= 0)
     n_days, day_table = distinct(samples.day, samples.day != _NO_DAY)
@@ -637,47 +660,39 @@ def cell_statistics(samples: Samples, n_cells: int) -> CellStatistics:
     else:
         known_day = samples.day != _NO_DAY
         member_key, sample = _members_of(samples, views, n_cells, known_day)
-        first_day, last_day = _day_range(member_key, samples.day[sample], n_views * n_cells)
+        first_day, last_day = (day[keys] for day in _day_range(member_key, samples.day[sample], size))
 
     def quantiles(values: np.ndarray, wanted: list[float]) -> list[np.ndarray]:
         finite = np.isfinite(values)
         coded = _whole_codes(values[finite])
-        if coded is not None and size * coded[1] <= _HISTOGRAM_LIMIT:
+        if coded is not None and n_base_rows * coded[1] <= _HISTOGRAM_LIMIT:
             code, n_codes, low = coded
-            counts = np.bincount(base_key[finite] * n_codes + code, minlength=size * n_codes)
-            histogram = _lift(counts.astype("int32").reshape(n_base, n_cells, n_codes), edges, n_views)
-            found = _histogram_quantiles(histogram.reshape(-1, n_codes)[keys], low, wanted)
-            return [_spread(column, keys, n_views * n_cells) for column in found]
+            counts = np.bincount(base_row[finite] * n_codes + code, minlength=n_base_rows * n_codes)
+            return _histogram_quantiles(
+                _lift(counts.astype("int32").reshape(n_base_rows, n_codes), plan, len(keys)), low, wanted
+            )
         member_key, sample = _members_of(samples, views, n_cells, finite)
-        return group_quantiles(member_key, values[sample], n_views * n_cells, wanted)
+        return [column[keys] for column in group_quantiles(member_key, values[sample], size, wanted)]
 
     median_signal, p10_signal = quantiles(samples.signal_dbm, [0.5, 0.1])
     (median_dl,) = quantiles(samples.dl_kbps, [0.5])
-    n = n_samples[keys]
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = n_no_service[keys] / np.maximum(n, 1)
+        share = n_no_service / np.maximum(n, 1)
     table = pd.DataFrame(
         {
             "view": (keys // n_cells).astype("int64"),
             "cell": (keys % n_cells).astype("int64"),
             "n_samples": n.astype("int64"),
-            "n_weak": n_weak[keys].astype("int64"),
-            "n_no_service": n_no_service[keys].astype("int64"),
-            "n_devices": n_devices[keys].astype("int64"),
-            "n_days": n_days[keys].astype("int64"),
-            "first_date": _day_to_date(first_day[keys]).to_numpy(),
-            "last_date": _day_to_date(last_day[keys]).to_numpy(),
-            "median_signal_dbm": median_signal[keys],
-            "p10_signal_dbm": p10_signal[keys],
+            "n_weak": n_weak.astype("int64"),
+            "n_no_service": n_no_service.astype("int64"),
+            "n_devices": n_devices.astype("int64"),
+            "n_days": n_days.astype("int64"),
+            "first_date": _day_to_date(first_day).to_numpy(),
+            "last_date": _day_to_date(last_day).to_numpy(),
+            "median_signal_dbm": median_signal,
+            "p10_signal_dbm": p10_signal,
             "no_service_share": share,
-            "median_dl_kbps": median_dl[keys],
+            "median_dl_kbps": median_dl,
         }
     )
     return CellStatistics(views, keys, table)
-
-
-def _spread(values: np.ndarray, keys: np.ndarray, size: int) -> np.ndarray:
-    """Place per-key values into a full-size array (NaN elsewhere)."""
-    out = np.full(size, np.nan)
-    out[keys] = values
-    return out
