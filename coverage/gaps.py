@@ -102,14 +102,24 @@ def _commune_lists(
     per = joined.groupby(["gap", "commune_code"], as_index=False)[["population", "area_km2"]].sum()
     per = per.merge(communes[["commune_code", "commune", "district_code", "district"]], on="commune_code", how="left")
     per = per.sort_values(["gap", "population", "area_km2", "commune_code"], ascending=[True, False, False, True])
-    per["people_text"] = per["population"].round().astype("int64").astype(str)
-    grouped = per.groupby("gap", sort=True)
-    lists = grouped.agg(
-        commune_codes=("commune_code", ";".join),
-        communes=("commune", lambda names: ";".join(names.fillna(""))),
-        commune_population=("people_text", ";".join),
+    gap = per["gap"].to_numpy("int64")
+    starts = np.flatnonzero(np.r_[True, gap[1:] != gap[:-1]])
+
+    def joined_text(values: np.ndarray) -> np.ndarray:
+        # ";"-joined values of each gap: one string concatenation pass (reduceat), not a Python join per gap
+        with_separator = np.asarray(values, dtype=object) + ";"
+        return np.asarray([text[:-1] for text in np.add.reduceat(with_separator, starts)], dtype=object)
+
+    people = per["population"].round().astype("int64").astype(str).to_numpy(object)
+    lists = pd.DataFrame(
+        {
+            "commune_codes": joined_text(per["commune_code"].astype(str).to_numpy(object)),
+            "communes": joined_text(per["commune"].fillna("").astype(str).to_numpy(object)),
+            "commune_population": joined_text(people),
+        },
+        index=gap[starts],
     )
-    primary = grouped.head(1).set_index("gap")[["commune_code", "commune", "district_code", "district"]]
+    primary = per.iloc[starts].set_index("gap")[["commune_code", "commune", "district_code", "district"]]
     return lists.join(primary).reindex(range(n_gaps))
 
 
