@@ -9,10 +9,12 @@ codes); each sample then *belongs* to the views it is evidence for:
 - its operator's ``any`` view;
 - the ``all`` view, when the operator is Vietnamese (see :mod:`coverage.evidence`).
 
-One group-by over integer keys (view × cell) gives samples, weak samples, devices, days, first and
-last date, median and 10th-percentile signal, no-service share and median download speed. Days
-are local days (Asia/Ho_Chi_Minh, UTC+7). Signals of different technologies (RSRP, RSCP, RSSI)
-are pooled in the ``any`` and ``all`` views' medians: read those as indicative only.
+Per view × cell: samples, weak samples, devices, days, first and last date, median and
+10th-percentile signal, no-service share and median download speed (:func:`cell_statistics`
+counts each sample once, in a base group every view is a union of; :func:`group_statistics` is the
+same over explicit memberships, used for gaps and by the Dask engine). Days are local days
+(Asia/Ho_Chi_Minh, UTC+7). Signals of different technologies (RSRP, RSCP, RSSI) are pooled in
+the ``any`` and ``all`` views' medians: read those as indicative only.
 """
 
 from __future__ import annotations

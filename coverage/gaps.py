@@ -209,7 +209,7 @@ def find_gaps(
     grid : Grid
         Province grid.
     statistics : CellStatistics
-        Views and per view × cell statistics (with the memberships behind them).
+        Views and per view × cell statistics (the samples of each gap are found from ``samples``).
     samples : Samples
         Coded samples.
     state : numpy.ndarray
