@@ -488,6 +488,7 @@ def analyse(
     scheduler: str | None = None,
     since: pd.Timestamp | None = None,
     until: pd.Timestamp | None = None,
+    grid: Grid | None = None,
 ) -> Analysis:
     """Run the gap engine.
 
@@ -517,6 +518,9 @@ def analyse(
         With ``engine="dask"``: scheduler address (``tcp://host:8786``); a LocalCluster when None.
     since, until : pandas.Timestamp, optional
         With ``engine="dask"``: keep ``since <= time < until`` (the local engine is given filtered rows).
+    grid : Grid, optional
+        The province grid of these communes, surface and resolution, when the caller keeps one
+        (:func:`coverage.pipeline.province_grid`); built here otherwise.
 
     Returns
     -------
@@ -532,9 +536,12 @@ def analyse(
         return time.perf_counter()
 
     communes = communes.reset_index(drop=True)
-    started = stage("grid", f"Building the H3 grid (resolution {config.resolution}) and counting people")
-    grid = build_grid(communes, surface, config.resolution)
-    timings["grid"] = time.perf_counter() - started
+    if grid is not None and grid.resolution != config.resolution:
+        raise ValueError(f"grid: resolution {grid.resolution} given, the configuration asks for {config.resolution}")
+    if grid is None:
+        started = stage("grid", f"Building the H3 grid (resolution {config.resolution}) and counting people")
+        grid = build_grid(communes, surface, config.resolution)
+        timings["grid"] = time.perf_counter() - started
 
     if engine == "dask":
         from coverage.distributed import dask_client, distributed_statistics

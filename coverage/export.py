@@ -79,7 +79,8 @@ RUN_JSON_SCHEMA: list[tuple[str, str]] = [
     (
         "counts",
         "measurements used, operators, cells, populated cells, cells with data, views, gaps (per view), "
-        "vùng lõm sóng and their people, people covered and without evidence, population totals",
+        "vùng lõm sóng and their people, people covered and without evidence, population totals, "
+        "grid_cached (the province grid was loaded from data/cache/ rather than built)",
     ),
     ("versions", "Python, lomsong, GDAL and the main libraries"),
     (

@@ -28,6 +28,7 @@ import h3ronpy
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import shapely
 from h3ronpy.vector import (
     ContainmentMode,
@@ -519,3 +520,61 @@ def build_grid(communes: gpd.GeoDataFrame, surface: PopulationSurface, resolutio
     table = table.sort_values(["cell", "commune_code"]).reset_index(drop=True)
     table = table[["cell", "h3", "commune_code", "area_share", "area_km2", "population"]]
     return Grid(resolution, cells, population, cell_area, table, unassigned)
+
+
+def save_grid(grid: Grid, folder: str | os.PathLike) -> None:
+    """Write a grid to ``folder`` (two Parquet files), replacing any grid there atomically.
+
+    The grid depends only on the boundaries, the population surface and the resolution, so the
+    pipeline keeps it between runs (:func:`coverage.pipeline.province_grid`).
+
+    Parameters
+    ----------
+    grid : Grid
+        The grid.
+    folder : path
+        Target folder; written beside itself and renamed into place.
+    """
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    cells = pa.table(
+        {"h3": grid.cells, "population": grid.population, "area_km2": grid.area_km2},
+        metadata={"resolution": str(grid.resolution), "unassigned_population": repr(grid.unassigned_population)},
+    )
+    pq.write_table(cells, staging / "cells.parquet")
+    grid.cell_communes.to_parquet(staging / "cell_communes.parquet", index=False)
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(staging, folder)
+
+
+def load_grid(folder: str | os.PathLike) -> Grid:
+    """Read a grid written by :func:`save_grid`.
+
+    Parameters
+    ----------
+    folder : path
+        Folder holding ``cells.parquet`` and ``cell_communes.parquet``.
+
+    Returns
+    -------
+    Grid
+    """
+    from pathlib import Path
+
+    folder = Path(folder)
+    table = pq.read_table(folder / "cells.parquet")
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    return Grid(
+        resolution=int(meta["resolution"]),
+        cells=table.column("h3").to_numpy().astype("uint64"),
+        population=table.column("population").to_numpy().astype("float64"),
+        area_km2=table.column("area_km2").to_numpy().astype("float64"),
+        cell_communes=pd.read_parquet(folder / "cell_communes.parquet"),
+        unassigned_population=float(meta["unassigned_population"]),
+    )

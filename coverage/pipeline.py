@@ -16,6 +16,7 @@ measurements span and whether any input is synthetic.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import importlib
@@ -417,6 +418,56 @@ def _data_period(measurements: pd.DataFrame) -> dict[str, str | None]:
     return {"start": times.min().isoformat(), "end": times.max().isoformat()}
 
 
+#: Bump when the grid's construction changes, so that kept grids are rebuilt.
+GRID_CACHE_VERSION = 1
+
+
+def province_grid(
+    communes: gpd.GeoDataFrame,
+    surface: Any,
+    resolution: int,
+    inputs_sha256: Sequence[str],
+    cache_dir: Path | None = None,
+) -> tuple[Any, bool]:
+    """Return the province grid, kept on disk between runs with the same inputs.
+
+    The grid (cells, people per cell, commune shares) depends only on the boundaries, the
+    population surface and the resolution, so monthly runs and reruns after an upload load it
+    instead of building it again. It is keyed by the inputs' sha256 and :data:`GRID_CACHE_VERSION`.
+
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame
+        Canonical commune table.
+    surface : PopulationSurface
+        Population surface.
+    resolution : int
+        H3 resolution.
+    inputs_sha256 : sequence of str
+        sha256 of the boundary file and of the population raster.
+    cache_dir : Path, optional
+        Where grids are kept (default ``data/cache/``).
+
+    Returns
+    -------
+    tuple
+        The :class:`coverage.grid.Grid` and whether it came from the cache.
+    """
+    from coverage.grid import build_grid, load_grid, save_grid
+
+    key = hashlib.sha256(f"{GRID_CACHE_VERSION}:{resolution}:{':'.join(inputs_sha256)}".encode()).hexdigest()[:16]
+    folder = (cache_dir or paths.data_dir() / "cache") / f"grid-r{resolution}-{key}"
+    if folder.exists():
+        try:
+            return load_grid(folder), True
+        except (OSError, KeyError, ValueError):
+            pass  # a damaged copy: build it again below
+    grid = build_grid(communes.reset_index(drop=True), surface, resolution)
+    with contextlib.suppress(OSError):  # a read-only data folder only costs the next run the build
+        save_grid(grid, folder)
+    return grid, False
+
+
 def _data_period_of_cells(cells: pd.DataFrame) -> dict[str, str | None]:
     """First and last measurement dates, from the cell table (when the rows stayed on the cluster)."""
     first, last = cells["first_date"].dropna(), cells["last_date"].dropna()
@@ -560,6 +611,12 @@ def run_analysis(
 
         label = f"{len(read.partitions)} stored file(s) on Dask" if engine == "dask" else f"{len(measurements):,}"
         with stages.stage("analysis", f"Analysing {label} measurements"):
+            grid_started = time.perf_counter()
+            grid, grid_cached = province_grid(
+                communes, surface, settings.resolution, [inputs[0]["sha256"], inputs[1]["sha256"]]
+            )
+            grid_seconds = time.perf_counter() - grid_started
+            stages.note(f"province grid {'loaded' if grid_cached else 'built'} ({len(grid.cells):,} cells)")
             analysis = analyse(
                 read.partitions if engine == "dask" else measurements,
                 communes,
@@ -572,7 +629,10 @@ def run_analysis(
                 scheduler=scheduler,
                 since=since_ts if engine == "dask" else None,
                 until=until_ts if engine == "dask" else None,
+                grid=grid,
             )
+            analysis.timings["grid"] = grid_seconds
+            analysis.counts["grid_cached"] = grid_cached
         n_measurements = int(analysis.counts.get("measurements", 0)) if engine == "dask" else len(measurements)
 
         meta: dict[str, Any] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import h3
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from h3ronpy.vector import coordinates_to_cells
@@ -133,3 +134,26 @@ def test_neighbour_pairs_match_h3(grid):
         if h3.str_to_int(n) in members
     }
     assert found == expected
+
+
+def test_kept_grid_is_the_built_grid(communes, population_surface, tmp_path):
+    """The pipeline keeps the grid between runs: loading it must give exactly what building gives."""
+    from coverage.grid import build_grid
+    from coverage.pipeline import province_grid
+
+    built, cached = province_grid(communes, population_surface, 8, ["a", "b"], cache_dir=tmp_path)
+    assert not cached
+    again, cached = province_grid(communes, population_surface, 8, ["a", "b"], cache_dir=tmp_path)
+    assert cached
+    fresh = build_grid(communes, population_surface, 8)
+    for grid in (built, again):
+        assert grid.resolution == fresh.resolution
+        np.testing.assert_array_equal(grid.cells, fresh.cells)
+        np.testing.assert_array_equal(grid.population, fresh.population)
+        np.testing.assert_array_equal(grid.area_km2, fresh.area_km2)
+        pd.testing.assert_frame_equal(
+            grid.cell_communes.reset_index(drop=True), fresh.cell_communes.reset_index(drop=True), check_dtype=False
+        )
+    # other inputs (another boundary or population file) get another grid
+    _, cached = province_grid(communes, population_surface, 8, ["a", "c"], cache_dir=tmp_path)
+    assert not cached
