@@ -2,19 +2,24 @@
 
 :class:`ResultsHolder` keeps one :class:`api.core.PreparedResults` in memory and replaces it under
 a lock when a new run finishes, so a request sees either the old run or the new one, never a mix.
-:class:`RunManager` reruns the analysis in one background thread. The FastAPI dependencies
+:class:`RunManager` reruns the analysis in one background thread; its records are kept in SQLite
+so that every server process reports them alike. The FastAPI dependencies
 (:func:`reader`, :func:`uploader`, :func:`admin`) turn the ``X-API-Key`` header into an
 :class:`api.keys.ApiKey` and refuse with a JSON 401/403.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
+import sqlite3
 import threading
 import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -272,21 +277,57 @@ class RunManager:
         self._settings = settings
         self._holder = holder
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lomsong-run")
-        self._records: dict[str, RunRecord] = {}
-        self._lock = threading.Lock()
+        # Records live in SQLite beside the keys, so every server process (lomsong serve --workers)
+        # answers GET /runs/{id} alike, and a file lock lets one run at a time write the run folder.
+        self._db = Path(settings.keys_db).with_name("api_runs.sqlite")
+        self._lock_file = Path(settings.keys_db).with_name("api_runs.lock")
+        self._db.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as connection:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, requested_by TEXT, state TEXT, "
+                "created_at TEXT, started_at TEXT, finished_at TEXT, error TEXT, summary TEXT)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._db, timeout=30, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        return connection
+
+    def _save(self, record: RunRecord) -> None:
+        with closing(self._connect()) as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.requested_by,
+                    record.state,
+                    record.created_at,
+                    record.started_at,
+                    record.finished_at,
+                    record.error,
+                    json.dumps(record.summary, default=str) if record.summary is not None else None,
+                ),
+            )
+
+    @staticmethod
+    def _record(row: tuple) -> RunRecord:
+        summary = json.loads(row[7]) if row[7] is not None else None
+        return RunRecord(*row[:7], summary=summary)
 
     def submit(self, requested_by: str) -> RunRecord:
         """Queue a run and return its record."""
         record = RunRecord(id=uuid.uuid4().hex[:12], requested_by=requested_by)
-        with self._lock:
-            self._records[record.id] = record
+        self._save(record)
         self._executor.submit(self._execute, record)
         return record
 
     def _execute(self, record: RunRecord) -> None:
-        record.state, record.started_at = "running", _now()
         try:
-            summary = self._runner(self._settings)
+            with open(self._lock_file, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # runs requested of other processes wait their turn
+                record.state, record.started_at = "running", _now()
+                self._save(record)
+                summary = self._runner(self._settings)
             self._holder.reload()
             if self._holder.last_error:
                 raise RuntimeError(self._holder.last_error)
@@ -298,16 +339,19 @@ class RunManager:
             record.state = "failed"
         finally:
             record.finished_at = _now()
+            self._save(record)
 
     def get(self, run_id: str) -> RunRecord | None:
         """Return a run's record, None when unknown."""
-        with self._lock:
-            return self._records.get(run_id)
+        with closing(self._connect()) as connection:
+            row = connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return self._record(row) if row else None
 
     def all(self) -> list[RunRecord]:
-        """Return every run requested since the server started, newest first."""
-        with self._lock:
-            return sorted(self._records.values(), key=lambda r: r.created_at, reverse=True)
+        """Return every run requested of this service, newest first."""
+        with closing(self._connect()) as connection:
+            rows = connection.execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC").fetchall()
+        return [self._record(row) for row in rows]
 
     def shutdown(self) -> None:
         """Stop accepting runs; wait for the current one."""

@@ -87,3 +87,73 @@ def test_keys_commands_and_serve_subprocess(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _add_key(config, *args) -> str:
+    added = subprocess.run(
+        [*LOMSONG, "keys", "add", *args, "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert added.returncode == 0, added.stderr
+    return next(line for line in added.stdout.splitlines() if line.startswith("lsk_"))
+
+
+def test_serve_with_two_worker_processes_shares_runs_and_results(tmp_path, communes, population_surface):
+    """`lomsong serve --workers 2`: a run started through one process is seen, and served, by both."""
+    from coverage.simulate import simulate, write_generic_csv
+
+    make_example_run(reference_communes(), tmp_path / "run")
+    config = tmp_path / "api.toml"
+    config.write_text('[api]\nrun_folder = "run"\nstore_dir = "store"\nkeys_db = "keys.sqlite"\n', encoding="utf-8")
+    admin = _add_key(config, "--role", "admin")
+    viettel = _add_key(config, "--role", "operator", "--operator", "viettel")
+    csv = write_generic_csv(
+        simulate(communes, population_surface, n_points=8_000, seed=3, n_gnettrack_devices=0),
+        tmp_path / "drive_test_synthetic.csv",
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [*LOMSONG, "serve", "--port", str(port), "--workers", "2", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def fresh_get(path: str, **kwargs) -> httpx.Response:
+        # a new connection each time, so the requests spread over both processes
+        with httpx.Client(base_url=url, timeout=60) as http:
+            return http.get(path, **kwargs)
+
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if fresh_get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.3)
+        before = fresh_get("/gaps", params={"limit": 1}).json()["numberMatched"]
+        with httpx.Client(base_url=url, timeout=120) as http, open(csv, "rb") as handle:
+            uploaded = http.post("/measurements", headers={"X-API-Key": viettel}, files={"file": (csv.name, handle)})
+            assert uploaded.status_code in (200, 201), uploaded.text
+            started = http.post("/runs", headers={"X-API-Key": admin})
+            assert started.status_code == 202, started.text
+        run_id = started.json()["id"]
+        states = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            answer = fresh_get(f"/runs/{run_id}", headers={"X-API-Key": admin})
+            assert answer.status_code == 200, answer.text  # every process knows the run
+            states.append(answer.json()["state"])
+            if states[-1] in ("done", "failed"):
+                break
+            time.sleep(0.3)
+        assert states[-1] == "done", states
+        after = {fresh_get("/gaps", params={"limit": 1}).json()["numberMatched"] for _ in range(8)}
+        assert after != {before} and len(after) == 1  # both processes serve the new run
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=60)
+    assert "Traceback" not in output, output[-3000:]

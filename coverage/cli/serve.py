@@ -31,8 +31,13 @@ def serve(
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     config: Path = typer.Option(None, "--config", help="TOML file with an [api] table (else $LOMSONG_API_CONFIG)."),
     run_folder: Path = typer.Option(None, "--run", help="Run folder to serve (default: maps/ or the config's)."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Server processes (each holds the results in memory; use about one a core)."
+    ),
 ) -> None:
     """Serve the gaps, OGC API - Features, map pages and uploads over HTTP (uvicorn)."""
+    import os
+
     import uvicorn
 
     from api.app import create_app
@@ -42,10 +47,17 @@ def serve(
         settings = settings.with_options(run_folder=run_folder)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     console.print(
-        f"serving {settings.run_folder} on http://{host}:{port}/ "
+        f"serving {settings.run_folder} on http://{host}:{port}/ with {workers} process(es) "
         f"(docs: /docs, OGC API: /, reads {'need a key' if settings.read_requires_key else 'are open'})"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    # Worker processes build their own app from the environment: hand them these settings.
+    if config is not None:
+        os.environ["LOMSONG_API_CONFIG"] = str(Path(config).resolve())
+    os.environ["LOMSONG_API_RUN_FOLDER"] = str(Path(settings.run_folder).resolve())
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 
 @keys_app.command("add")
