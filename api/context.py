@@ -15,6 +15,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -147,6 +148,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 # Results
 
 
+#: How often the served run folder is checked for a new ``run.json`` (a run made outside the API).
+DISK_CHECK_SECONDS = 1.0
+
+
 class ResultsHolder:
     """The results being served, loaded once per run and swapped atomically.
 
@@ -167,6 +172,7 @@ class ResultsHolder:
         self._prepared: PreparedResults | None = None
         self._stamp: float | None = None
         self.last_error: str | None = None
+        self._checked_at = float("-inf")
 
     def _run_stamp(self) -> float | None:
         try:
@@ -197,6 +203,10 @@ class ResultsHolder:
         """Return the results being served, reloading first when ``run.json`` changed on disk."""
         with self._swap_lock:
             prepared, stamp = self._prepared, self._stamp
+        now = time.monotonic()
+        if prepared is not None and now - self._checked_at < DISK_CHECK_SECONDS:
+            return prepared  # a stat per request is a tenth of a page's cost under load
+        self._checked_at = now
         on_disk = self._run_stamp()
         if on_disk is not None and on_disk != stamp:
             prepared = self.reload()

@@ -171,7 +171,7 @@ def parse_wrk(output: str) -> dict:
     }
 
 
-def api_load(connections: int = 50, seconds: int = 30) -> dict:
+def api_load(connections: int = 50, seconds: int = 30, workers: int = 2) -> dict:
     """Serve the demo results and load two endpoints with wrk; the server is stopped afterwards."""
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -182,7 +182,9 @@ def api_load(connections: int = 50, seconds: int = 30) -> dict:
     port = _free_port()
     log = open(DATA / "serve.log", "w")  # noqa: SIM115 - the server writes to it until it is stopped
     server = subprocess.Popen(
-        [LOMSONG, "serve", "--port", str(port), "--run", str(run)], stdout=log, stderr=subprocess.STDOUT
+        [LOMSONG, "serve", "--port", str(port), "--run", str(run), "--workers", str(workers)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -207,7 +209,7 @@ def api_load(connections: int = 50, seconds: int = 30) -> dict:
                 text=True,
             )
             results[path] = {**parse_wrk(out.stdout), "features": features, "load_average_before": os.getloadavg()}
-        return {"connections": connections, "seconds": seconds, "endpoints": results}
+        return {"connections": connections, "seconds": seconds, "workers": workers, "endpoints": results}
     finally:
         server.terminate()
         try:
@@ -275,7 +277,8 @@ def table(results: dict) -> str:
     if api:
         lines += [
             "",
-            f"API under load: `lomsong serve` (demo results), wrk, {api['connections']} connections, "
+            f"API under load: `lomsong serve --workers {api.get('workers', 1)}` (demo results), wrk, "
+            f"{api['connections']} connections, "
             f"{api['seconds']} s, loopback.",
             "",
             "| endpoint | features | requests/s | p50 ms | p99 ms | requests | errors |",
@@ -293,6 +296,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
     parser.add_argument("--no-baseline", action="store_true", help="Skip the baseline.")
+    parser.add_argument("--api-workers", type=int, default=2, help="Server processes for the API load test.")
     parser.add_argument("--baseline-max", type=int, default=10_000_000, help="Largest size the baseline runs on.")
     parser.add_argument("--reingest", action="store_true", help="Ingest again (and time it) even if a store exists.")
     parser.add_argument("--api", action="store_true", help="Also load the API with wrk.")
@@ -317,7 +321,7 @@ def main() -> None:
         print(json.dumps(row, default=str)[:400], flush=True)
     if args.api:
         print("== API under load", flush=True)
-        results["api"] = api_load()
+        results["api"] = api_load(workers=args.api_workers)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (RESULTS / "results.md").write_text(table(results))

@@ -151,7 +151,13 @@ def test_serve_with_two_worker_processes_shares_runs_and_results(tmp_path, commu
                 break
             time.sleep(0.3)
         assert states[-1] == "done", states
-        after = {fresh_get("/gaps", params={"limit": 1}).json()["numberMatched"] for _ in range(8)}
+        # each process looks for a new run.json at most once a second: give the other one time
+        deadline = time.monotonic() + 30
+        while True:
+            after = {fresh_get("/gaps", params={"limit": 1}).json()["numberMatched"] for _ in range(8)}
+            if (after != {before} and len(after) == 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert after != {before} and len(after) == 1  # both processes serve the new run
     finally:
         server.terminate()
