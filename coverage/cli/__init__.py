@@ -1,21 +1,20 @@
 """The ``lomsong`` command line (also ``python -m coverage``).
 
-One module per group of commands; each registers its commands on :data:`app`. The commands
-are thin: they parse options, call the library and print.
+One module per group of commands; each registers its commands on :data:`app` when imported. The
+commands are thin: they parse options, call the library and print.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from coverage.cli._app import app, console, fail
 
-# Each import registers its commands on `app`.
-from coverage.cli import foundation  # noqa: E402,F401  isort: skip
-from coverage.cli import maps  # noqa: E402,F401  isort: skip
-from coverage.cli import ingest  # noqa: E402,F401  isort: skip
-from coverage.cli import run  # noqa: E402,F401  isort: skip
-from coverage.cli import simulate  # noqa: E402,F401  isort: skip
-from coverage.cli import serve  # noqa: E402,F401  isort: skip
-from coverage.cli import report  # noqa: E402,F401  isort: skip
+#: Command modules, in the order of the data flow (their commands appear in ``--help`` this way).
+COMMAND_MODULES = ["foundation", "simulate", "ingest", "run", "maps", "report", "serve"]
+
+for _name in COMMAND_MODULES:
+    import_module(f"coverage.cli.{_name}")
 
 
 def main() -> None:
@@ -23,4 +22,4 @@ def main() -> None:
     app()
 
 
-__all__ = ["app", "console", "fail", "main"]
+__all__ = ["COMMAND_MODULES", "app", "console", "fail", "main"]

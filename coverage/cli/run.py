@@ -167,7 +167,7 @@ def demo(
         True, "--periods/--no-periods", help="Also run 2026-09 and 2026-10 alone, compare them and write the report."
     ),
 ) -> None:
-    """Simulate the demo measurements (once, labelled synthetic) and run the analysis on them."""
+    """Simulate the synthetic demo data (once), run the analysis, then two monthly runs, their change and report."""
     from coverage.simulate import ensure_demo_data
 
     written = ensure_demo_data(force=force)
