@@ -297,6 +297,26 @@ class RunManager:
                 "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, requested_by TEXT, state TEXT, "
                 "created_at TEXT, started_at TEXT, finished_at TEXT, error TEXT, summary TEXT)"
             )
+        self._close_abandoned_runs()
+
+    def _close_abandoned_runs(self) -> None:
+        """Mark runs left queued or running by a server that stopped as failed.
+
+        Nobody holds the run lock when no run is executing anywhere, so records still ``queued`` or
+        ``running`` then belong to a process that died; without this they would stay so forever.
+        """
+        with open(self._lock_file, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another process is running one now: its records are alive
+            with closing(self._connect()) as connection:
+                connection.execute(
+                    "UPDATE runs SET state = 'failed', finished_at = ?, "
+                    "error = 'the server stopped before this run finished; start it again' "
+                    "WHERE state IN ('queued', 'running')",
+                    (_now(),),
+                )
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._db, timeout=30, isolation_level=None)

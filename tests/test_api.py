@@ -19,7 +19,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from test_api_support import live_server, make_keys, running_api
+from test_api_support import example_settings, live_server, make_keys, running_api
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -435,3 +435,22 @@ def test_map_pages_load_their_assets_from_the_api(client, api):
     assert commune.status_code == 200 and "Đắk Mil" in commune.text
     assert_error(client.get("/maps/communes/99999"), 404)
     assert_error(client.get("/maps/", params={"view": "orange"}), 400, "view")
+
+
+def test_runs_left_running_by_a_stopped_server_are_reported_failed(tmp_path):
+    """A server killed during a run leaves its record 'running'; the next start reports it failed."""
+    import sqlite3
+
+    settings = example_settings(tmp_path)
+    runs_db = settings.keys_db.with_name("api_runs.sqlite")
+    create_app(settings)  # creates the runs table
+    with sqlite3.connect(runs_db) as connection:
+        connection.execute(
+            "INSERT INTO runs VALUES ('deadbeef0001', 'department', 'running', '2026-10-01T00:00:00+00:00', "
+            "'2026-10-01T00:00:01+00:00', NULL, NULL, NULL)"
+        )
+    keys = make_keys(settings)
+    with live_server(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        record = http.get("/runs/deadbeef0001", headers={"X-API-Key": keys["admin"]}).json()
+    assert record["state"] == "failed"
+    assert "server stopped" in record["error"]
