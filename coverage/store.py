@@ -94,6 +94,17 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 
+#: Who uploaded each stored file: the first uploader and everyone who later sent the same bytes.
+_OWNERS_SQL = """
+CREATE TABLE IF NOT EXISTS file_owners (
+    sha256 TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (sha256, owner)
+)
+"""
+
+
 def _pause(point: str) -> None:
     """Sleep at a named point when ``LOMSONG_STORE_PAUSE`` asks for it (crash tests)."""
     setting = os.environ.get("LOMSONG_STORE_PAUSE", "")
@@ -127,6 +138,13 @@ class MeasurementStore:
             (self.path / folder).mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as connection:
             connection.execute(_SCHEMA_SQL)
+            connection.execute(_OWNERS_SQL)
+            # stores made before file_owners existed: their uploaders become the owners (only files
+            # with no owner link at all; a withdrawn owner must not come back)
+            connection.execute(
+                "INSERT OR IGNORE INTO file_owners SELECT sha256, COALESCE(owner, ''), ingested_at FROM files "
+                "WHERE sha256 NOT IN (SELECT sha256 FROM file_owners)"
+            )
         self._recover()
 
     # -- internals -------------------------------------------------------------------------
@@ -271,6 +289,8 @@ class MeasurementStore:
         sha256 = file_sha256(file)
         stored = self._ledger_report(sha256)
         if stored is not None:
+            # the same bytes from another uploader: nothing new is stored, but it is theirs too
+            self._add_owner(sha256, owner)
             stored.update(file=str(file), duplicate_file=True)
             return IngestReport(**stored)
         reading = FileReading(file, format=format, operator=operator, communes=communes, sha256=sha256)
@@ -287,7 +307,8 @@ class MeasurementStore:
                 connection.execute("BEGIN IMMEDIATE")
                 if connection.execute("SELECT 1 FROM files WHERE sha256 = ?", (report.sha256,)).fetchone():
                     # another process stored the same file meanwhile
-                    connection.execute("ROLLBACK")
+                    self._link_owner(connection, report.sha256, owner)
+                    connection.execute("COMMIT")
                     report.duplicate_file = True
                     return report
                 connection.execute(
@@ -309,6 +330,7 @@ class MeasurementStore:
                         json.dumps(report.to_dict(), ensure_ascii=False),
                     ),
                 )
+                self._link_owner(connection, report.sha256, owner)
                 os.replace(staged, target)
                 _pause("renamed")
                 connection.execute("COMMIT")
@@ -323,23 +345,41 @@ class MeasurementStore:
             shutil.rmtree(staging, ignore_errors=True)
         return report
 
+    @staticmethod
+    def _link_owner(connection: sqlite3.Connection, sha256: str, owner: str | None) -> None:
+        # An upload with no named owner is linked as "": it keeps the rows when a named owner withdraws.
+        connection.execute(
+            "INSERT OR IGNORE INTO file_owners VALUES (?, ?, ?)",
+            (sha256, owner or "", pd.Timestamp.now(tz="UTC").isoformat()),
+        )
+
+    def _add_owner(self, sha256: str, owner: str | None) -> None:
+        with closing(self._connect()) as connection:
+            self._link_owner(connection, sha256, owner)
+
     def _ledger_report(self, sha256: str) -> dict | None:
         with closing(self._connect()) as connection:
             row = connection.execute("SELECT report FROM files WHERE sha256 = ?", (sha256,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def files(self, owner: str | None = None) -> pd.DataFrame:
-        """Return the ledger: one row per stored file (filtered by ``owner`` when given), oldest first."""
+        """Return the ledger: one row per stored file, oldest first.
+
+        With ``owner``: only the files that owner uploaded (first or again), and the ``owner``
+        column says that owner, never who else sent the same file.
+        """
         query = f"SELECT {', '.join(_LEDGER_COLUMNS[:-1])} FROM files"
         parameters: tuple = ()
         if owner is not None:
-            query += " WHERE owner = ?"
+            query += " WHERE sha256 IN (SELECT sha256 FROM file_owners WHERE owner = ?)"
             parameters = (owner,)
         with closing(self._connect()) as connection:
             frame = pd.read_sql_query(query + " ORDER BY ingested_at, sha256", connection, params=parameters)
         frame["rejected"] = frame["rejected"].map(json.loads)
         frame["synthetic"] = frame["synthetic"].astype(bool)
         frame["ingested_at"] = pd.to_datetime(frame["ingested_at"], utc=True, format="ISO8601")
+        if owner is not None:
+            frame["owner"] = owner
         return frame
 
     def parquet_files(self, kind: str = "measurements") -> list[Path]:
@@ -419,20 +459,30 @@ class MeasurementStore:
         sha256 : str
             The file's key.
         owner : str, optional
-            When given, remove only if this owner uploaded it.
+            When given, withdraw only this owner's upload: the rows stay while another uploader
+            of the same file still has it. Without it (admin), remove the file for everyone.
 
         Returns
         -------
         bool
-            True when something was removed.
+            True when something was removed (or withdrawn for ``owner``).
         """
         connection = self._connect()
         try:
             connection.execute("BEGIN IMMEDIATE")
-            row = connection.execute("SELECT kind, owner FROM files WHERE sha256 = ?", (sha256,)).fetchone()
-            if row is None or (owner is not None and row[1] != owner):
+            row = connection.execute("SELECT kind FROM files WHERE sha256 = ?", (sha256,)).fetchone()
+            if owner is not None:
+                linked = connection.execute(
+                    "DELETE FROM file_owners WHERE sha256 = ? AND owner = ?", (sha256, owner)
+                ).rowcount
+                others = connection.execute("SELECT 1 FROM file_owners WHERE sha256 = ?", (sha256,)).fetchone()
+                if row is None or not linked or others:
+                    connection.execute("COMMIT" if linked else "ROLLBACK")
+                    return bool(row is not None and linked)
+            elif row is None:
                 connection.execute("ROLLBACK")
                 return False
+            connection.execute("DELETE FROM file_owners WHERE sha256 = ?", (sha256,))
             connection.execute("DELETE FROM files WHERE sha256 = ?", (sha256,))
             connection.execute("COMMIT")
         finally:

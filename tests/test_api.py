@@ -329,6 +329,25 @@ def test_operator_cannot_read_list_or_delete_another_operators_upload(client, ap
     assert mine not in remaining and theirs not in remaining
 
 
+def test_same_file_from_two_operators_belongs_to_both(client, api):
+    shared = sample_slice(140)
+    first = upload(client, api, "viettel", shared).json()
+    again = upload(client, api, "vinaphone", shared).json()
+    assert again["sha256"] == first["sha256"] and again["duplicate_file"] is True
+    sha = first["sha256"]
+
+    def listed(who: str) -> dict:
+        return {u["sha256"]: u for u in client.get("/measurements", headers=api.headers(who)).json()["items"]}
+
+    assert listed("viettel")[sha]["owner"] == "viettel"
+    assert listed("vinaphone")[sha]["owner"] == "vinaphone"  # never shows who else sent it
+    assert client.delete(f"/measurements/{sha}", headers=api.headers("viettel")).json()["deleted"] is True
+    assert sha not in listed("viettel")
+    assert sha in listed("vinaphone") and sha in listed("admin")  # still vinaphone's upload
+    assert client.delete(f"/measurements/{sha}", headers=api.headers("vinaphone")).json()["deleted"] is True
+    assert sha not in listed("admin")
+
+
 def test_upload_size_limit_and_unreadable_files(client, api):
     whole = paths.gnettrack_sample_path().read_bytes()
     assert len(whole) > UPLOAD_LIMIT

@@ -163,3 +163,31 @@ def test_cli_ingest_report_list_and_errors(tmp_path):
         text=True,
     )
     assert bad_option.returncode != 0 and "unknown format" in bad_option.stderr and "Traceback" not in bad_option.stderr
+
+
+def test_same_file_from_two_owners_is_stored_once_and_withdrawn_per_owner(tmp_path):
+    import sqlite3
+
+    source = FIXTURES / "gnettrack_quirks.txt"
+    store = MeasurementStore(tmp_path / "store")
+    first = store.ingest([source], owner="viettel", communes=False)[0]
+    again = store.ingest([source], owner="vinaphone", communes=False)[0]
+    assert again.duplicate_file and again.sha256 == first.sha256
+    assert len(store.files()) == 1 and len(store.read()) == first.accepted  # stored once
+    assert list(store.files(owner="vinaphone")["owner"]) == ["vinaphone"]
+
+    assert store.remove(first.sha256, owner="viettel")
+    assert store.files(owner="viettel").empty
+    assert len(MeasurementStore(tmp_path / "store").files(owner="vinaphone")) == 1  # reopening keeps it so
+    assert len(store.read()) == first.accepted  # vinaphone's copy keeps the rows
+    assert not store.remove(first.sha256, owner="viettel")  # nothing left to withdraw
+    assert store.remove(first.sha256, owner="vinaphone")
+    assert store.files().empty and len(store.read()) == 0
+
+    # a store written before owners were linked: its uploaders become the owners on opening
+    legacy = MeasurementStore(tmp_path / "legacy")
+    report = legacy.ingest([source], owner="mobifone", communes=False)[0]
+    with sqlite3.connect(legacy.ledger_path) as connection:
+        connection.execute("DROP TABLE file_owners")
+    reopened = MeasurementStore(tmp_path / "legacy")
+    assert list(reopened.files(owner="mobifone")["sha256"]) == [report.sha256]
