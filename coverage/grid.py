@@ -406,7 +406,8 @@ class Grid:
         commune), ``area_km2`` (that area), ``population`` (people of the cell counted in that
         commune).
     unassigned_population : float
-        People on the surface that lie in no commune (0 for the census surface).
+        People on the surface that lie in no commune, or in cells touching no commune (a user's
+        raster over the neighbouring provinces); 0 for the census surface.
     """
 
     resolution: int
@@ -495,7 +496,14 @@ def build_grid(communes: gpd.GeoDataFrame, surface: PopulationSurface, resolutio
     """
     communes = communes.reset_index(drop=True)
     pixels = _pixel_table(surface, communes, resolution)
-    cells = np.union1d(province_cells(communes, resolution), pixels["h3"].to_numpy()[pixels["h3"].to_numpy() > 0])
+    pixel_cells = pixels["h3"].to_numpy()
+    inside = pixels["label"].to_numpy() > 0
+    cells = np.union1d(province_cells(communes, resolution), pixel_cells[(pixel_cells > 0) & inside])
+    # A user's raster covers the whole bounding box: people in cells that touch no commune live in
+    # the neighbouring provinces and are left out (counted as unassigned), not added to the grid.
+    known = np.isin(pixel_cells, cells)
+    beyond = float(pixels.loc[~known, "people"].sum())
+    pixels = pixels[known].reset_index(drop=True)
     pairs, cell_area = _area_shares(cells, communes)
 
     slot = np.searchsorted(cells, pixels["h3"].to_numpy())
@@ -509,8 +517,10 @@ def build_grid(communes: gpd.GeoDataFrame, surface: PopulationSurface, resolutio
     if orphan.any():
         best = pairs.sort_values(["cell", "area_km2"], ascending=[True, False]).drop_duplicates("cell")
         mapped = pixels.loc[orphan, "cell"].map(best.set_index("cell")["label"])
+        pixels["label"] = pixels["label"].astype("int64")
         pixels.loc[orphan, "label"] = mapped.fillna(0).astype("int64").to_numpy()
         unassigned = float(pixels.loc[pixels["label"] == 0, "people"].sum())
+    unassigned += beyond
     people = pixels[pixels["label"] > 0].groupby(["cell", "label"], sort=False)["people"].sum().rename("population")
     table = pairs.merge(people.reset_index(), on=["cell", "label"], how="outer")
     table = table.fillna({"area_km2": 0.0, "area_share": 0.0, "population": 0.0})

@@ -419,7 +419,7 @@ def _data_period(measurements: pd.DataFrame) -> dict[str, str | None]:
 
 
 #: Bump when the grid's construction changes, so that kept grids are rebuilt.
-GRID_CACHE_VERSION = 1
+GRID_CACHE_VERSION = 2
 
 
 def province_grid(
@@ -490,6 +490,7 @@ def run_analysis(
     population: str | Path | None = None,
     villages: str | Path | None = None,
     config: Config | str | Path | None = None,
+    calibrate_population: bool = False,
     resolution: int | None = None,
     out: str | Path | None = None,
     since: str | dt.date | pd.Timestamp | None = None,
@@ -514,6 +515,8 @@ def run_analysis(
         Commune boundaries (default: the bundled Đắk Nông communes).
     population : path, optional
         Population raster (default: the census surface).
+    calibrate_population : bool
+        With ``population``: scale the raster's people in each commune to its 2019 census total.
     villages : path, optional
         Village layer (CSV or GeoJSON). Default with the bundled measurements: the bundled
         synthetic village file when present.
@@ -576,9 +579,16 @@ def run_analysis(
         with stages.stage("inputs", "Reading boundaries, population and measurements"):
             boundary_path = Path(boundaries) if boundaries else paths.boundaries_path()
             communes = read_communes(boundary_path)
-            surface = load_population(communes, population)
+            if calibrate_population and population is None:
+                raise PipelineError("--calibrate applies to a raster given with --population")
+            if population is not None and not Path(population).exists():
+                raise PipelineError(f"{population}: population raster not found")
+            surface = load_population(communes, population, calibrate=calibrate_population)
             population_path = Path(population) if population else paths.population_raster_path()
-            inputs = [_input_record(boundary_path, "boundaries"), _input_record(population_path, "population")]
+            inputs = [
+                _input_record(boundary_path, "boundaries"),
+                _input_record(population_path, "population", calibrated=bool(calibrate_population)),
+            ]
             if store:
                 read = _read_store(None if store is True else store, since_ts, until_ts, lazy=engine == "dask")
             else:
@@ -612,9 +622,8 @@ def run_analysis(
         label = f"{len(read.partitions)} stored file(s) on Dask" if engine == "dask" else f"{len(measurements):,}"
         with stages.stage("analysis", f"Analysing {label} measurements"):
             grid_started = time.perf_counter()
-            grid, grid_cached = province_grid(
-                communes, surface, settings.resolution, [inputs[0]["sha256"], inputs[1]["sha256"]]
-            )
+            surface_key = [inputs[0]["sha256"], inputs[1]["sha256"], "calibrated" if calibrate_population else "as-is"]
+            grid, grid_cached = province_grid(communes, surface, settings.resolution, surface_key)
             grid_seconds = time.perf_counter() - grid_started
             stages.note(f"province grid {'loaded' if grid_cached else 'built'} ({len(grid.cells):,} cells)")
             analysis = analyse(

@@ -251,3 +251,50 @@ def test_missing_store_is_a_clear_error(tmp_path):
     completed = _lomsong("run", "--store", str(tmp_path / "nostore"), "--out", str(tmp_path / "o"), "--no-maps")
     assert completed.returncode == 2 and "no measurement store" in completed.stderr
     assert not (tmp_path / "nostore").exists()
+
+
+def test_user_population_raster_with_and_without_calibration(tmp_path, small_set, communes):
+    """`--population` takes a WorldPop-like raster (EPSG:4326, nodata); `--calibrate` scales it to the census."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    minx, miny, maxx, maxy = communes.total_bounds
+    res = 0.002
+    width, height = int((maxx - minx) / res) + 4, int((maxy - miny) / res) + 4
+    people = np.random.default_rng(7).uniform(0, 3, size=(height, width)).astype("float32")
+    people[:10, :10] = -99999  # nodata
+    raster = tmp_path / "worldpop_like.tif"
+    with rasterio.open(
+        raster, "w", driver="GTiff", width=width, height=height, count=1, dtype="float32",
+        crs="EPSG:4326", transform=from_origin(minx - 2 * res, maxy + 2 * res, res, res), nodata=-99999,
+    ) as dst:  # fmt: skip
+        dst.write(people, 1)
+    folder, _ = small_set
+    totals = {}
+    for mode, extra in (("as-is", []), ("calibrated", ["--calibrate"])):
+        out = tmp_path / mode
+        done = _lomsong(
+            "run",
+            "--measurements",
+            str(folder),
+            "--population",
+            str(raster),
+            *extra,
+            "--no-maps",
+            "-q",
+            "--out",
+            str(out),
+        )
+        assert done.returncode == 0, done.stderr
+        meta = json.loads((out / "run.json").read_text())
+        record = next(i for i in meta["inputs"] if i["role"] == "population")
+        assert record["name"] == raster.name and record["calibrated"] == (mode == "calibrated")
+        totals[mode] = results.load_run(out).communes.query("operator == 'all'")["population"].sum()
+    assert abs(totals["calibrated"] - 622_168) / 622_168 < 0.01
+    assert abs(totals["as-is"] - 622_168) / 622_168 > 0.05  # the raster's own people, not the census
+
+    refused = _lomsong(
+        "run", "--measurements", str(folder), "--calibrate", "--no-maps", "-q", "--out", str(tmp_path / "x")
+    )
+    assert refused.returncode != 0 and "--calibrate applies to a raster given with --population" in refused.stderr

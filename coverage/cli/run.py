@@ -113,7 +113,12 @@ def run(
     ),
     store: Path = typer.Option(None, "--store", help="Read the measurement store in DIR instead of files."),
     boundaries: Path = typer.Option(None, "--boundaries", help="Commune boundaries (default: bundled)."),
-    population: Path = typer.Option(None, "--population", help="Population raster (default: census surface)."),
+    population: Path = typer.Option(
+        None, "--population", help="Population raster, e.g. WorldPop 100 m (default: the census surface)."
+    ),
+    calibrate: bool = typer.Option(
+        False, "--calibrate", help="With --population: scale each commune's people to its 2019 census total."
+    ),
     villages: Path = typer.Option(
         None, "--villages", help="Village layer, CSV or GeoJSON (default with the demo data: its synthetic list)."
     ),
@@ -141,6 +146,7 @@ def run(
             store=store,
             boundaries=boundaries,
             population=population,
+            calibrate_population=calibrate,
             villages=villages,
             config=config,
             resolution=resolution,
