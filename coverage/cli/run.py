@@ -99,7 +99,7 @@ def print_summary(summary: RunSummary) -> None:
         console.print(f"  villages:   {out / export.VILLAGES_XLSX}")
     console.print(f"  run record: {out / 'run.json'}")
     if not summary.maps:
-        console.print("  (maps not built: the maps module is not installed or --no-maps was given)")
+        console.print(f"  (no maps this time: build them with `lomsong map --run {out}`)")
 
 
 @app.command()
