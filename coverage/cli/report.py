@@ -144,7 +144,8 @@ def report(
     if made.synthetic:
         console.print("[bold red]DỮ LIỆU MÔ PHỎNG — SYNTHETIC data: the report is marked as such on every page[/]")
     for headline in made.headlines:
-        console.print(f"{headline.label}: [bold]{headline.text}[/] {headline.detail}")
+        detail = f" ({headline.detail.strip().rstrip('.')})" if headline.detail and headline.detail.strip() else ""
+        console.print(f"{headline.label}: [bold]{headline.text}[/]{detail}")
     console.print(f"previous period: {made.previous or 'none stored'}")
     for kind, path in (("HTML", files.html), ("PDF", files.pdf), ("XLSX", files.xlsx)):
         console.print(f"{kind}: {path}")
