@@ -28,6 +28,7 @@ import pandas as pd
 import shapely
 
 from coverage._text import fold, fold_series
+from coverage.export import tidy_table
 from coverage.operators import OPERATOR_IDS, display_name, operator_from_name
 from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY, GAP_SCHEMA, RunResults
 from coverage.settings import TECHNOLOGIES
@@ -942,7 +943,9 @@ def feature_bytes(collection: Collection, position: int, links: list[dict[str, s
 
 
 def _table(collection: Collection, positions: np.ndarray) -> pd.DataFrame:
-    return collection.frame.iloc[positions].reset_index(drop=True)
+    """The rows as people read them in a download: rounded like the run's own CSV and XLSX files."""
+    frame = collection.frame.iloc[positions].reset_index(drop=True)
+    return tidy_table(frame, list(frame.columns))
 
 
 def csv_bytes(collection: Collection, positions: np.ndarray) -> bytes:
