@@ -20,6 +20,7 @@ VI: dict[str, str] = {
     "period_unknown": "Chưa rõ thời gian đo",
     "synthetic": "DỮ LIỆU MÔ PHỎNG — dữ liệu mô phỏng, không phải số đo thật",
     "summary": "{n_gaps} vùng lõm sóng, {people} người sống trong đó",
+    "summary_commune": "{n_gaps} vùng lõm sóng chạm xã này, {people} người của xã sống trong đó",
     "back_to_province": "← Bản đồ toàn tỉnh",
     "open_commune_map": "Mở bản đồ xã →",
     # base layers
@@ -96,6 +97,7 @@ EN: dict[str, str] = {
     "period_unknown": "Measurement period unknown",
     "synthetic": "SIMULATED DATA (dữ liệu mô phỏng) — not real measurements",
     "summary": "{n_gaps} coverage gaps, {people} people living in them",
+    "summary_commune": "{n_gaps} coverage gaps touch this commune, {people} of its people live in them",
     "back_to_province": "← Province map",
     "open_commune_map": "Open the commune map →",
     "base_osm": "OpenStreetMap",

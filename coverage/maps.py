@@ -545,7 +545,9 @@ class _Labels(MacroElement):
         self.labels = json.dumps(labels, ensure_ascii=False)
 
 
-def _title_html(results: RunResults, lang: str, view_operator: str, heading: str, extra: str = "") -> str:
+def _title_html(
+    results: RunResults, lang: str, view_operator: str, heading: str, extra: str = "", commune_code: str | None = None
+) -> str:
     period = data_period(results)
     period_text = (
         text(lang, "period", start=format_date(period[0], lang), end=format_date(period[1], lang))
@@ -553,12 +555,25 @@ def _title_html(results: RunResults, lang: str, view_operator: str, heading: str
         else text(lang, "period_unknown")
     )
     gaps = _select(results.gaps, view_operator)
-    summary = text(
-        lang,
-        "summary",
-        n_gaps=format_number(len(gaps), lang),
-        people=format_number(float(pd.to_numeric(gaps["population"], errors="coerce").sum()), lang),
-    )
+    if commune_code is None:
+        summary = text(
+            lang,
+            "summary",
+            n_gaps=format_number(len(gaps), lang),
+            people=format_number(float(pd.to_numeric(gaps["population"], errors="coerce").sum()), lang),
+        )
+    else:
+        # a commune's page speaks of that commune: its gaps and its own people in them
+        touching = gaps["commune_codes"].astype(str).str.split(";").map(lambda codes: commune_code in codes)
+        own = _select(results.communes, view_operator)
+        own = own[(own["commune_code"].astype(str) == commune_code).to_numpy(bool)]
+        people = float(pd.to_numeric(own["people_in_gaps"], errors="coerce").sum()) if len(own) else 0.0
+        summary = text(
+            lang,
+            "summary_commune",
+            n_gaps=format_number(int(touching.to_numpy(bool).sum()), lang),
+            people=format_number(people, lang),
+        )
     view = f"{text(lang, 'view')}: <b>{html.escape(_operator_label(view_operator, lang))}</b>"
     synthetic = f"<br><span class='lomsong-synthetic'>{text(lang, 'synthetic')}</span>" if results.synthetic else ""
     return (
@@ -834,7 +849,8 @@ def commune_map(
     heading = text(lang, "commune_title", commune=row["commune"], district=row["district"])
     m.add_child(
         _Furniture(
-            _title_html(results, lang, view_operator, heading, back) + _legend_html(lang, _has_villages(results))
+            _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code))
+            + _legend_html(lang, _has_villages(results))
         )
     )
     m.get_root().title = heading

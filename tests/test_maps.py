@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from coverage import _mapassets, paths
 from coverage.cli import app
-from coverage.i18n import format_number, format_share
+from coverage.i18n import format_number, format_share, text
 from coverage.maps import build_maps, commune_map, province_map, render_html
 from coverage.testing import make_example_run
 
@@ -185,3 +185,17 @@ def test_commune_page_in_offline_chromium(example_run):
         page.wait_for_timeout(300)
         assert page.evaluate("document.querySelectorAll('canvas.leaflet-heatmap-layer').length") == 1
         assert log.errors == []
+
+
+def test_commune_page_title_speaks_of_that_commune(example_run, communes):
+    results, _ = example_run
+    summary = results.communes[(results.communes["operator"] == "all") & (results.communes["technology"] == "any")]
+    row = summary.sort_values("people_in_gaps", ascending=False).iloc[0]
+    page = render_html(commune_map(results, communes, row["commune_code"]))
+    expected = text(
+        "vi",
+        "summary_commune",
+        n_gaps=format_number(int(row["n_gaps"]), "vi"),
+        people=format_number(float(row["people_in_gaps"]), "vi"),
+    )
+    assert expected in page
