@@ -1,7 +1,7 @@
 """The FastAPI application: :func:`create_app`.
 
 Routes are thin: they parse parameters, call :mod:`api.core` (filters, pages, serialisers), the
-measurement store (:mod:`coverage.store`) or the pipeline (:mod:`coverage.pipeline`), and answer.
+measurement store (:mod:`lomsong.tables.store`) or the pipeline (:mod:`lomsong.jobs.run`), and answer.
 Every error is JSON ``{"code", "message", "field"}``.
 """
 
@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from lomsong import __version__, paths
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -50,7 +51,6 @@ from api.keys import ApiKey, KeyStore
 from api.responses import error_response, json_response, list_response
 from api.settings import ApiSettings
 from api.uploads import BodyLimitMiddleware
-from coverage import __version__, paths
 
 log = logging.getLogger("lomsong.api")
 
@@ -71,7 +71,7 @@ _LIST_CONTENT = {
 def _boundaries_loader(settings: ApiSettings) -> Callable[[], Any]:
     @cache
     def load() -> Any:
-        from coverage.boundaries import read_communes
+        from lomsong.reference.boundaries import read_communes
 
         path = settings.boundaries or paths.boundaries_path()
         if not Path(path).exists():
@@ -116,7 +116,7 @@ def create_app(
         ``runner(settings)`` that reruns the analysis for ``POST /runs`` (default: the pipeline).
     store_factory : callable, optional
         ``store_factory(settings)`` returning the measurement store (default:
-        :class:`coverage.store.MeasurementStore` on ``settings.store_dir``).
+        :class:`lomsong.tables.store.MeasurementStore` on ``settings.store_dir``).
 
     Returns
     -------

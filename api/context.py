@@ -29,12 +29,12 @@ from typing import Any, Literal
 import geopandas as gpd
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
+from lomsong.tables.results import RUN_JSON, load_run
 from pydantic import BaseModel, ConfigDict
 
 from api.core import PreparedResults, QueryError, prepare_results
 from api.keys import HEADER, ApiKey, KeyStore
 from api.settings import ApiSettings
-from coverage.results import RUN_JSON, load_run
 
 log = logging.getLogger("lomsong.api")
 
@@ -251,7 +251,7 @@ class RunRecord:
 def _summary_dict(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
-    if hasattr(value, "counts") and hasattr(value, "out"):  # coverage.pipeline.RunSummary
+    if hasattr(value, "counts") and hasattr(value, "out"):  # lomsong.jobs.run.RunSummary
         return {
             "out": str(value.out),
             "counts": {str(k): v for k, v in dict(value.counts).items()},
@@ -390,7 +390,7 @@ class RunManager:
 
 def default_runner(settings: ApiSettings) -> Any:
     """Run the analysis pipeline on the store into the served run folder (``lomsong run``'s work)."""
-    from coverage.pipeline import run_analysis
+    from lomsong.jobs.run import run_analysis
 
     return run_analysis(store=settings.store_dir, out=settings.run_folder, progress=False, maps=True)
 
@@ -418,7 +418,7 @@ class AppContext:
 
 def default_store(settings: ApiSettings) -> Any:
     """Open the measurement store of the settings."""
-    from coverage.store import MeasurementStore
+    from lomsong.tables.store import MeasurementStore
 
     return MeasurementStore(settings.store_dir)
 

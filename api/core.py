@@ -1,6 +1,6 @@
 """The API's core, free of any web framework: prepare a run once, then filter, page and serialise.
 
-:func:`prepare_results` turns a :class:`coverage.results.RunResults` into
+:func:`prepare_results` turns a :class:`lomsong.tables.results.RunResults` into
 :class:`PreparedResults`: one :class:`Collection` per feature table (gaps, cells, communes,
 villages) whose features are serialised to GeoJSON text once (vectorised with
 :func:`shapely.to_geojson` and :meth:`pandas.DataFrame.to_json`), so that a request only selects
@@ -26,12 +26,11 @@ import numpy as np
 import orjson
 import pandas as pd
 import shapely
-
-from coverage._text import fold, fold_series
-from coverage.export import tidy_table
-from coverage.operators import OPERATOR_IDS, display_name, operator_from_name
-from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY, GAP_SCHEMA, RunResults
-from coverage.settings import TECHNOLOGIES
+from lomsong._text import fold, fold_series
+from lomsong.operators import OPERATOR_IDS, display_name, operator_from_name
+from lomsong.products.tables import tidy_table
+from lomsong.settings import TECHNOLOGIES
+from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, GAP_SCHEMA, RunResults
 
 #: Output formats → media type.
 MEDIA_TYPES: dict[str, str] = {
@@ -350,7 +349,7 @@ def prepare_results(results: RunResults, boundaries: gpd.GeoDataFrame | None = N
     Parameters
     ----------
     results : RunResults
-        Loaded run (:func:`coverage.results.load_run`).
+        Loaded run (:func:`lomsong.tables.results.load_run`).
     boundaries : geopandas.GeoDataFrame, optional
         Canonical commune table; gives the communes collection its polygons. Without it the
         commune features have no geometry.

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coverage.operators import OPERATOR_IDS, operator_from_name
+from lomsong.operators import OPERATOR_IDS, operator_from_name
 
 ROLES = ("admin", "operator", "reader")
 KEY_PREFIX = "lsk_"
@@ -118,7 +118,7 @@ class KeyStore:
         role : str
             ``admin``, ``operator`` or ``reader``.
         operator : str, optional
-            Operator of an operator key (any spelling :func:`coverage.operators.operator_from_name`
+            Operator of an operator key (any spelling :func:`lomsong.operators.operator_from_name`
             understands, e.g. ``viettel``, ``VNPT``); required for, and only for, operator keys.
         name : str, optional
             Label (default: the role and operator).

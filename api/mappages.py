@@ -1,7 +1,7 @@
-"""Map pages: the province map and one page per commune, built by :mod:`coverage.maps`.
+"""Map pages: the province map and one page per commune, built by :mod:`lomsong.products.maps.build`.
 
 Pages link their JavaScript and CSS to ``/maps/assets/…``, served from the vendored folder
-(:func:`coverage._mapassets.asset_root`), so a map never calls a CDN. Each page is built once per
+(:func:`lomsong.products.maps.assets.asset_root`), so a map never calls a CDN. Each page is built once per
 run and kept in memory (the cache is emptied when the results are swapped).
 """
 
@@ -26,7 +26,7 @@ _cache_lock = threading.Lock()
 
 def _maps_module() -> Any:
     try:
-        from coverage import maps
+        from lomsong.products.maps import build as maps
     except ImportError as exc:  # the maps are another part of the project; say so instead of failing
         raise QueryError(f"map pages are not available: {exc}", code="maps_unavailable", status=503) from None
     return maps
@@ -130,7 +130,7 @@ def add_map_routes(app: FastAPI) -> None:
     @app.get(ASSET_PREFIX + "/{asset_path:path}", include_in_schema=False)
     def asset(asset_path: str) -> Response:
         """A vendored JavaScript, CSS or image file of the map pages."""
-        from coverage._mapassets import asset_root
+        from lomsong.products.maps.assets import asset_root
 
         root = asset_root().resolve()
         target = (root / asset_path).resolve()

@@ -16,9 +16,8 @@ import geopandas as gpd
 import h3
 import pandas as pd
 import shapely
-
-from coverage.operators import OPERATOR_IDS
-from coverage.settings import Config
+from lomsong.operators import OPERATOR_IDS
+from lomsong.settings import Config
 
 
 def baseline_analysis(measurements: pd.DataFrame, communes: gpd.GeoDataFrame, config: Config) -> dict[str, int]:

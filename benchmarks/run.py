@@ -89,7 +89,7 @@ def ingest(points: int, csv: Path, again: bool = False) -> tuple[Path, dict]:
 
 def child_run(store: str) -> dict:
     """In a subprocess: the run without maps; stage timings come from run.json."""
-    from coverage.pipeline import run_analysis
+    from lomsong.jobs.run import run_analysis
 
     with tempfile.TemporaryDirectory() as out:
         summary = run_analysis(store=store, out=out, maps=False, progress=False)
@@ -98,14 +98,14 @@ def child_run(store: str) -> dict:
 
 def child_analysis(store: str, engine: str) -> dict:
     """In a subprocess: read the store, then time analyse() alone (local or dask)."""
-    from coverage import paths
-    from coverage.analysis import analyse
-    from coverage.boundaries import read_communes
-    from coverage.pipeline import _read_store, province_grid
-    from coverage.population import load_population
-    from coverage.referencedata import sha256_of
-    from coverage.settings import Config
-    from coverage.store import MeasurementStore
+    from lomsong import paths
+    from lomsong.analysis.engine import analyse
+    from lomsong.jobs.run import _read_store, province_grid
+    from lomsong.reference.boundaries import read_communes
+    from lomsong.reference.install import sha256_of
+    from lomsong.reference.population import load_population
+    from lomsong.settings import Config
+    from lomsong.tables.store import MeasurementStore
 
     communes = read_communes()
     surface = load_population(communes)
@@ -122,7 +122,12 @@ def child_analysis(store: str, engine: str) -> dict:
     data = _read_store(store, None, None).frame if engine == "local" else MeasurementStore(store).partitions
     read = time.perf_counter() - started
     started = time.perf_counter()
-    result = analyse(data, communes, surface, Config(), engine=engine, grid=grid)
+    if engine == "dask":
+        from lomsong.analysis.dask_engine import analyse_partitions
+
+        result = analyse_partitions(data, communes, surface, Config(), grid=grid)
+    else:
+        result = analyse(data, communes, surface, Config(), grid=grid)
     return {"read": read, "seconds": time.perf_counter() - started, "stages": result.timings, "peak_mb": _peak_mb()}
 
 
@@ -130,10 +135,9 @@ def child_baseline(store: str) -> dict:
     """In a subprocess: read the store, then time the baseline alone."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from baseline import baseline_analysis
-
-    from coverage.boundaries import read_communes
-    from coverage.settings import Config
-    from coverage.store import MeasurementStore
+    from lomsong.reference.boundaries import read_communes
+    from lomsong.settings import Config
+    from lomsong.tables.store import MeasurementStore
 
     communes = read_communes()
     frame = MeasurementStore(store).read()

@@ -1,5 +1,5 @@
-"""``python -m coverage`` runs the ``lomsong`` command line."""
+"""``python -m lomsong`` runs the ``lomsong`` command line."""
 
-from coverage.cli import main
+from lomsong.cli import main
 
 main()

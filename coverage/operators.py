@@ -7,8 +7,7 @@ Operator ids in every table are the canonical ids below; an operator that is not
 from __future__ import annotations
 
 import pandas as pd
-
-from coverage._text import fold
+from lomsong._text import fold
 
 #: Canonical id → (PLMN, display name). PLMNs from FORMATS.md (MCC 452 = Vietnam).
 OPERATORS: dict[str, tuple[str, str]] = {

@@ -7,12 +7,11 @@ from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
-
-from coverage import paths
-from coverage.boundaries import read_communes
-from coverage.population import PopulationSurface, load_population
-from coverage.referencedata import install_reference_data
-from coverage.results import RunResults
+from lomsong import paths
+from lomsong.reference.boundaries import read_communes
+from lomsong.reference.install import install_reference_data
+from lomsong.reference.population import PopulationSurface, load_population
+from lomsong.tables.results import RunResults
 
 
 @cache
@@ -32,8 +31,8 @@ def reference_population() -> PopulationSurface:
 def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResults:
     """Write a small, hand-made finished run into ``folder`` and load it back.
 
-    The tables follow :data:`coverage.results.GAP_SCHEMA`, :data:`~coverage.results.CELL_STATE_SCHEMA`
-    and :data:`~coverage.results.COMMUNE_SUMMARY_SCHEMA` exactly, so the products (maps, API) can be
+    The tables follow :data:`lomsong.tables.results.GAP_SCHEMA`, :data:`~lomsong.tables.results.CELL_STATE_SCHEMA`
+    and :data:`~lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA` exactly, so the products (maps, API) can be
     developed and tested without running the analysis. Three communes (Thị trấn Đắk Mil, Xã Đắk R'La
     and Xã Quảng Sơn when present, else the first three) get H3 resolution-8 cells for the views
     viettel, vinaphone and all (technology ``any``); cells near each commune's centre are weak and
@@ -49,16 +48,15 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
     Returns
     -------
     RunResults
-        What :func:`coverage.results.load_run` reads from ``folder``.
+        What :func:`lomsong.tables.results.load_run` reads from ``folder``.
     """
     import h3
     import numpy as np
     import pandas as pd
     import shapely
     from h3ronpy.vector import cells_to_wkb_polygons
-
-    from coverage import results as res
-    from coverage.boundaries import METRIC_CRS
+    from lomsong.reference.boundaries import METRIC_CRS
+    from lomsong.tables import results as res
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -232,8 +230,7 @@ def samples_in_cell(
     import h3
     import numpy as np
     import pandas as pd
-
-    from coverage.schema import conform_measurements
+    from lomsong.tables.measurements import conform_measurements
 
     lat, lon = h3.cell_to_latlng(cell)
     signals = np.broadcast_to(np.asarray(signal_dbm, dtype="float64"), (n,))
@@ -269,7 +266,7 @@ def simulated_period_pair(
     The simulator switches new Viettel and VinaPhone sites on in ``after`` (a gap in the new-site
     communes closes) and takes the sites around the outage commune off air in ``after`` (a gap
     opens there). Both months are written with the generic-CSV reader path and analysed by
-    :func:`coverage.pipeline.run_analysis` with ``period=`` into ``<products>/periods/<month>/``,
+    :func:`lomsong.jobs.run.run_analysis` with ``period=`` into ``<products>/periods/<month>/``,
     with the synthetic village layer. Cached per process; the temporary folder is removed at exit.
 
     Parameters
@@ -290,8 +287,8 @@ def simulated_period_pair(
     import shutil
     import tempfile
 
-    from coverage.pipeline import run_analysis
-    from coverage.simulate import simulate, write_generic_csv, write_villages
+    from lomsong.jobs.run import run_analysis
+    from lomsong.simulate.demo import simulate, write_generic_csv, write_villages
 
     folder = Path(tempfile.mkdtemp(prefix="lomsong-periods-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from coverage.testing import reference_communes, reference_population
+from lomsong.testing import reference_communes, reference_population
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,10 @@ import h3
 import numpy as np
 import pandas as pd
 import pytest
-
-from coverage.aggregate import build_views, cell_statistics, memberships, prepare_samples
-from coverage.grid import build_grid
-from coverage.settings import Config
-from coverage.testing import samples_in_cell
+from lomsong.analysis.aggregate import build_views, cell_statistics, memberships, prepare_samples
+from lomsong.analysis.grid import build_grid
+from lomsong.settings import Config
+from lomsong.testing import samples_in_cell
 
 CELL = h3.latlng_to_cell(12.30, 107.90, 8)
 OTHER = h3.latlng_to_cell(12.00, 107.60, 8)
@@ -149,7 +148,7 @@ def _mixed_measurements(rng: np.random.Generator) -> pd.DataFrame:
 def test_cell_statistics_equal_statistics_over_memberships(grid, monkeypatch, dense):
     # The base-group tables (dense) and the membership fallback must both give what the definition
     # gives: group_statistics over every (sample, view) membership.
-    import coverage.aggregate as aggregate
+    import lomsong.analysis.aggregate as aggregate
 
     if not dense:
         monkeypatch.setattr(aggregate, "_PRESENCE_LIMIT", 0)

@@ -9,10 +9,9 @@ import sys
 import time
 
 import httpx
+from lomsong.testing import make_example_run, reference_communes
 
-from coverage.testing import make_example_run, reference_communes
-
-LOMSONG = [sys.executable, "-m", "coverage"]
+LOMSONG = [sys.executable, "-m", "lomsong"]
 
 
 def free_port() -> int:
@@ -99,7 +98,7 @@ def _add_key(config, *args) -> str:
 
 def test_serve_with_two_worker_processes_shares_runs_and_results(tmp_path, communes, population_surface):
     """`lomsong serve --workers 2`: a run started through one process is seen, and served, by both."""
-    from coverage.simulate import simulate, write_generic_csv
+    from lomsong.simulate.demo import simulate, write_generic_csv
 
     make_example_run(reference_communes(), tmp_path / "run")
     config = tmp_path / "api.toml"

@@ -1,6 +1,6 @@
 """End to end over HTTP with the real pipeline: an operator uploads, the department reruns, the API switches.
 
-No stand-in runner here: ``POST /runs`` runs :func:`coverage.pipeline.run_analysis` on the store the
+No stand-in runner here: ``POST /runs`` runs :func:`lomsong.jobs.run.run_analysis` on the store the
 uploads went into, and the read endpoints must then serve that run's gaps.
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 import time
 
 import httpx
+from lomsong.simulate.demo import simulate, write_generic_csv
+from lomsong.tables.results import load_run
 from test_api_support import running_api
-
-from coverage.results import load_run
-from coverage.simulate import simulate, write_generic_csv
 
 
 def test_upload_then_admin_rerun_serves_the_new_gaps(tmp_path, communes, population_surface):

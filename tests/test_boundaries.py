@@ -8,9 +8,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import Polygon
-
-from coverage.boundaries import (
+from lomsong.paths import census_path
+from lomsong.reference.boundaries import (
     COMMUNE_COLUMNS,
     GADM_COLUMN_MAP,
     BoundaryError,
@@ -20,7 +19,7 @@ from coverage.boundaries import (
     province,
     read_communes,
 )
-from coverage.paths import census_path
+from shapely.geometry import Polygon
 
 
 def test_reference_counts(communes):

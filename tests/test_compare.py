@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
-from coverage.compare import CHANGE_COLUMNS, CHANGE_SUMMARY_COLUMNS, compare_runs, compare_villages
-from coverage.results import CELL_STATE_SCHEMA, GAP_COLUMNS, RunResults
+from lomsong.analysis.compare import CHANGE_COLUMNS, CHANGE_SUMMARY_COLUMNS, compare_runs, compare_villages
+from lomsong.tables.results import CELL_STATE_SCHEMA, GAP_COLUMNS, RunResults
 
 CENTRE = h3.latlng_to_cell(12.0, 107.7, 8)
 UNIVERSE = sorted(h3.grid_disk(CENTRE, 8))
@@ -166,8 +165,8 @@ def test_villages_that_joined_and_left_the_list():
 
 def test_simulated_months_new_sites_close_a_gap_and_an_outage_opens_one():
     """End to end: the simulator switches sites on and off in 2026-10; the comparison finds both."""
-    from coverage.report import compare_periods
-    from coverage.testing import simulated_period_pair
+    from lomsong.jobs.monthly import compare_periods
+    from lomsong.testing import simulated_period_pair
 
     products, simulation = simulated_period_pair()
     comparison = compare_periods("2026-09", "2026-10", products)

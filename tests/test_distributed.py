@@ -5,18 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from coverage.analysis import analyse
-from coverage.distributed import dask_client, distributed_statistics, row_groups
-from coverage.grid import build_grid
-from coverage.settings import Config
-from coverage.simulate import simulate, write_generic_csv
+from lomsong.analysis.dask_engine import analyse_partitions, dask_client, distributed_statistics, row_groups
+from lomsong.analysis.engine import analyse
+from lomsong.analysis.grid import build_grid
+from lomsong.settings import Config
+from lomsong.simulate.demo import simulate, write_generic_csv
 
 
 @pytest.fixture(scope="module")
 def parquet_files(tmp_path_factory, communes, population_surface):
     """SYNTHETIC measurements in three Parquet files with small row groups, like a store's files."""
-    from coverage.readers import read_file
+    from lomsong.readers import read_file
 
     folder = tmp_path_factory.mktemp("store")
     files = []
@@ -38,7 +37,7 @@ def both(parquet_files, communes, population_surface):
     with dask_client(n_workers=2, processes=False) as client:
         assert len(client.scheduler_info()["workers"]) == 2
         address = client.scheduler.address
-        distributed = analyse(parquet_files, communes, population_surface, config, engine="dask", scheduler=address)
+        distributed = analyse_partitions(parquet_files, communes, population_surface, config, scheduler=address)
     return local, distributed
 
 
@@ -93,7 +92,7 @@ def test_cli_dask_engine_on_a_store_matches_the_local_engine(tmp_path, communes,
     csv = write_generic_csv(result, tmp_path / "synthetic_cli.csv")
     store = tmp_path / "store"
     env = {**os.environ, "LOMSONG_OUT": str(tmp_path / "unused")}
-    cli = [sys.executable, "-m", "coverage"]
+    cli = [sys.executable, "-m", "lomsong"]
     ingest = subprocess.run([*cli, "ingest", str(csv), "--store", str(store)], capture_output=True, text=True, env=env)
     assert ingest.returncode == 0, ingest.stderr
     for engine in ("local", "dask"):
@@ -129,7 +128,7 @@ def test_dask_engine_without_a_store_is_a_clear_error(tmp_path):
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "coverage", "run", "--engine", "dask", "--out", str(tmp_path), "-q"],
+        [sys.executable, "-m", "lomsong", "run", "--engine", "dask", "--out", str(tmp_path), "-q"],
         capture_output=True,
         text=True,
     )

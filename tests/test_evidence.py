@@ -6,11 +6,18 @@ import h3
 import numpy as np
 import pandas as pd
 import pytest
-
-from coverage.analysis import analyse
-from coverage.evidence import COVERED, INSUFFICIENT, NO_DATA, WEAK, all_states, sample_evidence, technology_states
-from coverage.settings import Config
-from coverage.testing import samples_in_cell
+from lomsong.analysis.engine import analyse
+from lomsong.analysis.evidence import (
+    COVERED,
+    INSUFFICIENT,
+    NO_DATA,
+    WEAK,
+    all_states,
+    sample_evidence,
+    technology_states,
+)
+from lomsong.settings import Config
+from lomsong.testing import samples_in_cell
 
 CELL = h3.latlng_to_cell(12.30, 107.90, 8)  # inside Đắk Nông
 OTHER = h3.latlng_to_cell(12.00, 107.60, 8)

@@ -16,15 +16,15 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from lomsong.operators import display_name
+from lomsong.products import tables as export
+from lomsong.tables import results
 from openpyxl import load_workbook
-
-from coverage import export, results
-from coverage.operators import display_name
 
 
 @dataclass
 class FakeAnalysis:
-    """Hand-made tables that follow coverage/results.py, standing in for coverage.analysis.Analysis."""
+    """Hand-made tables that follow coverage/results.py, standing in for lomsong.analysis.engine.Analysis."""
 
     cells: gpd.GeoDataFrame
     gaps: gpd.GeoDataFrame
@@ -391,4 +391,4 @@ def test_readme_outputs_section_is_generated_from_the_schemas():
     for name in export.CAMPAIGN_COLUMNS:
         assert f"`{name}`" in text
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    assert text in readme, "README outputs section is stale: run `python -m coverage.export`"
+    assert text in readme, "README outputs section is stale: run `python -m lomsong.products.tables`"

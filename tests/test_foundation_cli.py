@@ -12,12 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from lomsong import paths
+from lomsong.reference.install import ReferenceDataError, install_reference_data, read_manifest
+from lomsong.settings import Config, ConfigError, load_config
 
-from coverage import paths
-from coverage.referencedata import ReferenceDataError, install_reference_data, read_manifest
-from coverage.settings import Config, ConfigError, load_config
-
-LOMSONG = [sys.executable, "-m", "coverage"]
+LOMSONG = [sys.executable, "-m", "lomsong"]
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -59,7 +58,7 @@ def test_unknown_commune_is_an_error_not_a_traceback():
 
 
 def test_version_and_help():
-    from coverage import __version__
+    from lomsong import __version__
 
     assert run_cli("--version").stdout.strip() == f"lomsong {__version__}"
     help_text = run_cli("--help").stdout

@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
-from coverage.analysis import analyse
-from coverage.population import zonal_sums
-from coverage.settings import Config
-from coverage.testing import samples_in_cell
+from lomsong.analysis.engine import analyse
+from lomsong.reference.population import zonal_sums
+from lomsong.settings import Config
+from lomsong.testing import samples_in_cell
 
 #: Two planted dead zones, far apart, each a disk of 19 cells (k = 2), ringed by covered cells.
 CENTRES = [h3.latlng_to_cell(12.30, 107.90, 8), h3.latlng_to_cell(11.95, 107.55, 8)]
@@ -143,7 +142,7 @@ def test_commune_summary_agrees_with_the_cells(planted, communes):
 
 
 def test_planted_dead_zone_is_found_in_a_simulated_run(communes, population_surface):
-    from coverage.simulate import simulate
+    from lomsong.simulate.demo import simulate
 
     commune = communes[communes["commune_code"] == "24616"].iloc[0]  # Xã Quảng Sơn, Huyện Đăk Glong
     centre = commune.geometry.representative_point()

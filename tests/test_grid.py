@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 from h3ronpy.vector import coordinates_to_cells
-
-from coverage.grid import (
+from lomsong.analysis.grid import (
     build_grid,
     cell_centres,
     cell_polygons,
@@ -19,7 +18,7 @@ from coverage.grid import (
     neighbour_pairs,
     province_cells,
 )
-from coverage.population import commune_labels
+from lomsong.reference.population import commune_labels
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +137,8 @@ def test_neighbour_pairs_match_h3(grid):
 
 def test_kept_grid_is_the_built_grid(communes, population_surface, tmp_path):
     """The pipeline keeps the grid between runs: loading it must give exactly what building gives."""
-    from coverage.grid import build_grid
-    from coverage.pipeline import province_grid
+    from lomsong.analysis.grid import build_grid
+    from lomsong.jobs.run import province_grid
 
     built, cached = province_grid(communes, population_surface, 8, ["a", "b"], cache_dir=tmp_path)
     assert not cached

@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
-from coverage.readers import FileReading, read_file
-from coverage.readers import _parse as parse_module
-from coverage.readers._parse import _general_times, parse_numbers, parse_times
-from coverage.store import MeasurementStore
-from coverage.validate import ProvinceArea
+from lomsong.readers import FileReading, read_file
+from lomsong.readers import _parse as parse_module
+from lomsong.readers._parse import _general_times, parse_numbers, parse_times
+from lomsong.readers.validate import ProvinceArea
+from lomsong.tables.store import MeasurementStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "measurements"
 NOW = pd.Timestamp("2026-11-01", tz="UTC")

@@ -6,8 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-
-from coverage.periods import (
+from lomsong.tables.periods import (
     PERIOD_TIMEZONE,
     PeriodError,
     list_periods,
@@ -64,7 +63,7 @@ def test_stored_periods_are_listed_in_order_and_only_when_finished(tmp_path):
 
 
 def test_a_period_run_holds_only_that_months_measurements():
-    from coverage.testing import simulated_period_pair
+    from lomsong.testing import simulated_period_pair
 
     products, simulation = simulated_period_pair()
     assert list_periods(products) == ["2026-09", "2026-10"]

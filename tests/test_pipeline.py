@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+from lomsong.jobs.run import run_analysis
+from lomsong.products import tables as export
+from lomsong.simulate import demo as simulate
+from lomsong.tables import results
 from openpyxl import load_workbook
-
-from coverage import export, results, simulate
-from coverage.pipeline import run_analysis
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _lomsong(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "120"}
     return subprocess.run(
-        [sys.executable, "-m", "coverage", *args], capture_output=True, text=True, cwd=ROOT, env=env, check=False
+        [sys.executable, "-m", "lomsong", *args], capture_output=True, text=True, cwd=ROOT, env=env, check=False
     )
 
 
@@ -233,7 +234,7 @@ def test_unknown_config_key_is_named(tmp_path, small_set):
 
 
 def test_run_from_the_store_reads_what_was_ingested(tmp_path, small_set, communes):
-    from coverage.store import MeasurementStore
+    from lomsong.tables.store import MeasurementStore
 
     folder, _ = small_set
     files = sorted(p for p in folder.iterdir() if p.suffix != ".json")

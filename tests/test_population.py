@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import rasterio
+from lomsong import paths
+from lomsong.reference.population import commune_labels, read_population_raster, zonal_sums
 from rasterio.transform import from_origin
-
-from coverage import paths
-from coverage.population import commune_labels, read_population_raster, zonal_sums
 
 
 def test_raster_total_equals_census(population_surface):

@@ -16,15 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
-from coverage import paths
-from coverage.readers import REGISTRY, ReaderError, detect_format, read_file
-from coverage.readers.ookla import quadkey_to_tile
-from coverage.schema import CELL_COLUMNS, MEASUREMENT_COLUMNS, SPEED_TILE_COLUMNS
+from lomsong import paths
+from lomsong.readers import REGISTRY, ReaderError, detect_format, read_file
+from lomsong.readers.ookla import quadkey_to_tile
+from lomsong.tables.measurements import CELL_COLUMNS, MEASUREMENT_COLUMNS, SPEED_TILE_COLUMNS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "measurements"
 NOW = pd.Timestamp("2026-11-01", tz="UTC")
-# Physical ranges as FORMATS.md states them (deliberately not imported from coverage.validate).
+# Physical ranges as FORMATS.md states them (deliberately not imported from lomsong.readers.validate).
 LEVEL_RANGE = {"2G": (-113, -51), "3G": (-120, -25), "4G": (-140, -44)}
 QUAL_RANGE = {"3G": (-24, 0), "4G": (-20, -3)}
 

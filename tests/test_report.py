@@ -9,15 +9,15 @@ import openpyxl
 import pandas as pd
 import pypdf
 import pytest
+from lomsong.cli import app
+from lomsong.jobs.monthly import build_period_report
+from lomsong.operators import display_name
+from lomsong.products import words as i18n
+from lomsong.products.report.build import SYNTHETIC_MARK
+from lomsong.reference.units import UnitMappingError, parse_unit, summarise_units, unit_mapping
+from lomsong.tables.periods import load_period
+from lomsong.testing import simulated_period_pair
 from typer.testing import CliRunner
-
-from coverage import i18n
-from coverage.cli import app
-from coverage.operators import display_name
-from coverage.periods import load_period
-from coverage.report import SYNTHETIC_MARK, build_period_report
-from coverage.testing import simulated_period_pair
-from coverage.units2025 import UnitMappingError, parse_unit, summarise_units, unit_mapping
 
 
 class _ReportParser(HTMLParser):

@@ -8,14 +8,11 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
-from coverage import paths
-from coverage.boundaries import METRIC_CRS
-from coverage.cli import app
-from coverage.operators import OPERATORS
-from coverage.schema import MEASUREMENT_COLUMNS
-from coverage.simulate import (
+from lomsong import paths
+from lomsong.cli import app
+from lomsong.operators import OPERATORS
+from lomsong.reference.boundaries import METRIC_CRS
+from lomsong.simulate.demo import (
     GENERIC_CSV_COLUMNS,
     JUNK_RATES,
     LOCAL_TZ,
@@ -30,6 +27,8 @@ from coverage.simulate import (
     write_outputs,
     write_villages,
 )
+from lomsong.tables.measurements import MEASUREMENT_COLUMNS
+from typer.testing import CliRunner
 
 N_SMALL = 3_000
 N_MEDIUM = 40_000

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from coverage.schema import MEASUREMENT_COLUMNS
-from coverage.store import MeasurementStore
+from lomsong.tables.measurements import MEASUREMENT_COLUMNS
+from lomsong.tables.store import MeasurementStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "measurements"
 LOMSONG = Path(sys.executable).parent / "lomsong"
@@ -91,7 +90,7 @@ def test_unreadable_file_does_not_stop_the_others(tmp_path):
 
 _INGEST_SCRIPT = """
 import sys
-from coverage.store import MeasurementStore
+from lomsong.tables.store import MeasurementStore
 MeasurementStore(sys.argv[1]).ingest([sys.argv[2]], owner="admin", communes=False)
 """
 

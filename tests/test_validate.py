@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from coverage import validate
-from coverage.schema import MEASUREMENT_COLUMNS
+from lomsong.readers import validate
+from lomsong.tables.measurements import MEASUREMENT_COLUMNS
 
 NOW = pd.Timestamp("2026-11-01", tz="UTC")
 

@@ -7,11 +7,10 @@ import json
 import h3
 import pandas as pd
 import pytest
-
-from coverage.analysis import analyse
-from coverage.settings import Config
-from coverage.testing import samples_in_cell
-from coverage.villages import VillageError, normalize_villages, read_villages, village_report
+from lomsong.analysis.engine import analyse
+from lomsong.analysis.villages import VillageError, normalize_villages, read_villages, village_report
+from lomsong.settings import Config
+from lomsong.testing import samples_in_cell
 
 WEAK_CELL = h3.latlng_to_cell(12.30, 107.90, 8)
 COVERED_CELL = h3.latlng_to_cell(12.00, 107.60, 8)
@@ -162,7 +161,7 @@ def test_village_report_has_the_provincial_shape(analysis):
 
 
 def test_simulated_villages_keep_their_synthetic_label(communes, population_surface):
-    from coverage.simulate import make_villages
+    from lomsong.simulate.demo import make_villages
 
     villages = normalize_villages(make_villages(communes, population_surface))
     assert villages["synthetic"].all()

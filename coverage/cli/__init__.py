@@ -1,4 +1,4 @@
-"""The ``lomsong`` command line (also ``python -m coverage``).
+"""The ``lomsong`` command line (also ``python -m lomsong``).
 
 One module per group of commands; each registers its commands on :data:`app` when imported. The
 commands are thin: they parse options, call the library and print.
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from coverage.cli._app import app, console, fail
+from lomsong.cli._app import app, console, fail
 
 #: Command modules, in the order of the data flow (their commands appear in ``--help`` this way).
 COMMAND_MODULES = ["foundation", "simulate", "ingest", "run", "maps", "report", "serve"]
 
 for _name in COMMAND_MODULES:
-    import_module(f"coverage.cli.{_name}")
+    import_module(f"lomsong.cli.{_name}")
 
 
 def main() -> None:

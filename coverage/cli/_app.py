@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import NoReturn
 
 import typer
+from lomsong import __version__
 from rich.console import Console
-
-from coverage import __version__
 
 app = typer.Typer(
     name="lomsong",

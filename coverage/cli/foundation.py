@@ -7,13 +7,12 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from lomsong import paths
+from lomsong.cli._app import app, console, fail
+from lomsong.reference.boundaries import BoundaryError, find_communes, read_communes
+from lomsong.reference.install import ReferenceDataError, install_reference_data
+from lomsong.reference.population import load_population
 from rich.table import Table
-
-from coverage import paths
-from coverage.boundaries import BoundaryError, find_communes, read_communes
-from coverage.cli._app import app, console, fail
-from coverage.population import load_population
-from coverage.referencedata import ReferenceDataError, install_reference_data
 
 
 class CommuneFormat(StrEnum):

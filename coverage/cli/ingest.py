@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import typer
+from lomsong.cli._app import app, console, err_console, fail
+from lomsong.readers import REGISTRY, IngestReport
+from lomsong.readers.validate import CORRECTIONS, ROW_REASONS, VALUE_REASONS
 from rich.table import Table
-
-from coverage.cli._app import app, console, err_console, fail
-from coverage.readers import REGISTRY, IngestReport
-from coverage.validate import CORRECTIONS, ROW_REASONS, VALUE_REASONS
 
 _MEANINGS = {**dict(VALUE_REASONS), **dict(ROW_REASONS), **dict(CORRECTIONS)}
 
@@ -112,8 +111,8 @@ def ingest(
     everywhere: bool = typer.Option(False, "--no-province-filter", help="Keep rows outside Đắk Nông too."),
 ) -> None:
     """Ingest measurement files into the store; print what was accepted and why the rest was not."""
-    from coverage.operators import operator_from_name
-    from coverage.store import MeasurementStore
+    from lomsong.operators import operator_from_name
+    from lomsong.tables.store import MeasurementStore
 
     if format_name is not None and format_name not in REGISTRY:
         fail(f"unknown format {format_name!r}; choose one of {', '.join(REGISTRY)}")

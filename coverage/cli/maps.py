@@ -6,14 +6,13 @@ import time
 from pathlib import Path
 
 import typer
+from lomsong import paths
+from lomsong.cli._app import app, console, fail
+from lomsong.products.maps.assets import AssetError, ensure_assets
+from lomsong.products.words import LANGUAGES
+from lomsong.reference.boundaries import BoundaryError, read_communes
+from lomsong.tables.results import RunNotFoundError, load_run
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-from coverage import paths
-from coverage._mapassets import AssetError, ensure_assets
-from coverage.boundaries import BoundaryError, read_communes
-from coverage.cli._app import app, console, fail
-from coverage.i18n import LANGUAGES
-from coverage.results import RunNotFoundError, load_run
 
 
 @app.command("map")
@@ -26,7 +25,7 @@ def map_command(
     province_only: bool = typer.Option(False, "--province-only", help="Write index.html only, no commune pages."),
 ) -> None:
     """Rebuild the interactive maps from the last run's outputs (no analysis is re-run)."""
-    from coverage.maps import available_views, build_maps
+    from lomsong.products.maps.build import available_views, build_maps
 
     if lang not in LANGUAGES:
         fail(f"--lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")

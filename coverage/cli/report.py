@@ -5,19 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from lomsong.cli._app import app, console, fail
+from lomsong.operators import display_name
+from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunNotFoundError
 from rich.table import Table
-
-from coverage.cli._app import app, console, fail
-from coverage.operators import display_name
-from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunNotFoundError
 
 _RUNS_HELP = "Products folder holding periods/ (default: maps/ or $LOMSONG_OUT), as given to `lomsong run --out`."
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
-    from coverage.periods import PeriodError
-    from coverage.report import ReportError
-    from coverage.units2025 import UnitMappingError
+    from lomsong.products.report.build import ReportError
+    from lomsong.reference.units import UnitMappingError
+    from lomsong.tables.periods import PeriodError
 
     return (PeriodError, ReportError, UnitMappingError, RunNotFoundError)
 
@@ -31,7 +30,7 @@ def periods(runs: Path = typer.Option(None, "--runs", help=_RUNS_HELP)) -> None:
     """List the stored periods (monthly runs) with their gaps and people in gaps."""
     import json
 
-    from coverage.periods import list_periods, period_dir, periods_root
+    from lomsong.tables.periods import list_periods, period_dir, periods_root
 
     names = list_periods(runs)
     if not names:
@@ -64,7 +63,8 @@ def compare(
     ),
 ) -> None:
     """Show what changed between two stored periods: gaps closed, new, shrunk, grown; people newly covered."""
-    from coverage.report import compare_periods, comparison_dir, write_comparison
+    from lomsong.jobs.monthly import compare_periods, comparison_dir
+    from lomsong.products.report.build import write_comparison
 
     try:
         comparison = compare_periods(before, after, runs)
@@ -129,7 +129,7 @@ def report(
     out: Path = typer.Option(None, "--out", help="Folder for the report files (default: <runs>/reports/<period>/)."),
 ) -> None:
     """Write the monthly report (HTML, PDF, XLSX) of a stored period, compared with the previous one."""
-    from coverage.report import build_period_report
+    from lomsong.jobs.monthly import build_period_report
 
     if lang not in ("vi", "en"):
         fail(f"--lang {lang!r}: choose vi or en")

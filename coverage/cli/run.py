@@ -5,24 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from lomsong import paths
+from lomsong.cli._app import app, console, fail
+from lomsong.jobs.run import PipelineError, RunSummary, demo_measurement_files, run_analysis
+from lomsong.products import tables as export
 from rich.table import Table
-
-from coverage import export, paths
-from coverage.cli._app import app, console, fail
-from coverage.pipeline import PipelineError, RunSummary, demo_measurement_files, run_analysis
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """Exception types that mean "bad input" (shown without a traceback)."""
-    from coverage.boundaries import BoundaryError
-    from coverage.periods import PeriodError
-    from coverage.readers import ReaderError
-    from coverage.settings import ConfigError
-    from coverage.villages import VillageError
+    from lomsong.analysis.villages import VillageError
+    from lomsong.readers import ReaderError
+    from lomsong.reference.boundaries import BoundaryError
+    from lomsong.settings import ConfigError
+    from lomsong.tables.periods import PeriodError
 
     errors: list[type[Exception]] = [PipelineError, BoundaryError, ConfigError, PeriodError, ReaderError, VillageError]
     try:
-        from coverage.store import StoreError  # the store's own error, when it defines one
+        from lomsong.tables.store import StoreError  # the store's own error, when it defines one
 
         errors.append(StoreError)
     except ImportError:
@@ -174,7 +174,7 @@ def demo(
     ),
 ) -> None:
     """Simulate the synthetic demo data (once), run the analysis, then two monthly runs, their change and report."""
-    from coverage.simulate import ensure_demo_data
+    from lomsong.simulate.demo import ensure_demo_data
 
     written = ensure_demo_data(force=force)
     console.print(
@@ -187,7 +187,7 @@ def demo(
         fail(str(exc))
     print_summary(summary)
     if periods:
-        from coverage.report import demo_periods
+        from lomsong.jobs.monthly import demo_periods
 
         console.rule("Monthly runs, change and report (synthetic demo)")
         made = demo_periods(out=out, progress=False)

@@ -6,13 +6,11 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.table import Table
-
-from coverage import paths
-from coverage.boundaries import BoundaryError, read_communes
-from coverage.cli._app import app, console, fail
-from coverage.population import load_population
-from coverage.simulate import (
+from lomsong import paths
+from lomsong.cli._app import app, console, fail
+from lomsong.reference.boundaries import BoundaryError, read_communes
+from lomsong.reference.population import load_population
+from lomsong.simulate.demo import (
     DEFAULT_DEVICES,
     DEFAULT_END,
     DEFAULT_GNETTRACK_DEVICES,
@@ -25,7 +23,8 @@ from coverage.simulate import (
     write_sites,
     write_villages,
 )
-from coverage.simulate import simulate as run_simulation
+from lomsong.simulate.demo import simulate as run_simulation
+from rich.table import Table
 
 
 class SimulateFormat(StrEnum):

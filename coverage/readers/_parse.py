@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from coverage._text import fold, nfc
-from coverage.operators import operator_from_name
+from lomsong._text import fold, nfc
+from lomsong.operators import operator_from_name
 
 #: Phone local time of every Vietnamese log without an offset.
 LOCAL_TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -441,7 +440,7 @@ def _line_from_parser_error(message: str, skip: int) -> int:
 
 
 def _reader_error(path: Path, line: int, expected: str):
-    from coverage.readers import ReaderError
+    from lomsong.readers.base import ReaderError
 
     return ReaderError(f"{path}: line {line}: expected {expected}")
 
@@ -812,7 +811,7 @@ def _parse_operator_rows(names: pd.Series | None, plmns: pd.Series | None) -> tu
         present |= ~(text.isna() | text.isin(no_name)).to_numpy(bool, na_value=True)
     unknown = present & operator.isna().to_numpy(bool)
     # PLMN from the operator when only a name was given
-    from coverage.operators import OPERATORS
+    from lomsong.operators import OPERATORS
 
     plmn_from_operator = operator.map({op: p for op, (p, _) in OPERATORS.items()}, na_action="ignore")
     plmn_from_id = operator.str.extract(r"^plmn:(\d+)$", expand=False)

@@ -25,10 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from coverage._text import fold
-from coverage.readers import Parsed, Reader, ReaderError
-from coverage.readers._parse import (
+from lomsong._text import fold
+from lomsong.readers._parse import (
     CHUNK_BYTES,
     TextTable,
     head_text,
@@ -43,6 +41,7 @@ from coverage.readers._parse import (
     sniff_delimiter,
     text_layout,
 )
+from lomsong.readers.base import Parsed, Reader, ReaderError
 
 #: Canonical column → accepted header keys, best first (keys are folded: lower case, no accents,
 #: runs of non-alphanumerics as ``_``).
@@ -133,7 +132,7 @@ def sniff(path: Path, head: bytes) -> bool:
 
 
 def parse(path: Path, operator: str | None = None, source_name: str | None = None, sha256: str | None = None) -> Parsed:
-    """Parse a measurement CSV into the parsed-measurement frame (see :mod:`coverage.validate`).
+    """Parse a measurement CSV into the parsed-measurement frame (see :mod:`lomsong.readers.validate`).
 
     Parameters
     ----------
@@ -173,7 +172,7 @@ def parse_chunks(
 
     Yields at least one :class:`Parsed` (possibly empty); the concatenation of the frames is what
     :func:`parse` returns. ``chunk_bytes`` and ``engine`` are passed to
-    :func:`coverage.readers._parse.iter_text_tables`.
+    :func:`lomsong.readers._parse.iter_text_tables`.
     """
     layout = text_layout(path)
     columns, mbps = map_header(layout.header)
@@ -268,7 +267,7 @@ def parse_table(
     else:
         out["operator"], out["plmn"], out["!unknown_operator"] = parse_operator(names, plmns)
     if operator is not None:
-        from coverage.operators import OPERATORS
+        from lomsong.operators import OPERATORS
 
         empty = out["operator"].isna().to_numpy(bool) & ~out["!unknown_operator"].to_numpy(bool)
         out.loc[empty, "operator"] = operator

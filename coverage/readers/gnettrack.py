@@ -16,9 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from coverage.readers import Parsed, Reader, ReaderError
-from coverage.readers._parse import (
+from lomsong.readers._parse import (
     parse_numbers,
     parse_operator,
     parse_technology,
@@ -26,6 +24,7 @@ from coverage.readers._parse import (
     read_text_table,
     record_keys,
 )
+from lomsong.readers.base import Parsed, Reader, ReaderError
 
 #: Header fields that identify a G-NetTrack log.
 SIGNATURE = ["Timestamp", "Longitude", "Latitude", "NetworkTech", "Level"]
@@ -45,7 +44,7 @@ def sniff(path: Path, head: bytes) -> bool:
 
 
 def parse(path: Path, operator: str | None = None, source_name: str | None = None, sha256: str | None = None) -> Parsed:
-    """Parse a G-NetTrack log into the parsed-measurement frame (see :mod:`coverage.validate`).
+    """Parse a G-NetTrack log into the parsed-measurement frame (see :mod:`lomsong.readers.validate`).
 
     Parameters
     ----------
@@ -111,7 +110,7 @@ def _fill_file_operator(frame: pd.DataFrame, operator: str | None) -> pd.DataFra
         top = known.value_counts().index[0]
         fill_operator, fill_plmn = top
     elif operator is not None:
-        from coverage.operators import OPERATORS
+        from lomsong.operators import OPERATORS
 
         fill_operator = operator
         fill_plmn = OPERATORS[operator][0] if operator in OPERATORS else operator.removeprefix("plmn:")

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from coverage.readers import Parsed, Reader, ReaderError
+from lomsong.readers.base import Parsed, Reader, ReaderError
 
 #: Ookla fields kept (canonical speed-tile names).
 FIELDS = ["quadkey", "avg_d_kbps", "avg_u_kbps", "avg_lat_ms", "tests", "devices"]

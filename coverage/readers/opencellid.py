@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from coverage.operators import operator_from_plmn
-from coverage.readers import Parsed, Reader, ReaderError
-from coverage.readers._parse import map_unique, parse_numbers, read_text_table, record_keys
+from lomsong.operators import operator_from_plmn
+from lomsong.readers._parse import map_unique, parse_numbers, read_text_table, record_keys
+from lomsong.readers.base import Parsed, Reader, ReaderError
 
 #: The export's columns, in order.
 FIELDS = [
@@ -47,7 +46,7 @@ def sniff(path: Path, head: bytes) -> bool:
 
 def parse(path: Path, operator: str | None = None, source_name: str | None = None, sha256: str | None = None) -> Parsed:
     """Parse a cell export into the parsed-cell frame (canonical cell columns + issue columns)."""
-    from coverage.readers._parse import open_bytes
+    from lomsong.readers._parse import open_bytes
 
     first = open_bytes(path).split(b"\n", 1)[0].lstrip(b"\xef\xbb\xbf")
     has_header = first.split(b",")[0].strip().lower() == b"radio"

@@ -1,6 +1,6 @@
 """Interactive maps of a finished run: the province (``index.html``) and one page per commune.
 
-Built with folium from a :class:`~coverage.results.RunResults` (nothing is recomputed). Every layer
+Built with folium from a :class:`~lomsong.tables.results.RunResults` (nothing is recomputed). Every layer
 is switchable in the layer control: communes coloured by the share of their people living in
 coverage gaps, the gaps coloured by evidence (one click gives their facts), H3 cells by signal class
 per operator, a heat map of measurement density, villages by status, district borders and commune
@@ -8,7 +8,7 @@ names. A diacritic-insensitive commune search, fullscreen, scale bar, measuring 
 title block (data period, "dữ liệu mô phỏng" for simulated data) complete the page.
 
 Pages are self-contained: Leaflet and its plugins come from the vendored npm packages
-(:mod:`coverage._mapassets`) and are inlined, so only the background tiles need the internet.
+(:mod:`lomsong.products.maps.assets`) and are inlined, so only the background tiles need the internet.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ from branca.element import Element, MacroElement
 from folium.plugins import Fullscreen, HeatMap, MeasureControl
 from folium.template import Template
 from folium.utilities import JsCode
-
-from coverage import _mapassets
-from coverage._text import fold
-from coverage.boundaries import METRIC_CRS, districts
-from coverage.i18n import check_language, format_date, format_number, format_share, text
-from coverage.operators import OPERATOR_IDS, display_name
-from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
+from lomsong._text import fold
+from lomsong.operators import OPERATOR_IDS, display_name
+from lomsong.products.maps import assets as _mapassets
+from lomsong.products.words import check_language, format_date, format_number, format_share, text
+from lomsong.reference.boundaries import METRIC_CRS, districts
+from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 
 #: Class breaks of the commune layer (share of people in gaps) and their colours: a grey for
 #: "none", then ColorBrewer YlOrRd (sequential, colour-blind safe).
@@ -165,7 +164,7 @@ def commune_features(
     communes : geopandas.GeoDataFrame
         Canonical commune table.
     summary : pandas.DataFrame
-        Commune summary rows of one view (:data:`~coverage.results.COMMUNE_SUMMARY_SCHEMA`).
+        Commune summary rows of one view (:data:`~lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA`).
     lang : str
         ``vi`` or ``en``.
     commune_url : str, optional
@@ -773,7 +772,7 @@ def province_map(
     Parameters
     ----------
     results : RunResults
-        A finished run (:func:`coverage.results.load_run`).
+        A finished run (:func:`lomsong.tables.results.load_run`).
     communes : geopandas.GeoDataFrame, optional
         Canonical commune table; default the bundled communes.
     lang : {"vi", "en"}
@@ -864,7 +863,7 @@ def _has_villages(results: RunResults) -> bool:
 def _communes_or_default(communes: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     if communes is not None:
         return communes
-    from coverage.boundaries import read_communes
+    from lomsong.reference.boundaries import read_communes
 
     return read_communes()
 
@@ -892,7 +891,7 @@ def _use_vendored_assets(m: folium.Map) -> None:
                 if name not in _mapassets.FOLIUM_RESOURCES:
                     raise _mapassets.AssetError(
                         f"{type(element).__name__} needs {name} ({url}), which is not vendored; "
-                        "add it to coverage._mapassets"
+                        "add it to lomsong.products.maps.assets"
                     )
                 key = _mapassets.FOLIUM_RESOURCES[name]
                 if key is not None:
@@ -911,7 +910,7 @@ def render_html(m: folium.Map, asset_mode: str = "inline", asset_base_url: str |
     asset_mode : {"inline", "url"}
         ``inline`` embeds Leaflet and the plugins (a file that works offline and can be e-mailed);
         ``url`` links them under ``asset_base_url``, where the caller serves
-        :func:`coverage._mapassets.asset_root` (the API).
+        :func:`lomsong.products.maps.assets.asset_root` (the API).
     asset_base_url : str, optional
         Base URL of the served assets (``url`` mode).
 

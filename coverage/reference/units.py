@@ -15,8 +15,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-
-from coverage._text import nfc
+from lomsong._text import nfc
 
 UNIT_FIELD = "unit_2025"
 
@@ -129,7 +128,7 @@ def summarise_units(
     Parameters
     ----------
     commune_summary : pandas.DataFrame
-        :data:`coverage.results.COMMUNE_SUMMARY_SCHEMA` rows (any views).
+        :data:`lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA` rows (any views).
     mapping : pandas.DataFrame
         :func:`unit_mapping`.
     gaps : pandas.DataFrame, optional

@@ -16,12 +16,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from coverage._text import fold_series, nfc
-from coverage.boundaries import STORAGE_CRS
-from coverage.evidence import STATES
-from coverage.grid import Grid, cells_to_hex, index_points
-from coverage.operators import OPERATOR_IDS, display_name
+from lomsong._text import fold_series, nfc
+from lomsong.analysis.evidence import STATES
+from lomsong.analysis.grid import Grid, cells_to_hex, index_points
+from lomsong.operators import OPERATOR_IDS, display_name
+from lomsong.reference.boundaries import STORAGE_CRS
 
 VILLAGE_COLUMNS = ["name", "commune", "lon", "lat", "households", "population", "has_grid_power"]
 _REQUIRED = ["name", "commune", "lon", "lat"]
@@ -183,7 +182,7 @@ def village_status(
     grid : Grid
         Province grid.
     views : pandas.DataFrame
-        Views (from :func:`coverage.aggregate.build_views`).
+        Views (from :func:`lomsong.analysis.aggregate.build_views`).
     operators : list of str
         Operators present (index = operator code).
     state : numpy.ndarray

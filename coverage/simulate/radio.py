@@ -1,7 +1,7 @@
 """Radio-propagation helpers of the simulator: path loss, link budgets, quality and throughput.
 
 Everything here is plain vectorised numpy on arrays of distances and powers; the simulator
-(:mod:`coverage.simulate`) decides where sites and phones are. The numbers are documented in
+(:mod:`lomsong.simulate.demo`) decides where sites and phones are. The numbers are documented in
 ``docs/simulator.md`` and in :data:`TECHNOLOGY_PARAMETERS`.
 """
 

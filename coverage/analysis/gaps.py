@@ -18,14 +18,13 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 from h3ronpy.vector import cells_to_wkb_polygons
+from lomsong.analysis.aggregate import CellStatistics, Samples, group_statistics, membership_parts
+from lomsong.analysis.evidence import WEAK
+from lomsong.analysis.grid import Grid, cell_centres, cell_polygons, neighbour_pairs
+from lomsong.reference.boundaries import METRIC_CRS, STORAGE_CRS
+from lomsong.tables.results import GAP_COLUMNS
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-
-from coverage.aggregate import CellStatistics, Samples, group_statistics, membership_parts
-from coverage.boundaries import METRIC_CRS, STORAGE_CRS
-from coverage.evidence import WEAK
-from coverage.grid import Grid, cell_centres, cell_polygons, neighbour_pairs
-from coverage.results import GAP_COLUMNS
 
 
 def connected_weak_cells(view: np.ndarray, cell: np.ndarray, grid: Grid) -> np.ndarray:
@@ -213,7 +212,7 @@ def find_gaps(
     samples : Samples
         Coded samples.
     state : numpy.ndarray
-        ``(n_views, n_cells)`` state codes (:data:`coverage.evidence.STATES`).
+        ``(n_views, n_cells)`` state codes (:data:`lomsong.analysis.evidence.STATES`).
     meets_rule : numpy.ndarray
         ``(n_views, n_cells)`` True where the cell meets the view's evidence rule.
     communes : pandas.DataFrame
@@ -227,7 +226,7 @@ def find_gaps(
     Returns
     -------
     tuple
-        The gap table (:data:`coverage.results.GAP_COLUMNS`, EPSG:4326, sorted by view order then
+        The gap table (:data:`lomsong.tables.results.GAP_COLUMNS`, EPSG:4326, sorted by view order then
         rank) and the weak entries ``view``, ``cell``, ``gap_id``.
     """
     views = statistics.views

@@ -1,16 +1,16 @@
 """The Dask engine: indexing and per-cell aggregation on a cluster, the rest on the client.
 
 The measurement store is a flat Parquet dataset (one file per ingested file, row groups of one
-million rows, see :mod:`coverage.store`). The engine runs, with ``dask.distributed``:
+million rows, see :mod:`lomsong.tables.store`). The engine runs, with ``dask.distributed``:
 
 1. one task per Parquet row group: read it, index the points on the grid and code the samples
-   (:func:`coverage.aggregate.prepare_samples`), then split them into buckets by cell;
+   (:func:`lomsong.analysis.aggregate.prepare_samples`), then split them into buckets by cell;
 2. one task per bucket: gather that bucket from every row group and compute the per view × cell
-   statistics of its cells (:func:`coverage.aggregate.group_statistics`). All samples of a cell are
+   statistics of its cells (:func:`lomsong.analysis.aggregate.group_statistics`). All samples of a cell are
    in one bucket, so medians, percentiles and distinct devices and days are exact;
 3. on the client: the statistics tables are concatenated, the cells classified, and the samples of
    the weak cells (what the gap statistics need) fetched from the buckets; then
-   :func:`coverage.analysis.finish_analysis` does the rest exactly as the local engine does.
+   :func:`lomsong.analysis.engine.finish_analysis` does the rest exactly as the local engine does.
 
 Workers must read the Parquet files at the paths the client gives: on a real cluster the store
 must be on storage every worker sees at the same path (NFS, a shared volume) — see the README.
@@ -18,22 +18,32 @@ must be on storage every worker sees at the same path (NFS, a shared volume) —
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-
-from coverage.aggregate import CellStatistics, Samples, build_views, group_statistics, memberships, prepare_samples
-from coverage.evidence import WEAK
-from coverage.grid import Grid
-from coverage.operators import OPERATOR_IDS
-from coverage.schema import conform_measurements
-from coverage.settings import TECHNOLOGIES, Config
+from lomsong.analysis.aggregate import (
+    CellStatistics,
+    Samples,
+    build_views,
+    group_statistics,
+    memberships,
+    prepare_samples,
+)
+from lomsong.analysis.engine import Analysis, _stage_timer, classify, ensure_grid, finish_analysis
+from lomsong.analysis.evidence import WEAK
+from lomsong.analysis.grid import Grid
+from lomsong.operators import OPERATOR_IDS
+from lomsong.reference.population import PopulationSurface
+from lomsong.settings import TECHNOLOGIES, Config
+from lomsong.tables.measurements import conform_measurements
 
 _SAMPLE_ARRAYS = ("cell", "technology", "weak", "no_service", "signal_dbm", "dl_kbps", "day")
 
@@ -228,8 +238,6 @@ def distributed_statistics(
         :class:`Samples` holding only the samples of weak cells (with the counts and operators of
         all data), and :class:`CellStatistics` whose memberships refer to those samples.
     """
-    from coverage.analysis import classify
-
     say = say or (lambda _m: None)
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     n_buckets = n_buckets or 2 * n_workers
@@ -304,6 +312,52 @@ def _presence_samples(operators: list[str], pairs: set[tuple[str, int]]) -> Samp
 
 def store_files(store: str | Path) -> list[Path]:
     """The committed measurement Parquet files of a store (its ledger, not the folder)."""
-    from coverage.store import MeasurementStore
+    from lomsong.tables.store import MeasurementStore
 
     return list(MeasurementStore(store).partitions)
+
+
+def analyse_partitions(
+    partitions: Sequence[str | Path],
+    communes: gpd.GeoDataFrame,
+    surface: PopulationSurface,
+    config: Config,
+    *,
+    villages: pd.DataFrame | gpd.GeoDataFrame | None = None,
+    speed_tiles: pd.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
+    scheduler: str | None = None,
+    since: pd.Timestamp | None = None,
+    until: pd.Timestamp | None = None,
+    grid: Grid | None = None,
+) -> Analysis:
+    """Run the gap engine with indexing and per-cell aggregation on a Dask cluster.
+
+    The results are those of :func:`lomsong.analysis.engine.analyse` on the same rows.
+
+    Parameters
+    ----------
+    partitions : sequence of path
+        The store's Parquet files (``MeasurementStore(path).partitions``).
+    communes, surface, config, villages, speed_tiles, progress, grid
+        As for :func:`lomsong.analysis.engine.analyse`.
+    scheduler : str, optional
+        Scheduler address (``tcp://host:8786``); a LocalCluster when None.
+    since, until : pandas.Timestamp, optional
+        Keep ``since <= time < until``.
+
+    Returns
+    -------
+    Analysis
+    """
+    timings: dict[str, float] = {}
+    stage = _stage_timer(progress)
+    communes = communes.reset_index(drop=True)
+    grid = ensure_grid(grid, communes, surface, config, timings, stage)
+    started = stage("aggregate", "Indexing and aggregating on the Dask cluster")
+    with dask_client(scheduler) as client:
+        samples, statistics = distributed_statistics(
+            [Path(f) for f in partitions], grid, config, client, since=since, until=until, say=progress
+        )
+    timings["index_aggregate_dask"] = time.perf_counter() - started
+    return finish_analysis(grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage)

@@ -1,7 +1,7 @@
 """Validation of parsed measurements, cells and speed tiles: every rejected row or value gets a reason.
 
 Pure, vectorised functions: a parsed frame in, the accepted canonical rows and the counts out. The
-readers (:mod:`coverage.readers`) parse a file into the canonical columns and mark what they could not
+readers (:mod:`lomsong.readers`) parse a file into the canonical columns and mark what they could not
 parse with boolean *issue* columns; this module applies the physical checks and decides.
 
 Parsed-frame contract (what a reader hands over)
@@ -37,8 +37,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-
-from coverage.schema import (
+from lomsong.tables.measurements import (
     conform_cells,
     conform_measurements,
     conform_speed_tiles,

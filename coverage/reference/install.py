@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from coverage import paths
+from lomsong import paths
 
 
 class ReferenceDataError(RuntimeError):

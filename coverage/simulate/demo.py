@@ -11,7 +11,7 @@ made to look like the real thing (the model is documented in ``docs/simulator.md
   Gmobile only on request), each with some of 2G/3G/4G and 5G in Gia Nghĩa's wards;
   **under-served communes** (:data:`UNDERSERVED_COMMUNES`) keep only one Viettel and one
   VinaPhone site at their centre, and hills and forest dim every signal away from it.
-- **Radio**: COST-231 Hata path loss (:mod:`coverage._radio`) with a hill loss on long links,
+- **Radio**: COST-231 Hata path loss (:mod:`lomsong.simulate.radio`) with a hill loss on long links,
   spatially correlated log-normal shadowing (σ 6.4 dB), indoor and in-vehicle losses, best
   server per technology, and the phone camps on the newest technology it supports whose signal
   is above the camping threshold, else reports no service.
@@ -43,11 +43,11 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from scipy.ndimage import map_coordinates
-from scipy.spatial import cKDTree
-
-from coverage import __version__, paths
-from coverage._radio import (
+from lomsong import __version__, paths
+from lomsong.operators import OPERATORS
+from lomsong.reference.boundaries import METRIC_CRS
+from lomsong.reference.population import PopulationSurface, commune_labels
+from lomsong.simulate.radio import (
     TECHNOLOGY_PARAMETERS,
     TECHNOLOGY_PREFERENCE,
     cost231_hata_db,
@@ -56,10 +56,9 @@ from coverage._radio import (
     smooth_random_field,
     throughput,
 )
-from coverage.boundaries import METRIC_CRS
-from coverage.operators import OPERATORS
-from coverage.population import PopulationSurface, commune_labels
-from coverage.schema import MEASUREMENT_COLUMNS, conform_measurements
+from lomsong.tables.measurements import MEASUREMENT_COLUMNS, conform_measurements
+from scipy.ndimage import map_coordinates
+from scipy.spatial import cKDTree
 
 LOCAL_TZ = "Asia/Ho_Chi_Minh"
 #: Bumped whenever the model changes, so that a stale demo set is regenerated.
@@ -265,7 +264,7 @@ class SimulationResult:
         Returns
         -------
         pandas.DataFrame
-            Canonical measurement table (:data:`coverage.schema.MEASUREMENT_SCHEMA`).
+            Canonical measurement table (:data:`lomsong.tables.measurements.MEASUREMENT_SCHEMA`).
         """
         clean = (self.truth["junk"] == "").to_numpy(bool, na_value=False)
         frame = self.measurements.loc[clean].copy()
@@ -1164,9 +1163,9 @@ def simulate(
     Parameters
     ----------
     communes : geopandas.GeoDataFrame
-        Canonical commune table (:func:`coverage.boundaries.read_communes`).
+        Canonical commune table (:func:`lomsong.reference.boundaries.read_communes`).
     surface : PopulationSurface
-        Population surface in EPSG:32648 (:func:`coverage.population.load_population`).
+        Population surface in EPSG:32648 (:func:`lomsong.reference.population.load_population`).
     n_points : int
         Rows of the generic CSV before duplicates are added.
     seed : int
@@ -1323,7 +1322,7 @@ def _metadata(**kw: Any) -> dict[str, Any]:
     return {
         "synthetic": True,
         "description": "SYNTHETIC crowd-sourced mobile measurements for Đắk Nông (lomsong simulate); not measured",
-        "generator": f"lomsong {__version__} coverage.simulate",
+        "generator": f"lomsong {__version__} lomsong.simulate.demo",
         "simulator_version": SIMULATOR_VERSION,
         "licence": LICENCE_NOTE,
         "seed": kw["seed"],
@@ -1643,7 +1642,7 @@ def ensure_demo_data(
     """Generate the bundled SYNTHETIC demo set if it is missing (or ``force``).
 
     Writes the generic CSV, the G-NetTrack logs and the metadata into
-    :func:`coverage.paths.measurements_dir`, and the village layer (GeoJSON and CSV) and the sites
+    :func:`lomsong.paths.measurements_dir`, and the village layer (GeoJSON and CSV) and the sites
     beside it in ``data/villages/``. Idempotent: when the metadata file exists with the demo
     parameters and lists files that all exist, nothing is written. Atomic: everything is written
     into a temporary folder first and moved in afterwards, the metadata last, so an interrupted run
@@ -1663,8 +1662,8 @@ def ensure_demo_data(
     list of Path
         Every file of the demo set.
     """
-    from coverage.boundaries import read_communes
-    from coverage.population import load_population
+    from lomsong.reference.boundaries import read_communes
+    from lomsong.reference.population import load_population
 
     target = paths.measurements_dir()
     parameters = demo_parameters()

@@ -16,9 +16,8 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import shapely
-
-from coverage import paths
-from coverage._text import fold, fold_series, nfc
+from lomsong import paths
+from lomsong._text import fold, fold_series, nfc
 
 STORAGE_CRS = "EPSG:4326"
 METRIC_CRS = "EPSG:32648"

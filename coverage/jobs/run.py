@@ -5,9 +5,9 @@
 1. inputs: commune boundaries, the population surface, measurements (files read through the same
    readers and validation as ``lomsong ingest`` without storing them, or the store), an optional
    village layer, the configuration;
-2. :func:`coverage.analysis.analyse` (pure);
-3. :func:`coverage.export.write_run`: tables, downloads and ``run.json`` written into a staging
-   folder, the maps built there from :func:`coverage.results.load_run`, then swapped in.
+2. :func:`lomsong.analysis.engine.analyse` (pure);
+3. :func:`lomsong.products.tables.write_run`: tables, downloads and ``run.json`` written into a staging
+   folder, the maps built there from :func:`lomsong.tables.results.load_run`, then swapped in.
 
 ``run.json`` records every input with its sha256 (and the ingest report of each measurement
 file), the configuration, counts, library versions, the time of each stage, the period the
@@ -32,12 +32,12 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-
-from coverage import __version__, paths, results
-from coverage.boundaries import read_communes
-from coverage.population import load_population
-from coverage.schema import conform_measurements, conform_speed_tiles, empty_measurements
-from coverage.settings import Config, load_config
+from lomsong import __version__, paths
+from lomsong.reference.boundaries import read_communes
+from lomsong.reference.population import load_population
+from lomsong.settings import Config, load_config
+from lomsong.tables import results
+from lomsong.tables.measurements import conform_measurements, conform_speed_tiles, empty_measurements
 
 #: Libraries whose versions go into run.json.
 _LIBRARIES = [
@@ -152,7 +152,7 @@ def demo_measurement_files(folder: str | Path | None = None) -> list[Path]:
     Parameters
     ----------
     folder : str or Path, optional
-        Default :func:`coverage.paths.measurements_dir`.
+        Default :func:`lomsong.paths.measurements_dir`.
 
     Returns
     -------
@@ -179,7 +179,7 @@ def demo_villages_file(folder: str | Path | None = None) -> Path | None:
     """
     if folder is None:
         try:
-            from coverage.simulate import demo_villages_path
+            from lomsong.simulate.demo import demo_villages_path
 
             if demo_villages_path().exists():
                 return demo_villages_path()
@@ -216,7 +216,7 @@ class _Measurements:
 
 def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -> _Measurements:
     """Read and validate measurement files as ``lomsong ingest`` does, without storing them."""
-    from coverage.readers import ReaderError, read_file
+    from lomsong.readers import ReaderError, read_file
 
     frames, tiles, inputs = [], [], []
     synthetic = False
@@ -248,7 +248,7 @@ def _read_store(
     With ``lazy`` the measurements are not loaded: ``partitions`` lists the store's Parquet files
     for an engine that reads them where it runs (Dask workers).
     """
-    from coverage.store import MeasurementStore
+    from lomsong.tables.store import MeasurementStore
 
     folder = Path(store) if store else paths.store_dir()
     if not (folder / "ledger.sqlite").exists():
@@ -274,8 +274,7 @@ def _read_stored_measurements(
     table: the analysis then works on the dictionary codes with no per-row string work.
     """
     import pyarrow.parquet as pq
-
-    from coverage.aggregate import ANALYSIS_COLUMNS, CATEGORY_COLUMNS
+    from lomsong.analysis.aggregate import ANALYSIS_COLUMNS, CATEGORY_COLUMNS
 
     files = [str(f) for f in measurement_store.partitions]
     if not files:
@@ -451,9 +450,9 @@ def province_grid(
     Returns
     -------
     tuple
-        The :class:`coverage.grid.Grid` and whether it came from the cache.
+        The :class:`lomsong.analysis.grid.Grid` and whether it came from the cache.
     """
-    from coverage.grid import build_grid, load_grid, save_grid
+    from lomsong.analysis.grid import build_grid, load_grid, save_grid
 
     key = hashlib.sha256(f"{GRID_CACHE_VERSION}:{resolution}:{':'.join(inputs_sha256)}".encode()).hexdigest()[:16]
     folder = (cache_dir or paths.data_dir() / "cache") / f"grid-r{resolution}-{key}"
@@ -477,10 +476,10 @@ def _data_period_of_cells(cells: pd.DataFrame) -> dict[str, str | None]:
 
 
 def _maps_builder() -> Callable[..., Any] | None:
-    """Return :func:`coverage.maps.build_maps` when the maps module is installed."""
-    if importlib.util.find_spec("coverage.maps") is None:
+    """Return :func:`lomsong.products.maps.build.build_maps` when the maps module is installed."""
+    if importlib.util.find_spec("lomsong.products.maps.build") is None:
         return None
-    return importlib.import_module("coverage.maps").build_maps
+    return importlib.import_module("lomsong.products.maps.build").build_maps
 
 
 def run_analysis(
@@ -533,12 +532,12 @@ def run_analysis(
     progress : bool
         Show the stages with rich.
     maps : bool
-        Build the maps into the run folder when :mod:`coverage.maps` is installed.
+        Build the maps into the run folder when :mod:`lomsong.products.maps.build` is installed.
     console : rich.console.Console, optional
         Where progress goes (default: standard error).
     engine : {"local", "dask"}
         ``"dask"`` indexes and aggregates the store's Parquet files on a Dask cluster
-        (:mod:`coverage.distributed`) and finishes here; it needs ``store``. Same results.
+        (:mod:`lomsong.analysis.dask_engine`) and finishes here; it needs ``store``. Same results.
     scheduler : str, optional
         With ``engine="dask"``: the scheduler address; a local cluster when None.
 
@@ -551,8 +550,8 @@ def run_analysis(
     PipelineError
         Missing or unusable inputs (also raised for reader errors, with the file and line).
     """
-    from coverage.analysis import analyse
-    from coverage.export import write_run
+    from lomsong.analysis.engine import analyse
+    from lomsong.products.tables import write_run
 
     started = time.perf_counter()
     settings = config if isinstance(config, Config) else load_config(config)
@@ -561,7 +560,7 @@ def run_analysis(
     out_folder = Path(out) if out is not None else paths.out_dir()
     period_name = None
     if period is not None:
-        from coverage.periods import parse_period, period_dir
+        from lomsong.tables.periods import parse_period, period_dir
 
         parsed = parse_period(period)
         period_name = parsed.name
@@ -606,7 +605,7 @@ def run_analysis(
             synthetic = read.synthetic
             village_table = None
             if villages is not None:
-                from coverage.villages import read_villages
+                from lomsong.analysis.villages import read_villages
 
                 village_path = Path(villages)
                 if not village_path.exists():
@@ -626,20 +625,16 @@ def run_analysis(
             grid, grid_cached = province_grid(communes, surface, settings.resolution, surface_key)
             grid_seconds = time.perf_counter() - grid_started
             stages.note(f"province grid {'loaded' if grid_cached else 'built'} ({len(grid.cells):,} cells)")
-            analysis = analyse(
-                read.partitions if engine == "dask" else measurements,
-                communes,
-                surface,
-                settings,
-                villages=village_table,
-                speed_tiles=read.speed_tiles,
-                progress=stages.note,
-                engine=engine,
-                scheduler=scheduler,
-                since=since_ts if engine == "dask" else None,
-                until=until_ts if engine == "dask" else None,
-                grid=grid,
-            )
+            shared = {"villages": village_table, "speed_tiles": read.speed_tiles, "progress": stages.note, "grid": grid}
+            if engine == "dask":
+                from lomsong.analysis.dask_engine import analyse_partitions
+
+                analysis = analyse_partitions(
+                    read.partitions, communes, surface, settings, scheduler=scheduler, since=since_ts, until=until_ts,
+                    **shared,
+                )
+            else:
+                analysis = analyse(measurements, communes, surface, settings, **shared)
             analysis.timings["grid"] = grid_seconds
             analysis.counts["grid_cached"] = grid_cached
         n_measurements = int(analysis.counts.get("measurements", 0)) if engine == "dask" else len(measurements)

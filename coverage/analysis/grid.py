@@ -10,7 +10,7 @@ everywhere and no person falls outside the grid.
 People are counted per pixel, never per area: a cell's population is the sum of the population
 pixels whose centre lies in it (so the cells conserve the raster total exactly), and each pixel's
 people go to the commune that owns the pixel on the population raster's commune label grid
-(:func:`coverage.population.commune_labels`, where overlapping boundaries are resolved once and
+(:func:`lomsong.reference.population.commune_labels`, where overlapping boundaries are resolved once and
 slivers hold nobody). Area shares, computed in UTM 48N by intersecting hexagons with communes,
 say which communes a cell touches and how much of each.
 """
@@ -37,10 +37,9 @@ from h3ronpy.vector import (
     coordinates_to_cells,
     wkb_to_cells,
 )
+from lomsong.reference.boundaries import METRIC_CRS, STORAGE_CRS
+from lomsong.reference.population import PopulationSurface, commune_labels
 from pyproj import Transformer
-
-from coverage.boundaries import METRIC_CRS, STORAGE_CRS
-from coverage.population import PopulationSurface, commune_labels
 
 #: Marks an invalid or missing H3 index in uint64 arrays.
 NO_CELL = np.uint64(0)
@@ -536,7 +535,7 @@ def save_grid(grid: Grid, folder: str | os.PathLike) -> None:
     """Write a grid to ``folder`` (two Parquet files), replacing any grid there atomically.
 
     The grid depends only on the boundaries, the population surface and the resolution, so the
-    pipeline keeps it between runs (:func:`coverage.pipeline.province_grid`).
+    pipeline keeps it between runs (:func:`lomsong.jobs.run.province_grid`).
 
     Parameters
     ----------

@@ -2,9 +2,9 @@
 
 A period is one calendar month in Vietnam's time zone (Asia/Ho_Chi_Minh, UTC+7, no daylight
 saving): ``2026-10`` holds the measurements taken from 2026-10-01 00:00 to 2026-11-01 00:00
-local time, the end excluded. Its run is a full run folder (the :mod:`coverage.results`
+local time, the end excluded. Its run is a full run folder (the :mod:`lomsong.tables.results`
 layout) under ``<out>/periods/<period>/``, so runs of different months sit side by side and
-:func:`coverage.results.load_run` reads any of them.
+:func:`lomsong.tables.results.load_run` reads any of them.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-
-from coverage import paths
-from coverage.results import RUN_JSON, RunResults, load_run
+from lomsong import paths
+from lomsong.tables.results import RUN_JSON, RunResults, load_run
 
 #: Time zone the months are cut in (the phones' and the province's local time).
 PERIOD_TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -130,7 +129,7 @@ def periods_root(out: str | Path | None = None) -> Path:
     Parameters
     ----------
     out : str or Path, optional
-        Products folder; default :func:`coverage.paths.out_dir`.
+        Products folder; default :func:`lomsong.paths.out_dir`.
     """
     return Path(out if out is not None else paths.out_dir()) / PERIODS_FOLDER
 
@@ -143,7 +142,7 @@ def period_dir(period: str | Period, out: str | Path | None = None) -> Path:
     period : str or Period
         Period name.
     out : str or Path, optional
-        Products folder; default :func:`coverage.paths.out_dir`.
+        Products folder; default :func:`lomsong.paths.out_dir`.
     """
     return periods_root(out) / parse_period(period).name
 
@@ -154,7 +153,7 @@ def list_periods(out: str | Path | None = None) -> list[str]:
     Parameters
     ----------
     out : str or Path, optional
-        Products folder; default :func:`coverage.paths.out_dir`.
+        Products folder; default :func:`lomsong.paths.out_dir`.
 
     Returns
     -------
@@ -194,7 +193,7 @@ def load_period(period: str | Period, out: str | Path | None = None) -> RunResul
 
     Returns
     -------
-    coverage.results.RunResults
+    lomsong.tables.results.RunResults
 
     Raises
     ------

@@ -31,14 +31,13 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from coverage import i18n
-from coverage._text import fold_series
-from coverage.boundaries import METRIC_CRS
-from coverage.compare import Comparison
-from coverage.operators import OPERATOR_COLOURS, OPERATOR_IDS, display_name
-from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY, GAPS_PARQUET, VILLAGES_PARQUET, RunResults
-from coverage.units2025 import MAPPED_WHOLE_NOTE, gap_people_by_unit, summarise_units, unit_mapping
+from lomsong._text import fold_series
+from lomsong.analysis.compare import Comparison
+from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, display_name
+from lomsong.products import words as i18n
+from lomsong.reference.boundaries import METRIC_CRS
+from lomsong.reference.units import MAPPED_WHOLE_NOTE, gap_people_by_unit, summarise_units, unit_mapping
+from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, GAPS_PARQUET, VILLAGES_PARQUET, RunResults
 
 UNITS = ("2019", "2025")
 SYNTHETIC_MARK = "DỮ LIỆU MÔ PHỎNG"
@@ -376,7 +375,7 @@ def headline_figures(run: RunResults) -> dict[str, float]:
 
     Parameters
     ----------
-    run : coverage.results.RunResults
+    run : lomsong.tables.results.RunResults
 
     Returns
     -------
@@ -706,13 +705,13 @@ def prepare_report(
 
     Parameters
     ----------
-    run : coverage.results.RunResults
+    run : lomsong.tables.results.RunResults
         The period's run.
     period : str
         Its name (``YYYY-MM``).
-    previous : coverage.results.RunResults, optional
+    previous : lomsong.tables.results.RunResults, optional
         The previous stored period's run (for the per-commune change).
-    comparison : coverage.compare.Comparison, optional
+    comparison : lomsong.analysis.compare.Comparison, optional
         ``compare_runs(previous, run)``.
     trend : pandas.DataFrame, optional
         :func:`trend_table` over the stored periods.
@@ -843,7 +842,7 @@ def trend_table(folders: dict[str, Path]) -> pd.DataFrame:
     Parameters
     ----------
     folders : dict
-        Period name → run folder (e.g. from :func:`coverage.periods.list_periods`).
+        Period name → run folder (e.g. from :func:`lomsong.tables.periods.list_periods`).
 
     Returns
     -------
@@ -938,10 +937,9 @@ def province_map(report: Report, communes: gpd.GeoDataFrame) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from lomsong.reference.boundaries import districts
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-
-    from coverage.boundaries import districts
 
     metric = communes.to_crs(METRIC_CRS)
     figure, ax = plt.subplots(figsize=(8, 8.4))
@@ -999,7 +997,7 @@ def render_html(report: Report, images: dict[str, bytes]) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     environment = Environment(
-        loader=PackageLoader("coverage", "templates"), autoescape=select_autoescape(["html", "j2"])
+        loader=PackageLoader("lomsong.products.report", "templates"), autoescape=select_autoescape(["html", "j2"])
     )
     template = environment.get_template("report.html.j2")
     uris = {k: "data:image/png;base64," + base64.b64encode(v).decode("ascii") for k, v in images.items()}
@@ -1349,56 +1347,21 @@ def write_report(report: Report, folder: str | Path, communes: gpd.GeoDataFrame)
 
 
 # --------------------------------------------------------------------------------------------
-# Periods: compare two stored periods, report one, and the demo's two months
+# A comparison's files (the jobs in lomsong.jobs.monthly make and report periods)
 # --------------------------------------------------------------------------------------------
-
-
-def compare_periods(before: str, after: str, out: str | Path | None = None) -> Comparison:
-    """Load two stored periods and compare them.
-
-    Parameters
-    ----------
-    before, after : str
-        Period names (``YYYY-MM``); ``before`` must be earlier.
-    out : str or Path, optional
-        Products folder holding ``periods/``.
-
-    Returns
-    -------
-    coverage.compare.Comparison
-
-    Raises
-    ------
-    coverage.periods.PeriodError
-        Malformed names, the wrong order, or a period without a stored run.
-    """
-    from coverage.compare import compare_runs
-    from coverage.periods import PeriodError, load_period, parse_period
-
-    first, second = parse_period(before), parse_period(after)
-    if first.name >= second.name:
-        raise PeriodError(f"compare {first.name} {second.name}: the first period must be the earlier one")
-    return compare_runs(load_period(first, out), load_period(second, out), first.name, second.name)
-
-
-def comparison_dir(before: str, after: str, out: str | Path | None = None) -> Path:
-    """Return the default folder of a comparison's files: ``<out>/compare/<before>_<after>/``."""
-    from coverage import paths
-
-    return Path(out if out is not None else paths.out_dir()) / "compare" / f"{before}_{after}"
 
 
 def write_comparison(comparison: Comparison, folder: str | Path) -> dict[str, Path]:
     """Write a comparison as CSV and GeoJSON.
 
     Files: ``changes.csv`` and ``changes.geojson`` (one row/feature per change,
-    :data:`coverage.compare.CHANGE_SCHEMA`), ``summary.csv`` (per view) and, when villages
+    :data:`lomsong.analysis.compare.CHANGE_SCHEMA`), ``summary.csv`` (per view) and, when villages
     changed, ``villages.csv``. Every CSV ends with a ``synthetic`` column; the GeoJSON says so in
     each feature's properties.
 
     Parameters
     ----------
-    comparison : coverage.compare.Comparison
+    comparison : lomsong.analysis.compare.Comparison
     folder : str or Path
         Output folder (created).
 
@@ -1425,110 +1388,3 @@ def write_comparison(comparison: Comparison, folder: str | Path) -> dict[str, Pa
         villages = pd.DataFrame(comparison.villages.drop(columns=["geometry"], errors="ignore")).assign(**label)
         villages.to_csv(written["villages.csv"], index=False, encoding="utf-8")
     return written
-
-
-def build_period_report(
-    period: str,
-    out: str | Path | None = None,
-    lang: str = "vi",
-    units: str = "2019",
-    folder: str | Path | None = None,
-    communes: gpd.GeoDataFrame | None = None,
-) -> ReportFiles:
-    """Make the report of a stored period, compared with the previous stored period.
-
-    Parameters
-    ----------
-    period : str
-        ``YYYY-MM``; its run must be stored (``lomsong run --period``).
-    out : str or Path, optional
-        Products folder holding ``periods/`` (default ``maps/``).
-    lang : str
-        ``vi`` (default) or ``en``.
-    units : str
-        ``2019`` (communes and districts of the data) or ``2025`` (new Lâm Đồng units).
-    folder : str or Path, optional
-        Where to write (default ``<out>/reports/<period>/``).
-    communes : geopandas.GeoDataFrame, optional
-        Commune table (default: the bundled boundaries), for the map and the 2025 units.
-
-    Returns
-    -------
-    ReportFiles
-    """
-    from coverage import paths
-    from coverage.boundaries import read_communes
-    from coverage.compare import compare_runs
-    from coverage.periods import list_periods, load_period, parse_period, period_dir, previous_stored_period
-
-    name = parse_period(period).name
-    run = load_period(name, out)
-    earlier = previous_stored_period(name, out)
-    previous = load_period(earlier, out) if earlier else None
-    comparison = compare_runs(previous, run, earlier, name) if previous is not None else None
-    stored = [p for p in list_periods(out) if p <= name]
-    trend = trend_table({p: period_dir(p, out) for p in stored})
-    communes = communes if communes is not None else read_communes()
-    report = prepare_report(
-        run, name, previous=previous, comparison=comparison, trend=trend, communes=communes, lang=lang, units=units
-    )
-    target = (
-        Path(folder) if folder is not None else Path(out if out is not None else paths.out_dir()) / "reports" / name
-    )
-    return write_report(report, target, communes)
-
-
-@dataclass
-class DemoPeriods:
-    """What :func:`demo_periods` made."""
-
-    periods: list[str]
-    run_folders: list[Path]
-    comparison: Comparison
-    comparison_files: dict[str, Path]
-    report: ReportFiles
-
-
-def demo_periods(
-    out: str | Path | None = None,
-    periods: tuple[str, str] = ("2026-09", "2026-10"),
-    lang: str = "vi",
-    units: str = "2019",
-    maps: bool = False,
-    progress: bool = True,
-) -> DemoPeriods:
-    """Make the demo's two monthly runs, their comparison and the report of the later month.
-
-    Uses the bundled SYNTHETIC demo measurements (simulated once with
-    :func:`coverage.simulate.ensure_demo_data`; new sites switch on in 2026-10, so a gap closes,
-    and an outage opens another). Each month is analysed alone into ``<out>/periods/<month>/``.
-
-    Parameters
-    ----------
-    out : str or Path, optional
-        Products folder (default ``maps/``).
-    periods : tuple of str
-        The earlier and the later month.
-    lang, units : str
-        Report language and units.
-    maps : bool
-        Also build each period's interactive maps (slower).
-    progress : bool
-        Show the stages.
-
-    Returns
-    -------
-    DemoPeriods
-    """
-    from coverage.pipeline import run_analysis
-    from coverage.simulate import ensure_demo_data
-
-    ensure_demo_data()
-    folders = []
-    for name in periods:  # two months
-        summary = run_analysis(out=out, period=name, progress=progress, maps=maps)
-        folders.append(summary.out)
-    comparison = compare_periods(periods[0], periods[1], out)
-    files = write_comparison(comparison, comparison_dir(periods[0], periods[1], out))
-    report = build_period_report(periods[1], out=out, lang=lang, units=units)
-    return DemoPeriods(list(periods), folders, comparison, files, report)

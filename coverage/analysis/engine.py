@@ -1,7 +1,7 @@
 """The gap engine's entry point: measurements, communes and people in; cell states, gaps, commune
 summary, measurement plan and village statuses out.
 
-:func:`analyse` is pure (no files, no network): the exports (:mod:`coverage.export`), the maps and
+:func:`analyse` is pure (no files, no network): the exports (:mod:`lomsong.products.tables`), the maps and
 the API all build on the :class:`Analysis` it returns. Stages: grid (cells, people, communes),
 index, aggregate, classify, gaps, communes, campaign, villages. See the README section "Analysis"
 for the method.
@@ -17,10 +17,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from coverage.aggregate import STAT_COLUMNS, CellStatistics, Samples, cell_statistics, prepare_samples
-from coverage.boundaries import STORAGE_CRS
-from coverage.evidence import (
+from lomsong.analysis.aggregate import STAT_COLUMNS, CellStatistics, Samples, cell_statistics, prepare_samples
+from lomsong.analysis.evidence import (
     COVERED,
     INSUFFICIENT,
     NO_DATA,
@@ -32,13 +30,14 @@ from coverage.evidence import (
     sufficient,
     technology_states,
 )
-from coverage.gaps import find_gaps
-from coverage.grid import Grid, build_grid, cell_centres, cell_polygons, cells_to_hex
-from coverage.operators import OPERATOR_IDS
-from coverage.population import PopulationSurface
-from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY, CELL_STATE_SCHEMA, COMMUNE_SUMMARY_SCHEMA
-from coverage.schema import conform_speed_tiles
-from coverage.settings import Config
+from lomsong.analysis.gaps import find_gaps
+from lomsong.analysis.grid import Grid, build_grid, cell_centres, cell_polygons, cells_to_hex
+from lomsong.operators import OPERATOR_IDS
+from lomsong.reference.boundaries import STORAGE_CRS
+from lomsong.reference.population import PopulationSurface
+from lomsong.settings import Config
+from lomsong.tables.measurements import conform_speed_tiles
+from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, CELL_STATE_SCHEMA, COMMUNE_SUMMARY_SCHEMA
 
 CELL_STATE_COLUMNS = [name for name, _ in CELL_STATE_SCHEMA]
 COMMUNE_SUMMARY_COLUMNS = [name for name, _ in COMMUNE_SUMMARY_SCHEMA]
@@ -73,16 +72,16 @@ class Analysis:
     Attributes
     ----------
     cells : geopandas.GeoDataFrame
-        :data:`coverage.results.CELL_STATE_SCHEMA`, one row per grid cell × view.
+        :data:`lomsong.tables.results.CELL_STATE_SCHEMA`, one row per grid cell × view.
     gaps : geopandas.GeoDataFrame
-        :data:`coverage.results.GAP_COLUMNS`, EPSG:4326.
+        :data:`lomsong.tables.results.GAP_COLUMNS`, EPSG:4326.
     communes : pandas.DataFrame
-        :data:`coverage.results.COMMUNE_SUMMARY_SCHEMA`, one row per commune × view.
+        :data:`lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA`, one row per commune × view.
     campaign : pandas.DataFrame
         Measurement plan (:data:`CAMPAIGN_SCHEMA`): populated cells of the ``all`` view whose
         state is ``no_data`` or ``insufficient``.
     villages : geopandas.GeoDataFrame or None
-        Village statuses (see :func:`coverage.villages.village_status`).
+        Village statuses (see :func:`lomsong.analysis.villages.village_status`).
     cell_communes : pandas.DataFrame
         ``h3``, ``commune_code``, ``area_share``, ``area_km2``, ``population``.
     stats : pandas.DataFrame
@@ -247,7 +246,7 @@ def commune_summary(
     weak_entries: pd.DataFrame,
     communes: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Summarise each commune in each view (:data:`coverage.results.COMMUNE_SUMMARY_SCHEMA`).
+    """Summarise each commune in each view (:data:`lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA`).
 
     People are counted by the pixels' own commune, areas by the hexagon ∩ commune areas.
 
@@ -476,6 +475,35 @@ def _counts(
     }
 
 
+def _stage_timer(progress: Callable[[str], None] | None) -> Callable[[str, str], float]:
+    """Return ``stage(name, message)``: report the message and return the start time."""
+    say = progress or (lambda _message: None)
+
+    def stage(name: str, message: str) -> float:
+        say(message)
+        return time.perf_counter()
+
+    return stage
+
+
+def ensure_grid(
+    grid: Grid | None,
+    communes: gpd.GeoDataFrame,
+    surface: PopulationSurface,
+    config: Config,
+    timings: dict[str, float],
+    stage: Callable[[str, str], float],
+) -> Grid:
+    """Return the given province grid after checking its resolution, or build one (timed)."""
+    if grid is not None and grid.resolution != config.resolution:
+        raise ValueError(f"grid: resolution {grid.resolution} given, the configuration asks for {config.resolution}")
+    if grid is None:
+        started = stage("grid", f"Building the H3 grid (resolution {config.resolution}) and counting people")
+        grid = build_grid(communes, surface, config.resolution)
+        timings["grid"] = time.perf_counter() - started
+    return grid
+
+
 def analyse(
     measurements: pd.DataFrame | Sequence[str | Path],
     communes: gpd.GeoDataFrame,
@@ -484,10 +512,6 @@ def analyse(
     villages: pd.DataFrame | gpd.GeoDataFrame | None = None,
     speed_tiles: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
-    engine: str = "local",
-    scheduler: str | None = None,
-    since: pd.Timestamp | None = None,
-    until: pd.Timestamp | None = None,
     grid: Grid | None = None,
 ) -> Analysis:
     """Run the gap engine.
@@ -495,71 +519,41 @@ def analyse(
     Parameters
     ----------
     measurements : pandas.DataFrame
-        Canonical measurement table (:data:`coverage.schema.MEASUREMENT_SCHEMA`).
+        Canonical measurement table (:data:`lomsong.tables.measurements.MEASUREMENT_SCHEMA`).
     communes : geopandas.GeoDataFrame
         Canonical commune table (its row order must be the one the population surface was built
-        with, as :func:`coverage.population.load_population` does).
+        with, as :func:`lomsong.reference.population.load_population` does).
     surface : PopulationSurface
         Population surface.
     config : Config
         Resolution, thresholds and evidence rule.
     villages : pandas.DataFrame or geopandas.GeoDataFrame, optional
-        Village layer (see :func:`coverage.villages.read_villages`).
+        Village layer (see :func:`lomsong.analysis.villages.read_villages`).
     speed_tiles : pandas.DataFrame, optional
-        Speed tiles (:data:`coverage.schema.SPEED_TILE_SCHEMA`): summarised per cell as context;
+        Speed tiles (:data:`lomsong.tables.measurements.SPEED_TILE_SCHEMA`): summarised per cell as context;
         they have no operator, so they decide no state.
     progress : callable, optional
         Called with a short English message as each stage starts.
-    engine : {"local", "dask"}
-        ``"dask"``: ``measurements`` is the list of the store's Parquet files
-        (``MeasurementStore(path).partitions``) and indexing and per-cell aggregation run on a Dask
-        cluster (:mod:`coverage.distributed`); the results are the local engine's.
-    scheduler : str, optional
-        With ``engine="dask"``: scheduler address (``tcp://host:8786``); a LocalCluster when None.
-    since, until : pandas.Timestamp, optional
-        With ``engine="dask"``: keep ``since <= time < until`` (the local engine is given filtered rows).
     grid : Grid, optional
         The province grid of these communes, surface and resolution, when the caller keeps one
-        (:func:`coverage.pipeline.province_grid`); built here otherwise.
+        (:func:`lomsong.jobs.run.province_grid`); built here otherwise.
 
     Returns
     -------
     Analysis
     """
-    if engine not in ("local", "dask"):
-        raise ValueError(f"engine: expected 'local' or 'dask', got {engine!r}")
     timings: dict[str, float] = {}
-    say = progress or (lambda _message: None)
-
-    def stage(name: str, message: str) -> float:
-        say(message)
-        return time.perf_counter()
-
+    stage = _stage_timer(progress)
     communes = communes.reset_index(drop=True)
-    if grid is not None and grid.resolution != config.resolution:
-        raise ValueError(f"grid: resolution {grid.resolution} given, the configuration asks for {config.resolution}")
-    if grid is None:
-        started = stage("grid", f"Building the H3 grid (resolution {config.resolution}) and counting people")
-        grid = build_grid(communes, surface, config.resolution)
-        timings["grid"] = time.perf_counter() - started
+    grid = ensure_grid(grid, communes, surface, config, timings, stage)
 
-    if engine == "dask":
-        from coverage.distributed import dask_client, distributed_statistics
+    started = stage("index", f"Indexing {len(measurements):,} measurements")
+    samples = prepare_samples(measurements, grid, config)
+    timings["index"] = time.perf_counter() - started
 
-        started = stage("aggregate", "Indexing and aggregating on the Dask cluster")
-        with dask_client(scheduler) as client:
-            samples, statistics = distributed_statistics(
-                [Path(f) for f in measurements], grid, config, client, since=since, until=until, say=say
-            )
-        timings["index_aggregate_dask"] = time.perf_counter() - started
-    else:
-        started = stage("index", f"Indexing {len(measurements):,} measurements")
-        samples = prepare_samples(measurements, grid, config)
-        timings["index"] = time.perf_counter() - started
-
-        started = stage("aggregate", "Aggregating per cell, operator and technology")
-        statistics = cell_statistics(samples, len(grid.cells))
-        timings["aggregate"] = time.perf_counter() - started
+    started = stage("aggregate", "Aggregating per cell, operator and technology")
+    statistics = cell_statistics(samples, len(grid.cells))
+    timings["aggregate"] = time.perf_counter() - started
 
     return finish_analysis(grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage)
 
@@ -581,7 +575,7 @@ def finish_analysis(
     ``samples`` and the memberships of ``statistics`` need only hold the samples of weak cells
     (what the gap statistics read); ``samples.counts`` and ``samples.operators`` cover all data.
     """
-    from coverage.villages import normalize_villages, village_status
+    from lomsong.analysis.villages import normalize_villages, village_status
 
     started = stage("classify", "Classifying cells (thresholds and evidence rule)")
     classification = classify(statistics, len(grid.cells), samples.operators, config)

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-
-from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 
 VIEW = ["operator", "technology"]
 STATUSES = ["closed", "new", "shrunk", "grown", "persisting"]
@@ -153,9 +152,9 @@ def compare_gaps(
     Parameters
     ----------
     before_gaps, after_gaps : geopandas.GeoDataFrame
-        Gap tables (:data:`coverage.results.GAP_SCHEMA`) of the earlier and the later run.
+        Gap tables (:data:`lomsong.tables.results.GAP_SCHEMA`) of the earlier and the later run.
     before_cells, after_cells : pandas.DataFrame
-        Cell-state tables (:data:`coverage.results.CELL_STATE_SCHEMA`) of the same runs; only
+        Cell-state tables (:data:`lomsong.tables.results.CELL_STATE_SCHEMA`) of the same runs; only
         ``operator, technology, h3, state, population, gap_id`` are used.
 
     Returns
@@ -427,7 +426,7 @@ def compare_runs(
 
     Parameters
     ----------
-    before, after : coverage.results.RunResults
+    before, after : lomsong.tables.results.RunResults
         The earlier and the later run (e.g. two periods' runs).
     before_name, after_name : str, optional
         Names to show (default: each run's ``period`` in ``run.json``, else its folder name).

@@ -1,6 +1,6 @@
 """Thresholds and the evidence rule: which samples are weak, and each cell's state per view.
 
-The thresholds and the rule come from :class:`coverage.settings.Config` (their defaults and
+The thresholds and the rule come from :class:`lomsong.settings.Config` (their defaults and
 sources are documented there). Rules, applied as whole-array operations:
 
 Samples
@@ -24,7 +24,7 @@ The ``all`` view (vùng lõm sóng)
     ``covered`` when any operator's ``any`` view is covered; ``weak`` when none is and at least
     one operator is weak with enough evidence; ``insufficient`` when some operator has samples but
     neither holds; ``no_data`` otherwise. An operator without samples in the cell neither covers it
-    nor counts as evidence. Only Vietnamese operators (:data:`coverage.operators.OPERATOR_IDS`) take
+    nor counts as evidence. Only Vietnamese operators (:data:`lomsong.operators.OPERATOR_IDS`) take
     part: a foreign network (``plmn:…``, e.g. roaming near the border) does not serve residents.
 
 Evidence still needed
@@ -37,8 +37,7 @@ Evidence still needed
 from __future__ import annotations
 
 import numpy as np
-
-from coverage.settings import TECHNOLOGIES, Config
+from lomsong.settings import TECHNOLOGIES, Config
 
 #: Cell states, in the order of their integer codes.
 STATES = ["no_data", "insufficient", "covered", "weak"]
@@ -57,7 +56,7 @@ def sample_evidence(
     Parameters
     ----------
     technology : numpy.ndarray
-        Technology code per sample: index into :data:`coverage.settings.TECHNOLOGIES`, -1 unknown.
+        Technology code per sample: index into :data:`lomsong.settings.TECHNOLOGIES`, -1 unknown.
     signal_dbm, dl_kbps : numpy.ndarray
         Signal level and download speed (NaN when missing).
     no_service : numpy.ndarray

@@ -26,11 +26,10 @@ import geopandas as gpd
 import numpy as np
 import rasterio
 from affine import Affine
+from lomsong import paths
+from lomsong.reference.boundaries import METRIC_CRS
 from rasterio import features
 from rasterio.warp import Resampling, reproject
-
-from coverage import paths
-from coverage.boundaries import METRIC_CRS
 
 PIXEL_SIZE_M = 100.0
 

@@ -1,8 +1,8 @@
 """A finished run's results folder: what ``lomsong run`` writes and the maps and the API read.
 
 One run is one folder (default ``maps/``) holding ``run.json`` and the tables below. The
-analysis writes them with :mod:`coverage.export`; :func:`load_run` reads them back for the maps
-(:mod:`coverage.maps`) and the API (``api/``), so neither recomputes anything.
+analysis writes them with :mod:`lomsong.products.tables`; :func:`load_run` reads them back for the maps
+(:mod:`lomsong.products.maps.build`) and the API (``api/``), so neither recomputes anything.
 
 Machine-readable tables (GeoParquet, exact dtypes) sit beside the human downloads (CSV, XLSX,
 GeoJSON, GPKG, KML) that are made from them.

@@ -4,7 +4,7 @@ Layout (default ``data/store/``, or ``$LOMSONG_DATA/store``)::
 
     store/
       ledger.sqlite                       one row per ingested file, keyed by sha256
-      measurements/<sha256>.parquet       canonical measurements of that file (coverage.schema)
+      measurements/<sha256>.parquet       canonical measurements of that file (lomsong.tables.measurements)
       cells/<sha256>.parquet              canonical cells (OpenCelliD files)
       speed_tiles/<sha256>.parquet        canonical speed tiles (Ookla files)
       staging/<pid>-<random>/             files being written (never read)
@@ -44,10 +44,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-
-from coverage import paths
-from coverage.readers import FileReading, IngestReport, ReaderError
-from coverage.schema import (
+from lomsong import paths
+from lomsong.readers import FileReading, IngestReport, ReaderError
+from lomsong.tables.measurements import (
     MEASUREMENT_COLUMNS,
     conform_cells,
     conform_measurements,
@@ -129,7 +128,7 @@ class MeasurementStore:
     Parameters
     ----------
     path : str or Path, optional
-        Store folder (created when missing). Default :func:`coverage.paths.store_dir`.
+        Store folder (created when missing). Default :func:`lomsong.paths.store_dir`.
     """
 
     def __init__(self, path: str | Path | None = None):
@@ -282,7 +281,7 @@ class MeasurementStore:
         return reports
 
     def _ingest_one(self, file: Path, format, operator, owner, communes, on_chunk=None) -> IngestReport:  # noqa: A002
-        from coverage.readers._parse import file_sha256
+        from lomsong.readers._parse import file_sha256
 
         if not file.is_file():
             raise ReaderError(f"{file}: line 0: expected a readable file; it does not exist")
@@ -495,6 +494,6 @@ def _bundled_communes():
     """The bundled communes when the reference data is installed, else None (no province filter)."""
     if not paths.boundaries_path().exists():
         return None
-    from coverage.boundaries import read_communes
+    from lomsong.reference.boundaries import read_communes
 
     return read_communes()

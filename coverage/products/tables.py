@@ -1,7 +1,7 @@
 """Products of a run: the machine tables and the downloads people open, written atomically.
 
-:func:`write_run` writes one run folder (see :mod:`coverage.results`): the GeoParquet tables that
-:func:`coverage.results.load_run` reads back (``gaps.parquet``, ``cells.parquet``,
+:func:`write_run` writes one run folder (see :mod:`lomsong.tables.results`): the GeoParquet tables that
+:func:`lomsong.tables.results.load_run` reads back (``gaps.parquet``, ``cells.parquet``,
 ``communes.parquet``, ``villages.parquet``) and the downloads made from them:
 
 ============== ====================================================================
@@ -38,11 +38,10 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyogrio
-
-from coverage import analysis as _analysis
-from coverage import results
-from coverage.operators import OPERATOR_COLOURS, OPERATOR_IDS, OPERATORS, display_name
-from coverage.settings import TECHNOLOGIES
+from lomsong.analysis import engine as _analysis
+from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, OPERATORS, display_name
+from lomsong.settings import TECHNOLOGIES
+from lomsong.tables import results
 
 STORAGE_CRS = "EPSG:4326"
 
@@ -58,7 +57,7 @@ VILLAGES_XLSX = "villages.xlsx"
 CAMPAIGN_SCHEMA: list[tuple[str, str]] = _analysis.CAMPAIGN_SCHEMA
 CAMPAIGN_COLUMNS = [name for name, _ in CAMPAIGN_SCHEMA]
 
-#: Top-level keys of ``run.json`` (written by :func:`coverage.pipeline.run_analysis`): (key, meaning).
+#: Top-level keys of ``run.json`` (written by :func:`lomsong.jobs.run.run_analysis`): (key, meaning).
 RUN_JSON_SCHEMA: list[tuple[str, str]] = [
     ("tool", "lomsong"),
     ("version", "lomsong version"),
@@ -211,7 +210,7 @@ _SHORT_OPERATOR = {
 
 
 class AnalysisLike(Protocol):
-    """What :func:`write_run` needs from :class:`coverage.analysis.Analysis`."""
+    """What :func:`write_run` needs from :class:`lomsong.analysis.engine.Analysis`."""
 
     cells: gpd.GeoDataFrame
     gaps: gpd.GeoDataFrame
@@ -228,7 +227,7 @@ class AnalysisLike(Protocol):
 def view_order(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """Return the views present in ``frame``, the lõm-sóng view first.
 
-    Order: ``all`` before the operators (in :data:`coverage.operators.OPERATOR_IDS` order, other
+    Order: ``all`` before the operators (in :data:`lomsong.operators.OPERATOR_IDS` order, other
     ids after), and within an operator ``any`` before 2G … 5G.
 
     Parameters
@@ -368,7 +367,7 @@ def _sorted_by_view(frame: pd.DataFrame, within: str) -> pd.DataFrame:
 
 
 def _gap_frame(gaps: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Return the gap table with exactly :data:`coverage.results.GAP_COLUMNS`, in EPSG:4326, view-sorted."""
+    """Return the gap table with exactly :data:`lomsong.tables.results.GAP_COLUMNS`, in EPSG:4326, view-sorted."""
     gaps = gaps if gaps.crs is not None else gaps.set_crs(STORAGE_CRS)
     gaps = gaps.to_crs(STORAGE_CRS)
     if not gaps.empty:
@@ -389,7 +388,7 @@ def write_gaps_geojson(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool
     Parameters
     ----------
     gaps : geopandas.GeoDataFrame
-        Gap table (:data:`coverage.results.GAP_SCHEMA`).
+        Gap table (:data:`lomsong.tables.results.GAP_SCHEMA`).
     path : str or Path
         Target file.
     synthetic : bool
@@ -694,7 +693,7 @@ def write_gaps_xlsx(
     campaign : pandas.DataFrame, optional
         Measurement plan.
     communes : pandas.DataFrame, optional
-        Commune summary (:data:`coverage.results.COMMUNE_SUMMARY_SCHEMA`).
+        Commune summary (:data:`lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA`).
     synthetic : bool
         Put the synthetic-data note on top of every sheet.
 
@@ -778,9 +777,8 @@ def write_villages_xlsx(
     -------
     Path
     """
+    from lomsong.analysis.villages import village_report
     from openpyxl import Workbook
-
-    from coverage.villages import village_report
 
     report = village_report(villages, list(operators))
     workbook = Workbook(write_only=True)
@@ -896,7 +894,7 @@ def write_products(
 
     Parameters
     ----------
-    analysis : coverage.analysis.Analysis
+    analysis : lomsong.analysis.engine.Analysis
         The analysis result.
     folder : str or Path
         Existing folder to write into.
@@ -966,7 +964,7 @@ def write_run(
 
     Parameters
     ----------
-    analysis : coverage.analysis.Analysis
+    analysis : lomsong.analysis.engine.Analysis
         The analysis result.
     out : str or Path
         The run folder (created or replaced).
@@ -976,7 +974,7 @@ def write_run(
         Label the downloads as synthetic (``meta['synthetic']`` should agree).
     finish : callable, optional
         Called with the staging folder after ``run.json`` exists there (e.g. to build the maps
-        from :func:`coverage.results.load_run`); a returned dict is merged into ``run.json``.
+        from :func:`lomsong.tables.results.load_run`); a returned dict is merged into ``run.json``.
     on_file : callable, optional
         Called with each file name before it is written (for progress).
 
@@ -1032,8 +1030,8 @@ def _markdown_table(rows: Iterable[tuple[str, ...]], header: tuple[str, ...]) ->
 def outputs_markdown() -> str:
     """Return the README's "outputs" section: every file of a run and every column.
 
-    Generated from :data:`coverage.results.GAP_SCHEMA`, :data:`coverage.results.CELL_STATE_SCHEMA`,
-    :data:`coverage.results.COMMUNE_SUMMARY_SCHEMA` and :data:`CAMPAIGN_SCHEMA`, with the
+    Generated from :data:`lomsong.tables.results.GAP_SCHEMA`, :data:`lomsong.tables.results.CELL_STATE_SCHEMA`,
+    :data:`lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA` and :data:`CAMPAIGN_SCHEMA`, with the
     Vietnamese headers of the XLSX.
 
     Returns
@@ -1081,7 +1079,7 @@ def outputs_markdown() -> str:
         ),
         ("`index.html`, `communes/`", "the maps (see the maps section), when the maps module is installed"),
     ]
-    from coverage.villages import VILLAGE_COLUMNS
+    from lomsong.analysis.villages import VILLAGE_COLUMNS
 
     header = ("column", "XLSX header", "meaning")
     gap_rows = [(f"`{n}`", GAP_HEADERS_VI.get(n, "—"), m) for n, m in results.GAP_SCHEMA]
@@ -1150,7 +1148,7 @@ def outputs_markdown() -> str:
     return "\n".join(parts)
 
 
-GENERATED_BEGIN = "<!-- generated: outputs tables (python -m coverage.export) -->"
+GENERATED_BEGIN = "<!-- generated: outputs tables (python -m lomsong.products.tables) -->"
 GENERATED_END = "<!-- end generated: outputs tables -->"
 
 
@@ -1178,10 +1176,10 @@ def update_readme(readme: str | Path) -> bool:
     return updated != text
 
 
-if __name__ == "__main__":  # python -m coverage.export [README.md]: refresh the outputs section
+if __name__ == "__main__":  # python -m lomsong.products.tables [README.md]: refresh the outputs section
     import sys
 
-    from coverage import paths
+    from lomsong import paths
 
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else paths.project_root() / "README.md"
     print(f"{target}: {'updated' if update_readme(target) else 'already up to date'}")

@@ -7,7 +7,7 @@ codes); each sample then *belongs* to the views it is evidence for:
 - a no-service sample whose technology is unknown belongs to every technology view of its
   operator (the phone found no network at all, so none of them served it there);
 - its operator's ``any`` view;
-- the ``all`` view, when the operator is Vietnamese (see :mod:`coverage.evidence`).
+- the ``all`` view, when the operator is Vietnamese (see :mod:`lomsong.analysis.evidence`).
 
 Per view × cell: samples, weak samples, devices, days, first and last date, median and
 10th-percentile signal, no-service share and median download speed (:func:`cell_statistics`
@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
-from coverage.evidence import sample_evidence
-from coverage.grid import Grid
-from coverage.operators import OPERATOR_IDS
-from coverage.results import ALL_OPERATORS, ANY_TECHNOLOGY
-from coverage.schema import MEASUREMENT_DTYPES, conform_measurements
-from coverage.settings import TECHNOLOGIES, Config
+from lomsong.analysis.evidence import sample_evidence
+from lomsong.analysis.grid import Grid
+from lomsong.operators import OPERATOR_IDS
+from lomsong.settings import TECHNOLOGIES, Config
+from lomsong.tables.measurements import MEASUREMENT_DTYPES, conform_measurements
+from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY
 
 _LOCAL_OFFSET_NS = 7 * 3600 * 10**9
 _DAY_NS = 86400 * 10**9
@@ -61,13 +60,13 @@ class Samples:
     Attributes
     ----------
     cell : numpy.ndarray
-        Position of the sample's cell in :attr:`coverage.grid.Grid.cells`.
+        Position of the sample's cell in :attr:`lomsong.analysis.grid.Grid.cells`.
     operator : numpy.ndarray
         Index into :attr:`operators`.
     operators : list of str
         Operator ids present, Vietnamese ones first in their canonical order.
     technology : numpy.ndarray
-        Index into :data:`coverage.settings.TECHNOLOGIES`, -1 when unknown.
+        Index into :data:`lomsong.settings.TECHNOLOGIES`, -1 when unknown.
     weak, no_service : numpy.ndarray
         Booleans.
     signal_dbm, dl_kbps : numpy.ndarray

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import folium
-
-from coverage import paths
+from lomsong import paths
 
 #: npm package → pinned version (the versions folium 0.20 itself links to, where npm has them).
 NPM_PACKAGES: dict[str, str] = {

@@ -1,0 +1,156 @@
+"""The monthly job: compare two stored periods, report one, and make the demo's two months.
+
+Orchestration over the run job (:mod:`lomsong.jobs.run`), the comparison
+(:mod:`lomsong.analysis.compare`) and the report (:mod:`lomsong.products.report.build`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+from lomsong.analysis.compare import Comparison
+from lomsong.products.report.build import ReportFiles, prepare_report, trend_table, write_comparison, write_report
+
+
+def compare_periods(before: str, after: str, out: str | Path | None = None) -> Comparison:
+    """Load two stored periods and compare them.
+
+    Parameters
+    ----------
+    before, after : str
+        Period names (``YYYY-MM``); ``before`` must be earlier.
+    out : str or Path, optional
+        Products folder holding ``periods/``.
+
+    Returns
+    -------
+    lomsong.analysis.compare.Comparison
+
+    Raises
+    ------
+    lomsong.tables.periods.PeriodError
+        Malformed names, the wrong order, or a period without a stored run.
+    """
+    from lomsong.analysis.compare import compare_runs
+    from lomsong.tables.periods import PeriodError, load_period, parse_period
+
+    first, second = parse_period(before), parse_period(after)
+    if first.name >= second.name:
+        raise PeriodError(f"compare {first.name} {second.name}: the first period must be the earlier one")
+    return compare_runs(load_period(first, out), load_period(second, out), first.name, second.name)
+
+
+def comparison_dir(before: str, after: str, out: str | Path | None = None) -> Path:
+    """Return the default folder of a comparison's files: ``<out>/compare/<before>_<after>/``."""
+    from lomsong import paths
+
+    return Path(out if out is not None else paths.out_dir()) / "compare" / f"{before}_{after}"
+
+
+def build_period_report(
+    period: str,
+    out: str | Path | None = None,
+    lang: str = "vi",
+    units: str = "2019",
+    folder: str | Path | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+) -> ReportFiles:
+    """Make the report of a stored period, compared with the previous stored period.
+
+    Parameters
+    ----------
+    period : str
+        ``YYYY-MM``; its run must be stored (``lomsong run --period``).
+    out : str or Path, optional
+        Products folder holding ``periods/`` (default ``maps/``).
+    lang : str
+        ``vi`` (default) or ``en``.
+    units : str
+        ``2019`` (communes and districts of the data) or ``2025`` (new Lâm Đồng units).
+    folder : str or Path, optional
+        Where to write (default ``<out>/reports/<period>/``).
+    communes : geopandas.GeoDataFrame, optional
+        Commune table (default: the bundled boundaries), for the map and the 2025 units.
+
+    Returns
+    -------
+    ReportFiles
+    """
+    from lomsong import paths
+    from lomsong.analysis.compare import compare_runs
+    from lomsong.reference.boundaries import read_communes
+    from lomsong.tables.periods import list_periods, load_period, parse_period, period_dir, previous_stored_period
+
+    name = parse_period(period).name
+    run = load_period(name, out)
+    earlier = previous_stored_period(name, out)
+    previous = load_period(earlier, out) if earlier else None
+    comparison = compare_runs(previous, run, earlier, name) if previous is not None else None
+    stored = [p for p in list_periods(out) if p <= name]
+    trend = trend_table({p: period_dir(p, out) for p in stored})
+    communes = communes if communes is not None else read_communes()
+    report = prepare_report(
+        run, name, previous=previous, comparison=comparison, trend=trend, communes=communes, lang=lang, units=units
+    )
+    target = (
+        Path(folder) if folder is not None else Path(out if out is not None else paths.out_dir()) / "reports" / name
+    )
+    return write_report(report, target, communes)
+
+
+@dataclass
+class DemoPeriods:
+    """What :func:`demo_periods` made."""
+
+    periods: list[str]
+    run_folders: list[Path]
+    comparison: Comparison
+    comparison_files: dict[str, Path]
+    report: ReportFiles
+
+
+def demo_periods(
+    out: str | Path | None = None,
+    periods: tuple[str, str] = ("2026-09", "2026-10"),
+    lang: str = "vi",
+    units: str = "2019",
+    maps: bool = False,
+    progress: bool = True,
+) -> DemoPeriods:
+    """Make the demo's two monthly runs, their comparison and the report of the later month.
+
+    Uses the bundled SYNTHETIC demo measurements (simulated once with
+    :func:`lomsong.simulate.demo.ensure_demo_data`; new sites switch on in 2026-10, so a gap closes,
+    and an outage opens another). Each month is analysed alone into ``<out>/periods/<month>/``.
+
+    Parameters
+    ----------
+    out : str or Path, optional
+        Products folder (default ``maps/``).
+    periods : tuple of str
+        The earlier and the later month.
+    lang, units : str
+        Report language and units.
+    maps : bool
+        Also build each period's interactive maps (slower).
+    progress : bool
+        Show the stages.
+
+    Returns
+    -------
+    DemoPeriods
+    """
+    from lomsong.jobs.run import run_analysis
+    from lomsong.simulate.demo import ensure_demo_data
+
+    ensure_demo_data()
+    folders = []
+    for name in periods:  # two months
+        summary = run_analysis(out=out, period=name, progress=progress, maps=maps)
+        folders.append(summary.out)
+    comparison = compare_periods(periods[0], periods[1], out)
+    files = write_comparison(comparison, comparison_dir(periods[0], periods[1], out))
+    report = build_period_report(periods[1], out=out, lang=lang, units=units)
+    return DemoPeriods(list(periods), folders, comparison, files, report)
