@@ -23,7 +23,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
-from lomsong import __version__, paths
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -51,6 +50,9 @@ from api.keys import ApiKey, KeyStore
 from api.responses import error_response, json_response, list_response
 from api.settings import ApiSettings
 from api.uploads import BodyLimitMiddleware
+from lomsong import __version__, paths
+from lomsong.errors import LomsongError
+from lomsong.jobs.ingest import ingest_files
 
 log = logging.getLogger("lomsong.api")
 
@@ -175,6 +177,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueryError)
     async def _query_error(request: Request, exc: QueryError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.field)
+
+    @app.exception_handler(LomsongError)
+    async def _input_error(request: Request, exc: LomsongError) -> Response:
+        # a library error on a request's input (a file, a period, a run folder): its message is for a person
+        status = 404 if isinstance(exc, FileNotFoundError) else 422
+        return error_response(status, type(exc).__name__.removesuffix("Error").lower() or "error", str(exc), None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -444,8 +452,8 @@ def _add_upload_routes(app: FastAPI) -> None:
                 raise QueryError(f"{name}: the file is empty", code="empty_file", field="file")
             with ctx.store_lock:
                 try:
-                    reports = ctx.store().ingest(
-                        [path], format=format or None, operator=operator or None, owner=key.owner
+                    reports = ingest_files(
+                        ctx.store(), [path], format=format or None, operator=operator or None, owner=key.owner
                     )
                 except ValueError as exc:  # ReaderError and the readers' option errors
                     raise QueryError(f"{name}: {exc}", code="unreadable_file", field="file") from None

@@ -29,12 +29,12 @@ from typing import Any, Literal
 import geopandas as gpd
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
-from lomsong.tables.results import RUN_JSON, load_run
 from pydantic import BaseModel, ConfigDict
 
 from api.core import PreparedResults, QueryError, prepare_results
 from api.keys import HEADER, ApiKey, KeyStore
 from api.settings import ApiSettings
+from lomsong.tables.results import RUN_JSON, load_run
 
 log = logging.getLogger("lomsong.api")
 

@@ -26,7 +26,9 @@ import numpy as np
 import orjson
 import pandas as pd
 import shapely
+
 from lomsong._text import fold, fold_series
+from lomsong.errors import LomsongError
 from lomsong.operators import OPERATOR_IDS, display_name, operator_from_name
 from lomsong.products.tables import tidy_table
 from lomsong.settings import TECHNOLOGIES
@@ -100,7 +102,7 @@ _VIETNAMESE_HEADERS = {
 }
 
 
-class QueryError(ValueError):
+class QueryError(LomsongError, ValueError):
     """A request cannot be answered as asked.
 
     Parameters

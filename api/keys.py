@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lomsong.errors import LomsongError
 from lomsong.operators import OPERATOR_IDS, operator_from_name
 
 ROLES = ("admin", "operator", "reader")
@@ -38,7 +39,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 """
 
 
-class KeyRequestError(ValueError):
+class KeyRequestError(LomsongError, ValueError):
     """A key cannot be created as asked; the message names the option and the reason."""
 
 

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from lomsong import paths
+from lomsong.errors import LomsongError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-class SettingsError(ValueError):
+class SettingsError(LomsongError, ValueError):
     """The API configuration is invalid; the message names the key or variable and the reason."""
 
 

@@ -16,6 +16,7 @@ import geopandas as gpd
 import h3
 import pandas as pd
 import shapely
+
 from lomsong.operators import OPERATOR_IDS
 from lomsong.settings import Config
 

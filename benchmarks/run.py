@@ -135,6 +135,7 @@ def child_baseline(store: str) -> dict:
     """In a subprocess: read the store, then time the baseline alone."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from baseline import baseline_analysis
+
     from lomsong.reference.boundaries import read_communes
     from lomsong.settings import Config
     from lomsong.tables.store import MeasurementStore

@@ -7,6 +7,7 @@ Operator ids in every table are the canonical ids below; an operator that is not
 from __future__ import annotations
 
 import pandas as pd
+
 from lomsong._text import fold
 
 #: Canonical id → (PLMN, display name). PLMNs from FORMATS.md (MCC 452 = Vietnam).

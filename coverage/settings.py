@@ -27,11 +27,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lomsong.errors import ConfigError
+
 TECHNOLOGIES = ["2G", "3G", "4G", "5G"]
 
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key and the reason."""
 
 
 def _default_thresholds() -> dict[str, float]:

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
+
 from lomsong import paths
 from lomsong.reference.boundaries import read_communes
 from lomsong.reference.install import install_reference_data
@@ -55,6 +56,7 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
     import pandas as pd
     import shapely
     from h3ronpy.vector import cells_to_wkb_polygons
+
     from lomsong.reference.boundaries import METRIC_CRS
     from lomsong.tables import results as res
 
@@ -230,6 +232,7 @@ def samples_in_cell(
     import h3
     import numpy as np
     import pandas as pd
+
     from lomsong.tables.measurements import conform_measurements
 
     lat, lon = h3.cell_to_latlng(cell)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lomsong.testing import reference_communes, reference_population
 
 

@@ -6,6 +6,7 @@ import h3
 import numpy as np
 import pandas as pd
 import pytest
+
 from lomsong.analysis.aggregate import build_views, cell_statistics, memberships, prepare_samples
 from lomsong.analysis.grid import build_grid
 from lomsong.settings import Config

@@ -19,13 +19,13 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from lomsong import paths
-from lomsong.tables.results import GAP_COLUMNS, RUN_JSON, load_run
-from lomsong.testing import make_example_run, reference_communes
 from test_api_support import example_settings, live_server, make_keys, running_api
 
 from api.app import create_app
 from api.settings import ApiSettings
+from lomsong import paths
+from lomsong.tables.results import GAP_COLUMNS, RUN_JSON, load_run
+from lomsong.testing import make_example_run, reference_communes
 
 UPLOAD_LIMIT = 200 * 1024  # the G-NetTrack sample (281 kB) is above it, slices of it are below
 

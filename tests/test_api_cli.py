@@ -9,6 +9,7 @@ import sys
 import time
 
 import httpx
+
 from lomsong.testing import make_example_run, reference_communes
 
 LOMSONG = [sys.executable, "-m", "lomsong"]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 
 import httpx
+from test_api_support import running_api
+
 from lomsong.simulate.demo import simulate, write_generic_csv
 from lomsong.tables.results import load_run
-from test_api_support import running_api
 
 
 def test_upload_then_admin_rerun_serves_the_new_gaps(tmp_path, communes, population_surface):

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
-from lomsong.testing import make_example_run, reference_communes
 
 from api.app import create_app
 from api.keys import KeyStore
 from api.settings import ApiSettings
+from lomsong.testing import make_example_run, reference_communes
 
 
 @contextmanager

@@ -8,6 +8,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from shapely.geometry import Polygon
+
 from lomsong.paths import census_path
 from lomsong.reference.boundaries import (
     COMMUNE_COLUMNS,
@@ -19,7 +21,6 @@ from lomsong.reference.boundaries import (
     province,
     read_communes,
 )
-from shapely.geometry import Polygon
 
 
 def test_reference_counts(communes):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+
 from lomsong.analysis.compare import CHANGE_COLUMNS, CHANGE_SUMMARY_COLUMNS, compare_runs, compare_villages
 from lomsong.tables.results import CELL_STATE_SCHEMA, GAP_COLUMNS, RunResults
 

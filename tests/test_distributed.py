@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from lomsong.analysis.dask_engine import analyse_partitions, dask_client, distributed_statistics, row_groups
 from lomsong.analysis.engine import analyse
 from lomsong.analysis.grid import build_grid

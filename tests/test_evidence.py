@@ -6,6 +6,7 @@ import h3
 import numpy as np
 import pandas as pd
 import pytest
+
 from lomsong.analysis.engine import analyse
 from lomsong.analysis.evidence import (
     COVERED,

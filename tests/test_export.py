@@ -16,10 +16,11 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from openpyxl import load_workbook
+
 from lomsong.operators import display_name
 from lomsong.products import tables as export
 from lomsong.tables import results
-from openpyxl import load_workbook
 
 
 @dataclass

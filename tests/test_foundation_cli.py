@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from lomsong import paths
 from lomsong.reference.install import ReferenceDataError, install_reference_data, read_manifest
 from lomsong.settings import Config, ConfigError, load_config

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+
 from lomsong.analysis.engine import analyse
 from lomsong.reference.population import zonal_sums
 from lomsong.settings import Config

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 from h3ronpy.vector import coordinates_to_cells
+
 from lomsong.analysis.grid import (
     build_grid,
     cell_centres,

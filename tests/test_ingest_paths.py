@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+
+from lomsong.jobs.ingest import ingest_files
 from lomsong.readers import FileReading, read_file
 from lomsong.readers import _parse as parse_module
 from lomsong.readers._parse import _general_times, parse_numbers, parse_times
@@ -224,7 +226,7 @@ def test_store_streams_chunks_into_the_same_rows_as_read_file(tmp_path, communes
     expected = read_file(path, communes=communes)
     monkeypatch.setattr(parse_module, "CHUNK_BYTES", 900)
     store = MeasurementStore(tmp_path / "store")
-    [report] = store.ingest([path], communes=communes)
+    [report] = ingest_files(store, [path], communes=communes)
     assert report.to_dict() == expected.report.to_dict()
     stored = store.read().sort_values("source_row", ignore_index=True)
     pd.testing.assert_frame_equal(stored, expected.measurements, check_exact=True)

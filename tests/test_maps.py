@@ -7,13 +7,14 @@ import re
 
 import pytest
 from browser import open_page  # tests/browser.py (pytest puts tests/ on sys.path)
+from typer.testing import CliRunner
+
 from lomsong import paths
 from lomsong.cli import app
 from lomsong.products.maps import assets as _mapassets
 from lomsong.products.maps.build import build_maps, commune_map, province_map, render_html
 from lomsong.products.words import format_number, format_share, text
 from lomsong.testing import make_example_run
-from typer.testing import CliRunner
 
 LAYER_KEYS_VI = [
     "Xã: tỷ lệ dân trong vùng lõm sóng",

@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+from openpyxl import load_workbook
+
+from lomsong.jobs.ingest import ingest_files
 from lomsong.jobs.run import run_analysis
 from lomsong.products import tables as export
 from lomsong.simulate import demo as simulate
 from lomsong.tables import results
-from openpyxl import load_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -239,7 +241,7 @@ def test_run_from_the_store_reads_what_was_ingested(tmp_path, small_set, commune
     folder, _ = small_set
     files = sorted(p for p in folder.iterdir() if p.suffix != ".json")
     store = MeasurementStore(tmp_path / "store")
-    reports = store.ingest(files, communes=communes)
+    reports = ingest_files(store, files, communes=communes)
     summary = run_analysis(store=tmp_path / "store", out=tmp_path / "out", progress=False, maps=False)
     assert summary.counts["measurements"] == sum(r.accepted for r in reports)
     assert summary.synthetic

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import rasterio
+from rasterio.transform import from_origin
+
 from lomsong import paths
 from lomsong.reference.population import commune_labels, read_population_raster, zonal_sums
-from rasterio.transform import from_origin
 
 
 def test_raster_total_equals_census(population_surface):

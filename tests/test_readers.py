@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+
 from lomsong import paths
 from lomsong.readers import REGISTRY, ReaderError, detect_format, read_file
 from lomsong.readers.ookla import quadkey_to_tile

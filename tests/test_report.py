@@ -9,6 +9,8 @@ import openpyxl
 import pandas as pd
 import pypdf
 import pytest
+from typer.testing import CliRunner
+
 from lomsong.cli import app
 from lomsong.jobs.monthly import build_period_report
 from lomsong.operators import display_name
@@ -17,7 +19,6 @@ from lomsong.products.report.build import SYNTHETIC_MARK
 from lomsong.reference.units import UnitMappingError, parse_unit, summarise_units, unit_mapping
 from lomsong.tables.periods import load_period
 from lomsong.testing import simulated_period_pair
-from typer.testing import CliRunner
 
 
 class _ReportParser(HTMLParser):

@@ -8,6 +8,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from lomsong import paths
 from lomsong.cli import app
 from lomsong.operators import OPERATORS
@@ -28,7 +30,6 @@ from lomsong.simulate.demo import (
     write_villages,
 )
 from lomsong.tables.measurements import MEASUREMENT_COLUMNS
-from typer.testing import CliRunner
 
 N_SMALL = 3_000
 N_MEDIUM = 40_000

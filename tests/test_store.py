@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from lomsong.jobs.ingest import ingest_files
 from lomsong.tables.measurements import MEASUREMENT_COLUMNS
 from lomsong.tables.store import MeasurementStore
 
@@ -35,7 +37,7 @@ def _snapshot(store_path: Path) -> dict:
 def test_ingest_read_and_idempotence(tmp_path, communes):
     store = MeasurementStore(tmp_path / "store")
     files = [FIXTURES / "bad_rows.csv", FIXTURES / "gnettrack_quirks.txt", FIXTURES / "cells_vn_noheader.csv"]
-    reports = store.ingest(files, owner="viettel", communes=communes)
+    reports = ingest_files(store, files, owner="viettel", communes=communes)
     assert [r.error for r in reports] == [None, None, None]
     assert not any(r.duplicate_file for r in reports)
     frame = store.read()
@@ -46,7 +48,7 @@ def test_ingest_read_and_idempotence(tmp_path, communes):
     assert store.read_speed_tiles().empty
     before = _snapshot(store.path)
 
-    again = store.ingest(files, owner="viettel", communes=communes)
+    again = ingest_files(store, files, owner="viettel", communes=communes)
     assert all(r.duplicate_file for r in again)
     assert [r.accepted for r in again] == [r.accepted for r in reports]
     assert _snapshot(store.path) == before
@@ -68,47 +70,54 @@ def test_ingest_read_and_idempotence(tmp_path, communes):
 
 def test_remove_respects_owner(tmp_path):
     store = MeasurementStore(tmp_path / "store")
-    (report,) = store.ingest([FIXTURES / "gnettrack_quirks.txt"], owner="viettel", communes=False)
+    (report,) = ingest_files(store, [FIXTURES / "gnettrack_quirks.txt"], owner="viettel", communes=False)
     assert not store.remove(report.sha256, owner="mobifone")
     assert len(store.read()) == report.accepted
     assert store.remove(report.sha256, owner="viettel")
     assert store.read().empty and store.files().empty and not list(store.dataset_path.glob("*.parquet"))
     assert not store.remove(report.sha256)
     # once removed, the same file can be ingested again
-    assert not store.ingest([FIXTURES / "gnettrack_quirks.txt"], communes=False)[0].duplicate_file
+    assert not ingest_files(store, [FIXTURES / "gnettrack_quirks.txt"], communes=False)[0].duplicate_file
 
 
 def test_unreadable_file_does_not_stop_the_others(tmp_path):
     junk = tmp_path / "junk.csv"
     junk.write_text("a,b\n1,2\n")
     store = MeasurementStore(tmp_path / "store")
-    reports = store.ingest([junk, FIXTURES / "gnettrack_quirks.txt"], communes=False)
+    reports = ingest_files(store, [junk, FIXTURES / "gnettrack_quirks.txt"], communes=False)
     assert "junk.csv: line 1: expected" in reports[0].error
     assert reports[1].error is None and reports[1].accepted == 5
     assert len(store.files()) == 1
 
 
+# An ingest in a child process that says where it is and waits there, through the job's own
+# progress callback (no test hook in the library), so that the test can kill it at that point.
 _INGEST_SCRIPT = """
-import sys
+import sys, time
+from lomsong.jobs.ingest import ingest_files
 from lomsong.tables.store import MeasurementStore
-MeasurementStore(sys.argv[1]).ingest([sys.argv[2]], owner="admin", communes=False)
+
+def wait_at(event):
+    if event.stage == sys.argv[3]:
+        print("paused:" + event.stage, flush=True)
+        time.sleep(120)
+
+ingest_files(MeasurementStore(sys.argv[1]), [sys.argv[2]], owner="admin", communes=False, progress=wait_at)
 """
 
 
 @pytest.mark.parametrize("point", ["staged", "renamed"])
 def test_kill_mid_ingest_leaves_the_store_unchanged(tmp_path, point):
     store_path = tmp_path / "store"
-    MeasurementStore(store_path).ingest([FIXTURES / "bad_rows.csv"], communes=False)
+    ingest_files(MeasurementStore(store_path), [FIXTURES / "bad_rows.csv"], communes=False)
     before = _snapshot(store_path)
-    env = {**os.environ, "LOMSONG_STORE_PAUSE": f"{point}:120"}
     process = subprocess.Popen(
-        [sys.executable, "-c", _INGEST_SCRIPT, str(store_path), str(FIXTURES / "gnettrack_quirks.txt")],
-        env=env,
+        [sys.executable, "-c", _INGEST_SCRIPT, str(store_path), str(FIXTURES / "gnettrack_quirks.txt"), point],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        assert process.stdout.readline().strip() == f"lomsong-store-paused:{point}"
+        assert process.stdout.readline().strip() == f"paused:{point}"
         # the new file is really on disk at this point: staged aside, or already renamed into place
         written = list((store_path / "staging").glob("*/*.parquet")) + list((store_path / "measurements").glob("*"))
         assert len(written) == 2
@@ -120,7 +129,7 @@ def test_kill_mid_ingest_leaves_the_store_unchanged(tmp_path, point):
     assert _snapshot(store_path) == before
     assert not list((store_path / "staging").iterdir())
     # and the file ingests normally afterwards
-    (report,) = MeasurementStore(store_path).ingest([FIXTURES / "gnettrack_quirks.txt"], communes=False)
+    (report,) = ingest_files(MeasurementStore(store_path), [FIXTURES / "gnettrack_quirks.txt"], communes=False)
     assert not report.duplicate_file and len(MeasurementStore(store_path).files()) == 2
 
 
@@ -169,8 +178,8 @@ def test_same_file_from_two_owners_is_stored_once_and_withdrawn_per_owner(tmp_pa
 
     source = FIXTURES / "gnettrack_quirks.txt"
     store = MeasurementStore(tmp_path / "store")
-    first = store.ingest([source], owner="viettel", communes=False)[0]
-    again = store.ingest([source], owner="vinaphone", communes=False)[0]
+    first = ingest_files(store, [source], owner="viettel", communes=False)[0]
+    again = ingest_files(store, [source], owner="vinaphone", communes=False)[0]
     assert again.duplicate_file and again.sha256 == first.sha256
     assert len(store.files()) == 1 and len(store.read()) == first.accepted  # stored once
     assert list(store.files(owner="vinaphone")["owner"]) == ["vinaphone"]
@@ -185,7 +194,7 @@ def test_same_file_from_two_owners_is_stored_once_and_withdrawn_per_owner(tmp_pa
 
     # a store written before owners were linked: its uploaders become the owners on opening
     legacy = MeasurementStore(tmp_path / "legacy")
-    report = legacy.ingest([source], owner="mobifone", communes=False)[0]
+    report = ingest_files(legacy, [source], owner="mobifone", communes=False)[0]
     with sqlite3.connect(legacy.ledger_path) as connection:
         connection.execute("DROP TABLE file_owners")
     reopened = MeasurementStore(tmp_path / "legacy")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from lomsong.readers import validate
 from lomsong.tables.measurements import MEASUREMENT_COLUMNS
 

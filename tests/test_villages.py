@@ -7,6 +7,7 @@ import json
 import h3
 import pandas as pd
 import pytest
+
 from lomsong.analysis.engine import analyse
 from lomsong.analysis.villages import VillageError, normalize_villages, read_villages, village_report
 from lomsong.settings import Config

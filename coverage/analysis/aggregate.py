@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
 from lomsong.analysis.evidence import sample_evidence
 from lomsong.analysis.grid import Grid
 from lomsong.operators import OPERATOR_IDS

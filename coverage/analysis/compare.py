@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 
 VIEW = ["operator", "technology"]
 STATUSES = ["closed", "new", "shrunk", "grown", "persisting"]

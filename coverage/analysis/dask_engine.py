@@ -29,6 +29,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+
 from lomsong.analysis.aggregate import (
     CellStatistics,
     Samples,

@@ -17,6 +17,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
 from lomsong.analysis.aggregate import STAT_COLUMNS, CellStatistics, Samples, cell_statistics, prepare_samples
 from lomsong.analysis.evidence import (
     COVERED,

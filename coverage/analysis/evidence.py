@@ -37,6 +37,7 @@ Evidence still needed
 from __future__ import annotations
 
 import numpy as np
+
 from lomsong.settings import TECHNOLOGIES, Config
 
 #: Cell states, in the order of their integer codes.

@@ -18,13 +18,14 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 from h3ronpy.vector import cells_to_wkb_polygons
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
 from lomsong.analysis.aggregate import CellStatistics, Samples, group_statistics, membership_parts
 from lomsong.analysis.evidence import WEAK
 from lomsong.analysis.grid import Grid, cell_centres, cell_polygons, neighbour_pairs
 from lomsong.reference.boundaries import METRIC_CRS, STORAGE_CRS
 from lomsong.tables.results import GAP_COLUMNS
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 
 def connected_weak_cells(view: np.ndarray, cell: np.ndarray, grid: Grid) -> np.ndarray:

@@ -37,9 +37,10 @@ from h3ronpy.vector import (
     coordinates_to_cells,
     wkb_to_cells,
 )
+from pyproj import Transformer
+
 from lomsong.reference.boundaries import METRIC_CRS, STORAGE_CRS
 from lomsong.reference.population import PopulationSurface, commune_labels
-from pyproj import Transformer
 
 #: Marks an invalid or missing H3 index in uint64 arrays.
 NO_CELL = np.uint64(0)

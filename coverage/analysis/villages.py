@@ -16,9 +16,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
 from lomsong._text import fold_series, nfc
 from lomsong.analysis.evidence import STATES
 from lomsong.analysis.grid import Grid, cells_to_hex, index_points
+from lomsong.errors import VillageError
 from lomsong.operators import OPERATOR_IDS, display_name
 from lomsong.reference.boundaries import STORAGE_CRS
 
@@ -35,9 +37,6 @@ STATE_LABELS_VI = {
     "no_data": "Chưa có dữ liệu",
 }
 
-
-class VillageError(ValueError):
-    """The village layer cannot be used; the message names the file, row and field."""
 
 
 def read_villages(path: str | Path) -> gpd.GeoDataFrame:

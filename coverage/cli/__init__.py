@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from lomsong.cli._app import app, console, fail
+from lomsong.cli._app import app, console, err_console, fail
+from lomsong.errors import LomsongError
 
 #: Command modules, in the order of the data flow (their commands appear in ``--help`` this way).
 COMMAND_MODULES = ["foundation", "simulate", "ingest", "run", "maps", "report", "serve"]
@@ -18,8 +19,16 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point of the ``lomsong`` console script."""
-    app()
+    """Entry point of the ``lomsong`` console script.
+
+    A :class:`lomsong.errors.LomsongError` from any command is bad input or set-up: its message is
+    printed as one line, without a traceback, and the exit code is 2.
+    """
+    try:
+        app(standalone_mode=True)
+    except LomsongError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(2) from None
 
 
 __all__ = ["COMMAND_MODULES", "app", "console", "fail", "main"]

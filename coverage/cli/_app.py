@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import NoReturn
 
 import typer
-from lomsong import __version__
 from rich.console import Console
+
+from lomsong import __version__
 
 app = typer.Typer(
     name="lomsong",

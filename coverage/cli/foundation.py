@@ -7,12 +7,13 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.table import Table
+
 from lomsong import paths
 from lomsong.cli._app import app, console, fail
 from lomsong.reference.boundaries import BoundaryError, find_communes, read_communes
 from lomsong.reference.install import ReferenceDataError, install_reference_data
 from lomsong.reference.population import load_population
-from rich.table import Table
 
 
 class CommuneFormat(StrEnum):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.table import Table
+
 from lomsong.cli._app import app, console, err_console, fail
 from lomsong.readers import REGISTRY, IngestReport
 from lomsong.readers.validate import CORRECTIONS, ROW_REASONS, VALUE_REASONS
-from rich.table import Table
 
 _MEANINGS = {**dict(VALUE_REASONS), **dict(ROW_REASONS), **dict(CORRECTIONS)}
 
@@ -95,6 +99,23 @@ def _list_store(store) -> None:
     console.print(table)
 
 
+@contextlib.contextmanager
+def ingest_progress() -> Iterator[Callable[[Any], None]]:
+    """Render ingest events (:class:`lomsong.jobs.ingest.IngestEvent`) as a transient rich progress line."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True, console=err_console
+    ) as bar:
+        task = bar.add_task("ingesting")
+
+        def show(event: Any) -> None:
+            where = f"{event.file.name} ({event.number}/{event.total})"
+            bar.update(task, description=f"ingesting {where}: {event.rows:,} rows accepted so far")
+
+        yield show
+
+
 @app.command()
 def ingest(
     files: list[Path] = typer.Argument(None, help="Measurement files (CSV, G-NetTrack, OpenCelliD, Ookla)."),
@@ -111,6 +132,7 @@ def ingest(
     everywhere: bool = typer.Option(False, "--no-province-filter", help="Keep rows outside Đắk Nông too."),
 ) -> None:
     """Ingest measurement files into the store; print what was accepted and why the rest was not."""
+    from lomsong.jobs.ingest import ingest_files
     from lomsong.operators import operator_from_name
     from lomsong.tables.store import MeasurementStore
 
@@ -127,9 +149,16 @@ def ingest(
         return
     if not files:
         fail("give at least one FILE (or --list)")
-    reports = store.ingest(
-        files, format=format_name, operator=operator, owner=owner, communes=False if everywhere else None, progress=True
-    )
+    with ingest_progress() as progress:
+        reports = ingest_files(
+            store,
+            files,
+            format=format_name,
+            operator=operator,
+            owner=owner,
+            communes=False if everywhere else None,
+            progress=progress,
+        )
     failed = [r for r in reports if r.error]
     for report in reports:
         if report.error:

@@ -6,13 +6,14 @@ import time
 from pathlib import Path
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
 from lomsong import paths
 from lomsong.cli._app import app, console, fail
 from lomsong.products.maps.assets import AssetError, ensure_assets
 from lomsong.products.words import LANGUAGES
 from lomsong.reference.boundaries import BoundaryError, read_communes
 from lomsong.tables.results import RunNotFoundError, load_run
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 
 @app.command("map")

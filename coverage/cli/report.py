@@ -5,20 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from lomsong.cli._app import app, console, fail
-from lomsong.operators import display_name
-from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunNotFoundError
 from rich.table import Table
 
+from lomsong.cli._app import app, console, fail
+from lomsong.errors import LomsongError
+from lomsong.operators import display_name
+from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY
+
 _RUNS_HELP = "Products folder holding periods/ (default: maps/ or $LOMSONG_OUT), as given to `lomsong run --out`."
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from lomsong.products.report.build import ReportError
-    from lomsong.reference.units import UnitMappingError
-    from lomsong.tables.periods import PeriodError
-
-    return (PeriodError, ReportError, UnitMappingError, RunNotFoundError)
 
 
 def _people(value: float) -> str:
@@ -68,7 +62,7 @@ def compare(
 
     try:
         comparison = compare_periods(before, after, runs)
-    except _user_errors() as exc:
+    except LomsongError as exc:
         fail(str(exc))
     label = " [bold red](SYNTHETIC data — dữ liệu mô phỏng)[/]" if comparison.synthetic else ""
     table = Table(title=f"Change {comparison.before} → {comparison.after}, per operator{label}", title_justify="left")
@@ -138,7 +132,7 @@ def report(
     with console.status(f"making the report of {period}"):
         try:
             files = build_period_report(period, out=runs, lang=lang, units=units, folder=out)
-        except _user_errors() as exc:
+        except LomsongError as exc:
             fail(str(exc))
     made = files.report
     if made.synthetic:

@@ -5,29 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from lomsong import paths
-from lomsong.cli._app import app, console, fail
-from lomsong.jobs.run import PipelineError, RunSummary, demo_measurement_files, run_analysis
-from lomsong.products import tables as export
 from rich.table import Table
 
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Exception types that mean "bad input" (shown without a traceback)."""
-    from lomsong.analysis.villages import VillageError
-    from lomsong.readers import ReaderError
-    from lomsong.reference.boundaries import BoundaryError
-    from lomsong.settings import ConfigError
-    from lomsong.tables.periods import PeriodError
-
-    errors: list[type[Exception]] = [PipelineError, BoundaryError, ConfigError, PeriodError, ReaderError, VillageError]
-    try:
-        from lomsong.tables.store import StoreError  # the store's own error, when it defines one
-
-        errors.append(StoreError)
-    except ImportError:
-        pass
-    return tuple(errors)
+from lomsong import paths
+from lomsong.cli._app import app, console, fail
+from lomsong.errors import LomsongError
+from lomsong.jobs.run import RunSummary, demo_measurement_files, run_analysis
+from lomsong.products import tables as export
 
 
 def _expand(measurements: list[Path] | None) -> list[Path] | None:
@@ -159,7 +143,7 @@ def run(
             engine=engine,
             scheduler=scheduler,
         )
-    except _user_errors() as exc:
+    except LomsongError as exc:
         fail(str(exc))
     print_summary(summary)
 
@@ -183,7 +167,7 @@ def demo(
     )
     try:
         summary = run_analysis(out=out, maps=maps)
-    except _user_errors() as exc:
+    except LomsongError as exc:
         fail(str(exc))
     print_summary(summary)
     if periods:

@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 
 import typer
-from lomsong.cli._app import app, console, fail
 from rich.table import Table
+
+from lomsong.cli._app import app, console, fail
 
 keys_app = typer.Typer(
     help="API keys: add, list, revoke (stored hashed in data/api_keys.sqlite).", no_args_is_help=True

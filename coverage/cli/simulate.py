@@ -6,6 +6,8 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.table import Table
+
 from lomsong import paths
 from lomsong.cli._app import app, console, fail
 from lomsong.reference.boundaries import BoundaryError, read_communes
@@ -24,7 +26,6 @@ from lomsong.simulate.demo import (
     write_villages,
 )
 from lomsong.simulate.demo import simulate as run_simulation
-from rich.table import Table
 
 
 class SimulateFormat(StrEnum):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+
 from lomsong.analysis.compare import Comparison
 from lomsong.products.report.build import ReportFiles, prepare_report, trend_table, write_comparison, write_report
 

@@ -32,7 +32,9 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+
 from lomsong import __version__, paths
+from lomsong.errors import RunError
 from lomsong.reference.boundaries import read_communes
 from lomsong.reference.population import load_population
 from lomsong.settings import Config, load_config
@@ -61,9 +63,6 @@ _LIBRARIES = [
 #: Names of files in the measurements folder that are not measurements.
 _NOT_MEASUREMENTS = ("village", "readme")
 
-
-class PipelineError(ValueError):
-    """The run cannot start: a missing or unusable input; the message says which and what to do."""
 
 
 @dataclass
@@ -222,11 +221,11 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -
     synthetic = False
     for path in files:
         if not path.exists():
-            raise PipelineError(f"{path}: measurement file not found")
+            raise RunError(f"{path}: measurement file not found")
         try:
             result = read_file(path, communes=communes)
         except ReaderError as exc:
-            raise PipelineError(str(exc)) from None
+            raise RunError(str(exc)) from None
         report = result.report.to_dict()
         file_synthetic = bool(report.get("synthetic")) or is_synthetic_file(path)
         synthetic |= file_synthetic
@@ -252,7 +251,7 @@ def _read_store(
 
     folder = Path(store) if store else paths.store_dir()
     if not (folder / "ledger.sqlite").exists():
-        raise PipelineError(f"{folder}: no measurement store here; add files with `lomsong ingest` first")
+        raise RunError(f"{folder}: no measurement store here; add files with `lomsong ingest` first")
     measurement_store = MeasurementStore(folder)
     frame = empty_measurements() if lazy else _read_stored_measurements(measurement_store, since, until)
     speed = measurement_store.read_speed_tiles()
@@ -274,6 +273,7 @@ def _read_stored_measurements(
     table: the analysis then works on the dictionary codes with no per-row string work.
     """
     import pyarrow.parquet as pq
+
     from lomsong.analysis.aggregate import ANALYSIS_COLUMNS, CATEGORY_COLUMNS
 
     files = [str(f) for f in measurement_store.partitions]
@@ -316,7 +316,7 @@ def _timestamp(value: str | dt.date | pd.Timestamp | None, name: str) -> pd.Time
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError):
-        raise PipelineError(f"--{name}: expected a date such as 2026-10-01, got {value!r}") from None
+        raise RunError(f"--{name}: expected a date such as 2026-10-01, got {value!r}") from None
     return stamp.tz_localize("Asia/Ho_Chi_Minh") if stamp.tzinfo is None else stamp
 
 
@@ -547,7 +547,7 @@ def run_analysis(
 
     Raises
     ------
-    PipelineError
+    RunError
         Missing or unusable inputs (also raised for reader errors, with the file and line).
     """
     from lomsong.analysis.engine import analyse
@@ -567,21 +567,21 @@ def run_analysis(
         since, until = parsed.since, parsed.until
         out_folder = period_dir(parsed, out_folder)
     if engine not in ("local", "dask"):
-        raise PipelineError(f"unknown engine {engine!r}: use local or dask")
+        raise RunError(f"unknown engine {engine!r}: use local or dask")
     if engine == "dask" and not store:
-        raise PipelineError("the dask engine reads the measurement store: give --store (after `lomsong ingest`)")
+        raise RunError("the dask engine reads the measurement store: give --store (after `lomsong ingest`)")
     since_ts, until_ts = _timestamp(since, "since"), _timestamp(until, "until")
     if since_ts is not None and until_ts is not None and since_ts >= until_ts:
-        raise PipelineError(f"the period is empty: since {since_ts} is not before until {until_ts}")
+        raise RunError(f"the period is empty: since {since_ts} is not before until {until_ts}")
 
     with _Stages(progress, console) as stages:
         with stages.stage("inputs", "Reading boundaries, population and measurements"):
             boundary_path = Path(boundaries) if boundaries else paths.boundaries_path()
             communes = read_communes(boundary_path)
             if calibrate_population and population is None:
-                raise PipelineError("--calibrate applies to a raster given with --population")
+                raise RunError("--calibrate applies to a raster given with --population")
             if population is not None and not Path(population).exists():
-                raise PipelineError(f"{population}: population raster not found")
+                raise RunError(f"{population}: population raster not found")
             surface = load_population(communes, population, calibrate=calibrate_population)
             population_path = Path(population) if population else paths.population_raster_path()
             inputs = [
@@ -593,7 +593,7 @@ def run_analysis(
             else:
                 files = [Path(p) for p in measurement_paths] if measurement_paths else demo_measurement_files()
                 if not files:
-                    raise PipelineError(
+                    raise RunError(
                         f"no measurement files in {paths.measurements_dir()}: run `lomsong demo` to create the "
                         "synthetic demo set, or pass --measurements FILE or --store DIR"
                     )
@@ -609,7 +609,7 @@ def run_analysis(
 
                 village_path = Path(villages)
                 if not village_path.exists():
-                    raise PipelineError(f"{village_path}: village file not found")
+                    raise RunError(f"{village_path}: village file not found")
                 village_table = read_villages(village_path)
                 village_synthetic = is_synthetic_file(village_path)
                 inputs.append(_input_record(village_path, "villages", synthetic=village_synthetic))

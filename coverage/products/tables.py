@@ -38,6 +38,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyogrio
+
 from lomsong.analysis import engine as _analysis
 from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, OPERATORS, display_name
 from lomsong.settings import TECHNOLOGIES
@@ -777,8 +778,9 @@ def write_villages_xlsx(
     -------
     Path
     """
-    from lomsong.analysis.villages import village_report
     from openpyxl import Workbook
+
+    from lomsong.analysis.villages import village_report
 
     report = village_report(villages, list(operators))
     workbook = Workbook(write_only=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+
 from lomsong.operators import operator_from_name
 from lomsong.readers import generic_csv, gnettrack, ookla, opencellid
 from lomsong.readers.base import IngestReport, IngestResult, Parsed, Reader, ReaderError

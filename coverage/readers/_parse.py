@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from lomsong._text import fold, nfc
 from lomsong.operators import operator_from_name
 

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-
-class ReaderError(ValueError):
-    """A file that cannot be read at all. The message names the file, the line and what was expected."""
+from lomsong.errors import ReaderError as ReaderError  # the readers raise it; named here for them
 
 
 @dataclass

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from lomsong._text import fold
 from lomsong.readers._parse import (
     CHUNK_BYTES,

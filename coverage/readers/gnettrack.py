@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from lomsong.readers._parse import (
     parse_numbers,
     parse_operator,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from lomsong.readers.base import Parsed, Reader, ReaderError
 
 #: Ookla fields kept (canonical speed-tile names).

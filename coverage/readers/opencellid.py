@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from lomsong.operators import operator_from_plmn
 from lomsong.readers._parse import map_unique, parse_numbers, read_text_table, record_keys
 from lomsong.readers.base import Parsed, Reader, ReaderError

@@ -37,6 +37,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
 from lomsong.tables.measurements import (
     conform_cells,
     conform_measurements,

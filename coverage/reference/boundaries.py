@@ -16,8 +16,10 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import shapely
+
 from lomsong import paths
 from lomsong._text import fold, fold_series, nfc
+from lomsong.errors import BoundaryError
 
 STORAGE_CRS = "EPSG:4326"
 METRIC_CRS = "EPSG:32648"
@@ -50,9 +52,6 @@ GADM_COLUMN_MAP = {
     "GID_1": "province_code",
 }
 
-
-class BoundaryError(ValueError):
-    """A boundary file cannot be used; the message names the file and the reason."""
 
 
 def read_communes(

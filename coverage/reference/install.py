@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lomsong import paths
-
-
-class ReferenceDataError(RuntimeError):
-    """A reference file is missing or does not match its recorded sha256."""
+from lomsong.errors import ReferenceDataError
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,11 @@ import geopandas as gpd
 import numpy as np
 import rasterio
 from affine import Affine
-from lomsong import paths
-from lomsong.reference.boundaries import METRIC_CRS
 from rasterio import features
 from rasterio.warp import Resampling, reproject
+
+from lomsong import paths
+from lomsong.reference.boundaries import METRIC_CRS
 
 PIXEL_SIZE_M = 100.0
 

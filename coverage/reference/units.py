@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+
 from lomsong._text import nfc
+from lomsong.errors import UnitMappingError
 
 UNIT_FIELD = "unit_2025"
 
@@ -35,9 +37,6 @@ MAPPED_WHOLE_NOTE = {
 
 _UNIT_PATTERN = re.compile(r"^\s*(\d{5})\s+(\S.*?)\s*$")
 
-
-class UnitMappingError(ValueError):
-    """The 2025 mapping is missing or malformed; the message names the commune and the value."""
 
 
 def parse_unit(text: str) -> tuple[str, str]:

@@ -43,6 +43,9 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.ndimage import map_coordinates
+from scipy.spatial import cKDTree
+
 from lomsong import __version__, paths
 from lomsong.operators import OPERATORS
 from lomsong.reference.boundaries import METRIC_CRS
@@ -57,8 +60,6 @@ from lomsong.simulate.radio import (
     throughput,
 )
 from lomsong.tables.measurements import MEASUREMENT_COLUMNS, conform_measurements
-from scipy.ndimage import map_coordinates
-from scipy.spatial import cKDTree
 
 LOCAL_TZ = "Asia/Ho_Chi_Minh"
 #: Bumped whenever the model changes, so that a stale demo set is regenerated.

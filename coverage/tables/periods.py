@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
 from lomsong import paths
+from lomsong.errors import PeriodError
 from lomsong.tables.results import RUN_JSON, RunResults, load_run
 
 #: Time zone the months are cut in (the phones' and the province's local time).
@@ -24,9 +26,6 @@ PERIODS_FOLDER = "periods"
 
 _PERIOD_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
 
-
-class PeriodError(ValueError):
-    """A period name is malformed, or the period has no stored run; the message says which."""
 
 
 @dataclass(frozen=True)

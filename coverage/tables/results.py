@@ -18,6 +18,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from lomsong.errors import RunNotFoundError
+
 #: File names inside a run folder.
 RUN_JSON = "run.json"
 GAPS_PARQUET = "gaps.parquet"
@@ -138,9 +140,6 @@ class RunResults:
         """True when the measurements came from the simulator."""
         return bool(self.meta.get("synthetic", False))
 
-
-class RunNotFoundError(FileNotFoundError):
-    """The folder holds no finished run (no ``run.json``)."""
 
 
 def load_run(folder: str | Path) -> RunResults:

@@ -23,29 +23,29 @@ Guarantees
   so it never races a live ingest). Readers list files from the ledger, never from the folder.
 * Removal deletes the ledger row (the commit point), then the file.
 
-For tests, ``LOMSONG_STORE_PAUSE=<point>:<seconds>`` makes an ingest sleep at ``staged`` (files
-written aside) or ``renamed`` (files moved in, transaction not yet committed), so a test can kill it there.
+Reading files is not the store's concern: :func:`lomsong.jobs.ingest.ingest_files` reads and
+validates each file and hands the reading to :meth:`MeasurementStore.add`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import sqlite3
-import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
+
 from lomsong import paths
-from lomsong.readers import FileReading, IngestReport, ReaderError
 from lomsong.tables.measurements import (
     MEASUREMENT_COLUMNS,
     conform_cells,
@@ -104,14 +104,6 @@ CREATE TABLE IF NOT EXISTS file_owners (
 """
 
 
-def _pause(point: str) -> None:
-    """Sleep at a named point when ``LOMSONG_STORE_PAUSE`` asks for it (crash tests)."""
-    setting = os.environ.get("LOMSONG_STORE_PAUSE", "")
-    if setting.partition(":")[0] == point:
-        print(f"lomsong-store-paused:{point}", flush=True)
-        time.sleep(float(setting.partition(":")[2] or 60))
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -120,6 +112,17 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class StoredReading(Protocol):
+    """What the store needs of a file being read: its path, its sha256, its canonical chunks and,
+    once they are consumed, its report (with ``kind``, counts and ``to_dict()``)."""
+
+    path: Path
+    sha256: str
+    report: Any
+
+    def chunks(self) -> Iterator[pd.DataFrame]: ...
 
 
 class MeasurementStore:
@@ -217,89 +220,55 @@ class MeasurementStore:
             os.fsync(handle.fileno())
 
     # -- public API ------------------------------------------------------------------------
-    def ingest(
+    def known_file(self, sha256: str, owner: str | None = None) -> dict | None:
+        """Return the stored report of a file already in the store, recording ``owner`` as one of its
+        uploaders (the same bytes from another uploader add nothing); None for a new file."""
+        stored = self._ledger_report(sha256)
+        if stored is not None:
+            self._add_owner(sha256, owner)
+        return stored
+
+    def add(
         self,
-        files: list[Path],
-        format: str | None = None,  # noqa: A002  (the CLI option's name)
-        operator: str | None = None,
+        reading: StoredReading,
+        *,
         owner: str | None = None,
-        communes=None,
-        progress: bool = False,
-    ) -> list[IngestReport]:
-        """Read, validate and store files, one transaction per file.
+        on_chunk: Callable[[int], None] | None = None,
+        on_stage: Callable[[str], None] | None = None,
+    ) -> dict:
+        """Store one file's canonical rows and its report in one transaction.
+
+        The rows are written aside (staged) chunk by chunk, then renamed into place and entered in
+        the ledger together: a process killed at any point leaves the store as it was.
 
         Parameters
         ----------
-        files : list of Path
-            Files to ingest.
-        format : str, optional
-            Format name for every file (detected per file when None).
-        operator : str, optional
-            Operator for rows whose file does not say.
+        reading : StoredReading
+            The file being read (:class:`lomsong.readers.FileReading` is one): ``chunks()`` yields
+            canonical frames; ``report`` is complete once they are consumed.
         owner : str, optional
             Who uploaded (operator id or ``admin``), recorded in the ledger.
-        communes : geopandas.GeoDataFrame or None or False
-            Province filter. None: the bundled communes when installed (else no filter); False: no filter.
-        progress : bool
-            Show a rich progress bar.
+        on_chunk : callable, optional
+            Called with the rows of each chunk as it is written.
+        on_stage : callable, optional
+            Called with ``staged`` (written aside) and ``renamed`` (in place, not yet committed).
 
         Returns
         -------
-        list of IngestReport
-            One per file, in order. A file that cannot be read gets a report with ``error`` set
-            (the others are still ingested).
+        dict
+            The reading's report as stored; ``duplicate_file`` is true when another process stored
+            the same file meanwhile.
         """
-        if communes is None:
-            communes = _bundled_communes()
-        elif communes is False:
-            communes = None
-        reports = []
-        files = [Path(f) for f in files]
-        with contextlib.ExitStack() as stack:
-            on_chunk = None
-            if progress:
-                from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-                bar = stack.enter_context(
-                    Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True)
-                )
-                task = bar.add_task("ingesting")
-                accepted = [0]
-
-                def on_chunk(rows: int) -> None:
-                    accepted[0] += rows
-                    bar.update(task, description=f"ingesting {file.name}: {accepted[0]:,} rows accepted so far")
-
-            for number, file in enumerate(files, start=1):
-                if progress:
-                    accepted[0] = 0
-                    bar.update(task, description=f"ingesting {file.name} ({number}/{len(files)})")
-                try:
-                    reports.append(self._ingest_one(file, format, operator, owner, communes, on_chunk))
-                except ReaderError as exc:
-                    reports.append(IngestReport(file=str(file), format=format or "?", error=str(exc)))
-        return reports
-
-    def _ingest_one(self, file: Path, format, operator, owner, communes, on_chunk=None) -> IngestReport:  # noqa: A002
-        from lomsong.readers._parse import file_sha256
-
-        if not file.is_file():
-            raise ReaderError(f"{file}: line 0: expected a readable file; it does not exist")
-        sha256 = file_sha256(file)
-        stored = self._ledger_report(sha256)
-        if stored is not None:
-            # the same bytes from another uploader: nothing new is stored, but it is theirs too
-            self._add_owner(sha256, owner)
-            stored.update(file=str(file), duplicate_file=True)
-            return IngestReport(**stored)
-        reading = FileReading(file, format=format, operator=operator, communes=communes, sha256=sha256)
+        say = on_stage or (lambda _stage: None)
+        file = Path(reading.path)
+        sha256 = reading.sha256
         staging = self.path / "staging" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         staging.mkdir(parents=True)
         try:
             staged = staging / f"{sha256}.parquet"
             self._write_chunks(reading.chunks(), staged, on_chunk)
             report = reading.report
-            _pause("staged")
+            say("staged")
             target = self.path / TABLES[report.kind] / staged.name
             connection = self._connect()
             try:
@@ -309,7 +278,7 @@ class MeasurementStore:
                     self._link_owner(connection, report.sha256, owner)
                     connection.execute("COMMIT")
                     report.duplicate_file = True
-                    return report
+                    return report.to_dict()
                 connection.execute(
                     _INSERT_SQL,
                     (
@@ -331,7 +300,7 @@ class MeasurementStore:
                 )
                 self._link_owner(connection, report.sha256, owner)
                 os.replace(staged, target)
-                _pause("renamed")
+                say("renamed")
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
@@ -342,7 +311,7 @@ class MeasurementStore:
                 connection.close()
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return report
+        return report.to_dict()
 
     @staticmethod
     def _link_owner(connection: sqlite3.Connection, sha256: str, owner: str | None) -> None:
@@ -488,12 +457,3 @@ class MeasurementStore:
             connection.close()
         (self.path / TABLES[row[0]] / f"{sha256}.parquet").unlink(missing_ok=True)
         return True
-
-
-def _bundled_communes():
-    """The bundled communes when the reference data is installed, else None (no province filter)."""
-    if not paths.boundaries_path().exists():
-        return None
-    from lomsong.reference.boundaries import read_communes
-
-    return read_communes()

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import folium
+
 from lomsong import paths
+from lomsong.errors import AssetError
 
 #: npm package → pinned version (the versions folium 0.20 itself links to, where npm has them).
 NPM_PACKAGES: dict[str, str] = {
@@ -42,9 +44,6 @@ _FOLIUM_HEAT = Path(folium.__file__).parent / "templates" / "leaflet_heat.min.js
 #: Placeholder URL scheme the builders put in folium's link elements, resolved by :func:`resolve_links`.
 ASSET_SCHEME = "lomsong-asset:"
 
-
-class AssetError(RuntimeError):
-    """The vendored map assets are missing and cannot be fetched; the message says what to do."""
 
 
 @dataclass(frozen=True)

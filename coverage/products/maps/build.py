@@ -28,6 +28,7 @@ from branca.element import Element, MacroElement
 from folium.plugins import Fullscreen, HeatMap, MeasureControl
 from folium.template import Template
 from folium.utilities import JsCode
+
 from lomsong._text import fold
 from lomsong.operators import OPERATOR_IDS, display_name
 from lomsong.products.maps import assets as _mapassets

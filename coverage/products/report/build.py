@@ -31,8 +31,10 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
 from lomsong._text import fold_series
 from lomsong.analysis.compare import Comparison
+from lomsong.errors import ReportError
 from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, display_name
 from lomsong.products import words as i18n
 from lomsong.reference.boundaries import METRIC_CRS
@@ -248,9 +250,6 @@ LABELS: dict[str, dict[str, str]] = {
 #: H3 average cell areas (km²) by resolution, for the method paragraph.
 _H3_CELL_KM2 = {7: 5.16, 8: 0.74, 9: 0.105, 10: 0.015}
 
-
-class ReportError(ValueError):
-    """The report cannot be made; the message says why."""
 
 
 @dataclass
@@ -937,9 +936,10 @@ def province_map(report: Report, communes: gpd.GeoDataFrame) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from lomsong.reference.boundaries import districts
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+
+    from lomsong.reference.boundaries import districts
 
     metric = communes.to_crs(METRIC_CRS)
     figure, ax = plt.subplots(figsize=(8, 8.4))

@@ -1,0 +1,136 @@
+"""The ingest job: read, validate and store measurement files (``lomsong ingest``, API uploads).
+
+Reading is the readers' concern (:class:`lomsong.readers.FileReading`), keeping is the store's
+(:meth:`lomsong.tables.store.MeasurementStore.add`); this job joins them file by file and reports
+progress through a callback that the command line renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+
+from lomsong import paths
+from lomsong.readers import FileReading, IngestReport, ReaderError
+from lomsong.readers._parse import file_sha256
+from lomsong.tables.store import MeasurementStore
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    """Where an ingest is.
+
+    Attributes
+    ----------
+    stage : str
+        ``reading`` (``rows`` accepted so far), ``staged`` (written aside, not yet in the ledger),
+        ``renamed`` (in place, the ledger not yet committed) or ``stored``.
+    file : Path
+        The file.
+    number, total : int
+        Its place among the files of this ingest (1-based) and their number.
+    rows : int
+        Rows accepted so far.
+    """
+
+    stage: str
+    file: Path
+    number: int
+    total: int
+    rows: int
+
+
+def bundled_communes() -> gpd.GeoDataFrame | None:
+    """The bundled communes when the reference data is installed, else None (no province filter)."""
+    if not paths.boundaries_path().exists():
+        return None
+    from lomsong.reference.boundaries import read_communes
+
+    return read_communes()
+
+
+def ingest_files(
+    store: MeasurementStore,
+    files: Sequence[str | Path],
+    format: str | None = None,  # noqa: A002  (the CLI option's name)
+    operator: str | None = None,
+    *,
+    owner: str | None = None,
+    communes: gpd.GeoDataFrame | None | bool = None,
+    progress: Callable[[IngestEvent], None] | None = None,
+) -> list[IngestReport]:
+    """Read, validate and store files, one transaction per file.
+
+    Parameters
+    ----------
+    store : MeasurementStore
+        Where to keep them.
+    files : sequence of path
+        Files to ingest.
+    format : str, optional
+        Format name for every file (detected per file when None).
+    operator : str, optional
+        Operator for rows whose file does not say.
+    owner : str, optional
+        Who uploaded (operator id or ``admin``), recorded in the ledger.
+    communes : geopandas.GeoDataFrame or None or False
+        Province filter. None: the bundled communes when installed (else no filter); False: no filter.
+    progress : callable, optional
+        Called with an :class:`IngestEvent` as each file is read, staged and stored.
+
+    Returns
+    -------
+    list of IngestReport
+        One per file, in order. A file that cannot be read gets a report with ``error`` set (the
+        others are still ingested). The same bytes stored before add nothing (``duplicate_file``).
+    """
+    if communes is None:
+        communes = bundled_communes()
+    elif communes is False:
+        communes = None
+    say = progress or (lambda _event: None)
+    files = [Path(f) for f in files]
+    reports = []
+    for number, file in enumerate(files, start=1):
+        say(IngestEvent("reading", file, number, len(files), 0))
+        try:
+            reports.append(_ingest_one(store, file, format, operator, owner, communes, say, number, len(files)))
+        except ReaderError as exc:
+            reports.append(IngestReport(file=str(file), format=format or "?", error=str(exc)))
+    return reports
+
+
+def _ingest_one(
+    store: MeasurementStore,
+    file: Path,
+    format: str | None,  # noqa: A002
+    operator: str | None,
+    owner: str | None,
+    communes: gpd.GeoDataFrame | None,
+    say: Callable[[IngestEvent], None],
+    number: int,
+    total: int,
+) -> IngestReport:
+    if not file.is_file():
+        raise ReaderError(f"{file}: line 0: expected a readable file; it does not exist")
+    sha256 = file_sha256(file)
+    stored = store.known_file(sha256, owner)
+    if stored is not None:
+        stored.update(file=str(file), duplicate_file=True)
+        return IngestReport(**stored)
+    reading = FileReading(file, format=format, operator=operator, communes=communes, sha256=sha256)
+    accepted = [0]
+
+    def on_chunk(rows: int) -> None:
+        accepted[0] += rows
+        say(IngestEvent("reading", file, number, total, accepted[0]))
+
+    def on_stage(stage: str) -> None:
+        say(IngestEvent(stage, file, number, total, accepted[0]))
+
+    stored = store.add(reading, owner=owner, on_chunk=on_chunk, on_stage=on_stage)
+    say(IngestEvent("stored", file, number, total, accepted[0]))
+    return IngestReport(**stored) if stored.get("duplicate_file") else reading.report
