@@ -30,7 +30,8 @@ import shapely
 from lomsong._text import fold, fold_series
 from lomsong.errors import LomsongError
 from lomsong.operators import OPERATOR_IDS, display_name, operator_from_name
-from lomsong.products.tables import tidy_table
+from lomsong.products.tables import SYNTHETIC_NOTE_VI, tidy_table, write_gpkg, write_table_csv
+from lomsong.products.workbook import Sheet, readable_values, write_workbook
 from lomsong.settings import TECHNOLOGIES
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, GAP_SCHEMA, RunResults
 
@@ -63,44 +64,6 @@ MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
 
 COLLECTION_IDS = ("communes", "gaps", "cells", "villages")
-
-#: Vietnamese column headers for spreadsheets (people read them), English name kept in brackets.
-_VIETNAMESE_HEADERS = {
-    "gap_id": "Mã vùng lõm",
-    "operator": "Nhà mạng",
-    "technology": "Công nghệ",
-    "rank": "Thứ hạng",
-    "population": "Dân số",
-    "area_km2": "Diện tích (km²)",
-    "n_cells": "Số ô lưới",
-    "n_samples": "Số mẫu đo",
-    "n_devices": "Số thiết bị",
-    "median_signal_dbm": "Tín hiệu trung vị (dBm)",
-    "no_service_share": "Tỷ lệ mất sóng",
-    "evidence": "Mức bằng chứng",
-    "commune_code": "Mã xã",
-    "commune": "Xã",
-    "district_code": "Mã huyện",
-    "district": "Huyện",
-    "commune_codes": "Các mã xã",
-    "communes": "Các xã",
-    "commune_population": "Dân số theo xã",
-    "first_date": "Ngày đo đầu",
-    "last_date": "Ngày đo cuối",
-    "centroid_lon": "Kinh độ",
-    "centroid_lat": "Vĩ độ",
-    "people_in_gaps": "Dân trong vùng lõm",
-    "share_people_covered": "Tỷ lệ dân có sóng",
-    "share_people_no_data": "Tỷ lệ dân chưa đủ dữ liệu",
-    "share_area_with_data": "Tỷ lệ diện tích có dữ liệu",
-    "n_gaps": "Số vùng lõm",
-    "largest_gap_id": "Vùng lõm lớn nhất",
-    "largest_gap_population": "Dân trong vùng lõm lớn nhất",
-    "h3": "Ô H3",
-    "state": "Trạng thái",
-    "synthetic": "Dữ liệu mô phỏng",
-}
-
 
 class QueryError(LomsongError, ValueError):
     """A request cannot be answered as asked.
@@ -949,49 +912,63 @@ def _table(collection: Collection, positions: np.ndarray) -> pd.DataFrame:
     return tidy_table(frame, list(frame.columns))
 
 
-def csv_bytes(collection: Collection, positions: np.ndarray) -> bytes:
-    """Return the rows as UTF-8 CSV with the machine column names (no geometry; gaps keep their centroid)."""
-    return _table(collection, positions).to_csv(index=False, lineterminator="\n").encode("utf-8")
+def csv_bytes(collection: Collection, positions: np.ndarray, synthetic: bool = False) -> bytes:
+    """Return the rows as UTF-8 CSV with the machine column names and the ``synthetic`` column.
+
+    Written by the run's own CSV writer (:func:`lomsong.products.tables.write_table_csv`): the same
+    rounding, the same trailing ``synthetic`` column. No geometry; gaps keep their centroid.
+    """
+    buffer = io.StringIO()
+    write_table_csv(_table(collection, positions), None, buffer, synthetic=synthetic)
+    return buffer.getvalue().encode("utf-8-sig")
 
 
 def xlsx_bytes(collection: Collection, positions: np.ndarray, meta: Mapping[str, Any], synthetic: bool) -> bytes:
-    """Return an Excel workbook: the rows with Vietnamese headers, and a sheet about the run."""
-    table = _table(collection, positions)
-    table = table.rename(
-        columns={c: f"{_VIETNAMESE_HEADERS[c]} ({c})" for c in table.columns if c in _VIETNAMESE_HEADERS}
-    )
-    for column in table.columns:
-        if isinstance(table[column].dtype, pd.StringDtype) or table[column].dtype == object:
-            table[column] = table[column].astype(object)
+    """Return an Excel workbook written like the run's own (:mod:`lomsong.products.workbook`).
+
+    Sheets: the rows with the glossary's Vietnamese headers, a sheet about the run, the legend.
+    """
+    table = readable_values(_table(collection, positions))
     about = pd.DataFrame(
         {
-            "Mục (item)": ["Bảng (table)", "Dữ liệu mô phỏng (synthetic)", "Số dòng (rows)", "Lần chạy (run)"],
-            "Giá trị (value)": [
+            "item": ["Bảng", "Dữ liệu mô phỏng", "Số dòng", "Lần chạy"],
+            "value": [
                 collection.title,
-                "CÓ - dữ liệu mô phỏng, không phải đo thực tế (synthetic)" if synthetic else "không (no)",
-                len(table),
+                "CÓ - dữ liệu mô phỏng, không phải đo thực tế" if synthetic else "không",
+                str(len(table)),
                 orjson.dumps(meta, default=str).decode("utf-8")[:30000],
             ],
         }
     )
     buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        table.to_excel(writer, sheet_name=collection.id[:31], index=False)
-        about.to_excel(writer, sheet_name="thong_tin", index=False)
+    write_workbook(
+        [
+            Sheet(collection.id, table),
+            Sheet("thong_tin", about, headers={"item": "Mục", "value": "Giá trị"}, kinds={"value": "text"}),
+        ],
+        buffer,
+        synthetic_note=SYNTHETIC_NOTE_VI if synthetic else "",
+    )
     return buffer.getvalue()
 
 
-def gpkg_bytes(collection: Collection, positions: np.ndarray) -> bytes:
-    """Return the rows as a GeoPackage file (one layer named after the collection, EPSG:4326)."""
+def gpkg_bytes(collection: Collection, positions: np.ndarray, synthetic: bool = False) -> bytes:
+    """Return the rows as a GeoPackage file (one layer named after the collection, EPSG:4326).
+
+    Written by the run's own GeoPackage writer (:func:`lomsong.products.tables.write_gpkg`).
+    """
     table = _table(collection, positions)
-    for column in table.columns:
-        if isinstance(table[column].dtype, pd.StringDtype):
-            table[column] = table[column].astype(object)
     frame = gpd.GeoDataFrame(table, geometry=list(collection.geometry[positions]), crs="EPSG:4326")
     with tempfile.TemporaryDirectory(prefix="lomsong-gpkg-") as folder:
         path = Path(folder) / f"{collection.id}.gpkg"
-        # Mixed Polygon/MultiPolygon: promote so the layer has a single geometry type.
-        frame.to_file(path, layer=collection.id, driver="GPKG", engine="pyogrio", promote_to_multi=True)
+        write_gpkg(
+            frame,
+            path,
+            layer=collection.id,
+            identifier=collection.title,
+            description=collection.description,
+            synthetic=synthetic,
+        )
         return path.read_bytes()
 
 

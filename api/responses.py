@@ -59,11 +59,11 @@ def list_response(
         headers["Content-Disposition"] = core.content_disposition(name)
         headers["X-Number-Matched"] = str(matched)
         if fmt == "csv":
-            content = core.csv_bytes(collection, page_positions)
+            content = core.csv_bytes(collection, page_positions, prepared.synthetic)
         elif fmt == "xlsx":
             content = core.xlsx_bytes(collection, page_positions, prepared.meta, prepared.synthetic)
         else:
-            content = core.gpkg_bytes(collection, page_positions)
+            content = core.gpkg_bytes(collection, page_positions, prepared.synthetic)
         return Response(content, media_type=core.MEDIA_TYPES[fmt], headers=headers)
     params = {**query.filter_params(), "f": fmt}
     media_type = core.MEDIA_TYPES[fmt]

@@ -18,8 +18,8 @@ import pytest
 import shapely
 from openpyxl import load_workbook
 
-from lomsong.operators import display_name
 from lomsong.products import tables as export
+from lomsong.products import words
 from lomsong.tables import results
 
 
@@ -278,24 +278,48 @@ def test_csv_matches_the_gap_table(run_folder):
 def test_xlsx_has_vietnamese_sheets_per_view(run_folder, fake):
     workbook = load_workbook(run_folder / "gaps.xlsx", read_only=True)
     names = workbook.sheetnames
-    assert names[0] == "Giải thích"
+    assert names[0] == "Tổng hợp" and names[-1] == "Chú giải"
     assert names[1] == "Lõm sóng (mọi mạng)"
     assert {"Viettel", "Viettel 4G", "Kế hoạch đo", "Tóm tắt xã"} <= set(names)
     sheet = list(workbook["Lõm sóng (mọi mạng)"].values)
     assert "MÔ PHỎNG" in sheet[0][0]
     header = sheet[1]
-    assert header[:5] == ("Mã vùng", "Nhà mạng", "Công nghệ", "Hạng (theo số dân)", "Số dân")
+    assert header[:5] == ("Mã vùng lõm", "Nhà mạng", "Công nghệ", "Hạng (theo số dân)", "Số dân")
     rows = sheet[2:]
     view = fake.gaps[fake.gaps["operator"] == "all"]
     assert len(rows) == len(view)
-    assert {r[1] for r in rows} == {display_name("all")}
+    assert {r[1] for r in rows} == {words.term("all_operators")}
     assert sum(r[4] for r in rows) == pytest.approx(view["population"].round().sum())
     plan = list(workbook["Kế hoạch đo"].values)
-    assert plan[1][:5] == ("Mã huyện", "Huyện", "Mã xã", "Xã", "Thứ tự ưu tiên")
+    assert plan[1][:5] == ("Mã xã (2019)", "Xã (2019)", "Mã huyện (2019)", "Huyện (2019)", "Thứ tự ưu tiên")
     assert plan[2][-1] == "Viettel; MobiFone"
     assert len(plan) - 2 == len(fake.campaign)
-    legend = [r[0] for r in workbook["Giải thích"].values]
-    assert "Mức bằng chứng" in legend
+    legend = {r[1]: r[0] for r in list(workbook["Chú giải"].values)[2:]}
+    # machine names live on the legend sheet, beside the one header the glossary gives them
+    assert legend["evidence"] == "Mức độ tin cậy" and legend["gap_id"] == "Mã vùng lõm"
+
+
+def test_workbooks_are_fit_for_a_meeting(run_folder, fake):
+    """Formats, frozen header, filter, fitted widths and print set-up, read back with openpyxl."""
+    workbook = load_workbook(run_folder / "gaps.xlsx")
+    sheet = workbook["Lõm sóng (mọi mạng)"]
+    header = [c.value for c in sheet[2]]
+    assert sheet.freeze_panes == "A3" and sheet.auto_filter.ref.startswith("A2:")
+    assert sheet.print_title_rows == "$2:$2"
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage
+    first = sheet[3]
+    formats = {header[i]: first[i].number_format for i in range(len(header))}
+    assert formats["Số dân"] == "#,##0" and formats["Diện tích (km²)"] == "#,##0.00"
+    assert formats["Tỷ lệ mẫu mất sóng"] == "0.0%" and formats["Kinh độ"] == "0.000000"
+    assert formats["Ngày đo đầu tiên"] == "DD/MM/YYYY" and first[header.index("Ngày đo đầu tiên")].is_date
+    widths = {header[i]: sheet.column_dimensions[first[i].column_letter].width for i in range(len(header))}
+    longest = max(len(str(v)) for v in fake.gaps["communes"].map(lambda x: ";".join(x) if isinstance(x, list) else x))
+    assert widths["Các xã liên quan"] >= min(longest, 48)
+    assert all(8 <= w <= 50 for w in widths.values())
+    summary = workbook["Tổng hợp"]
+    summary_header = [c.value for c in summary[3]]
+    assert {"Số vùng lõm", "Số dân trong vùng lõm"} <= set(summary_header)
 
 
 def test_kml_has_a_placemark_per_gap_in_vietnamese(run_folder, fake):
@@ -382,7 +406,7 @@ def test_empty_gap_table_still_writes_valid_files(tmp_path, fake):
         completed = _ogrinfo(tmp_path / "out" / name)
         assert completed.returncode == 0, completed.stderr
     assert len(pd.read_csv(tmp_path / "out" / "gaps.csv")) == 0
-    assert load_workbook(tmp_path / "out" / "gaps.xlsx").sheetnames[0] == "Giải thích"
+    assert load_workbook(tmp_path / "out" / "gaps.xlsx").sheetnames[0] == "Tổng hợp"
 
 
 def test_readme_outputs_section_is_generated_from_the_schemas():

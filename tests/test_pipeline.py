@@ -177,11 +177,11 @@ def test_xlsx_files_open_with_vietnamese_headers(cli_run):
     out, _ = cli_run
     gaps = gpd.read_parquet(out / "gaps.parquet")
     workbook = load_workbook(out / "gaps.xlsx", read_only=True)
-    assert workbook.sheetnames[:2] == ["Giải thích", "Lõm sóng (mọi mạng)"]
+    assert workbook.sheetnames[:2] == ["Tổng hợp", "Lõm sóng (mọi mạng)"] and workbook.sheetnames[-1] == "Chú giải"
     assert "Kế hoạch đo" in workbook.sheetnames
     rows = list(workbook["Lõm sóng (mọi mạng)"].values)
     assert "MÔ PHỎNG" in rows[0][0]
-    assert rows[1][0] == "Mã vùng"
+    assert rows[1][0] == "Mã vùng lõm"
     assert len(rows) - 2 == int(((gaps["operator"] == "all") & (gaps["technology"] == "any")).sum())
     plan = list(workbook["Kế hoạch đo"].values)
     assert len(plan) - 2 == len(pd.read_csv(out / "campaign.csv"))

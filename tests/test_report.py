@@ -143,9 +143,10 @@ def test_pdf_has_pages_and_vietnamese_text(vietnamese):
 
 def test_xlsx_tables_keep_numbers(products, vietnamese):
     run = load_period("2026-10", products)
-    frame = pd.read_excel(vietnamese.xlsx, sheet_name="Vùng lõm lớn nhất", skiprows=2)
+    # row 1: the synthetic note; row 2: the headers
+    frame = pd.read_excel(vietnamese.xlsx, sheet_name="Vùng lõm lớn nhất", skiprows=1)
     assert frame["Số dân trong vùng lõm"].iloc[0] == pytest.approx(_all_view(run.gaps)["population"].max())
-    summary = pd.read_excel(vietnamese.xlsx, sheet_name="Tổng hợp", skiprows=2, nrows=4)
+    summary = pd.read_excel(vietnamese.xlsx, sheet_name="Tổng hợp", skiprows=1, nrows=4)
     assert summary["Giá trị"].iloc[0] == pytest.approx(_all_view(run.gaps)["population"].sum())
 
 

@@ -31,7 +31,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -41,6 +41,8 @@ import pyogrio
 
 from lomsong.analysis import engine as _analysis
 from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, OPERATORS, display_name
+from lomsong.products import words
+from lomsong.products.workbook import Sheet, readable_values, write_workbook
 from lomsong.settings import TECHNOLOGIES
 from lomsong.tables import results
 
@@ -99,101 +101,20 @@ SYNTHETIC_COLUMN = ("synthetic", "true when the measurements were simulated (dem
 # Words people read (Vietnamese). One place, so the XLSX, the KML and the README agree.
 # ---------------------------------------------------------------------------------------------
 
-GAP_HEADERS_VI: dict[str, str] = {
-    "gap_id": "Mã vùng",
-    "operator": "Nhà mạng",
-    "technology": "Công nghệ",
-    "rank": "Hạng (theo số dân)",
-    "population": "Số dân",
-    "area_km2": "Diện tích (km²)",
-    "n_cells": "Số ô lưới",
-    "n_samples": "Số mẫu đo",
-    "n_devices": "Số máy đo",
-    "median_signal_dbm": "Tín hiệu trung vị (dBm)",
-    "no_service_share": "Tỷ lệ mẫu mất sóng",
-    "evidence": "Mức bằng chứng",
-    "commune_code": "Mã xã",
-    "commune": "Xã",
-    "district_code": "Mã huyện",
-    "district": "Huyện",
-    "commune_codes": "Mã các xã liên quan",
-    "communes": "Các xã liên quan",
-    "commune_population": "Số dân của từng xã trong vùng",
-    "first_date": "Ngày đo đầu tiên",
-    "last_date": "Ngày đo gần nhất",
-    "centroid_lon": "Kinh độ",
-    "centroid_lat": "Vĩ độ",
-}
+_GAP_READ_COLUMNS = [c for c in results.GAP_COLUMNS if c != "geometry"]
+GAP_HEADERS_VI: dict[str, str] = words.headers(_GAP_READ_COLUMNS)
 
-GAP_MEANINGS_VI: dict[str, str] = {
-    "gap_id": "Mã cố định của vùng (cùng dữ liệu đầu vào cho cùng mã)",
-    "operator": "Nhà mạng của góc nhìn; 'Tất cả nhà mạng' là vùng lõm sóng thật sự (không mạng nào phủ sóng)",
-    "technology": "Công nghệ của góc nhìn: 2G, 3G, 4G, 5G hoặc mọi công nghệ",
-    "rank": "Thứ hạng trong góc nhìn theo số dân, 1 = đông dân nhất",
-    "population": "Số người sống trong vùng (bản đồ dân số 100 m, điều tra dân số 2019)",
-    "area_km2": "Diện tích vùng (km², UTM 48N)",
-    "n_cells": "Số ô lưới lục giác H3 trong vùng",
-    "n_samples": "Số mẫu đo trong vùng",
-    "n_devices": "Số điện thoại khác nhau đã đo",
-    "median_signal_dbm": "Mức tín hiệu trung vị của các mẫu đo (dBm)",
-    "no_service_share": "Tỷ lệ mẫu đo không có sóng",
-    "evidence": "Đã xác nhận: đa số ô đủ số mẫu và số máy đo theo quy tắc bằng chứng; có khả năng: chưa đủ",
-    "commune_code": "Mã xã (GSO) có nhiều dân nhất trong vùng",
-    "commune": "Tên xã đó",
-    "district_code": "Mã huyện của xã đó",
-    "district": "Tên huyện",
-    "commune_codes": "Mã mọi xã mà vùng chạm tới, cách nhau bởi ';', đông dân nhất trước",
-    "communes": "Tên các xã đó, cùng thứ tự",
-    "commune_population": "Số dân của từng xã nằm trong vùng, cùng thứ tự",
-    "first_date": "Ngày của mẫu đo đầu tiên trong vùng",
-    "last_date": "Ngày của mẫu đo gần nhất trong vùng",
-    "centroid_lon": "Kinh độ của một điểm nằm trong vùng",
-    "centroid_lat": "Vĩ độ của một điểm nằm trong vùng",
-}
+GAP_MEANINGS_VI: dict[str, str] = {c: words.meaning(c) for c in _GAP_READ_COLUMNS}
 
-CAMPAIGN_HEADERS_VI: dict[str, str] = {
-    "district_code": "Mã huyện",
-    "district": "Huyện",
-    "commune_code": "Mã xã",
-    "commune": "Xã",
-    "priority": "Thứ tự ưu tiên",
-    "h3": "Ô lưới (H3)",
-    "lon": "Kinh độ",
-    "lat": "Vĩ độ",
-    "population": "Số dân trong ô",
-    "state": "Tình trạng hiện tại",
-    "n_samples": "Số mẫu đã có",
-    "n_devices": "Số máy đã đo",
-    "samples_needed": "Cần đo thêm (mẫu)",
-    "devices_needed": "Cần thêm (máy)",
-    "operators_to_test": "Nhà mạng cần đo",
-}
+CAMPAIGN_HEADERS_VI: dict[str, str] = words.headers(
+    [c for c in CAMPAIGN_COLUMNS if c not in ("operator", "technology")]
+)
 
-COMMUNE_HEADERS_VI: dict[str, str] = {
-    "commune_code": "Mã xã",
-    "commune": "Xã",
-    "district_code": "Mã huyện",
-    "district": "Huyện",
-    "operator": "Nhà mạng",
-    "technology": "Công nghệ",
-    "population": "Dân số",
-    "people_in_gaps": "Số dân trong vùng lõm",
-    "share_people_covered": "Tỷ lệ dân có sóng",
-    "share_people_no_data": "Tỷ lệ dân chưa đủ số liệu",
-    "share_area_with_data": "Tỷ lệ diện tích có số liệu",
-    "n_gaps": "Số vùng lõm",
-    "largest_gap_id": "Vùng lõm lớn nhất",
-    "largest_gap_population": "Số dân của xã trong vùng đó",
-}
+COMMUNE_HEADERS_VI: dict[str, str] = words.headers([name for name, _ in results.COMMUNE_SUMMARY_SCHEMA])
 
-STATE_VI = {
-    "no_data": "chưa có số liệu",
-    "insufficient": "chưa đủ bằng chứng",
-    "covered": "có sóng",
-    "weak": "sóng yếu",
-}
-EVIDENCE_VI = {"confirmed": "đã xác nhận", "likely": "có khả năng"}
-ANY_TECHNOLOGY_VI = "mọi công nghệ"
+STATE_VI = {state: words.term(f"state_{state}") for state in ("no_data", "insufficient", "covered", "weak")}
+EVIDENCE_VI = {level: words.term(f"evidence_{level}") for level in ("confirmed", "likely")}
+ANY_TECHNOLOGY_VI = words.term("any_technology")
 SYNTHETIC_NOTE_VI = (
     "DỮ LIỆU MÔ PHỎNG: các số đo trong lần chạy này do chương trình tạo ra để minh hoạ (synthetic), "
     "không phải số đo thật. Không dùng để ra quyết định."
@@ -443,18 +364,25 @@ def write_gaps_csv(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = F
 
 
 def write_table_csv(
-    frame: pd.DataFrame, columns: Sequence[str], path: str | Path, synthetic: bool = False, sort_within: str = ""
-) -> Path:
-    """Write a commune summary or campaign table as CSV with the given columns and ``synthetic``.
+    frame: pd.DataFrame,
+    columns: Sequence[str] | None,
+    path: str | Path | IO[str],
+    synthetic: bool = False,
+    sort_within: str = "",
+) -> Path | IO[str]:
+    """Write a table as CSV (UTF-8 with BOM) with the given columns and a trailing ``synthetic``.
+
+    The one CSV writer for tables: the run's commune summary and measurement plan, and the API's
+    CSV downloads.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         The table.
-    columns : sequence of str
-        Columns, in order.
-    path : str or Path
-        Target file.
+    columns : sequence of str or None
+        Columns, in order (None: the table's own).
+    path : str or Path or text file
+        Target file, or an open text buffer.
     synthetic : bool
         Value of the trailing ``synthetic`` column.
     sort_within : str, optional
@@ -462,14 +390,68 @@ def write_table_csv(
 
     Returns
     -------
-    Path
+    Path or the buffer
     """
     if sort_within and not frame.empty and {"operator", "technology"} <= set(frame.columns):
         frame = _sorted_by_view(frame, sort_within)
-    out = tidy_table(frame, columns)
+    out = tidy_table(frame, list(frame.columns) if columns is None else columns)
     out[SYNTHETIC_COLUMN[0]] = synthetic
     out.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
-    return Path(path)
+    return path if hasattr(path, "write") else Path(path)
+
+
+def write_gpkg(
+    frame: gpd.GeoDataFrame,
+    path: str | Path,
+    *,
+    layer: str,
+    identifier: str,
+    description: str,
+    synthetic: bool = False,
+) -> Path:
+    """Write one layer to a GeoPackage in EPSG:4326 (polygons promoted to MultiPolygon).
+
+    The one GeoPackage writer, for the run's ``gaps.gpkg`` and the API's downloads.
+
+    Parameters
+    ----------
+    frame : geopandas.GeoDataFrame
+        The layer (any CRS; text columns as Python strings or pandas strings).
+    path : str or Path
+        Target file.
+    layer : str
+        Layer (table) name.
+    identifier, description : str
+        What QGIS shows for the layer; the synthetic-data note goes before the description.
+    synthetic : bool
+        Whether the data is simulated.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    frame = frame if frame.crs is not None else frame.set_crs(STORAGE_CRS)
+    frame = frame.to_crs(STORAGE_CRS)
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.StringDtype):
+            frame[column] = frame[column].astype(object)
+    if synthetic:
+        description = f"{SYNTHETIC_NOTE_VI} {description}"
+    kinds = set(frame.geom_type.dropna())
+    polygons = bool(kinds) and kinds <= {"Polygon", "MultiPolygon"}
+    pyogrio.write_dataframe(
+        frame,
+        path,
+        driver="GPKG",
+        layer=layer,
+        promote_to_multi=polygons or None,
+        geometry_type="MultiPolygon" if polygons or not kinds else None,
+        # GeoPackage 1.2: the newest version older GDALs (QGIS LTR, Debian's ogrinfo) open without a warning.
+        dataset_options={"VERSION": "1.2"},
+        layer_options={"IDENTIFIER": identifier, "DESCRIPTION": description, "SPATIAL_INDEX": "YES"},
+    )
+    return path
 
 
 def write_gaps_gpkg(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = False) -> Path:
@@ -488,23 +470,10 @@ def write_gaps_gpkg(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = 
     -------
     Path
     """
-    path = Path(path)
-    frame = _gap_frame(gaps)
     description = "Vùng lõm sóng theo nhà mạng và công nghệ (lomsong)"
-    if synthetic:
-        description = f"{SYNTHETIC_NOTE_VI} {description}"
-    pyogrio.write_dataframe(
-        frame,
-        path,
-        driver="GPKG",
-        layer="gaps",
-        promote_to_multi=True,
-        geometry_type="MultiPolygon",
-        # GeoPackage 1.2: the newest version older GDALs (QGIS LTR, Debian's ogrinfo) open without a warning.
-        dataset_options={"VERSION": "1.2"},
-        layer_options={"IDENTIFIER": "Vùng lõm sóng", "DESCRIPTION": description, "SPATIAL_INDEX": "YES"},
+    return write_gpkg(
+        _gap_frame(gaps), path, layer="gaps", identifier="Vùng lõm sóng", description=description, synthetic=synthetic
     )
-    return path
 
 
 def _kml_colour(hex_colour: str, alpha: int) -> str:
@@ -601,75 +570,51 @@ def write_gaps_kml(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = F
     return Path(path)
 
 
-def _xlsx_value(value: Any) -> Any:
-    """Return a cell value openpyxl accepts (Python scalars, None for missing)."""
-    if value is None:
-        return None
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return value
+def gap_summary(gaps: pd.DataFrame, communes: pd.DataFrame | None) -> pd.DataFrame:
+    """Return the summary sheet's rows: per view, gaps and people in them with their denominators.
 
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        Gap table.
+    communes : pandas.DataFrame, optional
+        Commune summary; gives the population and the people covered and without enough evidence.
 
-def _add_sheet(workbook: Any, title: str, frame: pd.DataFrame, headers: dict[str, str], note: str = "") -> None:
-    """Append a sheet: optional note row, bold header row, data rows, frozen header, widths."""
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-
-    sheet = workbook.create_sheet(title=title)
-    columns = list(frame.columns)
-    widths = [max(10, min(45, len(headers.get(c, c)) + 2)) for c in columns]
-    for i, width in enumerate(widths):
-        sheet.column_dimensions[_column_letter(i)].width = width
-    if note:
-        cell = WriteOnlyCell(sheet, value=note)
-        cell.font = Font(bold=True, color="9C0006")
-        cell.fill = PatternFill("solid", fgColor="FFC7CE")
-        sheet.append([cell])
-    sheet.freeze_panes = "A3" if note else "A2"
-    header_cells = []
-    for column in columns:
-        cell = WriteOnlyCell(sheet, value=headers.get(column, column))
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        header_cells.append(cell)
-    sheet.append(header_cells)
-    for row in frame.itertuples(index=False, name=None):
-        sheet.append([_xlsx_value(v) for v in row])
-
-
-def _column_letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return get_column_letter(index + 1)
-
-
-def _translate_values(frame: pd.DataFrame) -> pd.DataFrame:
-    """Replace codes by the words people read (operator names, technology, state, evidence)."""
-    out = frame.copy()
-    if "operator" in out:
-        out["operator"] = out["operator"].astype(str).map(display_name)
-    if "technology" in out:
-        out["technology"] = out["technology"].astype(str).replace({results.ANY_TECHNOLOGY: ANY_TECHNOLOGY_VI})
-    if "state" in out:
-        out["state"] = out["state"].astype(str).map(lambda s: STATE_VI.get(s, s))
-    if "operators_to_test" in out:
-        out["operators_to_test"] = (
-            out["operators_to_test"]
-            .astype("string")
-            .map(lambda text: "; ".join(display_name(op) for op in text.split(";") if op), na_action="ignore")
+    Returns
+    -------
+    pandas.DataFrame
+        ``operator, technology, n_gaps, people_in_gaps, people_covered, people_no_data, population``
+        (the last four only with ``communes``), the lõm-sóng view first.
+    """
+    counts = (
+        pd.DataFrame(gaps[["operator", "technology", "population"]])
+        .astype({"operator": str, "technology": str})
+        .groupby(["operator", "technology"], sort=False)["population"]
+        .agg(n_gaps="size", people_in_gaps="sum")
+        .reset_index()
+    )
+    if communes is not None and not communes.empty:
+        frame = pd.DataFrame(communes).astype({"operator": str, "technology": str})
+        people = frame["population"].astype("float64")
+        by_view = (
+            frame.assign(
+                people_covered=people * frame["share_people_covered"].astype("float64"),
+                people_no_data=people * frame["share_people_no_data"].astype("float64"),
+            )
+            .groupby(["operator", "technology"], sort=False)[["people_covered", "people_no_data", "population"]]
+            .sum()
+            .reset_index()
         )
-    if "evidence" in out:
-        out["evidence"] = out["evidence"].astype(str).map(lambda s: EVIDENCE_VI.get(s, s))
-    return out
+        counts = by_view.merge(counts, on=["operator", "technology"], how="left").fillna(
+            {"n_gaps": 0, "people_in_gaps": 0}
+        )
+        columns = ["n_gaps", "people_in_gaps", "people_covered", "people_no_data", "population"]
+        counts = counts[["operator", "technology", *columns]]
+    if counts.empty:
+        return counts
+    order = pd.MultiIndex.from_tuples(view_order(counts))
+    rows = pd.MultiIndex.from_arrays([counts["operator"], counts["technology"]])
+    return counts.iloc[np.argsort(order.get_indexer(rows), kind="stable")].reset_index(drop=True)
 
 
 def write_gaps_xlsx(
@@ -679,11 +624,12 @@ def write_gaps_xlsx(
     communes: pd.DataFrame | None = None,
     synthetic: bool = False,
 ) -> Path:
-    """Write the gap lists as an Excel workbook with Vietnamese headers.
+    """Write the gap lists as an Excel workbook fit for a meeting (:mod:`lomsong.products.workbook`).
 
-    Sheets: 'Giải thích' (what each column means, the synthetic note), one per view (the lõm-sóng
-    view first, rows by rank), 'Kế hoạch đo' (where to measure next, by commune and people) and
-    'Tóm tắt xã' (the commune summary of the lõm-sóng view).
+    Sheets: 'Tổng hợp' (per view: gaps, people in them, people covered and without enough
+    evidence, population), one per view (the lõm-sóng view first, rows by rank), 'Kế hoạch đo'
+    (where to measure next), 'Tóm tắt xã' (the commune summary of the lõm-sóng view) and
+    'Chú giải' (each header, its machine name and its meaning).
 
     Parameters
     ----------
@@ -702,60 +648,36 @@ def write_gaps_xlsx(
     -------
     Path
     """
-    from openpyxl import Workbook
-
     note = SYNTHETIC_NOTE_VI if synthetic else ""
-    workbook = Workbook(write_only=True)
-    legend_rows = [(GAP_HEADERS_VI[c], GAP_MEANINGS_VI[c]) for c in GAP_HEADERS_VI]
-    legend_rows += [("", "")] + [(CAMPAIGN_HEADERS_VI[c], _campaign_meaning_vi(c)) for c in CAMPAIGN_HEADERS_VI]
-    legend_rows += [
-        ("", ""),
-        ("Vùng lõm sóng", "Nơi không nhà mạng nào có sóng dùng được và số đo cho thấy điều đó."),
-        (
-            "Quy tắc bằng chứng",
-            "Một ô chỉ được kết luận (có sóng / sóng yếu) khi có đủ số mẫu đo từ đủ số máy khác nhau; "
-            "xem run.json (min_samples, min_devices).",
-        ),
-        ("Tình trạng ô", "; ".join(f"{k}: {v}" for k, v in STATE_VI.items())),
+    human = tidy_table(_gap_frame(gaps), [c for c in _gap_read_columns(gaps)])
+    sheets = [
+        Sheet(
+            words.text("vi", "summary_sheet"),
+            readable_values(gap_summary(human, communes)),
+            headers={"operator": words.text("vi", "view_title"), "technology": words.header("technology")},
+            intro=[words.text("vi", "denominator_note")],
+        )
     ]
-    legend = pd.DataFrame(legend_rows, columns=["Cột", "Ý nghĩa"])
-    _add_sheet(workbook, "Giải thích", legend, {}, note)
-    human = tidy_table(_gap_frame(gaps), list(GAP_HEADERS_VI))
     for operator, technology in view_order(human):
         rows = human[(human["operator"] == operator) & (human["technology"] == technology)]
-        _add_sheet(workbook, _sheet_title(operator, technology), _translate_values(rows), GAP_HEADERS_VI, note)
+        sheets.append(Sheet(_sheet_title(operator, technology), readable_values(rows)))
     if campaign is not None:
-        plan = tidy_table(campaign, list(CAMPAIGN_HEADERS_VI))
-        _add_sheet(workbook, "Kế hoạch đo", _translate_values(plan), CAMPAIGN_HEADERS_VI, note)
+        plan = tidy_table(campaign, [c for c in CAMPAIGN_COLUMNS if c in campaign.columns or c in CAMPAIGN_HEADERS_VI])
+        sheets.append(Sheet("Kế hoạch đo", readable_values(plan)))
     if communes is not None and not communes.empty:
         lom_song = communes[
             (communes["operator"].astype(str) == results.ALL_OPERATORS)
             & (communes["technology"].astype(str) == results.ANY_TECHNOLOGY)
         ]
-        summary = tidy_table(lom_song, list(COMMUNE_HEADERS_VI))
-        _add_sheet(workbook, "Tóm tắt xã", _translate_values(summary), COMMUNE_HEADERS_VI, note)
-    workbook.save(path)
-    return Path(path)
+        summary = tidy_table(lom_song, [c for c in communes.columns if c not in ("operator", "technology")])
+        sheets.append(Sheet("Tóm tắt xã", readable_values(summary)))
+    return write_workbook(sheets, path, synthetic_note=note)
 
 
-def _campaign_meaning_vi(column: str) -> str:
-    return {
-        "priority": "Thứ tự đi đo trong xã, 1 = ô đông dân nhất",
-        "district_code": "Mã huyện",
-        "commune_code": "Mã xã có nhiều dân nhất trong ô",
-        "commune": "Tên xã",
-        "district": "Tên huyện",
-        "h3": "Mã ô lưới lục giác H3 cần đến đo",
-        "lon": "Kinh độ tâm ô",
-        "lat": "Vĩ độ tâm ô",
-        "population": "Số người sống trong ô",
-        "state": "chưa có số liệu hoặc chưa đủ bằng chứng",
-        "n_samples": "Số mẫu đo đã có trong ô (mọi nhà mạng)",
-        "n_devices": "Số điện thoại khác nhau đã đo trong ô",
-        "samples_needed": "Số mẫu cần đo thêm với mỗi nhà mạng cần đo",
-        "devices_needed": "Số điện thoại khác cần đo thêm với mỗi nhà mạng cần đo",
-        "operators_to_test": "Các nhà mạng chưa đủ bằng chứng ở ô này",
-    }[column]
+def _gap_read_columns(gaps: pd.DataFrame) -> list[str]:
+    """The gap columns people read: the schema's, then any further ones the table carries (units, villages)."""
+    extra = [c for c in gaps.columns if c not in results.GAP_COLUMNS and c != "geometry"]
+    return _GAP_READ_COLUMNS + extra
 
 
 def write_villages_xlsx(
@@ -778,16 +700,12 @@ def write_villages_xlsx(
     -------
     Path
     """
-    from openpyxl import Workbook
-
     from lomsong.analysis.villages import village_report
 
     report = village_report(villages, list(operators))
-    workbook = Workbook(write_only=True)
-    note = SYNTHETIC_NOTE_VI if synthetic else ""
-    _add_sheet(workbook, "Danh sách thôn, bon", report, {}, note)
-    workbook.save(path)
-    return Path(path)
+    kinds = {"STT": "int", "Số hộ": "people", "Số dân": "people"}
+    sheet = Sheet("Danh sách thôn, bon", report, kinds=kinds, headers={c: c for c in report.columns})
+    return write_workbook([sheet], path, synthetic_note=SYNTHETIC_NOTE_VI if synthetic else "", legend=False)
 
 
 def write_geoparquet(frame: pd.DataFrame, path: str | Path) -> Path:

@@ -1,4 +1,7 @@
-"""Words people read on the maps, in Vietnamese (default) and English, and number formatting.
+"""Every word people read, in Vietnamese (default) and English, and number formatting.
+
+The glossary (:data:`TERMS`, :data:`COLUMNS`) fixes one term per thing for the map, the CSV and
+XLSX headers, the report and the API; the map's own phrases are in :data:`VI` and :data:`EN`.
 
 One dict per language with the same keys; :func:`text` looks a key up. Vietnamese readers write
 622.168 người and 12,5 %: :func:`format_number` and :func:`format_share` follow the language.
@@ -11,7 +14,127 @@ from datetime import date
 
 LANGUAGES = ("vi", "en")
 
+# ---------------------------------------------------------------------------------------------
+# The glossary: one term per thing, in every product (map, CSV/XLSX headers, report, API, CLI)
+# ---------------------------------------------------------------------------------------------
+
+#: Concept → (Vietnamese, English). The terms fixed here are the only ones used for these things.
+TERMS: dict[str, tuple[str, str]] = {
+    "lom_song": ("Vùng lõm sóng", "Coverage gap (no operator)"),
+    "gap": ("Vùng lõm", "Gap"),
+    "village": ("Thôn, bon, buôn", "Village (thôn, bon, buôn)"),
+    "evidence": ("Mức độ tin cậy", "Confidence"),
+    "evidence_confirmed": ("Đã xác nhận", "Confirmed"),
+    "evidence_likely": ("Có khả năng", "Likely"),
+    "state_no_data": ("Chưa có số liệu", "No data"),
+    "state_insufficient": ("Chưa đủ số liệu", "Not enough evidence"),
+    "state_covered": ("Có sóng", "Covered"),
+    "state_weak": ("Sóng yếu", "Weak"),
+    "all_operators": ("Tất cả nhà mạng", "All operators"),
+    "any_technology": ("Mọi công nghệ", "Any technology"),
+    "people_in_gaps": ("Số dân trong vùng lõm", "People in gaps"),
+    "people_covered": ("Số dân có sóng", "People covered"),
+    "people_no_data": ("Số dân chưa đủ số liệu", "People without enough evidence"),
+    "synthetic": ("Dữ liệu mô phỏng", "Synthetic data"),
+}
+
+#: Machine column name → (Vietnamese header, English header, Vietnamese meaning). Every table
+#: people read (gap lists, commune summary, measurement plan, cells, villages, API downloads)
+#: takes its headers from here; machine names appear only on the legend sheet and in CSV files
+#: meant for programs.
+COLUMNS: dict[str, tuple[str, str, str]] = {
+    "gap_id": ("Mã vùng lõm", "Gap id", "Mã cố định của vùng (cùng dữ liệu đầu vào cho cùng mã)"),
+    "operator": (
+        "Nhà mạng",
+        "Operator",
+        "Nhà mạng của góc nhìn; 'Tất cả nhà mạng' là vùng lõm sóng thật sự (không mạng nào phủ sóng)",
+    ),
+    "technology": ("Công nghệ", "Technology", "Công nghệ của góc nhìn: 2G, 3G, 4G, 5G hoặc mọi công nghệ"),
+    "rank": ("Hạng (theo số dân)", "Rank (by people)", "Thứ hạng trong góc nhìn theo số dân, 1 = đông dân nhất"),
+    "population": ("Số dân", "People", "Số người sống trong vùng hoặc ô (bản đồ dân số, điều tra dân số 2019)"),
+    "area_km2": ("Diện tích (km²)", "Area (km²)", "Diện tích (km², UTM 48N)"),
+    "n_cells": ("Số ô lưới", "Cells", "Số ô lưới lục giác H3"),
+    "n_samples": ("Số mẫu đo", "Samples", "Số mẫu đo"),
+    "n_devices": ("Số máy đo", "Phones", "Số điện thoại khác nhau đã đo"),
+    "n_days": ("Số ngày đo", "Days measured", "Số ngày khác nhau có mẫu đo"),
+    "median_signal_dbm": ("Tín hiệu trung vị (dBm)", "Median signal (dBm)", "Mức tín hiệu trung vị của các mẫu đo"),
+    "p10_signal_dbm": ("Tín hiệu phân vị 10 (dBm)", "10th percentile signal (dBm)", "10 % mẫu đo yếu hơn mức này"),
+    "no_service_share": ("Tỷ lệ mẫu mất sóng", "Share of no-service samples", "Tỷ lệ mẫu đo không có sóng"),
+    "median_dl_kbps": ("Tốc độ tải xuống trung vị (kbps)", "Median download (kbps)", "Tốc độ tải xuống trung vị"),
+    "evidence": (
+        TERMS["evidence"][0],
+        TERMS["evidence"][1],
+        "Đã xác nhận: đa số ô đủ số mẫu và số máy đo theo quy tắc bằng chứng; có khả năng: chưa đủ",
+    ),
+    "state": ("Tình trạng", "State", "Có sóng, sóng yếu, chưa đủ số liệu hoặc chưa có số liệu"),
+    "commune_code": ("Mã xã (2019)", "Commune code (2019)", "Mã xã (TCTK) trước sắp xếp 2025"),
+    "commune": ("Xã (2019)", "Commune (2019)", "Tên xã trước sắp xếp 2025"),
+    "district_code": ("Mã huyện (2019)", "District code (2019)", "Mã huyện trước 2025 (cấp huyện đã bỏ từ 01/07/2025)"),
+    "district": ("Huyện (2019)", "District (2019)", "Tên huyện trước 2025"),
+    "unit_2025_code": ("Mã đơn vị mới", "Unit code (2025)", "Mã xã/phường của tỉnh Lâm Đồng từ 01/07/2025"),
+    "unit_2025": ("Đơn vị mới (2025)", "Unit (2025)", "Xã/phường của tỉnh Lâm Đồng từ 01/07/2025"),
+    "commune_codes": ("Mã các xã liên quan", "Commune codes", "Mã mọi xã mà vùng chạm tới, cách nhau bởi ';'"),
+    "communes": ("Các xã liên quan", "Communes", "Tên các xã đó, cùng thứ tự"),
+    "commune_population": ("Số dân của từng xã trong vùng", "People per commune", "Cùng thứ tự với các xã"),
+    "first_date": ("Ngày đo đầu tiên", "First date", "Ngày của mẫu đo đầu tiên"),
+    "last_date": ("Ngày đo gần nhất", "Last date", "Ngày của mẫu đo gần nhất"),
+    "centroid_lon": ("Kinh độ", "Longitude", "Kinh độ của một điểm nằm trong vùng"),
+    "centroid_lat": ("Vĩ độ", "Latitude", "Vĩ độ của một điểm nằm trong vùng"),
+    "lon": ("Kinh độ", "Longitude", "Kinh độ"),
+    "lat": ("Vĩ độ", "Latitude", "Vĩ độ"),
+    "h3": ("Ô lưới (H3)", "H3 cell", "Mã ô lưới lục giác H3"),
+    "priority": ("Thứ tự ưu tiên", "Priority", "Thứ tự đi đo trong xã, 1 = ô đông dân nhất"),
+    "samples_needed": ("Cần đo thêm (mẫu)", "Samples needed", "Số mẫu cần đo thêm với mỗi nhà mạng cần đo"),
+    "devices_needed": ("Cần thêm (máy)", "Phones needed", "Số điện thoại khác cần đo thêm"),
+    "operators_to_test": ("Nhà mạng cần đo", "Operators to test", "Các nhà mạng chưa đủ bằng chứng ở ô này"),
+    "people_in_gaps": (TERMS["people_in_gaps"][0], TERMS["people_in_gaps"][1], "Số người sống trong các vùng lõm"),
+    "share_people_covered": ("Tỷ lệ dân có sóng", "Share of people covered", "Trên dân số của xã"),
+    "share_people_no_data": ("Tỷ lệ dân chưa đủ số liệu", "Share of people without enough evidence", "Trên dân số"),
+    "share_area_with_data": ("Tỷ lệ diện tích có số liệu", "Share of area with data", "Trên diện tích của xã"),
+    "n_gaps": ("Số vùng lõm", "Gaps", "Số vùng lõm chạm tới xã"),
+    "largest_gap_id": ("Vùng lõm lớn nhất", "Largest gap", "Mã vùng lõm có nhiều dân của xã nhất"),
+    "largest_gap_population": ("Số dân của xã trong vùng đó", "People of the commune in it", "Số dân"),
+    "name": (TERMS["village"][0], TERMS["village"][1], "Tên thôn, bon, buôn"),
+    "households": ("Số hộ", "Households", "Số hộ gia đình"),
+    "has_grid_power": ("Điện lưới", "Grid power", "Thôn có điện lưới quốc gia"),
+    "no_operator": ("Không nhà mạng nào", "No operator", "Trung tâm thôn nằm trong vùng lõm sóng"),
+    # change between two periods (lomsong.analysis.compare)
+    "change_id": ("Mã thay đổi", "Change id", "Mã cố định của một thay đổi giữa hai kỳ"),
+    "status": ("So với kỳ trước", "Since the previous period", "Mới, không đổi, thu hẹp, mở rộng, đã xoá …"),
+    "gap_ids_before": ("Mã vùng kỳ trước", "Gap ids before", "Các vùng lõm của kỳ trước trong nhóm này"),
+    "gap_ids_after": ("Mã vùng kỳ này", "Gap ids after", "Các vùng lõm của kỳ này trong nhóm này"),
+    "n_gaps_before": ("Số vùng kỳ trước", "Gaps before", "Số vùng lõm kỳ trước"),
+    "n_gaps_after": ("Số vùng kỳ này", "Gaps after", "Số vùng lõm kỳ này"),
+    "n_cells_before": ("Số ô kỳ trước", "Cells before", "Số ô lưới kỳ trước"),
+    "n_cells_after": ("Số ô kỳ này", "Cells after", "Số ô lưới kỳ này"),
+    "cells_closed": ("Số ô hết lõm", "Cells closed", "Ô lõm kỳ trước, không còn lõm kỳ này"),
+    "cells_opened": ("Số ô mới lõm", "Cells opened", "Ô không lõm kỳ trước, lõm kỳ này"),
+    "population_before": ("Số dân kỳ trước", "People before", "Số dân trong vùng kỳ trước"),
+    "population_after": ("Số dân kỳ này", "People after", "Số dân trong vùng kỳ này"),
+    "population_change": ("Thay đổi số dân", "Change in people", "Số dân kỳ này trừ kỳ trước"),
+    "area_km2_before": ("Diện tích kỳ trước (km²)", "Area before (km²)", "Diện tích kỳ trước"),
+    "area_km2_after": ("Diện tích kỳ này (km²)", "Area after (km²)", "Diện tích kỳ này"),
+    "period": ("Kỳ", "Period", "Tháng của số đo (YYYY-MM)"),
+    "villages_all": ("Số thôn lõm sóng", "Villages without coverage", "Số thôn có trung tâm trong vùng lõm sóng"),
+    "change": ("Thay đổi", "Change", "Vào danh sách hoặc ra khỏi danh sách"),
+    "on_list_before": ("Trong danh sách kỳ trước", "On the list before", "Thôn lõm sóng kỳ trước"),
+    "on_list_after": ("Trong danh sách kỳ này", "On the list after", "Thôn lõm sóng kỳ này"),
+    "synthetic": (TERMS["synthetic"][0], TERMS["synthetic"][1], "CÓ: dữ liệu do chương trình mô phỏng tạo ra"),
+}
+
+
 VI: dict[str, str] = {
+    # workbooks
+    "legend_sheet": "Chú giải",
+    "legend_header": "Cột",
+    "legend_machine_name": "Tên máy (CSV, API)",
+    "legend_meaning": "Ý nghĩa",
+    "summary_sheet": "Tổng hợp",
+    "view_title": "Góc nhìn",
+    "denominator_note": (
+        "Mỗi con số đi kèm mẫu số: số dân trong vùng lõm, số dân có sóng và số dân chưa đủ số liệu "
+        "cộng lại bằng dân số."
+    ),
     "title": "Vùng lõm sóng di động có người ở — tỉnh Đắk Nông",
     "commune_title": "Vùng lõm sóng di động — {commune}, {district}",
     "view": "Nhà mạng",
@@ -32,7 +155,7 @@ VI: dict[str, str] = {
     "layer_gaps": "Vùng lõm sóng (theo mức tin cậy)",
     "layer_cells": "Ô lưới H3 theo tín hiệu — {operator}",
     "layer_heat": "Mật độ điểm đo",
-    "layer_villages": "Thôn, buôn theo tình trạng sóng",
+    "layer_villages": f"{TERMS['village'][0]} theo tình trạng sóng",
     "layer_districts": "Ranh giới huyện",
     "layer_labels": "Tên xã",
     # commune fields
@@ -51,7 +174,7 @@ VI: dict[str, str] = {
     "n_devices": "Số thiết bị đo",
     "median_signal": "Tín hiệu trung vị",
     "no_service_share": "Tỷ lệ mẫu mất sóng",
-    "evidence": "Mức độ tin cậy",
+    "evidence": TERMS["evidence"][0],
     "gap_id": "Mã vùng (gap_id)",
     "operator": "Nhà mạng",
     "technology": "Công nghệ",
@@ -67,7 +190,7 @@ VI: dict[str, str] = {
     "state_no_data": "Chưa có số đo",
     "cells": "Số ô",
     # villages
-    "village": "Thôn, buôn",
+    "village": TERMS["village"][0],
     "status": "Tình trạng",
     "village_in_gap": "Trong vùng lõm sóng",
     "village_weak": "Sóng yếu",
@@ -79,7 +202,7 @@ VI: dict[str, str] = {
     "legend_communes": "Tỷ lệ dân trong vùng lõm sóng",
     "legend_gaps": "Vùng lõm sóng",
     "legend_cells": "Ô lưới H3 (khi bật lớp)",
-    "legend_villages": "Thôn, buôn",
+    "legend_villages": TERMS["village"][0],
     "legend_no_people": "không có dân",
     # search
     "search_placeholder": "Tìm xã (gõ không dấu cũng được)…",
@@ -89,6 +212,17 @@ VI: dict[str, str] = {
 }
 
 EN: dict[str, str] = {
+    # workbooks
+    "legend_sheet": "Legend",
+    "legend_header": "Column",
+    "legend_machine_name": "Machine name (CSV, API)",
+    "legend_meaning": "Meaning (Vietnamese)",
+    "summary_sheet": "Summary",
+    "view_title": "View",
+    "denominator_note": (
+        "Every figure with its denominator: people in gaps, covered and without enough evidence add up to "
+        "the population."
+    ),
     "title": "Mobile coverage gaps where people live — Đắk Nông province",
     "commune_title": "Mobile coverage gaps — {commune}, {district}",
     "view": "Operator",
@@ -124,7 +258,7 @@ EN: dict[str, str] = {
     "n_devices": "Devices",
     "median_signal": "Median signal",
     "no_service_share": "Share of no-service samples",
-    "evidence": "Evidence",
+    "evidence": TERMS["evidence"][1],
     "gap_id": "Gap id",
     "operator": "Operator",
     "technology": "Technology",
@@ -158,6 +292,49 @@ EN: dict[str, str] = {
 }
 
 STRINGS: dict[str, dict[str, str]] = {"vi": VI, "en": EN}
+
+
+def term(key: str, lang: str = "vi") -> str:
+    """Return the glossary's term for a concept (:data:`TERMS`) in ``lang``."""
+    vietnamese, english = TERMS[key]
+    return vietnamese if check_language(lang) == "vi" else english
+
+
+def header(column: str, lang: str = "vi") -> str:
+    """Return the header people read for a machine column name (the name itself when unknown).
+
+    Parameters
+    ----------
+    column : str
+        Machine column name (``population``, ``gap_id`` …).
+    lang : str
+        ``vi`` or ``en``.
+
+    Returns
+    -------
+    str
+    """
+    entry = COLUMNS.get(column)
+    if entry is None:
+        operator = column.removeprefix("status_")
+        if operator != column:  # a status per operator: status_viettel
+            from lomsong.operators import display_name
+
+            return f"{'Tình trạng' if check_language(lang) == 'vi' else 'Status'} {display_name(operator)}"
+        return column
+    return entry[0] if check_language(lang) == "vi" else entry[1]
+
+
+def meaning(column: str) -> str:
+    """Return the Vietnamese meaning of a machine column (for legend sheets); empty when unknown."""
+    entry = COLUMNS.get(column)
+    return entry[2] if entry else ""
+
+
+def headers(columns: list[str] | tuple[str, ...], lang: str = "vi") -> dict[str, str]:
+    """Return ``{column: header}`` for the given machine columns."""
+    return {column: header(column, lang) for column in columns}
+
 
 
 def check_language(lang: str) -> str:

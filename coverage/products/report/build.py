@@ -37,6 +37,7 @@ from lomsong.analysis.compare import Comparison
 from lomsong.errors import ReportError
 from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, display_name
 from lomsong.products import words as i18n
+from lomsong.products.workbook import Sheet, frame_kinds, readable_values, write_workbook
 from lomsong.reference.boundaries import METRIC_CRS
 from lomsong.reference.units import MAPPED_WHOLE_NOTE, gap_people_by_unit, summarise_units, unit_mapping
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, GAPS_PARQUET, VILLAGES_PARQUET, RunResults
@@ -92,9 +93,9 @@ LABELS: dict[str, dict[str, str]] = {
         "rank": "Hạng",
         "where": "Vị trí",
         "area_km2": "Diện tích (km²)",
-        "evidence": "Mức tin cậy",
-        "evidence_confirmed": "Đã xác nhận",
-        "evidence_likely": "Có khả năng",
+        "evidence": i18n.TERMS["evidence"][0],
+        "evidence_confirmed": i18n.TERMS["evidence_confirmed"][0],
+        "evidence_likely": i18n.TERMS["evidence_likely"][0],
         "coordinates": "Toạ độ (vĩ độ, kinh độ)",
         "status": "So với kỳ trước",
         "status_new": "Mới",
@@ -137,7 +138,7 @@ LABELS: dict[str, dict[str, str]] = {
         "sheet_trend": "Xu hướng",
         "figure": "Chỉ tiêu",
         "value": "Giá trị",
-        "village": "Thôn, bon, buôn",
+        "village": i18n.TERMS["village"][0],
         "commune": "Xã",
         "district": "Huyện",
         "change": "Thay đổi",
@@ -192,9 +193,9 @@ LABELS: dict[str, dict[str, str]] = {
         "rank": "Rank",
         "where": "Location",
         "area_km2": "Area (km²)",
-        "evidence": "Evidence",
-        "evidence_confirmed": "Confirmed",
-        "evidence_likely": "Likely",
+        "evidence": i18n.TERMS["evidence"][1],
+        "evidence_confirmed": i18n.TERMS["evidence_confirmed"][1],
+        "evidence_likely": i18n.TERMS["evidence_likely"][1],
         "coordinates": "Coordinates (lat, lon)",
         "status": "Since previous",
         "status_new": "New",
@@ -237,7 +238,7 @@ LABELS: dict[str, dict[str, str]] = {
         "sheet_trend": "Trend",
         "figure": "Figure",
         "value": "Value",
-        "village": "Village",
+        "village": i18n.TERMS["village"][1],
         "commune": "Commune",
         "district": "District",
         "change": "Change",
@@ -1232,66 +1233,60 @@ def render_pdf(report: Report, images: dict[str, bytes], path: str | Path) -> Pa
 
 
 def render_xlsx(report: Report, path: str | Path) -> Path:
-    """Write the report's tables to an XLSX workbook (numbers stay numbers).
+    """Write the report's tables to an XLSX workbook fit for a meeting (numbers stay numbers).
 
-    Sheets: summary (headline figures and the per-operator table), areas (communes or 2025
-    units), largest gaps, changes (every view), village changes, trend. When the data is
-    simulated, the first row of every sheet says so and the table starts on row 3.
+    Written by :func:`lomsong.products.workbook.write_workbook`. Sheets: summary (headline
+    figures, the per-operator table, the method), areas (communes or 2025 units), largest gaps,
+    changes (every view), village changes, trend, legend. When the data is simulated, the first
+    row of every sheet says so.
     """
-    from openpyxl.styles import Font, PatternFill
-
     labels = LABELS[report.lang]
-    path = Path(path)
-    start = 2 if report.synthetic else 0
+    figure, value = labels["figure"], labels["value"]
     headline_frame = pd.DataFrame(
-        {labels["figure"]: [h.label for h in report.headlines], labels["value"]: [h.value for h in report.headlines]}
+        {figure: [h.label for h in report.headlines], value: [h.value for h in report.headlines]}
     )
-    sheets: list[tuple[str, pd.DataFrame]] = [
-        (labels["sheet_summary"], headline_frame),
-        (labels["sheet_areas_2025" if report.units == "2025" else "sheet_areas"], report.areas.frame),
-        (labels["sheet_top"], report.top_gaps.frame),
+
+    def sheet(title: str, table: Table, intro: list[str] | None = None) -> Sheet:
+        return Sheet(
+            title,
+            _stripped(table.frame),
+            kinds=frame_kinds(table.frame, table.kinds),
+            headers={c: str(c).strip() for c in table.frame.columns},
+            intro=intro or [],
+        )
+
+    notes = [report.texts["method"]] + ([report.texts["units_note"]] if report.texts["units_note"] else [])
+    sheets = [
+        Sheet(labels["sheet_summary"], headline_frame, kinds={value: "people"}, headers={figure: figure, value: value}),
+        sheet(report.operators.title or labels["operators_title"], report.operators, notes),
+        sheet(labels["sheet_areas_2025" if report.units == "2025" else "sheet_areas"], report.areas),
+        sheet(labels["sheet_top"], report.top_gaps),
     ]
     if not report.changes.empty:
-        sheets.append((labels["sheet_changes"], report.changes))
+        changes = readable_values(pd.DataFrame(report.changes.drop(columns=["geometry"], errors="ignore")), report.lang)
+        sheets.append(Sheet(labels["sheet_changes"], changes))
     if not report.village_changes.empty:
         village = report.village_changes.drop(columns=["geometry"], errors="ignore").copy()
         village["change"] = village["change"].map({"joined": labels["joined"], "left": labels["left"]})
-        sheets.append((labels["sheet_villages"], village))
+        sheets.append(Sheet(labels["sheet_villages"], readable_values(pd.DataFrame(village), report.lang)))
     if not report.trend.empty:
-        sheets.append((labels["sheet_trend"], report.trend))
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for name, frame in sheets:
-            frame = frame.copy()
-            frame.columns = [str(c).strip() for c in frame.columns]
-            for column in frame.columns:
-                if frame[column].dtype == object or str(frame[column].dtype).startswith("string"):
-                    frame[column] = frame[column].astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
-            frame.to_excel(writer, sheet_name=name[:31], index=False, startrow=start)
-            sheet = writer.sheets[name[:31]]
-            if report.synthetic:
-                sheet.cell(row=1, column=1, value=report.texts["synthetic_banner"]).font = Font(
-                    bold=True, color="C00000"
-                )
-            for cell in sheet[start + 1]:
-                cell.font = Font(bold=True)
-                cell.fill = PatternFill("solid", fgColor="DCE6F2")
-            for index, column in enumerate(frame.columns, start=1):
-                widest = max([len(str(column)), *[len(str(v)) for v in frame[column].head(200)]])
-                sheet.column_dimensions[sheet.cell(row=start + 1, column=index).column_letter].width = min(
-                    max(10, widest + 2), 60
-                )
-        operators_sheet = writer.sheets[labels["sheet_summary"][:31]]
-        report.operators.frame.to_excel(
-            writer, sheet_name=labels["sheet_summary"][:31], index=False, startrow=start + len(headline_frame) + 3
-        )
-        operators_sheet.cell(row=start + len(headline_frame) + 3, column=1, value=report.operators.title).font = Font(
-            bold=True
-        )
-        note_row = start + len(headline_frame) + len(report.operators.frame) + 6
-        operators_sheet.cell(row=note_row, column=1, value=report.texts["method"])
-        if report.texts["units_note"]:
-            operators_sheet.cell(row=note_row + 1, column=1, value=report.texts["units_note"])
-    return path
+        sheets.append(Sheet(labels["sheet_trend"], readable_values(report.trend, report.lang)))
+    return write_workbook(
+        sheets,
+        path,
+        synthetic_note=report.texts["synthetic_banner"] if report.synthetic else "",
+        lang=report.lang,
+    )
+
+
+def _stripped(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy with headers and text cells stripped of the padding used for indentation in the PDF."""
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype).startswith("string"):
+            frame[column] = frame[column].astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+    return frame
 
 
 @dataclass

@@ -1,0 +1,319 @@
+"""The one XLSX writer: every workbook people take to a meeting (gaps, villages, the report, API
+downloads) is written here, so that they all read and print the same way.
+
+What a sheet gets:
+
+- Vietnamese headers from the glossary (:mod:`lomsong.products.words`); the machine names go on
+  the legend sheet, beside each header and its meaning;
+- number formats by what a column holds: whole people with thousands separators, shares as %,
+  km² to 2 decimals, coordinates to 6, dates as real dates;
+- a frozen header row, an autofilter, widths fitted to the content (capped);
+- print set-up: A4 landscape, fitted to one page wide, the header row repeated on every page;
+- the synthetic-data note on top when the data is simulated;
+- text cells are always stored as text: a value such as ``=HYPERLINK(…)`` from an input file is
+  never a formula.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from lomsong.products import words
+
+#: Column kind → Excel number format.
+NUMBER_FORMATS: dict[str, str] = {
+    "people": "#,##0",
+    "int": "#,##0",
+    "share": "0.0%",
+    "km2": "#,##0.00",
+    "float1": "#,##0.0",
+    "float": "#,##0.00",
+    "signed": "+#,##0;-#,##0;0",
+    "coord": "0.000000",
+    "date": "DD/MM/YYYY",
+}
+
+#: Widest column (characters) and narrowest.
+MAX_WIDTH, MIN_WIDTH = 50, 8
+
+_PEOPLE = ("population", "people", "households")
+
+
+def column_kind(name: str, values: pd.Series) -> str:
+    """Return how to format a machine column, from its name and dtype.
+
+    Parameters
+    ----------
+    name : str
+        Machine column name.
+    values : pandas.Series
+        Its values.
+
+    Returns
+    -------
+    str
+        A key of :data:`NUMBER_FORMATS`, or ``text``.
+    """
+    if name.endswith("_date") or pd.api.types.is_datetime64_any_dtype(values):
+        return "date"
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return "text"
+    if "share" in name:
+        return "share"
+    if name.endswith("_km2"):
+        return "km2"
+    if name in ("lon", "lat") or name.startswith("centroid_"):
+        return "coord"
+    if name.endswith("_dbm"):
+        return "float1"
+    if any(word in name for word in _PEOPLE) or name.startswith("n_") or pd.api.types.is_integer_dtype(values):
+        return "people"
+    return "float"
+
+
+@dataclass
+class Sheet:
+    """One sheet of a workbook.
+
+    Attributes
+    ----------
+    title : str
+        Sheet name (cut to Excel's 31 characters; ``[]:*?/\\`` replaced).
+    frame : pandas.DataFrame
+        The rows, with machine column names (or already-readable headers with ``kinds``).
+    kinds : dict
+        Column → kind (:data:`NUMBER_FORMATS`), overriding :func:`column_kind`.
+    headers : dict
+        Column → header people read, overriding the glossary.
+    intro : list of str
+        Lines written above the table (after the synthetic note).
+    """
+
+    title: str
+    frame: pd.DataFrame
+    kinds: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    intro: list[str] = field(default_factory=list)
+
+
+def sheet_title(text: str) -> str:
+    """Return a valid Excel sheet name for ``text``."""
+    for bad in "[]:*?/\\":
+        text = text.replace(bad, " ")
+    return text[:31]
+
+
+def _cell_value(value: Any, kind: str) -> Any:
+    """Return what openpyxl should store: Python scalars, dates as dates, None for missing."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if kind == "date":
+        if isinstance(value, pd.Timestamp | dt.datetime):
+            return value.date()
+        if isinstance(value, str) and len(value) >= 10:
+            try:
+                return dt.date.fromisoformat(value[:10])
+            except ValueError:
+                return value
+    if isinstance(value, list | tuple | np.ndarray):
+        return "; ".join(str(v) for v in value)
+    return value
+
+
+def _display_width(frame: pd.DataFrame, column: Any, header: str) -> int:
+    """Characters needed to show a column's header (wrapped over two lines) and its longest value."""
+    sample = frame[column].head(2000)
+    longest = int(sample.astype("string").str.len().max()) if len(sample) and sample.notna().any() else 0
+    header_words = max((len(word) for word in header.split()), default=0)
+    wanted = max(longest + 2, header_words + 2, math.ceil(len(header) / 2) + 2)
+    return max(MIN_WIDTH, min(MAX_WIDTH, wanted))
+
+
+def write_workbook(
+    sheets: Sequence[Sheet],
+    path: str | Path | IO[bytes],
+    *,
+    synthetic_note: str = "",
+    legend: bool = True,
+    lang: str = "vi",
+) -> Path | IO[bytes]:
+    """Write sheets to an XLSX file fit for a meeting (see the module docstring).
+
+    Parameters
+    ----------
+    sheets : sequence of Sheet
+        In order; put the summary first.
+    path : str or Path or binary file
+        Target file or buffer (written in place; callers that need atomicity write into a staging folder).
+    synthetic_note : str, optional
+        Written in red on top of every sheet when the data is simulated.
+    legend : bool
+        Add a last sheet 'Chú giải' listing each header, its machine name and its meaning.
+    lang : str
+        Language of the headers (``vi`` or ``en``).
+
+    Returns
+    -------
+    Path
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.properties import PageSetupProperties
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    header_font, header_fill = Font(bold=True), PatternFill("solid", fgColor="DCE6F2")
+    legend_rows: dict[str, tuple[str, str]] = {}
+    for spec in sheets:
+        sheet = workbook.create_sheet(sheet_title(spec.title))
+        frame = spec.frame.reset_index(drop=True)
+        columns = list(frame.columns)
+        kinds = {c: spec.kinds.get(c) or column_kind(str(c), frame[c]) for c in columns}
+        heads = {c: spec.headers.get(c) or words.header(str(c), lang) for c in columns}
+        for c in columns:
+            if str(c) in words.COLUMNS:
+                legend_rows.setdefault(str(c), (heads[c], words.meaning(str(c))))
+        row = 1
+        for line in ([synthetic_note] if synthetic_note else []) + list(spec.intro):
+            cell = sheet.cell(row=row, column=1, value=line)
+            cell.data_type = "s"
+            if line == synthetic_note:
+                cell.font = Font(bold=True, color="9C0006")
+                cell.fill = PatternFill("solid", fgColor="FFC7CE")
+            row += 1
+        header_row = row
+        for index, column in enumerate(columns, start=1):
+            cell = sheet.cell(row=header_row, column=index, value=heads[column])
+            cell.data_type = "s"
+            cell.font, cell.fill = header_font, header_fill
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        for index, column in enumerate(columns, start=1):
+            kind = kinds[column]
+            number_format = NUMBER_FORMATS.get(kind)
+            values = frame[column].tolist()
+            for offset, value in enumerate(values, start=1):
+                cell = sheet.cell(row=header_row + offset, column=index, value=_cell_value(value, kind))
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # never a formula, whatever the text starts with
+                elif number_format and cell.value is not None:
+                    cell.number_format = number_format
+            sheet.column_dimensions[get_column_letter(index)].width = _display_width(frame, column, heads[column])
+        last_row = header_row + len(frame)
+        if columns:
+            sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1)
+            sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(columns))}{max(last_row, header_row)}"
+            sheet.print_title_rows = f"{header_row}:{header_row}"
+        sheet.page_setup.orientation = "landscape"
+        sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+        sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+        sheet.page_setup.fitToWidth = 1
+        sheet.page_setup.fitToHeight = 0
+        sheet.print_options.gridLines = True
+    if legend and legend_rows:
+        rows = pd.DataFrame(
+            [(head, name, meaning) for name, (head, meaning) in legend_rows.items()],
+            columns=["header", "machine_name", "meaning"],
+        )
+        legend_sheet = Sheet(
+            words.text(lang, "legend_sheet"),
+            rows,
+            headers={
+                "header": words.text(lang, "legend_header"),
+                "machine_name": words.text(lang, "legend_machine_name"),
+                "meaning": words.text(lang, "legend_meaning"),
+            },
+        )
+        # written with the same rules, but without a legend of its own
+        _append_plain(workbook, legend_sheet, synthetic_note)
+    workbook.save(path)
+    return path if hasattr(path, "write") else Path(path)
+
+
+def _append_plain(workbook: Any, spec: Sheet, synthetic_note: str) -> None:
+    """Append a text-only sheet (the legend) with a bold header and fitted widths."""
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    sheet = workbook.create_sheet(sheet_title(spec.title))
+    row = 1
+    if synthetic_note:
+        cell = sheet.cell(row=1, column=1, value=synthetic_note)
+        cell.data_type = "s"
+        cell.font = Font(bold=True, color="9C0006")
+        row = 2
+    for index, column in enumerate(spec.frame.columns, start=1):
+        cell = sheet.cell(row=row, column=index, value=spec.headers.get(column, column))
+        cell.data_type, cell.font = "s", Font(bold=True)
+        for offset, value in enumerate(spec.frame[column].tolist(), start=1):
+            text = sheet.cell(row=row + offset, column=index, value=value)
+            text.data_type = "s"
+            text.alignment = Alignment(wrap_text=True, vertical="top")
+        width = _display_width(spec.frame, column, str(spec.headers.get(column, column)))
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = sheet.cell(row=row + 1, column=1)
+    sheet.page_setup.orientation = "landscape"
+
+
+def readable_values(frame: pd.DataFrame, lang: str = "vi") -> pd.DataFrame:
+    """Return a copy with codes replaced by the words people read (operators, technology, states).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A table with some of ``operator``, ``technology``, ``state``, ``evidence``,
+        ``operators_to_test``, ``has_grid_power``.
+    lang : str
+        ``vi`` or ``en``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    from lomsong.operators import display_name
+    from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY
+
+    out = frame.copy()
+    if "operator" in out:
+        names = out["operator"].astype(str)
+        out["operator"] = np.where(
+            names == ALL_OPERATORS, words.term("all_operators", lang), names.map(display_name).to_numpy(object)
+        )
+    if "technology" in out:
+        out["technology"] = out["technology"].astype(str).replace({ANY_TECHNOLOGY: words.term("any_technology", lang)})
+    if "state" in out:
+        states = {s: words.term(f"state_{s}", lang) for s in ("no_data", "insufficient", "covered", "weak")}
+        out["state"] = out["state"].astype(str).map(lambda s: states.get(s, s))
+    if "evidence" in out:
+        levels = {s: words.term(f"evidence_{s}", lang) for s in ("confirmed", "likely")}
+        out["evidence"] = out["evidence"].astype(str).map(lambda s: levels.get(s, s))
+    if "operators_to_test" in out:
+        out["operators_to_test"] = (
+            out["operators_to_test"]
+            .astype("string")
+            .map(lambda text: "; ".join(display_name(op) for op in text.split(";") if op), na_action="ignore")
+        )
+    if "has_grid_power" in out:
+        power = out["has_grid_power"].astype("boolean")
+        yes, no = ("Có", "Không") if lang == "vi" else ("Yes", "No")
+        out["has_grid_power"] = np.where(power.isna(), "", np.where(power.fillna(False), yes, no))
+    return out
+
+
+def frame_kinds(frame: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, str]:
+    """Translate a report table's kinds (``text``, ``int``, ``float1``, ``share``, ``signed``) to sheet kinds."""
+    return {column: {"int": "people"}.get(kind, kind) for column, kind in kinds.items() if column in frame.columns}
