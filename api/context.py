@@ -392,7 +392,7 @@ def default_runner(settings: ApiSettings) -> Any:
     """Run the analysis pipeline on the store into the served run folder (``lomsong run``'s work)."""
     from lomsong.jobs.run import run_analysis
 
-    return run_analysis(store=settings.store_dir, out=settings.run_folder, progress=False, maps=True)
+    return run_analysis(store=settings.store_dir, out=settings.run_folder, maps=True)
 
 
 # ----------------------------------------------------------------------------------------------

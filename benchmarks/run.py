@@ -92,7 +92,7 @@ def child_run(store: str) -> dict:
     from lomsong.jobs.run import run_analysis
 
     with tempfile.TemporaryDirectory() as out:
-        summary = run_analysis(store=store, out=out, maps=False, progress=False)
+        summary = run_analysis(store=store, out=out, maps=False)
     return {"timings": summary.timings, "counts": summary.counts, "peak_mb": _peak_mb()}
 
 

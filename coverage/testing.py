@@ -312,6 +312,6 @@ def simulated_period_pair(
     products = folder / "products"
     for period in (before, after):  # two months
         run_analysis(
-            measurement_paths=[csv], villages=villages, out=products, period=period, progress=False, maps=False
+            measurement_paths=[csv], villages=villages, out=products, period=period, maps=False
         )
     return products, result

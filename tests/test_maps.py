@@ -23,7 +23,7 @@ LAYER_KEYS_VI = [
     "Ô lưới H3 theo tín hiệu — VinaPhone (VNPT)",
     "Ô lưới H3 theo tín hiệu — Tất cả nhà mạng",
     "Mật độ điểm đo",
-    "Thôn, buôn theo tình trạng sóng",
+    "Thôn, bon, buôn theo tình trạng sóng",
     "Ranh giới huyện",
     "Tên xã",
 ]

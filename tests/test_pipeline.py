@@ -194,13 +194,13 @@ def test_same_input_same_gap_ids_and_period_filter(tmp_path, small_set, cli_run)
     folder, _ = small_set
     out, _ = cli_run
     files = sorted(p for p in folder.iterdir() if p.suffix != ".json")
-    again = run_analysis(measurement_paths=files, out=tmp_path / "again", progress=False, maps=False)
+    again = run_analysis(measurement_paths=files, out=tmp_path / "again", maps=False)
     first = gpd.read_parquet(out / "gaps.parquet")
     second = gpd.read_parquet(tmp_path / "again" / "gaps.parquet")
     assert sorted(first["gap_id"]) == sorted(second["gap_id"])
     assert not again.maps and again.meta["maps"] is None
 
-    month = run_analysis(measurement_paths=files, out=tmp_path / "p", period="2026-09", progress=False, maps=False)
+    month = run_analysis(measurement_paths=files, out=tmp_path / "p", period="2026-09", maps=False)
     assert month.out == tmp_path / "p" / "periods" / "2026-09"
     meta = results.load_run(month.out).meta
     assert meta["period"] == "2026-09"
@@ -242,7 +242,7 @@ def test_run_from_the_store_reads_what_was_ingested(tmp_path, small_set, commune
     files = sorted(p for p in folder.iterdir() if p.suffix != ".json")
     store = MeasurementStore(tmp_path / "store")
     reports = ingest_files(store, files, communes=communes)
-    summary = run_analysis(store=tmp_path / "store", out=tmp_path / "out", progress=False, maps=False)
+    summary = run_analysis(store=tmp_path / "store", out=tmp_path / "out", maps=False)
     assert summary.counts["measurements"] == sum(r.accepted for r in reports)
     assert summary.synthetic
     meta = results.load_run(summary.out).meta

@@ -70,7 +70,11 @@ def map_command(
 def assets_command() -> None:
     """Fetch Leaflet and its plugins from the npm registry into vendor/ (once; quick when present)."""
     try:
-        root = ensure_assets(quiet=False)
+        root = ensure_assets(
+            on_fetch=lambda package, version, target: console.print(
+                f"vendored {package}@{version} from the npm registry into {target}"
+            )
+        )
     except AssetError as exc:
         fail(str(exc))
     console.print(f"map assets ready in {root}")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from lomsong import paths
 from lomsong.cli._app import app, console, fail
+from lomsong.cli._progress import run_progress
 from lomsong.errors import LomsongError
 from lomsong.jobs.run import RunSummary, demo_measurement_files, run_analysis
 from lomsong.products import tables as export
@@ -125,24 +126,25 @@ def run(
     if measurements and store:
         fail("give either --measurements or --store, not both")
     try:
-        summary = run_analysis(
-            measurement_paths=_expand(measurements),
-            store=store,
-            boundaries=boundaries,
-            population=population,
-            calibrate_population=calibrate,
-            villages=villages,
-            config=config,
-            resolution=resolution,
-            out=out,
-            since=since,
-            until=until,
-            period=period,
-            progress=not quiet,
-            maps=maps,
-            engine=engine,
-            scheduler=scheduler,
-        )
+        with run_progress(show=not quiet) as progress:
+            summary = run_analysis(
+                measurement_paths=_expand(measurements),
+                store=store,
+                boundaries=boundaries,
+                population=population,
+                calibrate_population=calibrate,
+                villages=villages,
+                config=config,
+                resolution=resolution,
+                out=out,
+                since=since,
+                until=until,
+                period=period,
+                progress=progress,
+                maps=maps,
+                engine=engine,
+                scheduler=scheduler,
+            )
     except LomsongError as exc:
         fail(str(exc))
     print_summary(summary)
@@ -166,7 +168,8 @@ def demo(
         "(simulated measurements, not real ones)"
     )
     try:
-        summary = run_analysis(out=out, maps=maps)
+        with run_progress() as progress:
+            summary = run_analysis(out=out, maps=maps, progress=progress)
     except LomsongError as exc:
         fail(str(exc))
     print_summary(summary)
@@ -174,7 +177,8 @@ def demo(
         from lomsong.jobs.monthly import demo_periods
 
         console.rule("Monthly runs, change and report (synthetic demo)")
-        made = demo_periods(out=out, progress=False)
+        with run_progress() as progress:
+            made = demo_periods(out=out, progress=progress)
         change = made.comparison.view()
         console.print(
             f"{made.periods[0]} → {made.periods[1]}, vùng lõm sóng (all operators): "

@@ -6,12 +6,14 @@ Orchestration over the run job (:mod:`lomsong.jobs.run`), the comparison
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 
 from lomsong.analysis.compare import Comparison
+from lomsong.jobs.run import RunEvent
 from lomsong.products.report.build import ReportFiles, prepare_report, trend_table, write_comparison, write_report
 
 
@@ -118,7 +120,7 @@ def demo_periods(
     lang: str = "vi",
     units: str = "2019",
     maps: bool = False,
-    progress: bool = True,
+    progress: Callable[[RunEvent], None] | None = None,
 ) -> DemoPeriods:
     """Make the demo's two monthly runs, their comparison and the report of the later month.
 
@@ -136,8 +138,8 @@ def demo_periods(
         Report language and units.
     maps : bool
         Also build each period's interactive maps (slower).
-    progress : bool
-        Show the stages.
+    progress : callable, optional
+        Called with each run's :class:`lomsong.jobs.run.RunEvent` s.
 
     Returns
     -------

@@ -344,53 +344,60 @@ def library_versions() -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RunEvent:
+    """Where a run is, for a progress display.
+
+    Attributes
+    ----------
+    kind : str
+        ``start`` (a stage begins), ``note`` (a sub-step of the current stage) or ``done``.
+    stage : str
+        Machine name of the stage (``inputs``, ``analysis``, ``write``, ``maps``).
+    label : str
+        What the stage does, for a person.
+    message : str
+        The sub-step (``note``), else empty.
+    seconds : float
+        How long the stage took (``done``), else 0.
+    """
+
+    kind: str
+    stage: str
+    label: str
+    message: str = ""
+    seconds: float = 0.0
+
+
 class _Stages:
-    """Times stages and shows them with rich (or stays silent)."""
+    """Times stages and reports them to a progress callback (the command line renders it)."""
 
-    def __init__(self, show: bool, console: Any = None) -> None:
+    def __init__(self, progress: Callable[[RunEvent], None] | None) -> None:
         self.timings: dict[str, float] = {}
-        self._progress = None
-        if show:
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=console or Console(stderr=True, highlight=False),
-                transient=False,
-            )
-        self._task = None
+        self._say = progress or (lambda _event: None)
+        self._name, self._label = "", ""
 
     def __enter__(self) -> _Stages:
-        if self._progress is not None:
-            self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        return None
 
     def note(self, message: str) -> None:
-        """Show a sub-step of the current stage."""
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, description=f"{self._label}: {message}")
+        """Report a sub-step of the current stage."""
+        self._say(RunEvent("note", self._name, self._label, message))
 
     @contextmanager
     def stage(self, name: str, label: str) -> Iterator[None]:
-        """Time one stage and show it as a line that ends with a tick."""
-        self._label = label
-        if self._progress is not None:
-            self._task = self._progress.add_task(label, total=1)
+        """Time one stage, reporting its start and its end."""
+        self._name, self._label = name, label
+        self._say(RunEvent("start", name, label))
         started = time.perf_counter()
         try:
             yield
         finally:
             self.timings[name] = round(time.perf_counter() - started, 3)
-            if self._progress is not None and self._task is not None:
-                self._progress.update(self._task, description=f"[green]✓[/] {label}", completed=1)
-                self._task = None
+            self._say(RunEvent("done", name, label, seconds=self.timings[name]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,9 +502,8 @@ def run_analysis(
     since: str | dt.date | pd.Timestamp | None = None,
     until: str | dt.date | pd.Timestamp | None = None,
     period: str | None = None,
-    progress: bool = True,
+    progress: Callable[[RunEvent], None] | None = None,
     maps: bool = True,
-    console: Any = None,
     engine: str = "local",
     scheduler: str | None = None,
 ) -> RunSummary:
@@ -529,12 +535,10 @@ def run_analysis(
         Keep measurements with ``since <= time < until`` (naive values are Vietnam local time).
     period : str, optional
         A month ``YYYY-MM``: sets ``since``/``until`` and writes the run to the period's folder.
-    progress : bool
-        Show the stages with rich.
+    progress : callable, optional
+        Called with a :class:`RunEvent` as each stage starts, reports a sub-step and ends.
     maps : bool
         Build the maps into the run folder when :mod:`lomsong.products.maps.build` is installed.
-    console : rich.console.Console, optional
-        Where progress goes (default: standard error).
     engine : {"local", "dask"}
         ``"dask"`` indexes and aggregates the store's Parquet files on a Dask cluster
         (:mod:`lomsong.analysis.dask_engine`) and finishes here; it needs ``store``. Same results.
@@ -574,7 +578,7 @@ def run_analysis(
     if since_ts is not None and until_ts is not None and since_ts >= until_ts:
         raise RunError(f"the period is empty: since {since_ts} is not before until {until_ts}")
 
-    with _Stages(progress, console) as stages:
+    with _Stages(progress or None) as stages:
         with stages.stage("inputs", "Reading boundaries, population and measurements"):
             boundary_path = Path(boundaries) if boundaries else paths.boundaries_path()
             communes = read_communes(boundary_path)

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,15 +104,15 @@ def missing_assets() -> list[str]:
     return [key for key, asset in ASSETS.items() if not (root / asset.path).is_file()]
 
 
-def ensure_assets(quiet: bool = True) -> Path:
+def ensure_assets(on_fetch: Callable[[str, str, Path], None] | None = None) -> Path:
     """Fetch the pinned map packages from the npm registry unless they are already vendored.
 
     Idempotent and quick when every file is present (no npm call then).
 
     Parameters
     ----------
-    quiet : bool
-        When False, print one line per package fetched.
+    on_fetch : callable, optional
+        Called with the package, its version and the folder after each package is fetched.
 
     Returns
     -------
@@ -130,8 +131,8 @@ def ensure_assets(quiet: bool = True) -> Path:
         if all((root / path).is_file() for path in needed):
             continue
         _fetch_npm_package(package, version, target)
-        if not quiet:
-            print(f"vendored {package}@{version} from the npm registry into {target}")
+        if on_fetch is not None:
+            on_fetch(package, version, target)
     heat = root / ASSETS["heat.js"].path
     if not heat.is_file():
         heat.parent.mkdir(parents=True, exist_ok=True)
