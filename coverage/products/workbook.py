@@ -171,102 +171,88 @@ def write_workbook(
     Path
     """
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.properties import PageSetupProperties
 
-    workbook = Workbook()
-    workbook.remove(workbook.active)
+    # write-only: rows are streamed to the file, so a sheet of many thousand rows stays quick
+    workbook = Workbook(write_only=True)
     header_font, header_fill = Font(bold=True), PatternFill("solid", fgColor="DCE6F2")
+    note_font, note_fill = Font(bold=True, color="9C0006"), PatternFill("solid", fgColor="FFC7CE")
+    wrap = Alignment(wrap_text=True, vertical="top")
     legend_rows: dict[str, tuple[str, str]] = {}
-    for spec in sheets:
+
+    def text_cell(sheet: Any, value: str, font: Any = None, fill: Any = None, alignment: Any = None) -> Any:
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"  # never a formula, whatever the text starts with
+        if font is not None:
+            cell.font = font
+        if fill is not None:
+            cell.fill = fill
+        if alignment is not None:
+            cell.alignment = alignment
+        return cell
+
+    def add(spec: Sheet, *, plain: bool = False) -> None:
         sheet = workbook.create_sheet(sheet_title(spec.title))
         frame = spec.frame.reset_index(drop=True)
         columns = list(frame.columns)
-        kinds = {c: spec.kinds.get(c) or column_kind(str(c), frame[c]) for c in columns}
+        kinds = {c: "text" if plain else (spec.kinds.get(c) or column_kind(str(c), frame[c])) for c in columns}
         heads = {c: spec.headers.get(c) or words.header(str(c), lang) for c in columns}
-        for c in columns:
-            if str(c) in words.COLUMNS:
-                legend_rows.setdefault(str(c), (heads[c], words.meaning(str(c))))
-        row = 1
-        for line in ([synthetic_note] if synthetic_note else []) + list(spec.intro):
-            cell = sheet.cell(row=row, column=1, value=line)
-            cell.data_type = "s"
-            if line == synthetic_note:
-                cell.font = Font(bold=True, color="9C0006")
-                cell.fill = PatternFill("solid", fgColor="FFC7CE")
-            row += 1
-        header_row = row
+        if not plain:
+            for c in columns:
+                if str(c) in words.COLUMNS:
+                    legend_rows.setdefault(str(c), (heads[c], words.meaning(str(c))))
         for index, column in enumerate(columns, start=1):
-            cell = sheet.cell(row=header_row, column=index, value=heads[column])
-            cell.data_type = "s"
-            cell.font, cell.fill = header_font, header_fill
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-        for index, column in enumerate(columns, start=1):
-            kind = kinds[column]
-            number_format = NUMBER_FORMATS.get(kind)
-            values = frame[column].tolist()
-            for offset, value in enumerate(values, start=1):
-                cell = sheet.cell(row=header_row + offset, column=index, value=_cell_value(value, kind))
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"  # never a formula, whatever the text starts with
-                elif number_format and cell.value is not None:
-                    cell.number_format = number_format
             sheet.column_dimensions[get_column_letter(index)].width = _display_width(frame, column, heads[column])
-        last_row = header_row + len(frame)
+        lines = ([synthetic_note] if synthetic_note else []) + list(spec.intro)
+        header_row = len(lines) + 1
         if columns:
-            sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1)
-            sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(columns))}{max(last_row, header_row)}"
+            sheet.freeze_panes = f"A{header_row + 1}"
+            last = get_column_letter(len(columns))
+            sheet.auto_filter.ref = f"A{header_row}:{last}{header_row + max(len(frame), 1)}"
             sheet.print_title_rows = f"{header_row}:{header_row}"
         sheet.page_setup.orientation = "landscape"
-        sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+        sheet.page_setup.paperSize = "9"  # A4
         sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         sheet.page_setup.fitToWidth = 1
         sheet.page_setup.fitToHeight = 0
-        sheet.print_options.gridLines = True
+        for line in lines:
+            is_note = line == synthetic_note
+            sheet.append([text_cell(sheet, line, note_font if is_note else None, note_fill if is_note else None)])
+        sheet.append([text_cell(sheet, heads[c], header_font, header_fill, wrap) for c in columns])
+        formats = [NUMBER_FORMATS.get(kinds[c]) for c in columns]
+        kind_list = [kinds[c] for c in columns]
+        for values in frame.itertuples(index=False, name=None):
+            row = []
+            for value, kind, number_format in zip(values, kind_list, formats, strict=True):
+                value = _cell_value(value, kind)
+                if isinstance(value, str):
+                    row.append(text_cell(sheet, value, alignment=wrap if plain else None))
+                elif number_format and value is not None:
+                    cell = WriteOnlyCell(sheet, value=value)
+                    cell.number_format = number_format
+                    row.append(cell)
+                else:
+                    row.append(value)
+            sheet.append(row)
+
+    for spec in sheets:
+        add(spec)
     if legend and legend_rows:
         rows = pd.DataFrame(
             [(head, name, meaning) for name, (head, meaning) in legend_rows.items()],
             columns=["header", "machine_name", "meaning"],
         )
-        legend_sheet = Sheet(
-            words.text(lang, "legend_sheet"),
-            rows,
-            headers={
-                "header": words.text(lang, "legend_header"),
-                "machine_name": words.text(lang, "legend_machine_name"),
-                "meaning": words.text(lang, "legend_meaning"),
-            },
-        )
-        # written with the same rules, but without a legend of its own
-        _append_plain(workbook, legend_sheet, synthetic_note)
+        headers = {
+            "header": words.text(lang, "legend_header"),
+            "machine_name": words.text(lang, "legend_machine_name"),
+            "meaning": words.text(lang, "legend_meaning"),
+        }
+        add(Sheet(words.text(lang, "legend_sheet"), rows, headers=headers), plain=True)
     workbook.save(path)
     return path if hasattr(path, "write") else Path(path)
-
-
-def _append_plain(workbook: Any, spec: Sheet, synthetic_note: str) -> None:
-    """Append a text-only sheet (the legend) with a bold header and fitted widths."""
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
-
-    sheet = workbook.create_sheet(sheet_title(spec.title))
-    row = 1
-    if synthetic_note:
-        cell = sheet.cell(row=1, column=1, value=synthetic_note)
-        cell.data_type = "s"
-        cell.font = Font(bold=True, color="9C0006")
-        row = 2
-    for index, column in enumerate(spec.frame.columns, start=1):
-        cell = sheet.cell(row=row, column=index, value=spec.headers.get(column, column))
-        cell.data_type, cell.font = "s", Font(bold=True)
-        for offset, value in enumerate(spec.frame[column].tolist(), start=1):
-            text = sheet.cell(row=row + offset, column=index, value=value)
-            text.data_type = "s"
-            text.alignment = Alignment(wrap_text=True, vertical="top")
-        width = _display_width(spec.frame, column, str(spec.headers.get(column, column)))
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = sheet.cell(row=row + 1, column=1)
-    sheet.page_setup.orientation = "landscape"
 
 
 def readable_values(frame: pd.DataFrame, lang: str = "vi") -> pd.DataFrame:
