@@ -43,6 +43,7 @@ from api.context import (
     default_store,
     error_responses,
     reader,
+    reject_unknown_parameters,
     uploader,
 )
 from api.core import FeatureQuery, QueryError
@@ -150,6 +151,7 @@ def create_app(
             "OGC API - Features collections, map pages, drive-test uploads. Send keys in `X-API-Key`."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_parameters)],
     )
     app.state.context = ctx
     app.add_middleware(GZipMiddleware, minimum_size=1024)
@@ -212,6 +214,29 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", f"unexpected error: {type(exc).__name__}", None)
 
 
+#: The shared page-size parameter: QGIS reads its maximum to choose its page size, GDAL to clamp.
+LIMIT_PARAMETER: dict[str, Any] = {
+    "name": "limit",
+    "in": "query",
+    "description": f"page size: {core.DEFAULT_LIMIT} features by default, at most {core.MAX_LIMIT:,}",
+    "required": False,
+    "style": "form",
+    "explode": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": core.MAX_LIMIT, "default": core.DEFAULT_LIMIT},
+}
+
+
+def _share_limit_parameter(schema: dict[str, Any]) -> None:
+    """Declare ``limit`` once in ``components/parameters`` and refer to it from every list operation."""
+    schema.setdefault("components", {}).setdefault("parameters", {})["limit"] = LIMIT_PARAMETER
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            parameters = operation.get("parameters", [])
+            for position, parameter in enumerate(parameters):
+                if parameter.get("name") == "limit" and parameter.get("in") == "query":
+                    parameters[position] = {"$ref": "#/components/parameters/limit"}
+
+
 def _install_openapi(app: FastAPI) -> None:
     """Document JSON errors instead of FastAPI's 422 validation body (the API answers 400)."""
 
@@ -233,6 +258,7 @@ def _install_openapi(app: FastAPI) -> None:
         components = schema.get("components", {}).get("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
+        _share_limit_parameter(schema)
         app.openapi_schema = schema
         return schema
 

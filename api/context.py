@@ -411,9 +411,43 @@ class AppContext:
     store_lock: threading.Lock = field(default_factory=threading.Lock)
     page_cache: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
 
+    period_holders: dict[str, ResultsHolder] = field(default_factory=dict)
+
     def store(self) -> Any:
         """Return the measurement store uploads go into."""
         return self.store_factory(self.settings)
+
+    def results_for(self, period: str | None) -> ResultsHolder:
+        """Return the served run (``period`` None) or a monthly run's holder (``<run>/periods/<YYYY-MM>``).
+
+        Raises
+        ------
+        QueryError
+            A malformed period (400), or a month without a stored run (404, naming the stored ones).
+        """
+        if period is None or period == "":
+            return self.results
+        from lomsong.errors import PeriodError
+        from lomsong.tables.periods import list_periods, parse_period, period_dir
+
+        try:
+            name = parse_period(period).name
+        except PeriodError as exc:
+            raise QueryError(str(exc), field="period") from None
+        holder = self.period_holders.get(name)
+        if holder is None:
+            folder = period_dir(name, self.settings.run_folder)
+            if not (folder / RUN_JSON).exists():
+                stored = ", ".join(list_periods(self.settings.run_folder)) or "none"
+                raise QueryError(
+                    f"period {name}: no monthly run stored (stored periods: {stored}); see /periods",
+                    code="not_found",
+                    field="period",
+                    status=404,
+                )
+            holder = ResultsHolder(folder, self.results.boundaries)
+            self.period_holders[name] = holder
+        return holder
 
 
 def default_store(settings: ApiSettings) -> Any:
@@ -450,12 +484,19 @@ def reader(key: ApiKey | None = Depends(optional_key), ctx: AppContext = Depends
     return key
 
 
+def _with_article(word: str) -> str:
+    """``an operator``, ``a reader``: the article English wants before a role."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def uploader(key: ApiKey | None = Depends(optional_key)) -> ApiKey:
     """Dependency of upload endpoints: an operator or admin key."""
     if key is None:
         raise QueryError(f"uploads need an operator or admin key in {HEADER}", "missing_key", HEADER, 401)
     if key.role not in ("operator", "admin"):
-        raise QueryError(f"a {key.role} key cannot upload; use an operator or admin key", "forbidden", HEADER, 403)
+        raise QueryError(
+            f"{_with_article(key.role)} key cannot upload; use an operator or admin key", "forbidden", HEADER, 403
+        )
     return key
 
 
@@ -465,6 +506,50 @@ def admin(key: ApiKey | None = Depends(optional_key)) -> ApiKey:
         raise QueryError(f"this needs an admin key in {HEADER}", "missing_key", HEADER, 401)
     if key.role != "admin":
         raise QueryError(
-            f"a {key.role} key cannot do this; only the department's admin keys can", "forbidden", HEADER, 403
+            f"{_with_article(key.role)} key cannot do this; only the department's admin keys can",
+            "forbidden",
+            HEADER,
+            403,
         )
     return key
+
+
+# ----------------------------------------------------------------------------------------------
+# Unknown query parameters
+
+
+def _declared_query_names(route: Any) -> frozenset[str]:
+    """Query parameter names a route declares, its dependencies' included (walked once per route)."""
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names.update(param.alias for param in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+def reject_unknown_parameters(request: Request) -> None:
+    """App-wide dependency: a query parameter the route does not declare is a 400 naming it.
+
+    OGC API - Features asks for this ("unknown parameters → 400"), and it stops a misspelt
+    filter (``datetme=``, ``operater=``) from silently returning everything.
+    """
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    cache = request.app.state.__dict__.setdefault("query_names", {})
+    declared = cache.get(route.path_format)
+    if declared is None:
+        # GDAL's OAPIF driver sends the query of its connection string (``…/collections/cells?period=…``)
+        # with every request, the collection document's too: such routes accept the items' names
+        extras = request.app.state.__dict__.get("query_pass_through", {}).get(route.path_format, frozenset())
+        declared = cache[route.path_format] = _declared_query_names(route) | extras
+    unknown = sorted(set(request.query_params.keys()) - declared)
+    if unknown:
+        known = ", ".join(sorted(declared)) or "none"
+        raise QueryError(
+            f"unknown parameter {unknown[0]!r} for {route.path_format}; this endpoint takes: {known}",
+            code="unknown_parameter",
+            field=unknown[0],
+        )

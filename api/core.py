@@ -32,8 +32,16 @@ from lomsong.errors import LomsongError
 from lomsong.operators import OPERATOR_IDS, display_name, operator_from_name
 from lomsong.products.tables import SYNTHETIC_NOTE_VI, tidy_table, write_gpkg, write_table_csv
 from lomsong.products.workbook import Sheet, readable_values, write_workbook
+from lomsong.readers._parse import TECHNOLOGY_ALIASES
 from lomsong.settings import TECHNOLOGIES
-from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, GAP_SCHEMA, RunResults
+from lomsong.tables.results import (
+    ALL_OPERATORS,
+    ANY_TECHNOLOGY,
+    CELL_STATE_SCHEMA,
+    COMMUNE_SUMMARY_SCHEMA,
+    GAP_SCHEMA,
+    RunResults,
+)
 
 #: Output formats → media type.
 MEDIA_TYPES: dict[str, str] = {
@@ -64,6 +72,12 @@ MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
 
 COLLECTION_IDS = ("communes", "gaps", "cells", "villages")
+
+#: Decimals of every coordinate served (as in the run's own files: about 0.1 m).
+COORDINATE_DECIMALS = 6
+#: Attribute columns that hold coordinates (rounded like the geometries).
+COORDINATE_COLUMNS = ("centroid_lon", "centroid_lat", "lon", "lat")
+
 
 class QueryError(LomsongError, ValueError):
     """A request cannot be answered as asked.
@@ -150,6 +164,16 @@ class Collection:
             return self._positions[feature_id]
         except KeyError:
             raise NotFoundError(f"{self.id}: no feature with id {feature_id!r}", field="id") from None
+
+    def time_extent(self) -> list[str | None] | None:
+        """Return ``[first day, last day]`` measured in the collection (RFC 3339), None without dates."""
+        if not len(self) or "first_date" not in self.frame or "last_date" not in self.frame:
+            return None
+        first = self.frame["first_date"].dropna().astype("string").str.slice(0, 10)
+        last = self.frame["last_date"].dropna().astype("string").str.slice(0, 10)
+        if first.empty or last.empty:
+            return None
+        return [f"{first.min()}T00:00:00+07:00", f"{last.max()}T23:59:59+07:00"]
 
     def extent(self) -> list[float] | None:
         """Return the bounding box of all features, or None when there are none with geometry."""
@@ -270,8 +294,14 @@ def make_collection(
     """
     attributes = _plain_frame(frame)
     attributes["synthetic"] = bool(synthetic)
+    for column in COORDINATE_COLUMNS:
+        if column in attributes.columns:
+            attributes[column] = attributes[column].astype("float64").round(COORDINATE_DECIMALS)
     n = len(attributes)
     geoms = np.full(n, None, dtype=object) if geometry is None else np.asarray(geometry, dtype=object)
+    if n and geometry is not None:
+        # 6 decimals (~0.1 m), as in the run's own files: no 15-digit noise in what clients read
+        geoms = shapely.transform(geoms, lambda xy: np.round(xy, COORDINATE_DECIMALS))
     ids = pd.Series(feature_ids, dtype="string").reset_index(drop=True).fillna("")
     if n and ids.duplicated().any():
         raise ValueError(f"{collection_id}: feature ids are not unique, e.g. {ids[ids.duplicated()].iloc[0]!r}")
@@ -560,7 +590,14 @@ def parse_technology(value: str | None) -> str | None:
         return ANY_TECHNOLOGY
     if text.upper() in TECHNOLOGIES:
         return text.upper()
-    raise QueryError(f"unknown technology {value!r}; use one of {[*TECHNOLOGIES, ANY_TECHNOLOGY]}", field="technology")
+    # the names ingest accepts (LTE, NR, UMTS, GSM …) name the same generations here
+    alias = TECHNOLOGY_ALIASES.get(fold(text))
+    if alias is not None:
+        return alias
+    raise QueryError(
+        f"unknown technology {value!r}; use one of {[*TECHNOLOGIES, ANY_TECHNOLOGY]} or an alias such as LTE, NR, UMTS",
+        field="technology",
+    )
 
 
 @dataclass
@@ -589,6 +626,11 @@ class FeatureQuery:
         Page size (None: every match).
     offset : int
         Rows skipped.
+    datetime : tuple or None
+        ``(first, last)`` local dates ``YYYY-MM-DD`` (either open: None), from
+        :func:`parse_datetime`; features measured on some day in it.
+    period : str or None
+        The monthly run asked for (``YYYY-MM``); kept in the paging links.
     """
 
     operator: str | None = None
@@ -602,6 +644,8 @@ class FeatureQuery:
     sort: str | None = None
     limit: int | None = None
     offset: int = 0
+    datetime: tuple[str | None, str | None] | None = None
+    period: str | None = None
 
     def __post_init__(self) -> None:
         if self.limit is not None and not 1 <= self.limit <= MAX_LIMIT:
@@ -625,6 +669,8 @@ class FeatureQuery:
             "state": self.state,
             "bbox": ",".join(f"{v:g}" for v in self.bbox) if self.bbox else None,
             "sort": self.sort,
+            "datetime": datetime_text(self.datetime) if self.datetime else None,
+            "period": self.period,
         }
         return {k: v for k, v in params.items() if v is not None and v != ""}
 
@@ -773,10 +819,95 @@ def select(collection: Collection, query: FeatureQuery, places: PlaceIndex | Non
         exact = shapely.intersects(collection.geometry[candidates], shapely.box(*query.bbox))
         mask = np.zeros(len(frame), dtype=bool)
         mask[candidates[np.asarray(exact, dtype=bool)]] = True
+    if query.datetime is not None:
+        mask &= _datetime_mask(collection, query.datetime)
     positions = np.flatnonzero(mask)
     if query.sort:
         positions = _sorted(collection, positions, query.sort)
     return positions
+
+
+#: Columns giving a feature's time: the first and the last day it was measured (local dates).
+TIME_COLUMNS = ("first_date", "last_date")
+
+
+def has_time(collection: Collection) -> bool:
+    """True when the collection's features carry measurement dates (``datetime`` applies)."""
+    return all(c in collection.frame.columns for c in TIME_COLUMNS)
+
+
+def _local_date(text: str, name: str) -> str:
+    """Return the Vietnam-local ``YYYY-MM-DD`` of an RFC 3339 date or date-time."""
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        stamp = None
+    if stamp is None or pd.isna(stamp):
+        raise QueryError(
+            f"datetime: {text!r} is not an RFC 3339 date or date-time (e.g. 2026-10-01 or 2026-10-01T00:00:00Z)",
+            field="datetime",
+        )
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("Asia/Ho_Chi_Minh")
+    return stamp.strftime("%Y-%m-%d")
+
+
+def parse_datetime(value: str | None) -> tuple[str | None, str | None] | None:
+    """Parse the OGC ``datetime`` parameter: an instant, or an interval ``start/end`` (``..`` open).
+
+    Times with a zone are taken to Vietnam's local date, the dates the runs record.
+
+    Returns
+    -------
+    tuple or None
+        ``(first, last)`` inclusive local dates, either None when open.
+
+    Raises
+    ------
+    QueryError
+        Not a date, an interval with more than two ends, both ends open, or the end before the start.
+    """
+    if value is None or value.strip() == "":
+        return None
+    parts = [p.strip() for p in value.split("/")]
+    if len(parts) > 2:
+        raise QueryError(f"datetime: expected an instant or start/end, got {value!r}", field="datetime")
+    if len(parts) == 1:
+        day = _local_date(parts[0], "datetime")
+        return day, day
+    ends = [None if p in ("", "..") else _local_date(p, "datetime") for p in parts]
+    if ends[0] is None and ends[1] is None:
+        raise QueryError(f"datetime: both ends of {value!r} are open", field="datetime")
+    if ends[0] is not None and ends[1] is not None and ends[0] > ends[1]:
+        raise QueryError(f"datetime: the end of {value!r} is before its start", field="datetime")
+    return ends[0], ends[1]
+
+
+def datetime_text(interval: tuple[str | None, str | None]) -> str:
+    """Return the ``datetime`` parameter text of a parsed interval (for links)."""
+    first, last = interval
+    if first is not None and first == last:
+        return first
+    return f"{first or '..'}/{last or '..'}"
+
+
+def _datetime_mask(collection: Collection, interval: tuple[str | None, str | None]) -> np.ndarray:
+    """Rows measured on some day of the interval (a feature without dates matches none)."""
+    frame = collection.frame
+    if not has_time(collection):
+        if len(frame):
+            raise QueryError(f"{collection.id} has no time to filter by", field="datetime")
+        return np.zeros(0, dtype=bool)
+    # ISO dates compare as text; the first 10 characters are the day of a date-time too
+    first_day = frame["first_date"].astype("string").str.slice(0, 10)
+    last_day = frame["last_date"].astype("string").str.slice(0, 10)
+    keep = first_day.notna() & last_day.notna()
+    start, end = interval
+    if start is not None:
+        keep &= last_day >= start
+    if end is not None:
+        keep &= first_day <= end
+    return keep.to_numpy(bool, na_value=False)
 
 
 def _sorted(collection: Collection, positions: np.ndarray, sort: str) -> np.ndarray:
@@ -975,7 +1106,15 @@ def gpkg_bytes(collection: Collection, positions: np.ndarray, synthetic: bool = 
 def download_name(collection_id: str, query: FeatureQuery, synthetic: bool, extension: str) -> str:
     """Return a file name telling what is inside, e.g. ``gaps_viettel_4G.csv``."""
     parts = [collection_id]
-    for value in (query.operator, query.technology, query.commune, query.district, query.evidence, query.state):
+    for value in (
+        query.period,
+        query.operator,
+        query.technology,
+        query.commune,
+        query.district,
+        query.evidence,
+        query.state,
+    ):
         if value:
             parts.append(fold(value).replace(" ", "-"))
     if synthetic:
@@ -990,6 +1129,98 @@ def download_name(collection_id: str, query: FeatureQuery, synthetic: bool, exte
 def content_disposition(filename: str) -> str:
     """Return an ``attachment`` Content-Disposition header value for ``filename``."""
     return f'attachment; filename="{filename}"'
+
+
+# ----------------------------------------------------------------------------------------------
+# Schemas (OGC API - Features Part 5 style: /schema and /queryables)
+
+#: Column → meaning, from the run folder's schemas (for the JSON Schema's descriptions).
+_MEANINGS: dict[str, str] = {
+    name: meaning
+    for schema in (COMMUNE_SUMMARY_SCHEMA, CELL_STATE_SCHEMA, GAP_SCHEMA)
+    for name, meaning in schema
+}
+
+
+def _property_schema(name: str, values: pd.Series) -> dict[str, Any]:
+    """JSON Schema of one property from its dtype; every property may be null (no data)."""
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        kind: dict[str, Any] = {"type": "boolean"}
+    elif pd.api.types.is_integer_dtype(dtype):
+        kind = {"type": "integer"}
+    elif pd.api.types.is_float_dtype(dtype):
+        present = values.dropna()
+        whole = name.startswith(("n_", "samples_", "devices_")) and bool((present == present.round()).all())
+        kind = {"type": "integer" if whole else "number"}
+    elif name in TIME_COLUMNS or name.endswith("_date"):
+        kind = {"type": "string", "format": "date"}
+    else:
+        kind = {"type": "string"}
+    schema = {"title": name, **kind}
+    schema["type"] = [kind["type"], "null"]
+    if name in _MEANINGS:
+        schema["description"] = _MEANINGS[name]
+    return schema
+
+
+def collection_schema(collection: Collection, schema_id: str) -> dict[str, Any]:
+    """Return the JSON Schema (2020-12) of a collection's features' properties.
+
+    The types come from the served columns: numbers are ``number``, counts ``integer``, dates
+    ``string`` with ``format: date``; every property may be null, and every feature has every
+    property, so GDAL and QGIS type their fields from this whatever the first page holds.
+
+    Parameters
+    ----------
+    collection : Collection
+    schema_id : str
+        URL of the schema document (``$id``).
+
+    Returns
+    -------
+    dict
+    """
+    properties: dict[str, Any] = {
+        name: _property_schema(name, collection.frame[name]) for name in collection.frame.columns
+    }
+    if has_time(collection):
+        properties["first_date"]["x-ogc-role"] = "primary-interval-start"
+        properties["last_date"]["x-ogc-role"] = "primary-interval-end"
+    properties["geometry"] = {"x-ogc-role": "primary-geometry", "format": "geometry-any"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": schema_id,
+        "type": "object",
+        "title": collection.title,
+        "description": collection.description,
+        "properties": properties,
+    }
+
+
+def collection_queryables(collection: Collection, schema_id: str, filters: Iterable[str]) -> dict[str, Any]:
+    """Return the queryables: the properties the items can be filtered by, typed like the schema.
+
+    Parameters
+    ----------
+    collection : Collection
+    schema_id : str
+        URL of the queryables document.
+    filters : iterable of str
+        Names of the filter parameters the items take.
+    """
+    full = collection_schema(collection, schema_id)
+    wanted = [name for name in filters if name in full["properties"]]
+    queryables = {name: full["properties"][name] for name in wanted}
+    queryables["geometry"] = full["properties"]["geometry"]
+    if has_time(collection):
+        queryables["datetime"] = {
+            "title": "datetime",
+            "type": "string",
+            "format": "date",
+            "description": "an instant or start/end: features measured on some day in it (first_date…last_date)",
+        }
+    return {**full, "properties": queryables, "additionalProperties": False}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1101,6 +1332,8 @@ __all__ = [
     "PlaceIndex",
     "PreparedResults",
     "QueryError",
+    "collection_queryables",
+    "collection_schema",
     "commune_detail",
     "content_disposition",
     "csv_bytes",
@@ -1115,6 +1348,7 @@ __all__ = [
     "page",
     "page_links",
     "parse_bbox",
+    "parse_datetime",
     "parse_format",
     "parse_operator",
     "parse_technology",

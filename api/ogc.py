@@ -8,6 +8,7 @@ links. Besides ``bbox``, ``limit`` and ``offset``, the items accept the same fil
 
 from __future__ import annotations
 
+import html
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -28,6 +29,11 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
 OgcFormat = Literal["json", "geojson", "html"]
+ItemsFormat = Literal["json", "geojson", "html", "gpkg"]
+_GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+#: Collections also served as vector tiles (:mod:`api.tiles`).
+TILED_COLLECTIONS = ("cells", "gaps")
+PeriodParam = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods); default: the served run")
 _JSON = "application/json"
 _GEOJSON = "application/geo+json"
 _HTML = "text/html"
@@ -46,9 +52,21 @@ def _page(title: str, links: list[dict[str, str]], body: str = "", synthetic: bo
     return Response(core.html_page(title, core.html_links(links) + body, synthetic), media_type="text/html")
 
 
-def collection_description(root: str, collection: core.Collection) -> dict[str, Any]:
-    """Return the OGC collection document of one collection."""
-    items = f"{root}/collections/{collection.id}/items"
+_SCHEMA_JSON = "application/schema+json"
+#: Filter parameters of the items besides bbox, datetime, limit, offset (the queryables).
+ITEM_FILTERS = ("operator", "technology", "commune", "district", "min_population", "evidence", "state")
+
+
+def _period_query(period: str | None) -> str:
+    return f"?period={period}" if period else ""
+
+
+def collection_description(root: str, collection: core.Collection, period: str | None = None) -> dict[str, Any]:
+    """Return the OGC collection document of one collection (of a monthly run with ``period``)."""
+    base = f"{root}/collections/{collection.id}"
+    query = _period_query(period)
+    items = f"{base}/items{query}"
+    html_items = f"{items}&f=html" if query else f"{items}?f=html"
     description: dict[str, Any] = {
         "id": collection.id,
         "title": collection.title,
@@ -56,14 +74,35 @@ def collection_description(root: str, collection: core.Collection) -> dict[str, 
         "itemType": "feature",
         "crs": [CRS84],
         "links": [
-            {"rel": "self", "type": _JSON, "title": "this collection", "href": f"{root}/collections/{collection.id}"},
+            {"rel": "self", "type": _JSON, "title": "this collection", "href": f"{base}{query}"},
             {"rel": "items", "type": _GEOJSON, "title": "features (GeoJSON)", "href": items},
-            {"rel": "items", "type": _HTML, "title": "features (HTML)", "href": f"{items}?f=html"},
+            {"rel": "items", "type": _HTML, "title": "features (HTML)", "href": html_items},
+            {"rel": "describedby", "type": _SCHEMA_JSON, "title": "features' schema", "href": f"{base}/schema{query}"},
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/schema",
+                "type": _SCHEMA_JSON,
+                "title": "schema of the features",
+                "href": f"{base}/schema{query}",
+            },
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "type": _SCHEMA_JSON,
+                "title": "what the items can be filtered by",
+                "href": f"{base}/queryables{query}",
+            },
         ],
     }
+    if collection.id in TILED_COLLECTIONS:
+        description["links"].append(
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": _JSON,
+             "title": "vector tiles (Mapbox Vector Tiles, WebMercatorQuad)", "href": f"{base}/tiles{query}"}
+        )
     extent = collection.extent()
     if extent is not None:
         description["extent"] = {"spatial": {"bbox": [extent], "crs": CRS84}}
+    interval = collection.time_extent() if core.has_time(collection) else None
+    if interval is not None:
+        description.setdefault("extent", {})["temporal"] = {"interval": [interval], "trs": _GREGORIAN}
     return description
 
 
@@ -111,15 +150,17 @@ def add_ogc_routes(app: FastAPI) -> None:
     def collections(
         request: Request,
         f: OgcFormat | None = Query(None),
+        period: str | None = PeriodParam,
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
-        """The feature collections: communes, gaps, cells, villages."""
-        prepared = ctx.results.require()
+        """The feature collections: communes, gaps, cells, villages (of a monthly run with ``period``)."""
+        prepared = ctx.results_for(period).require()
         root = _root(request)
-        documents = [collection_description(root, c) for c in prepared.collections.values()]
+        documents = [collection_description(root, c, period) for c in prepared.collections.values()]
+        query = _period_query(period)
         links = [
-            {"rel": "self", "type": _JSON, "title": "this document", "href": f"{root}/collections"},
+            {"rel": "self", "type": _JSON, "title": "this document", "href": f"{root}/collections{query}"},
             {"rel": "alternate", "type": _HTML, "title": "as HTML", "href": f"{root}/collections?f=html"},
         ]
         if _fmt(f, request) == "html":
@@ -140,15 +181,48 @@ def add_ogc_routes(app: FastAPI) -> None:
         request: Request,
         collection_id: str = PathParam(..., alias="collectionId", max_length=40),
         f: OgcFormat | None = Query(None),
+        period: str | None = PeriodParam,
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
-        """One collection's description, extent and links."""
-        prepared = ctx.results.require()
-        document = collection_description(_root(request), prepared.collection(collection_id))
+        """One collection's description, extent (space and time) and links."""
+        prepared = ctx.results_for(period).require()
+        document = collection_description(_root(request), prepared.collection(collection_id), period)
         if _fmt(f, request) == "html":
-            return _page(document["title"], document["links"], f"<p>{document['description']}</p>", prepared.synthetic)
+            description = html.escape(document["description"])
+            return _page(document["title"], document["links"], f"<p>{description}</p>", prepared.synthetic)
         return json_response(document)
+
+    schema_responses = {
+        200: {"description": "JSON Schema of the features", "content": {_SCHEMA_JSON: {}}},
+        **errors,
+    }
+
+    @app.get("/collections/{collectionId}/schema", tags=["OGC API - Features"], responses=schema_responses)
+    def schema(
+        request: Request,
+        collection_id: str = PathParam(..., alias="collectionId", max_length=40),
+        period: str | None = PeriodParam,
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """JSON Schema of the features' properties: number, integer, date or string, each nullable."""
+        target = ctx.results_for(period).require().collection(collection_id)
+        body = core.collection_schema(target, f"{_root(request)}/collections/{collection_id}/schema")
+        return json_response(body, media_type=_SCHEMA_JSON)
+
+    @app.get("/collections/{collectionId}/queryables", tags=["OGC API - Features"], responses=schema_responses)
+    def queryables(
+        request: Request,
+        collection_id: str = PathParam(..., alias="collectionId", max_length=40),
+        period: str | None = PeriodParam,
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """The properties the items can be filtered by (as query parameters), typed like the schema."""
+        target = ctx.results_for(period).require().collection(collection_id)
+        href = f"{_root(request)}/collections/{collection_id}/queryables"
+        return json_response(core.collection_queryables(target, href, ITEM_FILTERS), media_type=_SCHEMA_JSON)
 
     @app.get(
         "/collections/{collectionId}/items",
@@ -179,14 +253,20 @@ def add_ogc_routes(app: FastAPI) -> None:
         evidence: Literal["confirmed", "likely"] | None = Query(None),
         state: Literal["no_data", "insufficient", "covered", "weak"] | None = Query(None),
         sort: str | None = Query(None, max_length=200),
-        f: OgcFormat | None = Query(None),
+        datetime: str | None = Query(
+            None, max_length=80, description="instant or interval (RFC 3339, `..` open): features measured then"
+        ),
+        period: str | None = PeriodParam,
+        f: ItemsFormat | None = Query(None, description="geojson, html, or gpkg (a GeoPackage download)"),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
-        """Features of a collection, paged with ``next`` links (GeoJSON or HTML)."""
-        fmt = _fmt(f, request, json_name="geojson")
+        """Features of a collection, paged with ``next`` links (GeoJSON, HTML, or a GeoPackage download)."""
+        fmt = core.parse_format(f, request.headers.get("accept"), ("geojson", "json", "html", "gpkg"), "geojson")
         fmt = "geojson" if fmt == "json" else fmt
-        prepared = ctx.results.require()
+        if fmt == "gpkg" and "limit" not in request.query_params:
+            limit = None  # a download holds every match unless a page is asked for
+        prepared = ctx.results_for(period).require()
         target = prepared.collection(collection_id)
         query = FeatureQuery(
             operator=core.parse_operator(operator),
@@ -200,6 +280,8 @@ def add_ogc_routes(app: FastAPI) -> None:
             sort=sort,
             limit=limit,
             offset=offset,
+            datetime=core.parse_datetime(datetime),
+            period=period or None,
         )
         response = list_response(
             request,
@@ -228,11 +310,12 @@ def add_ogc_routes(app: FastAPI) -> None:
         collection_id: str = PathParam(..., alias="collectionId", max_length=40),
         feature_id: str = PathParam(..., alias="featureId", max_length=200),
         f: OgcFormat | None = Query(None),
+        period: str | None = PeriodParam,
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
         """One feature."""
-        prepared = ctx.results.require()
+        prepared = ctx.results_for(period).require()
         target = prepared.collection(collection_id)
         position = target.position(feature_id)
         root = _root(request)
@@ -248,6 +331,17 @@ def add_ogc_routes(app: FastAPI) -> None:
             table = core.html_table(target, np.array([position]))
             return _page(f"{target.id} {feature_id}", links, table, prepared.synthetic)
         return Response(core.feature_bytes(target, position, links), media_type=_GEOJSON)
+
+    items_route = next(r for r in app.routes if getattr(r, "path_format", None) == "/collections/{collectionId}/items")
+    item_names = frozenset(p.alias for p in items_route.dependant.query_params)
+    pass_through = app.state.__dict__.setdefault("query_pass_through", {})
+    for path in (
+        "/collections/{collectionId}",
+        "/collections/{collectionId}/schema",
+        "/collections/{collectionId}/queryables",
+        "/collections/{collectionId}/items/{featureId}",
+    ):
+        pass_through[path] = item_names
 
 
 __all__ = ["CONFORMANCE", "FeatureBody", "add_ogc_routes", "collection_description"]

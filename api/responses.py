@@ -13,10 +13,12 @@ from api import core
 from api.core import Collection, FeatureQuery, PreparedResults
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None, media_type: str = "application/json"
+) -> Response:
     """Return ``body`` serialised with orjson (numpy values and dates allowed)."""
     content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=str)
-    return Response(content, status_code=status, media_type="application/json", headers=headers)
+    return Response(content, status_code=status, media_type=media_type, headers=headers)
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
