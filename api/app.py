@@ -94,6 +94,8 @@ def _list_query(
     if limit is None and fmt in ("json", "html"):
         limit = core.DEFAULT_LIMIT
     return FeatureQuery(
+        datetime=core.parse_datetime(filters.pop("datetime", None)),
+        period=filters.pop("period", None) or None,
         operator=core.parse_operator(filters.pop("operator", None)),
         technology=core.parse_technology(filters.pop("technology", None)),
         bbox=core.parse_bbox(filters.pop("bbox", None)),
@@ -160,10 +162,14 @@ def create_app(
     _add_read_routes(app)
     _add_upload_routes(app)
     _add_run_routes(app)
+    _add_period_routes(app)
 
     from api.ogc import add_ogc_routes
 
     add_ogc_routes(app)
+    from api.tiles import add_tile_routes
+
+    add_tile_routes(app)
     from api.mappages import add_map_routes
 
     add_map_routes(app)
@@ -301,10 +307,12 @@ def _add_read_routes(app: FastAPI) -> None:
         district: str | None = Query(None, max_length=100, description="GSO code or name"),
         min_population: float | None = Query(None, ge=0, le=1e9),
         evidence: Literal["confirmed", "likely"] | None = Query(None),
+        datetime: str | None = Query(None, max_length=80, description="instant or start/end: gaps measured then"),
         bbox: str | None = Query(None, max_length=200, description="minLon,minLat,maxLon,maxLat"),
         sort: str | None = SortText,
         limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT, description="page size (json: 100 by default)"),
         offset: int = Query(0, ge=0, le=10**9),
+        period: str | None = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods)"),
         f: ListFormat | None = Query(None, description="json, geojson, csv, xlsx or gpkg (else the Accept header)"),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
@@ -321,10 +329,12 @@ def _add_read_routes(app: FastAPI) -> None:
             district=district,
             min_population=min_population,
             evidence=evidence,
+            datetime=datetime,
             bbox=bbox,
             sort=sort,
+            period=period,
         )
-        prepared = ctx.results.require()
+        prepared = ctx.results_for(period).require()
         return list_response(request, prepared, prepared.collection("gaps"), query, fmt)
 
     @app.get(
@@ -363,6 +373,7 @@ def _add_read_routes(app: FastAPI) -> None:
         sort: str | None = SortText,
         limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
         offset: int = Query(0, ge=0, le=10**9),
+        period: str | None = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods)"),
         f: ListFormat | None = Query(None),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
@@ -380,8 +391,9 @@ def _add_read_routes(app: FastAPI) -> None:
             min_population=min_population,
             bbox=bbox,
             sort=sort,
+            period=period,
         )
-        prepared = ctx.results.require()
+        prepared = ctx.results_for(period).require()
         return list_response(request, prepared, prepared.collection("communes"), query, fmt)
 
     @app.get("/communes/{code}", tags=["results"], responses=error_responses(400, 401, 404, 503))
@@ -404,6 +416,7 @@ def _add_read_routes(app: FastAPI) -> None:
         sort: str | None = SortText,
         limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
         offset: int = Query(0, ge=0, le=10**9),
+        period: str | None = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods)"),
         f: ListFormat | None = Query(None),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
@@ -420,9 +433,89 @@ def _add_read_routes(app: FastAPI) -> None:
             district=district,
             bbox=bbox,
             sort=sort,
+            period=period,
         )
-        prepared = ctx.results.require()
+        prepared = ctx.results_for(period).require()
         return list_response(request, prepared, prepared.collection("villages"), query, fmt)
+
+
+# ----------------------------------------------------------------------------------------------
+# Periods (the monthly runs on disk)
+
+
+def _add_period_routes(app: FastAPI) -> None:
+    read_errors = error_responses(400, 401, 404, 503)
+
+    @app.get("/periods", tags=["periods"], responses=error_responses(400, 401))
+    def periods(request: Request, ctx: AppContext = Depends(context), key: ApiKey | None = Depends(reader)) -> Response:
+        """The monthly runs stored beside the served run, oldest first, with their counts and links."""
+        from lomsong.tables.periods import list_periods
+
+        root = str(request.base_url).rstrip("/")
+        items = []
+        for name in list_periods(ctx.settings.run_folder):
+            meta = ctx.results_for(name).require().meta
+            counts = meta.get("counts", {}) if isinstance(meta.get("counts"), dict) else {}
+            items.append(
+                {
+                    "period": name,
+                    "synthetic": bool(meta.get("synthetic", False)),
+                    "created": meta.get("created"),
+                    "measurements": counts.get("measurements"),
+                    "gaps": counts.get("gaps"),
+                    "gaps_all": counts.get("gaps_all"),
+                    "links": [
+                        {"rel": "gaps", "type": "application/json", "href": f"{root}/gaps?period={name}"},
+                        {"rel": "communes", "type": "application/json", "href": f"{root}/communes?period={name}"},
+                        {"rel": "data", "type": "application/json", "href": f"{root}/collections?period={name}"},
+                    ],
+                }
+            )
+        return json_response({"items": items})
+
+    @app.get("/compare", tags=["periods"], responses=read_errors)
+    def compare(
+        before: str = Query(..., max_length=7, description="the earlier month YYYY-MM"),
+        after: str = Query(..., max_length=7, description="the later month YYYY-MM"),
+        operator: str | None = Query(None, max_length=40),
+        technology: str | None = Query(None, max_length=10),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """The change between two monthly runs: gaps closed, new, persisting; people newly covered."""
+        from lomsong.analysis.compare import compare_runs
+
+        first, second = ctx.results_for(before), ctx.results_for(after)
+        names = (first.require().meta.get("period"), second.require().meta.get("period"))
+        before_name, after_name = str(names[0] or before), str(names[1] or after)
+        if before_name >= after_name:
+            raise QueryError(f"compare {before_name} {after_name}: before must be the earlier month", field="before")
+        comparison = compare_runs(first.require().results, second.require().results, before_name, after_name)
+        wanted_operator, wanted_technology = core.parse_operator(operator), core.parse_technology(technology)
+        summary = comparison.summary
+        changes = pd.DataFrame(comparison.changes.drop(columns="geometry", errors="ignore"))
+        for column, value in (("operator", wanted_operator), ("technology", wanted_technology)):
+            if value is not None:
+                summary = summary[summary[column].astype("string") == value]
+                if column in changes.columns:
+                    changes = changes[changes[column].astype("string") == value]
+        return json_response(
+            {
+                "before": before_name,
+                "after": after_name,
+                "synthetic": comparison.synthetic,
+                "summary": _frame_records(summary),
+                "changes": _frame_records(changes),
+            }
+        )
+
+
+def _frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    import orjson
+
+    if frame is None or len(frame) == 0:
+        return []
+    return orjson.loads(frame.to_json(orient="records", date_format="iso", force_ascii=False))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -259,6 +259,25 @@ def _plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: A coordinate GEOS wrote with more than 6 decimals (it prints 12.17096 as 12.170959999999999).
+_LONG_DECIMALS = r"-?\d+\.\d{7,}"
+
+
+def _geojson_geometries(geoms: np.ndarray) -> np.ndarray:
+    """Return the GeoJSON text of each geometry ("null" where missing), coordinates at 6 decimals.
+
+    The coordinates are rounded before; GEOS' writer does not print the shortest text of a double,
+    so the few long ones it writes are rewritten (once per run, when the collection is prepared).
+    """
+    text = pd.Series(shapely.to_geojson(geoms), dtype=object)
+    long_numbers = text.str.contains(_LONG_DECIMALS, regex=True, na=False)
+    if long_numbers.any():
+        text[long_numbers] = text[long_numbers].str.replace(
+            _LONG_DECIMALS, lambda match: repr(round(float(match.group(0)), COORDINATE_DECIMALS)), regex=True
+        )
+    return text.fillna("null").to_numpy(dtype=object)
+
+
 def make_collection(
     collection_id: str,
     frame: pd.DataFrame,
@@ -307,8 +326,7 @@ def make_collection(
         raise ValueError(f"{collection_id}: feature ids are not unique, e.g. {ids[ids.duplicated()].iloc[0]!r}")
     properties = _json_lines(attributes)
     if n:
-        geometry_text = shapely.to_geojson(geoms)
-        geometry_text = np.where(pd.isna(geometry_text), "null", geometry_text).astype(object)
+        geometry_text = _geojson_geometries(geoms)
         id_text = _json_values(ids)
         features = '{"type":"Feature","id":' + id_text + ',"geometry":' + geometry_text + ',"properties":'
         features = features + properties + "}"
