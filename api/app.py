@@ -34,6 +34,7 @@ from api.context import (
     ItemsPage,
     ResultsHolder,
     RunManager,
+    RunRequest,
     RunStateBody,
     SummaryBody,
     UploadList,
@@ -48,6 +49,7 @@ from api.context import (
 )
 from api.core import FeatureQuery, QueryError
 from api.keys import ApiKey, KeyStore
+from api.reruns import RunOptions
 from api.responses import error_response, json_response, list_response
 from api.settings import ApiSettings
 from api.uploads import BodyLimitMiddleware
@@ -616,11 +618,40 @@ def _add_upload_routes(app: FastAPI) -> None:
 
 
 def _add_run_routes(app: FastAPI) -> None:
-    @app.post("/runs", status_code=202, response_model=RunStateBody, tags=["runs"], responses=error_responses(401, 403))
-    def start_run(ctx: AppContext = Depends(context), key: ApiKey = Depends(admin)) -> Response:
-        """Rerun the analysis on the store in the background (admin only); poll ``/runs/{id}``."""
-        record = ctx.runs.submit(requested_by=key.name)
+    @app.post(
+        "/runs",
+        status_code=202,
+        response_model=RunStateBody,
+        tags=["runs"],
+        responses=error_responses(400, 401, 403),
+    )
+    def start_run(
+        body: RunRequest | None = None,
+        ctx: AppContext = Depends(context),
+        key: ApiKey = Depends(admin),
+    ) -> Response:
+        """Rerun the analysis on the store in the background (admin only); poll ``/runs/{id}``.
+
+        Takes the options of ``lomsong run`` (period, since/until, villages, resolution) and keeps
+        the served run's other inputs. The new run is written beside the served one and replaces
+        it only when it has usable measurements; one much smaller than what is served stays a
+        ``candidate`` (``POST /runs/{id}/promote``) unless ``replace`` is true.
+        """
+        options = RunOptions(**(body.model_dump() if body is not None else {}))
+        record = ctx.runs.submit(requested_by=key.name, options=options)
         return json_response(record.to_dict(), status=202, headers={"Location": f"/runs/{record.id}"})
+
+    @app.post(
+        "/runs/{run_id}/promote",
+        response_model=RunStateBody,
+        tags=["runs"],
+        responses=error_responses(401, 403, 404, 409),
+    )
+    def promote_run(
+        run_id: str = PathParam(..., max_length=64), ctx: AppContext = Depends(context), key: ApiKey = Depends(admin)
+    ) -> Response:
+        """Serve a kept candidate run (admin only): it replaces the served run atomically."""
+        return json_response(ctx.runs.promote(run_id).to_dict())
 
     @app.get("/runs/{run_id}", response_model=RunStateBody, tags=["runs"], responses=error_responses(401, 403, 404))
     def run_state(

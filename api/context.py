@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import shutil
 import sqlite3
 import threading
 import time
@@ -29,11 +30,13 @@ from typing import Any, Literal
 import geopandas as gpd
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.core import PreparedResults, QueryError, prepare_results
 from api.keys import HEADER, ApiKey, KeyStore
+from api.reruns import RunOptions, candidate_result, decide, kept_inputs, read_meta, served_target
 from api.settings import ApiSettings
+from lomsong.products.tables import swap_in
 from lomsong.tables.results import RUN_JSON, load_run
 
 log = logging.getLogger("lomsong.api")
@@ -115,13 +118,25 @@ class RunStateBody(BaseModel):
     """State of an analysis run started through the API."""
 
     id: str
-    state: Literal["queued", "running", "done", "failed"]
+    state: Literal["queued", "running", "done", "candidate", "failed"]
     requested_by: str
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
     summary: dict[str, Any] | None = None
+
+
+class RunRequest(BaseModel):
+    """Options of ``POST /runs``, as ``lomsong run`` takes them (every one optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    period: str | None = Field(None, max_length=7, description="a month YYYY-MM: its data, as that month's run")
+    since: str | None = Field(None, max_length=40, description="only measurements from this date (Vietnam time)")
+    until: str | None = Field(None, max_length=40, description="only measurements before this date")
+    villages: str | None = Field(None, max_length=500, description="village layer on the server (default: kept)")
+    resolution: int | None = Field(None, ge=7, le=10, description="H3 resolution (default: the served run's)")
+    replace: bool = Field(False, description="replace the served run even when the new one is much smaller")
 
 
 class UploadList(BaseModel):
@@ -138,6 +153,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "missing or unknown API key",
         403: "the key's role may not do this",
         404: "not found",
+        409: "not in a state that allows this",
         413: "upload too large",
         503: "no finished run to serve yet",
     }
@@ -275,14 +291,17 @@ class RunManager:
     Parameters
     ----------
     runner : callable
-        ``runner(settings)`` runs the analysis, writing the run folder; its return value is
-        reported as the run's summary.
+        ``runner(settings, options, out)`` runs the analysis into the candidate folder ``out``
+        (:class:`api.reruns.RunOptions`); its return value goes into the run's summary. The
+        candidate replaces the served run only as :func:`api.reruns.decide` says.
     settings : ApiSettings
     holder : ResultsHolder
         Reloaded when a run finishes.
     """
 
-    def __init__(self, runner: Callable[[ApiSettings], Any], settings: ApiSettings, holder: ResultsHolder) -> None:
+    def __init__(
+        self, runner: Callable[[ApiSettings, RunOptions, Path], Any], settings: ApiSettings, holder: ResultsHolder
+    ) -> None:
         self._runner = runner
         self._settings = settings
         self._holder = holder
@@ -344,25 +363,53 @@ class RunManager:
         summary = json.loads(row[7]) if row[7] is not None else None
         return RunRecord(*row[:7], summary=summary)
 
-    def submit(self, requested_by: str) -> RunRecord:
+    @property
+    def candidates(self) -> Path:
+        """Folder holding the candidate runs (beside the served run, same file system: atomic swaps)."""
+        folder = Path(self._settings.run_folder)
+        return folder.with_name(f"{folder.name}-candidates")
+
+    def submit(self, requested_by: str, options: RunOptions | None = None) -> RunRecord:
         """Queue a run and return its record."""
-        record = RunRecord(id=uuid.uuid4().hex[:12], requested_by=requested_by)
+        options = options or RunOptions()
+        record = RunRecord(id=uuid.uuid4().hex[:12], requested_by=requested_by, summary={"options": options.to_dict()})
         self._save(record)
-        self._executor.submit(self._execute, record)
+        self._executor.submit(self._execute, record, options)
         return record
 
-    def _execute(self, record: RunRecord) -> None:
+    def _execute(self, record: RunRecord, options: RunOptions) -> None:
+        candidate = self.candidates / record.id
         try:
             with open(self._lock_file, "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # runs requested of other processes wait their turn
                 record.state, record.started_at = "running", _now()
                 self._save(record)
-                summary = self._runner(self._settings)
-            self._holder.reload()
-            if self._holder.last_error:
-                raise RuntimeError(self._holder.last_error)
-            record.summary = _summary_dict(summary)
-            record.state = "done"
+                target = served_target(self._settings.run_folder, options)
+                result = self._runner(self._settings, options, candidate)
+                written = candidate_result(candidate, options)
+                decision = decide(read_meta(written), read_meta(target), options.replace)
+                record.summary = {
+                    "options": options.to_dict(),
+                    **(_summary_dict(result) or {}),
+                    "measurements": decision.measurements,
+                    "served_measurements": decision.served_measurements,
+                    "decision": decision.reason,
+                    "replaced": decision.state == "done",
+                }
+                if decision.state == "done":
+                    swap_in(written, target)
+                    shutil.rmtree(candidate, ignore_errors=True)
+                    record.summary["out"] = str(target)
+                elif decision.state == "candidate":
+                    record.summary["candidate"] = str(written)
+                else:
+                    shutil.rmtree(candidate, ignore_errors=True)
+                    raise RuntimeError(decision.reason)
+            if decision.state == "done" and not options.period:
+                self._holder.reload()
+                if self._holder.last_error:
+                    raise RuntimeError(self._holder.last_error)
+            record.state = decision.state
         except BaseException as exc:  # report every failure as the run's state, never crash the worker
             log.error("run %s failed: %s\n%s", record.id, exc, traceback.format_exc())
             record.error = f"{type(exc).__name__}: {exc}"
@@ -370,6 +417,34 @@ class RunManager:
         finally:
             record.finished_at = _now()
             self._save(record)
+
+    def promote(self, run_id: str) -> RunRecord:
+        """Make a kept candidate the served run (or the served month); raise QueryError otherwise."""
+        with open(self._lock_file, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            record = self.get(run_id)
+            if record is None:
+                raise QueryError(f"no run {run_id!r}", code="not_found", field="run_id", status=404)
+            written = Path((record.summary or {}).get("candidate") or "")
+            if record.state != "candidate" or not (written / RUN_JSON).exists():
+                raise QueryError(
+                    f"run {run_id} is {record.state}, not a kept candidate: nothing to promote",
+                    code="not_a_candidate",
+                    field="run_id",
+                    status=409,
+                )
+            options = RunOptions(**{k: v for k, v in record.summary.get("options", {}).items() if k != "villages"})
+            target = served_target(self._settings.run_folder, options)
+            swap_in(written, target)
+            shutil.rmtree(self.candidates / record.id, ignore_errors=True)
+            record.state = "done"
+            record.summary = {**record.summary, "replaced": True, "out": str(target), "candidate": None}
+            record.summary["decision"] = f"promoted by an admin: {record.summary.get('decision', '')}"
+            record.finished_at = _now()
+            self._save(record)
+        if not options.period:
+            self._holder.reload()
+        return record
 
     def get(self, run_id: str) -> RunRecord | None:
         """Return a run's record, None when unknown."""
@@ -388,11 +463,24 @@ class RunManager:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def default_runner(settings: ApiSettings) -> Any:
-    """Run the analysis pipeline on the store into the served run folder (``lomsong run``'s work)."""
+def default_runner(settings: ApiSettings, options: RunOptions, out: Path) -> Any:
+    """Run the analysis on the store into the candidate folder ``out`` (``lomsong run``'s work).
+
+    The served run's inputs (villages, boundaries, population, configuration) are kept unless
+    ``options`` names others (:func:`api.reruns.kept_inputs`).
+    """
     from lomsong.jobs.run import run_analysis
 
-    return run_analysis(store=settings.store_dir, out=settings.run_folder, maps=True)
+    served = read_meta(served_target(settings.run_folder, options)) or read_meta(settings.run_folder)
+    return run_analysis(
+        store=settings.store_dir,
+        out=out,
+        period=options.period,
+        since=options.since,
+        until=options.until,
+        maps=True,
+        **kept_inputs(served, options),
+    )
 
 
 # ----------------------------------------------------------------------------------------------

@@ -382,16 +382,14 @@ def test_read_key_required_when_configured(tmp_path):
 def test_admin_rerun_swaps_results_atomically(tmp_path):
     release = threading.Event()
 
-    def runner(settings: ApiSettings) -> dict:
-        # Stand-in for the pipeline: wait, then write a new run with one gap fewer.
+    def runner(settings: ApiSettings, options, out) -> dict:
+        # Stand-in for the pipeline: wait, then write a new run with one gap fewer into the candidate folder.
         release.wait(30)
-        new = make_example_run(reference_communes(), settings.run_folder.parent / "next")
+        new = make_example_run(reference_communes(), out)
         gaps = new.gaps.iloc[1:]
         gaps.to_parquet(new.folder / "gaps.parquet", index=False)
-        (new.folder / RUN_JSON).write_text('{"synthetic": true, "run_id": "second"}', encoding="utf-8")
-        old = settings.run_folder.with_name("old")
-        settings.run_folder.rename(old)
-        new.folder.rename(settings.run_folder)
+        meta = {"synthetic": True, "run_id": "second", "counts": {"measurements": 5000}}
+        (new.folder / RUN_JSON).write_text(json.dumps(meta), encoding="utf-8")
         return {"gaps": len(gaps)}
 
     with running_api(tmp_path, runner=runner) as server, httpx.Client(base_url=server.url, timeout=30) as http:
@@ -410,14 +408,14 @@ def test_admin_rerun_swaps_results_atomically(tmp_path):
                 break
             time.sleep(0.05)
         assert state["state"] == "done", state
-        assert state["summary"] == {"gaps": before - 1}
+        assert state["summary"]["gaps"] == before - 1 and state["summary"]["replaced"] is True
         assert http.get("/gaps").json()["numberMatched"] == before - 1
         assert http.get("/summary").json()["run"]["run_id"] == "second"
         assert_error(http.get("/runs/nope", headers=server.headers("admin")), 404)
 
 
 def test_failed_run_reports_its_error_and_keeps_serving(tmp_path):
-    def runner(settings: ApiSettings) -> None:
+    def runner(settings: ApiSettings, options, out) -> None:
         raise RuntimeError("the store is empty")
 
     with running_api(tmp_path, runner=runner) as server, httpx.Client(base_url=server.url, timeout=30) as http:
