@@ -52,7 +52,14 @@ from api.keys import ApiKey, KeyStore
 from api.reruns import RunOptions
 from api.responses import error_response, json_response, list_response
 from api.settings import ApiSettings
-from api.uploads import BodyLimitMiddleware
+from api.uploads import (
+    BodyLimitMiddleware,
+    labelled_reasons,
+    nothing_usable_reason,
+    other_network_warnings,
+    rows_location,
+    stored_operator_counts,
+)
 from lomsong import __version__, paths
 from lomsong.errors import LomsongError
 from lomsong.jobs.ingest import ingest_files
@@ -548,10 +555,25 @@ def _visible_upload(ctx: AppContext, key: ApiKey, sha256: str) -> dict[str, Any]
     return rows[0]
 
 
+def _refuse_if_nothing_usable(
+    store: Any, key: ApiKey, name: str, path: Path, report: dict[str, Any], fmt: str | None, operator: str | None
+) -> None:
+    """A measurement file with no usable row is not kept: withdraw it and answer 422 with the reason."""
+    if report.get("duplicate_file") or report.get("kind", "measurements") != "measurements":
+        return
+    if int(report.get("accepted") or 0) > 0:
+        return
+    sha256 = str(report.get("sha256", ""))
+    if sha256:
+        store.remove(sha256, owner=None if key.role == "admin" else key.owner)
+    location = rows_location(path, fmt, operator) if report.get("outside_province") else None
+    raise QueryError(nothing_usable_reason(name, report, location), code="nothing_usable", field="file", status=422)
+
+
 def _add_upload_routes(app: FastAPI) -> None:
     sha_param = PathParam(..., pattern="^[0-9a-fA-F]{64}$", description="sha256 of the uploaded file")
 
-    @app.post("/measurements", tags=["uploads"], responses=error_responses(400, 401, 403, 413))
+    @app.post("/measurements", tags=["uploads"], responses=error_responses(400, 401, 403, 413, 422))
     def upload(
         file: UploadFile = File(..., description="measurement file in any format the readers know"),
         format: str | None = Form(None, max_length=40, description="reader format (default: detected)"),
@@ -572,19 +594,25 @@ def _add_upload_routes(app: FastAPI) -> None:
             if path.stat().st_size == 0:
                 raise QueryError(f"{name}: the file is empty", code="empty_file", field="file")
             with ctx.store_lock:
+                store = ctx.store()
                 try:
                     reports = ingest_files(
-                        ctx.store(), [path], format=format or None, operator=operator or None, owner=key.owner
+                        store, [path], format=format or None, operator=operator or None, owner=key.owner
                     )
                 except ValueError as exc:  # ReaderError and the readers' option errors
                     raise QueryError(f"{name}: {exc}", code="unreadable_file", field="file") from None
+                report = _report_dict(reports[0]) if reports else {}
+                if report.get("error"):
+                    raise QueryError(str(report["error"]), code="unreadable_file", field="format" if format else "file")
+                _refuse_if_nothing_usable(store, key, name, path, report, format, operator)
+                per_operator = stored_operator_counts(store, str(report.get("sha256", "")))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        report = _report_dict(reports[0]) if reports else {}
-        if report.get("error"):
-            raise QueryError(str(report["error"]), code="unreadable_file", field="format" if format else "file")
+        checks: dict[str, Any] = {"operators": per_operator, "reasons": labelled_reasons(report)}
+        if key.role == "operator":
+            checks["warnings"] = other_network_warnings(per_operator, key.owner)
         # The report names the file as the client sent it, not the server's temporary copy.
-        return json_response({**report, "file": name, "owner": key.owner})
+        return json_response({**report, **checks, "file": name, "owner": key.owner})
 
     @app.get("/measurements", response_model=UploadList, tags=["uploads"], responses=error_responses(401, 403))
     def uploads(ctx: AppContext = Depends(context), key: ApiKey = Depends(uploader)) -> Response:

@@ -155,6 +155,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "not found",
         409: "not in a state that allows this",
         413: "upload too large",
+        422: "the file has no usable row (nothing was kept)",
         503: "no finished run to serve yet",
     }
     return {status: {"model": ErrorBody, "description": texts.get(status, "error")} for status in statuses}

@@ -7,6 +7,8 @@ that grows past the limit while being read (chunked uploads) is cut off the same
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -113,3 +115,100 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+# ----------------------------------------------------------------------------------------------
+# Upload checks: what was stored per operator, rows naming another network, nothing usable
+
+
+def stored_operator_counts(store: Any, sha256: str) -> dict[str, int]:
+    """Return the stored rows of one file per operator (empty when nothing of it is stored)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = Path(store.dataset_path) / f"{sha256}.parquet"
+    if not path.exists():
+        return {}
+    counts = pc.value_counts(pq.read_table(path, columns=["operator"]).column("operator")).to_pylist()
+    return {str(item["values"]): int(item["counts"]) for item in counts if item["values"] is not None}
+
+
+def other_network_warnings(per_operator: dict[str, int], own: str) -> list[dict[str, Any]]:
+    """Return one warning per operator other than the key's own that the stored rows name.
+
+    Parameters
+    ----------
+    per_operator : dict
+        Operator id → stored rows (:func:`stored_operator_counts`).
+    own : str
+        The key's operator id.
+    """
+    from lomsong.operators import display_name
+    from lomsong.products.words import reason_label
+
+    warnings = []
+    for operator, rows in sorted(per_operator.items(), key=lambda item: -item[1]):
+        if operator == own:
+            continue
+        warnings.append(
+            {
+                "code": "other_network",
+                "operator": operator,
+                "rows": rows,
+                "label_vi": reason_label("other_network", "vi"),
+                "message": f"{rows:,} rows name {display_name(operator)}, not this key's network ({display_name(own)})",
+            }
+        )
+    return warnings
+
+
+def labelled_reasons(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the report's reasons (rows rejected and outside the province) with Vietnamese and English labels."""
+    from lomsong.products.words import reason_label
+
+    counts = dict(report.get("rejected") or {})
+    if report.get("outside_province"):
+        counts["outside_province"] = int(report["outside_province"])
+    return [
+        {"code": code, "rows": int(rows), "label_vi": reason_label(code, "vi"), "label_en": reason_label(code, "en")}
+        for code, rows in sorted(counts.items(), key=lambda item: -item[1])
+        if rows
+    ]
+
+
+def rows_location(path: Path, format: str | None, operator: str | None) -> tuple[float, float] | None:  # noqa: A002
+    """Return the median (lat, lon) of a file's valid rows, wherever they are (no province filter)."""
+    from lomsong.readers import ReaderError, read_file
+
+    try:
+        rows = read_file(path, format=format, operator=operator, communes=None).measurements
+    except (ReaderError, ValueError):
+        return None
+    if rows is None or not len(rows) or "lat" not in rows or "lon" not in rows:
+        return None
+    return float(rows["lat"].median()), float(rows["lon"].median())
+
+
+def _degrees(lat: float, lon: float) -> str:
+    return f"{abs(lat):.2f} {'N' if lat >= 0 else 'S'} {abs(lon):.2f} {'E' if lon >= 0 else 'W'}"
+
+
+def nothing_usable_reason(name: str, report: dict[str, Any], location: tuple[float, float] | None) -> str:
+    """Return the one-line reason a file gave no usable row, e.g. ``all 2,449 rows lie outside the province…``."""
+    read = int(report.get("rows_read") or 0)
+    outside = int(report.get("outside_province") or 0)
+    if read == 0:
+        return f"{name}: no data rows in the file; nothing was kept"
+    if outside:
+        where = f", around {_degrees(*location)}" if location else ""
+        if outside == read:
+            return f"{name}: all {read:,} rows lie outside the province{where}; nothing was kept"
+        rest = [p for p in labelled_reasons(report) if p["code"] != "outside_province"]
+        listing = "; ".join(f"{p['rows']:,} {p['label_en']} ({p['code']})" for p in rest[:4])
+        return (
+            f"{name}: all {outside:,} valid rows of {read:,} lie outside the province{where}; "
+            f"the others: {listing}; nothing was kept"
+        )
+    parts = labelled_reasons(report)
+    listing = "; ".join(f"{p['rows']:,} {p['label_en']} ({p['code']})" for p in parts[:4])
+    return f"{name}: none of the {read:,} rows is usable: {listing}; nothing was kept"

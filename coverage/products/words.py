@@ -398,3 +398,60 @@ def format_date(value: str | date | None, lang: str = "vi") -> str:
     if lang == "vi" and len(iso) == 10 and iso[4] == "-" and iso[7] == "-":
         return f"{iso[8:10]}/{iso[5:7]}/{iso[0:4]}"
     return iso
+
+
+#: Why rows of an uploaded file were not kept (the codes of :mod:`lomsong.readers.validate`), per
+#: language: the ingest report shows these beside the counts.
+REASON_LABELS: dict[str, dict[str, str]] = {
+    "vi": {
+        "malformed_row": "dòng sai cấu trúc (nhiều trường hơn tiêu đề)",
+        "missing_coordinates": "thiếu vĩ độ hoặc kinh độ",
+        "unparseable_coordinates": "vĩ độ hoặc kinh độ không phải là số",
+        "coordinates_out_of_range": "tọa độ ngoài phạm vi hợp lệ",
+        "null_island": "vị trí (0, 0): GPS chưa bắt được vệ tinh",
+        "missing_time": "thiếu thời gian đo",
+        "unparseable_time": "thời gian đo không đọc được",
+        "time_before_2000": "thời gian đo trước năm 2000 (đồng hồ máy chưa đặt)",
+        "time_in_future": "thời gian đo ở tương lai",
+        "missing_operator": "thiếu nhà mạng",
+        "unknown_operator": "nhà mạng hoặc mã PLMN không xác định",
+        "unknown_technology": "công nghệ không xác định",
+        "missing_technology": "thiếu công nghệ (2G/3G/4G/5G)",
+        "signal_sentinel": "giá trị tín hiệu là mã 'không có giá trị'",
+        "signal_out_of_range": "tín hiệu ngoài dải vật lý của công nghệ",
+        "not_a_number": "trường số chứa chữ",
+        "no_measurement": "không có tín hiệu, tốc độ hay độ trễ",
+        "duplicate_row": "dòng trùng lặp trong tệp",
+        "outside_province": "nằm ngoài địa bàn tỉnh",
+        "other_network": "dòng ghi nhà mạng khác với nhà mạng của khóa",
+        "nothing_usable": "tệp không có dòng nào dùng được",
+    },
+    "en": {
+        "malformed_row": "malformed row (more fields than the header)",
+        "missing_coordinates": "latitude or longitude missing",
+        "unparseable_coordinates": "latitude or longitude not a number",
+        "coordinates_out_of_range": "coordinates out of range",
+        "null_island": "position (0, 0): a GPS without a fix",
+        "missing_time": "no timestamp",
+        "unparseable_time": "timestamp not understood",
+        "time_before_2000": "timestamp before 2000 (phone clock never set)",
+        "time_in_future": "timestamp in the future",
+        "missing_operator": "no operator",
+        "unknown_operator": "operator name or PLMN not understood",
+        "unknown_technology": "technology not understood",
+        "missing_technology": "no technology (2G/3G/4G/5G)",
+        "signal_sentinel": "signal is a 'no value' code",
+        "signal_out_of_range": "signal outside its technology's physical range",
+        "not_a_number": "numeric field holds text",
+        "no_measurement": "no signal, throughput or latency",
+        "duplicate_row": "duplicate row in the file",
+        "outside_province": "outside the province",
+        "other_network": "rows name another network than the key's own",
+        "nothing_usable": "no usable row in the file",
+    },
+}
+
+
+def reason_label(code: str, lang: str = "vi") -> str:
+    """Return the label of an ingest reason code in ``lang`` (the code itself when it has none)."""
+    return REASON_LABELS[check_language(lang)].get(code, code)
