@@ -163,6 +163,8 @@ def create_app(
         ),
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_parameters)],
+        docs_url=None,  # served below from the vendored Swagger UI and ReDoc: /docs works offline
+        redoc_url=None,
     )
     app.state.context = ctx
     app.add_middleware(GZipMiddleware, minimum_size=1024)
@@ -182,8 +184,40 @@ def create_app(
     from api.mappages import add_map_routes
 
     add_map_routes(app)
+    _add_docs_routes(app)
     _install_openapi(app)
     return app
+
+
+def _add_docs_routes(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` from the npm packages vendored at set-up, never a CDN."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    from api.mappages import ASSET_PREFIX
+    from lomsong.products.maps.assets import ASSETS
+
+    def url(key: str) -> str:
+        return f"{ASSET_PREFIX}/{ASSETS[key].path}"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title}: Swagger UI",
+            swagger_js_url=url("swagger-ui.js"),
+            swagger_css_url=url("swagger-ui.css"),
+            swagger_favicon_url=url("swagger-favicon.png"),
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> Response:
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title}: ReDoc",
+            redoc_js_url=url("redoc.js"),
+            redoc_favicon_url=url("swagger-favicon.png"),
+            with_google_fonts=False,
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,6 +286,23 @@ def _share_limit_parameter(schema: dict[str, Any]) -> None:
                     parameters[position] = {"$ref": "#/components/parameters/limit"}
 
 
+def _add_referenced_models(schema: dict[str, Any]) -> None:
+    """Add the response models only named in ``$ref``s (not in a route's response_model) to the components.
+
+    Without them the document has dangling references, which ReDoc refuses to render.
+    """
+    from api.context import ErrorBody, FeatureBody
+
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (FeatureBody, FeatureCollectionBody, ItemsPage, ErrorBody):
+        if model.__name__ in components:
+            continue
+        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in body.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components[model.__name__] = body
+
+
 def _install_openapi(app: FastAPI) -> None:
     """Document JSON errors instead of FastAPI's 422 validation body (the API answers 400)."""
 
@@ -274,6 +325,7 @@ def _install_openapi(app: FastAPI) -> None:
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         _share_limit_parameter(schema)
+        _add_referenced_models(schema)
         app.openapi_schema = schema
         return schema
 

@@ -36,6 +36,9 @@ NPM_PACKAGES: dict[str, str] = {
     "leaflet": "1.9.4",
     "leaflet.fullscreen": "3.0.0",
     "leaflet-measure": "2.1.7",
+    # the API's /docs and /redoc pages (FastAPI links them to a CDN by default: blank offline)
+    "swagger-ui-dist": "5.35.0",
+    "redoc": "2.5.2",
 }
 
 #: Folder (under :func:`asset_root`) holding folium's heat-map plugin.
@@ -68,6 +71,10 @@ ASSETS: dict[str, Asset] = {
     "measure.js": Asset("js", _npm("leaflet-measure", "dist/leaflet-measure.min.js")),
     "measure.css": Asset("css", _npm("leaflet-measure", "dist/leaflet-measure.css")),
     "heat.js": Asset("js", f"{FOLIUM_FOLDER}/leaflet_heat.min.js"),
+    "swagger-ui.js": Asset("js", _npm("swagger-ui-dist", "swagger-ui-bundle.js")),
+    "swagger-ui.css": Asset("css", _npm("swagger-ui-dist", "swagger-ui.css")),
+    "swagger-favicon.png": Asset("png", _npm("swagger-ui-dist", "favicon-32x32.png")),
+    "redoc.js": Asset("js", _npm("redoc", "bundles/redoc.standalone.js")),
 }
 
 #: folium's resource names (``default_js`` / ``default_css`` entries) → asset key, or None to drop.
