@@ -267,10 +267,18 @@ def _geojson_geometries(geoms: np.ndarray) -> np.ndarray:
     """Return the GeoJSON text of each geometry ("null" where missing), coordinates at 6 decimals.
 
     The coordinates are rounded before; GEOS' writer does not print the shortest text of a double,
-    so the few long ones it writes are rewritten (once per run, when the collection is prepared).
+    so the few long ones it writes (about 2 % of the cells) are rewritten, once per run. Finding
+    them uses RE2 through pyarrow, linear in the text (Python's regex took 7 s on 163,020 cells).
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     text = pd.Series(shapely.to_geojson(geoms), dtype=object)
-    long_numbers = text.str.contains(_LONG_DECIMALS, regex=True, na=False)
+    present = text.notna().to_numpy()
+    long_numbers = np.zeros(len(text), dtype=bool)
+    if present.any():
+        found = pc.match_substring_regex(pa.array(text[present].tolist(), pa.string()), r"\.\d{7}")
+        long_numbers[present] = found.to_numpy(zero_copy_only=False)
     if long_numbers.any():
         text[long_numbers] = text[long_numbers].str.replace(
             _LONG_DECIMALS, lambda match: repr(round(float(match.group(0)), COORDINATE_DECIMALS)), regex=True
