@@ -1224,6 +1224,38 @@ def collection_schema(collection: Collection, schema_id: str) -> dict[str, Any]:
     }
 
 
+def feature_schema(collection: Collection, schema_id: str) -> dict[str, Any]:
+    """Return the JSON Schema of a whole GeoJSON Feature of the collection, as GDAL reads ``describedby``.
+
+    GDAL's OAPIF driver types its fields from this document (it looks for
+    ``properties.properties.properties``) instead of guessing from the first page, which holds only
+    no-data cells in the ``cells`` collection. It reads one type name per property, not the
+    ``[type, "null"]`` pairs of :func:`collection_schema`: no data is ``null`` all the same.
+    """
+    full = collection_schema(collection, schema_id)
+    properties = {}
+    for name, schema in full["properties"].items():
+        if name == "geometry":
+            continue
+        single = {k: v for k, v in schema.items() if k != "x-ogc-role"}
+        single["type"] = schema["type"][0]
+        properties[name] = single
+    return {
+        "$schema": full["$schema"],
+        "$id": schema_id,
+        "title": full["title"],
+        "description": f"{full['description']} Each property is null where there is no data.",
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "string"},
+            "geometry": {"type": "object", "description": "GeoJSON geometry, CRS84, 6 decimals"},
+            "properties": {"type": "object", "required": sorted(properties), "properties": properties},
+        },
+    }
+
+
 def collection_queryables(collection: Collection, schema_id: str, filters: Iterable[str]) -> dict[str, Any]:
     """Return the queryables: the properties the items can be filtered by, typed like the schema.
 
@@ -1361,6 +1393,7 @@ __all__ = [
     "collection_queryables",
     "collection_schema",
     "commune_detail",
+    "feature_schema",
     "content_disposition",
     "csv_bytes",
     "download_name",

@@ -77,7 +77,12 @@ def collection_description(root: str, collection: core.Collection, period: str |
             {"rel": "self", "type": _JSON, "title": "this collection", "href": f"{base}{query}"},
             {"rel": "items", "type": _GEOJSON, "title": "features (GeoJSON)", "href": items},
             {"rel": "items", "type": _HTML, "title": "features (HTML)", "href": html_items},
-            {"rel": "describedby", "type": _SCHEMA_JSON, "title": "features' schema", "href": f"{base}/schema{query}"},
+            {
+                "rel": "describedby",
+                "type": _SCHEMA_JSON,
+                "title": "JSON Schema of a GeoJSON feature (GDAL types its fields from it)",
+                "href": f"{base}/feature-schema{query}",
+            },
             {
                 "rel": "http://www.opengis.net/def/rel/ogc/1.0/schema",
                 "type": _SCHEMA_JSON,
@@ -211,6 +216,19 @@ def add_ogc_routes(app: FastAPI) -> None:
         body = core.collection_schema(target, f"{_root(request)}/collections/{collection_id}/schema")
         return json_response(body, media_type=_SCHEMA_JSON)
 
+    @app.get("/collections/{collectionId}/feature-schema", tags=["OGC API - Features"], responses=schema_responses)
+    def geojson_feature_schema(
+        request: Request,
+        collection_id: str = PathParam(..., alias="collectionId", max_length=40),
+        period: str | None = PeriodParam,
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """JSON Schema of a whole GeoJSON Feature (the collection's ``describedby``, as GDAL reads it)."""
+        target = ctx.results_for(period).require().collection(collection_id)
+        body = core.feature_schema(target, f"{_root(request)}/collections/{collection_id}/feature-schema")
+        return json_response(body, media_type=_SCHEMA_JSON)
+
     @app.get("/collections/{collectionId}/queryables", tags=["OGC API - Features"], responses=schema_responses)
     def queryables(
         request: Request,
@@ -338,6 +356,7 @@ def add_ogc_routes(app: FastAPI) -> None:
     for path in (
         "/collections/{collectionId}",
         "/collections/{collectionId}/schema",
+        "/collections/{collectionId}/feature-schema",
         "/collections/{collectionId}/queryables",
         "/collections/{collectionId}/items/{featureId}",
     ):

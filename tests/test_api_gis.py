@@ -114,7 +114,11 @@ def test_schema_and_queryables_type_every_property(client, served):
     queryables = client.get("/collections/cells/queryables").json()
     assert {"operator", "technology", "state", "datetime", "geometry"} <= set(queryables["properties"])
     links = {link["rel"]: link["href"] for link in client.get("/collections/cells").json()["links"]}
-    assert links["describedby"].endswith("/collections/cells/schema")
+    assert links["http://www.opengis.net/def/rel/ogc/1.0/schema"].endswith("/collections/cells/schema")
+    # describedby: the schema of a whole GeoJSON Feature, one type name per property (what GDAL reads)
+    feature = httpx.get(links["describedby"]).json()["properties"]["properties"]["properties"]
+    assert feature["median_signal_dbm"]["type"] == "number" and feature["first_date"]["format"] == "date"
+    assert set(feature) == set(properties) - {"geometry"}
     assert client.get("/collections/nothing/schema").status_code == 404
 
 
@@ -225,6 +229,18 @@ def test_gdal_reads_the_cells_layer_in_a_few_requests_with_numeric_fields(api, s
     for name in ("median_signal_dbm", "p10_signal_dbm", "no_service_share", "median_dl_kbps"):
         assert read["dtypes"][name] == "float64", name
     assert read["dtypes"]["n_samples"].startswith("int") and read["dtypes"]["first_date"].startswith("datetime")
+
+    # only no-data cells: every value null, so the types can come from the schema alone
+    empty = subprocess.run(
+        [sys.executable, "-c", PYOGRIO_READER, f"OAPIF:{api['url']}/collections/cells?state=no_data"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert empty.returncode == 0, empty.stderr
+    read = json.loads(empty.stdout.strip().splitlines()[-1])
+    assert read["rows"] == int((served.cells["state"] == "no_data").sum()) > 0
+    assert read["dtypes"]["median_signal_dbm"] == "float64" and read["dtypes"]["first_date"].startswith("datetime")
 
 
 def _ogrinfo_count(url: str) -> int:
