@@ -334,6 +334,8 @@ def test_a_vector_tile_decodes_to_the_cells_it_covers(client, served):
     assert coordinates.min() >= -64 and coordinates.max() <= 4096 + 64
     empty = client.get("/collections/cells/tiles/WebMercatorQuad/12/0/0")
     assert empty.status_code == 200 and not mapbox_vector_tile.decode(empty.content).get("cells", {}).get("features")
+    default_view = mapbox_vector_tile.decode(client.get(path).content)["cells"]["features"]
+    assert {f["properties"]["operator"] for f in default_view} == {"all"}  # one view a tile: all × any
     assert client.get("/collections/cells/tiles/WebMercatorQuad/2/9/0").status_code == 400
     assert client.get("/collections/villages/tiles/WebMercatorQuad/2/1/1").status_code == 404
     gaps = client.get(f"/collections/gaps/tiles/WebMercatorQuad/{zoom}/{row}/{col}", params={"operator": "viettel"})
