@@ -355,9 +355,13 @@ def _add_read_routes(app: FastAPI) -> None:
         )
 
     @app.get("/summary", response_model=SummaryBody, tags=["results"], responses=read_errors)
-    def summary(ctx: AppContext = Depends(context), key: ApiKey | None = Depends(reader)) -> Response:
-        """Province totals per view (operator × technology) and the run's metadata."""
-        return json_response(ctx.results.require().summary)
+    def summary(
+        period: str | None = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods)"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """Province totals per view (operator × technology) and the run's metadata (``period``: a month's)."""
+        return json_response(ctx.results_for(period).require().summary)
 
     @app.get("/gaps", tags=["results"], responses=list_responses, response_class=Response)
     def gaps(
@@ -411,12 +415,13 @@ def _add_read_routes(app: FastAPI) -> None:
         request: Request,
         gap_id: str = PathParam(..., max_length=200),
         f: Literal["json", "geojson"] | None = Query(None),
+        period: str | None = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods)"),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
         """One gap: its row (json) or its Feature (geojson)."""
         fmt = core.parse_format(f, request.headers.get("accept"), ("json", "geojson"), "json")
-        collection = ctx.results.require().collection("gaps")
+        collection = ctx.results_for(period).require().collection("gaps")
         position = collection.position(gap_id)
         if fmt == "geojson":
             return Response(core.feature_bytes(collection, position), media_type="application/geo+json")
@@ -460,11 +465,12 @@ def _add_read_routes(app: FastAPI) -> None:
     @app.get("/communes/{code}", tags=["results"], responses=error_responses(400, 401, 404, 503))
     def commune(
         code: str = PathParam(..., max_length=100, description="GSO code or name"),
+        period: str | None = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods)"),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
         """One commune: its summary in every view and the gaps touching it."""
-        return json_response(core.commune_detail(ctx.results.require(), code))
+        return json_response(core.commune_detail(ctx.results_for(period).require(), code))
 
     @app.get("/villages", tags=["results"], responses=list_responses, response_class=Response)
     def villages(

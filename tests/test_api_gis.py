@@ -281,6 +281,10 @@ def test_periods_are_listed_and_filter_gaps_communes_and_collections(client, api
     assert gaps["numberMatched"] == len(served.gaps)
     communes = client.get("/communes", params={"period": "2026-09", "limit": 1}).json()
     assert communes["numberMatched"] == len(served.communes)
+    summary = client.get("/summary", params={"period": "2026-10"}).json()
+    assert summary["run"]["period"] == "2026-10"
+    code = served.communes["commune_code"].iloc[0]
+    assert client.get(f"/communes/{code}", params={"period": "2026-09"}).json()["commune_code"] == code
     missing = client.get("/gaps", params={"period": "2026-11"})
     assert missing.status_code == 404 and "2026-09" in missing.json()["message"]
     assert client.get("/gaps", params={"period": "October"}).json()["field"] == "period"
