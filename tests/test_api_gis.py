@@ -344,3 +344,14 @@ def test_a_vector_tile_decodes_to_the_cells_it_covers(client, served):
     assert client.get("/collections/villages/tiles/WebMercatorQuad/2/1/1").status_code == 404
     gaps = client.get(f"/collections/gaps/tiles/WebMercatorQuad/{zoom}/{row}/{col}", params={"operator": "viettel"})
     assert mapbox_vector_tile.decode(gaps.content)["gaps"]["features"]
+
+
+def test_datetime_is_read_in_vietnam_time():
+    from api.core import datetime_text, parse_datetime
+
+    # 20:00 UTC on 31 October is 03:00 on 1 November in Đắk Nông
+    assert parse_datetime("2026-10-31T20:00:00Z") == ("2026-11-01", "2026-11-01")
+    assert parse_datetime("2026-10-01/..") == ("2026-10-01", None)
+    assert parse_datetime("../2026-10-31T16:59:59Z") == (None, "2026-10-31")
+    assert datetime_text(parse_datetime("2026-10-01/2026-10-31")) == "2026-10-01/2026-10-31"
+    assert parse_datetime("") is None
