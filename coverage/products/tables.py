@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import html
 import math
 import os
 import shutil
@@ -39,6 +40,7 @@ import orjson
 import pandas as pd
 import pyogrio
 
+from lomsong._text import safe_cell, safe_cells
 from lomsong.analysis import engine as _analysis
 from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, OPERATORS, display_name
 from lomsong.products import words
@@ -359,6 +361,7 @@ def write_gaps_csv(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = F
     frame = pd.DataFrame(_gap_frame(gaps).drop(columns="geometry"))
     frame["population"] = frame["population"].round(0).astype("Int64")
     frame[SYNTHETIC_COLUMN[0]] = synthetic
+    frame = safe_cells(frame)
     frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
     return Path(path)
 
@@ -396,6 +399,7 @@ def write_table_csv(
         frame = _sorted_by_view(frame, sort_within)
     out = tidy_table(frame, list(frame.columns) if columns is None else columns)
     out[SYNTHETIC_COLUMN[0]] = synthetic
+    out = safe_cells(out)
     out.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
     return path if hasattr(path, "write") else Path(path)
 
@@ -508,7 +512,8 @@ def _gap_description_vi(row: dict[str, Any]) -> str:
         ("Thời gian đo", f"{row['first_date'] or ''} – {row['last_date'] or ''}"),
         ("Mã vùng", str(row["gap_id"])),
     ]
-    return "<br/>".join(f"<b>{label}:</b> {value}" for label, value in lines)
+    # Google Earth renders descriptions as HTML: names from a boundaries file are escaped
+    return "<br/>".join(f"<b>{label}:</b> {html.escape(str(safe_cell(value)))}" for label, value in lines)
 
 
 def write_gaps_kml(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = False) -> Path:
@@ -552,7 +557,7 @@ def write_gaps_kml(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = F
         for index in np.flatnonzero(mask):
             row = records.iloc[index].to_dict()
             people = _number_vi(row["population"])
-            name = f"#{row['rank']} {row['commune'] or ''}: {people} người{label}"
+            name = safe_cell(f"#{row['rank']} {row['commune'] or ''}: {people} người{label}")
             geometry = geometries[index]
             polygons = list(shapely.get_parts(geometry)) if geometry is not None else []
             container = folder.newmultigeometry(name=name) if len(polygons) != 1 else folder
