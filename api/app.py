@@ -49,10 +49,11 @@ from api.core import FeatureQuery, QueryError
 from api.keys import ApiKey, KeyStore
 from api.responses import error_response, json_response, list_response
 from api.settings import ApiSettings
-from api.uploads import BodyLimitMiddleware
+from api.uploads import BodyLimitMiddleware, remove_stale_uploads, upload_name, upload_temp_prefix
 from lomsong import __version__, paths
-from lomsong.errors import LomsongError
+from lomsong.errors import AttributionError, LomsongError
 from lomsong.jobs.ingest import ingest_files
+from lomsong.operators import operator_from_name
 
 log = logging.getLogger("lomsong.api")
 
@@ -136,6 +137,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        await run_in_threadpool(remove_stale_uploads)  # copies left by a killed server
         await run_in_threadpool(holder.reload)
         if holder.last_error:
             log.warning("%s", holder.last_error)
@@ -249,15 +251,17 @@ def _add_read_routes(app: FastAPI) -> None:
 
     @app.get("/health", response_model=HealthBody, tags=["service"], responses=error_responses(400))
     def health(ctx: AppContext = Depends(context)) -> Response:
-        """Is the service up, and does it have results to serve?"""
+        """Is the service up, and does it have results to serve? (Public: it names no server path.)"""
         prepared = ctx.results.current()
+        message = ctx.results.last_error
+        if message:  # the server's folders are nobody's business but the department's
+            message = message.replace(str(ctx.settings.run_folder), "the run folder")
         return json_response(
             {
                 "status": "ok",
                 "results_loaded": prepared is not None,
                 "synthetic": prepared.synthetic if prepared else None,
-                "run_folder": str(ctx.settings.run_folder),
-                "message": ctx.results.last_error,
+                "message": message,
             }
         )
 
@@ -442,10 +446,23 @@ def _add_upload_routes(app: FastAPI) -> None:
 
         The same file twice stores nothing new (files are recognised by their sha256).
         """
-        name = Path(file.filename or "upload").name or "upload"
-        folder = Path(tempfile.mkdtemp(prefix="lomsong-upload-"))
+        name = upload_name(file.filename)
+        own_network = key.owner if key.role == "operator" else None
+        if own_network is not None and operator and operator_from_name(operator) != own_network:
+            raise QueryError(
+                f"operator {operator!r}: a {own_network} key may only upload {own_network} measurements",
+                code="other_operator",
+                field="operator",
+                status=403,
+            )
+        folder = Path(tempfile.mkdtemp(prefix=upload_temp_prefix()))
+        path = folder / "upload.bin"  # never the client's name: it may be anything (.., NUL, 300 chars)
+
+        def hide(text: object) -> str:
+            # Messages name the file as the client sent it, never the server's temporary copy.
+            return str(text).replace(str(path), name).replace(str(folder), "")
+
         try:
-            path = folder / name
             with path.open("wb") as out:
                 shutil.copyfileobj(file.file, out, length=1024 * 1024)
             if path.stat().st_size == 0:
@@ -453,15 +470,23 @@ def _add_upload_routes(app: FastAPI) -> None:
             with ctx.store_lock:
                 try:
                     reports = ingest_files(
-                        ctx.store(), [path], format=format or None, operator=operator or None, owner=key.owner
+                        ctx.store(),
+                        [path],
+                        format=format or None,
+                        operator=operator or None,
+                        owner=key.owner,
+                        own_network=own_network,
+                        file_name=name,
                     )
+                except AttributionError as exc:
+                    raise QueryError(hide(exc), code="other_operator", field="file", status=403) from None
                 except ValueError as exc:  # ReaderError and the readers' option errors
-                    raise QueryError(f"{name}: {exc}", code="unreadable_file", field="file") from None
+                    raise QueryError(f"{name}: {hide(exc)}", code="unreadable_file", field="file") from None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         report = _report_dict(reports[0]) if reports else {}
         if report.get("error"):
-            raise QueryError(str(report["error"]), code="unreadable_file", field="format" if format else "file")
+            raise QueryError(hide(report["error"]), code="unreadable_file", field="format" if format else "file")
         # The report names the file as the client sent it, not the server's temporary copy.
         return json_response({**report, "file": name, "owner": key.owner})
 

@@ -6,7 +6,12 @@ that grows past the limit while being read (chunked uploads) is cut off the same
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -113,3 +118,76 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+# ----------------------------------------------------------------------------------------------
+# Upload names and temporary copies
+
+#: Longest upload name kept (the ledger and reports show it; the copy on disk never uses it).
+MAX_NAME_CHARS = 120
+#: Prefix of an upload's temporary folder; the server's process id follows, so that the next
+#: start can tell the folders of a killed server from those of a live one.
+TEMP_PREFIX = "lomsong-upload-"
+
+
+def upload_name(filename: str | None) -> str:
+    """Return a name to show for an uploaded file: its last part, no control characters, bounded.
+
+    ``..``, ``a/../../..``, a NUL or 300 characters all give a plain, short name; the name is only
+    ever shown (ledger, reports), never used as a path.
+
+    Examples
+    --------
+    >>> upload_name("a/../../..")
+    'upload'
+    >>> upload_name("C:\\\\logs\\\\Yas_log.txt")
+    'Yas_log.txt'
+    """
+    text = str(filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    text = "".join(ch for ch in text if ch.isprintable()).strip()
+    if not text.strip("."):
+        return "upload"
+    if len(text) > MAX_NAME_CHARS:
+        stem, dot, suffix = text.rpartition(".")
+        keep = f".{suffix}" if dot and len(suffix) <= 10 else ""
+        text = text[: MAX_NAME_CHARS - len(keep) - 1] + "…" + keep
+    return text
+
+
+def upload_temp_prefix() -> str:
+    """Return the prefix of a new upload's temporary folder (``lomsong-upload-<pid>-``)."""
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
+
+def remove_stale_uploads(folder: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Remove the temporary upload copies a killed server left behind; return what was removed.
+
+    A folder ``lomsong-upload-<pid>-…`` is stale when no process ``<pid>`` runs; a folder of the
+    older form without a process id is stale when it is more than an hour old.
+    """
+    base = Path(folder or tempfile.gettempdir())
+    removed = []
+    for entry in base.glob(TEMP_PREFIX + "*"):
+        rest = entry.name.removeprefix(TEMP_PREFIX)
+        pid = rest.split("-", 1)[0]
+        if pid.isdigit():
+            stale = not _process_alive(int(pid))
+        else:
+            try:
+                stale = time.time() - entry.stat().st_mtime > 3600
+            except OSError:
+                continue
+        if stale and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -280,7 +280,10 @@ def _read_stored_measurements(
     if not files:
         return empty_measurements()[ANALYSIS_COLUMNS]
     bounds = [("time", op, bound.tz_convert("UTC")) for op, bound in ((">=", since), ("<", until)) if bound is not None]
-    table = pq.read_table(files, columns=ANALYSIS_COLUMNS, filters=bounds or None, read_dictionary=CATEGORY_COLUMNS)
+    with measurement_store.reading("measurements"):  # a broken stored file is named, with the repair
+        table = pq.read_table(
+            files, columns=ANALYSIS_COLUMNS, filters=bounds or None, read_dictionary=CATEGORY_COLUMNS
+        )
     frame = table.to_pandas(self_destruct=True, split_blocks=True)
     if frame["time"].dtype != "datetime64[ns, UTC]":
         frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.as_unit("ns")
