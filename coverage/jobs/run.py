@@ -485,6 +485,25 @@ def _data_period_of_cells(cells: pd.DataFrame) -> dict[str, str | None]:
     return {"start": str(first.min()), "end": str(last.max())}
 
 
+def _no_measurements_message(
+    read: _Measurements, out_folder: Path, since: pd.Timestamp | None, until: pd.Timestamp | None
+) -> str:
+    """The one line saying that a run has nothing to analyse, why, and that nothing was replaced."""
+    names = []
+    for record in read.inputs:
+        listed = record.get("files") if isinstance(record.get("files"), list) else None
+        names += [str(f.get("file", "")) for f in listed] if listed else [Path(str(record.get("path", ""))).name]
+    window = ""
+    if since is not None or until is not None:
+        start, end = (bound.date() if bound is not None else "…" for bound in (since, until))
+        window = f" between {start} and {end}"
+    kept = f"{out_folder} is left as it was" if (out_folder / results.RUN_JSON).exists() else "nothing was written"
+    return (
+        f"no usable measurements{window} in {', '.join(n for n in names if n) or 'the inputs'}: "
+        f"check the files with `lomsong ingest FILE` (it says why each row was refused); {kept}"
+    )
+
+
 def _maps_builder() -> Callable[..., Any] | None:
     """Return :func:`lomsong.products.maps.build.build_maps` when the maps module is installed."""
     if importlib.util.find_spec("lomsong.products.maps.build") is None:
@@ -573,6 +592,8 @@ def run_analysis(
         period_name = parsed.name
         since, until = parsed.since, parsed.until
         out_folder = period_dir(parsed, out_folder)
+    if out_folder.exists() and not out_folder.is_dir():
+        raise RunError(f"{out_folder}: --out names a file; give a folder for the run (created when missing)")
     if engine not in ("local", "dask"):
         raise RunError(f"unknown engine {engine!r}: use local or dask")
     if engine == "dask" and not store:
@@ -624,6 +645,8 @@ def run_analysis(
             if isinstance(config, str | Path):
                 inputs.append(_input_record(Path(config), "config"))
             stages.note(f"{len(measurements):,} measurements from {len(read.inputs)} source(s)")
+            if engine == "local" and len(measurements) == 0:
+                raise RunError(_no_measurements_message(read, out_folder, since_ts, until_ts))
 
         label = f"{len(read.partitions)} stored file(s) on Dask" if engine == "dask" else f"{len(measurements):,}"
         with stages.stage("analysis", f"Analysing {label} measurements"):
@@ -645,6 +668,8 @@ def run_analysis(
             analysis.timings["grid"] = grid_seconds
             analysis.counts["grid_cached"] = grid_cached
         n_measurements = int(analysis.counts.get("measurements", 0)) if engine == "dask" else len(measurements)
+        if n_measurements == 0:
+            raise RunError(_no_measurements_message(read, out_folder, since_ts, until_ts))
 
         meta: dict[str, Any] = {
             "tool": "lomsong",

@@ -30,6 +30,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -804,6 +805,49 @@ def swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+#: A staging folder of the old form (no process id in its name) is stale after this many seconds.
+_LEGACY_STAGING_SECONDS = 24 * 3600
+
+
+def remove_stale_staging(out: Path) -> list[Path]:
+    """Remove what killed runs left next to ``out`` (``.<out>.new-<pid>-*``, ``.<out>.old-<pid>``).
+
+    A folder whose process no longer runs is removed; one of a live process (a run going on in
+    parallel) is kept. Folders of the old form without a process id are removed once a day old.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    removed = []
+    for pattern in (f".{out.name}.new-*", f".{out.name}.old-*"):
+        for entry in out.parent.glob(pattern):
+            rest = entry.name.split(".new-", 1)[-1] if ".new-" in entry.name else entry.name.split(".old-", 1)[-1]
+            pid = rest.split("-", 1)[0]
+            if pid.isdigit() and ("-" in rest or ".old-" in entry.name):
+                stale = not _process_alive(int(pid))
+            else:
+                try:
+                    stale = time.time() - entry.stat().st_mtime > _LEGACY_STAGING_SECONDS
+                except OSError:
+                    continue
+            if stale and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
 def list_files(folder: Path) -> list[str]:
     """Return every file under ``folder`` as sorted POSIX relative paths."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
@@ -833,7 +877,6 @@ def write_products(
     dict
         Seconds spent per file name.
     """
-    import time
 
     folder = Path(folder)
     timings: dict[str, float] = {}
@@ -910,7 +953,8 @@ def write_run(
     """
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    remove_stale_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-{os.getpid()}-", dir=out.parent))
     try:
         write_timings = write_products(analysis, staging, synthetic=synthetic, on_file=on_file)
         meta = {**meta, "synthetic": bool(synthetic)}
