@@ -60,3 +60,19 @@ def test_zip_bomb_is_refused_before_gdal_expands_it(tmp_path):
         check_zip(bomb)
     with pytest.raises(ReaderError, match="tiles.zip"):
         read_file(bomb, format="ookla")
+
+
+def test_simulated_files_say_so_inside_whatever_their_name(communes, population_surface, tmp_path):
+    from lomsong.readers import gnettrack
+    from lomsong.simulate import demo
+
+    assert demo.SYNTHETIC_CELLNAME == gnettrack.SYNTHETIC_CELLNAME
+    result = demo.simulate(communes, population_surface, n_points=600, seed=5, n_gnettrack_devices=1)
+    csv_file = demo.write_generic_csv(result, tmp_path / "daknong_synthetic.csv").rename(tmp_path / "drive.csv")
+    logs = demo.write_gnettrack(result, tmp_path)
+    renamed = logs[0].rename(tmp_path / "Yas_log_2026.txt")
+    for path in (csv_file, renamed):
+        assert "synthetic" not in path.name
+        report = read_file(path, communes=communes).report
+        assert report.synthetic is True, path.name
+        assert report.accepted > 0
