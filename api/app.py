@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import core
 from api.context import (
     AppContext,
+    FeatureBody,
     FeatureCollectionBody,
     HealthBody,
     ItemsPage,
@@ -205,13 +206,38 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.url.path}; see /docs"
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message, None)
+        # keep the exception's headers: a 405 must say which methods are allowed (Allow)
+        headers = dict(exc.headers) if getattr(exc, "headers", None) else None
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message, None, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Last resort: log it for us, answer JSON to the client (tests make sure none happens).
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", f"unexpected error: {type(exc).__name__}", None)
+
+
+def _document_bodies_and_keys(schema: dict[str, Any], read_requires_key: bool) -> None:
+    """Add the response bodies named by hand-written ``$ref``s, and say which reads need no key.
+
+    Routes answering raw bytes name their bodies (``ItemsPage``, ``FeatureCollectionBody``,
+    ``FeatureBody``) by reference; FastAPI only adds the models it serialises itself. Reads are
+    open unless ``read_requires_key``: their security is then optional (``{}`` or a key).
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ItemsPage, FeatureCollectionBody, FeatureBody):
+        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in body.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components.setdefault(model.__name__, body)
+    if read_requires_key:
+        return
+    for path, item in schema.get("paths", {}).items():
+        if path.startswith(("/measurements", "/runs")):
+            continue
+        for operation in item.values():
+            if operation.get("security"):
+                operation["security"] = [{}, *operation["security"]]
 
 
 def _install_openapi(app: FastAPI) -> None:
@@ -235,6 +261,7 @@ def _install_openapi(app: FastAPI) -> None:
         components = schema.get("components", {}).get("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
+        _document_bodies_and_keys(schema, app.state.context.settings.read_requires_key)
         app.openapi_schema = schema
         return schema
 
