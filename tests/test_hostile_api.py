@@ -227,3 +227,35 @@ def test_relative_asset_links_resolve(client, api):
     page = client.get("/maps/").text
     asset = page.split('src="', 2)[1].split('"', 1)[0]
     assert client.get(urljoin(f"{api.url}/maps/", asset)).status_code == 200
+
+
+def test_a_bomb_upload_is_refused_and_changes_nothing(client, api, tmp_path):
+    from hostile.corpus import gzip_bomb
+
+    from lomsong.tables.store import MeasurementStore
+
+    MeasurementStore(api.settings.store_dir)  # the store exists (the test may run alone)
+    store_before = folder_digest(api.settings.store_dir)
+    run_before = folder_digest(api.settings.run_folder)
+    bomb = gzip_bomb(tmp_path / "cells.csv.gz", decompressed_mb=64)
+    answer = _upload(client, api, "admin", bomb.read_bytes(), "cells.csv.gz")
+    assert answer.status_code in (400, 413, 422), answer.text
+    assert "cells.csv.gz" in answer.json()["message"] and "times" in answer.json()["message"]
+    _no_server_path(answer.text)
+    assert folder_digest(api.settings.store_dir) == store_before
+    assert folder_digest(api.settings.run_folder) == run_before
+
+
+def test_with_read_keys_only_the_descriptions_stay_public(tmp_path):
+    settings = example_settings(tmp_path, read_requires_key=True)
+    keys = make_keys(settings)
+    with live_server(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        for path in ("/", "/conformance", "/openapi.json", "/docs", "/health"):
+            assert http.get(path).status_code == 200, path
+        health = http.get("/health").text
+        assert str(settings.run_folder) not in health and str(tmp_path) not in health
+        for path in ("/gaps", "/collections", "/collections/gaps/items", "/maps/", f"/maps/communes/{CODE}"):
+            assert http.get(path).status_code == 401, path
+            assert http.get(path, headers={"X-API-Key": keys["reader"]}).status_code == 200, path
+        security = http.get("/openapi.json").json()["paths"]["/gaps"]["get"]["security"]
+        assert {} not in security, "when reads need a key the document says so"
