@@ -19,7 +19,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from browser import CHROMIUM_FLAGS, chromium_path
-from hostile.corpus import TRAVERSAL_NAMES, folder_digest, rename_hostile
+from hostile.corpus import MARKUP_NAMES, TRAVERSAL_NAMES, folder_digest, rename_hostile
 from playwright.sync_api import sync_playwright
 from test_api import sample_slice
 from test_api_support import ApiServer, example_settings, live_server, make_keys
@@ -89,7 +89,8 @@ def test_a_forged_host_header_changes_no_page(client):
 
 
 def test_no_script_runs_in_the_served_pages(api):
-    urls = [f"{api.url}/maps/", f"{api.url}/maps/communes/{CODE}", f"{api.url}/collections/communes/items?f=html"]
+    urls = [f"{api.url}/maps/", f"{api.url}/maps/communes/{CODE}"]
+    urls += [f"{api.url}/collections/{c}/items?f=html" for c in ("communes", "gaps", "villages")]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
         try:
@@ -114,6 +115,9 @@ def test_no_script_runs_in_the_served_pages(api):
                 assert page.evaluate("window.__xss") is None, url
                 assert dialogs == [], url
                 assert page.locator("img[src=x], svg[onload]").count() == 0, url
+                if "/items" in url and "communes" not in url:
+                    shown = page.evaluate("document.body.innerText")
+                    assert any(name in shown for name in MARKUP_NAMES), f"{url} shows the names, as text"
                 page.close()
         finally:
             browser.close()
