@@ -263,3 +263,27 @@ def test_with_read_keys_only_the_descriptions_stay_public(tmp_path):
             assert http.get(path, headers={"X-API-Key": keys["reader"]}).status_code == 200, path
         security = http.get("/openapi.json").json()["paths"]["/gaps"]["get"]["security"]
         assert {} not in security, "when reads need a key the document says so"
+
+
+def test_a_rerun_with_nothing_usable_fails_saying_so_and_keeps_serving(tmp_path):
+    import time
+
+    from lomsong.tables.store import MeasurementStore
+
+    settings = example_settings(tmp_path)
+    MeasurementStore(settings.store_dir)  # a store with no usable file in it
+    keys = make_keys(settings)
+    run_before = folder_digest(settings.run_folder)
+    with live_server(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        served = http.get("/gaps").json()["numberMatched"]
+        run_id = http.post("/runs", headers={"X-API-Key": keys["admin"]}).json()["id"]
+        state = {}
+        for _ in range(1200):
+            state = http.get(f"/runs/{run_id}", headers={"X-API-Key": keys["admin"]}).json()
+            if state["state"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert state["state"] == "failed" and "no usable measurements" in state["error"], state
+        assert "left as it was" in state["error"]
+        assert http.get("/gaps").json()["numberMatched"] == served
+    assert folder_digest(settings.run_folder) == run_before
