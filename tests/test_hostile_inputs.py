@@ -76,3 +76,17 @@ def test_simulated_files_say_so_inside_whatever_their_name(communes, population_
         report = read_file(path, communes=communes).report
         assert report.synthetic is True, path.name
         assert report.accepted > 0
+
+
+def test_a_renamed_simulated_village_layer_still_says_synthetic(communes, population_surface, tmp_path):
+    from lomsong.analysis.villages import read_villages
+    from lomsong.jobs.run import is_synthetic_file, table_says_synthetic
+    from lomsong.simulate import demo
+
+    result = demo.simulate(communes, population_surface, n_points=300, seed=7, n_gnettrack_devices=0)
+    for name in ("thon_bon.geojson", "thon_bon.csv"):
+        path = demo.write_villages(result.villages, tmp_path / name)
+        assert not is_synthetic_file(path)
+        assert table_says_synthetic(read_villages(path))
+    real = read_villages(tmp_path / "thon_bon.csv").drop(columns="synthetic")
+    assert not table_says_synthetic(real)

@@ -145,6 +145,16 @@ def is_synthetic_file(path: str | Path) -> bool:
     return "synthetic" in path.name.lower() or _metadata_says_synthetic(path)
 
 
+def table_says_synthetic(frame: pd.DataFrame | None) -> bool:
+    """Return True when a table marks its own rows simulated (a true ``synthetic`` column).
+
+    The simulator's village layer carries that column, so a renamed copy is still labelled synthetic.
+    """
+    if frame is None or "synthetic" not in frame.columns or not len(frame):
+        return False
+    return bool(frame["synthetic"].astype("string").str.strip().str.lower().isin(["true", "1", "yes"]).any())
+
+
 def demo_measurement_files(folder: str | Path | None = None) -> list[Path]:
     """Return the bundled measurement files (``data/measurements/``), without metadata and village files.
 
@@ -639,7 +649,7 @@ def run_analysis(
                 if not village_path.exists():
                     raise RunError(f"{village_path}: village file not found")
                 village_table = read_villages(village_path)
-                village_synthetic = is_synthetic_file(village_path)
+                village_synthetic = is_synthetic_file(village_path) or table_says_synthetic(village_table)
                 inputs.append(_input_record(village_path, "villages", synthetic=village_synthetic))
                 synthetic |= village_synthetic
             if isinstance(config, str | Path):
