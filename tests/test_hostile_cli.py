@@ -66,6 +66,10 @@ def test_ingest_of_a_folder_and_listing_a_missing_store(workspace):
     line = assert_one_line_error(lomsong("ingest", "a_folder", "--store", "store", cwd=workspace), "a_folder")
     assert "does not exist" not in line and "folder" in line
     assert_one_line_error(lomsong("ingest", "--list", "--store", "missing", cwd=workspace), "missing")
+    assert_one_line_error(
+        lomsong("ingest", "rows.csv", "--store", "s2", "--report", "a_folder", cwd=workspace), "a_folder", "--report"
+    )
+    assert not (workspace / "s2").exists(), "refused before anything is stored"
     assert not (workspace / "missing").exists(), "listing does not create a store"
 
 

@@ -144,6 +144,9 @@ def ingest(
         fail(f"unknown format {format_name!r}; choose one of {', '.join(REGISTRY)}")
     if operator is not None and operator_from_name(operator) is None:
         fail(f"unknown operator {operator!r}; use viettel, vinaphone, mobifone, vietnamobile, gmobile or a PLMN")
+    if report_path is not None and (report_path.is_dir() or not report_path.parent.is_dir()):
+        # said before anything is stored (or a store created), not after
+        fail(f"{report_path}: --report needs a file name in an existing folder")
     if (list_only or remove) and not ((store_dir or paths.store_dir()) / "ledger.sqlite").is_file():
         # listing or removing must not create an empty store where there was none
         fail(f"{store_dir or paths.store_dir()}: no measurement store here; add files with `lomsong ingest FILE`")
@@ -187,6 +190,9 @@ def ingest(
         f"{sum(r.rejected_total for r in good):,} rejected; store: {store.path}"
     )
     if report_path is not None:
-        report_path.write_text(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2) + "\n")
+        try:
+            report_path.write_text(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2) + "\n")
+        except OSError as exc:
+            fail(f"{report_path}: cannot write the report: {exc.strerror or exc}")
     if failed:
         fail(f"{len(failed)} file(s) could not be read: {', '.join(r.file for r in failed)}", code=1)
