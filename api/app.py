@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import core
 from api.context import (
     AppContext,
+    FeatureBody,
     FeatureCollectionBody,
     HealthBody,
     ItemsPage,
@@ -56,13 +57,16 @@ from api.uploads import (
     BodyLimitMiddleware,
     labelled_reasons,
     nothing_usable_reason,
-    other_network_warnings,
+    remove_stale_uploads,
     rows_location,
     stored_operator_counts,
+    upload_name,
+    upload_temp_prefix,
 )
 from lomsong import __version__, paths
-from lomsong.errors import LomsongError
+from lomsong.errors import AttributionError, LomsongError
 from lomsong.jobs.ingest import ingest_files
+from lomsong.operators import operator_from_name
 
 log = logging.getLogger("lomsong.api")
 
@@ -148,6 +152,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        await run_in_threadpool(remove_stale_uploads)  # copies left by a killed server
         await run_in_threadpool(holder.reload)
         if holder.last_error:
             log.warning("%s", holder.last_error)
@@ -254,7 +259,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.url.path}; see /docs"
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message, None)
+        # keep the exception's headers: a 405 must say which methods are allowed (Allow)
+        headers = dict(exc.headers) if getattr(exc, "headers", None) else None
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message, None, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -303,6 +310,29 @@ def _add_referenced_models(schema: dict[str, Any]) -> None:
         components[model.__name__] = body
 
 
+def _document_bodies_and_keys(schema: dict[str, Any], read_requires_key: bool) -> None:
+    """Add the response bodies named by hand-written ``$ref``s, and say which reads need no key.
+
+    Routes answering raw bytes name their bodies (``ItemsPage``, ``FeatureCollectionBody``,
+    ``FeatureBody``) by reference; FastAPI only adds the models it serialises itself. Reads are
+    open unless ``read_requires_key``: their security is then optional (``{}`` or a key).
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ItemsPage, FeatureCollectionBody, FeatureBody):
+        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in body.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components.setdefault(model.__name__, body)
+    if read_requires_key:
+        return
+    for path, item in schema.get("paths", {}).items():
+        if path.startswith(("/measurements", "/runs")):
+            continue
+        for operation in item.values():
+            if operation.get("security"):
+                operation["security"] = [{}, *operation["security"]]
+
+
 def _install_openapi(app: FastAPI) -> None:
     """Document JSON errors instead of FastAPI's 422 validation body (the API answers 400)."""
 
@@ -326,6 +356,7 @@ def _install_openapi(app: FastAPI) -> None:
         components.pop("ValidationError", None)
         _share_limit_parameter(schema)
         _add_referenced_models(schema)
+        _document_bodies_and_keys(schema, app.state.context.settings.read_requires_key)
         app.openapi_schema = schema
         return schema
 
@@ -342,15 +373,17 @@ def _add_read_routes(app: FastAPI) -> None:
 
     @app.get("/health", response_model=HealthBody, tags=["service"], responses=error_responses(400))
     def health(ctx: AppContext = Depends(context)) -> Response:
-        """Is the service up, and does it have results to serve?"""
+        """Is the service up, and does it have results to serve? (Public: it names no server path.)"""
         prepared = ctx.results.current()
+        message = ctx.results.last_error
+        if message:  # the server's folders are nobody's business but the department's
+            message = message.replace(str(ctx.settings.run_folder), "the run folder")
         return json_response(
             {
                 "status": "ok",
                 "results_loaded": prepared is not None,
                 "synthetic": prepared.synthetic if prepared else None,
-                "run_folder": str(ctx.settings.run_folder),
-                "message": ctx.results.last_error,
+                "message": message,
             }
         )
 
@@ -643,10 +676,23 @@ def _add_upload_routes(app: FastAPI) -> None:
 
         The same file twice stores nothing new (files are recognised by their sha256).
         """
-        name = Path(file.filename or "upload").name or "upload"
-        folder = Path(tempfile.mkdtemp(prefix="lomsong-upload-"))
+        name = upload_name(file.filename)
+        own_network = key.owner if key.role == "operator" else None
+        if own_network is not None and operator and operator_from_name(operator) != own_network:
+            raise QueryError(
+                f"operator {operator!r}: a {own_network} key may only upload {own_network} measurements",
+                code="other_operator",
+                field="operator",
+                status=403,
+            )
+        folder = Path(tempfile.mkdtemp(prefix=upload_temp_prefix()))
+        path = folder / "upload.bin"  # never the client's name: it may be anything (.., NUL, 300 chars)
+
+        def hide(text: object) -> str:
+            # Messages name the file as the client sent it, never the server's temporary copy.
+            return str(text).replace(str(path), name).replace(str(folder), "")
+
         try:
-            path = folder / name
             with path.open("wb") as out:
                 shutil.copyfileobj(file.file, out, length=1024 * 1024)
             if path.stat().st_size == 0:
@@ -655,20 +701,29 @@ def _add_upload_routes(app: FastAPI) -> None:
                 store = ctx.store()
                 try:
                     reports = ingest_files(
-                        store, [path], format=format or None, operator=operator or None, owner=key.owner
+                        store,
+                        [path],
+                        format=format or None,
+                        operator=operator or None,
+                        owner=key.owner,
+                        own_network=own_network,
+                        file_name=name,
                     )
+                except AttributionError as exc:
+                    raise QueryError(hide(exc), code="other_operator", field="file", status=403) from None
                 except ValueError as exc:  # ReaderError and the readers' option errors
-                    raise QueryError(f"{name}: {exc}", code="unreadable_file", field="file") from None
+                    raise QueryError(f"{name}: {hide(exc)}", code="unreadable_file", field="file") from None
                 report = _report_dict(reports[0]) if reports else {}
                 if report.get("error"):
-                    raise QueryError(str(report["error"]), code="unreadable_file", field="format" if format else "file")
+                    raise QueryError(
+                        hide(report["error"]), code="unreadable_file", field="format" if format else "file"
+                    )
                 _refuse_if_nothing_usable(store, key, name, path, report, format, operator)
                 per_operator = stored_operator_counts(store, str(report.get("sha256", "")))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+        # rows naming another network than an operator key's own were refused above (AttributionError)
         checks: dict[str, Any] = {"operators": per_operator, "reasons": labelled_reasons(report)}
-        if key.role == "operator":
-            checks["warnings"] = other_network_warnings(per_operator, key.owner)
         # The report names the file as the client sent it, not the server's temporary copy.
         return json_response({**report, **checks, "file": name, "owner": key.owner})
 

@@ -102,7 +102,6 @@ class HealthBody(BaseModel):
     status: Literal["ok"]
     results_loaded: bool
     synthetic: bool | None = None
-    run_folder: str
     message: str | None = None
 
 

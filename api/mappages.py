@@ -1,6 +1,7 @@
 """Map pages: the province map and one page per commune, built by :mod:`lomsong.products.maps.build`.
 
-Pages link their JavaScript and CSS to ``/maps/assets/…``, served from the vendored folder
+Pages link their JavaScript and CSS to ``/maps/assets/…`` by relative URLs (never from the
+request's ``Host``, which a client chooses), served from the vendored folder
 (:func:`lomsong.products.maps.assets.asset_root`), so a map never calls a CDN. Each page is built once per
 run and kept in memory (the cache is emptied when the results are swapped).
 """
@@ -12,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
@@ -53,9 +54,14 @@ def _view(maps: Any, prepared: PreparedResults, view: str) -> str:
     return view
 
 
-def _render(maps: Any, figure: Any, request: Request) -> bytes:
-    base = str(request.base_url).rstrip("/") + ASSET_PREFIX
-    html = maps.render_html(figure, asset_mode="url", asset_base_url=base)
+#: Where each page finds ``/maps/assets/`` relative to itself. Relative links never name a host, so
+#: a page is the same bytes whatever ``Host`` header asked for it (and can be cached per run).
+PROVINCE_ASSETS = "assets"
+COMMUNE_ASSETS = "../assets"
+
+
+def _render(maps: Any, figure: Any, asset_base: str) -> bytes:
+    html = maps.render_html(figure, asset_mode="url", asset_base_url=asset_base)
     return html.encode("utf-8") if isinstance(html, str) else bytes(html)
 
 
@@ -70,7 +76,6 @@ def add_map_routes(app: FastAPI) -> None:
         responses={**html_only, **error_responses(400, 401, 503)},
     )
     def province_page(
-        request: Request,
         lang: Literal["vi", "en"] = Query("vi"),
         view: str = Query("all", max_length=40, description="all or an operator id"),
         ctx: AppContext = Depends(context),
@@ -85,7 +90,7 @@ def add_map_routes(app: FastAPI) -> None:
             figure = maps.province_map(
                 prepared.results, ctx.results.boundaries(), lang=lang, view_operator=view, commune_url="communes/{code}"
             )
-            return _render(maps, figure, request)
+            return _render(maps, figure, PROVINCE_ASSETS)
 
         page = _cached(ctx, prepared, ("province", lang, view), build)
         return Response(page, media_type="text/html; charset=utf-8")
@@ -97,7 +102,6 @@ def add_map_routes(app: FastAPI) -> None:
         responses={**html_only, **error_responses(401, 404, 503)},
     )
     def commune_page(
-        request: Request,
         code: str = PathParam(..., max_length=20, pattern="^[0-9]+$", description="GSO commune code"),
         lang: Literal["vi", "en"] = Query("vi"),
         view: str = Query("all", max_length=40, description="all or an operator id"),
@@ -122,7 +126,7 @@ def add_map_routes(app: FastAPI) -> None:
                 province_url="../",
                 commune_url="{code}",
             )
-            return _render(maps, figure, request)
+            return _render(maps, figure, COMMUNE_ASSETS)
 
         page = _cached(ctx, prepared, ("commune", code, lang, view), build)
         return Response(page, media_type="text/html; charset=utf-8")

@@ -34,6 +34,8 @@ _GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 #: Collections also served as vector tiles (:mod:`api.tiles`).
 TILED_COLLECTIONS = ("cells", "gaps")
 PeriodParam = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods); default: the served run")
+#: Documents that are not features (landing page, conformance, collections) come as JSON or HTML.
+DocumentFormat = Literal["json", "html"]
 _JSON = "application/json"
 _GEOJSON = "application/geo+json"
 _HTML = "text/html"
@@ -117,7 +119,7 @@ def add_ogc_routes(app: FastAPI) -> None:
     json_or_html = {200: {"description": "JSON, or HTML with f=html", "content": {_JSON: {}, _HTML: {}}}}
 
     @app.get("/", tags=["OGC API - Features"], responses={**json_or_html, **error_responses(400)})
-    def landing(request: Request, f: OgcFormat | None = Query(None)) -> Response:
+    def landing(request: Request, f: DocumentFormat | None = Query(None)) -> Response:
         """Landing page: links to the API definition, the conformance classes and the collections."""
         root = _root(request)
         links = [
@@ -145,7 +147,7 @@ def add_ogc_routes(app: FastAPI) -> None:
         )
 
     @app.get("/conformance", tags=["OGC API - Features"], responses={**json_or_html, **error_responses(400)})
-    def conformance(request: Request, f: OgcFormat | None = Query(None)) -> Response:
+    def conformance(request: Request, f: DocumentFormat | None = Query(None)) -> Response:
         """Conformance classes this API implements."""
         if _fmt(f, request) == "html":
             return _page("Conformance", [], "<ul>" + "".join(f"<li>{c}</li>" for c in CONFORMANCE) + "</ul>")
@@ -154,7 +156,7 @@ def add_ogc_routes(app: FastAPI) -> None:
     @app.get("/collections", tags=["OGC API - Features"], responses={**json_or_html, **error_responses(400, 401, 503)})
     def collections(
         request: Request,
-        f: OgcFormat | None = Query(None),
+        f: DocumentFormat | None = Query(None),
         period: str | None = PeriodParam,
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
@@ -185,7 +187,7 @@ def add_ogc_routes(app: FastAPI) -> None:
     def collection(
         request: Request,
         collection_id: str = PathParam(..., alias="collectionId", max_length=40),
-        f: OgcFormat | None = Query(None),
+        f: DocumentFormat | None = Query(None),
         period: str | None = PeriodParam,
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),

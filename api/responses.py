@@ -21,9 +21,11 @@ def json_response(
     return Response(content, status_code=status, media_type=media_type, headers=headers)
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    """Return the JSON error body every 4xx/5xx uses."""
-    return json_response({"code": code, "message": message, "field": field}, status=status)
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """Return the JSON error body every 4xx/5xx uses (``headers`` such as ``Allow`` on a 405)."""
+    return json_response({"code": code, "message": message, "field": field}, status=status, headers=headers)
 
 
 def base_url(request: Request) -> str:

@@ -6,6 +6,10 @@ that grows past the limit while being read (chunked uploads) is cut off the same
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -133,35 +137,6 @@ def stored_operator_counts(store: Any, sha256: str) -> dict[str, int]:
     return {str(item["values"]): int(item["counts"]) for item in counts if item["values"] is not None}
 
 
-def other_network_warnings(per_operator: dict[str, int], own: str) -> list[dict[str, Any]]:
-    """Return one warning per operator other than the key's own that the stored rows name.
-
-    Parameters
-    ----------
-    per_operator : dict
-        Operator id → stored rows (:func:`stored_operator_counts`).
-    own : str
-        The key's operator id.
-    """
-    from lomsong.operators import display_name
-    from lomsong.products.words import reason_label
-
-    warnings = []
-    for operator, rows in sorted(per_operator.items(), key=lambda item: -item[1]):
-        if operator == own:
-            continue
-        warnings.append(
-            {
-                "code": "other_network",
-                "operator": operator,
-                "rows": rows,
-                "label_vi": reason_label("other_network", "vi"),
-                "message": f"{rows:,} rows name {display_name(operator)}, not this key's network ({display_name(own)})",
-            }
-        )
-    return warnings
-
-
 def labelled_reasons(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Return the report's reasons (rows rejected and outside the province) with Vietnamese and English labels."""
     from lomsong.products.words import reason_label
@@ -212,3 +187,76 @@ def nothing_usable_reason(name: str, report: dict[str, Any], location: tuple[flo
     parts = labelled_reasons(report)
     listing = "; ".join(f"{p['rows']:,} {p['label_en']} ({p['code']})" for p in parts[:4])
     return f"{name}: none of the {read:,} rows is usable: {listing}; nothing was kept"
+
+
+# ----------------------------------------------------------------------------------------------
+# Upload names and temporary copies
+
+#: Longest upload name kept (the ledger and reports show it; the copy on disk never uses it).
+MAX_NAME_CHARS = 120
+#: Prefix of an upload's temporary folder; the server's process id follows, so that the next
+#: start can tell the folders of a killed server from those of a live one.
+TEMP_PREFIX = "lomsong-upload-"
+
+
+def upload_name(filename: str | None) -> str:
+    """Return a name to show for an uploaded file: its last part, no control characters, bounded.
+
+    ``..``, ``a/../../..``, a NUL or 300 characters all give a plain, short name; the name is only
+    ever shown (ledger, reports), never used as a path.
+
+    Examples
+    --------
+    >>> upload_name("a/../../..")
+    'upload'
+    >>> upload_name("C:\\\\logs\\\\Yas_log.txt")
+    'Yas_log.txt'
+    """
+    text = str(filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    text = "".join(ch for ch in text if ch.isprintable()).strip()
+    if not text.strip("."):
+        return "upload"
+    if len(text) > MAX_NAME_CHARS:
+        stem, dot, suffix = text.rpartition(".")
+        keep = f".{suffix}" if dot and len(suffix) <= 10 else ""
+        text = text[: MAX_NAME_CHARS - len(keep) - 1] + "…" + keep
+    return text
+
+
+def upload_temp_prefix() -> str:
+    """Return the prefix of a new upload's temporary folder (``lomsong-upload-<pid>-``)."""
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
+
+def remove_stale_uploads(folder: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Remove the temporary upload copies a killed server left behind; return what was removed.
+
+    A folder ``lomsong-upload-<pid>-…`` is stale when no process ``<pid>`` runs; a folder of the
+    older form without a process id is stale when it is more than an hour old.
+    """
+    base = Path(folder or tempfile.gettempdir())
+    removed = []
+    for entry in base.glob(TEMP_PREFIX + "*"):
+        rest = entry.name.removeprefix(TEMP_PREFIX)
+        pid = rest.split("-", 1)[0]
+        if pid.isdigit():
+            stale = not _process_alive(int(pid))
+        else:
+            try:
+                stale = time.time() - entry.stat().st_mtime > 3600
+            except OSError:
+                continue
+        if stale and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -17,6 +17,7 @@ another part to name its errors. The subclasses keep the built-in base they alwa
 ``VillageError``            a village list
 ``ReaderError``             a measurement file that cannot be read at all
 ``StoreError``              the measurement store (a corrupt or missing stored file)
+``AttributionError``        an operator's upload naming another operator's network
 ``RunNotFoundError``        a run folder that is not there or is incomplete
 ``PeriodError``             a period name or a stored period
 ``RunError``                a run that cannot be made from the inputs given
@@ -64,6 +65,10 @@ class StoreError(LomsongError):
     """The measurement store cannot be read: the message names the stored file and how to repair it."""
 
 
+class AttributionError(LomsongError, PermissionError):
+    """An operator's upload holds rows about another network: the message names the file and the operators."""
+
+
 class RunNotFoundError(LomsongError, FileNotFoundError):
     """A run folder is not there or lacks a file: the message names the folder and the file."""
 
@@ -86,6 +91,7 @@ class AssetError(LomsongError, RuntimeError):
 
 __all__ = [
     "AssetError",
+    "AttributionError",
     "BoundaryError",
     "ConfigError",
     "LomsongError",

@@ -162,6 +162,12 @@ def load_config(path: str | Path | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; --config takes a TOML file, e.g. --config lomsong.toml") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file; --config takes a TOML file in UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return config_from_dict(data, source=str(path))

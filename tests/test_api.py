@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import urljoin
 
 import geopandas as gpd
 import httpx
@@ -464,8 +465,9 @@ def test_no_run_yet_answers_503_json(tmp_path):
 def test_map_pages_load_their_assets_from_the_api(client, api):
     page = client.get("/maps/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assets = set(re.findall(r'(?:src|href)="(http://127\.0\.0\.1:\d+/maps/assets/[^"]+)"', page.text))
-    assert assets and not re.search(r'(?:src|href)="https?://(?!127\.0\.0\.1)[^"]+\.(?:js|css)"', page.text)
+    # relative links (never built from the request's Host), resolved against the page's own URL
+    assets = {urljoin(f"{api.url}/maps/", a) for a in re.findall(r'(?:src|href)="(assets/[^"]+)"', page.text)}
+    assert assets and not re.search(r'(?:src|href)="(?:https?:)?//[^"]+\.(?:js|css)"', page.text)
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
     commune = client.get("/maps/communes/24664")

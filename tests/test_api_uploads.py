@@ -34,24 +34,20 @@ def _ledger(client, api) -> set[str]:
     return {u["sha256"] for u in client.get("/measurements", headers=api.headers("admin")).json()["items"]}
 
 
-def test_report_counts_rows_per_operator_and_warns_about_another_network(client, api):
+def test_report_counts_rows_per_operator_and_refuses_another_network(client, api):
     own = _upload(client, api, "viettel", sample_slice(90, "viettel"), "viettel_log.txt")
     assert own.status_code == 200, own.text
     report = own.json()
     assert report["operators"] == {"viettel": report["accepted"]} and report["accepted"] > 0
-    assert report["warnings"] == []
 
+    before = _ledger(client, api)
     other = _upload(client, api, "viettel", sample_slice(95, "vinaphone"), "vinaphone_log.txt")
-    assert other.status_code == 200, other.text
-    report = other.json()
-    assert sum(report["operators"].values()) == report["accepted"] and set(report["operators"]) == {"vinaphone"}
-    (warning,) = report["warnings"]
-    assert warning["code"] == "other_network" and warning["operator"] == "vinaphone"
-    assert warning["rows"] == report["accepted"] and "VinaPhone" in warning["message"]
-    assert warning["label_vi"] == REASON_LABELS["vi"]["other_network"]
-    # the department's admin key uploads for anyone: no warning to give
+    assert other.status_code == 403, other.text
+    assert other.json()["code"] == "other_operator" and "vinaphone_log.txt" in other.json()["message"]
+    assert _ledger(client, api) == before
+    # the department's admin key uploads for anyone
     admin = _upload(client, api, "admin", sample_slice(97, "vinaphone"), "any_log.txt").json()
-    assert "warnings" not in admin and admin["operators"] == {"vinaphone": admin["accepted"]}
+    assert admin["operators"] == {"vinaphone": admin["accepted"]}
 
 
 def test_a_file_outside_the_province_answers_422_with_where_it_lies_and_is_not_kept(client, api):

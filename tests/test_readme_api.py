@@ -78,7 +78,12 @@ def test_readme_api_examples_run_verbatim(served, tmp_path):
     assert json.loads(output("/compare?"))["after"] == "2026-10"
     assert len(pyogrio.read_dataframe(tmp_path / "viettel_cells.gpkg")) > 0
     mapbox_vector_tile.decode((tmp_path / "cells_12_1910_3273.mvt").read_bytes())
-    uploaded = json.loads(output("bad_rows.csv"))
+    own = json.loads(output("gnettrack_quirks.txt"))
+    assert own["accepted"] > 0 and own["operators"] == {"viettel": own["accepted"]}
+    mixed = [json.loads(text) for command, text in outputs.items() if "bad_rows.csv" in command]
+    by_key = dict(zip(["operator", "admin"], mixed, strict=True))
+    assert by_key["operator"]["code"] == "other_operator"
+    uploaded = by_key["admin"]
     assert uploaded["accepted"] > 0 and sum(uploaded["operators"].values()) == uploaded["accepted"]
     refused = json.loads(output("Yas_log.txt"))
     assert refused["code"] == "nothing_usable" and "outside the province" in refused["message"]

@@ -145,10 +145,11 @@ def test_junk_rates_within_tolerance(medium):
 def test_generic_csv_layout(medium, tmp_path):
     written = write_outputs(medium, tmp_path, ["generic_csv"])
     csv = written[0]
-    header = csv.read_text("utf-8").splitlines()[0]
+    mark, header = csv.read_text("utf-8").splitlines()[:2]
+    assert mark.startswith("#") and "SYNTHETIC" in mark  # the mark inside the file survives a rename
     assert header.split(",") == [c for c in MEASUREMENT_COLUMNS if c not in ("source", "source_file", "source_row")]
     assert header.split(",") == GENERIC_CSV_COLUMNS
-    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False, skiprows=1)
     assert len(frame) == len(medium.measurements)
     clean = (medium.truth["junk"] != "bad_time").to_numpy(bool)
     pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+07:00$"

@@ -60,6 +60,8 @@ def read_villages(path: str | Path) -> gpd.GeoDataFrame:
     path = Path(path)
     if not path.exists():
         raise VillageError(f"{path}: village file not found")
+    if path.is_dir():
+        raise VillageError(f"{path}: is a folder; --villages takes a .csv or .geojson file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from lomsong import paths
 from lomsong.cli._app import app, console, err_console, fail
 from lomsong.readers import REGISTRY, IngestReport
 from lomsong.readers.validate import CORRECTIONS, ROW_REASONS, VALUE_REASONS
@@ -129,6 +130,9 @@ def ingest(
     report_path: Path = typer.Option(None, "--report", help="Write the reports as JSON (one object per file)."),
     owner: str = typer.Option("admin", "--owner", help="Who uploads (recorded in the ledger)."),
     list_only: bool = typer.Option(False, "--list", help="Show what is stored and exit."),
+    remove: str = typer.Option(
+        None, "--remove", metavar="SHA256", help="Remove one stored file (by its sha256) and its rows, then exit."
+    ),
     everywhere: bool = typer.Option(False, "--no-province-filter", help="Keep rows outside Đắk Nông too."),
 ) -> None:
     """Ingest measurement files into the store; print what was accepted and why the rest was not."""
@@ -140,10 +144,21 @@ def ingest(
         fail(f"unknown format {format_name!r}; choose one of {', '.join(REGISTRY)}")
     if operator is not None and operator_from_name(operator) is None:
         fail(f"unknown operator {operator!r}; use viettel, vinaphone, mobifone, vietnamobile, gmobile or a PLMN")
+    if report_path is not None and (report_path.is_dir() or not report_path.parent.is_dir()):
+        # said before anything is stored (or a store created), not after
+        fail(f"{report_path}: --report needs a file name in an existing folder")
+    if (list_only or remove) and not ((store_dir or paths.store_dir()) / "ledger.sqlite").is_file():
+        # listing or removing must not create an empty store where there was none
+        fail(f"{store_dir or paths.store_dir()}: no measurement store here; add files with `lomsong ingest FILE`")
     try:
         store = MeasurementStore(store_dir)
     except OSError as exc:
         fail(f"{store_dir}: cannot open the store: {exc}")
+    if remove:
+        if not store.remove(remove.strip().lower()):
+            fail(f"{store.path}: no stored file with sha256 {remove}; see `lomsong ingest --list`")
+        console.print(f"đã xoá / removed {remove} from {store.path}")
+        return
     if list_only:
         _list_store(store)
         return
@@ -175,6 +190,9 @@ def ingest(
         f"{sum(r.rejected_total for r in good):,} rejected; store: {store.path}"
     )
     if report_path is not None:
-        report_path.write_text(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2) + "\n")
+        try:
+            report_path.write_text(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2) + "\n")
+        except OSError as exc:
+            fail(f"{report_path}: cannot write the report: {exc.strerror or exc}")
     if failed:
         fail(f"{len(failed)} file(s) could not be read: {', '.join(r.file for r in failed)}", code=1)

@@ -14,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 
 from lomsong import paths
+from lomsong.errors import AttributionError
 from lomsong.readers import FileReading, IngestReport, ReaderError
 from lomsong.readers._parse import file_sha256
 from lomsong.tables.store import MeasurementStore
@@ -61,6 +62,8 @@ def ingest_files(
     owner: str | None = None,
     communes: gpd.GeoDataFrame | None | bool = None,
     progress: Callable[[IngestEvent], None] | None = None,
+    own_network: str | None = None,
+    file_name: str | None = None,
 ) -> list[IngestReport]:
     """Read, validate and store files, one transaction per file.
 
@@ -80,12 +83,25 @@ def ingest_files(
         Province filter. None: the bundled communes when installed (else no filter); False: no filter.
     progress : callable, optional
         Called with an :class:`IngestEvent` as each file is read, staged and stored.
+    own_network : str, optional
+        The uploader's operator (an operator key's upload): rows default to it, and a file with
+        any row about another network is refused whole, before anything is stored.
+    file_name : str, optional
+        The name the uploader gave the (single) file, when ``files`` is a temporary copy: recorded
+        in the ledger and the rows' ``source_file`` instead of the copy's name.
 
     Returns
     -------
     list of IngestReport
         One per file, in order. A file that cannot be read gets a report with ``error`` set (the
-        others are still ingested). The same bytes stored before add nothing (``duplicate_file``).
+        others are still ingested). The same bytes stored before add nothing (``duplicate_file``),
+        unless that earlier reading accepted no row and this one names another format or an
+        operator (then the file is read again and replaces it).
+
+    Raises
+    ------
+    AttributionError
+        With ``own_network``: a file naming another operator (nothing of it is stored).
     """
     if communes is None:
         communes = bundled_communes()
@@ -97,7 +113,11 @@ def ingest_files(
     for number, file in enumerate(files, start=1):
         say(IngestEvent("reading", file, number, len(files), 0))
         try:
-            reports.append(_ingest_one(store, file, format, operator, owner, communes, say, number, len(files)))
+            reports.append(
+                _ingest_one(
+                    store, file, format, operator, owner, communes, say, number, len(files), own_network, file_name
+                )
+            )
         except ReaderError as exc:
             reports.append(IngestReport(file=str(file), format=format or "?", error=str(exc)))
     return reports
@@ -113,15 +133,29 @@ def _ingest_one(
     say: Callable[[IngestEvent], None],
     number: int,
     total: int,
+    own_network: str | None = None,
+    file_name: str | None = None,
 ) -> IngestReport:
     if not file.is_file():
-        raise ReaderError(f"{file}: line 0: expected a readable file; it does not exist")
+        what = "a file; it is a folder" if file.is_dir() else "a readable file; it does not exist"
+        raise ReaderError(f"{file}: line 0: expected {what}")
     sha256 = file_sha256(file)
-    stored = store.known_file(sha256, owner)
+    stored = store.known_file(sha256, owner, file_name=file_name or file.name)
     if stored is not None:
-        stored.update(file=str(file), duplicate_file=True)
-        return IngestReport(**stored)
-    reading = FileReading(file, format=format, operator=operator, communes=communes, sha256=sha256)
+        # A reading that gave nothing (a wrong --format, a missing --operator) must not block the
+        # right one: the same bytes asked for with another format or an operator are read again.
+        retry = (format is not None and format != stored.get("format")) or operator is not None
+        if stored.get("accepted", 0) > 0 or not retry:
+            stored.update(file=str(file), duplicate_file=True)
+            return IngestReport(**stored)
+        store.remove(sha256, keep_owners=True)
+    if own_network is not None:
+        operator = operator or own_network
+    reading = FileReading(
+        file, format=format, operator=operator, communes=communes, sha256=sha256, source_name=file_name
+    )
+    if own_network is not None:
+        reading = _OwnNetworkOnly(reading, own_network)
     accepted = [0]
 
     def on_chunk(rows: int) -> None:
@@ -134,3 +168,37 @@ def _ingest_one(
     stored = store.add(reading, owner=owner, on_chunk=on_chunk, on_stage=on_stage)
     say(IngestEvent("stored", file, number, total, accepted[0]))
     return IngestReport(**stored) if stored.get("duplicate_file") else reading.report
+
+
+class _OwnNetworkOnly:
+    """A reading whose rows must all be about one network (an operator's upload).
+
+    An operator may only add evidence about its own network: a competitor must not be able to
+    fabricate gaps in another's. A row naming any other operator stops the reading with
+    :class:`AttributionError` before the store commits anything (it keeps nothing of a failed add).
+    """
+
+    def __init__(self, reading: FileReading, operator: str) -> None:
+        self._reading = reading
+        self.operator = operator
+        self.path = reading.path
+        self.sha256 = reading.sha256
+        self.source_name = reading.source_name
+
+    @property
+    def report(self):
+        return self._reading.report
+
+    def chunks(self):
+        for frame in self._reading.chunks():
+            if "operator" in frame.columns and len(frame):
+                named = frame["operator"].astype("string")
+                foreign = named[(named != self.operator).fillna(True).to_numpy(bool)]
+                if len(foreign):
+                    others = ", ".join(sorted(foreign.fillna("none").unique().tolist())[:5])
+                    raise AttributionError(
+                        f"{self.source_name}: {len(foreign):,} row(s) of this chunk name another network ({others}); "
+                        f"a {self.operator} key may only upload {self.operator} measurements. Remove those rows "
+                        "or ask the department (admin key) to upload the file"
+                    )
+            yield frame

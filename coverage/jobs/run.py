@@ -145,6 +145,16 @@ def is_synthetic_file(path: str | Path) -> bool:
     return "synthetic" in path.name.lower() or _metadata_says_synthetic(path)
 
 
+def table_says_synthetic(frame: pd.DataFrame | None) -> bool:
+    """Return True when a table marks its own rows simulated (a true ``synthetic`` column).
+
+    The simulator's village layer carries that column, so a renamed copy is still labelled synthetic.
+    """
+    if frame is None or "synthetic" not in frame.columns or not len(frame):
+        return False
+    return bool(frame["synthetic"].astype("string").str.strip().str.lower().isin(["true", "1", "yes"]).any())
+
+
 def demo_measurement_files(folder: str | Path | None = None) -> list[Path]:
     """Return the bundled measurement files (``data/measurements/``), without metadata and village files.
 
@@ -280,7 +290,10 @@ def _read_stored_measurements(
     if not files:
         return empty_measurements()[ANALYSIS_COLUMNS]
     bounds = [("time", op, bound.tz_convert("UTC")) for op, bound in ((">=", since), ("<", until)) if bound is not None]
-    table = pq.read_table(files, columns=ANALYSIS_COLUMNS, filters=bounds or None, read_dictionary=CATEGORY_COLUMNS)
+    with measurement_store.reading("measurements"):  # a broken stored file is named, with the repair
+        table = pq.read_table(
+            files, columns=ANALYSIS_COLUMNS, filters=bounds or None, read_dictionary=CATEGORY_COLUMNS
+        )
     frame = table.to_pandas(self_destruct=True, split_blocks=True)
     if frame["time"].dtype != "datetime64[ns, UTC]":
         frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.as_unit("ns")
@@ -482,6 +495,25 @@ def _data_period_of_cells(cells: pd.DataFrame) -> dict[str, str | None]:
     return {"start": str(first.min()), "end": str(last.max())}
 
 
+def _no_measurements_message(
+    read: _Measurements, out_folder: Path, since: pd.Timestamp | None, until: pd.Timestamp | None
+) -> str:
+    """The one line saying that a run has nothing to analyse, why, and that nothing was replaced."""
+    names = []
+    for record in read.inputs:
+        listed = record.get("files") if isinstance(record.get("files"), list) else None
+        names += [str(f.get("file", "")) for f in listed] if listed else [Path(str(record.get("path", ""))).name]
+    window = ""
+    if since is not None or until is not None:
+        start, end = (bound.date() if bound is not None else "…" for bound in (since, until))
+        window = f" between {start} and {end}"
+    kept = f"{out_folder} is left as it was" if (out_folder / results.RUN_JSON).exists() else "nothing was written"
+    return (
+        f"no usable measurements{window} in {', '.join(n for n in names if n) or 'the inputs'}: "
+        f"check the files with `lomsong ingest FILE` (it says why each row was refused); {kept}"
+    )
+
+
 def _maps_builder() -> Callable[..., Any] | None:
     """Return :func:`lomsong.products.maps.build.build_maps` when the maps module is installed."""
     if importlib.util.find_spec("lomsong.products.maps.build") is None:
@@ -570,6 +602,8 @@ def run_analysis(
         period_name = parsed.name
         since, until = parsed.since, parsed.until
         out_folder = period_dir(parsed, out_folder)
+    if out_folder.exists() and not out_folder.is_dir():
+        raise RunError(f"{out_folder}: --out names a file; give a folder for the run (created when missing)")
     if engine not in ("local", "dask"):
         raise RunError(f"unknown engine {engine!r}: use local or dask")
     if engine == "dask" and not store:
@@ -615,12 +649,14 @@ def run_analysis(
                 if not village_path.exists():
                     raise RunError(f"{village_path}: village file not found")
                 village_table = read_villages(village_path)
-                village_synthetic = is_synthetic_file(village_path)
+                village_synthetic = is_synthetic_file(village_path) or table_says_synthetic(village_table)
                 inputs.append(_input_record(village_path, "villages", synthetic=village_synthetic))
                 synthetic |= village_synthetic
             if isinstance(config, str | Path):
                 inputs.append(_input_record(Path(config), "config"))
             stages.note(f"{len(measurements):,} measurements from {len(read.inputs)} source(s)")
+            if engine == "local" and len(measurements) == 0:
+                raise RunError(_no_measurements_message(read, out_folder, since_ts, until_ts))
 
         label = f"{len(read.partitions)} stored file(s) on Dask" if engine == "dask" else f"{len(measurements):,}"
         with stages.stage("analysis", f"Analysing {label} measurements"):
@@ -642,6 +678,8 @@ def run_analysis(
             analysis.timings["grid"] = grid_seconds
             analysis.counts["grid_cached"] = grid_cached
         n_measurements = int(analysis.counts.get("measurements", 0)) if engine == "dask" else len(measurements)
+        if n_measurements == 0:
+            raise RunError(_no_measurements_message(read, out_folder, since_ts, until_ts))
 
         meta: dict[str, Any] = {
             "tool": "lomsong",

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import html
 import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -39,6 +41,7 @@ import orjson
 import pandas as pd
 import pyogrio
 
+from lomsong._text import safe_cell, safe_cells
 from lomsong.analysis import engine as _analysis
 from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, OPERATORS, display_name
 from lomsong.products import words
@@ -359,6 +362,7 @@ def write_gaps_csv(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = F
     frame = pd.DataFrame(_gap_frame(gaps).drop(columns="geometry"))
     frame["population"] = frame["population"].round(0).astype("Int64")
     frame[SYNTHETIC_COLUMN[0]] = synthetic
+    frame = safe_cells(frame)
     frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
     return Path(path)
 
@@ -396,6 +400,7 @@ def write_table_csv(
         frame = _sorted_by_view(frame, sort_within)
     out = tidy_table(frame, list(frame.columns) if columns is None else columns)
     out[SYNTHETIC_COLUMN[0]] = synthetic
+    out = safe_cells(out)
     out.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
     return path if hasattr(path, "write") else Path(path)
 
@@ -508,7 +513,8 @@ def _gap_description_vi(row: dict[str, Any]) -> str:
         ("Thời gian đo", f"{row['first_date'] or ''} – {row['last_date'] or ''}"),
         ("Mã vùng", str(row["gap_id"])),
     ]
-    return "<br/>".join(f"<b>{label}:</b> {value}" for label, value in lines)
+    # Google Earth renders descriptions as HTML: names from a boundaries file are escaped
+    return "<br/>".join(f"<b>{label}:</b> {html.escape(str(safe_cell(value)))}" for label, value in lines)
 
 
 def write_gaps_kml(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = False) -> Path:
@@ -552,7 +558,7 @@ def write_gaps_kml(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = F
         for index in np.flatnonzero(mask):
             row = records.iloc[index].to_dict()
             people = _number_vi(row["population"])
-            name = f"#{row['rank']} {row['commune'] or ''}: {people} người{label}"
+            name = safe_cell(f"#{row['rank']} {row['commune'] or ''}: {people} người{label}")
             geometry = geometries[index]
             polygons = list(shapely.get_parts(geometry)) if geometry is not None else []
             container = folder.newmultigeometry(name=name) if len(polygons) != 1 else folder
@@ -799,6 +805,49 @@ def swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+#: A staging folder of the old form (no process id in its name) is stale after this many seconds.
+_LEGACY_STAGING_SECONDS = 24 * 3600
+
+
+def remove_stale_staging(out: Path) -> list[Path]:
+    """Remove what killed runs left next to ``out`` (``.<out>.new-<pid>-*``, ``.<out>.old-<pid>``).
+
+    A folder whose process no longer runs is removed; one of a live process (a run going on in
+    parallel) is kept. Folders of the old form without a process id are removed once a day old.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    removed = []
+    for pattern in (f".{out.name}.new-*", f".{out.name}.old-*"):
+        for entry in out.parent.glob(pattern):
+            rest = entry.name.split(".new-", 1)[-1] if ".new-" in entry.name else entry.name.split(".old-", 1)[-1]
+            pid = rest.split("-", 1)[0]
+            if pid.isdigit() and ("-" in rest or ".old-" in entry.name):
+                stale = not _process_alive(int(pid))
+            else:
+                try:
+                    stale = time.time() - entry.stat().st_mtime > _LEGACY_STAGING_SECONDS
+                except OSError:
+                    continue
+            if stale and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
 def list_files(folder: Path) -> list[str]:
     """Return every file under ``folder`` as sorted POSIX relative paths."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
@@ -828,7 +877,6 @@ def write_products(
     dict
         Seconds spent per file name.
     """
-    import time
 
     folder = Path(folder)
     timings: dict[str, float] = {}
@@ -905,7 +953,8 @@ def write_run(
     """
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    remove_stale_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-{os.getpid()}-", dir=out.parent))
     try:
         write_timings = write_products(analysis, staging, synthetic=synthetic, on_file=on_file)
         meta = {**meta, "synthetic": bool(synthetic)}

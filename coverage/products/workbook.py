@@ -26,6 +26,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from lomsong._text import safe_cell
 from lomsong.products import words
 
 #: Column kind → Excel number format.
@@ -229,7 +230,9 @@ def write_workbook(
             for value, kind, number_format in zip(values, kind_list, formats, strict=True):
                 value = _cell_value(value, kind)
                 if isinstance(value, str):
-                    row.append(text_cell(sheet, value, alignment=wrap if plain else None))
+                    # a string cell is never evaluated, and the apostrophe keeps it so once edited or
+                    # exported to CSV (the one rule of lomsong._text.safe_cell, as in the CSV writers)
+                    row.append(text_cell(sheet, safe_cell(value), alignment=wrap if plain else None))
                 elif number_format and value is not None:
                     cell = WriteOnlyCell(sheet, value=value)
                     cell.number_format = number_format

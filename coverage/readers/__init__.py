@@ -224,7 +224,7 @@ class FileReading:
             corrected=total.corrected,
             kind=reader.kind,
             columns=columns,
-            synthetic=synthetic or "synthetic" in self.path.name.lower(),
+            synthetic=synthetic or "synthetic" in self.source_name.lower(),
         )
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lomsong._text import fold, nfc
+from lomsong.errors import ReaderError
 from lomsong.operators import operator_from_name
 
 #: Phone local time of every Vietnamese log without an offset.
@@ -65,6 +66,15 @@ NO_SERVICE_TECHNOLOGIES = {"--", "no service", "no_service", "no_coverage", "non
 _MISSING_SET = pa.array(MISSING_MARKERS)
 #: Numbers pyarrow parses exactly as pandas does (digits, one dot, optional exponent).
 _FLOAT_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+#: Largest size a compressed file (gzip) or a zip's members may expand to. A larger file is refused
+#: before it is held anywhere: decompress it yourself and read the plain file, or split it.
+MAX_DECOMPRESSED_BYTES = 256 << 20
+#: Largest expansion (decompressed / compressed bytes) once past :data:`RATIO_FREE_BYTES`. Real
+#: measurement files compress 4 to 20 times; a file of one row repeated a million times compresses
+#: hundreds of times: a decompression bomb.
+MAX_COMPRESSION_RATIO = 100
+#: Decompressed bytes every compressed file may reach whatever its ratio (a small file is harmless).
+RATIO_FREE_BYTES = 8 << 20
 _TRUE_TEXTS = {"1", "true", "yes", "y", "co", "x", "t"}
 _FALSE_TEXTS = {"0", "false", "no", "n", "khong", "f", ""}
 
@@ -95,12 +105,111 @@ class TextTable:
         self.comments = comments
 
 
+class BoundedGzip(io.RawIOBase):
+    """A gzip file read as a stream that refuses to expand past the decompression limits.
+
+    Every ``read`` counts the bytes it gives; once they pass :data:`MAX_DECOMPRESSED_BYTES`, or
+    :data:`MAX_COMPRESSION_RATIO` times the file's size (beyond :data:`RATIO_FREE_BYTES`), it
+    raises :class:`ReaderError` naming the file. Nothing is read ahead, so memory stays bounded.
+
+    Parameters
+    ----------
+    path : Path
+        A gzip-compressed file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._raw = open(self.path, "rb")  # noqa: SIM115  closed by close()
+        self._gzip = gzip.GzipFile(fileobj=self._raw, mode="rb")
+        self._compressed = max(1, self.path.stat().st_size)
+        self.decompressed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:  # "all of it", but never past the limit
+            parts = []
+            while block := self.read(1 << 20):
+                parts.append(block)
+            return b"".join(parts)
+        data = self._gzip.read(size)
+        self.decompressed += len(data)
+        check_expansion(self.path, self.decompressed, self._compressed)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._gzip.close()
+            self._raw.close()
+        finally:
+            super().close()
+
+
+def check_expansion(path: Path, decompressed: int, compressed: int, member: str | None = None) -> None:
+    """Raise :class:`ReaderError` when ``decompressed`` bytes of ``path`` pass the decompression limits."""
+    ratio = decompressed / max(1, compressed)
+    where = f"{path}" + (f" (member {member})" if member else "")
+    if decompressed > MAX_DECOMPRESSED_BYTES:
+        raise ReaderError(
+            f"{where}: line 1: expected a compressed file expanding to at most "
+            f"{MAX_DECOMPRESSED_BYTES >> 20} MB; it expands to more. Decompress it yourself and read "
+            "the plain file, or split it"
+        )
+    if decompressed > RATIO_FREE_BYTES and ratio > MAX_COMPRESSION_RATIO:
+        raise ReaderError(
+            f"{where}: line 1: expected a compressed file expanding at most {MAX_COMPRESSION_RATIO} times; "
+            f"it expands more than {ratio:.0f} times (a decompression bomb?). Decompress it yourself and "
+            "check its content"
+        )
+
+
+def check_zip(path: Path) -> None:
+    """Refuse a zip archive whose members expand past the decompression limits (streamed, bounded).
+
+    The sizes the archive declares are checked first; then every member is decompressed as a stream
+    and counted, since a hostile archive may declare false sizes.
+
+    Raises
+    ------
+    ReaderError
+        Naming the archive and the member.
+    """
+    import zipfile
+
+    compressed = max(1, Path(path).stat().st_size)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            check_expansion(path, sum(m.file_size for m in members), compressed)
+            total = 0
+            for member in members:
+                with archive.open(member) as stream:
+                    while block := stream.read(1 << 20):
+                        total += len(block)
+                        check_expansion(path, total, compressed, member.filename)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise _reader_error(path, 1, f"a readable zip archive ({exc})") from exc
+
+
+def _open_binary(path: Path):
+    """Open a file for reading bytes: gunzipped within the limits when it is gzip."""
+    return BoundedGzip(path) if _is_gzip(path) else open(path, "rb")  # noqa: SIM115
+
+
 def open_bytes(path: Path, size: int = 65536) -> bytes:
     """Return the first ``size`` bytes of a file, gunzipped when it is gzip."""
     with open(path, "rb") as handle:
         head = handle.read(size)
     if head[:2] == b"\x1f\x8b":
-        with gzip.open(path, "rb") as handle:
+        with BoundedGzip(path) as handle:
             try:
                 return handle.read(size)
             except (OSError, EOFError):
@@ -114,9 +223,8 @@ def detect_encoding(path: Path) -> str:
     The file is streamed through an incremental decoder, so a large file is not held in memory.
     """
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    opener = gzip.open if open_bytes(path, 2) == b"\x1f\x8b" or _is_gzip(path) else open
     try:
-        with opener(path, "rb") as handle:
+        with _open_binary(path) as handle:
             while chunk := handle.read(1 << 22):
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
@@ -294,8 +402,7 @@ def _finish_piece(path: Path, layout: TextLayout, piece: bytes, future, first_li
 def _pieces(path: Path, layout: TextLayout, chunk_bytes: int) -> Iterator[bytes]:
     """Yield the data part of a file as UTF-8 byte pieces that end at a line end (the last may not)."""
     try:
-        opener = gzip.open if _is_gzip(path) else open
-        with opener(path, "rb") as handle:
+        with _open_binary(path) as handle:
             carry, ended = _skip_lines(handle, layout, chunk_bytes)
             while True:
                 cut = carry.rfind(b"\n", 0, chunk_bytes + 1)

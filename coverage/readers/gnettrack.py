@@ -27,6 +27,8 @@ from lomsong.readers._parse import (
 )
 from lomsong.readers.base import Parsed, Reader, ReaderError
 
+#: ``Cellname`` of the simulator's rows (``lomsong.simulate.demo.SYNTHETIC_CELLNAME``).
+SYNTHETIC_CELLNAME = "SYNTHETIC"
 #: Header fields that identify a G-NetTrack log.
 SIGNATURE = ["Timestamp", "Longitude", "Latitude", "NetworkTech", "Level"]
 #: G-NetTrack timestamp format (phone local time).
@@ -101,7 +103,9 @@ def parse(path: Path, operator: str | None = None, source_name: str | None = Non
     out["source_row"] = raw["_line"].to_numpy(np.int64)
     out["!malformed_row"] = raw["_extra"].to_numpy(bool)
     out["_key"] = record_keys(raw[table.header])
-    return Parsed(frame=out, columns=columns)
+    # the simulator writes Cellname SYNTHETIC in every row: the mark survives a rename or an upload
+    synthetic = "Cellname" in raw.columns and bool((raw["Cellname"] == SYNTHETIC_CELLNAME).any())
+    return Parsed(frame=out, columns=columns, synthetic=synthetic)
 
 
 def _fill_file_operator(frame: pd.DataFrame, operator: str | None) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lomsong.readers._parse import check_zip
 from lomsong.readers.base import Parsed, Reader, ReaderError
 
 #: Ookla fields kept (canonical speed-tile names).
@@ -90,6 +91,8 @@ def sniff(path: Path, head: bytes) -> bool:
 def _read_table(path: Path) -> pd.DataFrame:
     with open(path, "rb") as handle:
         magic = handle.read(4)
+    if magic[:2] == b"PK":
+        check_zip(path)  # GDAL would expand a zip bomb's members unbounded
     try:
         if magic == b"PAR1":
             import pyarrow.parquet as pq

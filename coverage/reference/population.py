@@ -25,11 +25,13 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
+import rasterio.errors
 from affine import Affine
 from rasterio import features
 from rasterio.warp import Resampling, reproject
 
 from lomsong import paths
+from lomsong.errors import PopulationError
 from lomsong.reference.boundaries import METRIC_CRS
 
 PIXEL_SIZE_M = 100.0
@@ -203,7 +205,12 @@ def read_population_raster(
     -------
     PopulationSurface
     """
-    with rasterio.open(path) as src:
+    try:
+        source = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        reason = str(exc).replace(f"'{path}' ", "").strip()
+        raise PopulationError(f"{path}: not a population raster GDAL can read ({reason}); give a GeoTIFF") from None
+    with source as src:
         data = src.read(1, masked=True).astype("float64").filled(0.0)
         data[~np.isfinite(data) | (data < 0)] = 0.0
         if communes is None:

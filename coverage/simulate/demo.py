@@ -1404,8 +1404,19 @@ def generic_csv_name(metadata: dict[str, Any]) -> str:
     return f"daknong_synthetic_measurements_{parameters.get('start')}_{parameters.get('end')}.csv"
 
 
+#: The first line of every simulated generic CSV: the mark that survives a rename or an upload
+#: (the reader labels a file whose comment lines say ``synthetic`` as simulated).
+SYNTHETIC_CSV_COMMENT = "# SYNTHETIC data made by lomsong simulate: no value was measured (dữ liệu mô phỏng)"
+#: The ``Cellname`` of every row of a simulated G-NetTrack log (real logs leave it empty or name a
+#: cell); the G-NetTrack reader labels such a file as simulated, whatever its name.
+SYNTHETIC_CELLNAME = "SYNTHETIC"
+
+
 def write_generic_csv(result: SimulationResult, path: str | Path) -> Path:
     """Write the generic CSV (UTF-8, comma, header = canonical names, missing = empty).
+
+    The first line is the comment :data:`SYNTHETIC_CSV_COMMENT`, so the file says it is simulated
+    even once renamed.
 
     Parameters
     ----------
@@ -1427,7 +1438,9 @@ def write_generic_csv(result: SimulationResult, path: str | Path) -> Path:
             frame[column] = pd.array(np.round(values), dtype="Float64").astype("Int64")
 
     def write(tmp: Path) -> None:
-        frame.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(SYNTHETIC_CSV_COMMENT + "\n")
+            frame.to_csv(handle, index=False, lineterminator="\n")
 
     return _atomic_write(Path(path), write)
 
@@ -1485,7 +1498,7 @@ def gnettrack_lines(rows: pd.DataFrame) -> list[str]:
         "Latitude": rows["lat"].map("{:.6f}".format).str.rstrip("0").str.rstrip(".").to_numpy(),
         "Operatorname": np.where(service, rows["operator"].map(_GNETTRACK_OPERATOR_NAMES).to_numpy(str), "NO_COVERAGE"),
         "Operator": np.where(service, rows["plmn"].to_numpy(str), ""),
-        "Cellname": np.full(n, ""),
+        "Cellname": np.full(n, SYNTHETIC_CELLNAME),  # the simulated mark inside the file
         "Node": np.where(service, node, ""),
         "CellID": np.where(service, cell_id, ""),
         "LAC": np.where(service, lac, ""),

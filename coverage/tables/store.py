@@ -36,7 +36,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,6 +46,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from lomsong import paths
+from lomsong.errors import StoreError
 from lomsong.tables.measurements import (
     MEASUREMENT_COLUMNS,
     conform_cells,
@@ -141,10 +142,15 @@ class MeasurementStore:
         with closing(self._connect()) as connection:
             connection.execute(_SCHEMA_SQL)
             connection.execute(_OWNERS_SQL)
+            # each uploader's own name for the file (stores made before it was kept: the first name)
+            owner_columns = {row[1] for row in connection.execute("PRAGMA table_info(file_owners)")}
+            if "file" not in owner_columns:
+                connection.execute("ALTER TABLE file_owners ADD COLUMN file TEXT")
             # stores made before file_owners existed: their uploaders become the owners (only files
             # with no owner link at all; a withdrawn owner must not come back)
             connection.execute(
-                "INSERT OR IGNORE INTO file_owners SELECT sha256, COALESCE(owner, ''), ingested_at FROM files "
+                "INSERT OR IGNORE INTO file_owners (sha256, owner, added_at, file) "
+                "SELECT sha256, COALESCE(owner, ''), ingested_at, file FROM files "
                 "WHERE sha256 NOT IN (SELECT sha256 FROM file_owners)"
             )
         self._recover()
@@ -220,12 +226,13 @@ class MeasurementStore:
             os.fsync(handle.fileno())
 
     # -- public API ------------------------------------------------------------------------
-    def known_file(self, sha256: str, owner: str | None = None) -> dict | None:
-        """Return the stored report of a file already in the store, recording ``owner`` as one of its
-        uploaders (the same bytes from another uploader add nothing); None for a new file."""
+    def known_file(self, sha256: str, owner: str | None = None, *, file_name: str | None = None) -> dict | None:
+        """Return the stored report of a file already in the store, recording ``owner`` (and the name
+        this uploader gave it) as one of its uploaders (the same bytes from another uploader add
+        nothing); None for a new file."""
         stored = self._ledger_report(sha256)
         if stored is not None:
-            self._add_owner(sha256, owner)
+            self._add_owner(sha256, owner, file_name)
         return stored
 
     def add(
@@ -261,6 +268,8 @@ class MeasurementStore:
         """
         say = on_stage or (lambda _stage: None)
         file = Path(reading.path)
+        # the name the uploader gave (an API upload is read from a temporary copy)
+        name = getattr(reading, "source_name", None) or file.name
         sha256 = reading.sha256
         staging = self.path / "staging" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         staging.mkdir(parents=True)
@@ -275,7 +284,7 @@ class MeasurementStore:
                 connection.execute("BEGIN IMMEDIATE")
                 if connection.execute("SELECT 1 FROM files WHERE sha256 = ?", (report.sha256,)).fetchone():
                     # another process stored the same file meanwhile
-                    self._link_owner(connection, report.sha256, owner)
+                    self._link_owner(connection, report.sha256, owner, name)
                     connection.execute("COMMIT")
                     report.duplicate_file = True
                     return report.to_dict()
@@ -283,7 +292,7 @@ class MeasurementStore:
                     _INSERT_SQL,
                     (
                         report.sha256,
-                        file.name,
+                        name,
                         str(file.resolve()),
                         report.format,
                         report.kind,
@@ -298,7 +307,7 @@ class MeasurementStore:
                         json.dumps(report.to_dict(), ensure_ascii=False),
                     ),
                 )
-                self._link_owner(connection, report.sha256, owner)
+                self._link_owner(connection, report.sha256, owner, name)
                 os.replace(staged, target)
                 say("renamed")
                 connection.execute("COMMIT")
@@ -314,16 +323,18 @@ class MeasurementStore:
         return report.to_dict()
 
     @staticmethod
-    def _link_owner(connection: sqlite3.Connection, sha256: str, owner: str | None) -> None:
+    def _link_owner(
+        connection: sqlite3.Connection, sha256: str, owner: str | None, file_name: str | None = None
+    ) -> None:
         # An upload with no named owner is linked as "": it keeps the rows when a named owner withdraws.
         connection.execute(
-            "INSERT OR IGNORE INTO file_owners VALUES (?, ?, ?)",
-            (sha256, owner or "", pd.Timestamp.now(tz="UTC").isoformat()),
+            "INSERT OR IGNORE INTO file_owners (sha256, owner, added_at, file) VALUES (?, ?, ?, ?)",
+            (sha256, owner or "", pd.Timestamp.now(tz="UTC").isoformat(), file_name),
         )
 
-    def _add_owner(self, sha256: str, owner: str | None) -> None:
+    def _add_owner(self, sha256: str, owner: str | None, file_name: str | None = None) -> None:
         with closing(self._connect()) as connection:
-            self._link_owner(connection, sha256, owner)
+            self._link_owner(connection, sha256, owner, file_name)
 
     def _ledger_report(self, sha256: str) -> dict | None:
         with closing(self._connect()) as connection:
@@ -333,22 +344,63 @@ class MeasurementStore:
     def files(self, owner: str | None = None) -> pd.DataFrame:
         """Return the ledger: one row per stored file, oldest first.
 
-        With ``owner``: only the files that owner uploaded (first or again), and the ``owner``
-        column says that owner, never who else sent the same file.
+        With ``owner``: only the files that owner uploaded (first or again); the ``owner``, ``file``
+        and ``ingested_at`` columns are that owner's (the name it gave, when it sent it), never
+        who else sent the same bytes, under which name or when.
         """
         query = f"SELECT {', '.join(_LEDGER_COLUMNS[:-1])} FROM files"
         parameters: tuple = ()
         if owner is not None:
-            query += " WHERE sha256 IN (SELECT sha256 FROM file_owners WHERE owner = ?)"
+            own = {"file": "COALESCE(o.file, f.file)", "ingested_at": "o.added_at"}
+            selected = ", ".join(f"{own[c]} AS {c}" if c in own else f"f.{c}" for c in _LEDGER_COLUMNS[:-1])
+            query = (
+                f"SELECT {selected} FROM files f JOIN file_owners o ON o.sha256 = f.sha256 AND o.owner = ?"
+            )
             parameters = (owner,)
         with closing(self._connect()) as connection:
-            frame = pd.read_sql_query(query + " ORDER BY ingested_at, sha256", connection, params=parameters)
+            order = " ORDER BY ingested_at, sha256" if owner is None else " ORDER BY o.added_at, f.sha256"
+            frame = pd.read_sql_query(query + order, connection, params=parameters)
         frame["rejected"] = frame["rejected"].map(json.loads)
         frame["synthetic"] = frame["synthetic"].astype(bool)
         frame["ingested_at"] = pd.to_datetime(frame["ingested_at"], utc=True, format="ISO8601")
         if owner is not None:
             frame["owner"] = owner
         return frame
+
+    @contextmanager
+    def reading(self, kind: str = "measurements") -> Iterator[None]:
+        """Turn a failure to read the stored Parquet files into a :class:`StoreError` naming the file.
+
+        pyarrow's own errors (``ArrowInvalid``, ``Corrupt snappy compressed data``) name no file;
+        on such an error each stored file of ``kind`` is read again, alone, to find the broken one.
+        """
+        try:
+            yield
+        except (pa.ArrowException, OSError) as exc:
+            raise self.corrupt_file_error(kind, exc) from None
+
+    def corrupt_file_error(self, kind: str, exc: BaseException) -> StoreError:
+        """Return the :class:`StoreError` for a failed read: which stored file is broken and how to repair it."""
+        ledger = self.files()
+        broken = None
+        for sha256, name in zip(ledger["sha256"], ledger["file"], strict=True):
+            path = self.path / TABLES.get(str(kind), "measurements") / f"{sha256}.parquet"
+            if str(ledger.loc[ledger["sha256"] == sha256, "kind"].iloc[0]) != kind:
+                continue
+            try:
+                pq.ParquetFile(path).read()
+            except (pa.ArrowException, OSError) as error:
+                broken, exc = (path, sha256, name), error
+                break
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if broken is None:
+            return StoreError(f"{self.path}: the stored {kind} cannot be read ({reason}); re-ingest the files")
+        path, sha256, name = broken
+        return StoreError(
+            f"{path}: the stored rows of {name} (sha256 {sha256[:12]}…) cannot be read ({reason}); repair: "
+            f"remove that upload (`lomsong ingest --remove {sha256} --store {self.path}`, or DELETE "
+            f"/measurements/{sha256} in the API), then ingest the original file again"
+        )
 
     def parquet_files(self, kind: str = "measurements") -> list[Path]:
         """Return the committed Parquet files of a table (``measurements``, ``cells``, ``speed_tiles``)."""
@@ -386,7 +438,8 @@ class MeasurementStore:
             frame = empty_measurements()
             frame["time"] = frame["time"].astype("datetime64[ns, UTC]")
             return frame[columns] if columns else frame
-        dataset = pads.dataset([str(f) for f in files], format="parquet")
+        with self.reading("measurements"):
+            dataset = pads.dataset([str(f) for f in files], format="parquet")
         condition = None
         for bound, op in [(since, "ge"), (until, "lt")]:
             if bound is not None:
@@ -395,7 +448,8 @@ class MeasurementStore:
                 field = pads.field("time")
                 term = field >= stamp.to_pydatetime() if op == "ge" else field < stamp.to_pydatetime()
                 condition = term if condition is None else condition & term
-        table = dataset.to_table(filter=condition)
+        with self.reading("measurements"):
+            table = dataset.to_table(filter=condition)
         frame = conform_measurements(table.to_pandas())
         frame["time"] = frame["time"].astype("datetime64[ns, UTC]")
         if columns:
@@ -409,7 +463,8 @@ class MeasurementStore:
         files = self.parquet_files(kind)
         if not files:
             return conform(pd.DataFrame())
-        return conform(pd.concat([pd.read_parquet(f) for f in files], ignore_index=True))
+        with self.reading(kind):
+            return conform(pd.concat([pd.read_parquet(f) for f in files], ignore_index=True))
 
     def read_cells(self) -> pd.DataFrame:
         """Return the stored cells (canonical cell table; empty when none)."""
@@ -419,7 +474,7 @@ class MeasurementStore:
         """Return the stored Ookla speed tiles (canonical table; empty when none)."""
         return self._read_kind("speed_tiles", conform_speed_tiles)
 
-    def remove(self, sha256: str, owner: str | None = None) -> bool:
+    def remove(self, sha256: str, owner: str | None = None, *, keep_owners: bool = False) -> bool:
         """Remove a stored file's rows.
 
         Parameters
@@ -429,6 +484,8 @@ class MeasurementStore:
         owner : str, optional
             When given, withdraw only this owner's upload: the rows stay while another uploader
             of the same file still has it. Without it (admin), remove the file for everyone.
+        keep_owners : bool
+            Keep the record of who uploaded the file (its rows are about to be read again).
 
         Returns
         -------
@@ -450,7 +507,8 @@ class MeasurementStore:
             elif row is None:
                 connection.execute("ROLLBACK")
                 return False
-            connection.execute("DELETE FROM file_owners WHERE sha256 = ?", (sha256,))
+            if not keep_owners:
+                connection.execute("DELETE FROM file_owners WHERE sha256 = ?", (sha256,))
             connection.execute("DELETE FROM files WHERE sha256 = ?", (sha256,))
             connection.execute("COMMIT")
         finally:

@@ -145,6 +145,16 @@ def _share_labels(lang: str) -> list[str]:
     return labels
 
 
+def _script_json(value: Any) -> str:
+    """Return ``value`` as JSON safe to put inside a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` become ``\\u003c``-style escapes (still the same JSON strings), so a name
+    such as ``</script><script>…`` cannot end the script element; jinja2's ``tojson`` does the same.
+    """
+    text_json = json.dumps(value, ensure_ascii=False)
+    return text_json.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _table_html(rows: list[tuple[str, str]], title: str = "") -> str:
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
     heading = f"<div class='lomsong-popup-title'>{html.escape(title)}</div>" if title else ""
@@ -520,8 +530,8 @@ class _Behaviour(MacroElement):
         super().__init__()
         self._name = "LomsongBehaviour"
         self.communes_layer = communes_layer
-        self.entries = json.dumps(entries, ensure_ascii=False)
-        self.strings = json.dumps(strings, ensure_ascii=False)
+        self.entries = _script_json(entries)
+        self.strings = _script_json(strings)
         self.layers = "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in layers.items()) + "}"
 
 
@@ -532,7 +542,9 @@ class _Labels(MacroElement):
         """
         {% macro script(this, kwargs) %}
         {{ this.labels }}.forEach(function (l) {
-          L.marker([l[0], l[1]], {icon: L.divIcon({className: 'lomsong-label', html: l[2], iconSize: null}),
+          var name = document.createElement('span');
+          name.textContent = l[2];  // a commune name from a boundaries file: text, never markup
+          L.marker([l[0], l[1]], {icon: L.divIcon({className: 'lomsong-label', html: name, iconSize: null}),
             interactive: false, keyboard: false}).addTo({{ this._parent.get_name() }});
         });
         {% endmacro %}
@@ -542,7 +554,7 @@ class _Labels(MacroElement):
     def __init__(self, labels: list) -> None:
         super().__init__()
         self._name = "LomsongLabels"
-        self.labels = json.dumps(labels, ensure_ascii=False)
+        self.labels = _script_json(labels)
 
 
 def _title_html(
@@ -608,13 +620,23 @@ def _legend_html(lang: str, with_villages: bool) -> str:
 # Map assembly
 # ---------------------------------------------------------------------------------------------
 
+# Leaflet inserts a string tooltip as HTML: labels carry names from the user's files (villages,
+# boundaries), so each tooltip is a text node, never markup. Popups are HTML built in Python, every
+# name in them escaped.
+_TEXT_TOOLTIP = (
+    "var tip = document.createElement('span'); "
+    "tip.textContent = feature.properties.label == null ? '' : String(feature.properties.label); "
+    "layer.bindTooltip(tip, {sticky: true});"
+)
 _POPUP_JS = JsCode(
     """function (feature, layer) {
         layer.bindPopup(feature.properties.popup, {maxWidth: 380});
-        layer.bindTooltip(feature.properties.label, {sticky: true});
+        """
+    + _TEXT_TOOLTIP
+    + """
     }"""
 )
-_TOOLTIP_JS = JsCode("function (feature, layer) { layer.bindTooltip(feature.properties.label, {sticky: true}); }")
+_TOOLTIP_JS = JsCode("function (feature, layer) { " + _TEXT_TOOLTIP + " }")
 
 
 def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
@@ -727,7 +749,7 @@ def _add_layers(
     label_group = folium.FeatureGroup(name=text(lang, "layer_labels"), show=True).add_to(m)
     points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
     labels = [
-        [round(p.y, 5), round(p.x, 5), html.escape(short_name(n, t))]
+        [round(p.y, 5), round(p.x, 5), short_name(n, t)]
         for p, n, t in zip(points.values, communes["commune"], communes["commune_type"], strict=True)
     ]
     _Labels(labels).add_to(label_group)
@@ -853,7 +875,7 @@ def commune_map(
             + _legend_html(lang, _has_villages(results))
         )
     )
-    m.get_root().title = heading
+    m.get_root().title = html.escape(heading)  # branca writes the title unescaped
     return m
 
 

@@ -32,7 +32,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from lomsong._text import fold_series
+from lomsong._text import fold_series, safe_cells
 from lomsong.analysis.compare import Comparison
 from lomsong.errors import ReportError
 from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, display_name
@@ -1371,15 +1371,16 @@ def write_comparison(comparison: Comparison, folder: str | Path) -> dict[str, Pa
     written = {}
     changes = comparison.changes.assign(**label)
     written["changes.csv"] = folder / "changes.csv"
-    pd.DataFrame(changes.drop(columns="geometry")).to_csv(written["changes.csv"], index=False, encoding="utf-8")
+    changes_table = safe_cells(pd.DataFrame(changes.drop(columns="geometry")))
+    changes_table.to_csv(written["changes.csv"], index=False, encoding="utf-8")
     written["changes.geojson"] = folder / "changes.geojson"
     geojson = changes.to_crs("EPSG:4326") if changes.crs is not None else changes.set_crs("EPSG:4326")
     written["changes.geojson"].unlink(missing_ok=True)
     geojson.to_file(written["changes.geojson"], driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"})
     written["summary.csv"] = folder / "summary.csv"
-    comparison.summary.assign(**label).to_csv(written["summary.csv"], index=False, encoding="utf-8")
+    safe_cells(comparison.summary.assign(**label)).to_csv(written["summary.csv"], index=False, encoding="utf-8")
     if len(comparison.villages):
         written["villages.csv"] = folder / "villages.csv"
         villages = pd.DataFrame(comparison.villages.drop(columns=["geometry"], errors="ignore")).assign(**label)
-        villages.to_csv(written["villages.csv"], index=False, encoding="utf-8")
+        safe_cells(villages).to_csv(written["villages.csv"], index=False, encoding="utf-8")
     return written
