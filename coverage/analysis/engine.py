@@ -650,6 +650,10 @@ def finish_analysis(
     cell_communes = grid.cell_communes.assign(h3=cells_to_hex(grid.cell_communes["h3"].to_numpy()))
     cell_communes = cell_communes[["h3", "commune_code", "area_share", "area_km2", "population"]]
     counts = _counts(samples, grid, statistics.views, classification, gaps, surface.total)
+    if claim_analysis is not None:
+        counts["claim_views"] = int(len(claim_analysis.views))
+        counts["challenges"] = int(len(claim_analysis.challenges))
+        counts["people_in_challenges"] = float(claim_analysis.challenges["population"].sum())
     return Analysis(
         cells=cells,
         gaps=gaps,

@@ -623,6 +623,9 @@ def write_gaps_xlsx(
     campaign: pd.DataFrame | None = None,
     communes: pd.DataFrame | None = None,
     synthetic: bool = False,
+    *,
+    claims: pd.DataFrame | None = None,
+    challenges: gpd.GeoDataFrame | None = None,
 ) -> Path:
     """Write the gap lists as an Excel workbook fit for a meeting (:mod:`lomsong.products.workbook`).
 
@@ -643,6 +646,9 @@ def write_gaps_xlsx(
         Commune summary (:data:`lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA`).
     synthetic : bool
         Put the synthetic-data note on top of every sheet.
+    claims, challenges : optional
+        The claims check (:mod:`lomsong.products.claims`): two more sheets, 'Đối chiếu khai báo'
+        and 'Vùng khai báo vượt'.
 
     Returns
     -------
@@ -671,6 +677,10 @@ def write_gaps_xlsx(
         ]
         summary = tidy_table(lom_song, [c for c in communes.columns if c not in ("operator", "technology")])
         sheets.append(Sheet("Tóm tắt xã", readable_values(summary)))
+    if claims is not None or challenges is not None:
+        from lomsong.products.claims import claim_sheets
+
+        sheets += claim_sheets(claims, challenges)
     return write_workbook(sheets, path, synthetic_note=note)
 
 
@@ -846,9 +856,12 @@ def write_products(
         (GAPS_KML, lambda p: write_gaps_kml(analysis.gaps, p, synthetic)),
         (
             GAPS_XLSX,
-            lambda p: write_gaps_xlsx(analysis.gaps, p, analysis.campaign, analysis.communes, synthetic),
+            lambda p: write_gaps_xlsx(
+                analysis.gaps, p, analysis.campaign, analysis.communes, synthetic, **_claim_tables(analysis)
+            ),
         ),
     ]
+    steps += _claim_steps(analysis, synthetic)
     if villages is not None:
         steps.append((results.VILLAGES_PARQUET, lambda p: write_geoparquet(villages, p)))
         steps.append((VILLAGES_XLSX, lambda p: write_villages_xlsx(villages, p, operators, synthetic)))
@@ -859,6 +872,27 @@ def write_products(
         write(folder / name)
         timings[name] = round(time.perf_counter() - started, 3)
     return timings
+
+
+def _claim_tables(analysis: AnalysisLike) -> dict[str, Any]:
+    """The claims summary and challenges of an analysis that compared claims, else nothing."""
+    checked = getattr(analysis, "claims", None)
+    return {} if checked is None else {"claims": checked.summary, "challenges": checked.challenges}
+
+
+def _claim_steps(analysis: AnalysisLike, synthetic: bool) -> list[tuple[str, Callable[[Path], Any]]]:
+    """The claims check's files: machine tables, ``claims.csv`` and ``challenges.geojson``."""
+    tables = _claim_tables(analysis)
+    if not tables:
+        return []
+    from lomsong.products.claims import CHALLENGES_GEOJSON, CLAIMS_CSV, write_challenges_geojson, write_claims_csv
+
+    return [
+        (results.CLAIMS_PARQUET, lambda p: write_geoparquet(tables["claims"], p)),
+        (results.CHALLENGES_PARQUET, lambda p: write_geoparquet(tables["challenges"], p)),
+        (CLAIMS_CSV, lambda p: write_claims_csv(tables["claims"], p, synthetic)),
+        (CHALLENGES_GEOJSON, lambda p: write_challenges_geojson(tables["challenges"], p, synthetic)),
+    ]
 
 
 def _commune_columns() -> list[str]:

@@ -147,7 +147,7 @@ CLAIM_SUMMARY_SCHEMA: list[tuple[str, str]] = [
     ("under_claim_people", "people in cells measured covered that the operator does not claim"),
     ("under_claim_km2", "area of those cells (km²)"),
     ("share_claimed_people_verified", "verified_people / claimed_people"),
-    ("n_challenges", "over-claim areas (challenges) of the claim view touching the commune"),
+    ("n_challenges", "over-claim areas (challenges) of the claim view touching the commune (technology views only)"),
 ]
 CLAIM_SUMMARY_COLUMNS = [name for name, _ in CLAIM_SUMMARY_SCHEMA]
 
