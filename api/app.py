@@ -171,6 +171,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes, paths=("/measurements",))
     _install_error_handlers(app)
     _add_read_routes(app)
+    _add_claim_routes(app)
     _add_upload_routes(app)
     _add_run_routes(app)
     _add_period_routes(app)
@@ -504,6 +505,69 @@ def _add_read_routes(app: FastAPI) -> None:
         )
         prepared = ctx.results_for(period).require()
         return list_response(request, prepared, prepared.collection("villages"), query, fmt)
+
+
+def _add_claim_routes(app: FastAPI) -> None:
+    """``/claims`` and ``/challenges``: the operators' claimed coverage against the measurements."""
+    list_responses = {
+        200: {"content": _LIST_CONTENT, "description": "a page or a download"},
+        **error_responses(400, 401, 503),
+    }
+
+    @app.get("/claims", tags=["claims"], responses=list_responses, response_class=Response)
+    def claims(
+        request: Request,
+        operator: str | None = Query(None, max_length=40, description="viettel, vinaphone, mobifone, …"),
+        technology: str | None = Query(None, max_length=10, description="2G, 3G, 4G, 5G or any"),
+        commune: str | None = Query(None, max_length=100, description="GSO code or name (diacritics optional)"),
+        district: str | None = Query(None, max_length=100, description="GSO code or name"),
+        sort: str | None = SortText,
+        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
+        offset: int = Query(0, ge=0, le=10**9),
+        f: ListFormat | None = Query(None, description="json, geojson, csv, xlsx or gpkg (else the Accept header)"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """Claimed, verified, over-claimed and unverified people and km² per operator, technology and commune."""
+        fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
+        query = _list_query(
+            fmt, limit, offset, operator=operator, technology=technology, commune=commune, district=district, sort=sort
+        )
+        prepared = ctx.results.require()
+        return list_response(request, prepared, prepared.collection("claims"), query, fmt)
+
+    @app.get("/challenges", tags=["claims"], responses=list_responses, response_class=Response)
+    def challenges(
+        request: Request,
+        operator: str | None = Query(None, max_length=40),
+        technology: str | None = Query(None, max_length=10),
+        commune: str | None = Query(None, max_length=100),
+        district: str | None = Query(None, max_length=100),
+        min_population: float | None = Query(None, ge=0, le=1e9),
+        bbox: str | None = Query(None, max_length=200, description="minLon,minLat,maxLon,maxLat"),
+        sort: str | None = SortText,
+        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
+        offset: int = Query(0, ge=0, le=10**9),
+        f: ListFormat | None = Query(None),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """Over-claimed areas (the list to send an operator), with people, area and evidence."""
+        fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
+        query = _list_query(
+            fmt,
+            limit,
+            offset,
+            operator=operator,
+            technology=technology,
+            commune=commune,
+            district=district,
+            min_population=min_population,
+            bbox=bbox,
+            sort=sort,
+        )
+        prepared = ctx.results.require()
+        return list_response(request, prepared, prepared.collection("challenges"), query, fmt)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""``/claims`` and ``/challenges`` over HTTP: a real server over a run of the planted over-claim (SYNTHETIC)."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import openpyxl
+import pytest
+from test_api_support import live_server
+from test_claims import planted_scene
+
+from api.app import create_app
+from api.settings import ApiSettings
+from lomsong.analysis.engine import analyse
+from lomsong.products.tables import write_run
+from lomsong.settings import Config
+from lomsong.tables.results import load_run
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, communes, population_surface):
+    folder = tmp_path_factory.mktemp("claims-api")
+    measurements, claims, _ = planted_scene()
+    analysis = analyse(measurements, communes, population_surface, Config(), claims=claims)
+    write_run(
+        analysis, folder / "run", {"tool": "lomsong", "synthetic": True, "counts": analysis.counts}, synthetic=True
+    )
+    settings = ApiSettings(run_folder=folder / "run", store_dir=folder / "store", keys_db=folder / "keys.sqlite")
+    with live_server(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client, load_run(folder / "run")
+
+
+def test_claims_endpoint_serves_the_run_figures(served):
+    client, results = served
+    body = client.get("/claims", params={"operator": "viettel", "technology": "4G", "limit": 1000}).json()
+    rows = body["items"]
+    assert body["numberMatched"] == len(rows) == 72  # the province row and 71 communes
+    assert rows and all(r["operator"] == "viettel" and r["technology"] == "4G" for r in rows)
+    assert all(r["synthetic"] is True for r in rows)
+    province = next(r for r in rows if r["level"] == "province")
+    expected = results.claims[(results.claims["level"] == "province") & (results.claims["technology"] == "4G")]
+    assert province["over_claim_people"] == pytest.approx(float(expected["over_claim_people"].iloc[0]))
+    assert province["verified_people"] + province["over_claim_people"] + province["unverified_people"] == pytest.approx(
+        province["claimed_people"]
+    )
+    workbook = openpyxl.load_workbook(io.BytesIO(client.get("/claims", params={"f": "xlsx"}).content), read_only=True)
+    assert workbook.worksheets
+
+
+def test_challenges_endpoint_is_geojson_with_evidence(served):
+    client, results = served
+    response = client.get("/challenges", params={"f": "geojson"})
+    assert response.status_code == 200 and "geo+json" in response.headers["content-type"]
+    features = response.json()["features"]
+    assert len(features) == len(results.challenges) >= 1
+    first = features[0]
+    assert first["id"] == results.challenges["challenge_id"].iloc[0]
+    assert first["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    for key in ("population", "area_km2", "n_samples", "n_devices", "n_days", "first_date", "last_date"):
+        assert key in first["properties"]
+    assert client.get("/challenges", params={"operator": "mobifone", "f": "geojson"}).json()["features"] == []
+    bad = client.get("/challenges", params={"operator": "nokia"})
+    assert bad.status_code == 400 and set(bad.json()) == {"code", "message", "field"}
