@@ -12,10 +12,10 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
+from test_claims import planted_scene
 
 from lomsong.reference.boundaries import STORAGE_CRS
 from lomsong.tables.store import MeasurementStore
-from test_claims import planted_scene
 
 LOMSONG = [sys.executable, "-m", "lomsong"]
 
