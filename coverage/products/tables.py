@@ -1032,6 +1032,7 @@ def outputs_markdown() -> str:
             "library versions, seconds per stage, `synthetic`, the list of files",
         ),
         ("`index.html`, `communes/`", "the maps (see the maps section), when the maps module is installed"),
+        *_claim_files(),
     ]
     from lomsong.analysis.villages import VILLAGE_COLUMNS
 
@@ -1095,11 +1096,55 @@ def outputs_markdown() -> str:
         "with Vietnamese headers: STT, Huyện, Xã, Thôn/Bon, Số hộ, Số dân, Điện lưới, one column per operator "
         "(Có sóng / Sóng yếu / Chưa đủ dữ liệu / Chưa có dữ liệu), Không nhà mạng nào.",
         "",
+        *_claim_markdown(),
         "#### `run.json`",
         "",
         _markdown_table([(f"`{k}`", m) for k, m in RUN_JSON_SCHEMA], ("key", "meaning")),
     ]
     return "\n".join(parts)
+
+
+def _claim_files() -> list[tuple[str, str]]:
+    """The claims check's files, for the README's file table."""
+    return [
+        (
+            "`claims.csv`, `claims.parquet`",
+            "only with claim maps: claimed, verified, over-claimed, unverified and under-claimed people and km² "
+            "per operator, technology and commune, with province rows; also sheet 'Đối chiếu khai báo' of gaps.xlsx",
+        ),
+        (
+            "`challenges.geojson`, `challenges.parquet`",
+            "only with claim maps: over-claimed areas (RFC 7946) with people, area and evidence; also sheet "
+            "'Vùng khai báo vượt' of gaps.xlsx",
+        ),
+    ]
+
+
+def _claim_markdown() -> list[str]:
+    """The claims tables' columns, for the README (Vietnamese headers from the vocabulary)."""
+    from lomsong.products.words import text
+    from lomsong.tables.claims import CHALLENGE_SCHEMA, CLAIM_SUMMARY_SCHEMA
+
+    def rows(schema: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        return [(f"`{n}`", text("vi", n) if n in _words_vi() else "—", m) for n, m in schema]
+
+    header = ("column", "XLSX header", "meaning")
+    return [
+        "#### Claimed coverage (`claims.csv`, `claims.parquet`, sheet 'Đối chiếu khai báo')",
+        "",
+        _markdown_table(rows(CLAIM_SUMMARY_SCHEMA), header),
+        "",
+        "#### Challenges (`challenges.geojson`, `challenges.parquet`, sheet 'Vùng khai báo vượt')",
+        "",
+        _markdown_table(rows(CHALLENGE_SCHEMA), header),
+        "",
+    ]
+
+
+def _words_vi() -> set[str]:
+    from lomsong.products.words import VI
+
+    return set(VI)
 
 
 GENERATED_BEGIN = "<!-- generated: outputs tables (python -m lomsong.products.tables) -->"
