@@ -507,6 +507,17 @@ def _add_read_routes(app: FastAPI) -> None:
         return list_response(request, prepared, prepared.collection("villages"), query, fmt)
 
 
+def _claim_collection(prepared: Any, collection_id: str) -> Any:
+    """The run's claims collection, or a 404 that says how to get one."""
+    if collection_id not in prepared.collections:
+        raise core.NotFoundError(
+            "this run was made without claimed-coverage maps: store one with `lomsong ingest --claims FILE "
+            "--operator OP --technology 4G --claim-date YYYY-MM-DD`, then rerun",
+            field="run",
+        )
+    return prepared.collection(collection_id)
+
+
 def _add_claim_routes(app: FastAPI) -> None:
     """``/claims`` and ``/challenges``: the operators' claimed coverage against the measurements."""
     list_responses = {
@@ -534,7 +545,7 @@ def _add_claim_routes(app: FastAPI) -> None:
             fmt, limit, offset, operator=operator, technology=technology, commune=commune, district=district, sort=sort
         )
         prepared = ctx.results.require()
-        return list_response(request, prepared, prepared.collection("claims"), query, fmt)
+        return list_response(request, prepared, _claim_collection(prepared, "claims"), query, fmt)
 
     @app.get("/challenges", tags=["claims"], responses=list_responses, response_class=Response)
     def challenges(
@@ -567,7 +578,7 @@ def _add_claim_routes(app: FastAPI) -> None:
             sort=sort,
         )
         prepared = ctx.results.require()
-        return list_response(request, prepared, prepared.collection("challenges"), query, fmt)
+        return list_response(request, prepared, _claim_collection(prepared, "challenges"), query, fmt)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -361,8 +361,10 @@ def claim_collections(results: RunResults, label: str = "") -> dict[str, Collect
     """The claims check of a run as two collections: ``claims`` (figures per operator, technology
     and commune, province rows included) and ``challenges`` (over-claimed areas with their evidence).
 
-    Runs made without claim maps get both, empty, so clients see the same collections.
+    A run made without claim maps has neither (``/claims`` and ``/challenges`` then answer 404).
     """
+    if results.claims is None:
+        return {}
     synthetic = results.synthetic
     summary = pd.DataFrame(results.claims) if results.claims is not None else pd.DataFrame()
     if len(summary):

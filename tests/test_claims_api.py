@@ -62,3 +62,16 @@ def test_challenges_endpoint_is_geojson_with_evidence(served):
     assert client.get("/challenges", params={"operator": "mobifone", "f": "geojson"}).json()["features"] == []
     bad = client.get("/challenges", params={"operator": "nokia"})
     assert bad.status_code == 400 and set(bad.json()) == {"code", "message", "field"}
+
+
+def test_a_run_without_claim_maps_answers_404_with_how_to(tmp_path):
+    from test_api_support import running_api
+
+    with running_api(tmp_path) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        for path in ("/claims", "/challenges"):
+            response = client.get(path)
+            assert response.status_code == 404
+            assert "lomsong ingest --claims" in response.json()["message"]
+        collections = [c["id"] for c in client.get("/collections").json()["collections"]]
+        assert "claims" not in collections
+
