@@ -74,4 +74,3 @@ def test_a_run_without_claim_maps_answers_404_with_how_to(tmp_path):
             assert "lomsong ingest --claims" in response.json()["message"]
         collections = [c["id"] for c in client.get("/collections").json()["collections"]]
         assert "claims" not in collections
-
