@@ -1121,12 +1121,11 @@ def _claim_files() -> list[tuple[str, str]]:
 
 
 def _claim_markdown() -> list[str]:
-    """The claims tables' columns, for the README (Vietnamese headers from the vocabulary)."""
-    from lomsong.products.words import text
+    """The claims tables' columns, for the README (Vietnamese headers from the glossary)."""
     from lomsong.tables.claims import CHALLENGE_SCHEMA, CLAIM_SUMMARY_SCHEMA
 
     def rows(schema: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-        return [(f"`{n}`", text("vi", n) if n in _words_vi() else "—", m) for n, m in schema]
+        return [(f"`{n}`", words.header(n) if n in words.COLUMNS else "—", m) for n, m in schema]
 
     header = ("column", "XLSX header", "meaning")
     return [
@@ -1139,12 +1138,6 @@ def _claim_markdown() -> list[str]:
         _markdown_table(rows(CHALLENGE_SCHEMA), header),
         "",
     ]
-
-
-def _words_vi() -> set[str]:
-    from lomsong.products.words import VI
-
-    return set(VI)
 
 
 GENERATED_BEGIN = "<!-- generated: outputs tables (python -m lomsong.products.tables) -->"

@@ -292,44 +292,73 @@ EN: dict[str, str] = {
 }
 
 # Claimed coverage against the measurements (issue 18): the operators' published service areas.
+TERMS.update(
+    {
+        "claim_state_verified": ("Khai báo đúng", "Claim verified"),
+        "claim_state_over_claim": ("Khai báo vượt", "Over-claimed"),
+        "claim_state_unverified": ("Khai báo chưa kiểm chứng", "Claim unverified"),
+        "claim_state_under_claim": ("Có sóng nhưng không khai báo", "Covered, not claimed"),
+        "claim_state_not_claimed": ("Không khai báo", "Not claimed"),
+    }
+)
+COLUMNS.update(
+    {
+        "claim_state": (
+            "Đối chiếu khai báo",
+            "Claim check",
+            "Khai báo đúng (đo có sóng), khai báo vượt (đo sóng yếu, đủ bằng chứng), chưa kiểm chứng "
+            "(chưa đủ số đo), có sóng nhưng không khai báo, hoặc không khai báo",
+        ),
+        "predicted_claim_state": (
+            "Đối chiếu theo dự báo",
+            "Claim check from the prediction",
+            "Như trên nhưng theo dự báo; chỉ để tham khảo, không phải bằng chứng",
+        ),
+        "claim_date": ("Ngày công bố bản đồ", "Claim map date", "Ngày nhà mạng công bố bản đồ vùng phủ sóng"),
+        "level": ("Cấp", "Level", "Toàn tỉnh hoặc xã"),
+        "claimed_km2": (
+            "Diện tích khai báo (km²)",
+            "Claimed area (km²)",
+            "Diện tích các ô có tâm nằm trong vùng khai báo",
+        ),
+        "claimed_people": ("Số dân trong vùng khai báo", "People in the claimed area", "Số dân của các ô khai báo"),
+        "verified_people": ("Số dân: khai báo đúng", "People: claim verified", "Trong vùng khai báo, đo có sóng"),
+        "verified_km2": ("Diện tích khai báo đúng (km²)", "Verified area (km²)", "Diện tích các ô đó"),
+        "over_claim_people": (
+            "Số dân: khai báo vượt",
+            "People: over-claimed",
+            "Trong vùng khai báo, đo sóng yếu với đủ số mẫu và số máy đo",
+        ),
+        "over_claim_km2": ("Diện tích khai báo vượt (km²)", "Over-claimed area (km²)", "Diện tích các ô đó"),
+        "unverified_people": (
+            "Số dân: chưa kiểm chứng",
+            "People: claim unverified",
+            "Trong vùng khai báo, chưa có hoặc chưa đủ số đo",
+        ),
+        "unverified_km2": ("Diện tích chưa kiểm chứng (km²)", "Unverified area (km²)", "Diện tích các ô đó"),
+        "under_claim_people": (
+            "Số dân có sóng nhưng không khai báo",
+            "People covered, not claimed",
+            "Ngoài vùng khai báo, đo có sóng",
+        ),
+        "under_claim_km2": ("Diện tích có sóng không khai báo (km²)", "Covered, not claimed (km²)", "Diện tích"),
+        "share_claimed_people_verified": (
+            "Tỷ lệ dân khai báo đã kiểm chứng có sóng",
+            "Share of claimed people verified",
+            "Số dân khai báo đúng / số dân trong vùng khai báo",
+        ),
+        "n_challenges": ("Số vùng khai báo vượt", "Over-claimed areas", "Số vùng khai báo vượt chạm tới xã"),
+        "challenge_id": (
+            "Mã vùng khai báo vượt",
+            "Challenge id",
+            "Mã cố định: nhà mạng, công nghệ và mã băm các ô của vùng",
+        ),
+    }
+)
 VI.update(
     {
-        "claim_state": "Đối chiếu vùng phủ khai báo",
-        "claim_state_verified": "Khai báo đúng (đo có sóng)",
-        "claim_state_over_claim": "Khai báo vượt (đo sóng yếu)",
-        "claim_state_unverified": "Khai báo chưa kiểm chứng (chưa đủ số đo)",
-        "claim_state_under_claim": "Có sóng nhưng không khai báo",
-        "claim_state_not_claimed": "Không khai báo",
-        "predicted_claim_state": "Theo dự báo (không phải bằng chứng)",
-        "claim_date": "Ngày công bố bản đồ",
-        "level": "Cấp",
         "level_province": "Toàn tỉnh",
         "level_commune": "Xã",
-        "claimed_km2": "Diện tích khai báo (km²)",
-        "claimed_people": "Số dân trong vùng khai báo",
-        "verified_people": "Số dân: khai báo đúng",
-        "verified_km2": "Diện tích khai báo đúng (km²)",
-        "over_claim_people": "Số dân: khai báo vượt",
-        "over_claim_km2": "Diện tích khai báo vượt (km²)",
-        "unverified_people": "Số dân: chưa kiểm chứng",
-        "unverified_km2": "Diện tích chưa kiểm chứng (km²)",
-        "under_claim_people": "Số dân có sóng nhưng không khai báo",
-        "under_claim_km2": "Diện tích có sóng nhưng không khai báo (km²)",
-        "share_claimed_people_verified": "Tỷ lệ dân khai báo được kiểm chứng có sóng",
-        "n_challenges": "Số vùng khai báo vượt",
-        "challenge_id": "Mã vùng khai báo vượt",
-        "rank": "Thứ hạng",
-        "n_cells": "Số ô",
-        "n_days": "Số ngày đo",
-        "first_date": "Ngày đo đầu",
-        "last_date": "Ngày đo cuối",
-        "median_signal_dbm": "Tín hiệu trung vị (dBm)",
-        "commune_code": "Mã xã",
-        "district_code": "Mã huyện",
-        "commune_codes": "Mã các xã",
-        "communes": "Các xã",
-        "centroid_lon": "Kinh độ",
-        "centroid_lat": "Vĩ độ",
         "sheet_claims": "Đối chiếu khai báo",
         "sheet_challenges": "Vùng khai báo vượt",
         "layer_challenges": "Vùng nhà mạng khai báo vượt — {operator}",
@@ -340,48 +369,13 @@ VI.update(
             "Bảng dưới đối chiếu bản đồ công bố mới nhất với số đo: số dân ở nơi khai báo có sóng "
             "được kiểm chứng, khai báo vượt (đo sóng yếu, đủ bằng chứng) hoặc chưa kiểm chứng."
         ),
-        "claims_none": "Kỳ này không có bản đồ vùng phủ khai báo nào.",
         "claims_synthetic": "Bản đồ khai báo là dữ liệu mô phỏng.",
     }
 )
 EN.update(
     {
-        "claim_state": "Claimed coverage check",
-        "claim_state_verified": "Claim verified (measured covered)",
-        "claim_state_over_claim": "Over-claimed (measured weak)",
-        "claim_state_unverified": "Claim unverified (not enough measurements)",
-        "claim_state_under_claim": "Covered but not claimed",
-        "claim_state_not_claimed": "Not claimed",
-        "predicted_claim_state": "From the prediction (not evidence)",
-        "claim_date": "Claim map date",
-        "level": "Level",
         "level_province": "Province",
         "level_commune": "Commune",
-        "claimed_km2": "Claimed area (km²)",
-        "claimed_people": "People in the claimed area",
-        "verified_people": "People: claim verified",
-        "verified_km2": "Verified area (km²)",
-        "over_claim_people": "People: over-claimed",
-        "over_claim_km2": "Over-claimed area (km²)",
-        "unverified_people": "People: claim unverified",
-        "unverified_km2": "Unverified area (km²)",
-        "under_claim_people": "People covered but not claimed",
-        "under_claim_km2": "Area covered but not claimed (km²)",
-        "share_claimed_people_verified": "Share of claimed people verified",
-        "n_challenges": "Over-claimed areas",
-        "challenge_id": "Challenge id",
-        "rank": "Rank",
-        "n_cells": "Cells",
-        "n_days": "Days measured",
-        "first_date": "First measured",
-        "last_date": "Last measured",
-        "median_signal_dbm": "Median signal (dBm)",
-        "commune_code": "Commune code",
-        "district_code": "District code",
-        "commune_codes": "Commune codes",
-        "communes": "Communes",
-        "centroid_lon": "Longitude",
-        "centroid_lat": "Latitude",
         "sheet_claims": "Claims checked",
         "sheet_challenges": "Over-claimed areas",
         "layer_challenges": "Over-claimed areas — {operator}",
@@ -392,7 +386,6 @@ EN.update(
             "The table compares the latest published map with the measurements: people where the claimed "
             "coverage is verified, over-claimed (measured weak, with enough evidence) or unverified."
         ),
-        "claims_none": "No claimed-coverage map this period.",
         "claims_synthetic": "The claim maps are simulated data.",
     }
 )

@@ -32,7 +32,7 @@ from folium.utilities import JsCode
 from lomsong._text import fold
 from lomsong.operators import OPERATOR_IDS, display_name
 from lomsong.products.maps import assets as _mapassets
-from lomsong.products.words import check_language, format_date, format_number, format_share, text
+from lomsong.products.words import check_language, format_date, format_number, format_share, header, text
 from lomsong.reference.boundaries import METRIC_CRS, districts
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 
@@ -275,7 +275,7 @@ def challenge_features(challenges: pd.DataFrame, lang: str) -> dict[str, Any]:
         rows = [
             (text(lang, "operator"), f"<b>{html.escape(_operator_label(str(row.operator), lang))}</b>"),
             (text(lang, "technology"), html.escape(str(row.technology))),
-            (text(lang, "claim_date"), format_date(row.claim_date, lang)),
+            (header("claim_date", lang), format_date(row.claim_date, lang)),
             (text(lang, "commune"), html.escape(str(row.commune))),
             (text(lang, "district"), html.escape(str(row.district))),
             (
@@ -285,10 +285,10 @@ def challenge_features(challenges: pd.DataFrame, lang: str) -> dict[str, Any]:
             (text(lang, "area_km2"), format_number(row.area_km2, lang, 2)),
             (text(lang, "n_samples"), format_number(row.n_samples, lang)),
             (text(lang, "n_devices"), format_number(row.n_devices, lang)),
-            (text(lang, "n_days"), format_number(row.n_days, lang)),
+            (header("n_days", lang), format_number(row.n_days, lang)),
             (text(lang, "median_signal"), f"{format_number(row.median_signal_dbm, lang, 1)} {text(lang, 'dbm')}"),
             (text(lang, "dates"), f"{format_date(row.first_date, lang)} – {format_date(row.last_date, lang)}"),
-            (text(lang, "challenge_id"), f"<code>{html.escape(str(row.challenge_id))}</code>"),
+            (header("challenge_id", lang), f"<code>{html.escape(str(row.challenge_id))}</code>"),
         ]
         popups.append(_table_html(rows, text(lang, "legend_challenges")))
     frame["popup"] = popups

@@ -483,7 +483,7 @@ def _claims_table(run: RunResults, lang: str) -> Table | None:
     frame["technology"] = frame["technology"].astype(str).replace({ANY_TECHNOLOGY: i18n.text(lang, "technology_any")})
     kinds = {"claimed_people": "int", "verified_people": "int", "over_claim_people": "int", "unverified_people": "int"}
     kinds |= {"over_claim_km2": "float1", "share_claimed_people_verified": "share", "n_challenges": "int"}
-    headers = {key: i18n.text(lang, key) for key in keys}
+    headers = {key: i18n.header(key, lang) for key in keys}
     return Table(
         title=i18n.text(lang, "claims_title"),
         frame=frame.rename(columns=headers),
