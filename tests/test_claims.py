@@ -184,13 +184,25 @@ def test_predictions_are_reported_beside_and_never_make_an_over_claim(communes, 
     samples = prepare_samples(measurements, grid, config)
     statistics = cell_statistics(samples, len(grid.cells))
     classification = classify(statistics, len(grid.cells), samples.operators, config)
-    predicted = np.full_like(classification.state, NO_PREDICTION)
-    predicted[:] = WEAK  # a model that says weak everywhere
+    predicted = np.full_like(classification.state, WEAK)  # a model that says weak everywhere …
+    predicted[:, ::2] = NO_PREDICTION  # … and has nothing to say about every other cell
     result = analyse_claims(
-        claims, grid, statistics, classification.state, samples, communes, predicted_state=predicted
+        claims,
+        grid,
+        statistics,
+        measured_state=classification.state,
+        samples=samples,
+        communes=communes,
+        predicted_state=predicted,
     )
     unverified = result.state == UNVERIFIED
     assert unverified.any()
-    measured_only = analyse_claims(claims, grid, statistics, classification.state, samples, communes)
+    assert (result.predicted_state[:, ::2] == NO_PREDICTION).all()
+    measured_only = analyse_claims(
+        claims, grid, statistics, measured_state=classification.state, samples=samples, communes=communes
+    )
     np.testing.assert_array_equal(result.state, measured_only.state)
-    assert (result.predicted_state[unverified & result.claimed] == OVER_CLAIM).all()
+    predicted_cells = np.zeros_like(unverified)
+    predicted_cells[:, 1::2] = True
+    assert (result.predicted_state[unverified & predicted_cells] == OVER_CLAIM).all()
+    assert result.challenges["challenge_id"].tolist() == measured_only.challenges["challenge_id"].tolist()

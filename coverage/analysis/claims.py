@@ -166,6 +166,7 @@ def claim_summary(
     claim_views: pd.DataFrame,
     state: np.ndarray,
     grid: Grid,
+    *,
     communes: pd.DataFrame,
     challenges: gpd.GeoDataFrame,
 ) -> pd.DataFrame:
@@ -279,6 +280,7 @@ def find_challenges(
     claim_views: pd.DataFrame,
     state: np.ndarray,
     grid: Grid,
+    *,
     statistics: CellStatistics,
     samples: Samples,
     communes: pd.DataFrame,
@@ -370,10 +372,10 @@ def analyse_claims(
     claims: gpd.GeoDataFrame,
     grid: Grid,
     statistics: CellStatistics,
+    *,
     measured_state: np.ndarray,
     samples: Samples,
     communes: pd.DataFrame,
-    *,
     predicted_state: np.ndarray | None = None,
 ) -> ClaimAnalysis:
     """Compare claimed coverage with the measurements.
@@ -416,8 +418,8 @@ def analyse_claims(
         predicted = np.where(from_model == NO_PREDICTION, NO_PREDICTION, claim_state(claimed, from_model)).astype(
             "int8"
         )
-    challenges = find_challenges(claim_views, state, grid, statistics, samples, communes)
-    summary = claim_summary(claim_views, state, grid, communes, challenges)
+    challenges = find_challenges(claim_views, state, grid, statistics=statistics, samples=samples, communes=communes)
+    summary = claim_summary(claim_views, state, grid, communes=communes, challenges=challenges)
     return ClaimAnalysis(claim_views, claimed, state, predicted, summary, challenges)
 
 

@@ -629,7 +629,9 @@ def finish_analysis(
     claim_analysis = None
     if claims is not None and len(claims):
         started = stage("claims", f"Comparing {len(claims):,} claimed areas with the measurements")
-        claim_analysis = analyse_claims(claims, grid, statistics, classification.state, samples, communes)
+        claim_analysis = analyse_claims(
+            claims, grid, statistics, measured_state=classification.state, samples=samples, communes=communes
+        )
         timings["claims"] = time.perf_counter() - started
 
     started = stage("tables", "Building cell, commune and measurement-plan tables")
