@@ -371,7 +371,8 @@ def claim_collections(results: RunResults, label: str = "") -> dict[str, Collect
         summary = summary.sort_values(["operator", "technology", "level", "commune_code"], kind="stable")
         summary = summary.reset_index(drop=True)
         ids = summary["operator"].astype("string") + "_" + summary["technology"].astype("string") + "_"
-        ids = ids + summary["commune_code"].astype("string").fillna("province")
+        place = summary["commune_code"].astype("string").fillna(summary["unit_2025_code"].astype("string"))
+        ids = ids + place.fillna("province")
     else:
         ids = pd.Series([], dtype="string")
     claims = make_collection(

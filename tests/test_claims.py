@@ -135,9 +135,16 @@ def test_people_add_up_per_operator_view_and_commune(planted):
     areas = summary[["verified_km2", "over_claim_km2", "unverified_km2"]].sum(axis=1)
     np.testing.assert_allclose(areas, summary["claimed_km2"], rtol=1e-12, atol=1e-9)
     province = summary[summary["level"] == "province"].set_index(["operator", "technology"])
-    communes = summary[summary["level"] == "commune"].groupby(["operator", "technology"])
-    for column in ("claimed_people", "over_claim_people", "claimed_km2"):
-        np.testing.assert_allclose(communes[column].sum().reindex(province.index), province[column], rtol=1e-9)
+    for level in ("commune", "unit_2025"):  # communes, and the 2025 units, add up to the province
+        places = summary[summary["level"] == level].groupby(["operator", "technology"])
+        for column in ("claimed_people", "over_claim_people", "claimed_km2", "population"):
+            np.testing.assert_allclose(places[column].sum().reindex(province.index), province[column], rtol=1e-9)
+    # each commune row names its 2025 unit, and that unit's row holds the sum of its communes
+    communes = summary[summary["level"] == "commune"]
+    units = summary[summary["level"] == "unit_2025"].set_index(["operator", "technology", "unit_2025_code"])
+    assert communes["unit_2025_code"].notna().all()
+    by_unit = communes.groupby(["operator", "technology", "unit_2025_code"])["verified_people"].sum()
+    np.testing.assert_allclose(by_unit.reindex(units.index), units["verified_people"], rtol=1e-9)
     # the province rows agree with the cells table
     cells = analysis.cells[(analysis.cells["operator"] == "viettel") & (analysis.cells["technology"] == "4G")]
     people = cells.groupby("claim_state")["population"].sum()

@@ -170,10 +170,12 @@ def claim_summary(
     communes: pd.DataFrame,
     challenges: gpd.GeoDataFrame,
 ) -> pd.DataFrame:
-    """Claimed, verified, over-claimed, unverified and under-claimed people and km² per commune.
+    """Claimed, verified, over-claimed, unverified and under-claimed people and km² per place.
 
-    People are counted by the population pixels' own commune, areas by the hexagon ∩ commune
-    areas (as the commune summary does), so the commune rows add up to the province rows.
+    Places: the province, each 2025 unit (when the commune table carries them) and each 2019
+    commune. People are counted by the population pixels' own commune, areas by the hexagon ∩
+    commune areas (as the commune summary does), so the commune rows, and the unit rows, add up to
+    the province rows.
 
     Parameters
     ----------
@@ -191,7 +193,8 @@ def claim_summary(
     Returns
     -------
     pandas.DataFrame
-        :data:`lomsong.tables.claims.CLAIM_SUMMARY_COLUMNS`: per claim view, the province row first.
+        :data:`lomsong.tables.claims.CLAIM_SUMMARY_COLUMNS`: per claim view, the province row first,
+        then the units, then the communes.
     """
     shares = grid.cell_communes
     codes, commune_index = np.unique(shares["commune_code"].astype(str).to_numpy(), return_inverse=True)
@@ -205,48 +208,73 @@ def claim_summary(
     area = np.bincount(bins, weights=np.tile(shares["area_km2"].to_numpy("float64"), n_views), minlength=size)
     people = people.reshape(n_views, n_communes, n_states)
     area = area.reshape(n_views, n_communes, n_states)
-    # province rows: the sum over communes, as slot 0 before the communes
-    people = np.concatenate([people.sum(axis=1, keepdims=True), people], axis=1)
-    area = np.concatenate([area.sum(axis=1, keepdims=True), area], axis=1)
-    n_rows = n_communes + 1
+    commune_people = np.bincount(commune_index, weights=shares["population"].to_numpy("float64"), minlength=n_communes)
+
+    # places: the province, the 2025 units (each 2019 commune lies in exactly one), the communes
+    info = communes[["commune_code", "commune", "district_code", "district"]].astype(str).set_index("commune_code")
+    info = info.reindex(codes)
+    units = _units_of(communes, codes)
+    unit_codes, unit_of_commune = np.unique(units["unit_2025_code"].fillna("").to_numpy(str), return_inverse=True)
+    has_units = bool(units["unit_2025_code"].notna().all()) and n_communes > 0
+    n_units = len(unit_codes) if has_units else 0
+    place_of_commune = 1 + n_units + np.arange(n_communes)
+
+    def by_place(values: np.ndarray) -> np.ndarray:
+        """(views, communes, …) → (views, places, …): province, units, communes."""
+        parts = [values.sum(axis=1, keepdims=True)]
+        if n_units:
+            grouped = np.zeros((values.shape[0], n_units, *values.shape[2:]))
+            np.add.at(grouped, (slice(None), unit_of_commune), values)
+            parts.append(grouped)
+        return np.concatenate([*parts, values], axis=1)
+
+    people, area = by_place(people), by_place(area)
+    population = by_place(commune_people[None, :])[0]
+    n_rows = 1 + n_units + n_communes
     claimed_states = [VERIFIED, OVER_CLAIM, UNVERIFIED]
 
     touched = np.zeros((n_views, n_rows), dtype="int64")
     if len(challenges):
         keys = pd.MultiIndex.from_arrays([claim_views["operator"], claim_views["technology"]])
-        listed = challenges[["operator", "technology", "commune_codes"]].astype(str)
+        listed = challenges[["challenge_id", "operator", "technology", "commune_codes"]].astype(str)
         listed = listed.assign(code=listed["commune_codes"].str.split(";")).explode("code")
         listed_view = keys.get_indexer(pd.MultiIndex.from_arrays([listed["operator"], listed["technology"]]))
-        listed_commune = np.searchsorted(codes, listed["code"].to_numpy(str)) + 1
-        np.add.at(touched, (listed_view, listed_commune), 1)
+        listed_commune = np.searchsorted(codes, listed["code"].to_numpy(str))
+        np.add.at(touched, (listed_view, place_of_commune[listed_commune]), 1)
+        if n_units:  # a challenge over two communes of one unit counts once for the unit
+            pairs = pd.DataFrame(
+                {"id": listed["challenge_id"].to_numpy(), "view": listed_view, "unit": unit_of_commune[listed_commune]}
+            ).drop_duplicates()
+            np.add.at(touched, (pairs["view"].to_numpy(), 1 + pairs["unit"].to_numpy()), 1)
         challenge_view = keys.get_indexer(
             pd.MultiIndex.from_arrays([challenges["operator"].astype(str), challenges["technology"].astype(str)])
         )
         touched[:, 0] = np.bincount(challenge_view, minlength=n_views)
 
-    info = communes[["commune_code", "commune", "district_code", "district"]].astype(str).set_index("commune_code")
-    info = info.reindex(codes)
-    population = np.concatenate(
-        [
-            [grid.population.sum()],
-            np.bincount(commune_index, weights=shares["population"].to_numpy("float64"), minlength=n_communes),
-        ]
-    )
     claimed_people = people[:, :, claimed_states].sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         share_verified = np.where(claimed_people > 0, people[:, :, VERIFIED] / claimed_people, np.nan)
-    level = np.array(["province"] + ["commune"] * n_communes, dtype=object)
-    commune_code = np.concatenate([[None], codes.astype(object)])
+    none_units = [None] * n_units
+    unit_names = units.drop_duplicates("unit_2025_code").set_index("unit_2025_code")["unit_2025"]
+
+    def place_column(province: object, unit_values: list, commune_values: np.ndarray) -> np.ndarray:
+        return np.tile(np.asarray([province, *unit_values, *commune_values], dtype=object), n_views)
+
+    unit_list = list(unit_codes) if n_units else []
     frame = pd.DataFrame(
         {
             "operator": np.repeat(claim_views["operator"].to_numpy(object), n_rows),
             "technology": np.repeat(claim_views["technology"].to_numpy(object), n_rows),
             "claim_date": np.repeat(claim_views["claim_date"].to_numpy(object), n_rows),
-            "level": np.tile(level, n_views),
-            "commune_code": np.tile(commune_code, n_views),
-            "commune": np.tile(np.concatenate([[None], info["commune"].to_numpy(object)]), n_views),
-            "district_code": np.tile(np.concatenate([[None], info["district_code"].to_numpy(object)]), n_views),
-            "district": np.tile(np.concatenate([[None], info["district"].to_numpy(object)]), n_views),
+            "level": place_column("province", ["unit_2025"] * n_units, np.full(n_communes, "commune", dtype=object)),
+            "unit_2025_code": place_column(None, unit_list, units["unit_2025_code"].to_numpy(object)),
+            "unit_2025": place_column(
+                None, [unit_names.get(u) for u in unit_list], units["unit_2025"].to_numpy(object)
+            ),
+            "commune_code": place_column(None, none_units, codes.astype(object)),
+            "commune": place_column(None, none_units, info["commune"].to_numpy(object)),
+            "district_code": place_column(None, none_units, info["district_code"].to_numpy(object)),
+            "district": place_column(None, none_units, info["district"].to_numpy(object)),
             "population": np.tile(population, n_views),
             "claimed_km2": area[:, :, claimed_states].sum(axis=2).ravel(),
             "claimed_people": claimed_people.ravel(),
@@ -267,6 +295,8 @@ def claim_summary(
         "technology",
         "claim_date",
         "level",
+        "unit_2025_code",
+        "unit_2025",
         "commune_code",
         "commune",
         "district_code",
@@ -274,6 +304,23 @@ def claim_summary(
     ):
         frame[column] = frame[column].astype("string")
     return frame[CLAIM_SUMMARY_COLUMNS]
+
+
+def _units_of(communes: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
+    """The 2025 unit (code, name) of each 2019 commune code; missing when the table has no units."""
+    from lomsong.errors import UnitMappingError
+    from lomsong.reference.units import unit_mapping
+
+    empty = pd.DataFrame({"unit_2025_code": [None] * len(codes), "unit_2025": [None] * len(codes)})
+    try:
+        mapping = unit_mapping(communes)
+    except UnitMappingError:  # a user's boundaries without the 2025 field: communes only
+        return empty
+    mapping = mapping.astype({"commune_code": str}).set_index("commune_code")
+    found = mapping.reindex(codes)
+    return pd.DataFrame(
+        {"unit_2025_code": found["unit_code"].to_numpy(object), "unit_2025": found["unit"].to_numpy(object)}
+    )
 
 
 def find_challenges(

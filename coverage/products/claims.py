@@ -54,14 +54,17 @@ def no_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    """Operators, then technologies (``any`` first); places province, 2025 units, communes; or by rank."""
     if frame.empty:
         return frame
-    technology_rank = {"2G": 0, "3G": 1, "4G": 2, "5G": 3, "any": -1}
-    keys = frame.assign(
-        _tech=frame["technology"].astype(str).map(technology_rank).fillna(9),
-        _level=(frame["level"].astype(str) != "province").astype(int) if "level" in frame else 0,
-    )
-    within = ["_level", "commune_code"] if "level" in frame else ["rank"]
+    technology_rank = {"any": -1, "2G": 0, "3G": 1, "4G": 2, "5G": 3}
+    keys = frame.assign(_tech=frame["technology"].astype(str).map(technology_rank).fillna(9))
+    if "level" in frame:
+        keys = keys.assign(_level=frame["level"].astype(str).map({"province": 0, "unit_2025": 1, "commune": 2}))
+        within = ["_level", "unit_2025_code", "commune_code"]
+    else:
+        keys = keys.assign(_level=0)
+        within = ["rank"]
     keys = keys.sort_values(["operator", "_tech", *within], kind="stable", na_position="first")
     return keys.drop(columns=["_tech", "_level"])
 

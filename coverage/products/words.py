@@ -358,7 +358,8 @@ COLUMNS.update(
 VI.update(
     {
         "level_province": "Toàn tỉnh",
-        "level_commune": "Xã",
+        "level_unit_2025": "Đơn vị mới (2025)",
+        "level_commune": "Xã (2019)",
         "sheet_claims": "Đối chiếu khai báo",
         "sheet_challenges": "Vùng khai báo vượt",
         "layer_challenges": "Vùng nhà mạng khai báo vượt — {operator}",
@@ -375,7 +376,8 @@ VI.update(
 EN.update(
     {
         "level_province": "Province",
-        "level_commune": "Commune",
+        "level_unit_2025": "Unit (2025)",
+        "level_commune": "Commune (2019)",
         "sheet_claims": "Claims checked",
         "sheet_challenges": "Over-claimed areas",
         "layer_challenges": "Over-claimed areas — {operator}",

@@ -124,14 +124,16 @@ def latest_claims(claims: gpd.GeoDataFrame, order: pd.Series | None = None) -> g
 
 
 #: Claimed coverage against the measurements (``claims.csv``, ``claims.parquet``): one row per
-#: claim view (operator × technology, and the operator's ``any``) and commune, plus one
-#: ``province`` row per claim view. (column, meaning)
+#: claim view (operator × technology, and the operator's ``any``) and place: the province, each
+#: 2025 unit and each 2019 commune. (column, meaning)
 CLAIM_SUMMARY_SCHEMA: list[tuple[str, str]] = [
     ("operator", "operator whose claim this is"),
     ("technology", "technology claimed (2G … 5G), or any: the union of the operator's claims"),
     ("claim_date", "date of the claim map used (the latest per operator × technology); ';'-joined for any"),
-    ("level", "province (the whole province) or commune"),
-    ("commune_code", "GSO code of the commune (empty on province rows)"),
+    ("level", "province (the whole province), unit_2025 (a unit of Lâm Đồng since 2025-07-01) or commune (2019)"),
+    ("unit_2025_code", "code of the 2025 unit (on unit rows, and on commune rows: the commune's unit)"),
+    ("unit_2025", "its name"),
+    ("commune_code", "GSO code of the 2019 commune (empty on province and unit rows)"),
     ("commune", "its name"),
     ("district_code", "its district's GSO code"),
     ("district", "its district"),
