@@ -213,3 +213,18 @@ def test_predictions_are_reported_beside_and_never_make_an_over_claim(communes, 
     predicted_cells[:, 1::2] = True
     assert (result.predicted_state[unverified & predicted_cells] == OVER_CLAIM).all()
     assert result.challenges["challenge_id"].tolist() == measured_only.challenges["challenge_id"].tolist()
+
+
+def test_claims_csv_never_holds_a_formula(planted, tmp_path):
+    from lomsong.products.claims import write_claims_csv
+
+    analysis, _, _ = planted
+    summary = analysis.claims.summary.copy()
+    hostile = '=HYPERLINK("http://example.invalid","x")'
+    summary.loc[summary["level"] == "commune", "commune"] = hostile
+    path = write_claims_csv(summary, tmp_path / "claims.csv", synthetic=True)
+    table = pd.read_csv(path, encoding="utf-8-sig", dtype=str)
+    communes = table.loc[table["level"] == "commune", "commune"]
+    assert (communes == "'" + hostile).all()
+    assert not table.drop(columns="commune").apply(lambda c: c.str.startswith("=", na=False)).any().any()
+    assert set(table["synthetic"]) == {"True"}
