@@ -371,8 +371,10 @@ def claim_collections(results: RunResults, label: str = "") -> dict[str, Collect
         summary = summary.sort_values(["operator", "technology", "level", "commune_code"], kind="stable")
         summary = summary.reset_index(drop=True)
         ids = summary["operator"].astype("string") + "_" + summary["technology"].astype("string") + "_"
+        # a 2025 unit's code can equal a 2019 commune's: the level is part of the id
         place = summary["commune_code"].astype("string").fillna(summary["unit_2025_code"].astype("string"))
-        ids = ids + place.fillna("province")
+        suffix = place.map(lambda code: f"_{code}", na_action="ignore").fillna("")
+        ids = ids + summary["level"].astype("string") + suffix
     else:
         ids = pd.Series([], dtype="string")
     claims = make_collection(
