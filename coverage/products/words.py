@@ -363,6 +363,7 @@ VI.update(
         "sheet_claims": "Đối chiếu khai báo",
         "sheet_challenges": "Vùng khai báo vượt",
         "layer_challenges": "Vùng nhà mạng khai báo vượt — {operator}",
+        "legend_claims": "Vùng phủ nhà mạng khai báo",
         "legend_challenges": "Khai báo có sóng, đo sóng yếu",
         "claims_title": "Vùng phủ sóng nhà mạng khai báo so với số đo",
         "claims_intro": (
@@ -381,6 +382,7 @@ EN.update(
         "sheet_claims": "Claims checked",
         "sheet_challenges": "Over-claimed areas",
         "layer_challenges": "Over-claimed areas — {operator}",
+        "legend_claims": "Operators' claimed coverage",
         "legend_challenges": "Claimed covered, measured weak",
         "claims_title": "Operators' claimed coverage against the measurements",
         "claims_intro": (

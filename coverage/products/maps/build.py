@@ -258,8 +258,9 @@ def gap_features(gaps: pd.DataFrame, lang: str) -> dict[str, Any]:
     return _feature_collection(frame, geometry, ["gap_id", "commune_code", "commune", "evidence", "popup", "label"])
 
 
-#: Over-claimed areas (claimed covered, measured weak): purple, hatched by a dashed outline.
-CHALLENGE_STYLE = {"color": "#54278f", "weight": 2.5, "dashArray": "6 4", "fillColor": "#9e9ac8", "fillOpacity": 0.45}
+#: Over-claimed areas (claimed covered, measured weak): magenta with a thick outline, apart from the
+#: gaps' purples and the cells' blue and orange.
+CHALLENGE_STYLE = {"color": "#c51b7d", "weight": 3, "fillColor": "#f1b6da", "fillOpacity": 0.55}
 
 
 def challenge_features(challenges: pd.DataFrame, lang: str) -> dict[str, Any]:
@@ -660,8 +661,9 @@ def _legend_html(lang: str, with_villages: bool, with_challenges: bool = False) 
         parts.append(f"<div><i style='background:{colour}'></i>{text(lang, 'state_' + state)}</div>")
     if with_challenges:
         style = CHALLENGE_STYLE
+        parts.append(f"<h4>{text(lang, 'legend_claims')}</h4>")
         parts.append(
-            f"<div><i style='background:{style['fillColor']};border:2px dashed {style['color']}'></i>"
+            f"<div><i style='background:{style['fillColor']};border:2px solid {style['color']}'></i>"
             f"{text(lang, 'legend_challenges')}</div>"
         )
     if with_villages:
