@@ -161,3 +161,33 @@ def test_claims_are_ledgered_and_the_latest_map_wins(tmp_path):
     assert store.read().empty  # claims are not measurements
     failed = ingest_claims(store, [tmp_path / "missing.geojson"], operator="viettel", technology="4G")
     assert "missing.geojson" in failed[0].error
+
+
+def test_synthetic_demo_claims_over_claim_the_under_served_communes(communes, tmp_path):
+    import pandas as pd
+
+    from lomsong.simulate.claims import make_claims, write_claims
+    from lomsong.simulate.demo import UNDERSERVED_COMMUNES
+
+    metric = communes.to_crs(METRIC_CRS)
+    centre = metric.geometry.iloc[0].representative_point()
+    sites = pd.DataFrame(
+        {
+            "operator": ["viettel", "vietnamobile", "viettel"],
+            "x": [centre.x, centre.x, centre.x + 1000],
+            "y": [centre.y, centre.y, centre.y],
+            "has_4g": [True, True, False],
+            "active_from": [None, None, None],
+            "active_until": [None, None, None],
+        }
+    )
+    claims = make_claims(sites, communes)
+    assert set(claims["operator"]) == {"viettel", "vietnamobile"} and claims["synthetic"].all()
+    by_operator = claims.set_index("operator").geometry
+    underserved = communes[communes["commune_code"].isin(UNDERSERVED_COMMUNES)].representative_point()
+    assert by_operator["viettel"].contains(underserved).all()  # the over-claim the demo shows
+    assert not by_operator["vietnamobile"].intersects(underserved).any()
+    written = write_claims(claims, tmp_path)
+    assert all("synthetic" in p.name for p in written)
+    again = read_claims(written[0])
+    assert again.report.synthetic and set(again.claims["claim_date"]) == {"2026-07-01"}
