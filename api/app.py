@@ -168,10 +168,11 @@ def create_app(
     )
     app.state.context = ctx
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes, paths=("/measurements",))
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes, paths=("/measurements", "/claim-maps"))
     _install_error_handlers(app)
     _add_read_routes(app)
     _add_claim_routes(app)
+    _add_claim_upload_route(app)
     _add_upload_routes(app)
     _add_run_routes(app)
     _add_period_routes(app)
@@ -516,6 +517,59 @@ def _claim_collection(prepared: Any, collection_id: str) -> Any:
             field="run",
         )
     return prepared.collection(collection_id)
+
+
+def _add_claim_upload_route(app: FastAPI) -> None:
+    """``POST /claim-maps``: an operator (or admin) sends a claimed-coverage map; stored and ledgered."""
+
+    @app.post("/claim-maps", tags=["claims"], responses=error_responses(400, 401, 403, 413))
+    def upload_claim_map(
+        file: UploadFile = File(..., description="claim map: GeoJSON, KML/KMZ, zipped shapefile, GPKG or GeoTIFF"),
+        technology: str | None = Form(None, max_length=10, description="2G, 3G, 4G or 5G, when the file does not say"),
+        claim_date: str | None = Form(None, max_length=40, description="publication date, when the file does not say"),
+        operator: str | None = Form(None, max_length=40, description="admin only: the operator of the map"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey = Depends(uploader),
+    ) -> Response:
+        """Upload a claimed-coverage map (operator key: its own operator's map only); returns the ingest report.
+
+        The next run (``POST /runs``) uses the latest map per operator × technology.
+        """
+        from lomsong.jobs.ingest import ingest_claims
+        from lomsong.operators import operator_from_name
+
+        if key.role == "operator":
+            if operator and operator_from_name(operator) != key.operator:
+                raise QueryError(
+                    f"an operator key sends its own operator's map ({key.operator}), not {operator!r}",
+                    code="forbidden_operator",
+                    field="operator",
+                )
+            operator = key.operator
+        name = Path(file.filename or "upload").name or "upload"
+        folder = Path(tempfile.mkdtemp(prefix="lomsong-claim-"))
+        try:
+            path = folder / name
+            with path.open("wb") as out:
+                shutil.copyfileobj(file.file, out, length=1024 * 1024)
+            if path.stat().st_size == 0:
+                raise QueryError(f"{name}: the file is empty", code="empty_file", field="file")
+            with ctx.store_lock:
+                reports = ingest_claims(
+                    ctx.store(),
+                    [path],
+                    operator=operator,
+                    technology=technology,
+                    claim_date=claim_date,
+                    owner=key.owner,
+                )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        report = _report_dict(reports[0])
+        if report.get("error"):
+            message = str(report["error"]).replace(str(folder) + "/", "")  # name the file as sent
+            raise QueryError(message, code="unreadable_file", field="file")
+        return json_response({**report, "file": name, "owner": key.owner})
 
 
 def _add_claim_routes(app: FastAPI) -> None:

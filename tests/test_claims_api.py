@@ -66,10 +66,34 @@ def test_challenges_endpoint_is_geojson_with_evidence(served):
     assert bad.status_code == 400 and set(bad.json()) == {"code", "message", "field"}
 
 
-def test_a_run_without_claim_maps_answers_404_with_how_to(tmp_path):
+def test_a_run_without_claim_maps_answers_404_and_operators_upload_their_own_maps(tmp_path):
+    import geopandas as gpd
     from test_api_support import running_api
 
-    with running_api(tmp_path) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+    from lomsong.reference.boundaries import STORAGE_CRS
+    from lomsong.tables.store import MeasurementStore
+
+    _, claims, _ = planted_scene()
+    claim = tmp_path / "vt_4g.geojson"
+    gpd.GeoDataFrame(geometry=claims.geometry.values, crs=STORAGE_CRS).to_file(claim, driver="GeoJSON")
+    form = {"technology": "4G", "claim_date": "2026-07-01"}
+    with running_api(tmp_path / "api") as server, httpx.Client(base_url=server.url, timeout=60) as client:
+
+        def send(who: str, data: dict, content: bytes | None = None) -> httpx.Response:
+            files = {"file": ("vt_4g.geojson", content if content is not None else claim.read_bytes())}
+            return client.post("/claim-maps", files=files, data=data, headers=server.headers(who))
+
+        done = send("viettel", form)
+        assert done.status_code == 200, done.text
+        assert done.json()["kind"] == "claims" and done.json()["owner"] == "viettel" and done.json()["accepted"] == 2
+        assert set(MeasurementStore(server.settings.store_dir).read_claims()["operator"]) == {"viettel"}
+        assert send("viettel", form).json()["duplicate_file"] is True
+        other = send("viettel", {**form, "operator": "mobifone"})
+        assert other.status_code == 400 and other.json()["field"] == "operator"
+        assert send("reader", form).status_code in (401, 403)
+        bad = send("vinaphone", {"technology": "4G"}, claim.read_bytes() + b"\n")  # new bytes, no date anywhere
+        assert bad.status_code == 400 and bad.json()["message"].startswith("vt_4g.geojson: feature 1: claim_date")
+
         for path in ("/claims", "/challenges"):
             response = client.get(path)
             assert response.status_code == 404
