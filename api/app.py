@@ -576,7 +576,7 @@ def _add_claim_routes(app: FastAPI) -> None:
     """``/claims`` and ``/challenges``: the operators' claimed coverage against the measurements."""
     list_responses = {
         200: {"content": _LIST_CONTENT, "description": "a page or a download"},
-        **error_responses(400, 401, 503),
+        **error_responses(400, 401, 404, 503),
     }
 
     @app.get("/claims", tags=["claims"], responses=list_responses, response_class=Response)
