@@ -173,9 +173,11 @@ def create_app(
     )
     app.state.context = ctx
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes, paths=("/measurements",))
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes, paths=("/measurements", "/claim-maps"))
     _install_error_handlers(app)
     _add_read_routes(app)
+    _add_claim_routes(app)
+    _add_claim_upload_route(app)
     _add_upload_routes(app)
     _add_run_routes(app)
     _add_period_routes(app)
@@ -537,6 +539,133 @@ def _add_read_routes(app: FastAPI) -> None:
         )
         prepared = ctx.results_for(period).require()
         return list_response(request, prepared, prepared.collection("villages"), query, fmt)
+
+
+def _claim_collection(prepared: Any, collection_id: str) -> Any:
+    """The run's claims collection, or a 404 that says how to get one."""
+    if collection_id not in prepared.collections:
+        raise core.NotFoundError(
+            "this run was made without claimed-coverage maps: store one with `lomsong ingest --claims FILE "
+            "--operator OP --technology 4G --claim-date YYYY-MM-DD`, then rerun",
+            field="run",
+        )
+    return prepared.collection(collection_id)
+
+
+def _add_claim_upload_route(app: FastAPI) -> None:
+    """``POST /claim-maps``: an operator (or admin) sends a claimed-coverage map; stored and ledgered."""
+
+    @app.post("/claim-maps", tags=["claims"], responses=error_responses(400, 401, 403, 413))
+    def upload_claim_map(
+        file: UploadFile = File(..., description="claim map: GeoJSON, KML/KMZ, zipped shapefile, GPKG or GeoTIFF"),
+        technology: str | None = Form(None, max_length=10, description="2G, 3G, 4G or 5G, when the file does not say"),
+        claim_date: str | None = Form(None, max_length=40, description="publication date, when the file does not say"),
+        operator: str | None = Form(None, max_length=40, description="admin only: the operator of the map"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey = Depends(uploader),
+    ) -> Response:
+        """Upload a claimed-coverage map (operator key: its own operator's map only); returns the ingest report.
+
+        The next run (``POST /runs``) uses the latest map per operator × technology.
+        """
+        from lomsong.jobs.ingest import ingest_claims
+        from lomsong.operators import operator_from_name
+
+        if key.role == "operator":
+            if operator and operator_from_name(operator) != key.operator:
+                raise QueryError(
+                    f"an operator key sends its own operator's map ({key.operator}), not {operator!r}",
+                    code="forbidden_operator",
+                    field="operator",
+                )
+            operator = key.operator
+        name = Path(file.filename or "upload").name or "upload"
+        folder = Path(tempfile.mkdtemp(prefix="lomsong-claim-"))
+        try:
+            path = folder / name
+            with path.open("wb") as out:
+                shutil.copyfileobj(file.file, out, length=1024 * 1024)
+            if path.stat().st_size == 0:
+                raise QueryError(f"{name}: the file is empty", code="empty_file", field="file")
+            with ctx.store_lock:
+                reports = ingest_claims(
+                    ctx.store(),
+                    [path],
+                    operator=operator,
+                    technology=technology,
+                    claim_date=claim_date,
+                    owner=key.owner,
+                )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        report = _report_dict(reports[0])
+        if report.get("error"):
+            message = str(report["error"]).replace(str(folder) + "/", "")  # name the file as sent
+            raise QueryError(message, code="unreadable_file", field="file")
+        return json_response({**report, "file": name, "owner": key.owner})
+
+
+def _add_claim_routes(app: FastAPI) -> None:
+    """``/claims`` and ``/challenges``: the operators' claimed coverage against the measurements."""
+    list_responses = {
+        200: {"content": _LIST_CONTENT, "description": "a page or a download"},
+        **error_responses(400, 401, 404, 503),
+    }
+
+    @app.get("/claims", tags=["claims"], responses=list_responses, response_class=Response)
+    def claims(
+        request: Request,
+        operator: str | None = Query(None, max_length=40, description="viettel, vinaphone, mobifone, …"),
+        technology: str | None = Query(None, max_length=10, description="2G, 3G, 4G, 5G or any"),
+        commune: str | None = Query(None, max_length=100, description="GSO code or name (diacritics optional)"),
+        district: str | None = Query(None, max_length=100, description="GSO code or name"),
+        sort: str | None = SortText,
+        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
+        offset: int = Query(0, ge=0, le=10**9),
+        f: ListFormat | None = Query(None, description="json, geojson, csv, xlsx or gpkg (else the Accept header)"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """Claimed, verified, over-claimed and unverified people and km² per operator, technology and commune."""
+        fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
+        query = _list_query(
+            fmt, limit, offset, operator=operator, technology=technology, commune=commune, district=district, sort=sort
+        )
+        prepared = ctx.results.require()
+        return list_response(request, prepared, _claim_collection(prepared, "claims"), query, fmt)
+
+    @app.get("/challenges", tags=["claims"], responses=list_responses, response_class=Response)
+    def challenges(
+        request: Request,
+        operator: str | None = Query(None, max_length=40),
+        technology: str | None = Query(None, max_length=10),
+        commune: str | None = Query(None, max_length=100),
+        district: str | None = Query(None, max_length=100),
+        min_population: float | None = Query(None, ge=0, le=1e9),
+        bbox: str | None = Query(None, max_length=200, description="minLon,minLat,maxLon,maxLat"),
+        sort: str | None = SortText,
+        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
+        offset: int = Query(0, ge=0, le=10**9),
+        f: ListFormat | None = Query(None),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """Over-claimed areas (the list to send an operator), with people, area and evidence."""
+        fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
+        query = _list_query(
+            fmt,
+            limit,
+            offset,
+            operator=operator,
+            technology=technology,
+            commune=commune,
+            district=district,
+            min_population=min_population,
+            bbox=bbox,
+            sort=sort,
+        )
+        prepared = ctx.results.require()
+        return list_response(request, prepared, _claim_collection(prepared, "challenges"), query, fmt)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -357,6 +357,58 @@ def make_collection(
     )
 
 
+def claim_collections(results: RunResults, label: str = "") -> dict[str, Collection]:
+    """The claims check of a run as two collections: ``claims`` (figures per operator, technology
+    and commune, province rows included) and ``challenges`` (over-claimed areas with their evidence).
+
+    A run made without claim maps has neither (``/claims`` and ``/challenges`` then answer 404).
+    """
+    if results.claims is None:
+        return {}
+    synthetic = results.synthetic
+    summary = pd.DataFrame(results.claims) if results.claims is not None else pd.DataFrame()
+    if len(summary):
+        summary = summary.sort_values(["operator", "technology", "level", "commune_code"], kind="stable")
+        summary = summary.reset_index(drop=True)
+        ids = summary["operator"].astype("string") + "_" + summary["technology"].astype("string") + "_"
+        # a 2025 unit's code can equal a 2019 commune's: the level is part of the id
+        place = summary["commune_code"].astype("string").fillna(summary["unit_2025_code"].astype("string"))
+        suffix = place.map(lambda code: f"_{code}", na_action="ignore").fillna("")
+        ids = ids + summary["level"].astype("string") + suffix
+    else:
+        ids = pd.Series([], dtype="string")
+    claims = make_collection(
+        "claims",
+        summary,
+        None,
+        ids,
+        title=f"Vùng phủ khai báo so với số đo / claimed coverage against the measurements{label}",
+        description="Per operator, technology and commune (and province rows): claimed, verified, "
+        "over-claimed and unverified people and km²; columns as in CLAIM_SUMMARY_SCHEMA.",
+        synthetic=synthetic,
+        name_columns=("commune", "district"),
+    )
+    challenges = results.challenges
+    if challenges is not None and len(challenges):
+        challenges = challenges.to_crs(4326).sort_values(["operator", "technology", "rank"], kind="stable")
+        challenges = challenges.reset_index(drop=True)
+        geometry, challenge_ids = challenges.geometry.to_numpy(), challenges["challenge_id"]
+    else:
+        challenges, geometry, challenge_ids = pd.DataFrame(), None, pd.Series([], dtype="string")
+    challenge_collection = make_collection(
+        "challenges",
+        challenges,
+        geometry,
+        challenge_ids,
+        title=f"Vùng khai báo vượt / over-claimed areas{label}",
+        description="Connected areas an operator claims to cover where the measurements show weak signal, "
+        "with their evidence; columns as in CHALLENGE_SCHEMA.",
+        synthetic=synthetic,
+        name_columns=("commune", "district"),
+    )
+    return {"claims": claims, "challenges": challenge_collection}
+
+
 def _village_ids(villages: pd.DataFrame) -> pd.Series:
     for column in ("village_id", "id", "code"):
         if column in villages.columns and not villages[column].isna().any() and villages[column].is_unique:
@@ -458,6 +510,7 @@ def prepare_results(results: RunResults, boundaries: gpd.GeoDataFrame | None = N
         "gaps": gap_collection,
         "cells": cell_collection,
         "villages": village_collection,
+        **claim_collections(results, label),
     }
     return PreparedResults(
         results=results,

@@ -109,6 +109,8 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
         cells["samples_needed"] = np.where(state == "covered", 0, np.maximum(5 - cells["n_samples"], 0))
         cells["devices_needed"] = np.where(state == "covered", 0, np.maximum(2 - cells["n_devices"], 0))
         cells["gap_id"] = np.where(state == "weak", operator + "-any-" + cells["commune_code"].astype(str), "")
+        cells["claim_state"] = pd.Series(pd.NA, index=cells.index, dtype="string")  # no claim maps here
+        cells["predicted_claim_state"] = pd.Series(pd.NA, index=cells.index, dtype="string")
         cell_frames.append(cells)
     all_cells = pd.concat(cell_frames, ignore_index=True)
 

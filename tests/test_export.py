@@ -104,6 +104,8 @@ def make_fake_analysis(communes: gpd.GeoDataFrame) -> FakeAnalysis:
         "population": np.full(n, 100.0),
         "samples_needed": np.zeros(n, int),
         "devices_needed": np.zeros(n, int),
+        "claim_state": pd.Series(pd.NA, index=cells.index, dtype="string"),
+        "predicted_claim_state": pd.Series(pd.NA, index=cells.index, dtype="string"),
     }
     cells = cells.assign(**stats)
     cells = gpd.GeoDataFrame(

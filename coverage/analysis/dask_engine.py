@@ -331,6 +331,7 @@ def analyse_partitions(
     since: pd.Timestamp | None = None,
     until: pd.Timestamp | None = None,
     grid: Grid | None = None,
+    claims: gpd.GeoDataFrame | None = None,
 ) -> Analysis:
     """Run the gap engine with indexing and per-cell aggregation on a Dask cluster.
 
@@ -340,7 +341,7 @@ def analyse_partitions(
     ----------
     partitions : sequence of path
         The store's Parquet files (``MeasurementStore(path).partitions``).
-    communes, surface, config, villages, speed_tiles, progress, grid
+    communes, surface, config, villages, speed_tiles, progress, grid, claims
         As for :func:`lomsong.analysis.engine.analyse`.
     scheduler : str, optional
         Scheduler address (``tcp://host:8786``); a LocalCluster when None.
@@ -361,4 +362,6 @@ def analyse_partitions(
             [Path(f) for f in partitions], grid, config, client, since=since, until=until, say=progress
         )
     timings["index_aggregate_dask"] = time.perf_counter() - started
-    return finish_analysis(grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage)
+    return finish_analysis(
+        grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage, claims=claims
+    )

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lomsong.analysis.aggregate import STAT_COLUMNS, CellStatistics, Samples, cell_statistics, prepare_samples
+from lomsong.analysis.claims import ClaimAnalysis, analyse_claims, cell_claim_columns
 from lomsong.analysis.evidence import (
     COVERED,
     INSUFFICIENT,
@@ -99,6 +100,9 @@ class Analysis:
     speed : pandas.DataFrame or None
         Speed tiles per cell (context only, see the README): ``h3``, ``tests``, ``devices``,
         ``avg_d_kbps``, ``slow``.
+    claims : ClaimAnalysis or None
+        Claimed coverage against the measurements, when claim maps were given
+        (:mod:`lomsong.analysis.claims`).
     """
 
     cells: gpd.GeoDataFrame
@@ -113,6 +117,7 @@ class Analysis:
     views: pd.DataFrame = field(default_factory=pd.DataFrame)
     operators: list[str] = field(default_factory=list)
     speed: pd.DataFrame | None = None
+    claims: ClaimAnalysis | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +190,11 @@ def classify(statistics: CellStatistics, n_cells: int, operators: list[str], con
 
 
 def _cells_table(
-    grid: Grid, statistics: CellStatistics, classification: Classification, weak_entries: pd.DataFrame
+    grid: Grid,
+    statistics: CellStatistics,
+    classification: Classification,
+    weak_entries: pd.DataFrame,
+    claims: ClaimAnalysis | None = None,
 ) -> gpd.GeoDataFrame:
     """One row per view × cell with statistics, state, people, evidence needed and gap id."""
     views = statistics.views
@@ -197,6 +206,7 @@ def _cells_table(
     stats = statistics.table.set_index(statistics.key)[STAT_COLUMNS].reindex(key)
     hex_ids = cells_to_hex(grid.cells)
     polygons = cell_polygons(grid.cells)
+    claim, predicted_claim = cell_claim_columns(claims, views, n_cells)
     gap_id = pd.Series(pd.NA, index=key, dtype="string")
     if len(weak_entries):
         gap_id.loc[weak_entries["view"].to_numpy() * n_cells + weak_entries["cell"].to_numpy()] = weak_entries[
@@ -221,6 +231,8 @@ def _cells_table(
             "samples_needed": classification.samples_needed.ravel(),
             "devices_needed": classification.devices_needed.ravel(),
             "gap_id": gap_id.to_numpy(),
+            "claim_state": pd.array(claim, dtype="string"),
+            "predicted_claim_state": pd.array(predicted_claim, dtype="string"),
         }
     )
     return gpd.GeoDataFrame(frame, geometry=polygons[cell], crs=STORAGE_CRS)[CELL_STATE_COLUMNS]
@@ -514,6 +526,8 @@ def analyse(
     speed_tiles: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
     grid: Grid | None = None,
+    *,
+    claims: gpd.GeoDataFrame | None = None,
 ) -> Analysis:
     """Run the gap engine.
 
@@ -538,6 +552,9 @@ def analyse(
     grid : Grid, optional
         The province grid of these communes, surface and resolution, when the caller keeps one
         (:func:`lomsong.jobs.run.province_grid`); built here otherwise.
+    claims : geopandas.GeoDataFrame, optional
+        Claimed coverage, one map per operator × technology (:data:`lomsong.tables.claims.CLAIM_SCHEMA`):
+        compared with the measurements (``Analysis.claims`` and the cells' ``claim_state``).
 
     Returns
     -------
@@ -556,7 +573,9 @@ def analyse(
     statistics = cell_statistics(samples, len(grid.cells))
     timings["aggregate"] = time.perf_counter() - started
 
-    return finish_analysis(grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage)
+    return finish_analysis(
+        grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage, claims=claims
+    )
 
 
 def finish_analysis(
@@ -570,6 +589,8 @@ def finish_analysis(
     speed_tiles: pd.DataFrame | None,
     timings: dict[str, float],
     stage: Callable[[str, str], float],
+    *,
+    claims: gpd.GeoDataFrame | None = None,
 ) -> Analysis:
     """Classify, find gaps and build the tables from per view × cell statistics (both engines).
 
@@ -605,8 +626,16 @@ def finish_analysis(
     )
     timings["gaps"] = time.perf_counter() - started
 
+    claim_analysis = None
+    if claims is not None and len(claims):
+        started = stage("claims", f"Comparing {len(claims):,} claimed areas with the measurements")
+        claim_analysis = analyse_claims(
+            claims, grid, statistics, measured_state=classification.state, samples=samples, communes=communes
+        )
+        timings["claims"] = time.perf_counter() - started
+
     started = stage("tables", "Building cell, commune and measurement-plan tables")
-    cells = _cells_table(grid, statistics, classification, weak_entries)
+    cells = _cells_table(grid, statistics, classification, weak_entries, claim_analysis)
     summary = commune_summary(grid, statistics.views, classification, weak_entries, communes)
     campaign = measurement_plan(grid, statistics.views, samples.operators, classification, communes, config)
     timings["tables"] = time.perf_counter() - started
@@ -623,6 +652,10 @@ def finish_analysis(
     cell_communes = grid.cell_communes.assign(h3=cells_to_hex(grid.cell_communes["h3"].to_numpy()))
     cell_communes = cell_communes[["h3", "commune_code", "area_share", "area_km2", "population"]]
     counts = _counts(samples, grid, statistics.views, classification, gaps, surface.total)
+    if claim_analysis is not None:
+        counts["claim_views"] = int(len(claim_analysis.views))
+        counts["challenges"] = int(len(claim_analysis.challenges))
+        counts["people_in_challenges"] = float(claim_analysis.challenges["population"].sum())
     return Analysis(
         cells=cells,
         gaps=gaps,
@@ -636,4 +669,5 @@ def finish_analysis(
         views=statistics.views[["operator", "technology", "kind"]].copy(),
         operators=list(samples.operators),
         speed=speed,
+        claims=claim_analysis,
     )

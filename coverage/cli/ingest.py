@@ -117,6 +117,31 @@ def ingest_progress() -> Iterator[Callable[[Any], None]]:
         yield show
 
 
+def _ingest_claims(store, claims, operator, technology, claim_date, class_table, owner, report_path) -> None:
+    """Store claim maps and print one line per file (the CLI side of ``ingest --claims``)."""
+    from lomsong.jobs.ingest import ingest_claims
+
+    reports = ingest_claims(
+        store, claims, operator=operator, technology=technology, claim_date=claim_date, class_table=class_table,
+        owner=owner,
+    )
+    for report in reports:
+        if report.error:
+            err_console.print(f"[bold red]error:[/] {report.error}")
+            continue
+        label = " (dữ liệu mô phỏng / synthetic)" if report.synthetic else ""
+        state = "đã có trong kho / already stored" if report.duplicate_file else "đã lưu / stored"
+        console.print(
+            f"vùng phủ khai báo / claimed coverage: {Path(report.file).name}{label} — {report.format}, "
+            f"{report.accepted:,} vùng / areas, {state}"
+        )
+    if report_path is not None:
+        report_path.write_text(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2) + "\n")
+    failed = [r for r in reports if r.error]
+    if failed:
+        fail(f"{len(failed)} claim file(s) could not be read: {', '.join(r.file for r in failed)}", code=1)
+
+
 @app.command()
 def ingest(
     files: list[Path] = typer.Argument(None, help="Measurement files (CSV, G-NetTrack, OpenCelliD, Ookla)."),
@@ -134,6 +159,15 @@ def ingest(
         None, "--remove", metavar="SHA256", help="Remove one stored file (by its sha256) and its rows, then exit."
     ),
     everywhere: bool = typer.Option(False, "--no-province-filter", help="Keep rows outside Đắk Nông too."),
+    claims: list[Path] = typer.Option(
+        None,
+        "--claims",
+        help="A claimed-coverage map (GeoJSON, KML/KMZ, zipped shapefile, GPKG, classified GeoTIFF) to store, "
+        "ledgered like measurements; repeat for several. Use with --operator, --technology, --claim-date.",
+    ),
+    technology: str = typer.Option(None, "--technology", help="With --claims: technology claimed (2G, 3G, 4G, 5G)."),
+    claim_date: str = typer.Option(None, "--claim-date", help="With --claims: the map's publication date."),
+    class_table: Path = typer.Option(None, "--classes", help="With a GeoTIFF claim: its class table (CSV)."),
 ) -> None:
     """Ingest measurement files into the store; print what was accepted and why the rest was not."""
     from lomsong.jobs.ingest import ingest_files
@@ -162,6 +196,10 @@ def ingest(
     if list_only:
         _list_store(store)
         return
+    if claims:
+        _ingest_claims(store, claims, operator, technology, claim_date, class_table, owner, report_path)
+        if not files:
+            return
     if not files:
         fail("give at least one FILE (or --list)")
     with ingest_progress() as progress:

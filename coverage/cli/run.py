@@ -82,6 +82,11 @@ def print_summary(summary: RunSummary) -> None:
     console.print(f"  plan:       {out / 'campaign.csv'} (where to measure next)")
     if export.VILLAGES_XLSX in summary.files:
         console.print(f"  villages:   {out / export.VILLAGES_XLSX}")
+    if "claims.csv" in summary.files:
+        challenges = summary.counts.get("challenges", 0)
+        console.print(
+            f"  claims:     {out / 'claims.csv'}, {out / 'challenges.geojson'} ({challenges} over-claimed areas)"
+        )
     console.print(f"  run record: {out / 'run.json'}")
     if not summary.maps:
         console.print(f"  (no maps this time: build them with `lomsong map --run {out}`)")
@@ -121,6 +126,17 @@ def run(
     scheduler: str = typer.Option(
         None, "--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster)."
     ),
+    claims: list[Path] = typer.Option(
+        None,
+        "--claims",
+        help="Claimed-coverage map to check against the measurements, read and not stored (repeat for several). "
+        "Default: the latest stored claim per operator × technology (`lomsong ingest --claims`).",
+    ),
+    claims_operator: str = typer.Option(None, "--claims-operator", help="Operator of --claims files that do not say."),
+    claims_technology: str = typer.Option(
+        None, "--claims-technology", help="Technology of --claims files that do not say."
+    ),
+    claims_date: str = typer.Option(None, "--claims-date", help="Publication date of --claims files that do not say."),
 ) -> None:
     """Find the coverage gaps and write maps, gap lists (CSV, XLSX, GeoJSON, GPKG, KML) and run.json."""
     if measurements and store:
@@ -144,6 +160,10 @@ def run(
                 maps=maps,
                 engine=engine,
                 scheduler=scheduler,
+                claims=claims,
+                claims_operator=claims_operator,
+                claims_technology=claims_technology,
+                claims_date=claims_date,
             )
     except LomsongError as exc:
         fail(str(exc))
@@ -163,6 +183,12 @@ def demo(
     from lomsong.simulate.demo import ensure_demo_data
 
     written = ensure_demo_data(force=force)
+    from lomsong.reference.boundaries import read_communes
+    from lomsong.simulate.claims import ensure_demo_claims
+
+    sites = paths.data_dir() / "villages" / "daknong_synthetic_sites.csv"
+    if sites.exists():
+        written += ensure_demo_claims(sites, read_communes(), force=force)
     console.print(
         f"demo data: {len(written)} synthetic file(s) in {paths.measurements_dir()} "
         "(simulated measurements, not real ones)"

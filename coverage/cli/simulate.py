@@ -69,9 +69,16 @@ def simulate(
         try:
             with console.status("simulating the synthetic demo set …") as status:
                 files = ensure_demo_data(force=force, progress=lambda m: status.update(f"simulating: {m} …"))
+                from lomsong.simulate.claims import demo_claims_dir, ensure_demo_claims
+
+                status.update("writing the synthetic claimed-coverage maps …")
+                sites = paths.data_dir() / "villages" / "daknong_synthetic_sites.csv"
+                claims = ensure_demo_claims(sites, read_communes(), force=force) if sites.exists() else []
         except (BoundaryError, ValueError, OSError) as exc:
             fail(str(exc))
         console.print(f"synthetic demo set: {len(files)} files in {paths.measurements_dir()}")
+        if claims:
+            console.print(f"synthetic claimed-coverage maps: {len(claims)} files in {demo_claims_dir()}")
         return
     try:
         start, end = parse_months(months)

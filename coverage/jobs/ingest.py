@@ -202,3 +202,65 @@ class _OwnNetworkOnly:
                         "or ask the department (admin key) to upload the file"
                     )
             yield frame
+
+
+def ingest_claims(
+    store: MeasurementStore,
+    files: Sequence[str | Path],
+    *,
+    operator: str | None = None,
+    technology: str | None = None,
+    claim_date: str | None = None,
+    class_table: str | Path | None = None,
+    owner: str | None = None,
+    progress: Callable[[IngestEvent], None] | None = None,
+) -> list[IngestReport]:
+    """Read and store claimed-coverage maps, one ledgered transaction per file (like measurements).
+
+    Parameters
+    ----------
+    store : MeasurementStore
+        Where to keep them.
+    files : sequence of path
+        Claim maps (:mod:`lomsong.readers.claims`).
+    operator, technology, claim_date : str, optional
+        What the files' features do not say themselves.
+    class_table : path, optional
+        Class table of GeoTIFF claims.
+    owner : str, optional
+        Who uploaded, recorded in the ledger.
+    progress : callable, optional
+        Called with an :class:`IngestEvent` per file and stage.
+
+    Returns
+    -------
+    list of IngestReport
+        One per file (``kind="claims"``); a file that cannot be read has ``error`` set and the
+        others are still stored. The same bytes stored before add nothing (``duplicate_file``).
+    """
+    from lomsong.readers.claims import read_claims
+
+    say = progress or (lambda _event: None)
+    files = [Path(f) for f in files]
+    reports = []
+    for number, file in enumerate(files, start=1):
+        say(IngestEvent("reading", file, number, len(files), 0))
+        try:
+            if not file.is_file():
+                raise ReaderError(f"{file}: feature 0: expected a readable claim file; it does not exist")
+            sha256 = file_sha256(file)
+            stored = store.known_file(sha256, owner, file_name=file.name)
+            if stored is not None:
+                stored.update(file=str(file), duplicate_file=True)
+                reports.append(IngestReport(**stored))
+                continue
+            reading = read_claims(
+                file, operator=operator, technology=technology, claim_date=claim_date, class_table=class_table,
+                sha256=sha256,
+            )
+            stored = store.add(reading, owner=owner)
+            say(IngestEvent("stored", file, number, len(files), reading.report.accepted))
+            reports.append(IngestReport(**stored) if stored.get("duplicate_file") else reading.report)
+        except ReaderError as exc:
+            reports.append(IngestReport(file=str(file), format="claims", kind="claims", error=str(exc)))
+    return reports

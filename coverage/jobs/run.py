@@ -34,7 +34,7 @@ import geopandas as gpd
 import pandas as pd
 
 from lomsong import __version__, paths
-from lomsong.errors import RunError
+from lomsong.errors import LomsongError, RunError
 from lomsong.reference.boundaries import read_communes
 from lomsong.reference.population import load_population
 from lomsong.settings import Config, load_config
@@ -352,6 +352,59 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+@dataclass
+class _Claims:
+    frame: gpd.GeoDataFrame | None
+    inputs: list[dict[str, Any]]
+    synthetic: bool
+
+
+def _read_claim_inputs(
+    claim_paths: Sequence[str | Path] | None,
+    store: str | Path | bool | None,
+    communes: gpd.GeoDataFrame,
+    *,
+    demo: bool,
+    operator: str | None = None,
+    technology: str | None = None,
+    claim_date: str | None = None,
+) -> _Claims:
+    """The claimed-coverage maps of a run: the files given (not stored), else the store's latest
+    map per operator × technology, else (with the demo measurements) the synthetic demo claims."""
+    from lomsong.readers.claims import read_claims
+    from lomsong.tables.claims import conform_claims, latest_claims
+
+    if claim_paths:
+        frames, inputs = [], []
+        for path in map(Path, claim_paths):
+            try:
+                reading = read_claims(path, operator=operator, technology=technology, claim_date=claim_date)
+            except LomsongError as exc:
+                raise RunError(str(exc)) from None
+            frames.append(reading.claims)
+            report = reading.report
+            inputs.append(_input_record(path, "claims", synthetic=report.synthetic, ingest=report.to_dict()))
+        claims = latest_claims(conform_claims(pd.concat(frames, ignore_index=True)))
+        return _Claims(claims, inputs, bool(claims["synthetic"].any()))
+    folder = (Path(store) if store and store is not True else paths.store_dir()) if store or not demo else None
+    if folder is not None and (folder / "ledger.sqlite").exists():
+        from lomsong.tables.store import MeasurementStore
+
+        claims = MeasurementStore(folder).read_claims()
+        if len(claims):
+            maps = claims[["operator", "technology", "claim_date", "source_file", "sha256"]].drop_duplicates()
+            inputs = [{"role": "claims", "path": str(folder), "maps": _jsonable(pd.DataFrame(maps))}]
+            return _Claims(claims, inputs, bool(claims["synthetic"].any()))
+    if demo:
+        from lomsong.simulate.claims import demo_claim_files, ensure_demo_claims
+
+        sites = paths.data_dir() / "villages" / "daknong_synthetic_sites.csv"
+        files = demo_claim_files() or (ensure_demo_claims(sites, communes) if sites.exists() else [])
+        if files:
+            return _read_claim_inputs(files, None, communes, demo=False)
+    return _Claims(None, [], False)
+
+
 # ---------------------------------------------------------------------------------------------
 # Progress
 # ---------------------------------------------------------------------------------------------
@@ -538,6 +591,11 @@ def run_analysis(
     maps: bool = True,
     engine: str = "local",
     scheduler: str | None = None,
+    *,
+    claims: Sequence[str | Path] | None = None,
+    claims_operator: str | None = None,
+    claims_technology: str | None = None,
+    claims_date: str | None = None,
 ) -> RunSummary:
     """Run the whole job and write the run folder.
 
@@ -576,6 +634,12 @@ def run_analysis(
         (:mod:`lomsong.analysis.dask_engine`) and finishes here; it needs ``store``. Same results.
     scheduler : str, optional
         With ``engine="dask"``: the scheduler address; a local cluster when None.
+    claims : sequence of path, optional
+        Claimed-coverage maps (:mod:`lomsong.readers.claims`), read and not stored; the latest
+        per operator × technology is used. Default: the store's latest claim maps when the store
+        holds any, else with the bundled demo measurements the synthetic demo claims.
+    claims_operator, claims_technology, claims_date : str, optional
+        What the ``claims`` files' features do not say themselves.
 
     Returns
     -------
@@ -652,6 +716,17 @@ def run_analysis(
                 village_synthetic = is_synthetic_file(village_path) or table_says_synthetic(village_table)
                 inputs.append(_input_record(village_path, "villages", synthetic=village_synthetic))
                 synthetic |= village_synthetic
+            claim_read = _read_claim_inputs(
+                claims,
+                store,
+                communes,
+                demo=not store and not measurement_paths,
+                operator=claims_operator,
+                technology=claims_technology,
+                claim_date=claims_date,
+            )
+            inputs += claim_read.inputs
+            synthetic |= claim_read.synthetic
             if isinstance(config, str | Path):
                 inputs.append(_input_record(Path(config), "config"))
             stages.note(f"{len(measurements):,} measurements from {len(read.inputs)} source(s)")
@@ -666,6 +741,7 @@ def run_analysis(
             grid_seconds = time.perf_counter() - grid_started
             stages.note(f"province grid {'loaded' if grid_cached else 'built'} ({len(grid.cells):,} cells)")
             shared = {"villages": village_table, "speed_tiles": read.speed_tiles, "progress": stages.note, "grid": grid}
+            shared["claims"] = claim_read.frame
             if engine == "dask":
                 from lomsong.analysis.dask_engine import analyse_partitions
 

@@ -629,6 +629,9 @@ def write_gaps_xlsx(
     campaign: pd.DataFrame | None = None,
     communes: pd.DataFrame | None = None,
     synthetic: bool = False,
+    *,
+    claims: pd.DataFrame | None = None,
+    challenges: gpd.GeoDataFrame | None = None,
 ) -> Path:
     """Write the gap lists as an Excel workbook fit for a meeting (:mod:`lomsong.products.workbook`).
 
@@ -649,6 +652,9 @@ def write_gaps_xlsx(
         Commune summary (:data:`lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA`).
     synthetic : bool
         Put the synthetic-data note on top of every sheet.
+    claims, challenges : optional
+        The claims check (:mod:`lomsong.products.claims`): two more sheets, 'Đối chiếu khai báo'
+        and 'Vùng khai báo vượt'.
 
     Returns
     -------
@@ -677,6 +683,10 @@ def write_gaps_xlsx(
         ]
         summary = tidy_table(lom_song, [c for c in communes.columns if c not in ("operator", "technology")])
         sheets.append(Sheet("Tóm tắt xã", readable_values(summary)))
+    if claims is not None or challenges is not None:
+        from lomsong.products.claims import claim_sheets
+
+        sheets += claim_sheets(claims, challenges)
     return write_workbook(sheets, path, synthetic_note=note)
 
 
@@ -894,9 +904,12 @@ def write_products(
         (GAPS_KML, lambda p: write_gaps_kml(analysis.gaps, p, synthetic)),
         (
             GAPS_XLSX,
-            lambda p: write_gaps_xlsx(analysis.gaps, p, analysis.campaign, analysis.communes, synthetic),
+            lambda p: write_gaps_xlsx(
+                analysis.gaps, p, analysis.campaign, analysis.communes, synthetic, **_claim_tables(analysis)
+            ),
         ),
     ]
+    steps += _claim_steps(analysis, synthetic)
     if villages is not None:
         steps.append((results.VILLAGES_PARQUET, lambda p: write_geoparquet(villages, p)))
         steps.append((VILLAGES_XLSX, lambda p: write_villages_xlsx(villages, p, operators, synthetic)))
@@ -907,6 +920,27 @@ def write_products(
         write(folder / name)
         timings[name] = round(time.perf_counter() - started, 3)
     return timings
+
+
+def _claim_tables(analysis: AnalysisLike) -> dict[str, Any]:
+    """The claims summary and challenges of an analysis that compared claims, else nothing."""
+    checked = getattr(analysis, "claims", None)
+    return {} if checked is None else {"claims": checked.summary, "challenges": checked.challenges}
+
+
+def _claim_steps(analysis: AnalysisLike, synthetic: bool) -> list[tuple[str, Callable[[Path], Any]]]:
+    """The claims check's files: machine tables, ``claims.csv`` and ``challenges.geojson``."""
+    tables = _claim_tables(analysis)
+    if not tables:
+        return []
+    from lomsong.products.claims import CHALLENGES_GEOJSON, CLAIMS_CSV, write_challenges_geojson, write_claims_csv
+
+    return [
+        (results.CLAIMS_PARQUET, lambda p: write_geoparquet(tables["claims"], p)),
+        (results.CHALLENGES_PARQUET, lambda p: write_geoparquet(tables["challenges"], p)),
+        (CLAIMS_CSV, lambda p: write_claims_csv(tables["claims"], p, synthetic)),
+        (CHALLENGES_GEOJSON, lambda p: write_challenges_geojson(tables["challenges"], p, synthetic)),
+    ]
 
 
 def _commune_columns() -> list[str]:
@@ -1047,6 +1081,7 @@ def outputs_markdown() -> str:
             "library versions, seconds per stage, `synthetic`, the list of files",
         ),
         ("`index.html`, `communes/`", "the maps (see the maps section), when the maps module is installed"),
+        *_claim_files(),
     ]
     from lomsong.analysis.villages import VILLAGE_COLUMNS
 
@@ -1110,11 +1145,48 @@ def outputs_markdown() -> str:
         "with Vietnamese headers: STT, Huyện, Xã, Thôn/Bon, Số hộ, Số dân, Điện lưới, one column per operator "
         "(Có sóng / Sóng yếu / Chưa đủ dữ liệu / Chưa có dữ liệu), Không nhà mạng nào.",
         "",
+        *_claim_markdown(),
         "#### `run.json`",
         "",
         _markdown_table([(f"`{k}`", m) for k, m in RUN_JSON_SCHEMA], ("key", "meaning")),
     ]
     return "\n".join(parts)
+
+
+def _claim_files() -> list[tuple[str, str]]:
+    """The claims check's files, for the README's file table."""
+    return [
+        (
+            "`claims.csv`, `claims.parquet`",
+            "only with claim maps: claimed, verified, over-claimed, unverified and under-claimed people and km² "
+            "per operator, technology and commune, with province rows; also sheet 'Đối chiếu khai báo' of gaps.xlsx",
+        ),
+        (
+            "`challenges.geojson`, `challenges.parquet`",
+            "only with claim maps: over-claimed areas (RFC 7946) with people, area and evidence; also sheet "
+            "'Vùng khai báo vượt' of gaps.xlsx",
+        ),
+    ]
+
+
+def _claim_markdown() -> list[str]:
+    """The claims tables' columns, for the README (Vietnamese headers from the glossary)."""
+    from lomsong.tables.claims import CHALLENGE_SCHEMA, CLAIM_SUMMARY_SCHEMA
+
+    def rows(schema: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        return [(f"`{n}`", words.header(n) if n in words.COLUMNS else "—", m) for n, m in schema]
+
+    header = ("column", "XLSX header", "meaning")
+    return [
+        "#### Claimed coverage (`claims.csv`, `claims.parquet`, sheet 'Đối chiếu khai báo')",
+        "",
+        _markdown_table(rows(CLAIM_SUMMARY_SCHEMA), header),
+        "",
+        "#### Challenges (`challenges.geojson`, `challenges.parquet`, sheet 'Vùng khai báo vượt')",
+        "",
+        _markdown_table(rows(CHALLENGE_SCHEMA), header),
+        "",
+    ]
 
 
 GENERATED_BEGIN = "<!-- generated: outputs tables (python -m lomsong.products.tables) -->"

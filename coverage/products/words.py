@@ -291,6 +291,109 @@ EN: dict[str, str] = {
     "dbm": "dBm",
 }
 
+# Claimed coverage against the measurements (issue 18): the operators' published service areas.
+TERMS.update(
+    {
+        "claim_state_verified": ("Khai báo đúng", "Claim verified"),
+        "claim_state_over_claim": ("Khai báo vượt", "Over-claimed"),
+        "claim_state_unverified": ("Khai báo chưa kiểm chứng", "Claim unverified"),
+        "claim_state_under_claim": ("Có sóng nhưng không khai báo", "Covered, not claimed"),
+        "claim_state_not_claimed": ("Không khai báo", "Not claimed"),
+    }
+)
+COLUMNS.update(
+    {
+        "claim_state": (
+            "Đối chiếu khai báo",
+            "Claim check",
+            "Khai báo đúng (đo có sóng), khai báo vượt (đo sóng yếu, đủ bằng chứng), chưa kiểm chứng "
+            "(chưa đủ số đo), có sóng nhưng không khai báo, hoặc không khai báo",
+        ),
+        "predicted_claim_state": (
+            "Đối chiếu theo dự báo",
+            "Claim check from the prediction",
+            "Như trên nhưng theo dự báo; chỉ để tham khảo, không phải bằng chứng",
+        ),
+        "claim_date": ("Ngày công bố bản đồ", "Claim map date", "Ngày nhà mạng công bố bản đồ vùng phủ sóng"),
+        "level": ("Cấp", "Level", "Toàn tỉnh hoặc xã"),
+        "claimed_km2": (
+            "Diện tích khai báo (km²)",
+            "Claimed area (km²)",
+            "Diện tích các ô có tâm nằm trong vùng khai báo",
+        ),
+        "claimed_people": ("Số dân trong vùng khai báo", "People in the claimed area", "Số dân của các ô khai báo"),
+        "verified_people": ("Số dân: khai báo đúng", "People: claim verified", "Trong vùng khai báo, đo có sóng"),
+        "verified_km2": ("Diện tích khai báo đúng (km²)", "Verified area (km²)", "Diện tích các ô đó"),
+        "over_claim_people": (
+            "Số dân: khai báo vượt",
+            "People: over-claimed",
+            "Trong vùng khai báo, đo sóng yếu với đủ số mẫu và số máy đo",
+        ),
+        "over_claim_km2": ("Diện tích khai báo vượt (km²)", "Over-claimed area (km²)", "Diện tích các ô đó"),
+        "unverified_people": (
+            "Số dân: chưa kiểm chứng",
+            "People: claim unverified",
+            "Trong vùng khai báo, chưa có hoặc chưa đủ số đo",
+        ),
+        "unverified_km2": ("Diện tích chưa kiểm chứng (km²)", "Unverified area (km²)", "Diện tích các ô đó"),
+        "under_claim_people": (
+            "Số dân có sóng nhưng không khai báo",
+            "People covered, not claimed",
+            "Ngoài vùng khai báo, đo có sóng",
+        ),
+        "under_claim_km2": ("Diện tích có sóng không khai báo (km²)", "Covered, not claimed (km²)", "Diện tích"),
+        "share_claimed_people_verified": (
+            "Tỷ lệ dân khai báo đã kiểm chứng có sóng",
+            "Share of claimed people verified",
+            "Số dân khai báo đúng / số dân trong vùng khai báo",
+        ),
+        "n_challenges": ("Số vùng khai báo vượt", "Over-claimed areas", "Số vùng khai báo vượt chạm tới xã"),
+        "challenge_id": (
+            "Mã vùng khai báo vượt",
+            "Challenge id",
+            "Mã cố định: nhà mạng, công nghệ và mã băm các ô của vùng",
+        ),
+    }
+)
+VI.update(
+    {
+        "level_province": "Toàn tỉnh",
+        "level_unit_2025": "Đơn vị mới (2025)",
+        "level_commune": "Xã (2019)",
+        "sheet_claims": "Đối chiếu khai báo",
+        "sheet_challenges": "Vùng khai báo vượt",
+        "layer_challenges": "Vùng nhà mạng khai báo vượt — {operator}",
+        "legend_claims": "Vùng phủ nhà mạng khai báo",
+        "legend_challenges": "Khai báo có sóng, đo sóng yếu",
+        "claims_title": "Vùng phủ sóng nhà mạng khai báo so với số đo",
+        "claims_intro": (
+            "Theo QCVN 36:2022/BTTTT và QCVN 81:2019/BTTTT, nhà mạng công bố bản đồ vùng phủ sóng. "
+            "Bảng dưới đối chiếu bản đồ công bố mới nhất với số đo: số dân ở nơi khai báo có sóng "
+            "được kiểm chứng, khai báo vượt (đo sóng yếu, đủ bằng chứng) hoặc chưa kiểm chứng."
+        ),
+        "claims_synthetic": "Bản đồ khai báo là dữ liệu mô phỏng.",
+    }
+)
+EN.update(
+    {
+        "level_province": "Province",
+        "level_unit_2025": "Unit (2025)",
+        "level_commune": "Commune (2019)",
+        "sheet_claims": "Claims checked",
+        "sheet_challenges": "Over-claimed areas",
+        "layer_challenges": "Over-claimed areas — {operator}",
+        "legend_claims": "Operators' claimed coverage",
+        "legend_challenges": "Claimed covered, measured weak",
+        "claims_title": "Operators' claimed coverage against the measurements",
+        "claims_intro": (
+            "Under QCVN 36:2022/BTTTT and QCVN 81:2019/BTTTT operators publish their service areas as maps. "
+            "The table compares the latest published map with the measurements: people where the claimed "
+            "coverage is verified, over-claimed (measured weak, with enough evidence) or unverified."
+        ),
+        "claims_synthetic": "The claim maps are simulated data.",
+    }
+)
+
 STRINGS: dict[str, dict[str, str]] = {"vi": VI, "en": EN}
 
 

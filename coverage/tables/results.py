@@ -27,6 +27,8 @@ CELLS_PARQUET = "cells.parquet"
 COMMUNE_SUMMARY_PARQUET = "communes.parquet"
 VILLAGES_PARQUET = "villages.parquet"
 CAMPAIGN_CSV = "campaign.csv"
+CLAIMS_PARQUET = "claims.parquet"
+CHALLENGES_PARQUET = "challenges.parquet"
 
 #: Views: operator ids plus ``all``; technologies plus ``any``.
 ALL_OPERATORS = "all"
@@ -84,6 +86,12 @@ CELL_STATE_SCHEMA: list[tuple[str, str]] = [
     ("samples_needed", "more samples needed to meet the evidence rule (0 when met)"),
     ("devices_needed", "more devices needed to meet the evidence rule (0 when met)"),
     ("gap_id", "the gap the cell belongs to in this view, empty when not weak"),
+    (
+        "claim_state",
+        "the operator's claimed coverage against the measurements: verified, over_claim, unverified, "
+        "under_claim or not_claimed; empty when the view's operator × technology has no claim map",
+    ),
+    ("predicted_claim_state", "the same from predicted states, when there are predictions (never evidence)"),
     ("geometry", "the cell's hexagon, EPSG:4326"),
 ]
 
@@ -125,6 +133,11 @@ class RunResults:
         Commune summary (:data:`COMMUNE_SUMMARY_SCHEMA`).
     villages : geopandas.GeoDataFrame or None
         Village statuses when a village layer was given.
+    claims : pandas.DataFrame or None
+        Claimed coverage against the measurements (:data:`lomsong.tables.claims.CLAIM_SUMMARY_SCHEMA`),
+        when the run had claim maps.
+    challenges : geopandas.GeoDataFrame or None
+        Over-claim areas (:data:`lomsong.tables.claims.CHALLENGE_SCHEMA`), when the run had claim maps.
     """
 
     folder: Path
@@ -134,6 +147,8 @@ class RunResults:
     communes: pd.DataFrame
     villages: gpd.GeoDataFrame | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    claims: pd.DataFrame | None = None
+    challenges: gpd.GeoDataFrame | None = None
 
     @property
     def synthetic(self) -> bool:
@@ -172,4 +187,6 @@ def load_run(folder: str | Path) -> RunResults:
         cells=gpd.read_parquet(folder / CELLS_PARQUET),
         communes=pd.read_parquet(folder / COMMUNE_SUMMARY_PARQUET),
         villages=gpd.read_parquet(villages_path) if villages_path.exists() else None,
+        claims=pd.read_parquet(folder / CLAIMS_PARQUET) if (folder / CLAIMS_PARQUET).exists() else None,
+        challenges=gpd.read_parquet(folder / CHALLENGES_PARQUET) if (folder / CHALLENGES_PARQUET).exists() else None,
     )

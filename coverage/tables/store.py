@@ -7,6 +7,7 @@ Layout (default ``data/store/``, or ``$LOMSONG_DATA/store``)::
       measurements/<sha256>.parquet       canonical measurements of that file (lomsong.tables.measurements)
       cells/<sha256>.parquet              canonical cells (OpenCelliD files)
       speed_tiles/<sha256>.parquet        canonical speed tiles (Ookla files)
+      claims/<sha256>.parquet             claimed-coverage maps (lomsong.tables.claims, WKB geometry)
       staging/<pid>-<random>/             files being written (never read)
 
 Each Parquet file holds one ingested file's accepted rows, so the measurements form a flat Parquet
@@ -40,6 +41,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -47,6 +49,7 @@ import pyarrow.parquet as pq
 
 from lomsong import paths
 from lomsong.errors import StoreError
+from lomsong.tables.claims import conform_claims, empty_claims, latest_claims
 from lomsong.tables.measurements import (
     MEASUREMENT_COLUMNS,
     conform_cells,
@@ -56,7 +59,7 @@ from lomsong.tables.measurements import (
 )
 
 #: Table kind → sub-folder.
-TABLES = {"measurements": "measurements", "cells": "cells", "speed_tiles": "speed_tiles"}
+TABLES = {"measurements": "measurements", "cells": "cells", "speed_tiles": "speed_tiles", "claims": "claims"}
 _LEDGER_COLUMNS = [
     "sha256",
     "file",
@@ -515,3 +518,29 @@ class MeasurementStore:
             connection.close()
         (self.path / TABLES[row[0]] / f"{sha256}.parquet").unlink(missing_ok=True)
         return True
+
+    # -- claimed coverage --------------------------------------------------------------------
+    def read_claims(self, *, latest: bool = True) -> gpd.GeoDataFrame:
+        """Return the stored claimed-coverage maps (:data:`lomsong.tables.claims.CLAIM_SCHEMA`).
+
+        Parameters
+        ----------
+        latest : bool
+            Keep only the latest claim map per operator × technology (by claim date, then by
+            when it was stored); False: every stored map.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            EPSG:4326; empty when no claim map was ingested.
+        """
+        files = self.parquet_files("claims")
+        if not files:
+            return empty_claims()
+        claims = conform_claims(pd.concat([pd.read_parquet(f) for f in files], ignore_index=True))
+        if not latest:
+            return claims
+        ledger = self.files()
+        order = pd.Series(range(len(ledger)), index=ledger["sha256"].to_numpy())
+        return latest_claims(claims, order)
+

@@ -32,7 +32,7 @@ from folium.utilities import JsCode
 from lomsong._text import fold
 from lomsong.operators import OPERATOR_IDS, display_name
 from lomsong.products.maps import assets as _mapassets
-from lomsong.products.words import check_language, format_date, format_number, format_share, text
+from lomsong.products.words import check_language, format_date, format_number, format_share, header, text
 from lomsong.reference.boundaries import METRIC_CRS, districts
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 
@@ -266,6 +266,68 @@ def gap_features(gaps: pd.DataFrame, lang: str) -> dict[str, Any]:
     frame["evidence"] = frame["evidence"].astype(str)
     geometry = display_geometry(gaps.geometry, simplify_metres=0)
     return _feature_collection(frame, geometry, ["gap_id", "commune_code", "commune", "evidence", "popup", "label"])
+
+
+#: Over-claimed areas (claimed covered, measured weak): magenta with a thick outline, apart from the
+#: gaps' purples and the cells' blue and orange.
+CHALLENGE_STYLE = {"color": "#c51b7d", "weight": 3, "fillColor": "#f1b6da", "fillOpacity": 0.55}
+
+
+def challenge_features(challenges: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """Return the over-claimed areas' GeoJSON with a popup of each challenge's facts and evidence.
+
+    The popup names the operator and technology claimed, the claim map's date, the commune, the
+    people and area, the evidence (samples, phones, days, dates, median signal) and the id, in
+    ``lang``; every string from the data is escaped.
+    """
+    frame = challenges.copy()
+    popups = []
+    for row in frame.itertuples():  # one per challenge
+        rows = [
+            (text(lang, "operator"), f"<b>{html.escape(_operator_label(str(row.operator), lang))}</b>"),
+            (text(lang, "technology"), html.escape(str(row.technology))),
+            (header("claim_date", lang), format_date(row.claim_date, lang)),
+            (text(lang, "commune"), html.escape(str(row.commune))),
+            (text(lang, "district"), html.escape(str(row.district))),
+            (
+                text(lang, "affected_people"),
+                f"<b>{format_number(row.population, lang)} {text(lang, 'people_unit')}</b>",
+            ),
+            (text(lang, "area_km2"), format_number(row.area_km2, lang, 2)),
+            (text(lang, "n_samples"), format_number(row.n_samples, lang)),
+            (text(lang, "n_devices"), format_number(row.n_devices, lang)),
+            (header("n_days", lang), format_number(row.n_days, lang)),
+            (text(lang, "median_signal"), f"{format_number(row.median_signal_dbm, lang, 1)} {text(lang, 'dbm')}"),
+            (text(lang, "dates"), f"{format_date(row.first_date, lang)} – {format_date(row.last_date, lang)}"),
+            (header("challenge_id", lang), f"<code>{html.escape(str(row.challenge_id))}</code>"),
+        ]
+        popups.append(_table_html(rows, text(lang, "legend_challenges")))
+    frame["popup"] = popups
+    frame["label"] = [
+        f"{_operator_label(str(o), lang)} {t}: {format_number(p, lang)} {text(lang, 'people_unit')}"
+        for o, t, p in zip(frame["operator"], frame["technology"], frame["population"], strict=True)
+    ]
+    geometry = display_geometry(challenges.geometry, simplify_metres=0)
+    return _feature_collection(frame, geometry, ["challenge_id", "operator", "technology", "popup", "label"])
+
+
+def _add_challenge_layers(m: folium.Map, challenges: gpd.GeoDataFrame | None, lang: str, area: Any) -> dict[str, str]:
+    """One hidden layer of over-claimed areas per operator (the lists to send each operator)."""
+    if challenges is None or challenges.empty:
+        return {}
+    if area is not None:
+        challenges = challenges[challenges.intersects(area).to_numpy(bool)]
+    names = {}
+    for operator, own in challenges.groupby(challenges["operator"].astype(str), sort=True):  # per operator
+        layer = folium.GeoJson(
+            challenge_features(own, lang),
+            name=text(lang, "layer_challenges", operator=_operator_label(operator, lang)),
+            show=False,
+            style_function=lambda f: CHALLENGE_STYLE,
+            on_each_feature=_POPUP_JS,
+        ).add_to(m)
+        names[f"challenges:{operator}"] = layer.get_name()
+    return names
 
 
 def cell_class_features(cells: pd.DataFrame, lang: str) -> dict[str, Any]:
@@ -594,7 +656,7 @@ def _title_html(
     )
 
 
-def _legend_html(lang: str, with_villages: bool) -> str:
+def _legend_html(lang: str, with_villages: bool, with_challenges: bool = False) -> str:
     parts = [f"<h4>{text(lang, 'legend_communes')}</h4>"]
     for colour, label in zip(SHARE_COLOURS, _share_labels(lang), strict=True):
         parts.append(f"<div><i style='background:{colour}'></i>{html.escape(label)}</div>")
@@ -609,6 +671,13 @@ def _legend_html(lang: str, with_villages: bool) -> str:
     parts.append(f"<h4>{text(lang, 'legend_cells')}</h4>")
     for state, colour in STATE_COLOURS.items():
         parts.append(f"<div><i style='background:{colour}'></i>{text(lang, 'state_' + state)}</div>")
+    if with_challenges:
+        style = CHALLENGE_STYLE
+        parts.append(f"<h4>{text(lang, 'legend_claims')}</h4>")
+        parts.append(
+            f"<div><i style='background:{style['fillColor']};border:2px solid {style['color']}'></i>"
+            f"{text(lang, 'legend_challenges')}</div>"
+        )
     if with_villages:
         parts.append(f"<h4>{text(lang, 'legend_villages')}</h4>")
         for status, colour in VILLAGE_COLOURS.items():
@@ -733,6 +802,7 @@ def _add_layers(
         on_each_feature=_POPUP_JS,
     ).add_to(m)
     names["gaps"] = gap_layer.get_name()
+    names.update(_add_challenge_layers(m, results.challenges, lang, area))
 
     if villages is not None and len(villages):
         village_layer = folium.GeoJson(
@@ -817,7 +887,8 @@ def province_map(
     _add_layers(m, results, communes, lang, view_operator, commune_url)
     m.add_child(
         _Furniture(
-            _title_html(results, lang, view_operator, text(lang, "title")) + _legend_html(lang, _has_villages(results))
+            _title_html(results, lang, view_operator, text(lang, "title"))
+            + _legend_html(lang, _has_villages(results), _has_challenges(results))
         )
     )
     m.get_root().title = text(lang, "title")
@@ -872,11 +943,15 @@ def commune_map(
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code))
-            + _legend_html(lang, _has_villages(results))
+            + _legend_html(lang, _has_villages(results), _has_challenges(results))
         )
     )
     m.get_root().title = html.escape(heading)  # branca writes the title unescaped
     return m
+
+
+def _has_challenges(results: RunResults) -> bool:
+    return results.challenges is not None and len(results.challenges) > 0
 
 
 def _has_villages(results: RunResults) -> bool:

@@ -341,6 +341,9 @@ class Report:
         ``period, operator, n_gaps, people_in_gaps`` over the stored periods.
     closed_gaps, current_gaps : geopandas.GeoDataFrame
         For the map: gaps of the all view now, and those closed since the previous period.
+    claims : Table or None
+        The operators' claimed coverage against the measurements (province rows per operator ×
+        technology), when the run checked claim maps.
     """
 
     period: str
@@ -358,6 +361,7 @@ class Report:
     trend: pd.DataFrame
     current_gaps: gpd.GeoDataFrame
     closed_gaps: gpd.GeoDataFrame
+    claims: Table | None = None
 
     def label(self, key: str, **values: Any) -> str:
         """Return a label in the report's language."""
@@ -448,6 +452,42 @@ def _operator_table(run: RunResults, comparison: Comparison | None, lang: str) -
         frame=frame.set_axis(headers, axis=1),
         kinds={labels[k]: v for k, v in kinds.items() if k in keys},
         emphasis=[i == 0 for i in range(len(frame))],
+        keys=keys,
+    )
+
+
+def _claims_table(run: RunResults, lang: str) -> Table | None:
+    """Claimed coverage against the measurements: one province row per operator × technology."""
+    if run.claims is None or run.claims.empty:
+        return None
+    rows = run.claims[(run.claims["level"].astype(str) == "province").to_numpy(bool)].copy()
+    rank = {op: i for i, op in enumerate(OPERATOR_IDS)}
+    rows = rows.assign(
+        _op=rows["operator"].astype(str).map(rank).fillna(len(rank)),
+        _tech=(rows["technology"].astype(str) == ANY_TECHNOLOGY).astype(int),
+    ).sort_values(["_op", "_tech", "technology"])
+    keys = [
+        "operator",
+        "technology",
+        "claim_date",
+        "claimed_people",
+        "verified_people",
+        "over_claim_people",
+        "unverified_people",
+        "over_claim_km2",
+        "share_claimed_people_verified",
+        "n_challenges",
+    ]
+    frame = rows[keys].reset_index(drop=True)
+    frame["operator"] = frame["operator"].astype(str).map(lambda op: _operator_name(op, lang))
+    frame["technology"] = frame["technology"].astype(str).replace({ANY_TECHNOLOGY: i18n.text(lang, "technology_any")})
+    kinds = {"claimed_people": "int", "verified_people": "int", "over_claim_people": "int", "unverified_people": "int"}
+    kinds |= {"over_claim_km2": "float1", "share_claimed_people_verified": "share", "n_challenges": "int"}
+    headers = {key: i18n.header(key, lang) for key in keys}
+    return Table(
+        title=i18n.text(lang, "claims_title"),
+        frame=frame.rename(columns=headers),
+        kinds={headers[k]: v for k, v in kinds.items()},
         keys=keys,
     )
 
@@ -833,6 +873,7 @@ def prepare_report(
             current[["gap_id", "population", "geometry"]], geometry="geometry", crs=run.gaps.crs
         ),
         closed_gaps=closed,
+        claims=_claims_table(run, lang),
     )
 
 
@@ -1006,6 +1047,8 @@ def render_html(report: Report, images: dict[str, bytes]) -> str:
         (name, table, table.formatted(report.lang), table.numeric())
         for name, table in (("operators", report.operators), ("areas", report.areas), ("top_gaps", report.top_gaps))
     ]
+    if report.claims is not None:
+        tables.append(("claims", report.claims, report.claims.formatted(report.lang), report.claims.numeric()))
     return template.render(
         report=report,
         labels=LABELS[report.lang],
@@ -1014,6 +1057,7 @@ def render_html(report: Report, images: dict[str, bytes]) -> str:
         images=uris,
         synthetic_mark=SYNTHETIC_MARK,
         change_lists=_change_lists(report),
+        claims_intro=i18n.text(report.lang, "claims_intro"),
     )
 
 
@@ -1197,6 +1241,11 @@ def render_pdf(report: Report, images: dict[str, bytes], path: str | Path) -> Pa
         n_columns = len(report.areas.frame.columns)
         first = width * 0.28
         story.append(table(report.areas, [first, *[(width - first) / (n_columns - 1)] * (n_columns - 1)]))
+    if report.claims is not None:
+        story.append(Paragraph(escape(report.claims.title), h2))
+        story.append(Paragraph(escape(i18n.text(report.lang, "claims_intro")), small))
+        story.append(Spacer(1, 3))
+        story.append(table(report.claims))
     story.append(Paragraph(escape(report.label("method_title")), h2))
     story.append(Paragraph(escape(report.texts["method"]), body))
 
@@ -1271,6 +1320,9 @@ def render_xlsx(report: Report, path: str | Path) -> Path:
         sheets.append(Sheet(labels["sheet_villages"], readable_values(pd.DataFrame(village), report.lang)))
     if not report.trend.empty:
         sheets.append(Sheet(labels["sheet_trend"], readable_values(report.trend, report.lang)))
+    if report.claims is not None:
+        intro = [i18n.text(report.lang, "claims_intro")]
+        sheets.append(sheet(i18n.text(report.lang, "sheet_claims"), report.claims, intro))
     return write_workbook(
         sheets,
         path,
