@@ -10,10 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from lomsong import paths
 from lomsong.cli._app import app, console, fail
-from lomsong.products.maps.assets import AssetError, ensure_assets
+from lomsong.errors import AssetError, BoundaryError, RunNotFoundError
 from lomsong.products.words import LANGUAGES
-from lomsong.reference.boundaries import BoundaryError, read_communes
-from lomsong.tables.results import RunNotFoundError, load_run
 
 
 @app.command("map")
@@ -26,7 +24,10 @@ def map_command(
     province_only: bool = typer.Option(False, "--province-only", help="Write index.html only, no commune pages."),
 ) -> None:
     """Rebuild the interactive maps from the last run's outputs (no analysis is re-run)."""
+    from lomsong.products.maps.assets import ensure_assets
     from lomsong.products.maps.build import available_views, build_maps
+    from lomsong.reference.boundaries import read_communes
+    from lomsong.tables.results import load_run
 
     if lang not in LANGUAGES:
         fail(f"--lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
@@ -69,6 +70,8 @@ def map_command(
 @app.command("assets")
 def assets_command() -> None:
     """Fetch Leaflet and its plugins from the npm registry into vendor/ (once; quick when present)."""
+    from lomsong.products.maps.assets import ensure_assets
+
     try:
         root = ensure_assets(
             on_fetch=lambda package, version, target: console.print(
