@@ -99,8 +99,14 @@ def run(
         None,
         "--measurements",
         "-m",
-        help="Measurement file or folder (repeat the option for several). Read and validated like "
-        "`lomsong ingest`, not stored. Default: the bundled demo files in data/measurements/.",
+        help="Measurement files or folders: several after one -m (-m a.txt b.txt logs/), or -m repeated. "
+        "Read and validated like `lomsong ingest`, not stored. Default: the bundled demo files in "
+        "data/measurements/.",
+    ),
+    more_measurements: list[Path] = typer.Argument(
+        None,
+        hidden=True,
+        help="The further paths after -m FILE (the shell gives -m a.txt b.txt as one flag and a list).",
     ),
     store: Path = typer.Option(None, "--store", help="Read the measurement store in DIR instead of files."),
     boundaries: Path = typer.Option(None, "--boundaries", help="Commune boundaries (default: bundled)."),
@@ -129,6 +135,9 @@ def run(
     ),
 ) -> None:
     """Find the coverage gaps and write maps, gap lists (CSV, XLSX, GeoJSON, GPKG, KML) and run.json."""
+    if more_measurements and not measurements:
+        fail(f"{more_measurements[0]}: give measurement files after --measurements/-m (e.g. -m a.txt b.txt)")
+    measurements = [*(measurements or []), *(more_measurements or [])]
     if measurements and store:
         fail("give either --measurements or --store, not both")
     from lomsong.jobs.run import run_analysis

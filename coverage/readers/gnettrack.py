@@ -12,6 +12,7 @@ most common operator of the rest of the file, else the ``--operator`` given.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,14 @@ def sniff(path: Path, head: bytes) -> bool:
     return all(name in fields for name in SIGNATURE)
 
 
-def parse(path: Path, operator: str | None = None, source_name: str | None = None, sha256: str | None = None) -> Parsed:
+def parse(
+    path: Path,
+    operator: str | None = None,
+    source_name: str | None = None,
+    sha256: str | None = None,
+    *,
+    engine: str = "auto",
+) -> Parsed:
     """Parse a G-NetTrack log into the parsed-measurement frame (see :mod:`lomsong.readers.validate`).
 
     Parameters
@@ -57,13 +65,16 @@ def parse(path: Path, operator: str | None = None, source_name: str | None = Non
         Unused (``read_file`` sets ``source_file``).
     sha256 : str, optional
         The file's hash, for the device id.
+    engine : str
+        ``auto`` (pyarrow where the text is plain, the trailing tab included) or ``careful``
+        (pandas only); both give the same frame.
 
     Returns
     -------
     Parsed
         Parsed frame with issue columns.
     """
-    table = read_text_table(path, delimiter="\t")
+    table = read_text_table(path, delimiter="\t", engine=engine)
     missing = [name for name in SIGNATURE if name not in table.header]
     if missing:
         raise ReaderError(f"{path}: line 1: expected G-NetTrack header fields {', '.join(missing)}")
@@ -104,6 +115,23 @@ def parse(path: Path, operator: str | None = None, source_name: str | None = Non
     return Parsed(frame=out, columns=columns)
 
 
+def parse_chunks(
+    path: Path,
+    operator: str | None = None,
+    source_name: str | None = None,
+    sha256: str | None = None,
+    *,
+    chunk_bytes: int | None = None,
+    engine: str = "auto",
+) -> Iterator[Parsed]:
+    """Yield the log as one :class:`Parsed` (``chunk_bytes`` is not used).
+
+    A log is one phone's session, small enough to hold, and read whole because its no-service rows
+    take the most common operator of the whole file; this entry point exists for ``engine``.
+    """
+    yield parse(path, operator=operator, source_name=source_name, sha256=sha256, engine=engine)
+
+
 def _fill_file_operator(frame: pd.DataFrame, operator: str | None) -> pd.DataFrame:
     """Give rows without an operator (the no-service rows) the file's most common operator, else ``operator``."""
     known = frame.loc[frame["operator"].notna(), ["operator", "plmn"]]
@@ -129,4 +157,5 @@ READER = Reader(
     kind="measurements",
     sniff=sniff,
     parse=parse,
+    parse_chunks=parse_chunks,
 )
