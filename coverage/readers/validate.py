@@ -31,6 +31,7 @@ Decisions
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -249,6 +250,8 @@ def validate_measurements(
 
 
 _AREAS: dict[tuple, ProvinceArea] = {}
+#: id of a geometry array → (weak reference to it, its key in :data:`_AREAS`).
+_AREA_KEYS: dict[int, tuple[weakref.ref, tuple]] = {}
 
 
 class ProvinceArea:
@@ -291,7 +294,17 @@ class ProvinceArea:
     @classmethod
     def of(cls, communes: gpd.GeoDataFrame) -> ProvinceArea:
         """Return the area of these communes, built once per distinct set of geometries (a few kept)."""
-        key = (str(communes.crs), hash(tuple(shapely.to_wkb(communes.geometry.values))))
+        # hashing the geometries costs a file 75 ms: the same table (the same geometry array, still
+        # alive) found again is the same key without it
+        array = communes.geometry.array
+        known = _AREA_KEYS.get(id(array))
+        if known is not None and known[0]() is array:
+            key = known[1]
+        else:
+            key = (str(communes.crs), hash(tuple(shapely.to_wkb(communes.geometry.values))))
+            if len(_AREA_KEYS) >= 16:
+                _AREA_KEYS.pop(next(iter(_AREA_KEYS)))
+            _AREA_KEYS[id(array)] = (weakref.ref(array), key)
         if key not in _AREAS:
             if len(_AREAS) >= 4:
                 _AREAS.pop(next(iter(_AREAS)))
