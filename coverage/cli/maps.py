@@ -22,6 +22,12 @@ def map_command(
     out: Path = typer.Option(None, "--out", help="Where to write index.html and communes/ (default: the run folder)."),
     boundaries: Path = typer.Option(None, "--boundaries", help="Commune boundary file (default: bundled)."),
     province_only: bool = typer.Option(False, "--province-only", help="Write index.html only, no commune pages."),
+    self_contained: bool = typer.Option(
+        False,
+        "--self-contained",
+        help="Put Leaflet into every page (heavier), so that one page can be sent alone by Zalo or e-mail. "
+        "Default: the pages share assets/lomsong-maps.js and .css.",
+    ),
 ) -> None:
     """Rebuild the interactive maps from the last run's outputs (no analysis is re-run)."""
     from lomsong.products.maps.assets import ensure_assets
@@ -58,6 +64,7 @@ def map_command(
             lang=lang,
             view_operator=view,
             commune_codes=codes,
+            asset_mode="inline" if self_contained else "shared",
             on_page=lambda path: progress.update(task, advance=1, description=path.name),
         )
     index = written[0]

@@ -7,8 +7,10 @@ per operator, a heat map of measurement density, villages by status, district bo
 names. A diacritic-insensitive commune search, fullscreen, scale bar, measuring tool, legend and a
 title block (data period, "dữ liệu mô phỏng" for simulated data) complete the page.
 
-Pages are self-contained: Leaflet and its plugins come from the vendored npm packages
-(:mod:`lomsong.products.maps.assets`) and are inlined, so only the background tiles need the internet.
+No page loads code from another server: Leaflet and its plugins come from the vendored npm packages
+(:mod:`lomsong.products.maps.assets`), either in one shared script and stylesheet under the pages'
+``assets/`` folder (a run's pages, the default) or inlined in each page (self-contained, to send
+one page on its own); only the background tiles need the internet.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from lomsong.products.words import check_language, format_date, format_number, f
 from lomsong.reference.boundaries import METRIC_CRS, districts
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 
+#: Folder of a run's pages that holds their shared script and stylesheet (``asset_mode="shared"``).
+SHARED_ASSETS_FOLDER = "assets"
 #: Class breaks of the commune layer (share of people in gaps) and their colours: a grey for
 #: "none", then ColorBrewer YlOrRd (sequential, colour-blind safe).
 SHARE_BREAKS = [0.0, 0.02, 0.05, 0.10, 0.20]
@@ -105,10 +109,11 @@ def display_geometry(geometry: gpd.GeoSeries, simplify_metres: float = SIMPLIFY_
     numpy.ndarray
         Shapely geometries in EPSG:4326.
     """
-    metric = geometry.to_crs(METRIC_CRS)
     if simplify_metres > 0:
-        metric = metric.simplify(simplify_metres, preserve_topology=True)
-    values = metric.to_crs("EPSG:4326").values
+        metric = geometry.to_crs(METRIC_CRS).simplify(simplify_metres, preserve_topology=True)
+        values = metric.to_crs("EPSG:4326").values
+    else:  # nothing to do in metres: no round trip through UTM
+        values = geometry.to_crs("EPSG:4326").values
     return shapely.transform(np.asarray(values), lambda xy: np.round(xy, COORDINATE_DECIMALS))
 
 
@@ -157,6 +162,8 @@ def commune_features(
     lang: str,
     commune_url: str | None = "communes/{code}.html",
     focus_code: str | None = None,
+    *,
+    geometry: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Return the commune layer's GeoJSON: class, colour, label and a Vietnamese popup per commune.
 
@@ -172,6 +179,8 @@ def commune_features(
         Link to a commune's own map, ``{code}`` replaced; None for no link.
     focus_code : str, optional
         Commune drawn with a heavy outline (the commune page's own).
+    geometry : numpy.ndarray, optional
+        The communes' :func:`display_geometry`, when already computed (:class:`PreparedLayers`).
 
     Returns
     -------
@@ -209,7 +218,7 @@ def commune_features(
         popups.append(_table_html(rows, str(row.commune)) + link)
     frame["popup"] = popups
     frame["label"] = [f"{c} — {format_share(s, lang)}" for c, s in zip(frame["commune"], frame["share"], strict=True)]
-    geometry = display_geometry(communes.geometry)
+    geometry = display_geometry(communes.geometry) if geometry is None else geometry
     properties = ["commune_code", "commune", "district", "folded", "cls", "fill", "focus", "popup", "label"]
     return _feature_collection(frame, geometry, properties)
 
@@ -263,13 +272,15 @@ def cell_class_features(cells: pd.DataFrame, lang: str) -> dict[str, Any]:
 
     Cells without measurements (``no_data``) are left out to keep the page light.
     """
-    with_data = cells[(cells["state"].astype(str) != "no_data").to_numpy(bool)]
+    # arrays, not frame filters: this runs for every view of every page
+    states = cells["state"].astype(str).to_numpy()
+    shapes_of_cells = np.asarray(cells.geometry.values)
     rows, shapes = [], []
     for state in STATE_COLOURS:  # three classes
-        members = with_data[(with_data["state"].astype(str) == state).to_numpy(bool)]
-        if members.empty:
+        members = shapes_of_cells[states == state]
+        if len(members) == 0:
             continue
-        shapes.append(shapely.coverage_union_all(members.geometry.values))
+        shapes.append(shapely.coverage_union_all(members))
         rows.append(
             {
                 "state": state,
@@ -641,22 +652,20 @@ def _add_layers(
     commune_url: str | None,
     focus_code: str | None = None,
     area: Any = None,
+    prepared: PreparedLayers | None = None,
 ) -> dict[str, str]:
     """Add every overlay to ``m``; return layer key → JavaScript variable name."""
-    summary = _select(results.communes, view_operator)
-    gaps = _select(results.gaps, view_operator)
-    cells_all_views = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
-    villages = results.villages
+    prepared = prepared or PreparedLayers(results, communes, view_operator)
+    summary, gaps, cells_all_views, villages = prepared.summary, prepared.gaps, prepared.cells, prepared.villages
     if area is not None:
         # A commune page draws what lies near its commune only.
-        gaps = gaps[gaps.intersects(area).to_numpy(bool)]
-        cells_all_views = cells_all_views[cells_all_views.intersects(area).to_numpy(bool)]
-        if villages is not None:
-            villages = villages[villages.intersects(area).to_numpy(bool)]
+        gaps, cells_all_views, villages = prepared.near(area)
     names: dict[str, str] = {}
 
     commune_layer = folium.GeoJson(
-        commune_features(communes, summary, lang, commune_url, focus_code),
+        commune_features(
+            communes, summary, lang, commune_url, focus_code, geometry=prepared.commune_geometry(communes)
+        ),
         name=text(lang, "layer_communes"),
         style_function=lambda f: {
             "fillColor": f["properties"]["fill"],
@@ -669,7 +678,7 @@ def _add_layers(
     names["communes"] = commune_layer.get_name()
 
     district_layer = folium.GeoJson(
-        _feature_collection(districts(communes), display_geometry(districts(communes).geometry.boundary), ["district"]),
+        prepared.district_features(communes),
         name=text(lang, "layer_districts"),
         style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9},
         interactive=False,
@@ -725,12 +734,7 @@ def _add_layers(
         names["villages"] = village_layer.get_name()
 
     label_group = folium.FeatureGroup(name=text(lang, "layer_labels"), show=True).add_to(m)
-    points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
-    labels = [
-        [round(p.y, 5), round(p.x, 5), html.escape(short_name(n, t))]
-        for p, n, t in zip(points.values, communes["commune"], communes["commune_type"], strict=True)
-    ]
-    _Labels(labels).add_to(label_group)
+    _Labels(prepared.labels(communes)).add_to(label_group)
     names["labels"] = label_group.get_name()
 
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
@@ -750,6 +754,75 @@ def _add_layers(
     return names
 
 
+class PreparedLayers:
+    """What every page of one run, view and commune table shares, computed once for all the pages.
+
+    The commune outlines simplified once, the district borders (one layer for every page), the
+    label points, the view's rows and spatial indexes of the gaps, cells and villages, so that a
+    commune page only selects what lies near it: building the pages costs in proportion to the
+    gaps and cells drawn, not to the number of pages.
+
+    Parameters
+    ----------
+    results : RunResults
+        A finished run.
+    communes : geopandas.GeoDataFrame
+        Canonical commune table (every page's communes are rows of it).
+    view_operator : str
+        ``all`` or an operator id.
+    """
+
+    def __init__(self, results: RunResults, communes: gpd.GeoDataFrame, view_operator: str) -> None:
+        self.communes = communes
+        self.summary = _select(results.communes, view_operator)
+        self.gaps = _select(results.gaps, view_operator)
+        self.cells = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
+        self.villages = results.villages
+        self._trees = {
+            name: shapely.STRtree(np.asarray(frame.geometry.values))
+            for name, frame in [("gaps", self.gaps), ("cells", self.cells), ("villages", self.villages)]
+            if frame is not None
+        }
+        self._geometry = pd.Series(list(display_geometry(communes.geometry)), index=communes.index, dtype=object)
+        points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
+        self._labels = pd.Series(
+            [
+                [round(p.y, 5), round(p.x, 5), html.escape(short_name(n, t))]
+                for p, n, t in zip(points.values, communes["commune"], communes["commune_type"], strict=True)
+            ],
+            index=communes.index,
+            dtype=object,
+        )
+        whole = districts(communes)
+        self._districts = whole[["district_code", "district"]].assign(
+            geometry=list(display_geometry(whole.geometry.boundary))
+        )
+
+    def near(self, area: Any) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame | None]:
+        """The view's gaps, cells and villages that intersect ``area``, in their table order."""
+
+        def within(name: str, frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            if frame is None:
+                return None
+            rows = np.sort(self._trees[name].query(area, predicate="intersects"))
+            return frame.iloc[rows]
+
+        return within("gaps", self.gaps), within("cells", self.cells), within("villages", self.villages)
+
+    def commune_geometry(self, communes: gpd.GeoDataFrame) -> np.ndarray:
+        """The simplified outlines of these communes (rows of the prepared table)."""
+        return self._geometry.loc[communes.index].to_numpy(object)
+
+    def labels(self, communes: gpd.GeoDataFrame) -> list:
+        """``[lat, lon, name]`` label of each of these communes."""
+        return self._labels.loc[communes.index].tolist()
+
+    def district_features(self, communes: gpd.GeoDataFrame) -> dict[str, Any]:
+        """The borders of the districts these communes lie in (whole districts, simplified once)."""
+        shown = self._districts[self._districts["district_code"].isin(communes["district_code"])]
+        return _feature_collection(shown, shown["geometry"].to_numpy(object), ["district"])
+
+
 def short_name(commune: str, commune_type: str | None) -> str:
     """Return a commune's name without its type (``Xã Đắk Wil`` → ``Đắk Wil``), for labels."""
     commune, prefix = str(commune), f"{commune_type} " if isinstance(commune_type, str) else ""
@@ -767,6 +840,8 @@ def province_map(
     lang: str = "vi",
     view_operator: str = ALL_OPERATORS,
     commune_url: str | None = "communes/{code}.html",
+    *,
+    prepared: PreparedLayers | None = None,
 ) -> folium.Map:
     """Build the province map of a run.
 
@@ -782,6 +857,8 @@ def province_map(
         View whose gaps and commune shares are drawn: ``all`` or an operator id.
     commune_url : str, optional
         Link from a commune's popup to its own map (``{code}`` replaced); None for no link.
+    prepared : PreparedLayers, optional
+        The layers shared by the run's pages, when several pages are built (same communes and view).
 
     Returns
     -------
@@ -792,7 +869,7 @@ def province_map(
     _check_view(results, view_operator)
     communes = _communes_or_default(communes)
     m = _base_map(lang, _bounds(communes))
-    _add_layers(m, results, communes, lang, view_operator, commune_url)
+    _add_layers(m, results, communes, lang, view_operator, commune_url, prepared=prepared)
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, text(lang, "title")) + _legend_html(lang, _has_villages(results))
@@ -810,6 +887,8 @@ def commune_map(
     view_operator: str = ALL_OPERATORS,
     province_url: str | None = "../index.html",
     commune_url: str | None = "{code}.html",
+    *,
+    prepared: PreparedLayers | None = None,
 ) -> folium.Map:
     """Build the map of one commune, zoomed to it, with its neighbours for context.
 
@@ -829,6 +908,8 @@ def commune_map(
         Link back to the province map; None for no link.
     commune_url : str, optional
         Link from a neighbour's popup to its own map.
+    prepared : PreparedLayers, optional
+        The layers shared by the run's pages (built from the same ``communes`` and view).
 
     Returns
     -------
@@ -844,7 +925,10 @@ def commune_map(
     area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
     nearby = communes[communes.intersects(area).to_numpy(bool)]
     m = _base_map(lang, _bounds(match))
-    _add_layers(m, results, nearby, lang, view_operator, commune_url, focus_code=str(commune_code), area=area)
+    prepared = prepared or PreparedLayers(results, communes, view_operator)
+    _add_layers(
+        m, results, nearby, lang, view_operator, commune_url, focus_code=str(commune_code), area=area, prepared=prepared
+    )
     back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
     heading = text(lang, "commune_title", commune=row["commune"], district=row["district"])
     m.add_child(
@@ -933,7 +1017,7 @@ def build_maps(
     communes: gpd.GeoDataFrame | None = None,
     lang: str = "vi",
     view_operator: str = ALL_OPERATORS,
-    asset_mode: str = "inline",
+    asset_mode: str = "shared",
     asset_base_url: str | None = None,
     commune_codes: list[str] | None = None,
     on_page: Any = None,
@@ -952,10 +1036,13 @@ def build_maps(
         Language.
     view_operator : str
         ``all`` or an operator id.
-    asset_mode : {"inline", "url"}
-        See :func:`render_html`.
+    asset_mode : {"shared", "inline", "url"}
+        ``shared`` (default): Leaflet and the plugins in one script and one stylesheet under
+        ``out_dir/assets/`` that every page links (light pages for a folder people open as a
+        whole); ``inline``: every page self-contained (to send one page by Zalo or e-mail);
+        ``url``: see :func:`render_html`.
     asset_base_url : str, optional
-        See :func:`render_html`.
+        See :func:`render_html` (``url`` mode).
     commune_codes : list of str, optional
         Only these commune pages (default: every commune).
     on_page : callable, optional
@@ -973,10 +1060,15 @@ def build_maps(
         _mapassets.ensure_assets()
     out_dir = Path(out_dir)
     (out_dir / "communes").mkdir(parents=True, exist_ok=True)
+    index_assets = commune_assets = asset_base_url
+    if asset_mode == "shared":
+        _mapassets.write_shared_assets(out_dir / SHARED_ASSETS_FOLDER)
+        index_assets, commune_assets = SHARED_ASSETS_FOLDER, f"../{SHARED_ASSETS_FOLDER}"
     written = []
+    prepared = PreparedLayers(results, communes, view_operator)  # once for every page
     index = out_dir / "index.html"
     index.write_text(
-        render_html(province_map(results, communes, lang, view_operator), asset_mode, asset_base_url),
+        render_html(province_map(results, communes, lang, view_operator, prepared=prepared), asset_mode, index_assets),
         encoding="utf-8",
     )
     written.append(index)
@@ -986,7 +1078,9 @@ def build_maps(
     for code in codes:  # one page per commune
         page = out_dir / "communes" / f"{code}.html"
         page.write_text(
-            render_html(commune_map(results, communes, code, lang, view_operator), asset_mode, asset_base_url),
+            render_html(
+                commune_map(results, communes, code, lang, view_operator, prepared=prepared), asset_mode, commune_assets
+            ),
             encoding="utf-8",
         )
         written.append(page)
