@@ -15,6 +15,7 @@ one page on its own); only the background tiles need the internet.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from pathlib import Path
@@ -396,38 +397,15 @@ def _period_from_meta(meta: dict[str, Any]) -> tuple[Any, Any] | None:
 # Page furniture: title, legend, search, labels
 # ---------------------------------------------------------------------------------------------
 
-_CSS = """
-.lomsong-title{position:absolute;top:10px;left:50%;transform:translateX(-50%);z-index:1000;
-  background:rgba(255,255,255,.94);padding:6px 14px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);
-  font:13px/1.35 system-ui,'Segoe UI',Roboto,Arial,sans-serif;text-align:center;max-width:60%;}
-.lomsong-title h1{font-size:16px;margin:0 0 2px 0;}
-.lomsong-title .lomsong-synthetic{color:#fff;background:#b2182b;font-weight:bold;padding:1px 6px;border-radius:3px;
-  display:inline-block;margin-top:3px;}
-.lomsong-title a{color:#0b5394;}
-.lomsong-legend{position:absolute;bottom:28px;right:10px;z-index:1000;background:rgba(255,255,255,.94);
-  padding:8px 10px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);
-  font:12px/1.3 system-ui,'Segoe UI',Roboto,Arial,sans-serif;max-width:260px;}
-.lomsong-legend h4{margin:6px 0 3px 0;font-size:12px;}
-.lomsong-legend h4:first-child{margin-top:0;}
-.lomsong-legend i{display:inline-block;width:16px;height:11px;margin-right:6px;vertical-align:-1px;
-  border:1px solid #777;}
-.lomsong-legend i.dot{border-radius:50%;width:10px;height:10px;border:1.5px solid #fff;outline:1px solid #777;}
-.lomsong-search{background:#fff;padding:4px;width:230px;font:13px system-ui,Arial,sans-serif;}
-.lomsong-search input{width:100%;box-sizing:border-box;padding:4px 6px;border:1px solid #aaa;border-radius:3px;
-  font-size:13px;}
-.lomsong-search ul{list-style:none;margin:2px 0 0 0;padding:0;max-height:260px;overflow-y:auto;}
-.lomsong-search li{padding:3px 6px;cursor:pointer;border-bottom:1px solid #eee;}
-.lomsong-search li:hover,.lomsong-search li.active{background:#e8f0fe;}
-.lomsong-search li small{color:#666;}
-.lomsong-label{font:600 11px system-ui,Arial,sans-serif;color:#222;white-space:nowrap;pointer-events:none;
-  text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff;transform:translate(-50%,-50%);width:auto!important;
-  height:auto!important;background:none;border:none;}
-table.lomsong-popup{border-collapse:collapse;font-size:12px;}
-table.lomsong-popup th{text-align:left;font-weight:normal;color:#555;padding:1px 8px 1px 0;vertical-align:top;}
-table.lomsong-popup td{padding:1px 0;}
-.lomsong-popup-title{font-weight:bold;font-size:14px;margin-bottom:4px;}
-.lomsong-popup-link{margin-top:6px;}
-"""
+#: The pages' own stylesheet and script (package data, read once): title, legend, search, labels.
+STATIC = Path(__file__).parent / "static"
+
+
+@functools.cache
+def _static(name: str) -> str:
+    text_of_file = (STATIC / name).read_text(encoding="utf-8")
+    # inlined into <style>/<script>: a literal closing tag would end the element early
+    return text_of_file.replace("</style", "<\\/style").replace("</script", "<\\/script")
 
 
 class _Furniture(MacroElement):
@@ -435,7 +413,7 @@ class _Furniture(MacroElement):
 
     _template = Template(
         """
-        {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
+        {% macro header(this, kwargs) %}<style>{{ this.css }}</style><script>{{ this.js }}</script>{% endmacro %}
         {% macro html(this, kwargs) %}{{ this.body }}{% endmacro %}
         """
     )
@@ -443,7 +421,8 @@ class _Furniture(MacroElement):
     def __init__(self, body: str) -> None:
         super().__init__()
         self._name = "LomsongFurniture"
-        self.css = _CSS
+        self.css = _static("lomsong.css")
+        self.js = _static("lomsong.js")
         self.body = body
 
 
@@ -453,76 +432,8 @@ class _Behaviour(MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function () {
-          var map = {{ this._parent.get_name() }};
-          var communes = {{ this.communes_layer }};
-          var entries = {{ this.entries }};
-          var text = {{ this.strings }};
-          window.lomsong = {map: map, communes: communes, layers: {{ this.layers }}};
-          function fold(s) {
-            return String(s).replace(/đ/g, 'd').replace(/Đ/g, 'D').normalize('NFD')
-              .replace(/[\\u0300-\\u036f]/g, '').replace(/[’‘`ʼ]/g, "'").toLowerCase()
-              .replace(/\\s+/g, ' ').trim();
-          }
-          function choose(entry) {
-            map.fitBounds(entry[4], {maxZoom: 13});
-            communes.eachLayer(function (layer) {
-              if (layer.feature && layer.feature.properties.commune_code === entry[0]) {
-                layer.openPopup(layer.getBounds().getCenter());
-              }
-            });
-          }
-          window.lomsong.choose = choose;
-          window.lomsong.fold = fold;
-          var Search = L.Control.extend({
-            options: {position: 'topleft'},
-            onAdd: function () {
-              var box = L.DomUtil.create('div', 'lomsong-search leaflet-bar');
-              var input = L.DomUtil.create('input', '', box);
-              input.type = 'search';
-              input.placeholder = text.placeholder;
-              input.setAttribute('aria-label', text.placeholder);
-              var list = L.DomUtil.create('ul', '', box);
-              L.DomEvent.disableClickPropagation(box);
-              L.DomEvent.disableScrollPropagation(box);
-              var found = [];
-              function show() {
-                var key = fold(input.value);
-                list.innerHTML = '';
-                if (!key) { found = []; return; }
-                found = entries.filter(function (e) { return e[3].indexOf(key) !== -1; });
-                found.sort(function (a, b) {
-                  var an = fold(a[1]).indexOf(key) !== -1 ? 0 : 1, bn = fold(b[1]).indexOf(key) !== -1 ? 0 : 1;
-                  return an - bn || a[1].localeCompare(b[1], 'vi');
-                });
-                if (!found.length) {
-                  var none = L.DomUtil.create('li', '', list);
-                  none.textContent = text.none;
-                  return;
-                }
-                found.slice(0, 12).forEach(function (e) {
-                  var item = L.DomUtil.create('li', '', list);
-                  item.textContent = e[1] + ' ';
-                  var small = L.DomUtil.create('small', '', item);
-                  small.textContent = e[2];
-                  item.setAttribute('data-code', e[0]);
-                  // Stop the click here: once the list is emptied Leaflet would see a map click and
-                  // close the popup that choose() opens.
-                  L.DomEvent.on(item, 'click', function (ev) {
-                    L.DomEvent.stop(ev); list.innerHTML = ''; input.value = e[1]; choose(e);
-                  });
-                });
-              }
-              L.DomEvent.on(input, 'input', show);
-              L.DomEvent.on(input, 'keydown', function (ev) {
-                if (ev.key !== 'Enter' || !found.length) { return; }
-                choose(found[0]); list.innerHTML = ''; input.value = found[0][1];
-              });
-              return box;
-            }
-          });
-          new Search().addTo(map);
-        })();
+        lomsongPage.behaviour({{ this._parent.get_name() }}, {{ this.communes_layer }}, {{ this.entries }},
+          {{ this.strings }}, {{ this.layers }});
         {% endmacro %}
         """
     )
@@ -542,10 +453,7 @@ class _Labels(MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        {{ this.labels }}.forEach(function (l) {
-          L.marker([l[0], l[1]], {icon: L.divIcon({className: 'lomsong-label', html: l[2], iconSize: null}),
-            interactive: false, keyboard: false}).addTo({{ this._parent.get_name() }});
-        });
+        lomsongPage.labels({{ this.labels }}, {{ this._parent.get_name() }});
         {% endmacro %}
         """
     )
