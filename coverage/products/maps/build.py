@@ -564,10 +564,11 @@ def _add_layers(
 ) -> dict[str, str]:
     """Add every overlay to ``m``; return layer key → JavaScript variable name."""
     prepared = prepared or PreparedLayers(results, communes, view_operator)
-    summary, gaps, cells_all_views, villages = prepared.summary, prepared.gaps, prepared.cells, prepared.villages
+    summary, gaps, villages = prepared.summary, prepared.gaps, prepared.villages
+    cell_rows = None
     if area is not None:
         # A commune page draws what lies near its commune only.
-        gaps, cells_all_views, villages = prepared.near(area)
+        gaps, cell_rows, villages = prepared.near(area)
     names: dict[str, str] = {}
 
     commune_layer = folium.GeoJson(
@@ -594,7 +595,7 @@ def _add_layers(
     names["districts"] = district_layer.get_name()
 
     for operator in available_views(results):
-        view_cells = _select(cells_all_views, operator)
+        view_cells = prepared.view_cells(operator, cell_rows)
         if view_cells.empty:
             continue
         layer = folium.GeoJson(
@@ -612,7 +613,7 @@ def _add_layers(
         names[f"cells:{operator}"] = layer.get_name()
 
     heat = HeatMap(
-        heat_points(_select(cells_all_views, view_operator)) or [[0.0, 0.0, 0.0]],
+        heat_points(prepared.view_cells(view_operator, cell_rows)) or [[0.0, 0.0, 0.0]],
         name=text(lang, "layer_heat"),
         show=False,
         radius=14,
@@ -685,6 +686,7 @@ class PreparedLayers:
         self.summary = _select(results.communes, view_operator)
         self.gaps = _select(results.gaps, view_operator)
         self.cells = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
+        self._cell_operators = self.cells["operator"].astype(str).to_numpy()
         self.villages = results.villages
         self._trees = {
             name: shapely.STRtree(np.asarray(frame.geometry.values))
@@ -706,16 +708,22 @@ class PreparedLayers:
             geometry=list(display_geometry(whole.geometry.boundary))
         )
 
-    def near(self, area: Any) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame | None]:
-        """The view's gaps, cells and villages that intersect ``area``, in their table order."""
+    def near(self, area: Any) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame | None]:
+        """The view's gaps and villages that intersect ``area`` and the positions of its cells that do.
 
-        def within(name: str, frame: pd.DataFrame | None) -> pd.DataFrame | None:
-            if frame is None:
-                return None
-            rows = np.sort(self._trees[name].query(area, predicate="intersects"))
-            return frame.iloc[rows]
+        Rows keep their table order; the cell positions go to :meth:`view_cells`.
+        """
 
-        return within("gaps", self.gaps), within("cells", self.cells), within("villages", self.villages)
+        def rows(name: str) -> np.ndarray:
+            return np.sort(self._trees[name].query(area, predicate="intersects"))
+
+        villages = None if self.villages is None else self.villages.iloc[rows("villages")]
+        return self.gaps.iloc[rows("gaps")], rows("cells"), villages
+
+    def view_cells(self, operator: str, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """The ``any``-technology cells of one operator's view, of all or of these positions only."""
+        rows = np.arange(len(self.cells)) if rows is None else rows
+        return self.cells.iloc[rows[self._cell_operators[rows] == operator]]
 
     def commune_geometry(self, communes: gpd.GeoDataFrame) -> np.ndarray:
         """The simplified outlines of these communes (rows of the prepared table)."""
