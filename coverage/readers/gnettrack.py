@@ -79,9 +79,9 @@ def parse(
     if missing:
         raise ReaderError(f"{path}: line 1: expected G-NetTrack header fields {', '.join(missing)}")
     raw = table.frame
-    out = pd.DataFrame(index=raw.index)
-    out["time"], _, unparseable_time = parse_times(raw["Timestamp"], extra_formats=(TIME_FORMAT,))
-    out["!unparseable_time"] = unparseable_time
+    # the columns gathered first and made a frame once: inserting them one by one cost a log 20 ms
+    out: dict[str, object] = {}
+    out["time"], _, out["!unparseable_time"] = parse_times(raw["Timestamp"], extra_formats=(TIME_FORMAT,))
     out["lon"], lon_bad = parse_numbers(raw["Longitude"])
     out["lat"], lat_bad = parse_numbers(raw["Latitude"])
     out["!unparseable_coordinates"] = lon_bad | lat_bad
@@ -97,8 +97,7 @@ def parse(
     columns["signal_dbm"] = "Level"
     for source, target in OPTIONAL_COLUMNS.items():
         if source in raw.columns:
-            out[target], bad = parse_numbers(raw[source])
-            out[f"!not_a_number:{target}"] = bad
+            out[target], out[f"!not_a_number:{target}"] = parse_numbers(raw[source])
             columns[target] = source
     names = raw["Operatorname"] if "Operatorname" in raw.columns else None
     plmns = raw["Operator"] if "Operator" in raw.columns else None
@@ -107,11 +106,12 @@ def parse(
     else:
         out["operator"], out["plmn"], out["!unknown_operator"] = parse_operator(names, plmns)
         columns["operator"] = "Operator"
-    out = _fill_file_operator(out, operator)
-    out["device_id"] = (sha256 or "")[:16]
-    out["source_row"] = raw["_line"].to_numpy(np.int64)
-    out["!malformed_row"] = raw["_extra"].to_numpy(bool)
-    out["_key"] = record_keys(raw[table.header])
+    frame = _fill_file_operator(pd.DataFrame(out, index=raw.index), operator)
+    frame["device_id"] = (sha256 or "")[:16]
+    frame["source_row"] = raw["_line"].to_numpy(np.int64)
+    frame["!malformed_row"] = raw["_extra"].to_numpy(bool)
+    frame["_key"] = record_keys(raw[table.header])
+    out = frame
     return Parsed(frame=out, columns=columns)
 
 

@@ -360,8 +360,9 @@ class MeasurementValidator:
 
     def __init__(self, communes: gpd.GeoDataFrame | None = None, now: pd.Timestamp | None = None):
         self.now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
-        self.bbox = area_bbox(communes)
         self.area = ProvinceArea.of(communes) if communes is not None and len(communes) else None
+        # the area already holds the communes' box in degrees (no reprojection per file)
+        self.bbox = self.area.bbox if self.area is not None else area_bbox(communes)
         self.communes = communes
         self._seen = np.zeros(0, np.uint64)
 
