@@ -134,11 +134,12 @@ def reading(folder: str) -> dict:
     import pandas as pd
 
     from lomsong.readers import read_file
-    from lomsong.readers.many import read_files, usable_cores
+    from lomsong.readers.many import idle_cores, read_files
     from lomsong.reference.boundaries import read_communes
 
     communes = read_communes()
     logs = sorted(Path(folder).glob("*.txt"))
+    workers = idle_cores()  # what read_files will use (it decides the same way)
     started, cpu = time.perf_counter(), time.process_time()
     reads = read_files(logs, communes=communes)
     log_seconds, log_cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -151,7 +152,7 @@ def reading(folder: str) -> dict:
     generic = read_file(csv, communes=communes)
     csv_seconds = time.perf_counter() - started
     return {
-        "workers": usable_cores(),
+        "workers": workers,
         "logs": {"files": len(logs), "rows": rows, "seconds": log_seconds, "parent_cpu_seconds": log_cpu},
         "generic_csv": {"rows": generic.report.rows_read, "seconds": csv_seconds, "bytes": csv.stat().st_size},
     }
