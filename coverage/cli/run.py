@@ -106,7 +106,7 @@ def run(
     more_measurements: list[Path] = typer.Argument(
         None,
         hidden=True,
-        metavar="[-m PATH PATH …]",
+        metavar="-m PATH PATH …",
         help="The further paths after -m FILE (the shell gives -m a.txt b.txt as one flag and a list).",
     ),
     store: Path = typer.Option(None, "--store", help="Read the measurement store in DIR instead of files."),
