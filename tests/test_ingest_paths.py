@@ -305,3 +305,79 @@ def test_arrow_number_parsing_matches_pandas():
         expected = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
         pd.testing.assert_series_equal(values, expected, check_names=False)
         assert np.array_equal(bad, ~missing & expected.isna().to_numpy(bool))
+
+
+def _write_tricky_gnettrack(folder: Path) -> list[Path]:
+    """G-NetTrack logs as phones write them (trailing tab, CRLF) and with every oddity mixed in."""
+    lines = (FIXTURES / "gnettrack_quirks.txt").read_bytes().decode().split("\r\n")
+    header, rows = lines[0], [line for line in lines[1:] if line]
+    many = []
+    for i in range(600):
+        row = rows[i % len(rows)].split("\t")
+        row[0] = f"2026.06.{1 + i // 300:02d}_{8 + i // 60 % 5:02d}.{i % 60:02d}.{i * 7 % 60:02d}"
+        many.append("\t".join(row))
+    odd = list(many)
+    odd[10] = odd[10].removesuffix("\t")  # a row without the trailing tab
+    odd[20] = odd[20] + "surplus\t"  # a row with a filled extra field
+    odd[30] = ""  # a blank line
+    odd[40] = "\t" * header.count("\t")  # a line of tabs only
+    stamps = ["2026.6.01_08.00.00", " 2026.06.01_08.00.00", "2026.02.30_08.00.00", "2026.06.01_24.00.00"]
+    stamps += ["2026-06-01T08:00:00+07:00", "1945.03.14_23.00.00", "-", "2026.06.01_08.00.0x"]
+    for j, stamp in enumerate(stamps):
+        fields = odd[50 + j].split("\t")
+        fields[0] = stamp
+        odd[50 + j] = "\t".join(fields)
+    files = {
+        "plain.txt": "\r\n".join([header, *many]) + "\r\n",
+        "odd.txt": "\r\n".join([header, *odd]) + "\r\n",
+        "no_trailing_tabs.txt": "\n".join([header, *(row.removesuffix("\t") for row in many)]),
+        "repeated.txt": "\r\n".join([header, *many, many[5], many[7]]) + "\r\n",
+    }
+    written = []
+    for name, text in files.items():
+        (folder / name).write_bytes(text.encode())
+        written.append(folder / name)
+    written.append(FIXTURES / "gnettrack_quirks.txt")
+    return written
+
+
+def test_gnettrack_fast_path_gives_the_careful_outcome(tmp_path, communes):
+    for path in _write_tricky_gnettrack(tmp_path):
+        careful = _read(path, communes, "careful", None)
+        _assert_same(careful, _read(path, communes, "auto", None))
+        report = careful[0]
+        assert report["rows_read"] == report["accepted"] + report["outside_province"] + sum(report["rejected"].values())
+
+
+def test_gnettrack_logs_take_pyarrow_trailing_tab_and_all(tmp_path, monkeypatch):
+    pandas_pieces = []
+    original = parse_module._pandas_piece
+
+    def counting(*args, **kwargs):
+        pandas_pieces.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(parse_module, "_pandas_piece", counting)
+    plain, odd, no_tabs, *_ = _write_tricky_gnettrack(tmp_path)
+    for path in [plain, no_tabs]:
+        report, frame, _ = _read(path, None, "auto", None)
+        assert report["rows_read"] == 600 and not report["rejected"].get("malformed_row")
+    assert pandas_pieces == []
+    report, _, _ = _read(odd, None, "auto", None)
+    assert len(pandas_pieces) == 1  # rows of several widths: the careful parser
+    assert report["rows_read"] == 598  # the blank line and the line of tabs are not rows
+
+
+def test_fixed_layout_times_match_the_general_parser():
+    layout = "%Y.%m.%d_%H.%M.%S"
+    values = ["2025.07.18_22.11.08", "2024.02.29_23.59.59", "2025.02.29_10.00.00", "2025.13.01_00.00.00"]
+    values += ["2025.7.18_22.11.08", " 2025.07.18_22.11.08", "2025.07.18_24.00.00", "-", "", None, "abc"]
+    values += ["2025-07-18T22:11:08+07:00", "1975.06.13_00.00.00", "1700.01.01_00.00.00", "1699.12.31_23.59.59"]
+    values += ["2200.12.31_23.59.59", "2025.07.18_22.11.0x", "2025/07/18_22.11.08", "1906.06.30_23.59.59"]
+    values += ["1945.03.14_23.00.00", "1959.12.31_23.30.00", "2025.07.18 22.11.08", "١٢٣٤.07.18_22.11.08"]
+    for chosen in [values * 2, *([value] for value in values)]:
+        raw = pd.Series(chosen, dtype="str")
+        fast, missing, unparseable = parse_times(raw, extra_formats=(layout,))
+        general, general_missing, general_unparseable = _general_times(raw, (layout,))
+        pd.testing.assert_series_equal(fast, general)
+        assert np.array_equal(missing, general_missing) and np.array_equal(unparseable, general_unparseable)

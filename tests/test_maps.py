@@ -35,8 +35,16 @@ def example_run(communes, tmp_path_factory):
     """A hand-made run with maps built (province + Thị trấn Đắk Mil's page)."""
     folder = tmp_path_factory.mktemp("run")
     results = make_example_run(communes, folder)
-    pages = build_maps(results, folder, communes, commune_codes=["24664"])
+    pages = build_maps(results, folder, communes, commune_codes=["24664"], asset_mode="inline")
     return results, pages
+
+
+@pytest.fixture(scope="module")
+def shared_run(communes, tmp_path_factory):
+    """The same run with its pages sharing one script and one stylesheet (the default)."""
+    folder = tmp_path_factory.mktemp("shared")
+    results = make_example_run(communes, folder)
+    return folder, build_maps(results, folder, communes, commune_codes=["24664", "24661"])
 
 
 def test_numbers_are_formatted_for_vietnamese_readers():
@@ -200,3 +208,29 @@ def test_commune_page_title_speaks_of_that_commune(example_run, communes):
         people=format_number(float(row["people_in_gaps"]), "vi"),
     )
     assert expected in page
+
+
+def test_shared_asset_pages_link_one_script_and_one_stylesheet(shared_run, example_run):
+    folder, pages = shared_run
+    script, style = folder / "assets" / _mapassets.SHARED_JS, folder / "assets" / _mapassets.SHARED_CSS
+    assert script.is_file() and style.is_file() and "L.map" not in script.read_text()[:100]
+    for page in pages:
+        content = page.read_text(encoding="utf-8")
+        base = "assets" if page.name == "index.html" else "../assets"
+        assert re.findall(r"<script[^>]+src=\"([^\"]+)\"", content) == [f"{base}/{_mapassets.SHARED_JS}"]
+        assert re.findall(r"<link[^>]+stylesheet[^>]+href=\"([^\"]+)\"", content) == [f"{base}/{_mapassets.SHARED_CSS}"]
+    # the same page, self-contained, carries Leaflet itself: several times heavier
+    inline_page = example_run[1][1]
+    assert inline_page.stat().st_size > 2 * pages[1].stat().st_size
+
+
+def test_shared_asset_commune_page_in_offline_chromium(shared_run):
+    _, pages = shared_run
+    with open_page(pages[1]) as (page, log):
+        page.wait_for_function("window.lomsong !== undefined")
+        assert page.evaluate("document.querySelectorAll('.leaflet-overlay-pane svg path').length") > 0
+        page.locator(".leaflet-control-layers label", has_text="Mật độ điểm đo").locator("input").check()
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.querySelectorAll('canvas.leaflet-heatmap-layer').length") == 1
+        assert page.evaluate("document.querySelectorAll('.leaflet-control-measure').length") == 1
+        assert log.errors == []

@@ -11,9 +11,7 @@ from rich.table import Table
 
 from lomsong import paths
 from lomsong.cli._app import app, console, fail
-from lomsong.reference.boundaries import BoundaryError, find_communes, read_communes
-from lomsong.reference.install import ReferenceDataError, install_reference_data
-from lomsong.reference.population import load_population
+from lomsong.errors import BoundaryError, ReferenceDataError
 
 
 class CommuneFormat(StrEnum):
@@ -31,6 +29,10 @@ def setup(
     ),
 ) -> None:
     """Copy the reference data into data/, check each sha256, build the population raster."""
+    from lomsong.reference.boundaries import read_communes
+    from lomsong.reference.install import install_reference_data
+    from lomsong.reference.population import load_population
+
     try:
         installed = install_reference_data(reference)
     except ReferenceDataError as exc:
@@ -51,6 +53,8 @@ def communes(
     boundaries: Path = typer.Option(None, "--boundaries", help="Boundary file (default: bundled)."),
 ) -> None:
     """List the communes with their district and 2019 census population."""
+    from lomsong.reference.boundaries import find_communes, read_communes
+
     try:
         frame = read_communes(boundaries)
     except BoundaryError as exc:

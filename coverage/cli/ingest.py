@@ -6,17 +6,20 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from lomsong import paths
 from lomsong.cli._app import app, console, err_console, fail
-from lomsong.readers import REGISTRY, IngestReport
-from lomsong.readers.validate import CORRECTIONS, ROW_REASONS, VALUE_REASONS
 
-_MEANINGS = {**dict(VALUE_REASONS), **dict(ROW_REASONS), **dict(CORRECTIONS)}
+if TYPE_CHECKING:
+    from lomsong.readers import IngestReport
+
+#: The reader names of :data:`lomsong.readers.REGISTRY`, spelt out so that ``--help`` need not
+#: import the readers (pandas, pyarrow, geopandas); ``tests/test_startup.py`` keeps them equal.
+FORMAT_NAMES = ("gnettrack", "opencellid", "ookla", "generic_csv")
 
 
 def report_table(report: IngestReport) -> Table:
@@ -146,7 +149,7 @@ def _ingest_claims(store, claims, operator, technology, claim_date, class_table,
 def ingest(
     files: list[Path] = typer.Argument(None, help="Measurement files (CSV, G-NetTrack, OpenCelliD, Ookla)."),
     format_name: str = typer.Option(
-        None, "--format", help=f"Format of every file: {', '.join(REGISTRY)} (default: detected per file)."
+        None, "--format", help=f"Format of every file: {', '.join(FORMAT_NAMES)} (default: detected per file)."
     ),
     operator: str = typer.Option(
         None, "--operator", help="Operator of rows whose file does not say (id, name or PLMN)."
@@ -174,8 +177,8 @@ def ingest(
     from lomsong.operators import operator_from_name
     from lomsong.tables.store import MeasurementStore
 
-    if format_name is not None and format_name not in REGISTRY:
-        fail(f"unknown format {format_name!r}; choose one of {', '.join(REGISTRY)}")
+    if format_name is not None and format_name not in FORMAT_NAMES:
+        fail(f"unknown format {format_name!r}; choose one of {', '.join(FORMAT_NAMES)}")
     if operator is not None and operator_from_name(operator) is None:
         fail(f"unknown operator {operator!r}; use viettel, vinaphone, mobifone, vietnamobile, gmobile or a PLMN")
     if report_path is not None and (report_path.is_dir() or not report_path.parent.is_dir()):

@@ -10,10 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from lomsong import paths
 from lomsong.cli._app import app, console, fail
-from lomsong.products.maps.assets import AssetError, ensure_assets
+from lomsong.errors import AssetError, BoundaryError, RunNotFoundError
 from lomsong.products.words import LANGUAGES
-from lomsong.reference.boundaries import BoundaryError, read_communes
-from lomsong.tables.results import RunNotFoundError, load_run
 
 
 @app.command("map")
@@ -24,9 +22,18 @@ def map_command(
     out: Path = typer.Option(None, "--out", help="Where to write index.html and communes/ (default: the run folder)."),
     boundaries: Path = typer.Option(None, "--boundaries", help="Commune boundary file (default: bundled)."),
     province_only: bool = typer.Option(False, "--province-only", help="Write index.html only, no commune pages."),
+    self_contained: bool = typer.Option(
+        False,
+        "--self-contained",
+        help="Put Leaflet into every page (heavier), so that one page can be sent alone by Zalo or e-mail. "
+        "Default: the pages share assets/lomsong-maps.js and .css.",
+    ),
 ) -> None:
     """Rebuild the interactive maps from the last run's outputs (no analysis is re-run)."""
+    from lomsong.products.maps.assets import ensure_assets
     from lomsong.products.maps.build import available_views, build_maps
+    from lomsong.reference.boundaries import read_communes
+    from lomsong.tables.results import load_run
 
     if lang not in LANGUAGES:
         fail(f"--lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
@@ -57,6 +64,7 @@ def map_command(
             lang=lang,
             view_operator=view,
             commune_codes=codes,
+            asset_mode="inline" if self_contained else "shared",
             on_page=lambda path: progress.update(task, advance=1, description=path.name),
         )
     index = written[0]
@@ -69,6 +77,8 @@ def map_command(
 @app.command("assets")
 def assets_command() -> None:
     """Fetch Leaflet and its plugins from the npm registry into vendor/ (once; quick when present)."""
+    from lomsong.products.maps.assets import ensure_assets
+
     try:
         root = ensure_assets(
             on_fetch=lambda package, version, target: console.print(

@@ -9,8 +9,6 @@ from rich.table import Table
 
 from lomsong.cli._app import app, console, fail
 from lomsong.errors import LomsongError
-from lomsong.operators import display_name
-from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY
 
 _RUNS_HELP = "Products folder holding periods/ (default: maps/ or $LOMSONG_OUT), as given to `lomsong run --out`."
 
@@ -58,7 +56,9 @@ def compare(
 ) -> None:
     """Show what changed between two stored periods: gaps closed, new, shrunk, grown; people newly covered."""
     from lomsong.jobs.monthly import compare_periods, comparison_dir
+    from lomsong.operators import display_name
     from lomsong.products.report.build import write_comparison
+    from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY
 
     try:
         comparison = compare_periods(before, after, runs)

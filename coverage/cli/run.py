@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -11,14 +12,17 @@ from lomsong import paths
 from lomsong.cli._app import app, console, fail
 from lomsong.cli._progress import run_progress
 from lomsong.errors import LomsongError
-from lomsong.jobs.run import RunSummary, demo_measurement_files, run_analysis
-from lomsong.products import tables as export
+
+if TYPE_CHECKING:
+    from lomsong.jobs.run import RunSummary
 
 
 def _expand(measurements: list[Path] | None) -> list[Path] | None:
     """Expand folders given with --measurements into the measurement files they hold."""
     if not measurements:
         return None
+    from lomsong.jobs.run import demo_measurement_files
+
     files: list[Path] = []
     for path in measurements:
         if path.is_dir():
@@ -37,6 +41,8 @@ def _number(value: float) -> str:
 
 def print_summary(summary: RunSummary) -> None:
     """Print the ten largest gaps of the lõm-sóng view and where the files are."""
+    from lomsong.products import tables as export
+
     label = " [bold red](SYNTHETIC demo data — dữ liệu mô phỏng)[/]" if summary.synthetic else ""
     top = summary.largest_gaps
     counts = summary.counts
@@ -98,8 +104,15 @@ def run(
         None,
         "--measurements",
         "-m",
-        help="Measurement file or folder (repeat the option for several). Read and validated like "
-        "`lomsong ingest`, not stored. Default: the bundled demo files in data/measurements/.",
+        help="Measurement files or folders: several after one -m (-m a.txt b.txt logs/), or -m repeated. "
+        "Read and validated like `lomsong ingest`, not stored. Default: the bundled demo files in "
+        "data/measurements/.",
+    ),
+    more_measurements: list[Path] = typer.Argument(
+        None,
+        hidden=True,
+        metavar="-m PATH PATH …",
+        help="The further paths after -m FILE (the shell gives -m a.txt b.txt as one flag and a list).",
     ),
     store: Path = typer.Option(None, "--store", help="Read the measurement store in DIR instead of files."),
     boundaries: Path = typer.Option(None, "--boundaries", help="Commune boundaries (default: bundled)."),
@@ -139,8 +152,13 @@ def run(
     claims_date: str = typer.Option(None, "--claims-date", help="Publication date of --claims files that do not say."),
 ) -> None:
     """Find the coverage gaps and write maps, gap lists (CSV, XLSX, GeoJSON, GPKG, KML) and run.json."""
+    if more_measurements and not measurements:
+        fail(f"{more_measurements[0]}: give measurement files after --measurements/-m (e.g. -m a.txt b.txt)")
+    measurements = [*(measurements or []), *(more_measurements or [])]
     if measurements and store:
         fail("give either --measurements or --store, not both")
+    from lomsong.jobs.run import run_analysis
+
     try:
         with run_progress(show=not quiet) as progress:
             summary = run_analysis(
@@ -193,6 +211,8 @@ def demo(
         f"demo data: {len(written)} synthetic file(s) in {paths.measurements_dir()} "
         "(simulated measurements, not real ones)"
     )
+    from lomsong.jobs.run import run_analysis
+
     try:
         with run_progress() as progress:
             summary = run_analysis(out=out, maps=maps, progress=progress)

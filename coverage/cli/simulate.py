@@ -10,22 +10,15 @@ from rich.table import Table
 
 from lomsong import paths
 from lomsong.cli._app import app, console, fail
-from lomsong.reference.boundaries import BoundaryError, read_communes
-from lomsong.reference.population import load_population
-from lomsong.simulate.demo import (
+from lomsong.errors import BoundaryError
+from lomsong.simulate.defaults import (
     DEFAULT_DEVICES,
     DEFAULT_END,
     DEFAULT_GNETTRACK_DEVICES,
     DEFAULT_POINTS,
     DEFAULT_SEED,
     DEFAULT_START,
-    ensure_demo_data,
-    parse_months,
-    write_outputs,
-    write_sites,
-    write_villages,
 )
-from lomsong.simulate.demo import simulate as run_simulation
 
 
 class SimulateFormat(StrEnum):
@@ -65,6 +58,11 @@ def simulate(
     force: bool = typer.Option(False, "--force", help="With --demo: regenerate even if the set is complete."),
 ) -> None:
     """Write SYNTHETIC measurements (generic CSV, G-NetTrack logs), a village layer and metadata."""
+    from lomsong.reference.boundaries import read_communes
+    from lomsong.reference.population import load_population
+    from lomsong.simulate.demo import ensure_demo_data, parse_months, write_outputs, write_sites, write_villages
+    from lomsong.simulate.demo import simulate as run_simulation
+
     if demo:
         try:
             with console.status("simulating the synthetic demo set …") as status:

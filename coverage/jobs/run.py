@@ -202,13 +202,13 @@ def demo_villages_file(folder: str | Path | None = None) -> Path | None:
     return found[0] if found else None
 
 
-def _input_record(path: Path, role: str, **extra: Any) -> dict[str, Any]:
+def _input_record(path: Path, role: str, *, sha256: str | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "role": role,
         "path": str(path),
         "name": path.name,
         "bytes": path.stat().st_size,
-        "sha256": sha256_of(path),
+        "sha256": sha256 or sha256_of(path),
         **extra,
     }
 
@@ -224,22 +224,30 @@ class _Measurements:
 
 
 def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -> _Measurements:
-    """Read and validate measurement files as ``lomsong ingest`` does, without storing them."""
-    from lomsong.readers import ReaderError, read_file
+    """Read and validate measurement files as ``lomsong ingest`` does, without storing them.
 
-    frames, tiles, inputs = [], [], []
-    synthetic = False
+    Many files are read in parallel (:func:`lomsong.readers.many.read_files`); the files are taken
+    in the order of their content (sha256), so that the measurement table and ``run.json`` are the
+    same whatever order the files were given in.
+    """
+    from lomsong.readers import ReaderError
+    from lomsong.readers.many import read_files
+
     for path in files:
         if not path.exists():
             raise RunError(f"{path}: measurement file not found")
-        try:
-            result = read_file(path, communes=communes)
-        except ReaderError as exc:
-            raise RunError(str(exc)) from None
+    try:
+        reads = read_files(files, communes=communes)
+    except ReaderError as exc:
+        raise RunError(str(exc)) from None
+    frames, tiles, inputs = [], [], []
+    synthetic = False
+    for read in reads:
+        path, result = read.path, read.result
         report = result.report.to_dict()
         file_synthetic = bool(report.get("synthetic")) or is_synthetic_file(path)
         synthetic |= file_synthetic
-        inputs.append(_input_record(path, "measurements", synthetic=file_synthetic, ingest=report))
+        inputs.append(_input_record(path, "measurements", sha256=read.sha256, synthetic=file_synthetic, ingest=report))
         if len(result.measurements):
             frames.append(result.measurements)
         if result.speed_tiles is not None and len(result.speed_tiles):

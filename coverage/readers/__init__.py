@@ -66,6 +66,8 @@ def read_file(
     communes: gpd.GeoDataFrame | None = None,
     source_name: str | None = None,
     now: pd.Timestamp | None = None,
+    *,
+    sha256: str | None = None,
 ) -> IngestResult:
     """Read, parse and validate one file.
 
@@ -83,6 +85,8 @@ def read_file(
         Name recorded in ``source_file`` (default: the file name).
     now : pandas.Timestamp, optional
         Reference time for "in the future" checks (default: now).
+    sha256 : str, optional
+        The file's sha256 when the caller already has it (else computed).
 
     Returns
     -------
@@ -96,7 +100,9 @@ def read_file(
     """
     from lomsong.tables.measurements import empty_measurements
 
-    reading = FileReading(path, format=format, operator=operator, communes=communes, source_name=source_name, now=now)
+    reading = FileReading(
+        path, format=format, operator=operator, communes=communes, source_name=source_name, now=now, sha256=sha256
+    )
     frames = list(reading.chunks())
     report = reading.report
     if len(frames) == 1:

@@ -7,9 +7,11 @@ they give a missing value plus a boolean mask, so that validation can give each 
 from __future__ import annotations
 
 import codecs
+import functools
 import gzip
 import hashlib
 import io
+import itertools
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +29,8 @@ from lomsong.operators import operator_from_name
 
 #: Phone local time of every Vietnamese log without an offset.
 LOCAL_TIMEZONE = "Asia/Ho_Chi_Minh"
+#: A local time the clocks skipped or repeated (Saigon 1942-1975) is no time: unparseable, not a crash.
+_LOCAL_GAPS = {"ambiguous": "NaT", "nonexistent": "NaT"}
 #: Cell texts that mean "no value" in the files we read (not an error, just missing).
 MISSING_MARKERS = ["", "-", "--", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "none", "nan", "NaN"]
 #: Bytes read per chunk of a large text file (about 600,000 rows of a measurement CSV).
@@ -393,7 +397,11 @@ def _finish_piece(path: Path, layout: TextLayout, piece: bytes, future, first_li
     width = len(layout.header)
     blank = ~frame["_extra"].to_numpy(bool)
     for column in range(width):
-        blank &= (frame.iloc[:, column] == "").to_numpy(bool, na_value=True)
+        # only the rows still blank are compared: real rows drop out at the first field
+        rows = np.flatnonzero(blank)
+        if len(rows) == 0:
+            break
+        blank[rows] = (frame.iloc[rows, column] == "").to_numpy(bool, na_value=True)
     if blank.any():
         frame = frame.loc[~blank].reset_index(drop=True)
     return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments)
@@ -430,7 +438,9 @@ def _skip_lines(handle, layout: TextLayout, chunk_bytes: int) -> tuple[bytes, bo
     """
     head = handle.read(chunk_bytes)
     while True:
-        ends = [match.end() for match in re.finditer(rb"\r\n|\n|\r", head[: 1 << 20])]
+        # the first line ends only: listing every line end of a megabyte cost 5 ms a file
+        found = re.finditer(rb"\r\n|\n|\r", head[: 1 << 20])
+        ends = [match.end() for match in itertools.islice(found, layout.skip)]
         if len(ends) >= layout.skip or len(head) < chunk_bytes:
             break
         more = handle.read(chunk_bytes)  # a header longer than a chunk: unusual but possible
@@ -449,15 +459,44 @@ def _to_utf8(piece: bytes, encoding: str) -> bytes:
 
 
 def _arrow_piece(piece: bytes, layout: TextLayout) -> pd.DataFrame | None:
-    """Parse a piece with pyarrow when it is plain (every line a record of header width), else None."""
-    import pyarrow as pa
+    """Parse a piece with pyarrow when it is plain, else None.
+
+    Plain: every line a record of the header's width, or every line one field wider (a trailing
+    delimiter, as G-NetTrack writes each data row): the extra field then sets ``_extra`` where it
+    is not empty, as the pandas parser would.
+    """
+    width = len(layout.header)
+    lines = piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
+    # an empty line is skipped and a lone \r ends a record: then lines and rows disagree
+    if piece.count(b"\r") != piece.count(b"\r\n"):
+        return None
+    first = piece[: piece.find(b"\n")] if b"\n" in piece else piece
+    widths = [width + 1, width] if first.count(layout.delimiter.encode()) == width else [width, width + 1]
+    for fields in widths:
+        table = _arrow_table(piece, layout, fields)
+        if table is not None:
+            break
+    else:
+        return None
+    if table.num_rows != lines:
+        return None
+    extra = None
+    if fields > width:
+        extra = pc.not_equal(table.column(width), "").to_numpy(zero_copy_only=False)
+        table = table.drop_columns([f"f{width}"])
+    frame = table.to_pandas()
+    frame.columns = layout.header
+    frame["_extra"] = False if extra is None else extra
+    return frame
+
+
+def _arrow_table(piece: bytes, layout: TextLayout, fields: int) -> pa.Table | None:
+    """pyarrow's reading of a piece as ``fields`` string columns; None when a line has another width."""
     import pyarrow.csv as pacsv
 
-    width = len(layout.header)
-    names = [f"f{i}" for i in range(width)]
-    lines = piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
+    names = [f"f{i}" for i in range(fields)]
     try:
-        table = pacsv.read_csv(
+        return pacsv.read_csv(
             io.BytesIO(piece),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=True, block_size=1 << 23),
             parse_options=pacsv.ParseOptions(
@@ -471,13 +510,6 @@ def _arrow_piece(piece: bytes, layout: TextLayout) -> pd.DataFrame | None:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    # an empty line is skipped and a lone \r ends a record: then lines and rows disagree
-    if table.num_rows != lines or piece.count(b"\r") != piece.count(b"\r\n"):
-        return None
-    frame = table.to_pandas()
-    frame.columns = layout.header
-    frame["_extra"] = False
-    return frame
 
 
 def _pandas_piece(path: Path, piece: bytes, layout: TextLayout, first_line: int) -> pd.DataFrame:
@@ -583,7 +615,10 @@ def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> tuple[pd.Serie
 
 def _arrow(raw: pd.Series) -> pa.Array:
     """The column as one pyarrow string array (missing values as nulls)."""
-    array = pa.array(raw.astype("string"), from_pandas=True)
+    if isinstance(raw.array, pd.arrays.ArrowStringArray):
+        array = pa.array(raw.array)  # already Arrow strings (both missing markers as nulls): no copy
+    else:
+        array = pa.array(raw.astype("string"), from_pandas=True)
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
@@ -646,6 +681,12 @@ def parse_times(raw: pd.Series, extra_formats: tuple[str, ...] = ()) -> tuple[pd
     missing = np.zeros(len(raw), bool)
     unparseable = np.zeros(len(raw), bool)
     fast, values = _iso_times(raw, local=not extra_formats)
+    if extra_formats and _FIXED_FIELDS.get(extra_formats[0]) is not None:
+        # the first extra format takes local times before anything else does (as in the general
+        # parser); a fixed digit layout of it is read here, by byte position
+        fixed, fixed_values = _fixed_layout_times(raw, extra_formats[0], skip=fast)
+        fast = fast | fixed
+        values = _merge_times(raw, fast, values, fixed, fixed_values, fast & ~fixed)
     if fast.any():
         times[fast] = values
     rest = ~fast
@@ -653,6 +694,102 @@ def parse_times(raw: pd.Series, extra_formats: tuple[str, ...] = ()) -> tuple[pd
         rest_times, missing[rest], unparseable[rest] = _general_times(raw[rest], extra_formats)
         times[rest] = rest_times
     return times, missing, unparseable
+
+
+def _format_fields(fmt: str) -> tuple[int, dict[str, int], dict[int, int]] | None:
+    """``(length, {field: first position}, {position: literal byte})`` of a strptime format made only of
+    ``%Y %m %d %H %M %S`` and literal characters (a fixed digit layout), else None."""
+    widths = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
+    fields, literals, position, index = {}, {}, 0, 0
+    while index < len(fmt):
+        if fmt[index] == "%":
+            code = fmt[index + 1 : index + 2]
+            if code not in widths or code in fields:
+                return None
+            fields[code] = position
+            position += widths[code]
+            index += 2
+        else:
+            if not fmt[index].isascii() or fmt[index].isdigit():
+                return None
+            literals[position] = ord(fmt[index])
+            position += 1
+            index += 1
+    return (position, fields, literals) if set(fields) == set(widths) else None
+
+
+#: Extra time formats with a fixed digit layout (G-NetTrack's ``%Y.%m.%d_%H.%M.%S``) → their layout.
+_FIXED_FIELDS = {fmt: _format_fields(fmt) for fmt in ["%Y.%m.%d_%H.%M.%S"]}
+
+
+def _fixed_layout_times(raw: pd.Series, fmt: str, skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parse the values laid out exactly as ``fmt`` (digits and separators in place, a real date and time).
+
+    The same instants as ``pandas.to_datetime(format=fmt)`` then localisation to
+    :data:`LOCAL_TIMEZONE` (the general parser's way), computed from the bytes of the column. Values
+    not laid out so (spaces, one-digit fields, 30 February …) are left to the general parser.
+    Returns ``(taken, UTC datetime64[ns] values of taken)``.
+    """
+    fixed = _FIXED_FIELDS.get(fmt) or _format_fields(fmt)
+    length, fields, literals = fixed
+    text = _arrow(raw)
+    taken = np.zeros(len(text), bool)
+    if len(text) == 0:
+        return taken, np.zeros(0, "datetime64[ns]")
+    lengths = pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero((lengths == length) & ~skip)
+    if len(rows) == 0:
+        return taken, np.zeros(0, "datetime64[ns]")
+    offsets = np.frombuffer(text.buffers()[1], np.int64 if pa.types.is_large_string(text.type) else np.int32)
+    offsets = offsets[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(text.buffers()[2], np.uint8)
+    chars = np.lib.stride_tricks.sliding_window_view(data, length)[offsets[rows]]
+    fits = np.ones(len(rows), bool)
+    for position, byte in literals.items():
+        fits &= chars[:, position] == byte
+    digits = chars - np.uint8(48)  # bytes below "0" wrap around to values > 9
+
+    def number(code: str, width: int) -> np.ndarray:
+        nonlocal fits
+        first = fields[code]
+        value = np.zeros(len(rows), np.int64)
+        for position in range(first, first + width):
+            fits &= digits[:, position] <= 9
+            value = value * 10 + digits[:, position]
+        return value
+
+    year, month, day = number("Y", 4), number("m", 2), number("d", 2)
+    hour, minute, second = number("H", 2), number("M", 2), number("S", 2)
+    fits &= (year >= 1700) & (year <= 2200) & (month >= 1) & (month <= 12)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    fits &= (day >= 1) & (day <= days) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    rows = rows[fits]
+    year, month, day = year[fits], month[fits], day[fits]
+    seconds = hour[fits] * 3600 + minute[fits] * 60 + second[fits]
+    months = (year - 1970) * 12 + (month - 1)
+    dates = months.astype("datetime64[M]").astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
+    naive = dates.astype("datetime64[s]") + seconds.astype("timedelta64[s]")
+    local = pd.Series(naive.astype("datetime64[ns]")).dt.tz_localize(LOCAL_TIMEZONE, **_LOCAL_GAPS)
+    # a local time that never existed or happened twice (clocks moved, 1942-1975): the general parser's call
+    real = local.notna().to_numpy(bool)
+    taken[rows[real]] = True
+    return taken, local[real].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]")
+
+
+def _merge_times(
+    raw: pd.Series,
+    taken: np.ndarray,
+    iso_values,
+    fixed: np.ndarray,
+    fixed_values: np.ndarray,
+    iso: np.ndarray,
+) -> pd.DatetimeIndex:
+    """The UTC times of ``taken`` rows, in row order, from the ISO and the fixed-layout parses."""
+    merged = np.zeros(len(raw), "datetime64[ns]")
+    merged[iso] = np.asarray(pd.DatetimeIndex(iso_values).tz_convert("UTC").tz_localize(None), "datetime64[ns]")
+    merged[fixed] = fixed_values
+    return pd.to_datetime(merged[taken]).tz_localize("UTC")
 
 
 #: ISO 8601 layouts read by pyarrow: (length, {position: allowed characters}, with offset).
@@ -809,7 +946,10 @@ def _general_times(raw: pd.Series, extra_formats: tuple[str, ...]) -> tuple[pd.S
         if good.any():
             index = parsed.index[good]
             times[index] = (
-                parsed[good].dt.tz_localize(LOCAL_TIMEZONE).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+                parsed[good]
+                .dt.tz_localize(LOCAL_TIMEZONE, **_LOCAL_GAPS)
+                .dt.tz_convert("UTC")
+                .astype("datetime64[ns, UTC]")
             )
     unparseable = ~missing & times.isna().to_numpy(bool)
     return times, missing, unparseable
@@ -887,13 +1027,30 @@ def parse_operator(names: pd.Series | None, plmns: pd.Series | None) -> tuple[pd
         pair = pair * (len(uniques) + 1) + codes
     pair_codes, pair_uniques = pd.factorize(pair)
     _, first = np.unique(pair_codes, return_index=True)
-    small = {key: column.iloc[first].reset_index(drop=True) for key, column in given.items()}
-    operator, plmn, unknown = _parse_operator_rows(small.get("names"), small.get("plmns"))
+    small = {key: _texts(column.iloc[first]) for key, column in given.items()}
+    operator, plmn, unknown = _operator_table(small.get("names"), small.get("plmns"))
     return (
-        pd.Series(operator.array.take(pair_codes), index=index, dtype="string"),
-        pd.Series(plmn.array.take(pair_codes), index=index, dtype="string"),
-        np.asarray(unknown)[pair_codes],
+        pd.Series(pd.array(operator, dtype="string").take(pair_codes), index=index, dtype="string"),
+        pd.Series(pd.array(plmn, dtype="string").take(pair_codes), index=index, dtype="string"),
+        np.asarray(unknown, bool)[pair_codes],
     )
+
+
+def _texts(column: pd.Series) -> tuple[str | None, ...]:
+    return tuple(None if pd.isna(value) else str(value) for value in column.astype("string"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _operator_table(
+    names: tuple[str | None, ...] | None, plmns: tuple[str | None, ...] | None
+) -> tuple[tuple[str | None, ...], tuple[str | None, ...], tuple[bool, ...]]:
+    """:func:`_parse_operator_rows` of a few distinct (name, PLMN) pairs, remembered: the logs of one
+    department name the same few operators, and working it out costs a file 40 ms."""
+    operator, plmn, unknown = _parse_operator_rows(
+        None if names is None else pd.Series(names, dtype="string"),
+        None if plmns is None else pd.Series(plmns, dtype="string"),
+    )
+    return _texts(operator), _texts(plmn), tuple(bool(flag) for flag in unknown)
 
 
 def _parse_operator_rows(names: pd.Series | None, plmns: pd.Series | None) -> tuple[pd.Series, pd.Series, np.ndarray]:

@@ -2,7 +2,6 @@
 reading reports (:class:`IngestReport`, :class:`IngestResult`), apart from the registry so that
 format modules import this and the registry imports them (no cycle)."""
 
-
 from __future__ import annotations
 
 import json
@@ -143,5 +142,3 @@ class Reader:
     sniff: Callable[[Path, bytes], bool]
     parse: Callable[..., Parsed]
     parse_chunks: Callable[..., Iterator[Parsed]] | None = None
-
-

@@ -31,6 +31,7 @@ Decisions
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -249,6 +250,8 @@ def validate_measurements(
 
 
 _AREAS: dict[tuple, ProvinceArea] = {}
+#: id of a geometry array → (weak reference to it, its key in :data:`_AREAS`).
+_AREA_KEYS: dict[int, tuple[weakref.ref, tuple]] = {}
 
 
 class ProvinceArea:
@@ -291,7 +294,17 @@ class ProvinceArea:
     @classmethod
     def of(cls, communes: gpd.GeoDataFrame) -> ProvinceArea:
         """Return the area of these communes, built once per distinct set of geometries (a few kept)."""
-        key = (str(communes.crs), hash(tuple(shapely.to_wkb(communes.geometry.values))))
+        # hashing the geometries costs a file 75 ms: the same table (the same geometry array, still
+        # alive) found again is the same key without it
+        array = communes.geometry.array
+        known = _AREA_KEYS.get(id(array))
+        if known is not None and known[0]() is array:
+            key = known[1]
+        else:
+            key = (str(communes.crs), hash(tuple(shapely.to_wkb(communes.geometry.values))))
+            if len(_AREA_KEYS) >= 16:
+                _AREA_KEYS.pop(next(iter(_AREA_KEYS)))
+            _AREA_KEYS[id(array)] = (weakref.ref(array), key)
         if key not in _AREAS:
             if len(_AREAS) >= 4:
                 _AREAS.pop(next(iter(_AREAS)))
@@ -347,8 +360,9 @@ class MeasurementValidator:
 
     def __init__(self, communes: gpd.GeoDataFrame | None = None, now: pd.Timestamp | None = None):
         self.now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
-        self.bbox = area_bbox(communes)
         self.area = ProvinceArea.of(communes) if communes is not None and len(communes) else None
+        # the area already holds the communes' box in degrees (no reprojection per file)
+        self.bbox = self.area.bbox if self.area is not None else area_bbox(communes)
         self.communes = communes
         self._seen = np.zeros(0, np.uint64)
 

@@ -50,6 +50,14 @@ from lomsong import __version__, paths
 from lomsong.operators import OPERATORS
 from lomsong.reference.boundaries import METRIC_CRS
 from lomsong.reference.population import PopulationSurface, commune_labels
+from lomsong.simulate.defaults import (  # noqa: F401  (re-exported: the simulator's public defaults)
+    DEFAULT_DEVICES,
+    DEFAULT_END,
+    DEFAULT_GNETTRACK_DEVICES,
+    DEFAULT_POINTS,
+    DEFAULT_SEED,
+    DEFAULT_START,
+)
 from lomsong.simulate.radio import (
     TECHNOLOGY_PARAMETERS,
     TECHNOLOGY_PREFERENCE,
@@ -65,13 +73,6 @@ LOCAL_TZ = "Asia/Ho_Chi_Minh"
 #: Bumped whenever the model changes, so that a stale demo set is regenerated.
 SIMULATOR_VERSION = 2
 LOCAL_OFFSET = np.timedelta64(7, "h")
-DEFAULT_SEED = 2026
-#: Default demo size: the generic CSV stays under 10 MB.
-DEFAULT_POINTS = 70_000
-DEFAULT_DEVICES = 300
-DEFAULT_GNETTRACK_DEVICES = 6
-DEFAULT_START = "2026-08"
-DEFAULT_END = "2026-10"
 #: The demo scenario: new sites in a gap and an outage, both from the last month.
 DEMO_NEW_SITES_FROM = "2026-10"
 DEMO_OUTAGE_FROM = "2026-10"

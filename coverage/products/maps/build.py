@@ -7,12 +7,15 @@ per operator, a heat map of measurement density, villages by status, district bo
 names. A diacritic-insensitive commune search, fullscreen, scale bar, measuring tool, legend and a
 title block (data period, "dữ liệu mô phỏng" for simulated data) complete the page.
 
-Pages are self-contained: Leaflet and its plugins come from the vendored npm packages
-(:mod:`lomsong.products.maps.assets`) and are inlined, so only the background tiles need the internet.
+No page loads code from another server: Leaflet and its plugins come from the vendored npm packages
+(:mod:`lomsong.products.maps.assets`), either in one shared script and stylesheet under the pages'
+``assets/`` folder (a run's pages, the default) or inlined in each page (self-contained, to send
+one page on its own); only the background tiles need the internet.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from pathlib import Path
@@ -36,6 +39,8 @@ from lomsong.products.words import check_language, format_date, format_number, f
 from lomsong.reference.boundaries import METRIC_CRS, districts
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 
+#: Folder of a run's pages that holds their shared script and stylesheet (``asset_mode="shared"``).
+SHARED_ASSETS_FOLDER = "assets"
 #: Class breaks of the commune layer (share of people in gaps) and their colours: a grey for
 #: "none", then ColorBrewer YlOrRd (sequential, colour-blind safe).
 SHARE_BREAKS = [0.0, 0.02, 0.05, 0.10, 0.20]
@@ -105,10 +110,11 @@ def display_geometry(geometry: gpd.GeoSeries, simplify_metres: float = SIMPLIFY_
     numpy.ndarray
         Shapely geometries in EPSG:4326.
     """
-    metric = geometry.to_crs(METRIC_CRS)
     if simplify_metres > 0:
-        metric = metric.simplify(simplify_metres, preserve_topology=True)
-    values = metric.to_crs("EPSG:4326").values
+        metric = geometry.to_crs(METRIC_CRS).simplify(simplify_metres, preserve_topology=True)
+        values = metric.to_crs("EPSG:4326").values
+    else:  # nothing to do in metres: no round trip through UTM
+        values = geometry.to_crs("EPSG:4326").values
     return shapely.transform(np.asarray(values), lambda xy: np.round(xy, COORDINATE_DECIMALS))
 
 
@@ -167,6 +173,8 @@ def commune_features(
     lang: str,
     commune_url: str | None = "communes/{code}.html",
     focus_code: str | None = None,
+    *,
+    geometry: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Return the commune layer's GeoJSON: class, colour, label and a Vietnamese popup per commune.
 
@@ -182,6 +190,8 @@ def commune_features(
         Link to a commune's own map, ``{code}`` replaced; None for no link.
     focus_code : str, optional
         Commune drawn with a heavy outline (the commune page's own).
+    geometry : numpy.ndarray, optional
+        The communes' :func:`display_geometry`, when already computed (:class:`PreparedLayers`).
 
     Returns
     -------
@@ -219,7 +229,7 @@ def commune_features(
         popups.append(_table_html(rows, str(row.commune)) + link)
     frame["popup"] = popups
     frame["label"] = [f"{c} — {format_share(s, lang)}" for c, s in zip(frame["commune"], frame["share"], strict=True)]
-    geometry = display_geometry(communes.geometry)
+    geometry = display_geometry(communes.geometry) if geometry is None else geometry
     properties = ["commune_code", "commune", "district", "folded", "cls", "fill", "focus", "popup", "label"]
     return _feature_collection(frame, geometry, properties)
 
@@ -335,13 +345,15 @@ def cell_class_features(cells: pd.DataFrame, lang: str) -> dict[str, Any]:
 
     Cells without measurements (``no_data``) are left out to keep the page light.
     """
-    with_data = cells[(cells["state"].astype(str) != "no_data").to_numpy(bool)]
+    # arrays, not frame filters: this runs for every view of every page
+    states = cells["state"].astype(str).to_numpy()
+    shapes_of_cells = np.asarray(cells.geometry.values)
     rows, shapes = [], []
     for state in STATE_COLOURS:  # three classes
-        members = with_data[(with_data["state"].astype(str) == state).to_numpy(bool)]
-        if members.empty:
+        members = shapes_of_cells[states == state]
+        if len(members) == 0:
             continue
-        shapes.append(shapely.coverage_union_all(members.geometry.values))
+        shapes.append(shapely.coverage_union_all(members))
         rows.append(
             {
                 "state": state,
@@ -457,38 +469,15 @@ def _period_from_meta(meta: dict[str, Any]) -> tuple[Any, Any] | None:
 # Page furniture: title, legend, search, labels
 # ---------------------------------------------------------------------------------------------
 
-_CSS = """
-.lomsong-title{position:absolute;top:10px;left:50%;transform:translateX(-50%);z-index:1000;
-  background:rgba(255,255,255,.94);padding:6px 14px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);
-  font:13px/1.35 system-ui,'Segoe UI',Roboto,Arial,sans-serif;text-align:center;max-width:60%;}
-.lomsong-title h1{font-size:16px;margin:0 0 2px 0;}
-.lomsong-title .lomsong-synthetic{color:#fff;background:#b2182b;font-weight:bold;padding:1px 6px;border-radius:3px;
-  display:inline-block;margin-top:3px;}
-.lomsong-title a{color:#0b5394;}
-.lomsong-legend{position:absolute;bottom:28px;right:10px;z-index:1000;background:rgba(255,255,255,.94);
-  padding:8px 10px;border-radius:6px;box-shadow:0 1px 5px rgba(0,0,0,.35);
-  font:12px/1.3 system-ui,'Segoe UI',Roboto,Arial,sans-serif;max-width:260px;}
-.lomsong-legend h4{margin:6px 0 3px 0;font-size:12px;}
-.lomsong-legend h4:first-child{margin-top:0;}
-.lomsong-legend i{display:inline-block;width:16px;height:11px;margin-right:6px;vertical-align:-1px;
-  border:1px solid #777;}
-.lomsong-legend i.dot{border-radius:50%;width:10px;height:10px;border:1.5px solid #fff;outline:1px solid #777;}
-.lomsong-search{background:#fff;padding:4px;width:230px;font:13px system-ui,Arial,sans-serif;}
-.lomsong-search input{width:100%;box-sizing:border-box;padding:4px 6px;border:1px solid #aaa;border-radius:3px;
-  font-size:13px;}
-.lomsong-search ul{list-style:none;margin:2px 0 0 0;padding:0;max-height:260px;overflow-y:auto;}
-.lomsong-search li{padding:3px 6px;cursor:pointer;border-bottom:1px solid #eee;}
-.lomsong-search li:hover,.lomsong-search li.active{background:#e8f0fe;}
-.lomsong-search li small{color:#666;}
-.lomsong-label{font:600 11px system-ui,Arial,sans-serif;color:#222;white-space:nowrap;pointer-events:none;
-  text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff;transform:translate(-50%,-50%);width:auto!important;
-  height:auto!important;background:none;border:none;}
-table.lomsong-popup{border-collapse:collapse;font-size:12px;}
-table.lomsong-popup th{text-align:left;font-weight:normal;color:#555;padding:1px 8px 1px 0;vertical-align:top;}
-table.lomsong-popup td{padding:1px 0;}
-.lomsong-popup-title{font-weight:bold;font-size:14px;margin-bottom:4px;}
-.lomsong-popup-link{margin-top:6px;}
-"""
+#: The pages' own stylesheet and script (package data, read once): title, legend, search, labels.
+STATIC = Path(__file__).parent / "static"
+
+
+@functools.cache
+def _static(name: str) -> str:
+    text_of_file = (STATIC / name).read_text(encoding="utf-8")
+    # inlined into <style>/<script>: a literal closing tag would end the element early
+    return text_of_file.replace("</style", "<\\/style").replace("</script", "<\\/script")
 
 
 class _Furniture(MacroElement):
@@ -496,7 +485,7 @@ class _Furniture(MacroElement):
 
     _template = Template(
         """
-        {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
+        {% macro header(this, kwargs) %}<style>{{ this.css }}</style><script>{{ this.js }}</script>{% endmacro %}
         {% macro html(this, kwargs) %}{{ this.body }}{% endmacro %}
         """
     )
@@ -504,7 +493,8 @@ class _Furniture(MacroElement):
     def __init__(self, body: str) -> None:
         super().__init__()
         self._name = "LomsongFurniture"
-        self.css = _CSS
+        self.css = _static("lomsong.css")
+        self.js = _static("lomsong.js")
         self.body = body
 
 
@@ -514,76 +504,8 @@ class _Behaviour(MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function () {
-          var map = {{ this._parent.get_name() }};
-          var communes = {{ this.communes_layer }};
-          var entries = {{ this.entries }};
-          var text = {{ this.strings }};
-          window.lomsong = {map: map, communes: communes, layers: {{ this.layers }}};
-          function fold(s) {
-            return String(s).replace(/đ/g, 'd').replace(/Đ/g, 'D').normalize('NFD')
-              .replace(/[\\u0300-\\u036f]/g, '').replace(/[’‘`ʼ]/g, "'").toLowerCase()
-              .replace(/\\s+/g, ' ').trim();
-          }
-          function choose(entry) {
-            map.fitBounds(entry[4], {maxZoom: 13});
-            communes.eachLayer(function (layer) {
-              if (layer.feature && layer.feature.properties.commune_code === entry[0]) {
-                layer.openPopup(layer.getBounds().getCenter());
-              }
-            });
-          }
-          window.lomsong.choose = choose;
-          window.lomsong.fold = fold;
-          var Search = L.Control.extend({
-            options: {position: 'topleft'},
-            onAdd: function () {
-              var box = L.DomUtil.create('div', 'lomsong-search leaflet-bar');
-              var input = L.DomUtil.create('input', '', box);
-              input.type = 'search';
-              input.placeholder = text.placeholder;
-              input.setAttribute('aria-label', text.placeholder);
-              var list = L.DomUtil.create('ul', '', box);
-              L.DomEvent.disableClickPropagation(box);
-              L.DomEvent.disableScrollPropagation(box);
-              var found = [];
-              function show() {
-                var key = fold(input.value);
-                list.innerHTML = '';
-                if (!key) { found = []; return; }
-                found = entries.filter(function (e) { return e[3].indexOf(key) !== -1; });
-                found.sort(function (a, b) {
-                  var an = fold(a[1]).indexOf(key) !== -1 ? 0 : 1, bn = fold(b[1]).indexOf(key) !== -1 ? 0 : 1;
-                  return an - bn || a[1].localeCompare(b[1], 'vi');
-                });
-                if (!found.length) {
-                  var none = L.DomUtil.create('li', '', list);
-                  none.textContent = text.none;
-                  return;
-                }
-                found.slice(0, 12).forEach(function (e) {
-                  var item = L.DomUtil.create('li', '', list);
-                  item.textContent = e[1] + ' ';
-                  var small = L.DomUtil.create('small', '', item);
-                  small.textContent = e[2];
-                  item.setAttribute('data-code', e[0]);
-                  // Stop the click here: once the list is emptied Leaflet would see a map click and
-                  // close the popup that choose() opens.
-                  L.DomEvent.on(item, 'click', function (ev) {
-                    L.DomEvent.stop(ev); list.innerHTML = ''; input.value = e[1]; choose(e);
-                  });
-                });
-              }
-              L.DomEvent.on(input, 'input', show);
-              L.DomEvent.on(input, 'keydown', function (ev) {
-                if (ev.key !== 'Enter' || !found.length) { return; }
-                choose(found[0]); list.innerHTML = ''; input.value = found[0][1];
-              });
-              return box;
-            }
-          });
-          new Search().addTo(map);
-        })();
+        lomsongPage.behaviour({{ this._parent.get_name() }}, {{ this.communes_layer }}, {{ this.entries }},
+          {{ this.strings }}, {{ this.layers }});
         {% endmacro %}
         """
     )
@@ -603,12 +525,7 @@ class _Labels(MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        {{ this.labels }}.forEach(function (l) {
-          var name = document.createElement('span');
-          name.textContent = l[2];  // a commune name from a boundaries file: text, never markup
-          L.marker([l[0], l[1]], {icon: L.divIcon({className: 'lomsong-label', html: name, iconSize: null}),
-            interactive: false, keyboard: false}).addTo({{ this._parent.get_name() }});
-        });
+        lomsongPage.labels({{ this.labels }}, {{ this._parent.get_name() }});
         {% endmacro %}
         """
     )
@@ -732,22 +649,21 @@ def _add_layers(
     commune_url: str | None,
     focus_code: str | None = None,
     area: Any = None,
+    prepared: PreparedLayers | None = None,
 ) -> dict[str, str]:
     """Add every overlay to ``m``; return layer key → JavaScript variable name."""
-    summary = _select(results.communes, view_operator)
-    gaps = _select(results.gaps, view_operator)
-    cells_all_views = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
-    villages = results.villages
+    prepared = prepared or PreparedLayers(results, communes, view_operator)
+    summary, gaps, villages = prepared.summary, prepared.gaps, prepared.villages
+    cell_rows = None
     if area is not None:
         # A commune page draws what lies near its commune only.
-        gaps = gaps[gaps.intersects(area).to_numpy(bool)]
-        cells_all_views = cells_all_views[cells_all_views.intersects(area).to_numpy(bool)]
-        if villages is not None:
-            villages = villages[villages.intersects(area).to_numpy(bool)]
+        gaps, cell_rows, villages = prepared.near(area)
     names: dict[str, str] = {}
 
     commune_layer = folium.GeoJson(
-        commune_features(communes, summary, lang, commune_url, focus_code),
+        commune_features(
+            communes, summary, lang, commune_url, focus_code, geometry=prepared.commune_geometry(communes)
+        ),
         name=text(lang, "layer_communes"),
         style_function=lambda f: {
             "fillColor": f["properties"]["fill"],
@@ -760,7 +676,7 @@ def _add_layers(
     names["communes"] = commune_layer.get_name()
 
     district_layer = folium.GeoJson(
-        _feature_collection(districts(communes), display_geometry(districts(communes).geometry.boundary), ["district"]),
+        prepared.district_features(communes),
         name=text(lang, "layer_districts"),
         style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9},
         interactive=False,
@@ -768,7 +684,7 @@ def _add_layers(
     names["districts"] = district_layer.get_name()
 
     for operator in available_views(results):
-        view_cells = _select(cells_all_views, operator)
+        view_cells = prepared.view_cells(operator, cell_rows)
         if view_cells.empty:
             continue
         layer = folium.GeoJson(
@@ -786,7 +702,7 @@ def _add_layers(
         names[f"cells:{operator}"] = layer.get_name()
 
     heat = HeatMap(
-        heat_points(_select(cells_all_views, view_operator)) or [[0.0, 0.0, 0.0]],
+        heat_points(prepared.view_cells(view_operator, cell_rows)) or [[0.0, 0.0, 0.0]],
         name=text(lang, "layer_heat"),
         show=False,
         radius=14,
@@ -817,12 +733,7 @@ def _add_layers(
         names["villages"] = village_layer.get_name()
 
     label_group = folium.FeatureGroup(name=text(lang, "layer_labels"), show=True).add_to(m)
-    points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
-    labels = [
-        [round(p.y, 5), round(p.x, 5), short_name(n, t)]
-        for p, n, t in zip(points.values, communes["commune"], communes["commune_type"], strict=True)
-    ]
-    _Labels(labels).add_to(label_group)
+    _Labels(prepared.labels(communes)).add_to(label_group)
     names["labels"] = label_group.get_name()
 
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
@@ -842,6 +753,82 @@ def _add_layers(
     return names
 
 
+class PreparedLayers:
+    """What every page of one run, view and commune table shares, computed once for all the pages.
+
+    The commune outlines simplified once, the district borders (one layer for every page), the
+    label points, the view's rows and spatial indexes of the gaps, cells and villages, so that a
+    commune page only selects what lies near it: building the pages costs in proportion to the
+    gaps and cells drawn, not to the number of pages.
+
+    Parameters
+    ----------
+    results : RunResults
+        A finished run.
+    communes : geopandas.GeoDataFrame
+        Canonical commune table (every page's communes are rows of it).
+    view_operator : str
+        ``all`` or an operator id.
+    """
+
+    def __init__(self, results: RunResults, communes: gpd.GeoDataFrame, view_operator: str) -> None:
+        self.communes = communes
+        self.summary = _select(results.communes, view_operator)
+        self.gaps = _select(results.gaps, view_operator)
+        self.cells = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
+        self._cell_operators = self.cells["operator"].astype(str).to_numpy()
+        self.villages = results.villages
+        self._trees = {
+            name: shapely.STRtree(np.asarray(frame.geometry.values))
+            for name, frame in [("gaps", self.gaps), ("cells", self.cells), ("villages", self.villages)]
+            if frame is not None
+        }
+        self._geometry = pd.Series(list(display_geometry(communes.geometry)), index=communes.index, dtype=object)
+        points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
+        self._labels = pd.Series(
+            [
+                [round(p.y, 5), round(p.x, 5), html.escape(short_name(n, t))]
+                for p, n, t in zip(points.values, communes["commune"], communes["commune_type"], strict=True)
+            ],
+            index=communes.index,
+            dtype=object,
+        )
+        whole = districts(communes)
+        self._districts = whole[["district_code", "district"]].assign(
+            geometry=list(display_geometry(whole.geometry.boundary))
+        )
+
+    def near(self, area: Any) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame | None]:
+        """The view's gaps and villages that intersect ``area`` and the positions of its cells that do.
+
+        Rows keep their table order; the cell positions go to :meth:`view_cells`.
+        """
+
+        def rows(name: str) -> np.ndarray:
+            return np.sort(self._trees[name].query(area, predicate="intersects"))
+
+        villages = None if self.villages is None else self.villages.iloc[rows("villages")]
+        return self.gaps.iloc[rows("gaps")], rows("cells"), villages
+
+    def view_cells(self, operator: str, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """The ``any``-technology cells of one operator's view, of all or of these positions only."""
+        rows = np.arange(len(self.cells)) if rows is None else rows
+        return self.cells.iloc[rows[self._cell_operators[rows] == operator]]
+
+    def commune_geometry(self, communes: gpd.GeoDataFrame) -> np.ndarray:
+        """The simplified outlines of these communes (rows of the prepared table)."""
+        return self._geometry.loc[communes.index].to_numpy(object)
+
+    def labels(self, communes: gpd.GeoDataFrame) -> list:
+        """``[lat, lon, name]`` label of each of these communes."""
+        return self._labels.loc[communes.index].tolist()
+
+    def district_features(self, communes: gpd.GeoDataFrame) -> dict[str, Any]:
+        """The borders of the districts these communes lie in (whole districts, simplified once)."""
+        shown = self._districts[self._districts["district_code"].isin(communes["district_code"])]
+        return _feature_collection(shown, shown["geometry"].to_numpy(object), ["district"])
+
+
 def short_name(commune: str, commune_type: str | None) -> str:
     """Return a commune's name without its type (``Xã Đắk Wil`` → ``Đắk Wil``), for labels."""
     commune, prefix = str(commune), f"{commune_type} " if isinstance(commune_type, str) else ""
@@ -859,6 +846,8 @@ def province_map(
     lang: str = "vi",
     view_operator: str = ALL_OPERATORS,
     commune_url: str | None = "communes/{code}.html",
+    *,
+    prepared: PreparedLayers | None = None,
 ) -> folium.Map:
     """Build the province map of a run.
 
@@ -874,6 +863,8 @@ def province_map(
         View whose gaps and commune shares are drawn: ``all`` or an operator id.
     commune_url : str, optional
         Link from a commune's popup to its own map (``{code}`` replaced); None for no link.
+    prepared : PreparedLayers, optional
+        The layers shared by the run's pages, when several pages are built (same communes and view).
 
     Returns
     -------
@@ -884,7 +875,7 @@ def province_map(
     _check_view(results, view_operator)
     communes = _communes_or_default(communes)
     m = _base_map(lang, _bounds(communes))
-    _add_layers(m, results, communes, lang, view_operator, commune_url)
+    _add_layers(m, results, communes, lang, view_operator, commune_url, prepared=prepared)
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, text(lang, "title"))
@@ -903,6 +894,8 @@ def commune_map(
     view_operator: str = ALL_OPERATORS,
     province_url: str | None = "../index.html",
     commune_url: str | None = "{code}.html",
+    *,
+    prepared: PreparedLayers | None = None,
 ) -> folium.Map:
     """Build the map of one commune, zoomed to it, with its neighbours for context.
 
@@ -922,6 +915,8 @@ def commune_map(
         Link back to the province map; None for no link.
     commune_url : str, optional
         Link from a neighbour's popup to its own map.
+    prepared : PreparedLayers, optional
+        The layers shared by the run's pages (built from the same ``communes`` and view).
 
     Returns
     -------
@@ -937,7 +932,10 @@ def commune_map(
     area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
     nearby = communes[communes.intersects(area).to_numpy(bool)]
     m = _base_map(lang, _bounds(match))
-    _add_layers(m, results, nearby, lang, view_operator, commune_url, focus_code=str(commune_code), area=area)
+    prepared = prepared or PreparedLayers(results, communes, view_operator)
+    _add_layers(
+        m, results, nearby, lang, view_operator, commune_url, focus_code=str(commune_code), area=area, prepared=prepared
+    )
     back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
     heading = text(lang, "commune_title", commune=row["commune"], district=row["district"])
     m.add_child(
@@ -1030,7 +1028,7 @@ def build_maps(
     communes: gpd.GeoDataFrame | None = None,
     lang: str = "vi",
     view_operator: str = ALL_OPERATORS,
-    asset_mode: str = "inline",
+    asset_mode: str = "shared",
     asset_base_url: str | None = None,
     commune_codes: list[str] | None = None,
     on_page: Any = None,
@@ -1049,10 +1047,13 @@ def build_maps(
         Language.
     view_operator : str
         ``all`` or an operator id.
-    asset_mode : {"inline", "url"}
-        See :func:`render_html`.
+    asset_mode : {"shared", "inline", "url"}
+        ``shared`` (default): Leaflet and the plugins in one script and one stylesheet under
+        ``out_dir/assets/`` that every page links (light pages for a folder people open as a
+        whole); ``inline``: every page self-contained (to send one page by Zalo or e-mail);
+        ``url``: see :func:`render_html`.
     asset_base_url : str, optional
-        See :func:`render_html`.
+        See :func:`render_html` (``url`` mode).
     commune_codes : list of str, optional
         Only these commune pages (default: every commune).
     on_page : callable, optional
@@ -1070,10 +1071,15 @@ def build_maps(
         _mapassets.ensure_assets()
     out_dir = Path(out_dir)
     (out_dir / "communes").mkdir(parents=True, exist_ok=True)
+    index_assets = commune_assets = asset_base_url
+    if asset_mode == "shared":
+        _mapassets.write_shared_assets(out_dir / SHARED_ASSETS_FOLDER)
+        index_assets, commune_assets = SHARED_ASSETS_FOLDER, f"../{SHARED_ASSETS_FOLDER}"
     written = []
+    prepared = PreparedLayers(results, communes, view_operator)  # once for every page
     index = out_dir / "index.html"
     index.write_text(
-        render_html(province_map(results, communes, lang, view_operator), asset_mode, asset_base_url),
+        render_html(province_map(results, communes, lang, view_operator, prepared=prepared), asset_mode, index_assets),
         encoding="utf-8",
     )
     written.append(index)
@@ -1083,7 +1089,9 @@ def build_maps(
     for code in codes:  # one page per commune
         page = out_dir / "communes" / f"{code}.html"
         page.write_text(
-            render_html(commune_map(results, communes, code, lang, view_operator), asset_mode, asset_base_url),
+            render_html(
+                commune_map(results, communes, code, lang, view_operator, prepared=prepared), asset_mode, commune_assets
+            ),
             encoding="utf-8",
         )
         written.append(page)
