@@ -182,7 +182,8 @@ def demo(
         change = made.comparison.view()
         console.print(
             f"{made.periods[0]} → {made.periods[1]}, vùng lõm sóng (all operators): "
-            f"{int(change['closed'])} closed, {int(change['new'])} new, {int(change['persisting'])} persisting, "
+            f"{int(change['closed'])} closed, {int(change['not_remeasured'])} not measured again, "
+            f"{int(change['new'])} new, {int(change['persisting'])} persisting, "
             f"{_number(change['people_newly_covered'])} people newly covered"
         )
         console.print(f"  monthly runs: {', '.join(str(f) for f in made.run_folders)}")

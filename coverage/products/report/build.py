@@ -62,8 +62,10 @@ LABELS: dict[str, dict[str, str]] = {
         "villages_all": "Thôn, bon, buôn lõm sóng (không nhà mạng nào)",
         "change_headline": "Thay đổi số người trong vùng lõm so với kỳ trước ({previous})",
         "change_text": (
-            "{closed} vùng lõm đã được xoá, {new} vùng lõm mới, {shrunk} vùng thu hẹp, {grown} vùng mở rộng; "
-            "{covered} người được phủ sóng mới; số người trong vùng lõm {direction} {delta}."
+            "{closed} vùng lõm đã được xoá (đo lại thấy có sóng), {not_remeasured} vùng lõm chưa được đo lại "
+            "({not_remeasured_people} người, chưa biết đã có sóng hay chưa), {new} vùng lõm mới, {shrunk} vùng "
+            "thu hẹp, {grew} vùng mở rộng; {covered} người được phủ sóng mới (chỉ tính nơi đo lại thấy có sóng); "
+            "số người trong vùng lõm {direction} {delta}."
         ),
         "direction_down": "giảm",
         "direction_up": "tăng",
@@ -76,6 +78,7 @@ LABELS: dict[str, dict[str, str]] = {
         "people_in_gaps": "Số dân trong vùng lõm",
         "villages_weak": "Thôn sóng yếu",
         "closed": "Vùng lõm đã xoá",
+        "not_remeasured": "Vùng lõm chưa đo lại",
         "new": "Vùng lõm mới",
         "newly_covered": "Dân được phủ sóng mới",
         "areas_title": "Theo huyện và xã",
@@ -101,8 +104,9 @@ LABELS: dict[str, dict[str, str]] = {
         "status_new": "Mới",
         "status_persisting": "Không đổi",
         "status_shrunk": "Thu hẹp",
-        "status_grown": "Mở rộng",
-        "status_closed": "Đã xoá",
+        "status_grew": "Mở rộng",
+        "status_closed": "Đã xoá (đo lại có sóng)",
+        "status_not_remeasured": "Chưa đo lại",
         "status_none": "–",
         "trend_title": "Diễn biến qua các kỳ",
         "trend_people": "Số dân trong vùng lõm",
@@ -114,6 +118,7 @@ LABELS: dict[str, dict[str, str]] = {
         "map_districts": "Ranh giới huyện",
         "map_communes": "Ranh giới xã",
         "closed_list": "Vùng lõm đã xoá",
+        "not_remeasured_list": "Vùng lõm chưa được đo lại (cần đo)",
         "new_list": "Vùng lõm mới",
         "method_title": "Nguồn dữ liệu và phương pháp",
         "method": (
@@ -162,8 +167,10 @@ LABELS: dict[str, dict[str, str]] = {
         "villages_all": "Villages no operator covers",
         "change_headline": "Change in people in gaps since the previous period ({previous})",
         "change_text": (
-            "{closed} gaps closed, {new} new gaps, {shrunk} shrunk, {grown} grown; {covered} people newly "
-            "covered; people in gaps {direction} {delta}."
+            "{closed} gaps closed (measured covered again), {not_remeasured} gaps not measured again "
+            "({not_remeasured_people} people, unknown whether covered now), {new} new gaps, {shrunk} shrunk, "
+            "{grew} grew; {covered} people newly covered (only where measured covered); people in gaps "
+            "{direction} {delta}."
         ),
         "direction_down": "down by",
         "direction_up": "up by",
@@ -176,6 +183,7 @@ LABELS: dict[str, dict[str, str]] = {
         "people_in_gaps": "People in gaps",
         "villages_weak": "Villages with weak signal",
         "closed": "Gaps closed",
+        "not_remeasured": "Gaps not measured again",
         "new": "New gaps",
         "newly_covered": "People newly covered",
         "areas_title": "Per district and commune",
@@ -201,8 +209,9 @@ LABELS: dict[str, dict[str, str]] = {
         "status_new": "New",
         "status_persisting": "Unchanged",
         "status_shrunk": "Shrunk",
-        "status_grown": "Grown",
-        "status_closed": "Closed",
+        "status_grew": "Grew",
+        "status_closed": "Closed (measured covered)",
+        "status_not_remeasured": "Not measured again",
         "status_none": "–",
         "trend_title": "Trend over the stored periods",
         "trend_people": "People in gaps",
@@ -214,6 +223,7 @@ LABELS: dict[str, dict[str, str]] = {
         "map_districts": "District boundary",
         "map_communes": "Commune boundary",
         "closed_list": "Gaps closed",
+        "not_remeasured_list": "Gaps not measured again (to measure)",
         "new_list": "New gaps",
         "method_title": "Data sources and method",
         "method": (
@@ -435,12 +445,13 @@ def _operator_table(run: RunResults, comparison: Comparison | None, lang: str) -
         if comparison is not None:
             view = comparison.view(operator, ANY_TECHNOLOGY)
             row["closed"] = int(view["closed"])
+            row["not_remeasured"] = int(view["not_remeasured"])
             row["new"] = int(view["new"])
             row["newly_covered"] = float(view["people_newly_covered"])
         rows.append(row)
     frame = pd.DataFrame(rows)
     kinds = {"operator": "text", "n_gaps": "int", "people_in_gaps": "int", "villages_weak": "int"}
-    kinds |= {"closed": "int", "new": "int", "newly_covered": "int"}
+    kinds |= {"closed": "int", "not_remeasured": "int", "new": "int", "newly_covered": "int"}
     keys = list(frame.columns)
     headers = [labels[k] for k in keys]
     return Table(
@@ -781,7 +792,9 @@ def prepare_report(
                 closed=i18n.format_number(view["closed"], lang),
                 new=i18n.format_number(view["new"], lang),
                 shrunk=i18n.format_number(view["shrunk"], lang),
-                grown=i18n.format_number(view["grown"], lang),
+                grew=i18n.format_number(view["grew"], lang),
+                not_remeasured=i18n.format_number(view["not_remeasured"], lang),
+                not_remeasured_people=i18n.format_number(view["people_not_remeasured"], lang),
                 covered=i18n.format_number(view["people_newly_covered"], lang),
                 direction=labels[direction],
                 delta=i18n.format_number(abs(delta), lang) if delta else "",
@@ -1025,6 +1038,7 @@ def _change_lists(report: Report) -> list[tuple[str, list[str]]]:
     out = []
     for status, key, column in (
         ("closed", "closed_list", "population_before"),
+        ("not_remeasured", "not_remeasured_list", "population_before"),
         ("new", "new_list", "population_after"),
     ):
         rows = changes[changes["status"] == status].sort_values(column, ascending=False)
