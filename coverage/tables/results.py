@@ -52,6 +52,8 @@ GAP_SCHEMA: list[tuple[str, str]] = [
     ),
     ("commune_code", "GSO code of the commune holding most of the gap's people"),
     ("commune", "its name"),
+    ("unit_2025_code", "code of that commune's 2025 unit of Lâm Đồng (old communes mapped whole)"),
+    ("unit_2025", "name of that 2025 unit"),
     ("district_code", "its district's GSO code"),
     ("district", "its district"),
     ("commune_codes", "every commune the gap touches, ';'-joined, most people first"),
@@ -91,6 +93,8 @@ CELL_STATE_SCHEMA: list[tuple[str, str]] = [
 COMMUNE_SUMMARY_SCHEMA: list[tuple[str, str]] = [
     ("commune_code", "GSO code"),
     ("commune", "name"),
+    ("unit_2025_code", "code of the 2025 unit of Lâm Đồng the commune was merged into (mapped whole)"),
+    ("unit_2025", "name of that 2025 unit"),
     ("district_code", "district GSO code"),
     ("district", "district name"),
     ("operator", "view operator (or all)"),
