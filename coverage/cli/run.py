@@ -13,6 +13,7 @@ from lomsong.cli._progress import run_progress
 from lomsong.errors import LomsongError
 from lomsong.jobs.run import RunSummary, demo_measurement_files, run_analysis
 from lomsong.products import tables as export
+from lomsong.tables import results
 
 
 def _expand(measurements: list[Path] | None) -> list[Path] | None:
@@ -73,6 +74,7 @@ def print_summary(summary: RunSummary) -> None:
         + (f" holding {_number(people)} people" if people is not None else "")
         + f". Finished in {summary.seconds:.1f} s."
     )
+    print_headline(summary.meta.get("headline") or results.headline_figures(counts))
     out = summary.out
     console.print(f"Results in [bold]{out}[/]:")
     if summary.maps:
@@ -85,6 +87,27 @@ def print_summary(summary: RunSummary) -> None:
     console.print(f"  run record: {out / 'run.json'}")
     if not summary.maps:
         console.print(f"  (no maps this time: build them with `lomsong map --run {out}`)")
+
+
+def print_headline(headline: dict[str, float]) -> None:
+    """Print the people in gaps, covered and without enough evidence, each of the same denominator."""
+
+    def part(key: str, label: str) -> str:
+        share = headline[key.replace("people_", "share_")]
+        percent = f"{share:.1%}" if share == share else "–"
+        return f"{_number(headline[key])} {label} ({percent})"
+
+    console.print(
+        f"Of {_number(headline['population'])} people: "
+        + "; ".join(
+            [
+                part("people_in_gaps", "in vùng lõm sóng"),
+                part("people_covered", "covered"),
+                part("people_without_evidence", "[bold]without enough measurements to say[/]"),
+            ]
+        )
+        + "."
+    )
 
 
 @app.command()

@@ -659,6 +659,8 @@ def run_analysis(
             "inputs": inputs,
             "configuration": settings.to_dict(),
             "counts": {"measurements": n_measurements, **analysis.counts},
+            # Every headline figure with its denominator: in gaps, covered, without evidence.
+            "headline": results.headline_figures(analysis.counts),
             "versions": library_versions(),
             "timings": {
                 **stages.timings,

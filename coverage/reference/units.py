@@ -296,12 +296,57 @@ def add_unit_columns(table: pd.DataFrame, communes: pd.DataFrame, *, after: str 
     return out
 
 
+def dissolve_units(communes: pd.DataFrame) -> pd.DataFrame:
+    """Return the 2025 units as polygons dissolved from the old communes (mapped whole).
+
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame
+        Commune polygons with ``unit_2025`` (the bundled boundaries).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per unit, in the communes' CRS: ``unit_code, unit, n_old_communes,
+        old_communes`` (names, ';'-joined), ``old_commune_codes``, ``population`` (when the
+        communes have it), ``geometry``; sorted by code.
+
+    Raises
+    ------
+    UnitMappingError
+        As :func:`unit_mapping`.
+    """
+    import geopandas as gpd
+
+    mapping = unit_mapping(communes)
+    shapes = gpd.GeoDataFrame(
+        mapping[["unit_code", "unit", "commune_code", "commune"]],
+        geometry=communes.geometry.to_numpy(),
+        crs=communes.crs,
+    )
+    if "population" in communes:
+        shapes["population"] = communes["population"].astype(float).to_numpy()
+    aggregations: dict[str, tuple[str, object]] = {
+        "n_old_communes": ("commune_code", "nunique"),
+        "old_communes": ("commune", lambda names: ";".join(map(str, names))),
+        "old_commune_codes": ("commune_code", lambda codes: ";".join(map(str, codes))),
+    }
+    if "population" in shapes:
+        aggregations["population"] = ("population", "sum")
+    attributes = pd.DataFrame(shapes.drop(columns="geometry")).groupby(["unit_code", "unit"]).agg(**aggregations)
+    outlines = shapes[["unit_code", "unit", "geometry"]].dissolve(by=["unit_code", "unit"])
+    units = gpd.GeoDataFrame(attributes.join(outlines), geometry="geometry", crs=communes.crs).reset_index()
+    units["geometry"] = units.geometry.make_valid()
+    return units.sort_values("unit_code").reset_index(drop=True)
+
+
 __all__ = [
     "MAPPED_WHOLE_NOTE",
     "UNIT_CODE_COLUMN",
     "UNIT_FIELD",
     "UNIT_NAME_COLUMN",
     "add_unit_columns",
+    "dissolve_units",
     "UnitMappingError",
     "gap_people_by_unit",
     "parse_unit",
