@@ -131,7 +131,9 @@ def compare(
 def report(
     period: str = typer.Option(..., "--period", help="The month to report, YYYY-MM (its run must be stored)."),
     lang: str = typer.Option("vi", "--lang", help="vi (Vietnamese, default) or en."),
-    units: str = typer.Option("2019", "--units", help="2019: communes and districts; 2025: the new Lâm Đồng units."),
+    units: str = typer.Option(
+        "2025", "--units", help="2025 (default): the new Lâm Đồng units; 2019: the old communes and districts."
+    ),
     runs: Path = typer.Option(None, "--runs", help=_RUNS_HELP),
     out: Path = typer.Option(None, "--out", help="Folder for the report files (default: <runs>/reports/<period>/)."),
 ) -> None:

@@ -38,7 +38,6 @@ MAPPED_WHOLE_NOTE = {
 _UNIT_PATTERN = re.compile(r"^\s*(\d{5})\s+(\S.*?)\s*$")
 
 
-
 def parse_unit(text: str) -> tuple[str, str]:
     """Split a ``unit_2025`` value into the new unit's code and name.
 

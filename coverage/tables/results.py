@@ -145,7 +145,6 @@ class RunResults:
         return bool(self.meta.get("synthetic", False))
 
 
-
 #: The headline of a run (``run.json`` ``headline``): (key, meaning). The three people figures
 #: are the parts of one denominator, the people living in the province's cells.
 HEADLINE_SCHEMA: list[tuple[str, str]] = [

@@ -39,7 +39,13 @@ from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, display_name
 from lomsong.products import words as i18n
 from lomsong.products.workbook import Sheet, frame_kinds, readable_values, write_workbook
 from lomsong.reference.boundaries import METRIC_CRS
-from lomsong.reference.units import MAPPED_WHOLE_NOTE, gap_people_by_unit, summarise_units, unit_mapping
+from lomsong.reference.units import (
+    MAPPED_WHOLE_NOTE,
+    dissolve_units,
+    gap_people_by_unit,
+    summarise_units,
+    unit_mapping,
+)
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, GAPS_PARQUET, VILLAGES_PARQUET, RunResults
 
 UNITS = ("2019", "2025")
@@ -48,6 +54,15 @@ SYNTHETIC_MARK = "DỮ LIỆU MÔ PHỎNG"
 LABELS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Báo cáo vùng lõm sóng di động — tỉnh Đắk Nông",
+        "title_2025": "Báo cáo vùng lõm sóng di động — tỉnh Lâm Đồng (địa bàn tỉnh Đắk Nông cũ)",
+        "denominator": (
+            "Trong số {population} người sống trên địa bàn: {in_gaps} người ({share_in_gaps}) ở vùng lõm sóng "
+            "(đo thấy sóng yếu, không nhà mạng nào phủ), {covered} người ({share_covered}) ở nơi đo thấy có sóng, "
+            "và {unknown} người ({share_unknown}) ở nơi chưa đủ số đo để kết luận."
+        ),
+        "people_covered": "Người dân ở nơi đo thấy có sóng",
+        "people_without_evidence": "Người dân ở nơi chưa đủ số đo để kết luận",
+        "map_units": "Ranh giới đơn vị hành chính mới (2025)",
         "subtitle": "Kỳ báo cáo: tháng {month}/{year}",
         "subtitle_2025": "Kỳ báo cáo: tháng {month}/{year} — theo đơn vị hành chính mới (tỉnh Lâm Đồng)",
         "generated": "Lập ngày {date} bằng công cụ lomsong",
@@ -153,6 +168,15 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "Mobile coverage gaps — Đắk Nông province",
+        "title_2025": "Mobile coverage gaps — Lâm Đồng province (former Đắk Nông area)",
+        "denominator": (
+            "Of the {population} people living here: {in_gaps} ({share_in_gaps}) live in coverage gaps (measured "
+            "weak, no operator covers them), {covered} ({share_covered}) where coverage was measured, and "
+            "{unknown} ({share_unknown}) where there are not enough measurements to say."
+        ),
+        "people_covered": "People where coverage was measured",
+        "people_without_evidence": "People where there are not enough measurements to say",
+        "map_units": "Boundary of a new administrative unit (2025)",
         "subtitle": "Reporting period: {year}-{month}",
         "subtitle_2025": "Reporting period: {year}-{month} — in the new administrative units (Lâm Đồng province)",
         "generated": "Prepared on {date} with the lomsong tool",
@@ -260,7 +284,6 @@ LABELS: dict[str, dict[str, str]] = {
 
 #: H3 average cell areas (km²) by resolution, for the method paragraph.
 _H3_CELL_KM2 = {7: 5.16, 8: 0.74, 9: 0.105, 10: 0.015}
-
 
 
 @dataclass
@@ -392,17 +415,30 @@ def headline_figures(run: RunResults) -> dict[str, float]:
     dict
         ``people_without_coverage`` (people in the gaps of the all-operators view),
         ``population`` (people of the province in the commune summary), ``share_without_coverage``,
-        ``gaps_all`` (gaps of that view) and, when the run has villages, ``villages_all``
-        (villages no operator covers).
+        ``people_covered`` and ``people_without_evidence`` (people in cells measured covered,
+        and in cells without enough evidence, in that view) with their shares ``share_covered``,
+        ``share_without_evidence`` of the same population, ``gaps_all`` (gaps of that view) and,
+        when the run has villages, ``villages_all`` (villages no operator covers).
     """
     gaps = _view(run.gaps)
     summary = _view(run.communes)
     people = float(gaps["population"].sum())
     population = float(summary["population"].sum())
+    commune_people = summary["population"].astype(float).fillna(0.0)
+    covered = float((commune_people * summary["share_people_covered"].astype(float).fillna(0.0)).sum())
+    unknown = float((commune_people * summary["share_people_no_data"].astype(float).fillna(0.0)).sum())
+
+    def share(value: float) -> float:
+        return value / population if population > 0 else float("nan")
+
     figures = {
         "people_without_coverage": people,
         "population": population,
-        "share_without_coverage": people / population if population > 0 else float("nan"),
+        "share_without_coverage": share(people),
+        "people_covered": covered,
+        "share_covered": share(covered),
+        "people_without_evidence": unknown,
+        "share_without_evidence": share(unknown),
         "gaps_all": float(len(gaps)),
     }
     if run.villages is not None and "no_operator" in run.villages:
@@ -709,7 +745,7 @@ def prepare_report(
     trend: pd.DataFrame | None = None,
     communes: gpd.GeoDataFrame | None = None,
     lang: str = "vi",
-    units: str = "2019",
+    units: str = "2025",
     today: str | None = None,
 ) -> Report:
     """Gather everything the report shows (pure: tables in, a :class:`Report` out).
@@ -731,7 +767,8 @@ def prepare_report(
     lang : str
         ``vi`` (default) or ``en``.
     units : str
-        ``2019`` (the communes and districts of the data) or ``2025`` (the new Lâm Đồng units).
+        ``2025`` (default: the new Lâm Đồng units, old communes mapped whole) or ``2019`` (the
+        communes and districts of the data, as history).
     today : str, optional
         Date printed as the preparation date (default: today).
 
@@ -751,7 +788,16 @@ def prepare_report(
     synthetic = run.synthetic or (comparison.synthetic if comparison is not None else False)
     date = today or datetime.now().date().isoformat()
     texts = {
-        "title": labels["title"],
+        "title": labels["title_2025" if units == "2025" else "title"],
+        "denominator": labels["denominator"].format(
+            population=i18n.format_number(figures["population"], lang),
+            in_gaps=i18n.format_number(figures["people_without_coverage"], lang),
+            share_in_gaps=i18n.format_share(figures["share_without_coverage"], lang),
+            covered=i18n.format_number(figures["people_covered"], lang),
+            share_covered=i18n.format_share(figures["share_covered"], lang),
+            unknown=i18n.format_number(figures["people_without_evidence"], lang),
+            share_unknown=i18n.format_share(figures["share_without_evidence"], lang),
+        ),
         "subtitle": labels["subtitle_2025" if units == "2025" else "subtitle"].format(month=month, year=year),
         "generated": labels["generated"].format(date=i18n.format_date(date, lang)),
         "synthetic_banner": labels["synthetic_banner"] if synthetic else "",
@@ -767,6 +813,20 @@ def prepare_report(
             figures["people_without_coverage"],
             i18n.format_number(figures["people_without_coverage"], lang),
             labels["share_of_population"].format(share=i18n.format_share(figures["share_without_coverage"], lang)),
+        ),
+        Headline(
+            "people_covered",
+            labels["people_covered"],
+            figures["people_covered"],
+            i18n.format_number(figures["people_covered"], lang),
+            labels["share_of_population"].format(share=i18n.format_share(figures["share_covered"], lang)),
+        ),
+        Headline(
+            "people_without_evidence",
+            labels["people_without_evidence"],
+            figures["people_without_evidence"],
+            i18n.format_number(figures["people_without_evidence"], lang),
+            labels["share_of_population"].format(share=i18n.format_share(figures["share_without_evidence"], lang)),
         ),
         Headline("gaps_all", labels["gaps_all"], figures["gaps_all"], i18n.format_number(figures["gaps_all"], lang)),
     ]
@@ -944,6 +1004,14 @@ def trend_chart(report: Report) -> bytes:
     return _figure_png(figure)
 
 
+def _short_unit_name(name: str) -> str:
+    """A map label without the unit type: "Huyện Đắk Mil" → "Đắk Mil", "Phường Nam Gia Nghĩa" → "P. Nam Gia Nghĩa"."""
+    for prefix, short in (("Huyện ", ""), ("Thành phố ", "TP "), ("Thị xã ", "TX "), ("Xã ", ""), ("Phường ", "P. ")):
+        if name.startswith(prefix):
+            return short + name[len(prefix) :]
+    return name
+
+
 def province_map(report: Report, communes: gpd.GeoDataFrame) -> bytes:
     """Return a PNG map of the province: communes, districts, gaps now, gaps closed since before."""
     import matplotlib
@@ -958,10 +1026,17 @@ def province_map(report: Report, communes: gpd.GeoDataFrame) -> bytes:
     metric = communes.to_crs(METRIC_CRS)
     figure, ax = plt.subplots(figsize=(8, 8.4))
     metric.plot(ax=ax, facecolor="#F4F1EA", edgecolor="#B9B2A6", linewidth=0.4)
-    districts(communes).to_crs(METRIC_CRS).plot(ax=ax, facecolor="none", edgecolor="#4A4A4A", linewidth=1.1)
+    if report.units == "2025":
+        # Today's units, dissolved from the old communes (mapped whole), over the old commune lines.
+        outlines = dissolve_units(communes).to_crs(METRIC_CRS)
+        outline_label, name_column = report.label("map_units"), "unit"
+    else:
+        outlines = districts(communes).to_crs(METRIC_CRS)
+        outline_label, name_column = report.label("map_districts"), "district"
+    outlines.plot(ax=ax, facecolor="none", edgecolor="#4A4A4A", linewidth=1.1)
     handles = [
         Line2D([], [], color="#B9B2A6", linewidth=0.8, label=report.label("map_communes")),
-        Line2D([], [], color="#4A4A4A", linewidth=1.4, label=report.label("map_districts")),
+        Line2D([], [], color="#4A4A4A", linewidth=1.4, label=outline_label),
     ]
     if len(report.closed_gaps):
         report.closed_gaps.to_crs(METRIC_CRS).plot(
@@ -971,12 +1046,11 @@ def province_map(report: Report, communes: gpd.GeoDataFrame) -> bytes:
     if len(report.current_gaps):
         report.current_gaps.to_crs(METRIC_CRS).plot(ax=ax, facecolor="#D7191C", edgecolor="#8B0000", linewidth=0.6)
         handles.append(Patch(facecolor="#D7191C", edgecolor="#8B0000", label=report.label("map_gaps")))
-    labels = districts(communes).to_crs(METRIC_CRS)
-    for point, name in zip(labels.geometry.representative_point(), labels["district"], strict=True):
+    for point, name in zip(outlines.geometry.representative_point(), outlines[name_column], strict=True):
         ax.annotate(
-            str(name).replace("Huyện ", "").replace("Thành phố ", "TP "),
+            _short_unit_name(str(name)),
             (point.x, point.y),
-            fontsize=8,
+            fontsize=6 if report.units == "2025" else 8,
             ha="center",
             color="#222222",
             bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.6, "linewidth": 0},
@@ -1163,6 +1237,7 @@ def render_pdf(report: Report, images: dict[str, bytes], path: str | Path) -> Pa
     else:
         story.append(Spacer(1, 6))
     story.append(Paragraph(escape(report.label("headline")), h2))
+    story.append(Paragraph(escape(report.texts["denominator"]), body))
     headline_rows = [
         [
             Paragraph(escape(h.label), cell),
