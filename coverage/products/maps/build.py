@@ -32,22 +32,45 @@ from folium.utilities import JsCode
 from lomsong._text import fold
 from lomsong.operators import OPERATOR_IDS, display_name
 from lomsong.products.maps import assets as _mapassets
-from lomsong.products.words import check_language, format_date, format_number, format_share, text
+from lomsong.products.words import STRINGS, check_language, format_date, format_number, format_share, text
 from lomsong.reference.boundaries import METRIC_CRS, districts
+from lomsong.reference.units import (
+    MAPPED_WHOLE_NOTE,
+    dissolve_units,
+    parse_unit,
+    summarise_units,
+    unit_lookup,
+    unit_mapping,
+)
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 
-#: Class breaks of the commune layer (share of people in gaps) and their colours: a grey for
-#: "none", then ColorBrewer YlOrRd (sequential, colour-blind safe).
+#: Class breaks of the commune layer (share of people in gaps) and their colours: ColorBrewer
+#: YlOrBr (sequential, colour-blind safe), the palest for "none". Browns, not reds, so that the
+#: weak cells and the gaps (purples) stand out on top of it for every colour vision.
 SHARE_BREAKS = [0.0, 0.02, 0.05, 0.10, 0.20]
-SHARE_COLOURS = ["#f0f0f0", "#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
+SHARE_COLOURS = ["#ffffd4", "#fee391", "#fec44f", "#fe9929", "#d95f0e", "#993404"]
 NO_PEOPLE_COLOUR = "#ffffff"
+#: The choropleth's own class for a commune whose share in gaps means little: more than
+#: ``INSUFFICIENT_CLASS_SHARE`` of its people live where there is not enough evidence. Grey, as
+#: the cells without enough evidence, never "0 %".
+INSUFFICIENT_CLASS_SHARE = 0.5
+INSUFFICIENT_CLASS_COLOUR = "#a3a3a3"
+INSUFFICIENT_CLASS = -2
+#: Padding (pixels) kept around the area when the page opens: room for the title and the legend.
+FIT_PADDING_TOP_LEFT = (20, 120)
+FIT_PADDING_BOTTOM_RIGHT = (280, 10)
+#: Zoom from which the old communes' names show beside the units' (fewer labels at province scale).
+COMMUNE_LABEL_MIN_ZOOM = 10.5
+#: Outline of the 2025 units (drawn over the old communes they were dissolved from).
+UNIT_OUTLINE = {"color": "#1a1a1a", "weight": 2.6, "opacity": 0.95}
 #: Gap evidence colours: purples, distinct from the commune reds for every colour vision.
 EVIDENCE_STYLE = {
     "confirmed": {"color": "#3f007d", "fillColor": "#54278f", "fillOpacity": 0.65, "weight": 1.5},
     "likely": {"color": "#54278f", "fillColor": "#bcbddc", "fillOpacity": 0.55, "weight": 1.5, "dashArray": "4 3"},
 }
-#: Cell state colours (Okabe-Ito).
-STATE_COLOURS = {"covered": "#0072B2", "weak": "#D55E00", "insufficient": "#999999"}
+#: Cell state colours: Okabe-Ito blue, a near-black indigo (the gaps' hue family, far from every
+#: choropleth class for every colour vision: tests/test_maps.py checks it), grey.
+STATE_COLOURS = {"covered": "#0072B2", "weak": "#1B0C42", "insufficient": "#999999"}
 #: Village status colours.
 VILLAGE_COLOURS = {"in_gap": "#D55E00", "weak": "#E69F00", "covered": "#0072B2", "no_data": "#999999"}
 #: Display precision: 1e-5 degree is about 1 m.
@@ -124,12 +147,51 @@ def _feature_collection(frame: pd.DataFrame, geometry: np.ndarray, properties: l
     return {"type": "FeatureCollection", "features": features}
 
 
-def _share_class(share: pd.Series) -> np.ndarray:
-    """Class index of each share (0 = nobody in gaps), -1 where unknown (no people)."""
+def _share_class(share: pd.Series, no_data_share: pd.Series | None = None) -> np.ndarray:
+    """Class index of each share (0 = nobody in gaps), -1 where unknown (no people).
+
+    With ``no_data_share``, communes where more than :data:`INSUFFICIENT_CLASS_SHARE` of the
+    people live without enough evidence get :data:`INSUFFICIENT_CLASS` ("chưa đủ số liệu").
+    """
     values = share.to_numpy(float, na_value=np.nan)
     classes = np.searchsorted(np.asarray(SHARE_BREAKS), values, side="right")
     classes = np.where(values <= 0, 0, classes)
+    if no_data_share is not None:
+        unknown = no_data_share.to_numpy(float, na_value=np.nan) > INSUFFICIENT_CLASS_SHARE
+        classes = np.where(unknown, INSUFFICIENT_CLASS, classes)
     return np.where(np.isnan(values), -1, classes)
+
+
+def _class_fill(classes: np.ndarray) -> list[str]:
+    return [
+        NO_PEOPLE_COLOUR if c == -1 else INSUFFICIENT_CLASS_COLOUR if c == INSUFFICIENT_CLASS else SHARE_COLOURS[c]
+        for c in classes
+    ]
+
+
+def _people_share(people: float, population: float, lang: str) -> str:
+    """``1.234 người (12,5 %)``: a figure with its share of the denominator."""
+    share = people / population if population and population > 0 else float("nan")
+    return f"{format_number(people, lang)} {text(lang, 'people_unit')} ({format_share(share, lang)})"
+
+
+def denominator_text(population: float, in_gaps: float, covered: float, unknown: float, lang: str) -> str:
+    """The headline's denominator line: people in gaps, covered and without enough evidence."""
+
+    def share(value: float) -> str:
+        return format_share(value / population if population > 0 else float("nan"), lang)
+
+    return text(
+        lang,
+        "denominator",
+        population=format_number(population, lang),
+        in_gaps=format_number(in_gaps, lang),
+        share_in_gaps=share(in_gaps),
+        covered=format_number(covered, lang),
+        share_covered=share(covered),
+        unknown=format_number(unknown, lang),
+        share_unknown=share(unknown),
+    )
 
 
 def _share_labels(lang: str) -> list[str]:
@@ -157,6 +219,8 @@ def commune_features(
     lang: str,
     commune_url: str | None = "communes/{code}.html",
     focus_code: str | None = None,
+    focus_codes: list[str] | None = None,
+    unit_url: str | None = None,
 ) -> dict[str, Any]:
     """Return the commune layer's GeoJSON: class, colour, label and a Vietnamese popup per commune.
 
@@ -172,11 +236,16 @@ def commune_features(
         Link to a commune's own map, ``{code}`` replaced; None for no link.
     focus_code : str, optional
         Commune drawn with a heavy outline (the commune page's own).
+    focus_codes : list of str, optional
+        Communes drawn with a heavy outline (a unit page's old communes).
+    unit_url : str, optional
+        Link from the popup to the commune's 2025 unit page, ``{code}`` replaced.
 
     Returns
     -------
     dict
-        FeatureCollection.
+        FeatureCollection. The popup gives the people in gaps, covered and without enough
+        evidence, each with its share of the commune's population, and the commune's 2025 unit.
     """
     columns = ["people_in_gaps", "share_people_covered", "share_people_no_data", "n_gaps"]
     view = summary.drop_duplicates("commune_code").set_index(summary.drop_duplicates("commune_code")["commune_code"])
@@ -187,31 +256,105 @@ def commune_features(
     in_gaps = pd.to_numeric(frame["people_in_gaps"], errors="coerce").astype(float).fillna(0.0)
     share = (in_gaps / population.where(population > 0)).clip(0, 1)
     frame["share"] = share
-    frame["cls"] = _share_class(share)
-    frame["fill"] = [NO_PEOPLE_COLOUR if c < 0 else SHARE_COLOURS[c] for c in frame["cls"]]
-    frame["focus"] = (frame["commune_code"] == focus_code).to_numpy(bool) if focus_code else False
+    frame["cls"] = _share_class(share, frame["share_people_no_data"])
+    frame["fill"] = _class_fill(frame["cls"].to_numpy())
+    focus = {focus_code} if focus_code else set(focus_codes or [])
+    frame["focus"] = frame["commune_code"].astype(str).isin(focus).to_numpy(bool)
     frame["folded"] = [fold(f"{n} {d}") for n, d in zip(frame["commune"], frame["district"], strict=True)]
+    units = unit_lookup(communes)
+    frame["unit_code"] = frame["commune_code"].astype(str).map(units["unit_2025_code"]).to_numpy()
+    frame["unit"] = frame["commune_code"].astype(str).map(units["unit_2025"]).to_numpy()
     popups = []
     for row in frame.itertuples():  # one per commune
+        people = float(row.population) if pd.notna(row.population) else 0.0
+        covered = people * float(row.share_people_covered) if pd.notna(row.share_people_covered) else float("nan")
+        unknown = people * float(row.share_people_no_data) if pd.notna(row.share_people_no_data) else float("nan")
         rows = [
             (text(lang, "district"), html.escape(str(row.district))),
-            (text(lang, "population"), f"{format_number(row.population, lang)} {text(lang, 'people_unit')}"),
-            (text(lang, "people_in_gaps"), f"{format_number(row.people_in_gaps, lang)} {text(lang, 'people_unit')}"),
-            (text(lang, "share_in_gaps"), format_share(row.share, lang)),
-            (text(lang, "share_covered"), format_share(row.share_people_covered, lang)),
-            (text(lang, "share_no_data"), format_share(row.share_people_no_data, lang)),
+            (text(lang, "population"), f"<b>{format_number(row.population, lang)} {text(lang, 'people_unit')}</b>"),
+            (text(lang, "people_in_gaps"), _people_share(float(row.people_in_gaps or 0.0), people, lang)),
+            (text(lang, "people_covered"), _people_share(covered, people, lang)),
+            (text(lang, "people_no_data"), _people_share(unknown, people, lang)),
             (text(lang, "n_gaps"), format_number(row.n_gaps, lang)),
         ]
+        if isinstance(row.unit, str) and row.unit:
+            unit = html.escape(row.unit)
+            if unit_url:
+                unit = f"<a href='{html.escape(unit_url.format(code=row.unit_code))}'>{unit}</a>"
+            rows.insert(0, (text(lang, "unit"), f"<b>{unit}</b>"))
         link = ""
         if commune_url and row.commune_code != focus_code:
             href = html.escape(commune_url.format(code=row.commune_code))
             link = f"<div class='lomsong-popup-link'><a href='{href}'>{text(lang, 'open_commune_map')}</a></div>"
         popups.append(_table_html(rows, str(row.commune)) + link)
     frame["popup"] = popups
-    frame["label"] = [f"{c} — {format_share(s, lang)}" for c, s in zip(frame["commune"], frame["share"], strict=True)]
+    frame["label"] = [
+        f"{c} — {text(lang, 'state_insufficient') if k == INSUFFICIENT_CLASS else format_share(s, lang)}"
+        for c, s, k in zip(frame["commune"], frame["share"], frame["cls"], strict=True)
+    ]
     geometry = display_geometry(communes.geometry)
     properties = ["commune_code", "commune", "district", "folded", "cls", "fill", "focus", "popup", "label"]
     return _feature_collection(frame, geometry, properties)
+
+
+def unit_features(
+    units: gpd.GeoDataFrame,
+    unit_summary: pd.DataFrame,
+    lang: str,
+    unit_url: str | None = "units/{code}.html",
+    focus_code: str | None = None,
+) -> dict[str, Any]:
+    """Return the 2025 units' GeoJSON: outline, label and a popup with the denominators.
+
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        :func:`lomsong.reference.units.dissolve_units`.
+    unit_summary : pandas.DataFrame
+        :func:`lomsong.reference.units.summarise_units` rows of one view.
+    lang : str
+        ``vi`` or ``en``.
+    unit_url : str, optional
+        Link to a unit's own map, ``{code}`` replaced; None for no link.
+    focus_code : str, optional
+        The unit page's own unit (no link to itself).
+
+    Returns
+    -------
+    dict
+        FeatureCollection (``unit_code, unit, folded, popup, label``). The popup names the old
+        communes and says they are mapped whole.
+    """
+    frame = pd.DataFrame(units.drop(columns="geometry")).copy()
+    view = unit_summary.drop_duplicates("unit_code").set_index("unit_code")
+    for column in ("population", "people_in_gaps", "share_people_covered", "share_people_no_data", "n_gaps"):
+        source = view[column] if column in view else pd.Series(dtype=float)
+        frame[f"v_{column}"] = frame["unit_code"].map(source).to_numpy()
+    frame["folded"] = [fold(f"{u} {o}") for u, o in zip(frame["unit"], frame["old_communes"], strict=True)]
+    popups = []
+    for row in frame.itertuples():  # one per unit (28)
+        people = float(row.v_population) if pd.notna(row.v_population) else 0.0
+        covered = people * float(row.v_share_people_covered) if pd.notna(row.v_share_people_covered) else float("nan")
+        unknown = people * float(row.v_share_people_no_data) if pd.notna(row.v_share_people_no_data) else float("nan")
+        rows = [
+            (text(lang, "unit_code"), html.escape(str(row.unit_code))),
+            (text(lang, "old_communes"), html.escape(", ".join(str(row.old_communes).split(";")))),
+            (text(lang, "population"), f"<b>{format_number(people, lang)} {text(lang, 'people_unit')}</b>"),
+            (text(lang, "people_in_gaps"), _people_share(float(row.v_people_in_gaps or 0.0), people, lang)),
+            (text(lang, "people_covered"), _people_share(covered, people, lang)),
+            (text(lang, "people_no_data"), _people_share(unknown, people, lang)),
+            (text(lang, "n_gaps"), format_number(row.v_n_gaps, lang)),
+        ]
+        note = f"<div class='lomsong-popup-note'>{html.escape(MAPPED_WHOLE_NOTE[lang])}</div>"
+        link = ""
+        if unit_url and row.unit_code != focus_code:
+            href = html.escape(unit_url.format(code=row.unit_code))
+            link = f"<div class='lomsong-popup-link'><a href='{href}'>{text(lang, 'open_unit_map')}</a></div>"
+        popups.append(_table_html(rows, str(row.unit)) + note + link)
+    frame["popup"] = popups
+    frame["label"] = frame["unit"].astype(str)
+    geometry = display_geometry(units.geometry)
+    return _feature_collection(frame, geometry, ["unit_code", "unit", "folded", "popup", "label"])
 
 
 def gap_features(gaps: pd.DataFrame, lang: str) -> dict[str, Any]:
@@ -454,9 +597,15 @@ class _Behaviour(MacroElement):
               .replace(/\\s+/g, ' ').trim();
           }
           function choose(entry) {
-            map.fitBounds(entry[4], {maxZoom: 13});
-            communes.eachLayer(function (layer) {
-              if (layer.feature && layer.feature.properties.commune_code === entry[0]) {
+            // No animation: the popup opened next must pan clear of the title against the final view.
+            map.fitBounds(entry[4], {maxZoom: 13, animate: false, paddingTopLeft: [20, 150],
+                                     paddingBottomRight: [290, 10]});
+            // entry[5] is 'unit' for a 2025 unit, else an old commune.
+            var isUnit = entry[5] === 'unit' && window.lomsong.layers.units;
+            var target = isUnit ? window.lomsong.layers.units : communes;
+            var key = isUnit ? 'unit_code' : 'commune_code';
+            target.eachLayer(function (layer) {
+              if (layer.feature && layer.feature.properties[key] === entry[0]) {
                 layer.openPopup(layer.getBounds().getCenter());
               }
             });
@@ -531,9 +680,11 @@ class _Labels(MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        {{ this.labels }}.forEach(function (l) {
-          L.marker([l[0], l[1]], {icon: L.divIcon({className: 'lomsong-label', html: l[2], iconSize: null}),
-            interactive: false, keyboard: false}).addTo({{ this._parent.get_name() }});
+        // [lat, lon, name, extra class, min zoom]; most important first (decluttering keeps those).
+        {{ this._parent.get_name() }}._lomsongLabels = {{ this.labels }}.map(function (l) {
+          return L.marker([l[0], l[1]], {icon: L.divIcon({className: 'lomsong-label ' + (l[3] || ''), html: l[2],
+            iconSize: null}), interactive: false, keyboard: false, minZoom: l[4] || 0})
+            .addTo({{ this._parent.get_name() }});
         });
         {% endmacro %}
         """
@@ -545,8 +696,158 @@ class _Labels(MacroElement):
         self.labels = json.dumps(labels, ensure_ascii=False)
 
 
+_LEGIBLE_CSS = """
+.leaflet-top{z-index:1001;}
+#lomsong-title{max-width:min(54%,700px);padding:4px 12px;font-size:12px;line-height:1.3;}
+#lomsong-title h1{font-size:15px;}
+.lomsong-legend.leaflet-control{position:relative;bottom:auto;right:auto;margin-bottom:6px;
+  max-height:calc(100vh - 150px);overflow-y:auto;}
+.lomsong-legend details summary{cursor:pointer;font-weight:bold;font-size:12px;}
+.lomsong-legend small{color:#444;display:block;max-width:230px;}
+.lomsong-label-unit{font:700 12px system-ui,Arial,sans-serif;color:#111;letter-spacing:.2px;}
+.lomsong-label-commune{font:500 10px system-ui,Arial,sans-serif;color:#333;}
+.lomsong-popup-note{font-size:11px;color:#555;max-width:340px;margin-top:4px;}
+.lomsong-denominator{font-size:12px;}
+"""
+
+
+class _Legibility(MacroElement):
+    """What makes the page read at 1366×768: a legend that is a Leaflet control (so it never
+    covers another control), a metric-only scale, labels that hide where they would overlap, and
+    a Vietnamese measuring tool (leaflet-measure ships no Vietnamese: its English text is replaced
+    on the page as it appears)."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function () {
+          var map = {{ this._parent.get_name() }};
+          L.control.scale({metric: true, imperial: false, position: 'bottomleft'}).addTo(map);
+          var legend = document.getElementById('lomsong-legend');
+          if (legend) {
+            var Legend = L.Control.extend({options: {position: 'bottomright'}, onAdd: function () {
+              L.DomEvent.disableClickPropagation(legend); L.DomEvent.disableScrollPropagation(legend);
+              return legend;
+            }});
+            new Legend().addTo(map);
+          }
+          var groups = {{ this.label_groups }};
+          function overlaps(a, b) {
+            return !(a.right < b.left || a.left > b.right || a.bottom < b.top || a.top > b.bottom);
+          }
+          function declutter() {
+            var kept = [];
+            groups.forEach(function (group) {
+              if (!map.hasLayer(group)) { return; }
+              (group._lomsongLabels || []).forEach(function (marker) {
+                var element = marker.getElement();
+                if (!element) { return; }
+                if (marker.options.minZoom && map.getZoom() < marker.options.minZoom) {
+                  element.style.visibility = 'hidden';
+                  return;
+                }
+                var box = element.getBoundingClientRect();
+                var padded = {left: box.left - 2, right: box.right + 2, top: box.top - 1, bottom: box.bottom + 1};
+                var hidden = kept.some(function (other) { return overlaps(padded, other); });
+                element.style.visibility = hidden ? 'hidden' : 'visible';
+                if (!hidden) { kept.push(padded); }
+              });
+            });
+          }
+          map.on('zoomend moveend overlayadd overlayremove resize', declutter);
+          map.whenReady(function () { setTimeout(declutter, 0); });
+          window.lomsong = window.lomsong || {};
+          window.lomsong.declutter = declutter;
+          var words = {{ this.measure_words }};
+          if (!Object.keys(words).length) { return; }
+          var unitsPattern = /(\\d{1,3}(?:,\\d{3})*(?:\\.\\d+)?)(?=\\s*(?:km|ha|m²|m)(?![A-Za-z]))/g;
+          function localNumber(match) {
+            return match.replace(/,/g, '\u0001').replace(/\\./g, ',').replace(/\u0001/g, '.');
+          }
+          function translate(root) {
+            var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, null);
+            var node;
+            while ((node = walker.nextNode())) {
+              var value = node.nodeValue, key = value.trim();
+              if (words[key]) { node.nodeValue = value.replace(key, words[key]); continue; }
+              var local = value.replace(unitsPattern, localNumber);
+              if (local !== value) { node.nodeValue = local; }
+            }
+            root.querySelectorAll('[title]').forEach(function (element) {
+              var title = element.getAttribute('title');
+              if (words[title]) { element.setAttribute('title', words[title]); }
+            });
+          }
+          var container = map.getContainer();
+          var busy = false;
+          function inMeasure(node) {
+            var element = node.nodeType === 1 ? node : node.parentElement;
+            return element && element.closest &&
+              element.closest('.leaflet-control-measure, .leaflet-measure-resultpopup');
+          }
+          new MutationObserver(function (records) {
+            if (busy) { return; }
+            busy = true;
+            records.forEach(function (record) {
+              var scope = inMeasure(record.target);
+              if (scope) { translate(scope); }
+              record.addedNodes.forEach(function (added) { var s = inMeasure(added); if (s) { translate(s); } });
+            });
+            busy = false;
+          }).observe(container, {childList: true, subtree: true, characterData: true});
+          container.querySelectorAll('.leaflet-control-measure').forEach(translate);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, label_groups: list[str], lang: str) -> None:
+        super().__init__()
+        self._name = "LomsongLegibility"
+        self.css = _LEGIBLE_CSS
+        self.label_groups = "[" + ", ".join(label_groups) + "]"
+        words = {} if lang == "en" else {STRINGS["en"][k]: text(lang, k) for k in MEASURE_WORDS}
+        self.measure_words = json.dumps(words, ensure_ascii=False)
+
+
+#: Keys of the measuring tool's words (the same keys as leaflet-measure's own i18n files).
+MEASURE_WORDS = [
+    "measure",
+    "measureDistancesAndAreas",
+    "createNewMeasurement",
+    "startCreating",
+    "finishMeasurement",
+    "lastPoint",
+    "area",
+    "perimeter",
+    "pointLocation",
+    "areaMeasurement",
+    "linearMeasurement",
+    "pathDistance",
+    "centerOnArea",
+    "centerOnLine",
+    "centerOnLocation",
+    "cancel",
+    "delete",
+]
+#: Units of the measuring tool, metric only, with their usual abbreviations.
+MEASURE_UNITS = {
+    "kilometers": {"factor": 0.001, "display": "km", "decimals": 2},
+    "meters": {"factor": 1, "display": "m", "decimals": 0},
+    "hectares": {"factor": 0.0001, "display": "ha", "decimals": 2},
+    "sqmeters": {"factor": 1, "display": "m²", "decimals": 0},
+}
+
+
 def _title_html(
-    results: RunResults, lang: str, view_operator: str, heading: str, extra: str = "", commune_code: str | None = None
+    results: RunResults,
+    lang: str,
+    view_operator: str,
+    heading: str,
+    extra: str = "",
+    commune_code: str | None = None,
+    unit_communes: list[str] | None = None,
 ) -> str:
     period = data_period(results)
     period_text = (
@@ -555,7 +856,19 @@ def _title_html(
         else text(lang, "period_unknown")
     )
     gaps = _select(results.gaps, view_operator)
-    if commune_code is None:
+    if unit_communes is not None:
+        # a unit's page speaks of that unit: gaps touching its old communes, its people in them
+        wanted = set(unit_communes)
+        touching = gaps["commune_codes"].astype(str).str.split(";").map(lambda codes: bool(wanted & set(codes)))
+        own = _select(results.communes, view_operator)
+        own = own[own["commune_code"].astype(str).isin(wanted).to_numpy(bool)]
+        summary = text(
+            lang,
+            "summary_unit",
+            n_gaps=format_number(int(touching.to_numpy(bool).sum()), lang),
+            people=format_number(float(pd.to_numeric(own["people_in_gaps"], errors="coerce").sum()), lang),
+        )
+    elif commune_code is None:
         summary = text(
             lang,
             "summary",
@@ -576,17 +889,46 @@ def _title_html(
         )
     view = f"{text(lang, 'view')}: <b>{html.escape(_operator_label(view_operator, lang))}</b>"
     synthetic = f"<br><span class='lomsong-synthetic'>{text(lang, 'synthetic')}</span>" if results.synthetic else ""
+    codes = unit_communes if unit_communes is not None else [commune_code] if commune_code else None
+    denominator = _denominator_of(results, view_operator, codes, lang)
+    denominator = f"<br><span class='lomsong-denominator' id='lomsong-denominator'>{denominator}</span>"
     return (
         f"<div class='lomsong-title' id='lomsong-title'><h1>{html.escape(heading)}</h1>"
-        f"{view} · {period_text}<br>{summary}{extra}{synthetic}</div>"
+        f"{view} · {period_text}<br>{summary}{denominator}{extra}{synthetic}</div>"
     )
 
 
-def _legend_html(lang: str, with_villages: bool) -> str:
+def _denominator_of(results: RunResults, view_operator: str, commune_codes: list[str] | None, lang: str) -> str:
+    """People in gaps, covered and without enough evidence over the population of the page's area.
+
+    From the commune summary of the view (the province: every commune), so the three parts add
+    up to the population shown.
+    """
+    rows = _select(results.communes, view_operator)
+    if commune_codes is not None:
+        rows = rows[rows["commune_code"].astype(str).isin(set(commune_codes)).to_numpy(bool)]
+    people = pd.to_numeric(rows["population"], errors="coerce").fillna(0.0)
+    in_gaps = float(pd.to_numeric(rows["people_in_gaps"], errors="coerce").fillna(0.0).sum())
+    covered = float((people * pd.to_numeric(rows["share_people_covered"], errors="coerce").fillna(0.0)).sum())
+    unknown = float((people * pd.to_numeric(rows["share_people_no_data"], errors="coerce").fillna(0.0)).sum())
+    return denominator_text(float(people.sum()), in_gaps, covered, unknown, lang)
+
+
+def _legend_html(lang: str, with_villages: bool, with_units: bool = False) -> str:
     parts = [f"<h4>{text(lang, 'legend_communes')}</h4>"]
     for colour, label in zip(SHARE_COLOURS, _share_labels(lang), strict=True):
         parts.append(f"<div><i style='background:{colour}'></i>{html.escape(label)}</div>")
+    parts.append(
+        f"<div><i style='background:{INSUFFICIENT_CLASS_COLOUR}'></i>{html.escape(text(lang, 'legend_insufficient'))}"
+        "</div>"
+    )
     parts.append(f"<div><i style='background:{NO_PEOPLE_COLOUR}'></i>{text(lang, 'legend_no_people')}</div>")
+    if with_units:
+        parts.append(
+            f"<div><i style='background:none;border:0;border-top:3px solid {UNIT_OUTLINE['color']};height:0'></i>"
+            f"{html.escape(text(lang, 'legend_units'))}<small>{html.escape(text(lang, 'legend_mapped_whole'))}</small>"
+            "</div>"
+        )
     parts.append(f"<h4>{text(lang, 'legend_gaps')}</h4>")
     for evidence, style in EVIDENCE_STYLE.items():
         border = "dashed" if style.get("dashArray") else "solid"
@@ -601,7 +943,10 @@ def _legend_html(lang: str, with_villages: bool) -> str:
         parts.append(f"<h4>{text(lang, 'legend_villages')}</h4>")
         for status, colour in VILLAGE_COLOURS.items():
             parts.append(f"<div><i class='dot' style='background:{colour}'></i>{text(lang, 'village_' + status)}</div>")
-    return f"<div class='lomsong-legend' id='lomsong-legend'>{''.join(parts)}</div>"
+    return (
+        f"<div class='lomsong-legend' id='lomsong-legend'><details open><summary>{text(lang, 'legend_toggle')}"
+        f"</summary>{''.join(parts)}</details></div>"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -610,7 +955,9 @@ def _legend_html(lang: str, with_villages: bool) -> str:
 
 _POPUP_JS = JsCode(
     """function (feature, layer) {
-        layer.bindPopup(feature.properties.popup, {maxWidth: 380});
+        // Popups open clear of the title block (top) and the legend (right).
+        layer.bindPopup(feature.properties.popup, {maxWidth: 380, autoPanPaddingTopLeft: [50, 170],
+                                                   autoPanPaddingBottomRight: [300, 20]});
         layer.bindTooltip(feature.properties.label, {sticky: true});
     }"""
 )
@@ -618,12 +965,14 @@ _TOOLTIP_JS = JsCode("function (feature, layer) { layer.bindTooltip(feature.prop
 
 
 def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=False, zoom_snap=0.25)
+    # The scale bar is added metric-only by _Legibility (folium's own shows miles as well).
+    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=False, zoom_snap=0.25)
     # CARTO's light tiles now need an API key; Esri's light grey canvas is free to use.
     folium.TileLayer(xyz.Esri.WorldGrayCanvas, name=text(lang, "base_light"), show=True).add_to(m)
     folium.TileLayer(xyz.OpenStreetMap.Mapnik, name=text(lang, "base_osm"), show=False).add_to(m)
     folium.TileLayer(xyz.Esri.WorldImagery, name=text(lang, "base_satellite"), show=False).add_to(m)
-    m.fit_bounds(bounds)
+    # Keep the area clear of the title block (top) and the legend (right) on a 1366×768 screen.
+    m.fit_bounds(bounds, padding_top_left=FIT_PADDING_TOP_LEFT, padding_bottom_right=FIT_PADDING_BOTTOM_RIGHT)
     return m
 
 
@@ -641,8 +990,17 @@ def _add_layers(
     commune_url: str | None,
     focus_code: str | None = None,
     area: Any = None,
+    focus_codes: list[str] | None = None,
+    unit_url: str | None = None,
+    focus_unit: str | None = None,
+    all_communes: gpd.GeoDataFrame | None = None,
 ) -> dict[str, str]:
-    """Add every overlay to ``m``; return layer key → JavaScript variable name."""
+    """Add every overlay to ``m``; return layer key → JavaScript variable name.
+
+    With the 2025 units in the commune table (``unit_2025``), the units dissolved from the old
+    communes are drawn over them, searchable and labelled; the 2019 districts stay as a layer
+    that is off by default.
+    """
     summary = _select(results.communes, view_operator)
     gaps = _select(results.gaps, view_operator)
     cells_all_views = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
@@ -656,7 +1014,7 @@ def _add_layers(
     names: dict[str, str] = {}
 
     commune_layer = folium.GeoJson(
-        commune_features(communes, summary, lang, commune_url, focus_code),
+        commune_features(communes, summary, lang, commune_url, focus_code, focus_codes=focus_codes, unit_url=unit_url),
         name=text(lang, "layer_communes"),
         style_function=lambda f: {
             "fillColor": f["properties"]["fill"],
@@ -668,13 +1026,32 @@ def _add_layers(
     ).add_to(m)
     names["communes"] = commune_layer.get_name()
 
+    # Units are whole: dissolved from every commune (``all_communes``), not only the page's nearby ones.
+    whole = all_communes if all_communes is not None else communes
+    units = _units_of(whole)
+    if units is not None and area is not None:
+        units = units[units.intersects(area).to_numpy(bool)].reset_index(drop=True)
     district_layer = folium.GeoJson(
         _feature_collection(districts(communes), display_geometry(districts(communes).geometry.boundary), ["district"]),
-        name=text(lang, "layer_districts"),
-        style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9},
+        name=text(lang, "layer_districts" if units is None else "layer_districts_2019"),
+        style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9, "dashArray": "6 4"},
         interactive=False,
+        # Today's units replace the districts; the districts stay as history.
+        show=units is None,
     ).add_to(m)
     names["districts"] = district_layer.get_name()
+    if units is not None:
+        all_gaps = _select(results.gaps, view_operator)
+        unit_summary = summarise_units(summary, unit_mapping(whole), all_gaps) if len(summary) else pd.DataFrame()
+        if unit_summary.empty:
+            unit_summary = pd.DataFrame(columns=["unit_code"])
+        unit_layer = folium.GeoJson(
+            unit_features(units, unit_summary, lang, unit_url, focus_code=focus_unit),
+            name=text(lang, "layer_units"),
+            style_function=lambda f: {**UNIT_OUTLINE, "fill": False},
+            on_each_feature=_POPUP_JS,
+        ).add_to(m)
+        names["units"] = unit_layer.get_name()
 
     for operator in available_views(results):
         view_cells = _select(cells_all_views, operator)
@@ -724,30 +1101,99 @@ def _add_layers(
         ).add_to(m)
         names["villages"] = village_layer.get_name()
 
-    label_group = folium.FeatureGroup(name=text(lang, "layer_labels"), show=True).add_to(m)
+    label_name = "layer_labels" if units is None else "layer_labels_2025"
+    label_group = folium.FeatureGroup(name=text(lang, label_name), show=True).add_to(m)
     points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
-    labels = [
-        [round(p.y, 5), round(p.x, 5), html.escape(short_name(n, t))]
-        for p, n, t in zip(points.values, communes["commune"], communes["commune_type"], strict=True)
+    # Most important first: the decluttering keeps them and hides what would overlap them.
+    order = np.argsort(-pd.to_numeric(communes["population"], errors="coerce").fillna(0.0).to_numpy(), kind="stable")
+    commune_labels = [
+        [
+            round(points.values[i].y, 5),
+            round(points.values[i].x, 5),
+            html.escape(short_name(n, t)),
+            "lomsong-label-commune",
+            # With today's units labelled, the old communes' names wait for a closer zoom.
+            COMMUNE_LABEL_MIN_ZOOM if units is not None else 0,
+        ]
+        for i, n, t in zip(
+            order, communes["commune"].to_numpy()[order], communes["commune_type"].to_numpy()[order], strict=True
+        )
     ]
-    _Labels(labels).add_to(label_group)
+    unit_labels = []
+    if units is not None:
+        metric_units = units.to_crs(METRIC_CRS)
+        unit_points = metric_units.representative_point().to_crs("EPSG:4326")
+        by_people = np.argsort(-metric_units["population"].to_numpy(float), kind="stable")
+        unit_labels = [
+            [
+                round(unit_points.values[i].y, 5),
+                round(unit_points.values[i].x, 5),
+                html.escape(unit_label(str(units["unit"].iloc[i]))),
+                "lomsong-label-unit",
+            ]
+            for i in by_people
+        ]
+    _Labels(unit_labels + commune_labels).add_to(label_group)
     names["labels"] = label_group.get_name()
 
-    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    # Collapsed: the open panel covered a quarter of a 1366×768 screen.
+    folium.LayerControl(position="topright", collapsed=True).add_to(m)
     Fullscreen(position="topleft", title="Toàn màn hình" if lang == "vi" else "Full screen").add_to(m)
-    MeasureControl(position="topleft", primary_length_unit="kilometers", primary_area_unit="hectares").add_to(m)
+    MeasureControl(
+        position="topleft",
+        primary_length_unit="kilometers",
+        secondary_length_unit=None,
+        primary_area_unit="hectares",
+        secondary_area_unit=None,
+        units=MEASURE_UNITS,
+        localization="en",
+    ).add_to(m)
 
     entries = [
-        [row.commune_code, row.commune, row.district, fold(f"{row.commune} {row.district}"), _bounds_of(row.geometry)]
+        [
+            row.commune_code,
+            row.commune,
+            row.district,
+            fold(f"{row.commune} {row.district}"),
+            _bounds_of(row.geometry),
+            "commune",
+        ]
         for row in communes.itertuples()
     ]
-    _Behaviour(
-        names["communes"],
-        entries,
-        {"placeholder": text(lang, "search_placeholder"), "none": text(lang, "search_none")},
-        names,
-    ).add_to(m)
+    strings = {"placeholder": text(lang, "search_placeholder"), "none": text(lang, "search_none")}
+    if units is not None:
+        # Today's units first in the list: the search ranks name matches, then alphabetically.
+        kind = text(lang, "search_kind_unit")
+        entries = [
+            [
+                row.unit_code,
+                row.unit,
+                kind,
+                fold(f"{row.unit} {kind} {row.old_communes}"),
+                _bounds_of(row.geometry),
+                "unit",
+            ]
+            for row in units.itertuples()
+        ] + entries
+        strings = {"placeholder": text(lang, "search_placeholder_2025"), "none": text(lang, "search_none_2025")}
+    _Behaviour(names["communes"], entries, strings, names).add_to(m)
+    _Legibility([names["labels"]], lang).add_to(m)
     return names
+
+
+def _units_of(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """The 2025 units dissolved from ``communes``, or None when the table has no ``unit_2025``."""
+    if "unit_2025" not in communes or communes["unit_2025"].isna().all():
+        return None
+    return dissolve_units(communes)
+
+
+def unit_label(unit: str) -> str:
+    """A 2025 unit's map label: ``Xã Quảng Sơn`` → ``Quảng Sơn``, ``Phường Nam Gia Nghĩa`` → ``P. Nam Gia Nghĩa``."""
+    for prefix, short in (("Xã ", ""), ("Phường ", "P. ")):
+        if unit.startswith(prefix):
+            return short + unit[len(prefix) :]
+    return unit
 
 
 def short_name(commune: str, commune_type: str | None) -> str:
@@ -792,13 +1238,16 @@ def province_map(
     _check_view(results, view_operator)
     communes = _communes_or_default(communes)
     m = _base_map(lang, _bounds(communes))
-    _add_layers(m, results, communes, lang, view_operator, commune_url)
+    with_units = _units_of(communes) is not None
+    unit_url = "units/{code}.html" if with_units and commune_url else None
+    _add_layers(m, results, communes, lang, view_operator, commune_url, unit_url=unit_url)
+    title = text(lang, "title_2025" if with_units else "title")
     m.add_child(
         _Furniture(
-            _title_html(results, lang, view_operator, text(lang, "title")) + _legend_html(lang, _has_villages(results))
+            _title_html(results, lang, view_operator, title) + _legend_html(lang, _has_villages(results), with_units)
         )
     )
-    m.get_root().title = text(lang, "title")
+    m.get_root().title = title
     return m
 
 
@@ -844,13 +1293,109 @@ def commune_map(
     area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
     nearby = communes[communes.intersects(area).to_numpy(bool)]
     m = _base_map(lang, _bounds(match))
-    _add_layers(m, results, nearby, lang, view_operator, commune_url, focus_code=str(commune_code), area=area)
+    with_units = _units_of(communes) is not None
+    unit_url = "../units/{code}.html" if with_units and province_url else None
+    _add_layers(
+        m,
+        results,
+        nearby,
+        lang,
+        view_operator,
+        commune_url,
+        focus_code=str(commune_code),
+        area=area,
+        unit_url=unit_url,
+        all_communes=communes,
+    )
     back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
+    if with_units and isinstance(row.get("unit_2025"), str):
+        unit_code, unit = parse_unit(row["unit_2025"])
+        unit_text = html.escape(unit)
+        if unit_url:
+            unit_text = f"<a href='{html.escape(unit_url.format(code=unit_code))}'>{unit_text}</a>"
+        back = f"<br>{text(lang, 'unit')}: <b>{unit_text}</b>" + back
     heading = text(lang, "commune_title", commune=row["commune"], district=row["district"])
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code))
-            + _legend_html(lang, _has_villages(results))
+            + _legend_html(lang, _has_villages(results), with_units)
+        )
+    )
+    m.get_root().title = heading
+    return m
+
+
+def unit_map(
+    results: RunResults,
+    communes: gpd.GeoDataFrame | None,
+    unit_code: str,
+    lang: str = "vi",
+    view_operator: str = ALL_OPERATORS,
+    province_url: str | None = "../index.html",
+    unit_url: str | None = "{code}.html",
+    commune_url: str | None = "../communes/{code}.html",
+) -> folium.Map:
+    """Build the map of one 2025 unit, zoomed to it, its old communes outlined, neighbours for context.
+
+    Parameters
+    ----------
+    results : RunResults
+        A finished run.
+    communes : geopandas.GeoDataFrame or None
+        Canonical commune table with ``unit_2025``; None for the bundled communes.
+    unit_code : str
+        Code of the 2025 unit (e.g. ``24615``).
+    lang : {"vi", "en"}
+        Language.
+    view_operator : str
+        ``all`` or an operator id.
+    province_url : str, optional
+        Link back to the province map; None for no link.
+    unit_url, commune_url : str, optional
+        Links from a neighbouring unit's and from an old commune's popup to their maps.
+
+    Returns
+    -------
+    folium.Map
+
+    Raises
+    ------
+    KeyError
+        When no unit has that code.
+    """
+    check_language(lang)
+    _check_view(results, view_operator)
+    communes = _communes_or_default(communes)
+    units = _units_of(communes)
+    match = units[units["unit_code"] == str(unit_code)] if units is not None else None
+    if match is None or match.empty:
+        raise KeyError(f"unit_code {unit_code!r} is not a 2025 unit of the commune table")
+    row = match.iloc[0]
+    old_codes = str(row["old_commune_codes"]).split(";")
+    area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
+    nearby = communes[communes.intersects(area).to_numpy(bool)]
+    m = _base_map(lang, _bounds(match))
+    _add_layers(
+        m,
+        results,
+        nearby,
+        lang,
+        view_operator,
+        commune_url,
+        area=area,
+        focus_codes=old_codes,
+        unit_url=unit_url,
+        focus_unit=str(unit_code),
+        all_communes=communes,
+    )
+    back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
+    old_names = ", ".join(str(row["old_communes"]).split(";"))
+    note = f"<br><small>{html.escape(text(lang, 'old_communes'))}: {html.escape(old_names)}</small>"
+    heading = text(lang, "unit_title", unit=row["unit"])
+    m.add_child(
+        _Furniture(
+            _title_html(results, lang, view_operator, heading, note + back, unit_communes=old_codes)
+            + _legend_html(lang, _has_villages(results), True)
         )
     )
     m.get_root().title = heading
@@ -937,8 +1482,10 @@ def build_maps(
     asset_base_url: str | None = None,
     commune_codes: list[str] | None = None,
     on_page: Any = None,
+    unit_codes: list[str] | None = None,
 ) -> list[Path]:
-    """Write ``out_dir/index.html`` and ``out_dir/communes/<commune_code>.html``.
+    """Write ``out_dir/index.html``, ``out_dir/communes/<commune_code>.html`` and, with the 2025
+    units in the commune table, ``out_dir/units/<unit_code>.html``.
 
     Parameters
     ----------
@@ -960,11 +1507,13 @@ def build_maps(
         Only these commune pages (default: every commune).
     on_page : callable, optional
         Called with each written path (progress display).
+    unit_codes : list of str, optional
+        Only these unit pages (default: every 2025 unit; none when the table has no units).
 
     Returns
     -------
     list of Path
-        The pages written, province first.
+        The pages written, province first, then the communes, then the units.
     """
     check_language(lang)
     _check_view(results, view_operator)
@@ -992,4 +1541,16 @@ def build_maps(
         written.append(page)
         if on_page:
             on_page(page)
+    units = _units_of(communes)
+    if units is not None:
+        (out_dir / "units").mkdir(parents=True, exist_ok=True)
+        for code in unit_codes if unit_codes is not None else units["unit_code"].astype(str).tolist():
+            page = out_dir / "units" / f"{code}.html"
+            page.write_text(
+                render_html(unit_map(results, communes, code, lang, view_operator), asset_mode, asset_base_url),
+                encoding="utf-8",
+            )
+            written.append(page)
+            if on_page:
+                on_page(page)
     return written
