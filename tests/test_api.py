@@ -489,6 +489,11 @@ def test_map_pages_load_their_assets_from_the_api(client, api):
     assert commune.status_code == 200 and "Đắk Mil" in commune.text
     assert_error(client.get("/maps/communes/99999"), 404)
     assert_error(client.get("/maps/", params={"view": "orange"}), 400, "view")
+    # Today's units have pages too, linked from the province map as the API serves them.
+    assert "units/24615" in page.text
+    unit = client.get("/maps/units/24615")
+    assert unit.status_code == 200 and "Phường Nam Gia Nghĩa" in unit.text
+    assert_error(client.get("/maps/units/99999"), 404)
 
 
 def test_runs_left_running_by_a_stopped_server_are_reported_failed(tmp_path):

@@ -191,6 +191,13 @@ def test_simulated_months_new_sites_close_a_gap_and_an_outage_opens_one():
     view = comparison.view()
     assert view["people_newly_covered"] > 0 and view["people_newly_weak"] > 0
     assert comparison.synthetic
+    # Every change names today's unit beside the old commune.
+    assert comparison.changes["unit_2025_code"].str.fullmatch(r"\d{5}").all()
+    assert comparison.changes["unit_2025"].notna().all()
+    # A closed gap's people newly covered never exceed its people: only measured-covered cells count.
+    closed_rows = comparison.changes[comparison.changes["status"] == "closed"]
+    assert (closed_rows["people_newly_covered"] <= closed_rows["population_before"] + 1e-6).all()
+    assert (closed_rows["share_measured_covered"] >= 2 / 3).all()
 
 
 def _forget(run: RunResults, cells: list[str], *, state: str = "no_data", operator: str = "all") -> RunResults:

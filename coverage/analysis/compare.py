@@ -80,6 +80,8 @@ CHANGE_SCHEMA: list[tuple[str, str]] = [
     ("area_km2_after", "area of the later gaps, km²"),
     ("commune_code", "commune of the group's most populated gap (the later one when there is one)"),
     ("commune", "its name"),
+    ("unit_2025_code", "that commune's 2025 unit of Lâm Đồng (mapped whole; empty for runs without units)"),
+    ("unit_2025", "its name"),
     ("district", "its district"),
     ("geometry", "the later gaps (the earlier ones when there is no later gap), EPSG:4326"),
 ]
@@ -316,7 +318,7 @@ def compare_gaps(
     # Location and shape: the later side when there is one (that is where the gap is now).
     shown = gaps[gaps["side"] == np.where(has_after.reindex(gaps["group"]).to_numpy(), "after", "before")]
     lead = shown.sort_values("population", ascending=False).drop_duplicates("group").set_index("group")
-    for column in ("commune_code", "commune", "district"):
+    for column in ("commune_code", "commune", "unit_2025_code", "unit_2025", "district"):
         groups[column] = lead[column].reindex(groups.index) if column in lead else pd.NA
     groups["change_id"] = (
         groups["operator"].astype(str)

@@ -105,13 +105,14 @@ def compare(
         if rows.empty:
             continue
         listing = Table(title=f"{title}: {len(rows)}", title_justify="left")
-        for header in ("commune", "district", "people", "cells"):
+        for header in ("unit 2025", "old commune", "people", "cells"):
             listing.add_column(header, justify="right" if header in ("people", "cells") else "left")
         cells_column = "n_cells_after" if status == "new" else "n_cells_before"
         for change in rows.head(10).itertuples():
+            unit = getattr(change, "unit_2025", None)
             listing.add_row(
+                str(unit) if isinstance(unit, str) and unit else "–",
                 str(change.commune),
-                str(change.district),
                 _people(getattr(change, column)),
                 str(getattr(change, cells_column)),
             )

@@ -44,8 +44,8 @@ def print_summary(summary: RunSummary) -> None:
     table = Table(title=f"Largest vùng lõm sóng (no operator covers), by people{label}", title_justify="left")
     for column, justify in [
         ("#", "right"),
-        ("Commune (xã)", "left"),
-        ("District (huyện)", "left"),
+        ("Unit 2025 (đơn vị mới)", "left"),
+        ("Old commune (xã cũ)", "left"),
         ("People", "right"),
         ("km²", "right"),
         ("Evidence", "left"),
@@ -54,10 +54,11 @@ def print_summary(summary: RunSummary) -> None:
     for row in top.itertuples(index=False):
         others = str(row.communes or "").count(";")
         commune = f"{row.commune}" + (f" (+{others})" if others else "")
+        unit = getattr(row, "unit_2025", None)
         table.add_row(
             str(row.rank),
+            str(unit) if isinstance(unit, str) and unit else "–",
             commune,
-            str(row.district),
             _number(row.population),
             f"{row.area_km2:,.2f}",
             str(row.evidence),

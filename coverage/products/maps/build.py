@@ -1213,6 +1213,7 @@ def province_map(
     lang: str = "vi",
     view_operator: str = ALL_OPERATORS,
     commune_url: str | None = "communes/{code}.html",
+    unit_url: str | None = "units/{code}.html",
 ) -> folium.Map:
     """Build the province map of a run.
 
@@ -1228,6 +1229,8 @@ def province_map(
         View whose gaps and commune shares are drawn: ``all`` or an operator id.
     commune_url : str, optional
         Link from a commune's popup to its own map (``{code}`` replaced); None for no link.
+    unit_url : str, optional
+        Link from a 2025 unit's popup to its own map (``{code}`` replaced); None for no link.
 
     Returns
     -------
@@ -1239,8 +1242,7 @@ def province_map(
     communes = _communes_or_default(communes)
     m = _base_map(lang, _bounds(communes))
     with_units = _units_of(communes) is not None
-    unit_url = "units/{code}.html" if with_units and commune_url else None
-    _add_layers(m, results, communes, lang, view_operator, commune_url, unit_url=unit_url)
+    _add_layers(m, results, communes, lang, view_operator, commune_url, unit_url=unit_url if with_units else None)
     title = text(lang, "title_2025" if with_units else "title")
     m.add_child(
         _Furniture(
@@ -1259,6 +1261,7 @@ def commune_map(
     view_operator: str = ALL_OPERATORS,
     province_url: str | None = "../index.html",
     commune_url: str | None = "{code}.html",
+    unit_url: str | None = "../units/{code}.html",
 ) -> folium.Map:
     """Build the map of one commune, zoomed to it, with its neighbours for context.
 
@@ -1278,6 +1281,8 @@ def commune_map(
         Link back to the province map; None for no link.
     commune_url : str, optional
         Link from a neighbour's popup to its own map.
+    unit_url : str, optional
+        Link to the 2025 unit pages (``{code}`` replaced); None for no link.
 
     Returns
     -------
@@ -1294,7 +1299,7 @@ def commune_map(
     nearby = communes[communes.intersects(area).to_numpy(bool)]
     m = _base_map(lang, _bounds(match))
     with_units = _units_of(communes) is not None
-    unit_url = "../units/{code}.html" if with_units and province_url else None
+    unit_url = unit_url if with_units else None
     _add_layers(
         m,
         results,

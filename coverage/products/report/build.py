@@ -1116,8 +1116,14 @@ def _change_lists(report: Report) -> list[tuple[str, list[str]]]:
         ("new", "new_list", "population_after"),
     ):
         rows = changes[changes["status"] == status].sort_values(column, ascending=False)
+        def where(row: Any) -> str:
+            unit = getattr(row, "unit_2025", None)
+            if report.units == "2025" and isinstance(unit, str) and unit:
+                return f"{unit} ({row.commune})"
+            return f"{row.commune}, {row.district}"
+
         lines = [
-            f"{row.commune}, {row.district}: {i18n.format_number(getattr(row, column), report.lang)} "
+            f"{where(row)}: {i18n.format_number(getattr(row, column), report.lang)} "
             + ("người" if report.lang == "vi" else "people")
             for row in rows.head(10).itertuples()
         ]
