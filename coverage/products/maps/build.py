@@ -994,6 +994,7 @@ def _add_layers(
     unit_url: str | None = None,
     focus_unit: str | None = None,
     all_communes: gpd.GeoDataFrame | None = None,
+    dissolved: gpd.GeoDataFrame | None = None,
 ) -> dict[str, str]:
     """Add every overlay to ``m``; return layer key → JavaScript variable name.
 
@@ -1028,7 +1029,7 @@ def _add_layers(
 
     # Units are whole: dissolved from every commune (``all_communes``), not only the page's nearby ones.
     whole = all_communes if all_communes is not None else communes
-    units = _units_of(whole)
+    units = dissolved if dissolved is not None else _units_of(whole)
     if units is not None and area is not None:
         units = units[units.intersects(area).to_numpy(bool)].reset_index(drop=True)
     district_layer = folium.GeoJson(
@@ -1181,11 +1182,13 @@ def _add_layers(
     return names
 
 
+def _has_units(communes: gpd.GeoDataFrame) -> bool:
+    return "unit_2025" in communes and not communes["unit_2025"].isna().all()
+
+
 def _units_of(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
     """The 2025 units dissolved from ``communes``, or None when the table has no ``unit_2025``."""
-    if "unit_2025" not in communes or communes["unit_2025"].isna().all():
-        return None
-    return dissolve_units(communes)
+    return dissolve_units(communes) if _has_units(communes) else None
 
 
 def unit_label(unit: str) -> str:
@@ -1214,6 +1217,8 @@ def province_map(
     view_operator: str = ALL_OPERATORS,
     commune_url: str | None = "communes/{code}.html",
     unit_url: str | None = "units/{code}.html",
+    *,
+    units: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build the province map of a run.
 
@@ -1231,6 +1236,8 @@ def province_map(
         Link from a commune's popup to its own map (``{code}`` replaced); None for no link.
     unit_url : str, optional
         Link from a 2025 unit's popup to its own map (``{code}`` replaced); None for no link.
+    units : geopandas.GeoDataFrame, optional
+        :func:`lomsong.reference.units.dissolve_units` of ``communes``, when already made (pages in a row).
 
     Returns
     -------
@@ -1241,8 +1248,17 @@ def province_map(
     _check_view(results, view_operator)
     communes = _communes_or_default(communes)
     m = _base_map(lang, _bounds(communes))
-    with_units = _units_of(communes) is not None
-    _add_layers(m, results, communes, lang, view_operator, commune_url, unit_url=unit_url if with_units else None)
+    with_units = _has_units(communes)
+    _add_layers(
+        m,
+        results,
+        communes,
+        lang,
+        view_operator,
+        commune_url,
+        unit_url=unit_url if with_units else None,
+        dissolved=units,
+    )
     title = text(lang, "title_2025" if with_units else "title")
     m.add_child(
         _Furniture(
@@ -1262,6 +1278,8 @@ def commune_map(
     province_url: str | None = "../index.html",
     commune_url: str | None = "{code}.html",
     unit_url: str | None = "../units/{code}.html",
+    *,
+    units: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build the map of one commune, zoomed to it, with its neighbours for context.
 
@@ -1283,6 +1301,8 @@ def commune_map(
         Link from a neighbour's popup to its own map.
     unit_url : str, optional
         Link to the 2025 unit pages (``{code}`` replaced); None for no link.
+    units : geopandas.GeoDataFrame, optional
+        :func:`lomsong.reference.units.dissolve_units` of ``communes``, when already made.
 
     Returns
     -------
@@ -1298,7 +1318,7 @@ def commune_map(
     area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
     nearby = communes[communes.intersects(area).to_numpy(bool)]
     m = _base_map(lang, _bounds(match))
-    with_units = _units_of(communes) is not None
+    with_units = _has_units(communes)
     unit_url = unit_url if with_units else None
     _add_layers(
         m,
@@ -1311,6 +1331,7 @@ def commune_map(
         area=area,
         unit_url=unit_url,
         all_communes=communes,
+        dissolved=units,
     )
     back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
     if with_units and isinstance(row.get("unit_2025"), str):
@@ -1339,6 +1360,8 @@ def unit_map(
     province_url: str | None = "../index.html",
     unit_url: str | None = "{code}.html",
     commune_url: str | None = "../communes/{code}.html",
+    *,
+    units: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build the map of one 2025 unit, zoomed to it, its old communes outlined, neighbours for context.
 
@@ -1358,6 +1381,8 @@ def unit_map(
         Link back to the province map; None for no link.
     unit_url, commune_url : str, optional
         Links from a neighbouring unit's and from an old commune's popup to their maps.
+    units : geopandas.GeoDataFrame, optional
+        :func:`lomsong.reference.units.dissolve_units` of ``communes``, when already made.
 
     Returns
     -------
@@ -1371,7 +1396,7 @@ def unit_map(
     check_language(lang)
     _check_view(results, view_operator)
     communes = _communes_or_default(communes)
-    units = _units_of(communes)
+    units = units if units is not None else _units_of(communes)
     match = units[units["unit_code"] == str(unit_code)] if units is not None else None
     if match is None or match.empty:
         raise KeyError(f"unit_code {unit_code!r} is not a 2025 unit of the commune table")
@@ -1392,6 +1417,7 @@ def unit_map(
         unit_url=unit_url,
         focus_unit=str(unit_code),
         all_communes=communes,
+        dissolved=units,
     )
     back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
     old_names = ", ".join(str(row["old_communes"]).split(";"))
@@ -1528,9 +1554,10 @@ def build_maps(
     out_dir = Path(out_dir)
     (out_dir / "communes").mkdir(parents=True, exist_ok=True)
     written = []
+    units = _units_of(communes)  # dissolved once for every page
     index = out_dir / "index.html"
     index.write_text(
-        render_html(province_map(results, communes, lang, view_operator), asset_mode, asset_base_url),
+        render_html(province_map(results, communes, lang, view_operator, units=units), asset_mode, asset_base_url),
         encoding="utf-8",
     )
     written.append(index)
@@ -1540,19 +1567,22 @@ def build_maps(
     for code in codes:  # one page per commune
         page = out_dir / "communes" / f"{code}.html"
         page.write_text(
-            render_html(commune_map(results, communes, code, lang, view_operator), asset_mode, asset_base_url),
+            render_html(
+                commune_map(results, communes, code, lang, view_operator, units=units), asset_mode, asset_base_url
+            ),
             encoding="utf-8",
         )
         written.append(page)
         if on_page:
             on_page(page)
-    units = _units_of(communes)
     if units is not None:
         (out_dir / "units").mkdir(parents=True, exist_ok=True)
         for code in unit_codes if unit_codes is not None else units["unit_code"].astype(str).tolist():
             page = out_dir / "units" / f"{code}.html"
             page.write_text(
-                render_html(unit_map(results, communes, code, lang, view_operator), asset_mode, asset_base_url),
+                render_html(
+                    unit_map(results, communes, code, lang, view_operator, units=units), asset_mode, asset_base_url
+                ),
                 encoding="utf-8",
             )
             written.append(page)
