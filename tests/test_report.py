@@ -231,3 +231,18 @@ def test_cli_compare_and_report(products, tmp_path):
     assert result.exit_code == 2 and "2026-09, 2026-10" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["compare", "2026-10", "2026-09", "--runs", str(products)])
     assert result.exit_code == 2 and "earlier" in result.output
+
+
+def test_change_paragraph_never_calls_an_unmeasured_gap_closed(products, vietnamese):
+    from lomsong.analysis.compare import CLOSED_MIN_COVERED_SHARE
+    from lomsong.jobs.monthly import compare_periods
+
+    comparison = compare_periods("2026-09", "2026-10", products)
+    view = comparison.view()
+    html = " ".join(vietnamese.html.read_text(encoding="utf-8").split())
+    unmeasured = comparison.changes_of("not_remeasured")
+    people = i18n.format_number(float(unmeasured["people_not_remeasured"].sum()), "vi")
+    assert f"{int(view['closed'])} vùng lõm đã được xoá (đo lại thấy có sóng)" in html
+    assert f"{int(view['not_remeasured'])} vùng lõm chưa được đo lại ({people} người ở các ô chưa đo lại" in html
+    assert (comparison.changes_of("closed")["share_measured_covered"] >= CLOSED_MIN_COVERED_SHARE).all()
+    assert (unmeasured["people_newly_covered"] <= unmeasured["population_before"] + 1e-6).all()

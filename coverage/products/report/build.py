@@ -78,9 +78,9 @@ LABELS: dict[str, dict[str, str]] = {
         "change_headline": "Thay đổi số người trong vùng lõm so với kỳ trước ({previous})",
         "change_text": (
             "{closed} vùng lõm đã được xoá (đo lại thấy có sóng), {not_remeasured} vùng lõm chưa được đo lại "
-            "({not_remeasured_people} người, chưa biết đã có sóng hay chưa), {new} vùng lõm mới, {shrunk} vùng "
-            "thu hẹp, {grew} vùng mở rộng; {covered} người được phủ sóng mới (chỉ tính nơi đo lại thấy có sóng); "
-            "số người trong vùng lõm {direction} {delta}."
+            "({not_remeasured_people} người ở các ô chưa đo lại, chưa biết đã có sóng hay chưa), {new} vùng lõm "
+            "mới, {shrunk} vùng thu hẹp, {grew} vùng mở rộng; {covered} người được phủ sóng mới (chỉ tính nơi "
+            "đo lại thấy có sóng); số người trong vùng lõm {direction} {delta}."
         ),
         "direction_down": "giảm",
         "direction_up": "tăng",
@@ -192,7 +192,8 @@ LABELS: dict[str, dict[str, str]] = {
         "change_headline": "Change in people in gaps since the previous period ({previous})",
         "change_text": (
             "{closed} gaps closed (measured covered again), {not_remeasured} gaps not measured again "
-            "({not_remeasured_people} people, unknown whether covered now), {new} new gaps, {shrunk} shrunk, "
+            "({not_remeasured_people} people in cells not measured again, unknown whether covered now), {new} new "
+            "gaps, {shrunk} shrunk, "
             "{grew} grew; {covered} people newly covered (only where measured covered); people in gaps "
             "{direction} {delta}."
         ),
@@ -854,7 +855,10 @@ def prepare_report(
                 shrunk=i18n.format_number(view["shrunk"], lang),
                 grew=i18n.format_number(view["grew"], lang),
                 not_remeasured=i18n.format_number(view["not_remeasured"], lang),
-                not_remeasured_people=i18n.format_number(view["people_not_remeasured"], lang),
+                # the people of those gaps' cells that were not measured again (not all such cells)
+                not_remeasured_people=i18n.format_number(
+                    float(comparison.changes_of("not_remeasured")["people_not_remeasured"].sum()), lang
+                ),
                 covered=i18n.format_number(view["people_newly_covered"], lang),
                 direction=labels[direction],
                 delta=i18n.format_number(abs(delta), lang) if delta else "",
