@@ -73,6 +73,7 @@ log = logging.getLogger("lomsong.api")
 ListFormat = Literal["json", "geojson", "csv", "xlsx", "gpkg"]
 LIST_FORMATS = ("json", "geojson", "csv", "xlsx", "gpkg")
 SortText = Query(None, max_length=200, description="Columns, comma-separated; `-` before one for descending.")
+UNIT_DESCRIPTION = "Code or name of a 2025 unit of Lâm Đồng (e.g. 24615, Nam Gia Nghĩa): features in its old communes."
 
 #: Media types a list endpoint answers with, for the OpenAPI document.
 _LIST_CONTENT = {
@@ -405,6 +406,7 @@ def _add_read_routes(app: FastAPI) -> None:
         technology: str | None = Query(None, max_length=10, description="2G, 3G, 4G, 5G or any"),
         commune: str | None = Query(None, max_length=100, description="GSO code or name (diacritics optional)"),
         district: str | None = Query(None, max_length=100, description="GSO code or name"),
+        unit: str | None = Query(None, max_length=100, description=UNIT_DESCRIPTION),
         min_population: float | None = Query(None, ge=0, le=1e9),
         evidence: Literal["confirmed", "likely"] | None = Query(None),
         datetime: str | None = Query(None, max_length=80, description="instant or start/end: gaps measured then"),
@@ -427,6 +429,7 @@ def _add_read_routes(app: FastAPI) -> None:
             technology=technology,
             commune=commune,
             district=district,
+            unit=unit,
             min_population=min_population,
             evidence=evidence,
             datetime=datetime,
@@ -469,6 +472,7 @@ def _add_read_routes(app: FastAPI) -> None:
         technology: str | None = Query(None, max_length=10),
         commune: str | None = Query(None, max_length=100),
         district: str | None = Query(None, max_length=100),
+        unit: str | None = Query(None, max_length=100, description=UNIT_DESCRIPTION),
         min_population: float | None = Query(None, ge=0, le=1e9),
         bbox: str | None = Query(None, max_length=200),
         sort: str | None = SortText,
@@ -489,6 +493,7 @@ def _add_read_routes(app: FastAPI) -> None:
             technology=technology,
             commune=commune,
             district=district,
+            unit=unit,
             min_population=min_population,
             bbox=bbox,
             sort=sort,
@@ -514,6 +519,7 @@ def _add_read_routes(app: FastAPI) -> None:
         technology: str | None = Query(None, max_length=10),
         commune: str | None = Query(None, max_length=100),
         district: str | None = Query(None, max_length=100),
+        unit: str | None = Query(None, max_length=100, description=UNIT_DESCRIPTION),
         bbox: str | None = Query(None, max_length=200),
         sort: str | None = SortText,
         limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
@@ -533,6 +539,7 @@ def _add_read_routes(app: FastAPI) -> None:
             technology=technology,
             commune=commune,
             district=district,
+            unit=unit,
             bbox=bbox,
             sort=sort,
             period=period,

@@ -690,7 +690,10 @@ class FeatureQuery:
     commune : str or None
         GSO code or name (diacritics optional); a gap matches when it touches the commune.
     district : str or None
-        GSO code or name of a district.
+        GSO code or name of a district (2019 history).
+    unit : str or None
+        Code or name of a 2025 unit of Lâm Đồng (``24615`` or ``Nam Gia Nghĩa``); a feature
+        matches when it touches one of the old communes mapped to that unit.
     min_population : float or None
         Keep features with at least this many people.
     evidence : str or None
@@ -716,6 +719,7 @@ class FeatureQuery:
     technology: str | None = None
     commune: str | None = None
     district: str | None = None
+    unit: str | None = None
     min_population: float | None = None
     evidence: str | None = None
     state: str | None = None
@@ -743,6 +747,7 @@ class FeatureQuery:
             "technology": self.technology,
             "commune": self.commune,
             "district": self.district,
+            "unit": self.unit,
             "min_population": self.min_population,
             "evidence": self.evidence,
             "state": self.state,
@@ -756,6 +761,8 @@ class FeatureQuery:
 
 #: Administrative prefixes people may leave out of a name ("Đắk Mil" for "Thị trấn Đắk Mil").
 _TYPE_PREFIXES = ("thi tran ", "thanh pho ", "thi xa ", "phuong ", "huyen ", "xa ", "tp. ", "tp ")
+#: Columns of the 2025 unit when the run's tables carry them.
+_UNIT_COLUMNS = ["unit_2025_code", "unit_2025"]
 
 
 def _bare(key: str) -> str:
@@ -787,13 +794,20 @@ class PlaceIndex:
     def from_frame(cls, frame: pd.DataFrame) -> PlaceIndex:
         """Build the index from any table with commune and district codes and names."""
         columns = ["commune_code", "commune", "district_code", "district"]
+        folded = ["key", "bare", "district_key", "district_bare", "unit_key", "unit_bare"]
         if frame.empty or not set(columns) <= set(frame.columns):
-            return cls(pd.DataFrame(columns=[*columns, "key", "bare", "district_key", "district_bare"]))
-        table = frame[columns].drop_duplicates("commune_code").reset_index(drop=True).astype("string")
+            return cls(pd.DataFrame(columns=[*columns, *_UNIT_COLUMNS, *folded]))
+        table = frame[columns + [c for c in _UNIT_COLUMNS if c in frame.columns]]
+        table = table.drop_duplicates("commune_code").reset_index(drop=True).astype("string")
+        for column in _UNIT_COLUMNS:
+            if column not in table:
+                table[column] = pd.Series(pd.NA, index=table.index, dtype="string")
         table["key"] = fold_series(table["commune"]).fillna("")
         table["bare"] = _bare_series(table["key"])
         table["district_key"] = fold_series(table["district"]).fillna("")
         table["district_bare"] = _bare_series(table["district_key"])
+        table["unit_key"] = fold_series(table["unit_2025"]).fillna("")
+        table["unit_bare"] = _bare_series(table["unit_key"])
         return cls(table)
 
     def communes(self, text: str) -> pd.DataFrame:
@@ -812,6 +826,14 @@ class PlaceIndex:
         hit = (
             (table["district_code"] == query) | (table["district_key"] == key) | (table["district_bare"] == _bare(key))
         )
+        return table[hit.to_numpy(bool, na_value=False)]
+
+    def units(self, text: str) -> pd.DataFrame:
+        """Rows (old communes) of the 2025 unit a text names: code, or name with or without prefix."""
+        query = text.strip()
+        key = fold(query)
+        table = self.table
+        hit = (table["unit_2025_code"] == query) | (table["unit_key"] == key) | (table["unit_bare"] == _bare(key))
         return table[hit.to_numpy(bool, na_value=False)]
 
 
@@ -874,14 +896,15 @@ def select(collection: Collection, query: FeatureQuery, places: PlaceIndex | Non
                 raise QueryError(f"{collection.id} cannot be filtered by {column}", field=column)
             continue
         mask &= (frame[column].astype("string") == value).to_numpy(bool, na_value=False)
-    for level, text in (("commune", query.commune), ("district", query.district)):
+    for level, text in (("commune", query.commune), ("district", query.district), ("unit", query.unit)):
         if not text:
             continue
         places = places if places is not None else PlaceIndex.from_frame(frame)
-        found = places.communes(text) if level == "commune" else places.districts(text)
+        found = {"commune": places.communes, "district": places.districts, "unit": places.units}[level](text)
         if found.empty:
             raise QueryError(f"no {level} {text!r} in this run; give its GSO code or name", "unknown_" + level, level)
-        mask &= _place_mask(collection, found, level, text)
+        # A 2025 unit is the old communes mapped to it: a feature matches when it touches one.
+        mask &= _place_mask(collection, found, "commune" if level == "unit" else level, text)
     if query.min_population is not None:
         if "population" not in frame.columns:
             if len(frame):

@@ -66,7 +66,7 @@ def _render(maps: Any, figure: Any, asset_base: str) -> bytes:
 
 
 def add_map_routes(app: FastAPI) -> None:
-    """Register ``/maps/``, ``/maps/communes/{code}`` and the map assets on ``app``."""
+    """Register ``/maps/``, ``/maps/communes/{code}``, ``/maps/units/{code}`` and the map assets on ``app``."""
     html_only = {200: {"content": {"text/html": {}}, "description": "map page"}}
 
     @app.get(
@@ -88,7 +88,12 @@ def add_map_routes(app: FastAPI) -> None:
 
         def build() -> bytes:
             figure = maps.province_map(
-                prepared.results, ctx.results.boundaries(), lang=lang, view_operator=view, commune_url="communes/{code}"
+                prepared.results,
+                ctx.results.boundaries(),
+                lang=lang,
+                view_operator=view,
+                commune_url="communes/{code}",
+                unit_url="units/{code}",
             )
             return _render(maps, figure, PROVINCE_ASSETS)
 
@@ -125,10 +130,49 @@ def add_map_routes(app: FastAPI) -> None:
                 view_operator=view,
                 province_url="../",
                 commune_url="{code}",
+                unit_url="../units/{code}",
             )
             return _render(maps, figure, COMMUNE_ASSETS)
 
         page = _cached(ctx, prepared, ("commune", code, lang, view), build)
+        return Response(page, media_type="text/html; charset=utf-8")
+
+    @app.get(
+        "/maps/units/{code}",
+        tags=["maps"],
+        response_class=Response,
+        responses={**html_only, **error_responses(401, 404, 503)},
+    )
+    def unit_page(
+        code: str = PathParam(..., max_length=20, pattern="^[0-9]+$", description="code of a 2025 unit"),
+        lang: Literal["vi", "en"] = Query("vi"),
+        view: str = Query("all", max_length=40, description="all or an operator id"),
+        ctx: AppContext = Depends(context),
+        key: ApiKey | None = Depends(reader),
+    ) -> Response:
+        """The map of one 2025 unit of Lâm Đồng (bản đồ đơn vị mới), its old communes outlined."""
+        prepared = ctx.results.require()
+        maps = _maps_module()
+        view = _view(maps, prepared, view)
+        boundaries = ctx.results.boundaries()
+        units = boundaries["unit_2025"].astype("string").str.slice(0, 5) if "unit_2025" in boundaries else None
+        if units is None or not (units == code).any():
+            raise NotFoundError(f"no 2025 unit {code!r} in this run's boundaries", field="code")
+
+        def build() -> bytes:
+            figure = maps.unit_map(
+                prepared.results,
+                boundaries,
+                code,
+                lang=lang,
+                view_operator=view,
+                province_url="../",
+                unit_url="{code}",
+                commune_url="../communes/{code}",
+            )
+            return _render(maps, figure, COMMUNE_ASSETS)
+
+        page = _cached(ctx, prepared, ("unit", code, lang, view), build)
         return Response(page, media_type="text/html; charset=utf-8")
 
     @app.get(ASSET_PREFIX + "/{asset_path:path}", include_in_schema=False)

@@ -58,6 +58,7 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
     from h3ronpy.vector import cells_to_wkb_polygons
 
     from lomsong.reference.boundaries import METRIC_CRS
+    from lomsong.reference.units import add_unit_columns
     from lomsong.tables import results as res
 
     folder = Path(folder)
@@ -151,7 +152,7 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
         )
     gaps = gpd.GeoDataFrame(gap_rows, geometry="geometry", crs="EPSG:4326")
     gaps["rank"] = gaps.groupby("operator")["population"].rank(ascending=False, method="first").astype(int)
-    gaps = gaps[res.GAP_COLUMNS]
+    gaps = add_unit_columns(gaps, communes)[res.GAP_COLUMNS]
 
     summary_frames = []
     for operator in ["viettel", "vinaphone", "all"]:
@@ -178,7 +179,8 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
         )
         summary["largest_gap_population"] = summary["people_in_gaps"]
         summary_frames.append(summary)
-    commune_summary = pd.concat(summary_frames, ignore_index=True)[[n for n, _ in res.COMMUNE_SUMMARY_SCHEMA]]
+    commune_summary = add_unit_columns(pd.concat(summary_frames, ignore_index=True), communes)
+    commune_summary = commune_summary[[n for n, _ in res.COMMUNE_SUMMARY_SCHEMA]]
 
     centres = chosen.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
     village_points = [centres.iloc[i] for i in range(len(centres))]

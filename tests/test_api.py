@@ -113,6 +113,23 @@ def test_gap_filters_select_exactly_the_matching_rows(client, results):
     assert {g["gap_id"] for g in in_box["items"]} == set(results.gaps.loc[results.gaps.intersects(box), "gap_id"])
 
 
+def test_unit_filter_finds_the_2025_unit_by_code_or_plain_name(client, results):
+    from lomsong._text import fold
+
+    communes = results.communes.drop_duplicates("commune_code")
+    unit_code, unit = communes.loc[communes["commune_code"] == "24664", ["unit_2025_code", "unit_2025"]].iloc[0]
+    old = set(communes.loc[communes["unit_2025_code"] == unit_code, "commune_code"])
+    touching = results.gaps[results.gaps["commune_codes"].str.split(";").map(lambda codes: bool(old & set(codes)))]
+    plain = fold(unit).split(" ", 1)[1]  # "Xã Đắk Mil" typed as "dak mil"
+    for text in (unit_code, unit, plain):
+        found = client.get("/gaps", params={"unit": text}).json()
+        assert {g["gap_id"] for g in found["items"]} == set(touching["gap_id"]) != set(), text
+    assert all(g["unit_2025_code"] == unit_code for g in found["items"])
+    rows = client.get("/communes", params={"unit": unit_code, "operator": "all"}).json()["items"]
+    assert {r["commune_code"] for r in rows} == old and {r["unit_2025"] for r in rows} == {unit}
+    assert_error(client.get("/gaps", params={"unit": "Phường Không Có"}), 400, "unit")
+
+
 def test_gap_sort_and_paging_with_next_links(client, results):
     seen, matched, url = [], set(), "/gaps?limit=2&sort=-population"
     while url:
@@ -474,6 +491,11 @@ def test_map_pages_load_their_assets_from_the_api(client, api):
     assert commune.status_code == 200 and "Đắk Mil" in commune.text
     assert_error(client.get("/maps/communes/99999"), 404)
     assert_error(client.get("/maps/", params={"view": "orange"}), 400, "view")
+    # Today's units have pages too, linked from the province map as the API serves them.
+    assert "units/24615" in page.text
+    unit = client.get("/maps/units/24615")
+    assert unit.status_code == 200 and "Phường Nam Gia Nghĩa" in unit.text
+    assert_error(client.get("/maps/units/99999"), 404)
 
 
 def test_runs_left_running_by_a_stopped_server_are_reported_failed(tmp_path):

@@ -35,6 +35,7 @@ def test_challenge_layer_is_listed_switches_on_and_its_popup_shows_the_evidence(
         page.wait_for_function("window.lomsong !== undefined")
         assert "Khai báo có sóng, đo sóng yếu" in page.inner_text("#lomsong-legend")
         before = page.evaluate("document.querySelectorAll('.leaflet-overlay-pane svg path').length")
+        page.hover(".leaflet-control-layers")  # the layer panel opens collapsed
         page.locator(".leaflet-control-layers label", has_text=label).locator("input").check()
         after = page.evaluate("document.querySelectorAll('.leaflet-overlay-pane svg path').length")
         assert after > before

@@ -110,7 +110,7 @@ def test_tables_have_documented_columns_and_counts_add_up(comparison):
     assert list(comparison.summary.columns) == CHANGE_SUMMARY_COLUMNS
     view = comparison.view("all", "any")
     assert (view["gaps_before"], view["gaps_after"]) == (3, 3)
-    assert (view["closed"], view["new"], view["shrunk"], view["grown"], view["persisting"]) == (1, 1, 1, 0, 1)
+    assert (view["closed"], view["new"], view["shrunk"], view["grew"], view["persisting"]) == (1, 1, 1, 0, 1)
     # Every gap of either run sits in exactly one change of its view.
     for side, column in (("before", "gap_ids_before"), ("after", "gap_ids_after")):
         ids = comparison.changes[column].str.split(";").explode()
@@ -191,3 +191,79 @@ def test_simulated_months_new_sites_close_a_gap_and_an_outage_opens_one():
     view = comparison.view()
     assert view["people_newly_covered"] > 0 and view["people_newly_weak"] > 0
     assert comparison.synthetic
+    # Every change names today's unit beside the old commune.
+    assert comparison.changes["unit_2025_code"].str.fullmatch(r"\d{5}").all()
+    assert comparison.changes["unit_2025"].notna().all()
+    # A closed gap's people newly covered never exceed its people: only measured-covered cells count.
+    closed_rows = comparison.changes[comparison.changes["status"] == "closed"]
+    assert (closed_rows["people_newly_covered"] <= closed_rows["population_before"] + 1e-6).all()
+    assert (closed_rows["share_measured_covered"] >= 2 / 3).all()
+
+
+def _forget(run: RunResults, cells: list[str], *, state: str = "no_data", operator: str = "all") -> RunResults:
+    """The same run with ``cells`` of one view set to ``state`` (e.g. not measured again)."""
+    table = run.cells.copy()
+    hit = table["h3"].isin(cells) & (table["operator"] == operator)
+    table.loc[hit, "state"] = state
+    return RunResults(folder=run.folder, meta=run.meta, gaps=run.gaps, cells=table, communes=run.communes)
+
+
+def test_a_gap_nobody_measured_again_is_not_remeasured_not_closed():
+    before = _run({("all", "any"): [CLOSING, KEPT]}, "2026-09")
+    # Later: the CLOSING cells have no evidence at all (nobody drove there in October).
+    after = _forget(_run({("all", "any"): [KEPT]}, "2026-10"), CLOSING)
+    result = compare_runs(before, after)
+    assert _status_of(result, CLOSING) == "not_remeasured"
+    row = result.changes_of("not_remeasured").iloc[0]
+    assert row["cells_not_remeasured"] == len(CLOSING) and row["cells_measured_covered"] == 0
+    assert row["people_newly_covered"] == 0
+    assert row["people_not_remeasured"] == pytest.approx(PEOPLE_PER_CELL * len(CLOSING))
+    view = result.view()
+    assert (view["closed"], view["not_remeasured"]) == (0, 1)
+    assert view["people_newly_covered"] == 0
+    assert view["people_not_remeasured"] == pytest.approx(PEOPLE_PER_CELL * len(CLOSING))
+
+
+def test_closed_needs_most_cells_measured_covered_and_counts_only_those_people():
+    from lomsong.analysis.compare import CLOSED_MIN_COVERED_SHARE
+
+    before = _run({("all", "any"): [BIG]}, "2026-09")
+    ring = [c for c in BIG if c not in SMALL]  # 12 of 19 cells: 63 % measured covered
+    mostly = _forget(_run({("all", "any"): []}, "2026-10"), SMALL, state="insufficient")
+    assert len(ring) / len(BIG) < CLOSED_MIN_COVERED_SHARE
+    row = compare_runs(before, mostly).changes.iloc[0]
+    assert row["status"] == "not_remeasured"
+    assert row["people_newly_covered"] == pytest.approx(PEOPLE_PER_CELL * len(ring))
+    assert row["share_measured_covered"] == pytest.approx(len(ring) / len(BIG))
+    one_missing = _forget(_run({("all", "any"): []}, "2026-10"), [SMALL[0]])  # 18 of 19 covered
+    row = compare_runs(before, one_missing).changes.iloc[0]
+    assert row["status"] == "closed"
+    assert row["people_newly_covered"] == pytest.approx(PEOPLE_PER_CELL * (len(BIG) - 1))
+
+
+def test_cells_that_only_lost_their_evidence_do_not_shrink_a_gap():
+    before = _run({("all", "any"): [BIG]}, "2026-09")
+    # Later the gap is only its centre, because the outer ring was not measured: persisting.
+    after = _forget(_run({("all", "any"): [SMALL]}, "2026-10"), [c for c in BIG if c not in SMALL])
+    assert compare_runs(before, after).changes["status"].tolist() == ["persisting"]
+    # Measured covered instead: it shrank.
+    assert compare_runs(before, _run({("all", "any"): [SMALL]}, "b")).changes["status"].tolist() == ["shrunk"]
+
+
+def test_grew_and_the_size_threshold():
+    from lomsong.analysis.compare import SIZE_CHANGE_MIN_SHARE
+
+    before = _run({("all", "any"): [SMALL]}, "a")
+    assert compare_runs(before, _run({("all", "any"): [BIG]}, "b")).changes["status"].tolist() == ["grew"]
+    # One more cell on a 19-cell gap is below the threshold: persisting.
+    extra = [*BIG, next(c for c in _cluster(11.97, 107.66, 3) if c not in BIG)]
+    assert 1 / len(BIG) < SIZE_CHANGE_MIN_SHARE
+    result = compare_runs(_run({("all", "any"): [BIG]}, "a"), _run({("all", "any"): [extra]}, "b"))
+    assert result.changes["status"].tolist() == ["persisting"]
+
+
+def test_weak_cells_below_the_gap_size_are_a_shrunk_gap_not_a_closed_one():
+    before = _run({("all", "any"): [SMALL]}, "a")
+    after = _forget(_run({("all", "any"): []}, "b"), SMALL[:5], state="weak")
+    row = compare_runs(before, after).changes.iloc[0]
+    assert row["status"] == "shrunk" and row["people_newly_covered"] == pytest.approx(PEOPLE_PER_CELL * 2)

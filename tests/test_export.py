@@ -20,6 +20,7 @@ from openpyxl import load_workbook
 
 from lomsong.products import tables as export
 from lomsong.products import words
+from lomsong.reference.units import add_unit_columns
 from lomsong.tables import results
 
 
@@ -113,7 +114,8 @@ def make_fake_analysis(communes: gpd.GeoDataFrame) -> FakeAnalysis:
         geometry=[_hexagon(c) for c in cells["h3"]],
         crs="EPSG:4326",
     )
-    gaps = gpd.GeoDataFrame(gap_rows, geometry="geometry", crs="EPSG:4326")[results.GAP_COLUMNS]
+    gaps = add_unit_columns(gpd.GeoDataFrame(gap_rows, geometry="geometry", crs="EPSG:4326"), communes)
+    gaps = gaps[results.GAP_COLUMNS]
     summary = pd.DataFrame(
         [
             {
@@ -136,6 +138,7 @@ def make_fake_analysis(communes: gpd.GeoDataFrame) -> FakeAnalysis:
             for operator, technology in views
         ]
     )
+    summary = add_unit_columns(summary, communes)
     no_data = cells[cells["state"] == "no_data"].head(4)
     campaign = pd.DataFrame(
         {

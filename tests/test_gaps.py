@@ -166,3 +166,25 @@ def test_planted_dead_zone_is_found_in_a_simulated_run(communes, population_surf
     people = zonal_sums(population_surface, gpd.GeoDataFrame(geometry=[found.geometry], crs=4326))[0]
     assert found.population == pytest.approx(people, rel=0.02)
     assert found.population > 100
+
+
+def test_gaps_and_commune_summary_carry_the_2025_unit_of_their_commune(planted, communes):
+    from lomsong.reference.units import unit_mapping
+
+    mapping = unit_mapping(communes).set_index("commune_code")
+    for table in (planted.gaps, planted.communes):
+        columns = list(table.columns)
+        # Beside the 2019 commune, not instead of it.
+        assert columns.index("unit_2025_code") == columns.index("commune") + 1
+        assert columns.index("unit_2025") == columns.index("commune") + 2
+        codes = table["commune_code"].astype(str)
+        assert (table["unit_2025_code"].astype(str).to_numpy() == codes.map(mapping["unit_code"]).to_numpy()).all()
+        assert (table["unit_2025"].astype(str).to_numpy() == codes.map(mapping["unit"]).to_numpy()).all()
+    assert planted.communes["unit_2025_code"].nunique() == mapping["unit_code"].nunique()
+
+
+def test_a_commune_layer_without_units_still_runs_with_the_unit_unknown(communes, population_surface):
+    without = communes.drop(columns="unit_2025")
+    result = analyse(planted_measurements(), without, population_surface, Config())
+    assert len(result.gaps) and result.gaps["unit_2025_code"].isna().all()
+    assert result.communes["unit_2025"].isna().all()

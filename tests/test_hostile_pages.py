@@ -10,6 +10,7 @@ from browser import open_page
 from hostile.corpus import MARKUP_NAMES, hostile_communes, rename_hostile
 
 from lomsong.products.maps.build import build_maps
+from lomsong.reference.units import unit_mapping
 from lomsong.tables import results as res
 from lomsong.testing import make_example_run
 
@@ -43,11 +44,12 @@ def hostile_pages(communes, tmp_path_factory):
     bad_communes = hostile_communes(communes)
     loaded = res.load_run(folder)
     code = str(loaded.gaps["commune_code"].iloc[0])
-    return build_maps(loaded, folder, bad_communes, commune_codes=[code])
+    unit = str(unit_mapping(bad_communes).set_index("commune_code").loc[code, "unit_code"])
+    return build_maps(loaded, folder, bad_communes, commune_codes=[code], unit_codes=[unit])
 
 
 def test_no_markup_name_runs_in_a_map_page(hostile_pages):
-    assert len(hostile_pages) == 2
+    assert len(hostile_pages) == 3  # the province, a commune and a 2025 unit
     for page_path in hostile_pages:
         content = page_path.read_text(encoding="utf-8")
         # a name can only end the script element or the title if it is written raw

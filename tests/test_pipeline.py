@@ -121,6 +121,24 @@ def test_run_json_records_inputs_config_counts_and_versions(cli_run, small_set):
     )
 
 
+def test_headline_has_its_denominator_in_run_json_and_on_the_console(cli_run):
+    out, completed = cli_run
+    meta = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    headline = meta["headline"]
+    parts = headline["people_in_gaps"] + headline["people_covered"] + headline["people_without_evidence"]
+    assert parts == pytest.approx(headline["population"], rel=1e-6)
+    assert headline["population"] == pytest.approx(meta["counts"]["population_in_cells"])
+    gaps = gpd.read_parquet(out / "gaps.parquet")
+    all_view = gaps[(gaps["operator"] == "all") & (gaps["technology"] == "any")]
+    assert headline["people_in_gaps"] == pytest.approx(all_view["population"].sum())
+    for part in ("in_gaps", "covered", "without_evidence"):
+        assert headline[f"share_{part}"] == pytest.approx(headline[f"people_{part}"] / headline["population"])
+    console = " ".join(completed.stdout.split())
+    assert f"Of {headline['population']:,.0f} people" in console
+    assert f"{headline['people_without_evidence']:,.0f} without enough measurements to say" in console
+    assert f"({headline['share_without_evidence']:.1%})" in console
+
+
 def test_load_run_round_trip_and_population_invariants(cli_run, population_surface):
     out, _ = cli_run
     run = results.load_run(out)

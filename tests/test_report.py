@@ -109,12 +109,10 @@ def test_operator_and_area_tables(products, vietnamese, communes):
     counts = any_views.groupby("operator").size()
     expected = {display_name(op): int(counts.get(op, 0)) for op in set(run.communes["operator"].astype(str))}
     assert {row[0]: row[1] for row in rows} == {name: i18n.format_number(n, "vi") for name, n in expected.items()}
+    # Today's units by default: one row per new unit, plus the province.
     areas = page.tables["areas"]
-    total = areas[1]
-    assert total[0] == "Toàn tỉnh"
-    assert total[1] == i18n.format_number(int(communes["population"].sum()), "vi") == "622.168"
-    # One row per commune and per district, plus the province.
-    assert len(areas) - 1 == 1 + communes["district_code"].nunique() + len(communes)
+    assert areas[1][0] == "Toàn tỉnh" and areas[1][2] == "622.168"
+    assert len(areas) - 2 == unit_mapping(communes)["unit_code"].nunique() == 28
     top = page.tables["top_gaps"]
     assert 1 <= len(top) - 1 <= 10
     largest = _all_view(run.gaps)["population"].max()
@@ -134,7 +132,7 @@ def test_pdf_has_pages_and_vietnamese_text(vietnamese):
     reader = pypdf.PdfReader(vietnamese.pdf)
     assert len(reader.pages) >= 2
     text = unicodedata.normalize("NFC", "\n".join(page.extract_text() for page in reader.pages))
-    for phrase in ("DỮ LIỆU MÔ PHỎNG", "Người dân chưa có sóng", "Huyện Đắk Mil", "Nguồn dữ liệu và phương pháp"):
+    for phrase in ("DỮ LIỆU MÔ PHỎNG", "Người dân chưa có sóng", "Xã Quảng Sơn", "Nguồn dữ liệu và phương pháp"):
         assert phrase in text, phrase
     # Every page carries the synthetic mark in its header.
     first_lines = [unicodedata.normalize("NFC", page.extract_text()) for page in reader.pages]
@@ -154,13 +152,35 @@ def test_english_report_and_2025_units(products, communes, tmp_path):
     english = build_period_report("2026-10", out=products, lang="en", folder=tmp_path, communes=communes)
     page = _parse(english.html)
     assert page.lang == "en" and page.tables["operators"][1][0] == "All operators"
-    units = build_period_report("2026-10", out=products, units="2025", folder=tmp_path, communes=communes)
-    html = units.html.read_text(encoding="utf-8")
+    assert "Lâm Đồng province (former Đắk Nông area)" in english.html.read_text(encoding="utf-8")
+    history = build_period_report("2026-10", out=products, units="2019", folder=tmp_path, communes=communes)
+    html = history.html.read_text(encoding="utf-8")
+    assert 'id="units-note"' not in html and "tỉnh Đắk Nông" in html and "Lâm Đồng" not in html.split("</h1>")[0]
+    areas = _parse(history.html).tables["areas"]
+    assert areas[1][0] == "Toàn tỉnh"
+    assert areas[1][1] == i18n.format_number(int(communes["population"].sum()), "vi") == "622.168"
+    # The 2019 history: one row per commune and per district, plus the province.
+    assert len(areas) - 1 == 1 + communes["district_code"].nunique() + len(communes)
+    assert history.html != english.html
+
+
+def test_report_defaults_to_todays_units_with_every_headline_over_its_denominator(products, vietnamese):
+    html = vietnamese.html.read_text(encoding="utf-8")
+    title = html.split("</h1>")[0]
+    assert "tỉnh Lâm Đồng (địa bàn tỉnh Đắk Nông cũ)" in title
     assert 'id="units-note"' in html and "trọn vẹn" in html
-    areas = _parse(units.html).tables["areas"]
-    assert len(areas) - 2 == unit_mapping(communes)["unit_code"].nunique() == 28
-    assert areas[1][2] == "622.168"  # population conserved through the mapping
-    assert units.html != english.html
+    page = _parse(vietnamese.html)
+    parts = [page.headlines[k] for k in ("people_without_coverage", "people_covered", "people_without_evidence")]
+    run = load_period("2026-10", products)
+    population = float(_all_view(run.communes)["population"].sum())
+    assert sum(parts) == pytest.approx(population, rel=1e-6)
+    # The first paragraph names all three figures and their shares of the same population.
+    first = html.split('<p id="denominator">')[1].split("</p>")[0]
+    assert i18n.format_number(population, "vi") in first
+    for value in parts:
+        assert i18n.format_number(value, "vi") in first
+        assert i18n.format_share(value / population, "vi") in first
+    assert "chưa đủ số đo" in first
 
 
 def test_every_old_commune_maps_to_exactly_one_new_unit(communes):
@@ -211,3 +231,18 @@ def test_cli_compare_and_report(products, tmp_path):
     assert result.exit_code == 2 and "2026-09, 2026-10" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["compare", "2026-10", "2026-09", "--runs", str(products)])
     assert result.exit_code == 2 and "earlier" in result.output
+
+
+def test_change_paragraph_never_calls_an_unmeasured_gap_closed(products, vietnamese):
+    from lomsong.analysis.compare import CLOSED_MIN_COVERED_SHARE
+    from lomsong.jobs.monthly import compare_periods
+
+    comparison = compare_periods("2026-09", "2026-10", products)
+    view = comparison.view()
+    html = " ".join(vietnamese.html.read_text(encoding="utf-8").split())
+    unmeasured = comparison.changes_of("not_remeasured")
+    people = i18n.format_number(float(unmeasured["people_not_remeasured"].sum()), "vi")
+    assert f"{int(view['closed'])} vùng lõm đã được xoá (đo lại thấy có sóng)" in html
+    assert f"{int(view['not_remeasured'])} vùng lõm chưa được đo lại ({people} người ở các ô chưa đo lại" in html
+    assert (comparison.changes_of("closed")["share_measured_covered"] >= CLOSED_MIN_COVERED_SHARE).all()
+    assert (unmeasured["people_newly_covered"] <= unmeasured["population_before"] + 1e-6).all()

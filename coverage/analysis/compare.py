@@ -5,15 +5,31 @@ cells does): within one view (operator × technology), a gap of the earlier run 
 later run are linked when they share at least one H3 cell. The connected groups of linked gaps
 are the *changes*; one change can hold several gaps on either side when gaps split or merged.
 
-======== ================================================================================
-status   meaning
-======== ================================================================================
-closed   the earlier gap(s) share no cell with any later gap: the area is no longer a gap
-new      the later gap(s) share no cell with any earlier gap
-shrunk   linked, and the later side has fewer cells
-grown    linked, and the later side has more cells
-persisting linked, with as many cells on both sides
-======== ================================================================================
+A gap is only said to have closed when the later period *measured* its cells covered: a cell
+that left the gaps because nobody measured it again is not remeasured, not covered. Each earlier
+gap cell is therefore put in one of three outcomes in the later run: still in a gap of the view,
+**measured covered** (state ``covered``, i.e. with enough evidence), or **without evidence**
+(``no_data``/``insufficient``, or absent from the later cell table); a weak cell outside any
+gap counts as weak.
+
+============== ==========================================================================
+status         meaning (thresholds are the module constants named in brackets)
+============== ==========================================================================
+closed         no later gap shares a cell, and at least ``CLOSED_MIN_COVERED_SHARE`` (two
+               thirds) of the earlier cells are measured covered in the later period
+not_remeasured no later gap shares a cell, but fewer than ``CLOSED_MIN_COVERED_SHARE`` of the
+               earlier cells are measured covered and more of them lack evidence than are
+               still measured weak: the later period does not say whether it closed
+shrunk         the later side has fewer cells by at least ``SIZE_CHANGE_MIN_SHARE`` (10 %) of
+               the earlier cells, counting only cells measured covered or still weak (cells
+               that merely lost their evidence do not shrink a gap); also a gap whose cells
+               are still measured weak but no longer form a gap of the minimum size
+grew           the later side has more cells by at least ``SIZE_CHANGE_MIN_SHARE`` (10 %)
+new            the later gap(s) share no cell with any earlier gap
+persisting     linked, and neither shrunk nor grew by the threshold
+============== ==========================================================================
+
+People newly covered count only the people of cells that were weak and are measured covered now.
 
 Everything here is pure: tables in, tables out (see :func:`compare_runs`).
 """
@@ -31,14 +47,19 @@ from scipy.sparse.csgraph import connected_components
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 
 VIEW = ["operator", "technology"]
-STATUSES = ["closed", "new", "shrunk", "grown", "persisting"]
+STATUSES = ["closed", "not_remeasured", "new", "shrunk", "grew", "persisting"]
+
+#: Share of an unlinked earlier gap's cells that must be measured covered later for ``closed``.
+CLOSED_MIN_COVERED_SHARE = 2 / 3
+#: Relative change in a linked gap's measured cells that counts as ``shrunk`` or ``grew``.
+SIZE_CHANGE_MIN_SHARE = 0.1
 
 #: Change table (one row per group of linked gaps and view), EPSG:4326: (column, meaning).
 CHANGE_SCHEMA: list[tuple[str, str]] = [
     ("change_id", "id of the change within the comparison: view + first gap id"),
     ("operator", "view operator (or all)"),
     ("technology", "view technology (or any)"),
-    ("status", "closed, new, shrunk, grown or persisting"),
+    ("status", "closed, not_remeasured, new, shrunk, grew or persisting (see the module's thresholds)"),
     ("gap_ids_before", "ids of the earlier gaps in the group, ';'-joined"),
     ("gap_ids_after", "ids of the later gaps in the group, ';'-joined"),
     ("n_gaps_before", "number of earlier gaps (more than one: gaps merged)"),
@@ -46,16 +67,23 @@ CHANGE_SCHEMA: list[tuple[str, str]] = [
     ("n_cells_before", "H3 cells of the earlier gaps"),
     ("n_cells_after", "H3 cells of the later gaps"),
     ("cells_closed", "cells in an earlier gap and in no later gap of the view"),
+    ("cells_measured_covered", "of cells_closed: cells measured covered in the later period"),
+    ("cells_not_remeasured", "of cells_closed: cells without enough evidence in the later period"),
+    ("share_measured_covered", "cells_measured_covered / n_cells_before (0 for a new group)"),
     ("cells_opened", "cells in a later gap and in no earlier gap of the view"),
     ("population_before", "people in the earlier gaps"),
     ("population_after", "people in the later gaps"),
     ("population_change", "population_after - population_before"),
+    ("people_newly_covered", "people in the group's cells that were weak and are measured covered now"),
+    ("people_not_remeasured", "people in the group's earlier gap cells without enough evidence now"),
     ("area_km2_before", "area of the earlier gaps, km²"),
     ("area_km2_after", "area of the later gaps, km²"),
     ("commune_code", "commune of the group's most populated gap (the later one when there is one)"),
     ("commune", "its name"),
+    ("unit_2025_code", "that commune's 2025 unit of Lâm Đồng (mapped whole; empty for runs without units)"),
+    ("unit_2025", "its name"),
     ("district", "its district"),
-    ("geometry", "the later gaps (the earlier ones for a closed group), EPSG:4326"),
+    ("geometry", "the later gaps (the earlier ones when there is no later gap), EPSG:4326"),
 ]
 CHANGE_COLUMNS = [name for name, _ in CHANGE_SCHEMA]
 
@@ -68,9 +96,9 @@ CHANGE_SUMMARY_SCHEMA: list[tuple[str, str]] = [
     *[(status, f"groups of gaps that are {status}") for status in STATUSES],
     ("people_in_gaps_before", "people in the gaps of the earlier run"),
     ("people_in_gaps_after", "people in the gaps of the later run"),
-    ("people_newly_covered", "people in cells that were weak and are now covered"),
+    ("people_newly_covered", "people in cells that were weak and are measured covered now"),
     ("people_newly_weak", "people in cells that were covered and are now weak"),
-    ("people_gap_closed", "people in cells that were in a gap and are in none now (covered or not measured)"),
+    ("people_not_remeasured", "people in cells that were in a gap and have no evidence now (not measured again)"),
 ]
 CHANGE_SUMMARY_COLUMNS = [name for name, _ in CHANGE_SUMMARY_SCHEMA]
 
@@ -224,16 +252,38 @@ def compare_gaps(
     cell_group_a = node_index.reindex(keys(cell_pairs.rename(columns={"gap_id_a": "gap_id"}), "after")).to_numpy()
     node_of_cell = np.where(pd.isna(cell_group_b), cell_group_a, cell_group_b)
     known = ~pd.isna(node_of_cell)
+    # What became of each earlier gap cell that is in no later gap: its state in the later run
+    # (absent from the later cell table = no evidence).
+    left = (cell_pairs["_merge"] == "left_only").to_numpy()
+    later_state = cell_pairs[[*VIEW, "h3"]].merge(
+        pd.DataFrame(after_cells[[*VIEW, "h3", "state"]]).astype({"h3": str}), on=[*VIEW, "h3"], how="left"
+    )["state"]
+    later_state = later_state.astype("string").fillna("no_data").to_numpy(dtype=object)
+    measured_covered = left & (later_state == "covered")
+    still_weak = left & (later_state == "weak")
+    cell_people = pd.to_numeric(cell_pairs["population_b"], errors="coerce").fillna(0.0).to_numpy(float)
     moved = pd.DataFrame(
         {
             "group": labels[node_of_cell[known].astype(int)],
-            "closed": (cell_pairs["_merge"] == "left_only").to_numpy()[known],
+            "closed": left[known],
             "opened": (cell_pairs["_merge"] == "right_only").to_numpy()[known],
+            "covered": measured_covered[known],
+            "weak": still_weak[known],
+            "unmeasured": (left & ~measured_covered & ~still_weak)[known],
         }
     )
-    moved_counts = moved.groupby("group")[["closed", "opened"]].sum()
+    moved["people_covered"] = np.where(moved["covered"], cell_people[known], 0.0)
+    moved["people_unmeasured"] = np.where(moved["unmeasured"], cell_people[known], 0.0)
+    moved_counts = moved.groupby("group")[
+        ["closed", "opened", "covered", "weak", "unmeasured", "people_covered", "people_unmeasured"]
+    ].sum()
     groups["cells_closed"] = moved_counts["closed"].reindex(groups.index).fillna(0).astype(int)
     groups["cells_opened"] = moved_counts["opened"].reindex(groups.index).fillna(0).astype(int)
+    groups["cells_measured_covered"] = moved_counts["covered"].reindex(groups.index).fillna(0).astype(int)
+    groups["cells_not_remeasured"] = moved_counts["unmeasured"].reindex(groups.index).fillna(0).astype(int)
+    cells_still_weak = moved_counts["weak"].reindex(groups.index).fillna(0).astype(int)
+    groups["people_newly_covered"] = moved_counts["people_covered"].reindex(groups.index).fillna(0.0)
+    groups["people_not_remeasured"] = moved_counts["people_unmeasured"].reindex(groups.index).fillna(0.0)
 
     for column in ("n_gaps", "n_cells"):
         for suffix in ("before", "after"):
@@ -246,17 +296,29 @@ def compare_gaps(
     groups["population_change"] = groups["population_after"] - groups["population_before"]
 
     has_before, has_after = groups["n_gaps_before"] > 0, groups["n_gaps_after"] > 0
-    net = groups["n_cells_after"] - groups["n_cells_before"]
+    earlier_cells = groups["n_cells_before"].where(groups["n_cells_before"] > 0).astype(float)
+    groups["share_measured_covered"] = (groups["cells_measured_covered"] / earlier_cells).fillna(0.0)
+    # A linked gap changes size by what was measured: cells that merely lost their evidence
+    # neither shrink it nor keep it.
+    measured_net = groups["cells_opened"] - (groups["cells_closed"] - groups["cells_not_remeasured"])
+    relative = (measured_net / earlier_cells).fillna(0.0)
     groups["status"] = np.select(
-        [~has_after, ~has_before, net < 0, net > 0],
-        ["closed", "new", "shrunk", "grown"],
+        [
+            ~has_before,
+            ~has_after & (groups["share_measured_covered"] >= CLOSED_MIN_COVERED_SHARE),
+            ~has_after & (cells_still_weak > groups["cells_not_remeasured"]),
+            ~has_after,
+            relative <= -SIZE_CHANGE_MIN_SHARE,
+            relative >= SIZE_CHANGE_MIN_SHARE,
+        ],
+        ["new", "closed", "shrunk", "not_remeasured", "shrunk", "grew"],
         default="persisting",
     )
 
     # Location and shape: the later side when there is one (that is where the gap is now).
     shown = gaps[gaps["side"] == np.where(has_after.reindex(gaps["group"]).to_numpy(), "after", "before")]
     lead = shown.sort_values("population", ascending=False).drop_duplicates("group").set_index("group")
-    for column in ("commune_code", "commune", "district"):
+    for column in ("commune_code", "commune", "unit_2025_code", "unit_2025", "district"):
         groups[column] = lead[column].reindex(groups.index) if column in lead else pd.NA
     groups["change_id"] = (
         groups["operator"].astype(str)
@@ -319,7 +381,7 @@ def _summary(
     people = {
         "people_newly_covered": was_weak & is_covered,
         "people_newly_weak": was_covered & is_weak,
-        "people_gap_closed": in_gap_b & ~in_gap_a,
+        "people_not_remeasured": in_gap_b & ~in_gap_a & ~is_covered & ~is_weak,
     }
     for column, mask in people.items():
         summary[column] = states.loc[mask].groupby(VIEW)["population"].sum()

@@ -37,6 +37,7 @@ from lomsong.analysis.grid import Grid, build_grid, cell_centres, cell_polygons,
 from lomsong.operators import OPERATOR_IDS
 from lomsong.reference.boundaries import STORAGE_CRS
 from lomsong.reference.population import PopulationSurface
+from lomsong.reference.units import add_unit_columns
 from lomsong.settings import Config
 from lomsong.tables.measurements import conform_speed_tiles
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, CELL_STATE_SCHEMA, COMMUNE_SUMMARY_SCHEMA
@@ -339,7 +340,7 @@ def commune_summary(
         )
     result["_view"] = summary["view"].to_numpy()
     result = result.sort_values(["_view", "district_code", "commune_code"]).drop(columns="_view")
-    return result.reset_index(drop=True)[COMMUNE_SUMMARY_COLUMNS]
+    return add_unit_columns(result.reset_index(drop=True), communes)[COMMUNE_SUMMARY_COLUMNS]
 
 
 def measurement_plan(

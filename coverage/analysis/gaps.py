@@ -25,6 +25,7 @@ from lomsong.analysis.aggregate import CellStatistics, Samples, group_statistics
 from lomsong.analysis.evidence import WEAK
 from lomsong.analysis.grid import Grid, cell_centres, cell_polygons, neighbour_pairs
 from lomsong.reference.boundaries import METRIC_CRS, STORAGE_CRS
+from lomsong.reference.units import add_unit_columns
 from lomsong.tables.results import GAP_COLUMNS
 
 
@@ -239,7 +240,11 @@ def find_gaps(
     n_gaps = int(label.max()) + 1 if len(label) else 0
     entries = pd.DataFrame({"view": view, "cell": cell, "gap": label})
     if n_gaps == 0:
-        empty = gpd.GeoDataFrame({c: [] for c in GAP_COLUMNS[:-1]}, geometry=[], crs=STORAGE_CRS)
+        empty = gpd.GeoDataFrame(
+            {c: pd.Series([], dtype="string" if c.startswith("unit_") else None) for c in GAP_COLUMNS[:-1]},
+            geometry=[],
+            crs=STORAGE_CRS,
+        )
         return empty[GAP_COLUMNS], entries.assign(gap_id=pd.Series([], dtype="string")).drop(columns="gap")
 
     gap_view = np.zeros(n_gaps, dtype="int64")
@@ -317,5 +322,5 @@ def find_gaps(
         "last_date",
     ):
         gaps[column] = gaps[column].astype("string")
-    gaps = gaps.drop(columns="_view").reset_index(drop=True)
+    gaps = add_unit_columns(gaps.drop(columns="_view").reset_index(drop=True), communes)
     return gaps[GAP_COLUMNS], entries.drop(columns="gap")

@@ -21,7 +21,9 @@ def map_command(
     run: Path = typer.Option(None, "--run", help="Folder of the finished run (default: the products folder, maps/)."),
     out: Path = typer.Option(None, "--out", help="Where to write index.html and communes/ (default: the run folder)."),
     boundaries: Path = typer.Option(None, "--boundaries", help="Commune boundary file (default: bundled)."),
-    province_only: bool = typer.Option(False, "--province-only", help="Write index.html only, no commune pages."),
+    province_only: bool = typer.Option(
+        False, "--province-only", help="Write index.html only, no commune or unit pages."
+    ),
     self_contained: bool = typer.Option(
         False,
         "--self-contained",
@@ -52,11 +54,13 @@ def map_command(
         fail(str(exc))
     out_dir = Path(out) if out else run_dir
     codes = [] if province_only else communes["commune_code"].astype(str).tolist()
+    unit_codes = [] if province_only or "unit_2025" not in communes else None  # None: every 2025 unit
+    n_units = 0 if unit_codes == [] or "unit_2025" not in communes else communes["unit_2025"].nunique()
     started = time.perf_counter()
     with Progress(
         TextColumn("maps"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), console=console
     ) as progress:
-        task = progress.add_task("", total=1 + len(codes))
+        task = progress.add_task("", total=1 + len(codes) + n_units)
         written = build_maps(
             results,
             out_dir,
@@ -65,12 +69,14 @@ def map_command(
             view_operator=view,
             commune_codes=codes,
             asset_mode="inline" if self_contained else "shared",
+            unit_codes=unit_codes,
             on_page=lambda path: progress.update(task, advance=1, description=path.name),
         )
     index = written[0]
     console.print(
-        f"maps: {index} ({index.stat().st_size / 1e6:.1f} MB) and {len(written) - 1} commune pages in "
-        f"{out_dir / 'communes'} — view {view}, language {lang}, {time.perf_counter() - started:.1f} s"
+        f"maps: {index} ({index.stat().st_size / 1e6:.1f} MB), {len(codes)} commune pages in "
+        f"{out_dir / 'communes'} and {len(written) - 1 - len(codes)} unit pages (2025) in {out_dir / 'units'}"
+        f" — view {view}, language {lang}, {time.perf_counter() - started:.1f} s"
     )
 
 

@@ -54,7 +54,7 @@ def compare(
         None, "--out", help="Folder for the CSV and GeoJSON (default: <runs>/compare/<before>_<after>/)."
     ),
 ) -> None:
-    """Show what changed between two stored periods: gaps closed, new, shrunk, grown; people newly covered."""
+    """Show what changed between two stored periods: gaps closed (measured covered), not remeasured, new, grew."""
     from lomsong.jobs.monthly import compare_periods, comparison_dir
     from lomsong.operators import display_name
     from lomsong.products.report.build import write_comparison
@@ -66,7 +66,18 @@ def compare(
         fail(str(exc))
     label = " [bold red](SYNTHETIC data — dữ liệu mô phỏng)[/]" if comparison.synthetic else ""
     table = Table(title=f"Change {comparison.before} → {comparison.after}, per operator{label}", title_justify="left")
-    columns = ["view", "gaps", "closed", "new", "shrunk", "grown", "same", "people in gaps", "newly covered"]
+    columns = [
+        "view",
+        "gaps",
+        "closed",
+        "not remeasured",
+        "new",
+        "shrunk",
+        "grew",
+        "same",
+        "people in gaps",
+        "newly covered",
+    ]
     for column in columns:
         table.add_column(column, justify="left" if column == "view" else "right")
     summary = comparison.summary[comparison.summary["technology"] == ANY_TECHNOLOGY]
@@ -76,29 +87,32 @@ def compare(
             name,
             f"{row.gaps_before} → {row.gaps_after}",
             str(row.closed),
+            str(row.not_remeasured),
             str(row.new),
             str(row.shrunk),
-            str(row.grown),
+            str(row.grew),
             str(row.persisting),
             f"{_people(row.people_in_gaps_before)} → {_people(row.people_in_gaps_after)}",
             _people(row.people_newly_covered),
         )
     console.print(table)
     for status, column, title in (
-        ("closed", "population_before", "Gaps closed (their cells are covered now, or not measured enough)"),
+        ("closed", "population_before", "Gaps closed (their cells are measured covered now)"),
+        ("not_remeasured", "population_before", "Gaps not measured again (unknown whether covered: measure them)"),
         ("new", "population_after", "New gaps"),
     ):
         rows = comparison.changes_of(status)
         if rows.empty:
             continue
         listing = Table(title=f"{title}: {len(rows)}", title_justify="left")
-        for header in ("commune", "district", "people", "cells"):
+        for header in ("unit 2025", "old commune", "people", "cells"):
             listing.add_column(header, justify="right" if header in ("people", "cells") else "left")
-        cells_column = "n_cells_before" if status == "closed" else "n_cells_after"
+        cells_column = "n_cells_after" if status == "new" else "n_cells_before"
         for change in rows.head(10).itertuples():
+            unit = getattr(change, "unit_2025", None)
             listing.add_row(
+                str(unit) if isinstance(unit, str) and unit else "–",
                 str(change.commune),
-                str(change.district),
                 _people(getattr(change, column)),
                 str(getattr(change, cells_column)),
             )
@@ -118,7 +132,9 @@ def compare(
 def report(
     period: str = typer.Option(..., "--period", help="The month to report, YYYY-MM (its run must be stored)."),
     lang: str = typer.Option("vi", "--lang", help="vi (Vietnamese, default) or en."),
-    units: str = typer.Option("2019", "--units", help="2019: communes and districts; 2025: the new Lâm Đồng units."),
+    units: str = typer.Option(
+        "2025", "--units", help="2025 (default): the new Lâm Đồng units; 2019: the old communes and districts."
+    ),
     runs: Path = typer.Option(None, "--runs", help=_RUNS_HELP),
     out: Path = typer.Option(None, "--out", help="Folder for the report files (default: <runs>/reports/<period>/)."),
 ) -> None:

@@ -42,6 +42,7 @@ def _number(value: float) -> str:
 def print_summary(summary: RunSummary) -> None:
     """Print the ten largest gaps of the lõm-sóng view and where the files are."""
     from lomsong.products import tables as export
+    from lomsong.tables import results
 
     label = " [bold red](SYNTHETIC demo data — dữ liệu mô phỏng)[/]" if summary.synthetic else ""
     top = summary.largest_gaps
@@ -49,8 +50,8 @@ def print_summary(summary: RunSummary) -> None:
     table = Table(title=f"Largest vùng lõm sóng (no operator covers), by people{label}", title_justify="left")
     for column, justify in [
         ("#", "right"),
-        ("Commune (xã)", "left"),
-        ("District (huyện)", "left"),
+        ("Unit 2025 (đơn vị mới)", "left"),
+        ("Old commune (xã cũ)", "left"),
         ("People", "right"),
         ("km²", "right"),
         ("Evidence", "left"),
@@ -59,10 +60,11 @@ def print_summary(summary: RunSummary) -> None:
     for row in top.itertuples(index=False):
         others = str(row.communes or "").count(";")
         commune = f"{row.commune}" + (f" (+{others})" if others else "")
+        unit = getattr(row, "unit_2025", None)
         table.add_row(
             str(row.rank),
+            str(unit) if isinstance(unit, str) and unit else "–",
             commune,
-            str(row.district),
             _number(row.population),
             f"{row.area_km2:,.2f}",
             str(row.evidence),
@@ -79,6 +81,7 @@ def print_summary(summary: RunSummary) -> None:
         + (f" holding {_number(people)} people" if people is not None else "")
         + f". Finished in {summary.seconds:.1f} s."
     )
+    print_headline(summary.meta.get("headline") or results.headline_figures(counts))
     out = summary.out
     console.print(f"Results in [bold]{out}[/]:")
     if summary.maps:
@@ -96,6 +99,27 @@ def print_summary(summary: RunSummary) -> None:
     console.print(f"  run record: {out / 'run.json'}")
     if not summary.maps:
         console.print(f"  (no maps this time: build them with `lomsong map --run {out}`)")
+
+
+def print_headline(headline: dict[str, float]) -> None:
+    """Print the people in gaps, covered and without enough evidence, each of the same denominator."""
+
+    def part(key: str, label: str) -> str:
+        share = headline[key.replace("people_", "share_")]
+        percent = f"{share:.1%}" if share == share else "–"
+        return f"{_number(headline[key])} {label} ({percent})"
+
+    console.print(
+        f"Of {_number(headline['population'])} people: "
+        + "; ".join(
+            [
+                part("people_in_gaps", "in vùng lõm sóng"),
+                part("people_covered", "covered"),
+                part("people_without_evidence", "[bold]without enough measurements to say[/]"),
+            ]
+        )
+        + "."
+    )
 
 
 @app.command()
@@ -228,7 +252,8 @@ def demo(
         change = made.comparison.view()
         console.print(
             f"{made.periods[0]} → {made.periods[1]}, vùng lõm sóng (all operators): "
-            f"{int(change['closed'])} closed, {int(change['new'])} new, {int(change['persisting'])} persisting, "
+            f"{int(change['closed'])} closed, {int(change['not_remeasured'])} not measured again, "
+            f"{int(change['new'])} new, {int(change['persisting'])} persisting, "
             f"{_number(change['people_newly_covered'])} people newly covered"
         )
         console.print(f"  monthly runs: {', '.join(str(f) for f in made.run_folders)}")

@@ -56,7 +56,7 @@ def build_period_report(
     period: str,
     out: str | Path | None = None,
     lang: str = "vi",
-    units: str = "2019",
+    units: str = "2025",
     folder: str | Path | None = None,
     communes: gpd.GeoDataFrame | None = None,
 ) -> ReportFiles:
@@ -71,7 +71,7 @@ def build_period_report(
     lang : str
         ``vi`` (default) or ``en``.
     units : str
-        ``2019`` (communes and districts of the data) or ``2025`` (new Lâm Đồng units).
+        ``2025`` (default: the new Lâm Đồng units) or ``2019`` (communes and districts of the data).
     folder : str or Path, optional
         Where to write (default ``<out>/reports/<period>/``).
     communes : geopandas.GeoDataFrame, optional
@@ -118,7 +118,7 @@ def demo_periods(
     out: str | Path | None = None,
     periods: tuple[str, str] = ("2026-09", "2026-10"),
     lang: str = "vi",
-    units: str = "2019",
+    units: str = "2025",
     maps: bool = False,
     progress: Callable[[RunEvent], None] | None = None,
 ) -> DemoPeriods:

@@ -781,6 +781,8 @@ def run_analysis(
             "inputs": inputs,
             "configuration": settings.to_dict(),
             "counts": {"measurements": n_measurements, **analysis.counts},
+            # Every headline figure with its denominator: in gaps, covered, without evidence.
+            "headline": results.headline_figures(analysis.counts),
             "versions": library_versions(),
             "timings": {
                 **stages.timings,
@@ -804,7 +806,8 @@ def run_analysis(
 
             def on_page(_page: Path) -> None:
                 pages[0] += 1
-                stages.note(f"maps: page {pages[0]} of {len(communes) + 1}")
+                n_units = communes["unit_2025"].nunique() if "unit_2025" in communes else 0
+                stages.note(f"maps: page {pages[0]} of {len(communes) + n_units + 1}")
 
             build_maps(results.load_run(staging), staging, communes=communes, on_page=on_page)
             maps_built = True

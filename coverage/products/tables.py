@@ -87,6 +87,11 @@ RUN_JSON_SCHEMA: list[tuple[str, str]] = [
         "vùng lõm sóng and their people, people covered and without evidence, population totals, "
         "grid_cached (the province grid was loaded from data/cache/ rather than built)",
     ),
+    (
+        "headline",
+        "the headline with its denominator: population (people in the province's cells), people_in_gaps, "
+        "people_covered, people_without_evidence (the three add up to population) and each one's share",
+    ),
     ("versions", "Python, lomsong, GDAL and the main libraries"),
     (
         "timings",

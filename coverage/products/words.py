@@ -394,6 +394,101 @@ EN.update(
     }
 )
 
+#: Map words for today's units, denominators and the legible map (issue 14), Vietnamese.
+VI_MAP_2025: dict[str, str] = {
+    "title_2025": "Vùng lõm sóng di động có người ở — tỉnh Lâm Đồng (địa bàn tỉnh Đắk Nông cũ)",
+    "unit_title": "Vùng lõm sóng di động — {unit} (đơn vị mới, tỉnh Lâm Đồng)",
+    "summary_unit": "{n_gaps} vùng lõm sóng chạm đơn vị này, {people} người của đơn vị sống trong đó",
+    "denominator": (
+        "Trên {population} người: {in_gaps} ({share_in_gaps}) trong vùng lõm, {covered} ({share_covered}) "
+        "có sóng, {unknown} ({share_unknown}) chưa đủ số liệu"
+    ),
+    "layer_units": "Đơn vị hành chính mới (2025)",
+    "layer_districts_2019": "Ranh giới huyện cũ (trước 2025)",
+    "layer_labels_2025": "Tên đơn vị mới và xã cũ",
+    "unit": "Đơn vị mới (2025)",
+    "unit_code": "Mã đơn vị mới",
+    "old_communes": "Gồm các xã cũ",
+    "commune_2019": "Xã cũ (2019)",
+    "people_covered": TERMS["people_covered"][0],
+    "people_no_data": TERMS["people_no_data"][0],
+    "legend_insufficient": TERMS["state_insufficient"][0] + " (hơn nửa số dân chưa đủ số đo)",
+    "legend_units": "Ranh giới đơn vị mới (2025)",
+    "legend_mapped_whole": "Mỗi xã cũ được gán trọn vào một đơn vị mới",
+    "legend_toggle": "Chú giải",
+    "open_unit_map": "Mở bản đồ đơn vị →",
+    "search_placeholder_2025": "Tìm đơn vị mới, xã cũ (không dấu được)…",
+    "search_none_2025": "Không tìm thấy đơn vị hay xã nào",
+    "search_kind_unit": "đơn vị mới (2025)",
+    "layers_toggle": "Lớp bản đồ",
+    # the measuring tool (leaflet-measure has no Vietnamese: its English is replaced on the page)
+    "measure": "Đo",
+    "measureDistancesAndAreas": "Đo khoảng cách và diện tích",
+    "createNewMeasurement": "Bắt đầu một phép đo",
+    "startCreating": "Nhấp lên bản đồ để thêm các điểm cần đo",
+    "finishMeasurement": "Kết thúc phép đo",
+    "lastPoint": "Điểm cuối",
+    "area": "Diện tích",
+    "perimeter": "chu vi",
+    "pointLocation": "Vị trí điểm",
+    "areaMeasurement": "Đo diện tích",
+    "linearMeasurement": "Đo khoảng cách",
+    "pathDistance": "Khoảng cách",
+    "centerOnArea": "Đưa vùng này vào giữa",
+    "centerOnLine": "Đưa đường này vào giữa",
+    "centerOnLocation": "Đưa điểm này vào giữa",
+    "cancel": "Huỷ",
+    "delete": "Xoá",
+}
+VI.update(VI_MAP_2025)
+
+#: Map words for today's units, denominators and the legible map (issue 14), English.
+EN_MAP_2025: dict[str, str] = {
+    "title_2025": "Mobile coverage gaps where people live — Lâm Đồng province (former Đắk Nông area)",
+    "unit_title": "Mobile coverage gaps — {unit} (new unit, Lâm Đồng province)",
+    "summary_unit": "{n_gaps} coverage gaps touch this unit, {people} of its people live in them",
+    "denominator": (
+        "Of {population} people: {in_gaps} ({share_in_gaps}) in gaps, {covered} ({share_covered}) covered, "
+        "{unknown} ({share_unknown}) without enough evidence"
+    ),
+    "layer_units": "New administrative units (2025)",
+    "layer_districts_2019": "Former district borders (before 2025)",
+    "layer_labels_2025": "Names of new units and old communes",
+    "unit": "New unit (2025)",
+    "unit_code": "New unit code",
+    "old_communes": "Old communes",
+    "commune_2019": "Old commune (2019)",
+    "people_covered": TERMS["people_covered"][1],
+    "people_no_data": TERMS["people_no_data"][1],
+    "legend_insufficient": TERMS["state_insufficient"][1] + " (over half the people without enough data)",
+    "legend_units": "Border of a new unit (2025)",
+    "legend_mapped_whole": "Each old commune is mapped whole to one new unit",
+    "legend_toggle": "Legend",
+    "open_unit_map": "Open the unit map →",
+    "search_placeholder_2025": "Find a unit or old commune…",
+    "search_none_2025": "No unit or commune found",
+    "search_kind_unit": "new unit (2025)",
+    "layers_toggle": "Map layers",
+    "measure": "Measure",
+    "measureDistancesAndAreas": "Measure distances and areas",
+    "createNewMeasurement": "Create a new measurement",
+    "startCreating": "Start creating a measurement by adding points to the map",
+    "finishMeasurement": "Finish measurement",
+    "lastPoint": "Last point",
+    "area": "Area",
+    "perimeter": "Perimeter",
+    "pointLocation": "Point location",
+    "areaMeasurement": "Area measurement",
+    "linearMeasurement": "Linear measurement",
+    "pathDistance": "Path distance",
+    "centerOnArea": "Center on this area",
+    "centerOnLine": "Center on this line",
+    "centerOnLocation": "Center on this location",
+    "cancel": "Cancel",
+    "delete": "Delete",
+}
+EN.update(EN_MAP_2025)
+
 STRINGS: dict[str, dict[str, str]] = {"vi": VI, "en": EN}
 
 

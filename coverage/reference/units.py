@@ -38,7 +38,6 @@ MAPPED_WHOLE_NOTE = {
 _UNIT_PATTERN = re.compile(r"^\s*(\d{5})\s+(\S.*?)\s*$")
 
 
-
 def parse_unit(text: str) -> tuple[str, str]:
     """Split a ``unit_2025`` value into the new unit's code and name.
 
@@ -234,13 +233,124 @@ def unit_of_communes(codes: pd.Series, mapping: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+#: Columns every gap list and commune summary carries beside the 2019 commune.
+UNIT_CODE_COLUMN = "unit_2025_code"
+UNIT_NAME_COLUMN = "unit_2025"
+
+
+def unit_lookup(communes: pd.DataFrame) -> pd.DataFrame:
+    """Return ``unit_2025_code`` and ``unit_2025`` per old commune code (index ``commune_code``).
+
+    Unlike :func:`unit_mapping` this never raises: a commune layer without the ``unit_2025``
+    field (a user's own layer) or with a malformed value gives NA for those communes, so the
+    analysis still runs and the outputs say the new unit is unknown.
+
+    Parameters
+    ----------
+    communes : pandas.DataFrame
+        Commune table with ``commune_code`` and, when known, ``unit_2025``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``commune_code`` (str), columns ``unit_2025_code``, ``unit_2025`` (string dtype).
+    """
+    codes = communes["commune_code"].astype(str).to_numpy(object)
+    if UNIT_FIELD in communes:
+        parts = communes[UNIT_FIELD].astype("string").str.strip().str.extract(r"^(\d{5})\s+(\S.*)$")
+        unit_code = parts[0].astype("string")
+        unit = parts[1].str.split().str.join(" ").map(nfc, na_action="ignore").astype("string")
+    else:
+        unit_code = unit = pd.Series(pd.NA, index=communes.index, dtype="string")
+    table = pd.DataFrame(
+        {UNIT_CODE_COLUMN: unit_code.to_numpy(), UNIT_NAME_COLUMN: unit.to_numpy()},
+        index=pd.Index(codes, name="commune_code"),
+    ).astype("string")
+    return table[~table.index.duplicated()]
+
+
+def add_unit_columns(table: pd.DataFrame, communes: pd.DataFrame, *, after: str = "commune") -> pd.DataFrame:
+    """Return ``table`` with ``unit_2025_code`` and ``unit_2025`` of its ``commune_code``, after ``after``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Any table with a ``commune_code`` column (gap list, commune summary, village list).
+    communes : pandas.DataFrame
+        Commune table (see :func:`unit_lookup`).
+    after : str
+        Column after which the two columns go (kept beside the 2019 commune).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy; existing unit columns are replaced.
+    """
+    lookup = unit_lookup(communes)
+    out = table.drop(columns=[UNIT_CODE_COLUMN, UNIT_NAME_COLUMN], errors="ignore").copy()
+    codes = out["commune_code"].astype("string")
+    position = out.columns.get_loc(after) + 1 if after in out.columns else len(out.columns)
+    out.insert(position, UNIT_CODE_COLUMN, codes.map(lookup[UNIT_CODE_COLUMN]).astype("string").to_numpy())
+    out.insert(position + 1, UNIT_NAME_COLUMN, codes.map(lookup[UNIT_NAME_COLUMN]).astype("string").to_numpy())
+    return out
+
+
+def dissolve_units(communes: pd.DataFrame) -> pd.DataFrame:
+    """Return the 2025 units as polygons dissolved from the old communes (mapped whole).
+
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame
+        Commune polygons with ``unit_2025`` (the bundled boundaries).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per unit, in the communes' CRS: ``unit_code, unit, n_old_communes,
+        old_communes`` (names, ';'-joined), ``old_commune_codes``, ``population`` (when the
+        communes have it), ``geometry``; sorted by code.
+
+    Raises
+    ------
+    UnitMappingError
+        As :func:`unit_mapping`.
+    """
+    import geopandas as gpd
+
+    mapping = unit_mapping(communes)
+    shapes = gpd.GeoDataFrame(
+        mapping[["unit_code", "unit", "commune_code", "commune"]],
+        geometry=communes.geometry.to_numpy(),
+        crs=communes.crs,
+    )
+    if "population" in communes:
+        shapes["population"] = communes["population"].astype(float).to_numpy()
+    aggregations: dict[str, tuple[str, object]] = {
+        "n_old_communes": ("commune_code", "nunique"),
+        "old_communes": ("commune", lambda names: ";".join(map(str, names))),
+        "old_commune_codes": ("commune_code", lambda codes: ";".join(map(str, codes))),
+    }
+    if "population" in shapes:
+        aggregations["population"] = ("population", "sum")
+    attributes = pd.DataFrame(shapes.drop(columns="geometry")).groupby(["unit_code", "unit"]).agg(**aggregations)
+    outlines = shapes[["unit_code", "unit", "geometry"]].dissolve(by=["unit_code", "unit"])
+    units = gpd.GeoDataFrame(attributes.join(outlines), geometry="geometry", crs=communes.crs).reset_index()
+    units["geometry"] = units.geometry.make_valid()
+    return units.sort_values("unit_code").reset_index(drop=True)
+
+
 __all__ = [
     "MAPPED_WHOLE_NOTE",
+    "UNIT_CODE_COLUMN",
     "UNIT_FIELD",
+    "UNIT_NAME_COLUMN",
+    "add_unit_columns",
+    "dissolve_units",
     "UnitMappingError",
     "gap_people_by_unit",
     "parse_unit",
     "summarise_units",
+    "unit_lookup",
     "unit_mapping",
     "unit_of_communes",
 ]

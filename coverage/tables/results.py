@@ -54,6 +54,8 @@ GAP_SCHEMA: list[tuple[str, str]] = [
     ),
     ("commune_code", "GSO code of the commune holding most of the gap's people"),
     ("commune", "its name"),
+    ("unit_2025_code", "code of that commune's 2025 unit of Lâm Đồng (old communes mapped whole)"),
+    ("unit_2025", "name of that 2025 unit"),
     ("district_code", "its district's GSO code"),
     ("district", "its district"),
     ("commune_codes", "every commune the gap touches, ';'-joined, most people first"),
@@ -99,6 +101,8 @@ CELL_STATE_SCHEMA: list[tuple[str, str]] = [
 COMMUNE_SUMMARY_SCHEMA: list[tuple[str, str]] = [
     ("commune_code", "GSO code"),
     ("commune", "name"),
+    ("unit_2025_code", "code of the 2025 unit of Lâm Đồng the commune was merged into (mapped whole)"),
+    ("unit_2025", "name of that 2025 unit"),
     ("district_code", "district GSO code"),
     ("district", "district name"),
     ("operator", "view operator (or all)"),
@@ -155,6 +159,54 @@ class RunResults:
         """True when the measurements came from the simulator."""
         return bool(self.meta.get("synthetic", False))
 
+
+#: The headline of a run (``run.json`` ``headline``): (key, meaning). The three people figures
+#: are the parts of one denominator, the people living in the province's cells.
+HEADLINE_SCHEMA: list[tuple[str, str]] = [
+    ("population", "people living in the province's cells (the denominator of the shares)"),
+    ("people_in_gaps", "people in vùng lõm sóng: cells no operator covers, measured weak with evidence"),
+    ("people_covered", "people in cells measured covered by at least one operator"),
+    ("people_without_evidence", "people in cells without enough measurements to say (no data or too few)"),
+    ("share_in_gaps", "people_in_gaps / population"),
+    ("share_covered", "people_covered / population"),
+    ("share_without_evidence", "people_without_evidence / population"),
+]
+
+
+def headline_figures(counts: dict[str, Any]) -> dict[str, float]:
+    """Return the run's headline with its denominators (:data:`HEADLINE_SCHEMA`) from its counts.
+
+    Parameters
+    ----------
+    counts : dict
+        ``run.json`` ``counts`` (``people_in_gaps_all``, ``people_covered_all``,
+        ``people_without_evidence_all``; ``population_in_cells`` when present).
+
+    Returns
+    -------
+    dict
+        People in gaps, covered and without enough evidence, their sum as ``population`` (when
+        ``population_in_cells`` is missing), and each as a share of it (NaN for no people).
+    """
+    parts = {
+        "people_in_gaps": float(counts.get("people_in_gaps_all") or 0.0),
+        "people_covered": float(counts.get("people_covered_all") or 0.0),
+        "people_without_evidence": float(counts.get("people_without_evidence_all") or 0.0),
+    }
+    population = float(counts.get("population_in_cells") or sum(parts.values()))
+    shares = {
+        "share_" + key.removeprefix("people_"): (value / population if population > 0 else float("nan"))
+        for key, value in parts.items()
+    }
+    return {"population": population, **parts, **shares}
+
+
+def run_headline(run: RunResults) -> dict[str, float]:
+    """Return ``run.json`` ``headline``, or compute it from the counts of an older run."""
+    headline = run.meta.get("headline")
+    if isinstance(headline, dict) and set(headline) >= {name for name, _ in HEADLINE_SCHEMA}:
+        return {name: float(headline[name]) for name, _ in HEADLINE_SCHEMA}
+    return headline_figures(run.meta.get("counts") or {})
 
 
 def load_run(folder: str | Path) -> RunResults:

@@ -35,24 +35,47 @@ from folium.utilities import JsCode
 from lomsong._text import fold
 from lomsong.operators import OPERATOR_IDS, display_name
 from lomsong.products.maps import assets as _mapassets
-from lomsong.products.words import check_language, format_date, format_number, format_share, header, text
+from lomsong.products.words import STRINGS, check_language, format_date, format_number, format_share, header, text
 from lomsong.reference.boundaries import METRIC_CRS, districts
+from lomsong.reference.units import (
+    MAPPED_WHOLE_NOTE,
+    dissolve_units,
+    parse_unit,
+    summarise_units,
+    unit_lookup,
+    unit_mapping,
+)
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
 
 #: Folder of a run's pages that holds their shared script and stylesheet (``asset_mode="shared"``).
 SHARED_ASSETS_FOLDER = "assets"
-#: Class breaks of the commune layer (share of people in gaps) and their colours: a grey for
-#: "none", then ColorBrewer YlOrRd (sequential, colour-blind safe).
+#: Class breaks of the commune layer (share of people in gaps) and their colours: ColorBrewer
+#: YlOrBr (sequential, colour-blind safe), the palest for "none". Browns, not reds, so that the
+#: weak cells and the gaps (purples) stand out on top of it for every colour vision.
 SHARE_BREAKS = [0.0, 0.02, 0.05, 0.10, 0.20]
-SHARE_COLOURS = ["#f0f0f0", "#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
+SHARE_COLOURS = ["#ffffd4", "#fee391", "#fec44f", "#fe9929", "#d95f0e", "#993404"]
 NO_PEOPLE_COLOUR = "#ffffff"
+#: The choropleth's own class for a commune whose share in gaps means little: more than
+#: ``INSUFFICIENT_CLASS_SHARE`` of its people live where there is not enough evidence. Grey, as
+#: the cells without enough evidence, never "0 %".
+INSUFFICIENT_CLASS_SHARE = 0.5
+INSUFFICIENT_CLASS_COLOUR = "#a3a3a3"
+INSUFFICIENT_CLASS = -2
+#: Padding (pixels) kept around the area when the page opens: room for the title and the legend.
+FIT_PADDING_TOP_LEFT = (20, 120)
+FIT_PADDING_BOTTOM_RIGHT = (280, 10)
+#: Zoom from which the old communes' names show beside the units' (fewer labels at province scale).
+COMMUNE_LABEL_MIN_ZOOM = 10.5
+#: Outline of the 2025 units (drawn over the old communes they were dissolved from).
+UNIT_OUTLINE = {"color": "#1a1a1a", "weight": 2.6, "opacity": 0.95}
 #: Gap evidence colours: purples, distinct from the commune reds for every colour vision.
 EVIDENCE_STYLE = {
     "confirmed": {"color": "#3f007d", "fillColor": "#54278f", "fillOpacity": 0.65, "weight": 1.5},
     "likely": {"color": "#54278f", "fillColor": "#bcbddc", "fillOpacity": 0.55, "weight": 1.5, "dashArray": "4 3"},
 }
-#: Cell state colours (Okabe-Ito).
-STATE_COLOURS = {"covered": "#0072B2", "weak": "#D55E00", "insufficient": "#999999"}
+#: Cell state colours: Okabe-Ito blue, a near-black indigo (the gaps' hue family, far from every
+#: choropleth class for every colour vision: tests/test_maps.py checks it), grey.
+STATE_COLOURS = {"covered": "#0072B2", "weak": "#1B0C42", "insufficient": "#999999"}
 #: Village status colours.
 VILLAGE_COLOURS = {"in_gap": "#D55E00", "weak": "#E69F00", "covered": "#0072B2", "no_data": "#999999"}
 #: Display precision: 1e-5 degree is about 1 m.
@@ -130,12 +153,51 @@ def _feature_collection(frame: pd.DataFrame, geometry: np.ndarray, properties: l
     return {"type": "FeatureCollection", "features": features}
 
 
-def _share_class(share: pd.Series) -> np.ndarray:
-    """Class index of each share (0 = nobody in gaps), -1 where unknown (no people)."""
+def _share_class(share: pd.Series, no_data_share: pd.Series | None = None) -> np.ndarray:
+    """Class index of each share (0 = nobody in gaps), -1 where unknown (no people).
+
+    With ``no_data_share``, communes where more than :data:`INSUFFICIENT_CLASS_SHARE` of the
+    people live without enough evidence get :data:`INSUFFICIENT_CLASS` ("chưa đủ số liệu").
+    """
     values = share.to_numpy(float, na_value=np.nan)
     classes = np.searchsorted(np.asarray(SHARE_BREAKS), values, side="right")
     classes = np.where(values <= 0, 0, classes)
+    if no_data_share is not None:
+        unknown = no_data_share.to_numpy(float, na_value=np.nan) > INSUFFICIENT_CLASS_SHARE
+        classes = np.where(unknown, INSUFFICIENT_CLASS, classes)
     return np.where(np.isnan(values), -1, classes)
+
+
+def _class_fill(classes: np.ndarray) -> list[str]:
+    return [
+        NO_PEOPLE_COLOUR if c == -1 else INSUFFICIENT_CLASS_COLOUR if c == INSUFFICIENT_CLASS else SHARE_COLOURS[c]
+        for c in classes
+    ]
+
+
+def _people_share(people: float, population: float, lang: str) -> str:
+    """``1.234 người (12,5 %)``: a figure with its share of the denominator."""
+    share = people / population if population and population > 0 else float("nan")
+    return f"{format_number(people, lang)} {text(lang, 'people_unit')} ({format_share(share, lang)})"
+
+
+def denominator_text(population: float, in_gaps: float, covered: float, unknown: float, lang: str) -> str:
+    """The headline's denominator line: people in gaps, covered and without enough evidence."""
+
+    def share(value: float) -> str:
+        return format_share(value / population if population > 0 else float("nan"), lang)
+
+    return text(
+        lang,
+        "denominator",
+        population=format_number(population, lang),
+        in_gaps=format_number(in_gaps, lang),
+        share_in_gaps=share(in_gaps),
+        covered=format_number(covered, lang),
+        share_covered=share(covered),
+        unknown=format_number(unknown, lang),
+        share_unknown=share(unknown),
+    )
 
 
 def _share_labels(lang: str) -> list[str]:
@@ -173,6 +235,8 @@ def commune_features(
     lang: str,
     commune_url: str | None = "communes/{code}.html",
     focus_code: str | None = None,
+    focus_codes: list[str] | None = None,
+    unit_url: str | None = None,
     *,
     geometry: np.ndarray | None = None,
 ) -> dict[str, Any]:
@@ -190,13 +254,18 @@ def commune_features(
         Link to a commune's own map, ``{code}`` replaced; None for no link.
     focus_code : str, optional
         Commune drawn with a heavy outline (the commune page's own).
+    focus_codes : list of str, optional
+        Communes drawn with a heavy outline (a unit page's old communes).
+    unit_url : str, optional
+        Link from the popup to the commune's 2025 unit page, ``{code}`` replaced.
     geometry : numpy.ndarray, optional
         The communes' :func:`display_geometry`, when already computed (:class:`PreparedLayers`).
 
     Returns
     -------
     dict
-        FeatureCollection.
+        FeatureCollection. The popup gives the people in gaps, covered and without enough
+        evidence, each with its share of the commune's population, and the commune's 2025 unit.
     """
     columns = ["people_in_gaps", "share_people_covered", "share_people_no_data", "n_gaps"]
     view = summary.drop_duplicates("commune_code").set_index(summary.drop_duplicates("commune_code")["commune_code"])
@@ -207,31 +276,105 @@ def commune_features(
     in_gaps = pd.to_numeric(frame["people_in_gaps"], errors="coerce").astype(float).fillna(0.0)
     share = (in_gaps / population.where(population > 0)).clip(0, 1)
     frame["share"] = share
-    frame["cls"] = _share_class(share)
-    frame["fill"] = [NO_PEOPLE_COLOUR if c < 0 else SHARE_COLOURS[c] for c in frame["cls"]]
-    frame["focus"] = (frame["commune_code"] == focus_code).to_numpy(bool) if focus_code else False
+    frame["cls"] = _share_class(share, frame["share_people_no_data"])
+    frame["fill"] = _class_fill(frame["cls"].to_numpy())
+    focus = {focus_code} if focus_code else set(focus_codes or [])
+    frame["focus"] = frame["commune_code"].astype(str).isin(focus).to_numpy(bool)
     frame["folded"] = [fold(f"{n} {d}") for n, d in zip(frame["commune"], frame["district"], strict=True)]
+    units = unit_lookup(communes)
+    frame["unit_code"] = frame["commune_code"].astype(str).map(units["unit_2025_code"]).to_numpy()
+    frame["unit"] = frame["commune_code"].astype(str).map(units["unit_2025"]).to_numpy()
     popups = []
     for row in frame.itertuples():  # one per commune
+        people = float(row.population) if pd.notna(row.population) else 0.0
+        covered = people * float(row.share_people_covered) if pd.notna(row.share_people_covered) else float("nan")
+        unknown = people * float(row.share_people_no_data) if pd.notna(row.share_people_no_data) else float("nan")
         rows = [
             (text(lang, "district"), html.escape(str(row.district))),
-            (text(lang, "population"), f"{format_number(row.population, lang)} {text(lang, 'people_unit')}"),
-            (text(lang, "people_in_gaps"), f"{format_number(row.people_in_gaps, lang)} {text(lang, 'people_unit')}"),
-            (text(lang, "share_in_gaps"), format_share(row.share, lang)),
-            (text(lang, "share_covered"), format_share(row.share_people_covered, lang)),
-            (text(lang, "share_no_data"), format_share(row.share_people_no_data, lang)),
+            (text(lang, "population"), f"<b>{format_number(row.population, lang)} {text(lang, 'people_unit')}</b>"),
+            (text(lang, "people_in_gaps"), _people_share(float(row.people_in_gaps or 0.0), people, lang)),
+            (text(lang, "people_covered"), _people_share(covered, people, lang)),
+            (text(lang, "people_no_data"), _people_share(unknown, people, lang)),
             (text(lang, "n_gaps"), format_number(row.n_gaps, lang)),
         ]
+        if isinstance(row.unit, str) and row.unit:
+            unit = html.escape(row.unit)
+            if unit_url:
+                unit = f"<a href='{html.escape(unit_url.format(code=row.unit_code))}'>{unit}</a>"
+            rows.insert(0, (text(lang, "unit"), f"<b>{unit}</b>"))
         link = ""
         if commune_url and row.commune_code != focus_code:
             href = html.escape(commune_url.format(code=row.commune_code))
             link = f"<div class='lomsong-popup-link'><a href='{href}'>{text(lang, 'open_commune_map')}</a></div>"
         popups.append(_table_html(rows, str(row.commune)) + link)
     frame["popup"] = popups
-    frame["label"] = [f"{c} — {format_share(s, lang)}" for c, s in zip(frame["commune"], frame["share"], strict=True)]
+    frame["label"] = [
+        f"{c} — {text(lang, 'state_insufficient') if k == INSUFFICIENT_CLASS else format_share(s, lang)}"
+        for c, s, k in zip(frame["commune"], frame["share"], frame["cls"], strict=True)
+    ]
     geometry = display_geometry(communes.geometry) if geometry is None else geometry
     properties = ["commune_code", "commune", "district", "folded", "cls", "fill", "focus", "popup", "label"]
     return _feature_collection(frame, geometry, properties)
+
+
+def unit_features(
+    units: gpd.GeoDataFrame,
+    unit_summary: pd.DataFrame,
+    lang: str,
+    unit_url: str | None = "units/{code}.html",
+    focus_code: str | None = None,
+) -> dict[str, Any]:
+    """Return the 2025 units' GeoJSON: outline, label and a popup with the denominators.
+
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        :func:`lomsong.reference.units.dissolve_units`.
+    unit_summary : pandas.DataFrame
+        :func:`lomsong.reference.units.summarise_units` rows of one view.
+    lang : str
+        ``vi`` or ``en``.
+    unit_url : str, optional
+        Link to a unit's own map, ``{code}`` replaced; None for no link.
+    focus_code : str, optional
+        The unit page's own unit (no link to itself).
+
+    Returns
+    -------
+    dict
+        FeatureCollection (``unit_code, unit, folded, popup, label``). The popup names the old
+        communes and says they are mapped whole.
+    """
+    frame = pd.DataFrame(units.drop(columns="geometry")).copy()
+    view = unit_summary.drop_duplicates("unit_code").set_index("unit_code")
+    for column in ("population", "people_in_gaps", "share_people_covered", "share_people_no_data", "n_gaps"):
+        source = view[column] if column in view else pd.Series(dtype=float)
+        frame[f"v_{column}"] = frame["unit_code"].map(source).to_numpy()
+    frame["folded"] = [fold(f"{u} {o}") for u, o in zip(frame["unit"], frame["old_communes"], strict=True)]
+    popups = []
+    for row in frame.itertuples():  # one per unit (28)
+        people = float(row.v_population) if pd.notna(row.v_population) else 0.0
+        covered = people * float(row.v_share_people_covered) if pd.notna(row.v_share_people_covered) else float("nan")
+        unknown = people * float(row.v_share_people_no_data) if pd.notna(row.v_share_people_no_data) else float("nan")
+        rows = [
+            (text(lang, "unit_code"), html.escape(str(row.unit_code))),
+            (text(lang, "old_communes"), html.escape(", ".join(str(row.old_communes).split(";")))),
+            (text(lang, "population"), f"<b>{format_number(people, lang)} {text(lang, 'people_unit')}</b>"),
+            (text(lang, "people_in_gaps"), _people_share(float(row.v_people_in_gaps or 0.0), people, lang)),
+            (text(lang, "people_covered"), _people_share(covered, people, lang)),
+            (text(lang, "people_no_data"), _people_share(unknown, people, lang)),
+            (text(lang, "n_gaps"), format_number(row.v_n_gaps, lang)),
+        ]
+        note = f"<div class='lomsong-popup-note'>{html.escape(MAPPED_WHOLE_NOTE[lang])}</div>"
+        link = ""
+        if unit_url and row.unit_code != focus_code:
+            href = html.escape(unit_url.format(code=row.unit_code))
+            link = f"<div class='lomsong-popup-link'><a href='{href}'>{text(lang, 'open_unit_map')}</a></div>"
+        popups.append(_table_html(rows, str(row.unit)) + note + link)
+    frame["popup"] = popups
+    frame["label"] = frame["unit"].astype(str)
+    geometry = display_geometry(units.geometry)
+    return _feature_collection(frame, geometry, ["unit_code", "unit", "folded", "popup", "label"])
 
 
 def gap_features(gaps: pd.DataFrame, lang: str) -> dict[str, Any]:
@@ -536,8 +679,67 @@ class _Labels(MacroElement):
         self.labels = _script_json(labels)
 
 
+
+
+class _Legibility(MacroElement):
+    """What makes the page read at 1366×768: a legend that is a Leaflet control (so it never
+    covers another control), a metric-only scale, labels that hide where they would overlap, and
+    a Vietnamese measuring tool (leaflet-measure ships no Vietnamese: its English text is replaced
+    on the page as it appears)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        lomsongPage.legibility({{ this._parent.get_name() }}, {{ this.label_groups }}, {{ this.measure_words }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, label_groups: list[str], lang: str) -> None:
+        super().__init__()
+        self._name = "LomsongLegibility"
+        self.label_groups = "[" + ", ".join(label_groups) + "]"
+        words = {} if lang == "en" else {STRINGS["en"][k]: text(lang, k) for k in MEASURE_WORDS}
+        self.measure_words = json.dumps(words, ensure_ascii=False)
+
+
+#: Keys of the measuring tool's words (the same keys as leaflet-measure's own i18n files).
+MEASURE_WORDS = [
+    "measure",
+    "measureDistancesAndAreas",
+    "createNewMeasurement",
+    "startCreating",
+    "finishMeasurement",
+    "lastPoint",
+    "area",
+    "perimeter",
+    "pointLocation",
+    "areaMeasurement",
+    "linearMeasurement",
+    "pathDistance",
+    "centerOnArea",
+    "centerOnLine",
+    "centerOnLocation",
+    "cancel",
+    "delete",
+]
+#: Units of the measuring tool, metric only, with their usual abbreviations.
+MEASURE_UNITS = {
+    "kilometers": {"factor": 0.001, "display": "km", "decimals": 2},
+    "meters": {"factor": 1, "display": "m", "decimals": 0},
+    "hectares": {"factor": 0.0001, "display": "ha", "decimals": 2},
+    "sqmeters": {"factor": 1, "display": "m²", "decimals": 0},
+}
+
+
 def _title_html(
-    results: RunResults, lang: str, view_operator: str, heading: str, extra: str = "", commune_code: str | None = None
+    results: RunResults,
+    lang: str,
+    view_operator: str,
+    heading: str,
+    extra: str = "",
+    commune_code: str | None = None,
+    unit_communes: list[str] | None = None,
 ) -> str:
     period = data_period(results)
     period_text = (
@@ -546,7 +748,19 @@ def _title_html(
         else text(lang, "period_unknown")
     )
     gaps = _select(results.gaps, view_operator)
-    if commune_code is None:
+    if unit_communes is not None:
+        # a unit's page speaks of that unit: gaps touching its old communes, its people in them
+        wanted = set(unit_communes)
+        touching = gaps["commune_codes"].astype(str).str.split(";").map(lambda codes: bool(wanted & set(codes)))
+        own = _select(results.communes, view_operator)
+        own = own[own["commune_code"].astype(str).isin(wanted).to_numpy(bool)]
+        summary = text(
+            lang,
+            "summary_unit",
+            n_gaps=format_number(int(touching.to_numpy(bool).sum()), lang),
+            people=format_number(float(pd.to_numeric(own["people_in_gaps"], errors="coerce").sum()), lang),
+        )
+    elif commune_code is None:
         summary = text(
             lang,
             "summary",
@@ -567,17 +781,48 @@ def _title_html(
         )
     view = f"{text(lang, 'view')}: <b>{html.escape(_operator_label(view_operator, lang))}</b>"
     synthetic = f"<br><span class='lomsong-synthetic'>{text(lang, 'synthetic')}</span>" if results.synthetic else ""
+    codes = unit_communes if unit_communes is not None else [commune_code] if commune_code else None
+    denominator = _denominator_of(results, view_operator, codes, lang)
+    denominator = f"<br><span class='lomsong-denominator' id='lomsong-denominator'>{denominator}</span>"
     return (
         f"<div class='lomsong-title' id='lomsong-title'><h1>{html.escape(heading)}</h1>"
-        f"{view} · {period_text}<br>{summary}{extra}{synthetic}</div>"
+        f"{view} · {period_text}<br>{summary}{denominator}{extra}{synthetic}</div>"
     )
 
 
-def _legend_html(lang: str, with_villages: bool, with_challenges: bool = False) -> str:
+def _denominator_of(results: RunResults, view_operator: str, commune_codes: list[str] | None, lang: str) -> str:
+    """People in gaps, covered and without enough evidence over the population of the page's area.
+
+    From the commune summary of the view (the province: every commune), so the three parts add
+    up to the population shown.
+    """
+    rows = _select(results.communes, view_operator)
+    if commune_codes is not None:
+        rows = rows[rows["commune_code"].astype(str).isin(set(commune_codes)).to_numpy(bool)]
+    people = pd.to_numeric(rows["population"], errors="coerce").fillna(0.0)
+    in_gaps = float(pd.to_numeric(rows["people_in_gaps"], errors="coerce").fillna(0.0).sum())
+    covered = float((people * pd.to_numeric(rows["share_people_covered"], errors="coerce").fillna(0.0)).sum())
+    unknown = float((people * pd.to_numeric(rows["share_people_no_data"], errors="coerce").fillna(0.0)).sum())
+    return denominator_text(float(people.sum()), in_gaps, covered, unknown, lang)
+
+
+def _legend_html(
+    lang: str, with_villages: bool, with_challenges: bool = False, with_units: bool = False
+) -> str:
     parts = [f"<h4>{text(lang, 'legend_communes')}</h4>"]
     for colour, label in zip(SHARE_COLOURS, _share_labels(lang), strict=True):
         parts.append(f"<div><i style='background:{colour}'></i>{html.escape(label)}</div>")
+    parts.append(
+        f"<div><i style='background:{INSUFFICIENT_CLASS_COLOUR}'></i>{html.escape(text(lang, 'legend_insufficient'))}"
+        "</div>"
+    )
     parts.append(f"<div><i style='background:{NO_PEOPLE_COLOUR}'></i>{text(lang, 'legend_no_people')}</div>")
+    if with_units:
+        parts.append(
+            f"<div><i style='background:none;border:0;border-top:3px solid {UNIT_OUTLINE['color']};height:0'></i>"
+            f"{html.escape(text(lang, 'legend_units'))}<small>{html.escape(text(lang, 'legend_mapped_whole'))}</small>"
+            "</div>"
+        )
     parts.append(f"<h4>{text(lang, 'legend_gaps')}</h4>")
     for evidence, style in EVIDENCE_STYLE.items():
         border = "dashed" if style.get("dashArray") else "solid"
@@ -599,7 +844,10 @@ def _legend_html(lang: str, with_villages: bool, with_challenges: bool = False) 
         parts.append(f"<h4>{text(lang, 'legend_villages')}</h4>")
         for status, colour in VILLAGE_COLOURS.items():
             parts.append(f"<div><i class='dot' style='background:{colour}'></i>{text(lang, 'village_' + status)}</div>")
-    return f"<div class='lomsong-legend' id='lomsong-legend'>{''.join(parts)}</div>"
+    return (
+        f"<div class='lomsong-legend' id='lomsong-legend'><details open><summary>{text(lang, 'legend_toggle')}"
+        f"</summary>{''.join(parts)}</details></div>"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -616,7 +864,9 @@ _TEXT_TOOLTIP = (
 )
 _POPUP_JS = JsCode(
     """function (feature, layer) {
-        layer.bindPopup(feature.properties.popup, {maxWidth: 380});
+        // Popups open clear of the title block (top) and the legend (right).
+        layer.bindPopup(feature.properties.popup, {maxWidth: 380, autoPanPaddingTopLeft: [50, 170],
+                                                   autoPanPaddingBottomRight: [300, 20]});
         """
     + _TEXT_TOOLTIP
     + """
@@ -626,12 +876,14 @@ _TOOLTIP_JS = JsCode("function (feature, layer) { " + _TEXT_TOOLTIP + " }")
 
 
 def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=False, zoom_snap=0.25)
+    # The scale bar is added metric-only by _Legibility (folium's own shows miles as well).
+    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=False, zoom_snap=0.25)
     # CARTO's light tiles now need an API key; Esri's light grey canvas is free to use.
     folium.TileLayer(xyz.Esri.WorldGrayCanvas, name=text(lang, "base_light"), show=True).add_to(m)
     folium.TileLayer(xyz.OpenStreetMap.Mapnik, name=text(lang, "base_osm"), show=False).add_to(m)
     folium.TileLayer(xyz.Esri.WorldImagery, name=text(lang, "base_satellite"), show=False).add_to(m)
-    m.fit_bounds(bounds)
+    # Keep the area clear of the title block (top) and the legend (right) on a 1366×768 screen.
+    m.fit_bounds(bounds, padding_top_left=FIT_PADDING_TOP_LEFT, padding_bottom_right=FIT_PADDING_BOTTOM_RIGHT)
     return m
 
 
@@ -649,9 +901,19 @@ def _add_layers(
     commune_url: str | None,
     focus_code: str | None = None,
     area: Any = None,
+    focus_codes: list[str] | None = None,
+    unit_url: str | None = None,
+    focus_unit: str | None = None,
+    all_communes: gpd.GeoDataFrame | None = None,
+    dissolved: gpd.GeoDataFrame | None = None,
     prepared: PreparedLayers | None = None,
 ) -> dict[str, str]:
-    """Add every overlay to ``m``; return layer key → JavaScript variable name."""
+    """Add every overlay to ``m``; return layer key → JavaScript variable name.
+
+    With the 2025 units in the commune table (``unit_2025``), the units dissolved from the old
+    communes are drawn over them, searchable and labelled; the 2019 districts stay as a layer
+    that is off by default.
+    """
     prepared = prepared or PreparedLayers(results, communes, view_operator)
     summary, gaps, villages = prepared.summary, prepared.gaps, prepared.villages
     cell_rows = None
@@ -662,7 +924,14 @@ def _add_layers(
 
     commune_layer = folium.GeoJson(
         commune_features(
-            communes, summary, lang, commune_url, focus_code, geometry=prepared.commune_geometry(communes)
+            communes,
+            summary,
+            lang,
+            commune_url,
+            focus_code,
+            focus_codes=focus_codes,
+            unit_url=unit_url,
+            geometry=prepared.commune_geometry(communes),
         ),
         name=text(lang, "layer_communes"),
         style_function=lambda f: {
@@ -675,13 +944,32 @@ def _add_layers(
     ).add_to(m)
     names["communes"] = commune_layer.get_name()
 
+    # Units are whole: dissolved from every commune (``all_communes``), not only the page's nearby ones.
+    whole = all_communes if all_communes is not None else communes
+    units = dissolved if dissolved is not None else _units_of(whole)
+    if units is not None and area is not None:
+        units = units[units.intersects(area).to_numpy(bool)].reset_index(drop=True)
     district_layer = folium.GeoJson(
         prepared.district_features(communes),
-        name=text(lang, "layer_districts"),
-        style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9},
+        name=text(lang, "layer_districts" if units is None else "layer_districts_2019"),
+        style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9, "dashArray": "6 4"},
         interactive=False,
+        # Today's units replace the districts; the districts stay as history.
+        show=units is None,
     ).add_to(m)
     names["districts"] = district_layer.get_name()
+    if units is not None:
+        all_gaps = _select(results.gaps, view_operator)
+        unit_summary = summarise_units(summary, unit_mapping(whole), all_gaps) if len(summary) else pd.DataFrame()
+        if unit_summary.empty:
+            unit_summary = pd.DataFrame(columns=["unit_code"])
+        unit_layer = folium.GeoJson(
+            unit_features(units, unit_summary, lang, unit_url, focus_code=focus_unit),
+            name=text(lang, "layer_units"),
+            style_function=lambda f: {**UNIT_OUTLINE, "fill": False},
+            on_each_feature=_POPUP_JS,
+        ).add_to(m)
+        names["units"] = unit_layer.get_name()
 
     for operator in available_views(results):
         view_cells = prepared.view_cells(operator, cell_rows)
@@ -732,24 +1020,83 @@ def _add_layers(
         ).add_to(m)
         names["villages"] = village_layer.get_name()
 
-    label_group = folium.FeatureGroup(name=text(lang, "layer_labels"), show=True).add_to(m)
-    _Labels(prepared.labels(communes)).add_to(label_group)
+    label_name = "layer_labels" if units is None else "layer_labels_2025"
+    label_group = folium.FeatureGroup(name=text(lang, label_name), show=True).add_to(m)
+    points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
+    # Most important first: the decluttering keeps them and hides what would overlap them.
+    order = np.argsort(-pd.to_numeric(communes["population"], errors="coerce").fillna(0.0).to_numpy(), kind="stable")
+    commune_labels = [
+        [
+            round(points.values[i].y, 5),
+            round(points.values[i].x, 5),
+            short_name(n, t),  # set as text by lomsongPage.labels, never as markup
+            "lomsong-label-commune",
+            # With today's units labelled, the old communes' names wait for a closer zoom.
+            COMMUNE_LABEL_MIN_ZOOM if units is not None else 0,
+        ]
+        for i, n, t in zip(
+            order, communes["commune"].to_numpy()[order], communes["commune_type"].to_numpy()[order], strict=True
+        )
+    ]
+    unit_labels = []
+    if units is not None:
+        metric_units = units.to_crs(METRIC_CRS)
+        unit_points = metric_units.representative_point().to_crs("EPSG:4326")
+        by_people = np.argsort(-metric_units["population"].to_numpy(float), kind="stable")
+        unit_labels = [
+            [
+                round(unit_points.values[i].y, 5),
+                round(unit_points.values[i].x, 5),
+                unit_label(str(units["unit"].iloc[i])),
+                "lomsong-label-unit",
+            ]
+            for i in by_people
+        ]
+    _Labels(unit_labels + commune_labels).add_to(label_group)
     names["labels"] = label_group.get_name()
 
-    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    # Collapsed: the open panel covered a quarter of a 1366×768 screen.
+    folium.LayerControl(position="topright", collapsed=True).add_to(m)
     Fullscreen(position="topleft", title="Toàn màn hình" if lang == "vi" else "Full screen").add_to(m)
-    MeasureControl(position="topleft", primary_length_unit="kilometers", primary_area_unit="hectares").add_to(m)
+    MeasureControl(
+        position="topleft",
+        primary_length_unit="kilometers",
+        secondary_length_unit=None,
+        primary_area_unit="hectares",
+        secondary_area_unit=None,
+        units=MEASURE_UNITS,
+        localization="en",
+    ).add_to(m)
 
     entries = [
-        [row.commune_code, row.commune, row.district, fold(f"{row.commune} {row.district}"), _bounds_of(row.geometry)]
+        [
+            row.commune_code,
+            row.commune,
+            row.district,
+            fold(f"{row.commune} {row.district}"),
+            _bounds_of(row.geometry),
+            "commune",
+        ]
         for row in communes.itertuples()
     ]
-    _Behaviour(
-        names["communes"],
-        entries,
-        {"placeholder": text(lang, "search_placeholder"), "none": text(lang, "search_none")},
-        names,
-    ).add_to(m)
+    strings = {"placeholder": text(lang, "search_placeholder"), "none": text(lang, "search_none")}
+    if units is not None:
+        # Today's units first in the list: the search ranks name matches, then alphabetically.
+        kind = text(lang, "search_kind_unit")
+        entries = [
+            [
+                row.unit_code,
+                row.unit,
+                kind,
+                fold(f"{row.unit} {kind} {row.old_communes}"),
+                _bounds_of(row.geometry),
+                "unit",
+            ]
+            for row in units.itertuples()
+        ] + entries
+        strings = {"placeholder": text(lang, "search_placeholder_2025"), "none": text(lang, "search_none_2025")}
+    _Behaviour(names["communes"], entries, strings, names).add_to(m)
+    _Legibility([names["labels"]], lang).add_to(m)
     return names
 
 
@@ -757,7 +1104,7 @@ class PreparedLayers:
     """What every page of one run, view and commune table shares, computed once for all the pages.
 
     The commune outlines simplified once, the district borders (one layer for every page), the
-    label points, the view's rows and spatial indexes of the gaps, cells and villages, so that a
+    view's rows and spatial indexes of the gaps, cells and villages, so that a
     commune page only selects what lies near it: building the pages costs in proportion to the
     gaps and cells drawn, not to the number of pages.
 
@@ -784,15 +1131,6 @@ class PreparedLayers:
             if frame is not None
         }
         self._geometry = pd.Series(list(display_geometry(communes.geometry)), index=communes.index, dtype=object)
-        points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
-        self._labels = pd.Series(
-            [
-                [round(p.y, 5), round(p.x, 5), html.escape(short_name(n, t))]
-                for p, n, t in zip(points.values, communes["commune"], communes["commune_type"], strict=True)
-            ],
-            index=communes.index,
-            dtype=object,
-        )
         whole = districts(communes)
         self._districts = whole[["district_code", "district"]].assign(
             geometry=list(display_geometry(whole.geometry.boundary))
@@ -819,14 +1157,27 @@ class PreparedLayers:
         """The simplified outlines of these communes (rows of the prepared table)."""
         return self._geometry.loc[communes.index].to_numpy(object)
 
-    def labels(self, communes: gpd.GeoDataFrame) -> list:
-        """``[lat, lon, name]`` label of each of these communes."""
-        return self._labels.loc[communes.index].tolist()
-
     def district_features(self, communes: gpd.GeoDataFrame) -> dict[str, Any]:
         """The borders of the districts these communes lie in (whole districts, simplified once)."""
         shown = self._districts[self._districts["district_code"].isin(communes["district_code"])]
         return _feature_collection(shown, shown["geometry"].to_numpy(object), ["district"])
+
+
+def _has_units(communes: gpd.GeoDataFrame) -> bool:
+    return "unit_2025" in communes and not communes["unit_2025"].isna().all()
+
+
+def _units_of(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """The 2025 units dissolved from ``communes``, or None when the table has no ``unit_2025``."""
+    return dissolve_units(communes) if _has_units(communes) else None
+
+
+def unit_label(unit: str) -> str:
+    """A 2025 unit's map label: ``Xã Quảng Sơn`` → ``Quảng Sơn``, ``Phường Nam Gia Nghĩa`` → ``P. Nam Gia Nghĩa``."""
+    for prefix, short in (("Xã ", ""), ("Phường ", "P. ")):
+        if unit.startswith(prefix):
+            return short + unit[len(prefix) :]
+    return unit
 
 
 def short_name(commune: str, commune_type: str | None) -> str:
@@ -846,7 +1197,9 @@ def province_map(
     lang: str = "vi",
     view_operator: str = ALL_OPERATORS,
     commune_url: str | None = "communes/{code}.html",
+    unit_url: str | None = "units/{code}.html",
     *,
+    units: gpd.GeoDataFrame | None = None,
     prepared: PreparedLayers | None = None,
 ) -> folium.Map:
     """Build the province map of a run.
@@ -863,6 +1216,10 @@ def province_map(
         View whose gaps and commune shares are drawn: ``all`` or an operator id.
     commune_url : str, optional
         Link from a commune's popup to its own map (``{code}`` replaced); None for no link.
+    unit_url : str, optional
+        Link from a 2025 unit's popup to its own map (``{code}`` replaced); None for no link.
+    units : geopandas.GeoDataFrame, optional
+        :func:`lomsong.reference.units.dissolve_units` of ``communes``, when already made (pages in a row).
     prepared : PreparedLayers, optional
         The layers shared by the run's pages, when several pages are built (same communes and view).
 
@@ -875,14 +1232,26 @@ def province_map(
     _check_view(results, view_operator)
     communes = _communes_or_default(communes)
     m = _base_map(lang, _bounds(communes))
-    _add_layers(m, results, communes, lang, view_operator, commune_url, prepared=prepared)
+    with_units = _has_units(communes)
+    _add_layers(
+        m,
+        results,
+        communes,
+        lang,
+        view_operator,
+        commune_url,
+        unit_url=unit_url if with_units else None,
+        dissolved=units,
+        prepared=prepared,
+    )
+    title = text(lang, "title_2025" if with_units else "title")
     m.add_child(
         _Furniture(
-            _title_html(results, lang, view_operator, text(lang, "title"))
-            + _legend_html(lang, _has_villages(results), _has_challenges(results))
+            _title_html(results, lang, view_operator, title)
+            + _legend_html(lang, _has_villages(results), _has_challenges(results), with_units)
         )
     )
-    m.get_root().title = text(lang, "title")
+    m.get_root().title = title
     return m
 
 
@@ -894,7 +1263,9 @@ def commune_map(
     view_operator: str = ALL_OPERATORS,
     province_url: str | None = "../index.html",
     commune_url: str | None = "{code}.html",
+    unit_url: str | None = "../units/{code}.html",
     *,
+    units: gpd.GeoDataFrame | None = None,
     prepared: PreparedLayers | None = None,
 ) -> folium.Map:
     """Build the map of one commune, zoomed to it, with its neighbours for context.
@@ -915,6 +1286,10 @@ def commune_map(
         Link back to the province map; None for no link.
     commune_url : str, optional
         Link from a neighbour's popup to its own map.
+    unit_url : str, optional
+        Link to the 2025 unit pages (``{code}`` replaced); None for no link.
+    units : geopandas.GeoDataFrame, optional
+        :func:`lomsong.reference.units.dissolve_units` of ``communes``, when already made.
     prepared : PreparedLayers, optional
         The layers shared by the run's pages (built from the same ``communes`` and view).
 
@@ -933,15 +1308,121 @@ def commune_map(
     nearby = communes[communes.intersects(area).to_numpy(bool)]
     m = _base_map(lang, _bounds(match))
     prepared = prepared or PreparedLayers(results, communes, view_operator)
+    with_units = _has_units(communes)
+    unit_url = unit_url if with_units else None
     _add_layers(
-        m, results, nearby, lang, view_operator, commune_url, focus_code=str(commune_code), area=area, prepared=prepared
+        m,
+        results,
+        nearby,
+        lang,
+        view_operator,
+        commune_url,
+        focus_code=str(commune_code),
+        area=area,
+        unit_url=unit_url,
+        all_communes=communes,
+        dissolved=units,
+        prepared=prepared,
     )
     back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
+    if with_units and isinstance(row.get("unit_2025"), str):
+        unit_code, unit = parse_unit(row["unit_2025"])
+        unit_text = html.escape(unit)
+        if unit_url:
+            unit_text = f"<a href='{html.escape(unit_url.format(code=unit_code))}'>{unit_text}</a>"
+        back = f"<br>{text(lang, 'unit')}: <b>{unit_text}</b>" + back
     heading = text(lang, "commune_title", commune=row["commune"], district=row["district"])
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code))
-            + _legend_html(lang, _has_villages(results), _has_challenges(results))
+            + _legend_html(lang, _has_villages(results), _has_challenges(results), with_units)
+        )
+    )
+    m.get_root().title = heading
+    return m
+
+
+def unit_map(
+    results: RunResults,
+    communes: gpd.GeoDataFrame | None,
+    unit_code: str,
+    lang: str = "vi",
+    view_operator: str = ALL_OPERATORS,
+    province_url: str | None = "../index.html",
+    unit_url: str | None = "{code}.html",
+    commune_url: str | None = "../communes/{code}.html",
+    *,
+    units: gpd.GeoDataFrame | None = None,
+    prepared: PreparedLayers | None = None,
+) -> folium.Map:
+    """Build the map of one 2025 unit, zoomed to it, its old communes outlined, neighbours for context.
+
+    Parameters
+    ----------
+    results : RunResults
+        A finished run.
+    communes : geopandas.GeoDataFrame or None
+        Canonical commune table with ``unit_2025``; None for the bundled communes.
+    unit_code : str
+        Code of the 2025 unit (e.g. ``24615``).
+    lang : {"vi", "en"}
+        Language.
+    view_operator : str
+        ``all`` or an operator id.
+    province_url : str, optional
+        Link back to the province map; None for no link.
+    unit_url, commune_url : str, optional
+        Links from a neighbouring unit's and from an old commune's popup to their maps.
+    units : geopandas.GeoDataFrame, optional
+        :func:`lomsong.reference.units.dissolve_units` of ``communes``, when already made.
+    prepared : PreparedLayers, optional
+        The layers shared by the run's pages (built from the same ``communes`` and view).
+
+    Returns
+    -------
+    folium.Map
+
+    Raises
+    ------
+    KeyError
+        When no unit has that code.
+    """
+    check_language(lang)
+    _check_view(results, view_operator)
+    communes = _communes_or_default(communes)
+    units = units if units is not None else _units_of(communes)
+    match = units[units["unit_code"] == str(unit_code)] if units is not None else None
+    if match is None or match.empty:
+        raise KeyError(f"unit_code {unit_code!r} is not a 2025 unit of the commune table")
+    row = match.iloc[0]
+    old_codes = str(row["old_commune_codes"]).split(";")
+    area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
+    nearby = communes[communes.intersects(area).to_numpy(bool)]
+    m = _base_map(lang, _bounds(match))
+    prepared = prepared or PreparedLayers(results, communes, view_operator)
+    _add_layers(
+        m,
+        results,
+        nearby,
+        lang,
+        view_operator,
+        commune_url,
+        area=area,
+        focus_codes=old_codes,
+        unit_url=unit_url,
+        focus_unit=str(unit_code),
+        all_communes=communes,
+        dissolved=units,
+        prepared=prepared,
+    )
+    back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
+    old_names = ", ".join(str(row["old_communes"]).split(";"))
+    note = f"<br><small>{html.escape(text(lang, 'old_communes'))}: {html.escape(old_names)}</small>"
+    heading = text(lang, "unit_title", unit=row["unit"])
+    m.add_child(
+        _Furniture(
+            _title_html(results, lang, view_operator, heading, note + back, unit_communes=old_codes)
+            + _legend_html(lang, _has_villages(results), _has_challenges(results), True)
         )
     )
     m.get_root().title = html.escape(heading)  # branca writes the title unescaped
@@ -1032,8 +1513,10 @@ def build_maps(
     asset_base_url: str | None = None,
     commune_codes: list[str] | None = None,
     on_page: Any = None,
+    unit_codes: list[str] | None = None,
 ) -> list[Path]:
-    """Write ``out_dir/index.html`` and ``out_dir/communes/<commune_code>.html``.
+    """Write ``out_dir/index.html``, ``out_dir/communes/<commune_code>.html`` and, with the 2025
+    units in the commune table, ``out_dir/units/<unit_code>.html``.
 
     Parameters
     ----------
@@ -1058,11 +1541,13 @@ def build_maps(
         Only these commune pages (default: every commune).
     on_page : callable, optional
         Called with each written path (progress display).
+    unit_codes : list of str, optional
+        Only these unit pages (default: every 2025 unit; none when the table has no units).
 
     Returns
     -------
     list of Path
-        The pages written, province first.
+        The pages written, province first, then the communes, then the units.
     """
     check_language(lang)
     _check_view(results, view_operator)
@@ -1077,9 +1562,14 @@ def build_maps(
         index_assets, commune_assets = SHARED_ASSETS_FOLDER, f"../{SHARED_ASSETS_FOLDER}"
     written = []
     prepared = PreparedLayers(results, communes, view_operator)  # once for every page
+    units = _units_of(communes)  # dissolved once for every page
     index = out_dir / "index.html"
     index.write_text(
-        render_html(province_map(results, communes, lang, view_operator, prepared=prepared), asset_mode, index_assets),
+        render_html(
+            province_map(results, communes, lang, view_operator, units=units, prepared=prepared),
+            asset_mode,
+            index_assets,
+        ),
         encoding="utf-8",
     )
     written.append(index)
@@ -1090,11 +1580,28 @@ def build_maps(
         page = out_dir / "communes" / f"{code}.html"
         page.write_text(
             render_html(
-                commune_map(results, communes, code, lang, view_operator, prepared=prepared), asset_mode, commune_assets
+                commune_map(results, communes, code, lang, view_operator, units=units, prepared=prepared),
+                asset_mode,
+                commune_assets,
             ),
             encoding="utf-8",
         )
         written.append(page)
         if on_page:
             on_page(page)
+    if units is not None:
+        (out_dir / "units").mkdir(parents=True, exist_ok=True)
+        for code in unit_codes if unit_codes is not None else units["unit_code"].astype(str).tolist():
+            page = out_dir / "units" / f"{code}.html"
+            page.write_text(
+                render_html(
+                    unit_map(results, communes, code, lang, view_operator, units=units, prepared=prepared),
+                    asset_mode,
+                    commune_assets,
+                ),
+                encoding="utf-8",
+            )
+            written.append(page)
+            if on_page:
+                on_page(page)
     return written

@@ -39,7 +39,13 @@ from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, display_name
 from lomsong.products import words as i18n
 from lomsong.products.workbook import Sheet, frame_kinds, readable_values, write_workbook
 from lomsong.reference.boundaries import METRIC_CRS
-from lomsong.reference.units import MAPPED_WHOLE_NOTE, gap_people_by_unit, summarise_units, unit_mapping
+from lomsong.reference.units import (
+    MAPPED_WHOLE_NOTE,
+    dissolve_units,
+    gap_people_by_unit,
+    summarise_units,
+    unit_mapping,
+)
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, GAPS_PARQUET, VILLAGES_PARQUET, RunResults
 
 UNITS = ("2019", "2025")
@@ -48,6 +54,15 @@ SYNTHETIC_MARK = "DỮ LIỆU MÔ PHỎNG"
 LABELS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Báo cáo vùng lõm sóng di động — tỉnh Đắk Nông",
+        "title_2025": "Báo cáo vùng lõm sóng di động — tỉnh Lâm Đồng (địa bàn tỉnh Đắk Nông cũ)",
+        "denominator": (
+            "Trong số {population} người sống trên địa bàn: {in_gaps} người ({share_in_gaps}) ở vùng lõm sóng "
+            "(đo thấy sóng yếu, không nhà mạng nào phủ), {covered} người ({share_covered}) ở nơi đo thấy có sóng, "
+            "và {unknown} người ({share_unknown}) ở nơi chưa đủ số đo để kết luận."
+        ),
+        "people_covered": "Người dân ở nơi đo thấy có sóng",
+        "people_without_evidence": "Người dân ở nơi chưa đủ số đo để kết luận",
+        "map_units": "Ranh giới đơn vị hành chính mới (2025)",
         "subtitle": "Kỳ báo cáo: tháng {month}/{year}",
         "subtitle_2025": "Kỳ báo cáo: tháng {month}/{year} — theo đơn vị hành chính mới (tỉnh Lâm Đồng)",
         "generated": "Lập ngày {date} bằng công cụ lomsong",
@@ -62,8 +77,10 @@ LABELS: dict[str, dict[str, str]] = {
         "villages_all": "Thôn, bon, buôn lõm sóng (không nhà mạng nào)",
         "change_headline": "Thay đổi số người trong vùng lõm so với kỳ trước ({previous})",
         "change_text": (
-            "{closed} vùng lõm đã được xoá, {new} vùng lõm mới, {shrunk} vùng thu hẹp, {grown} vùng mở rộng; "
-            "{covered} người được phủ sóng mới; số người trong vùng lõm {direction} {delta}."
+            "{closed} vùng lõm đã được xoá (đo lại thấy có sóng), {not_remeasured} vùng lõm chưa được đo lại "
+            "({not_remeasured_people} người ở các ô chưa đo lại, chưa biết đã có sóng hay chưa), {new} vùng lõm "
+            "mới, {shrunk} vùng thu hẹp, {grew} vùng mở rộng; {covered} người được phủ sóng mới (chỉ tính nơi "
+            "đo lại thấy có sóng); số người trong vùng lõm {direction} {delta}."
         ),
         "direction_down": "giảm",
         "direction_up": "tăng",
@@ -76,6 +93,7 @@ LABELS: dict[str, dict[str, str]] = {
         "people_in_gaps": "Số dân trong vùng lõm",
         "villages_weak": "Thôn sóng yếu",
         "closed": "Vùng lõm đã xoá",
+        "not_remeasured": "Vùng lõm chưa đo lại",
         "new": "Vùng lõm mới",
         "newly_covered": "Dân được phủ sóng mới",
         "areas_title": "Theo huyện và xã",
@@ -101,8 +119,9 @@ LABELS: dict[str, dict[str, str]] = {
         "status_new": "Mới",
         "status_persisting": "Không đổi",
         "status_shrunk": "Thu hẹp",
-        "status_grown": "Mở rộng",
-        "status_closed": "Đã xoá",
+        "status_grew": "Mở rộng",
+        "status_closed": "Đã xoá (đo lại có sóng)",
+        "status_not_remeasured": "Chưa đo lại",
         "status_none": "–",
         "trend_title": "Diễn biến qua các kỳ",
         "trend_people": "Số dân trong vùng lõm",
@@ -114,6 +133,7 @@ LABELS: dict[str, dict[str, str]] = {
         "map_districts": "Ranh giới huyện",
         "map_communes": "Ranh giới xã",
         "closed_list": "Vùng lõm đã xoá",
+        "not_remeasured_list": "Vùng lõm chưa được đo lại (cần đo)",
         "new_list": "Vùng lõm mới",
         "method_title": "Nguồn dữ liệu và phương pháp",
         "method": (
@@ -148,6 +168,15 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "Mobile coverage gaps — Đắk Nông province",
+        "title_2025": "Mobile coverage gaps — Lâm Đồng province (former Đắk Nông area)",
+        "denominator": (
+            "Of the {population} people living here: {in_gaps} ({share_in_gaps}) live in coverage gaps (measured "
+            "weak, no operator covers them), {covered} ({share_covered}) where coverage was measured, and "
+            "{unknown} ({share_unknown}) where there are not enough measurements to say."
+        ),
+        "people_covered": "People where coverage was measured",
+        "people_without_evidence": "People where there are not enough measurements to say",
+        "map_units": "Boundary of a new administrative unit (2025)",
         "subtitle": "Reporting period: {year}-{month}",
         "subtitle_2025": "Reporting period: {year}-{month} — in the new administrative units (Lâm Đồng province)",
         "generated": "Prepared on {date} with the lomsong tool",
@@ -162,8 +191,11 @@ LABELS: dict[str, dict[str, str]] = {
         "villages_all": "Villages no operator covers",
         "change_headline": "Change in people in gaps since the previous period ({previous})",
         "change_text": (
-            "{closed} gaps closed, {new} new gaps, {shrunk} shrunk, {grown} grown; {covered} people newly "
-            "covered; people in gaps {direction} {delta}."
+            "{closed} gaps closed (measured covered again), {not_remeasured} gaps not measured again "
+            "({not_remeasured_people} people in cells not measured again, unknown whether covered now), {new} new "
+            "gaps, {shrunk} shrunk, "
+            "{grew} grew; {covered} people newly covered (only where measured covered); people in gaps "
+            "{direction} {delta}."
         ),
         "direction_down": "down by",
         "direction_up": "up by",
@@ -176,6 +208,7 @@ LABELS: dict[str, dict[str, str]] = {
         "people_in_gaps": "People in gaps",
         "villages_weak": "Villages with weak signal",
         "closed": "Gaps closed",
+        "not_remeasured": "Gaps not measured again",
         "new": "New gaps",
         "newly_covered": "People newly covered",
         "areas_title": "Per district and commune",
@@ -201,8 +234,9 @@ LABELS: dict[str, dict[str, str]] = {
         "status_new": "New",
         "status_persisting": "Unchanged",
         "status_shrunk": "Shrunk",
-        "status_grown": "Grown",
-        "status_closed": "Closed",
+        "status_grew": "Grew",
+        "status_closed": "Closed (measured covered)",
+        "status_not_remeasured": "Not measured again",
         "status_none": "–",
         "trend_title": "Trend over the stored periods",
         "trend_people": "People in gaps",
@@ -214,6 +248,7 @@ LABELS: dict[str, dict[str, str]] = {
         "map_districts": "District boundary",
         "map_communes": "Commune boundary",
         "closed_list": "Gaps closed",
+        "not_remeasured_list": "Gaps not measured again (to measure)",
         "new_list": "New gaps",
         "method_title": "Data sources and method",
         "method": (
@@ -250,7 +285,6 @@ LABELS: dict[str, dict[str, str]] = {
 
 #: H3 average cell areas (km²) by resolution, for the method paragraph.
 _H3_CELL_KM2 = {7: 5.16, 8: 0.74, 9: 0.105, 10: 0.015}
-
 
 
 @dataclass
@@ -386,17 +420,30 @@ def headline_figures(run: RunResults) -> dict[str, float]:
     dict
         ``people_without_coverage`` (people in the gaps of the all-operators view),
         ``population`` (people of the province in the commune summary), ``share_without_coverage``,
-        ``gaps_all`` (gaps of that view) and, when the run has villages, ``villages_all``
-        (villages no operator covers).
+        ``people_covered`` and ``people_without_evidence`` (people in cells measured covered,
+        and in cells without enough evidence, in that view) with their shares ``share_covered``,
+        ``share_without_evidence`` of the same population, ``gaps_all`` (gaps of that view) and,
+        when the run has villages, ``villages_all`` (villages no operator covers).
     """
     gaps = _view(run.gaps)
     summary = _view(run.communes)
     people = float(gaps["population"].sum())
     population = float(summary["population"].sum())
+    commune_people = summary["population"].astype(float).fillna(0.0)
+    covered = float((commune_people * summary["share_people_covered"].astype(float).fillna(0.0)).sum())
+    unknown = float((commune_people * summary["share_people_no_data"].astype(float).fillna(0.0)).sum())
+
+    def share(value: float) -> float:
+        return value / population if population > 0 else float("nan")
+
     figures = {
         "people_without_coverage": people,
         "population": population,
-        "share_without_coverage": people / population if population > 0 else float("nan"),
+        "share_without_coverage": share(people),
+        "people_covered": covered,
+        "share_covered": share(covered),
+        "people_without_evidence": unknown,
+        "share_without_evidence": share(unknown),
         "gaps_all": float(len(gaps)),
     }
     if run.villages is not None and "no_operator" in run.villages:
@@ -439,12 +486,13 @@ def _operator_table(run: RunResults, comparison: Comparison | None, lang: str) -
         if comparison is not None:
             view = comparison.view(operator, ANY_TECHNOLOGY)
             row["closed"] = int(view["closed"])
+            row["not_remeasured"] = int(view["not_remeasured"])
             row["new"] = int(view["new"])
             row["newly_covered"] = float(view["people_newly_covered"])
         rows.append(row)
     frame = pd.DataFrame(rows)
     kinds = {"operator": "text", "n_gaps": "int", "people_in_gaps": "int", "villages_weak": "int"}
-    kinds |= {"closed": "int", "new": "int", "newly_covered": "int"}
+    kinds |= {"closed": "int", "not_remeasured": "int", "new": "int", "newly_covered": "int"}
     keys = list(frame.columns)
     headers = [labels[k] for k in keys]
     return Table(
@@ -738,7 +786,7 @@ def prepare_report(
     trend: pd.DataFrame | None = None,
     communes: gpd.GeoDataFrame | None = None,
     lang: str = "vi",
-    units: str = "2019",
+    units: str = "2025",
     today: str | None = None,
 ) -> Report:
     """Gather everything the report shows (pure: tables in, a :class:`Report` out).
@@ -760,7 +808,8 @@ def prepare_report(
     lang : str
         ``vi`` (default) or ``en``.
     units : str
-        ``2019`` (the communes and districts of the data) or ``2025`` (the new Lâm Đồng units).
+        ``2025`` (default: the new Lâm Đồng units, old communes mapped whole) or ``2019`` (the
+        communes and districts of the data, as history).
     today : str, optional
         Date printed as the preparation date (default: today).
 
@@ -780,7 +829,16 @@ def prepare_report(
     synthetic = run.synthetic or (comparison.synthetic if comparison is not None else False)
     date = today or datetime.now().date().isoformat()
     texts = {
-        "title": labels["title"],
+        "title": labels["title_2025" if units == "2025" else "title"],
+        "denominator": labels["denominator"].format(
+            population=i18n.format_number(figures["population"], lang),
+            in_gaps=i18n.format_number(figures["people_without_coverage"], lang),
+            share_in_gaps=i18n.format_share(figures["share_without_coverage"], lang),
+            covered=i18n.format_number(figures["people_covered"], lang),
+            share_covered=i18n.format_share(figures["share_covered"], lang),
+            unknown=i18n.format_number(figures["people_without_evidence"], lang),
+            share_unknown=i18n.format_share(figures["share_without_evidence"], lang),
+        ),
         "subtitle": labels["subtitle_2025" if units == "2025" else "subtitle"].format(month=month, year=year),
         "generated": labels["generated"].format(date=i18n.format_date(date, lang)),
         "synthetic_banner": labels["synthetic_banner"] if synthetic else "",
@@ -796,6 +854,20 @@ def prepare_report(
             figures["people_without_coverage"],
             i18n.format_number(figures["people_without_coverage"], lang),
             labels["share_of_population"].format(share=i18n.format_share(figures["share_without_coverage"], lang)),
+        ),
+        Headline(
+            "people_covered",
+            labels["people_covered"],
+            figures["people_covered"],
+            i18n.format_number(figures["people_covered"], lang),
+            labels["share_of_population"].format(share=i18n.format_share(figures["share_covered"], lang)),
+        ),
+        Headline(
+            "people_without_evidence",
+            labels["people_without_evidence"],
+            figures["people_without_evidence"],
+            i18n.format_number(figures["people_without_evidence"], lang),
+            labels["share_of_population"].format(share=i18n.format_share(figures["share_without_evidence"], lang)),
         ),
         Headline("gaps_all", labels["gaps_all"], figures["gaps_all"], i18n.format_number(figures["gaps_all"], lang)),
     ]
@@ -821,7 +893,12 @@ def prepare_report(
                 closed=i18n.format_number(view["closed"], lang),
                 new=i18n.format_number(view["new"], lang),
                 shrunk=i18n.format_number(view["shrunk"], lang),
-                grown=i18n.format_number(view["grown"], lang),
+                grew=i18n.format_number(view["grew"], lang),
+                not_remeasured=i18n.format_number(view["not_remeasured"], lang),
+                # the people of those gaps' cells that were not measured again (not all such cells)
+                not_remeasured_people=i18n.format_number(
+                    float(comparison.changes_of("not_remeasured")["people_not_remeasured"].sum()), lang
+                ),
                 covered=i18n.format_number(view["people_newly_covered"], lang),
                 direction=labels[direction],
                 delta=i18n.format_number(abs(delta), lang) if delta else "",
@@ -972,6 +1049,14 @@ def trend_chart(report: Report) -> bytes:
     return _figure_png(figure)
 
 
+def _short_unit_name(name: str) -> str:
+    """A map label without the unit type: "Huyện Đắk Mil" → "Đắk Mil", "Phường Nam Gia Nghĩa" → "P. Nam Gia Nghĩa"."""
+    for prefix, short in (("Huyện ", ""), ("Thành phố ", "TP "), ("Thị xã ", "TX "), ("Xã ", ""), ("Phường ", "P. ")):
+        if name.startswith(prefix):
+            return short + name[len(prefix) :]
+    return name
+
+
 def province_map(report: Report, communes: gpd.GeoDataFrame) -> bytes:
     """Return a PNG map of the province: communes, districts, gaps now, gaps closed since before."""
     import matplotlib
@@ -986,10 +1071,17 @@ def province_map(report: Report, communes: gpd.GeoDataFrame) -> bytes:
     metric = communes.to_crs(METRIC_CRS)
     figure, ax = plt.subplots(figsize=(8, 8.4))
     metric.plot(ax=ax, facecolor="#F4F1EA", edgecolor="#B9B2A6", linewidth=0.4)
-    districts(communes).to_crs(METRIC_CRS).plot(ax=ax, facecolor="none", edgecolor="#4A4A4A", linewidth=1.1)
+    if report.units == "2025":
+        # Today's units, dissolved from the old communes (mapped whole), over the old commune lines.
+        outlines = dissolve_units(communes).to_crs(METRIC_CRS)
+        outline_label, name_column = report.label("map_units"), "unit"
+    else:
+        outlines = districts(communes).to_crs(METRIC_CRS)
+        outline_label, name_column = report.label("map_districts"), "district"
+    outlines.plot(ax=ax, facecolor="none", edgecolor="#4A4A4A", linewidth=1.1)
     handles = [
         Line2D([], [], color="#B9B2A6", linewidth=0.8, label=report.label("map_communes")),
-        Line2D([], [], color="#4A4A4A", linewidth=1.4, label=report.label("map_districts")),
+        Line2D([], [], color="#4A4A4A", linewidth=1.4, label=outline_label),
     ]
     if len(report.closed_gaps):
         report.closed_gaps.to_crs(METRIC_CRS).plot(
@@ -999,12 +1091,11 @@ def province_map(report: Report, communes: gpd.GeoDataFrame) -> bytes:
     if len(report.current_gaps):
         report.current_gaps.to_crs(METRIC_CRS).plot(ax=ax, facecolor="#D7191C", edgecolor="#8B0000", linewidth=0.6)
         handles.append(Patch(facecolor="#D7191C", edgecolor="#8B0000", label=report.label("map_gaps")))
-    labels = districts(communes).to_crs(METRIC_CRS)
-    for point, name in zip(labels.geometry.representative_point(), labels["district"], strict=True):
+    for point, name in zip(outlines.geometry.representative_point(), outlines[name_column], strict=True):
         ax.annotate(
-            str(name).replace("Huyện ", "").replace("Thành phố ", "TP "),
+            _short_unit_name(str(name)),
             (point.x, point.y),
-            fontsize=8,
+            fontsize=6 if report.units == "2025" else 8,
             ha="center",
             color="#222222",
             bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.6, "linewidth": 0},
@@ -1069,11 +1160,18 @@ def _change_lists(report: Report) -> list[tuple[str, list[str]]]:
     out = []
     for status, key, column in (
         ("closed", "closed_list", "population_before"),
+        ("not_remeasured", "not_remeasured_list", "population_before"),
         ("new", "new_list", "population_after"),
     ):
         rows = changes[changes["status"] == status].sort_values(column, ascending=False)
+        def where(row: Any) -> str:
+            unit = getattr(row, "unit_2025", None)
+            if report.units == "2025" and isinstance(unit, str) and unit:
+                return f"{unit} ({row.commune})"
+            return f"{row.commune}, {row.district}"
+
         lines = [
-            f"{row.commune}, {row.district}: {i18n.format_number(getattr(row, column), report.lang)} "
+            f"{where(row)}: {i18n.format_number(getattr(row, column), report.lang)} "
             + ("người" if report.lang == "vi" else "people")
             for row in rows.head(10).itertuples()
         ]
@@ -1193,6 +1291,7 @@ def render_pdf(report: Report, images: dict[str, bytes], path: str | Path) -> Pa
     else:
         story.append(Spacer(1, 6))
     story.append(Paragraph(escape(report.label("headline")), h2))
+    story.append(Paragraph(escape(report.texts["denominator"]), body))
     headline_rows = [
         [
             Paragraph(escape(h.label), cell),

@@ -9,9 +9,15 @@ window.lomsongPage = {
         .replace(/\s+/g, ' ').trim();
     }
     function choose(entry) {
-      map.fitBounds(entry[4], {maxZoom: 13});
-      communes.eachLayer(function (layer) {
-        if (layer.feature && layer.feature.properties.commune_code === entry[0]) {
+      // No animation: the popup opened next must pan clear of the title against the final view.
+      map.fitBounds(entry[4], {maxZoom: 13, animate: false, paddingTopLeft: [20, 150],
+                               paddingBottomRight: [290, 10]});
+      // entry[5] is 'unit' for a 2025 unit, else an old commune.
+      var isUnit = entry[5] === 'unit' && window.lomsong.layers.units;
+      var target = isUnit ? window.lomsong.layers.units : communes;
+      var key = isUnit ? 'unit_code' : 'commune_code';
+      target.eachLayer(function (layer) {
+        if (layer.feature && layer.feature.properties[key] === entry[0]) {
           layer.openPopup(layer.getBounds().getCenter());
         }
       });
@@ -67,12 +73,93 @@ window.lomsongPage = {
     });
     new Search().addTo(map);
   },
+  // [lat, lon, name, extra class, min zoom]; most important first (decluttering keeps those).
   labels: function (labels, group) {
-    labels.forEach(function (l) {
+    group._lomsongLabels = labels.map(function (l) {
       var name = document.createElement('span');
-      name.textContent = l[2];  // a commune name from a boundaries file: text, never markup
-      L.marker([l[0], l[1]], {icon: L.divIcon({className: 'lomsong-label', html: name, iconSize: null}),
-        interactive: false, keyboard: false}).addTo(group);
+      name.textContent = l[2];  // a name from a boundaries file: text, never markup
+      return L.marker([l[0], l[1]], {icon: L.divIcon({className: 'lomsong-label ' + (l[3] || ''), html: name,
+        iconSize: null}), interactive: false, keyboard: false, minZoom: l[4] || 0}).addTo(group);
     });
+  },
+  // What makes a page read at 1366×768: the legend as a Leaflet control (it never covers another
+  // control), a metric-only scale, labels hidden where they would overlap, and the measuring tool
+  // in the page's language (leaflet-measure ships no Vietnamese: its English is replaced as it appears).
+  legibility: function (map, groups, words) {
+          
+          L.control.scale({metric: true, imperial: false, position: 'bottomleft'}).addTo(map);
+          var legend = document.getElementById('lomsong-legend');
+          if (legend) {
+            var Legend = L.Control.extend({options: {position: 'bottomright'}, onAdd: function () {
+              L.DomEvent.disableClickPropagation(legend); L.DomEvent.disableScrollPropagation(legend);
+              return legend;
+            }});
+            new Legend().addTo(map);
+          }
+          
+          function overlaps(a, b) {
+            return !(a.right < b.left || a.left > b.right || a.bottom < b.top || a.top > b.bottom);
+          }
+          function declutter() {
+            var kept = [];
+            groups.forEach(function (group) {
+              if (!map.hasLayer(group)) { return; }
+              (group._lomsongLabels || []).forEach(function (marker) {
+                var element = marker.getElement();
+                if (!element) { return; }
+                if (marker.options.minZoom && map.getZoom() < marker.options.minZoom) {
+                  element.style.visibility = 'hidden';
+                  return;
+                }
+                var box = element.getBoundingClientRect();
+                var padded = {left: box.left - 2, right: box.right + 2, top: box.top - 1, bottom: box.bottom + 1};
+                var hidden = kept.some(function (other) { return overlaps(padded, other); });
+                element.style.visibility = hidden ? 'hidden' : 'visible';
+                if (!hidden) { kept.push(padded); }
+              });
+            });
+          }
+          map.on('zoomend moveend overlayadd overlayremove resize', declutter);
+          map.whenReady(function () { setTimeout(declutter, 0); });
+          window.lomsong = window.lomsong || {};
+          window.lomsong.declutter = declutter;
+          
+          if (!Object.keys(words).length) { return; }
+          var unitsPattern = /(\d{1,3}(?:,\d{3})*(?:\.\d+)?)(?=\s*(?:km|ha|m²|m)(?![A-Za-z]))/g;
+          function localNumber(match) {
+            return match.replace(/,/g, '\u0001').replace(/\./g, ',').replace(/\u0001/g, '.');
+          }
+          function translate(root) {
+            var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, null);
+            var node;
+            while ((node = walker.nextNode())) {
+              var value = node.nodeValue, key = value.trim();
+              if (words[key]) { node.nodeValue = value.replace(key, words[key]); continue; }
+              var local = value.replace(unitsPattern, localNumber);
+              if (local !== value) { node.nodeValue = local; }
+            }
+            root.querySelectorAll('[title]').forEach(function (element) {
+              var title = element.getAttribute('title');
+              if (words[title]) { element.setAttribute('title', words[title]); }
+            });
+          }
+          var container = map.getContainer();
+          var busy = false;
+          function inMeasure(node) {
+            var element = node.nodeType === 1 ? node : node.parentElement;
+            return element && element.closest &&
+              element.closest('.leaflet-control-measure, .leaflet-measure-resultpopup');
+          }
+          new MutationObserver(function (records) {
+            if (busy) { return; }
+            busy = true;
+            records.forEach(function (record) {
+              var scope = inMeasure(record.target);
+              if (scope) { translate(scope); }
+              record.addedNodes.forEach(function (added) { var s = inMeasure(added); if (s) { translate(s); } });
+            });
+            busy = false;
+          }).observe(container, {childList: true, subtree: true, characterData: true});
+          container.querySelectorAll('.leaflet-control-measure').forEach(translate);
   }
 };
