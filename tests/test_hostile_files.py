@@ -106,8 +106,8 @@ def test_kml_names_and_descriptions_carry_no_formula_and_no_markup(hostile_run, 
         assert any(html.escape(name) in t for t in descriptions)
 
 
-def test_report_workbook_and_page_carry_no_formula_and_no_markup(hostile_run, tmp_path):
-    report = prepare_report(hostile_run, "2024-03")
+def test_report_workbook_and_page_carry_no_formula_and_no_markup(hostile_run, communes, tmp_path):
+    report = prepare_report(hostile_run, "2024-03", communes=communes)
     path = render_xlsx(report, tmp_path / "report.xlsx")
     _assert_no_formula(path)
     page = render_html(report, {})
