@@ -702,31 +702,59 @@ def _gap_read_columns(gaps: pd.DataFrame) -> list[str]:
 
 
 def write_villages_xlsx(
-    villages: gpd.GeoDataFrame, path: str | Path, operators: Sequence[str], synthetic: bool = False
+    villages: gpd.GeoDataFrame,
+    path: str | Path,
+    operators: Sequence[str],
+    synthetic: bool = False,
+    *,
+    population: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the provincial village list (thôn, bon, buôn) with a status per operator.
+    """Write the provincial village list (thôn, bon, buôn): CV 1603 status per village and commune.
 
     Parameters
     ----------
     villages : geopandas.GeoDataFrame
-        Village table with ``status_<operator>`` and ``no_operator`` columns.
+        Village table from :func:`lomsong.analysis.villages.village_status`.
     path : str or Path
         Target file.
     operators : sequence of str
         Operators to report, in order.
     synthetic : bool
         Put the synthetic-data note on top (the demo village list is invented).
+    population : dict, optional
+        The run's ``population`` record: adds the population source and the per-commune check.
 
     Returns
     -------
     Path
     """
-    from lomsong.analysis.villages import village_report
+    from lomsong.products.villages import (
+        CHECK_SHEET,
+        COUNT_SHEET,
+        LIST_SHEET,
+        population_check,
+        status_counts,
+        village_report,
+    )
 
+    note = SYNTHETIC_NOTE_VI if synthetic else ""
+    intro = []
+    if population:
+        source = words.text("vi", f"population_source_{population.get('source', 'even')}")
+        intro = [f"{words.text('vi', 'population_source')}: {source}."]
+    people = {"Số hộ": "people", "Số dân": "people", "Số dân bị ảnh hưởng": "people", "Số hộ bị ảnh hưởng": "people"}
     report = village_report(villages, list(operators))
-    kinds = {"STT": "int", "Số hộ": "people", "Số dân": "people"}
-    sheet = Sheet("Danh sách thôn, bon", report, kinds=kinds, headers={c: c for c in report.columns})
-    return write_workbook([sheet], path, synthetic_note=SYNTHETIC_NOTE_VI if synthetic else "", legend=False)
+    counts = status_counts(villages)
+    sheets = [
+        Sheet(LIST_SHEET, report, kinds={"STT": "int", **people}, headers={c: c for c in report.columns}, intro=intro),
+        Sheet(COUNT_SHEET, counts, kinds={c: "int" for c in counts.columns[2:]} | people,
+              headers={c: c for c in counts.columns}, intro=intro),  # fmt: skip
+    ]
+    check = population_check(population)
+    if check is not None:
+        sheets.append(Sheet(CHECK_SHEET, check, kinds={c: "people" for c in check.columns[2:]},
+                            headers={c: c for c in check.columns}, intro=intro))  # fmt: skip
+    return write_workbook(sheets, path, synthetic_note=note, legend=False)
 
 
 def write_geoparquet(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -917,7 +945,10 @@ def write_products(
     steps += _claim_steps(analysis, synthetic)
     if villages is not None:
         steps.append((results.VILLAGES_PARQUET, lambda p: write_geoparquet(villages, p)))
-        steps.append((VILLAGES_XLSX, lambda p: write_villages_xlsx(villages, p, operators, synthetic)))
+        population = getattr(analysis, "population", None)
+        steps.append(
+            (VILLAGES_XLSX, lambda p: write_villages_xlsx(villages, p, operators, synthetic, population=population))
+        )
     for name, write in steps:
         if on_file:
             on_file(name)
@@ -954,7 +985,11 @@ def _commune_columns() -> list[str]:
 
 def _village_operators(villages: pd.DataFrame) -> list[str]:
     """Return the operators that have a ``status_<operator>`` column, in the usual order."""
-    found = [c.removeprefix("status_") for c in villages.columns if c.startswith("status_")]
+    found = [
+        c.removeprefix("status_")
+        for c in villages.columns
+        if c.startswith("status_") and not c.startswith("status_cv1603")
+    ]
     known = [op for op in OPERATOR_IDS if op in found]
     return known + sorted(op for op in found if op not in known)
 
