@@ -156,7 +156,8 @@ def run(
         "auto",
         "--population-source",
         help="Where the people come from: villages (around the village centres), buildings (--buildings), "
-        "raster (--population), even (census spread evenly); auto takes them in that order when given.",
+        "raster (--population), even (census spread evenly). auto: --buildings or --population when given, "
+        "else the villages when given (the demo's too), else even.",
     ),
     buildings: Path = typer.Option(
         None, "--buildings", help="Building footprints (GeoParquet, GPKG, GeoJSON, FlatGeobuf; polygons or points)."

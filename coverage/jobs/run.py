@@ -582,14 +582,19 @@ def _maps_builder() -> Callable[..., Any] | None:
     return importlib.import_module("lomsong.products.maps.build").build_maps
 
 
+#: The order ``auto`` takes the population sources in, when their input is given.
+AUTO_ORDER = ("buildings", "raster", "villages", "even")
+
+
 def choose_population_source(requested: str, *, villages: bool, buildings: bool, raster: bool) -> str:
     """Return the population source of a run, checking that its input is given.
 
     Parameters
     ----------
     requested : {"auto", "villages", "buildings", "raster", "even"}
-        The user's choice; ``auto`` takes the first of villages, buildings, raster whose input is
-        given, else ``even`` (the census spread evenly over each commune).
+        The user's choice; ``auto`` takes the first of buildings, raster, villages whose input is
+        given, else ``even`` (the census spread evenly over each commune): a surface file asked for
+        explicitly wins over the village list, which also serves the village statuses.
     villages, buildings, raster : bool
         Whether a village layer, building footprints, a population raster were given.
 
@@ -607,7 +612,7 @@ def choose_population_source(requested: str, *, villages: bool, buildings: bool,
 
     given = {"villages": villages, "buildings": buildings, "raster": raster, "even": True}
     if requested == "auto":
-        return next(source for source in SOURCES if given[source])
+        return next(source for source in AUTO_ORDER if given[source])
     if requested not in SOURCES:
         raise RunError(f"unknown population source {requested!r}: use auto, {', '.join(SOURCES)}")
     if not given[requested]:
@@ -731,8 +736,8 @@ def run_analysis(
         What the ``claims`` files' features do not say themselves.
     population_source : {"auto", "villages", "buildings", "raster", "even"}
         Where the people come from (:func:`choose_population_source`); recorded in ``run.json``
-        ``population``. ``auto``: the villages when a village layer is given (the demo's too), else
-        the buildings, else the raster, else the census spread evenly.
+        ``population``. ``auto``: the buildings or the raster when given, else the villages when a
+        village layer is given (the demo's too), else the census spread evenly.
     buildings : path, optional
         Building footprints (GeoParquet, GPKG, GeoJSON, FlatGeobuf) for the ``buildings`` source.
 

@@ -76,11 +76,19 @@ RUN_JSON_SCHEMA: list[tuple[str, str]] = [
     ("engine", "local, or dask when indexing and aggregation ran on a Dask cluster (--engine dask)"),
     (
         "inputs",
-        "one record per input: role (boundaries, population, measurements, villages, config, store), path, "
+        "one record per input: role (boundaries, population, buildings, measurements, villages, config, store), "
+        "path, "
         "name, bytes, sha256, synthetic, and for measurement files the ingest report (rows read, accepted, "
         "no-service, outside the province, rejected by reason with example lines, values removed, corrections)",
     ),
-    ("configuration", "the options used: resolution, thresholds, speed threshold, evidence rule"),
+    (
+        "population",
+        "where the people come from: source (villages, buildings, raster or even), parameters (village kernel "
+        "σ and cut-off, the rule deciding a commune's total, files), total, and communes: per commune the census, "
+        "the source's own figure (source_people), n_items (villages or buildings), used, placed by the source "
+        "and spread_evenly",
+    ),
+    ("configuration", "the options used: resolution, thresholds, speed threshold, evidence rule, village options"),
     (
         "counts",
         "measurements used, operators, cells, populated cells, cells with data, views, gaps (per view), "
@@ -1181,9 +1189,19 @@ def outputs_markdown() -> str:
         "cell of the centre), `status_<operator>` (the state of that operator's view at the centre: "
         + ", ".join(f"`{k}`" for k in STATE_VI)
         + ") for each Vietnamese operator in the data, `all_state` (the all-operators view) and `no_operator` "
-        "(true when the centre lies in a vùng lõm sóng). `villages.xlsx` has the provincial report's shape "
-        "with Vietnamese headers: STT, Huyện, Xã, Thôn/Bon, Số hộ, Số dân, Điện lưới, one column per operator "
-        "(Có sóng / Sóng yếu / Chưa đủ dữ liệu / Chưa có dữ liệu), Không nhà mạng nào.",
+        "(true when the centre lies in a vùng lõm sóng); the Ministry's tiers (Công văn 1603/BTTTT-CVT) "
+        "`status_cv1603` (all operators) and `status_cv1603_<operator>`: `trang_song` (the centre's cell is weak "
+        "with evidence), `lom_song` (the centre is covered, a cell holding at least `villages.min_people` of the "
+        "village's people is weak), `co_song`, `chua_du_du_lieu`; `people` (the village's people on the run's "
+        "surface: each populated cell's people belong to the nearest centre of their commune within "
+        "`villages.max_distance_m`), `people_affected` (its people in weak cells of the all view), "
+        "`households_affected` (its households in the same proportion) and `gap_ids` (the all-view gaps holding "
+        "them, ';'-joined). `villages.xlsx` is the provincial list, Vietnamese headers: sheet 'Danh sách thôn, "
+        "bon' (STT, Huyện, Xã, Thôn/Bon, Số hộ, Số dân, Điện lưới, Tình trạng (CV 1603) as Trắng sóng / Lõm sóng / "
+        "Có sóng / Chưa đủ dữ liệu, the same per operator, Số dân bị ảnh hưởng, Số hộ bị ảnh hưởng, Vùng lõm "
+        "sóng, the centre's signal per operator, Không nhà mạng nào), sheet 'Tổng hợp theo xã' (villages per "
+        "status per commune, a province row) and sheet 'Đối chiếu dân số' (per commune: census, the population "
+        "source's own figure, the people used).",
         "",
         *_claim_markdown(),
         "#### `run.json`",

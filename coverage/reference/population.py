@@ -312,7 +312,7 @@ def zonal_sums(surface: PopulationSurface, zones: gpd.GeoDataFrame) -> np.ndarra
 # Surfaces from what a department has: its village list, building footprints
 # ---------------------------------------------------------------------------------------------
 
-#: Population sources, in the order ``auto`` prefers them when their input is given.
+#: Population sources (``lomsong run --population-source``).
 SOURCES = ("villages", "buildings", "raster", "even")
 
 #: Default spread of a village's people around its centre: a Gaussian with this σ (metres).

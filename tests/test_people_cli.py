@@ -1,0 +1,92 @@
+"""`lomsong run` with an office's village workbook, as a person runs it: people where they live, the list."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from lomsong.simulate import demo as simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lomsong(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run([sys.executable, "-m", "lomsong", *args], capture_output=True, text=True, cwd=ROOT, env=env,
+                          check=False)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def office_run(tmp_path_factory, communes, population_surface):
+    """Simulated measurements and the simulator's villages re-typed as a Vietnamese workbook."""
+    folder = tmp_path_factory.mktemp("people")
+    result = simulate.simulate(communes, population_surface, n_points=3000, n_devices=40, n_gnettrack_devices=0)
+    measurements = folder / "measurements"
+    simulate.write_outputs(result, measurements)
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Danh sách"
+    sheet.append(["DANH SÁCH THÔN, BON (DỮ LIỆU MÔ PHỎNG)"])
+    sheet.append(["STT", "Thôn/Bon", "Xã", "Kinh độ", "Vĩ độ", "Số hộ", "Số dân", "Điện lưới"])
+    villages = result.villages
+    for i, row in enumerate(villages.itertuples(), start=1):  # a few hundred villages written by hand
+        sheet.append([i, row.name, row.commune, row.lon, row.lat, int(row.households), int(row.population),
+                      "Có" if row.has_grid_power else "Không"])  # fmt: skip
+    workbook = folder / "synthetic_villages.xlsx"
+    book.save(workbook)
+    out = folder / "run"
+    completed = lomsong(
+        "run", "-m", str(measurements), "--villages", str(workbook), "--out", str(out), "--no-maps", "-q"
+    )
+    assert completed.returncode == 0, completed.stderr
+    return out, villages
+
+
+def test_run_records_the_village_surface_and_conserves_each_commune(office_run, communes):
+    out, villages = office_run
+    meta = json.loads((out / "run.json").read_text("utf-8"))
+    population = meta["population"]
+    assert population["source"] == "villages" and population["parameters"]["sigma_m"] == 400
+    check = pd.DataFrame(population["communes"]).set_index("commune_code")
+    census = communes.set_index("commune_code")["population"].astype(float)
+    assert (check["census"] - census.reindex(check.index)).abs().max() == 0
+    assert (check["used"] - check["census"]).abs().max() < 1  # the rule keeps the census
+    assert population["total"] == pytest.approx(census.sum(), rel=1e-6)
+    assert meta["counts"]["population_in_cells"] == pytest.approx(census.sum(), rel=1e-4)
+
+
+def test_run_writes_the_provincial_list_and_gap_villages(office_run):
+    out, villages = office_run
+    book = load_workbook(out / "villages.xlsx", read_only=True)
+    assert book.sheetnames == ["Danh sách thôn, bon", "Tổng hợp theo xã", "Đối chiếu dân số"]
+    rows = list(book["Danh sách thôn, bon"].values)
+    header = rows[1]
+    assert len(rows) - 2 == len(villages)
+    tiers = {row[header.index("Tình trạng (CV 1603)")] for row in rows[2:]}
+    assert tiers <= {"Trắng sóng", "Lõm sóng", "Có sóng", "Chưa đủ dữ liệu"}
+    counts = list(book["Tổng hợp theo xã"].values)
+    total = dict(zip(counts[1], counts[-1], strict=True))
+    assert total["Huyện"] == "Toàn tỉnh" and total["Số thôn"] == len(villages)
+    assert sum(total[t] for t in ("Trắng sóng", "Lõm sóng", "Có sóng", "Chưa đủ dữ liệu")) == len(villages)
+    gaps = pd.read_csv(out / "gaps.csv", encoding="utf-8-sig")
+    assert "villages" in gaps.columns
+    table = pd.read_parquet(out / "villages.parquet")
+    for column in ("status_cv1603", "people_affected", "households_affected", "gap_ids", "no_operator"):
+        assert column in table
+    # every all-view gap id a village names is a gap of the run
+    named = {g for ids in table["gap_ids"].dropna() for g in ids.split(";") if g}
+    assert named <= set(gaps["gap_id"])
+
+
+def test_a_source_without_its_input_is_a_one_line_error(office_run, tmp_path):
+    completed = lomsong("run", "--population-source", "buildings", "--out", str(tmp_path / "x"), "--no-maps", "-q")
+    assert completed.returncode != 0
+    assert "population source buildings needs --buildings FILE" in completed.stderr
+    assert "Traceback" not in completed.stderr
