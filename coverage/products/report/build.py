@@ -142,10 +142,14 @@ LABELS: dict[str, dict[str, str]] = {
             "tín hiệu dưới ngưỡng (4G RSRP {t4g} dBm, 5G {t5g} dBm, 3G RSCP {t3g} dBm, 2G RSSI {t2g} dBm) hoặc "
             "điện thoại báo mất sóng. Một ô chỉ được kết luận khi có ít nhất {min_samples} mẫu từ {min_devices} "
             "thiết bị; ô là lõm sóng khi không nhà mạng nào có sóng tốt ở đó. Các ô lõm sóng liền kề được gộp "
-            "thành vùng lõm. Số dân lấy theo Tổng điều tra dân số 2019 (TCTK), chia đều trên diện tích mỗi xã "
-            "(lưới 100 m); vì vậy số dân trong vùng lõm là ước tính. Ranh giới xã: dữ liệu censusVN2009, mã và "
+            "thành vùng lõm. {people} Ranh giới xã: dữ liệu censusVN2009, mã và "
             "tên theo danh mục đơn vị hành chính của TCTK."
         ),
+        "people_even": (
+            "Số dân lấy theo Tổng điều tra dân số 2019 (TCTK), chia đều trên diện tích mỗi xã (lưới 100 m); vì "
+            "vậy số dân trong vùng lõm là ước tính."
+        ),
+        "people_source": "Số dân: {source}; tổng mỗi xã theo quy tắc ghi trong run.json (population).",
         "units_note_title": "Ghi chú về đơn vị hành chính",
         "page": "Trang {page}",
         "yes": "Có",
@@ -257,10 +261,14 @@ LABELS: dict[str, dict[str, str]] = {
             "measurement is weak when its signal is below the threshold (4G RSRP {t4g} dBm, 5G {t5g} dBm, 3G "
             "RSCP {t3g} dBm, 2G RSSI {t2g} dBm) or the phone had no service. A cell is decided only with at "
             "least {min_samples} samples from {min_devices} devices; it is a gap when no operator covers it. "
-            "Neighbouring gap cells form a gap area. People come from the 2019 census (GSO), spread evenly over "
-            "each commune's area (100 m grid), so the people in a gap are an estimate. Commune boundaries: "
+            "Neighbouring gap cells form a gap area. {people} Commune boundaries: "
             "censusVN2009; codes and names from the GSO administrative-unit list."
         ),
+        "people_even": (
+            "People come from the 2019 census (GSO), spread evenly over each commune's area (100 m grid), so the "
+            "people in a gap are an estimate."
+        ),
+        "people_source": "People: {source}; each commune's total by the rule recorded in run.json (population).",
         "units_note_title": "Note on administrative units",
         "page": "Page {page}",
         "yes": "Yes",
@@ -775,7 +783,18 @@ def _method_text(run: RunResults, period: str, lang: str) -> str:
         t2g=i18n.format_number(thresholds["2G"], lang),
         min_samples=config.get("min_samples", 5),
         min_devices=config.get("min_devices", 2),
+        people=_people_text(meta, lang),
     )
+
+
+def _people_text(meta: dict, lang: str) -> str:
+    """Say where the report's people come from (``run.json`` ``population.source``; even when absent)."""
+    from lomsong.products.words import text
+
+    source = (meta.get("population") or {}).get("source", "even")
+    if source not in ("villages", "buildings", "raster"):
+        return LABELS[lang]["people_even"]
+    return LABELS[lang]["people_source"].format(source=text(lang, f"population_source_{source}"))
 
 
 def prepare_report(
