@@ -636,6 +636,14 @@ def gap_summary(gaps: pd.DataFrame, communes: pd.DataFrame | None) -> pd.DataFra
     return counts.iloc[np.argsort(order.get_indexer(rows), kind="stable")].reset_index(drop=True)
 
 
+def _population_source_lines(population: dict[str, Any] | None) -> list[str]:
+    """Name where the people come from (``run.json`` ``population.source``), for a sheet's intro."""
+    source = (population or {}).get("source")
+    if source not in ("villages", "buildings", "raster", "even"):
+        return []
+    return [f"{words.text('vi', 'population_source')}: {words.text('vi', 'population_source_' + source)}."]
+
+
 def write_gaps_xlsx(
     gaps: gpd.GeoDataFrame,
     path: str | Path,
@@ -645,6 +653,7 @@ def write_gaps_xlsx(
     *,
     claims: pd.DataFrame | None = None,
     challenges: gpd.GeoDataFrame | None = None,
+    population: dict[str, Any] | None = None,
 ) -> Path:
     """Write the gap lists as an Excel workbook fit for a meeting (:mod:`lomsong.products.workbook`).
 
@@ -668,6 +677,8 @@ def write_gaps_xlsx(
     claims, challenges : optional
         The claims check (:mod:`lomsong.products.claims`): two more sheets, 'Đối chiếu khai báo'
         and 'Vùng khai báo vượt'.
+    population : dict, optional
+        The run's ``population`` record: the summary sheet names where the people come from.
 
     Returns
     -------
@@ -680,7 +691,7 @@ def write_gaps_xlsx(
             words.text("vi", "summary_sheet"),
             readable_values(gap_summary(human, communes)),
             headers={"operator": words.text("vi", "view_title"), "technology": words.header("technology")},
-            intro=[words.text("vi", "denominator_note")],
+            intro=[words.text("vi", "denominator_note"), *_population_source_lines(population)],
         )
     ]
     for operator, technology in view_order(human):
@@ -946,8 +957,9 @@ def write_products(
         (
             GAPS_XLSX,
             lambda p: write_gaps_xlsx(
-                analysis.gaps, p, analysis.campaign, analysis.communes, synthetic, **_claim_tables(analysis)
-            ),
+                analysis.gaps, p, analysis.campaign, analysis.communes, synthetic, **_claim_tables(analysis),
+                population=getattr(analysis, "population", None),
+            ),  # fmt: skip
         ),
     ]
     steps += _claim_steps(analysis, synthetic)
