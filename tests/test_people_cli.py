@@ -66,13 +66,15 @@ def test_run_writes_the_provincial_list_and_gap_villages(office_run):
     out, villages = office_run
     book = load_workbook(out / "villages.xlsx", read_only=True)
     assert book.sheetnames == ["Danh sách thôn, bon", "Tổng hợp theo xã", "Đối chiếu dân số"]
-    rows = list(book["Danh sách thôn, bon"].values)
-    header = rows[1]
-    assert len(rows) - 2 == len(villages)
-    tiers = {row[header.index("Tình trạng (CV 1603)")] for row in rows[2:]}
-    assert tiers <= {"Trắng sóng", "Lõm sóng", "Có sóng", "Chưa đủ dữ liệu"}
-    counts = list(book["Tổng hợp theo xã"].values)
-    total = dict(zip(counts[1], counts[-1], strict=True))
+    def table(title: str, first: str) -> list[dict]:
+        values = list(book[title].values)
+        at = next(i for i, row in enumerate(values) if row[0] == first)
+        return [dict(zip(values[at], row, strict=True)) for row in values[at + 1 :]]
+
+    rows = table("Danh sách thôn, bon", "STT")
+    assert len(rows) == len(villages)
+    assert {row["Tình trạng (CV 1603)"] for row in rows} <= {"Trắng sóng", "Lõm sóng", "Có sóng", "Chưa đủ dữ liệu"}
+    total = table("Tổng hợp theo xã", "Huyện")[-1]
     assert total["Huyện"] == "Toàn tỉnh" and total["Số thôn"] == len(villages)
     assert sum(total[t] for t in ("Trắng sóng", "Lõm sóng", "Có sóng", "Chưa đủ dữ liệu")) == len(villages)
     gaps = pd.read_csv(out / "gaps.csv", encoding="utf-8-sig")

@@ -139,21 +139,26 @@ def test_villages_xlsx_is_the_provincial_list(case, tmp_path):
     )  # fmt: skip
     workbook = openpyxl.load_workbook(path)
     assert workbook.sheetnames == [LIST_SHEET, COUNT_SHEET, CHECK_SHEET]
-    listing = list(workbook[LIST_SHEET].iter_rows(values_only=True))
-    assert "MÔ PHỎNG" in listing[0][0] and "Nguồn dân số" in listing[0][0]
-    header = listing[1]
-    rows = {row[header.index("Thôn/Bon")]: dict(zip(header, row, strict=True)) for row in listing[2:]}
+    def table(title: str, first: str) -> tuple[list, list[dict]]:
+        """The sheet's lines above the table, and its rows by header (the header row starts with ``first``)."""
+        values = list(workbook[title].iter_rows(values_only=True))
+        at = next(i for i, row in enumerate(values) if row[0] == first)
+        return values[:at], [dict(zip(values[at], row, strict=True)) for row in values[at + 1 :]]
+
+    above, listing = table(LIST_SHEET, "STT")
+    top = " ".join(str(row[0]) for row in above)
+    assert "MÔ PHỎNG" in top and "Nguồn dân số" in top
+    rows = {row["Thôn/Bon"]: row for row in listing}
     assert rows["Thôn Một"]["Tình trạng (CV 1603)"] == "Lõm sóng"
     assert rows["Bon Hai"]["Tình trạng (CV 1603)"] == "Trắng sóng"
     assert rows["Buôn Ba"]["Viettel (CV 1603)"] == "Chưa đủ dữ liệu"
     assert rows["Bon Hai"]["Số hộ bị ảnh hưởng"] > 0
-    counts = list(workbook[COUNT_SHEET].iter_rows(values_only=True))
-    header = counts[1]
-    commune = dict(zip(header, counts[2], strict=True))
+    _, counts = table(COUNT_SHEET, "Huyện")
+    commune = counts[0]
     assert (commune["Trắng sóng"], commune["Lõm sóng"], commune["Có sóng"], commune["Chưa đủ dữ liệu"]) == (1, 1, 0, 2)
-    assert commune["Số thôn"] == 4 and counts[-1][0] == "Toàn tỉnh"
-    check = list(workbook[CHECK_SHEET].iter_rows(values_only=True))
-    assert check[2][2] == 3000 and check[2][5] == 3000  # census and people used
+    assert commune["Số thôn"] == 4 and counts[-1]["Huyện"] == "Toàn tỉnh"
+    _, check = table(CHECK_SHEET, "Mã xã")
+    assert check[0]["Dân số điều tra 2019"] == 3000 and check[0]["Số dân dùng"] == 3000
 
 
 def test_village_options_come_from_toml_and_are_checked():
