@@ -168,3 +168,36 @@ def test_bad_building_files_are_named(tmp_path):
     broken.write_text("not a geopackage", encoding="utf-8")
     with pytest.raises(PopulationError, match="broken.gpkg: cannot read"):
         read_buildings(broken)
+
+
+def test_the_gap_engine_ranks_the_settlement_dead_zones_by_their_people(settlement):
+    """End to end: weak measurements over both zones; each gap's people within 25 % of the truth."""
+    import h3
+    import shapely
+    from pyproj import Transformer
+
+    from lomsong.analysis.engine import analyse
+    from lomsong.settings import Config
+    from lomsong.testing import samples_in_cell
+
+    communes, villages, truth, zones = settlement
+    surface = village_surface(communes, villages)
+    cells = set()
+    for polygon in zones.to_crs("EPSG:4326").geometry:  # two zones
+        cells |= set(h3.geo_to_cells(polygon.__geo_interface__, 8))
+    operators = ("viettel", "vinaphone")
+    measurements = pd.concat(
+        [samples_in_cell(cell, operator, "4G", -125.0, 6) for cell in sorted(cells) for operator in operators],
+        ignore_index=True,
+    )
+    result = analyse(measurements, communes, surface, Config(), villages=villages)
+    gaps = result.gaps[(result.gaps["operator"] == "all") & (result.gaps["technology"] == "any")]
+    assert len(gaps) == 2
+    to_metric = Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True)
+    metric = [shapely.transform(g, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
+              for g in gaps.geometry]  # fmt: skip
+    true_people = np.array([int(shapely.contains_xy(g, truth[:, 0], truth[:, 1]).sum()) for g in metric])
+    estimate = gaps["population"].to_numpy("float64")
+    assert np.all(np.abs(estimate - true_people) <= 0.25 * true_people), (estimate, true_people)
+    assert gaps["rank"].tolist() == list(np.argsort(np.argsort(-true_people)) + 1)
+    assert "Thôn Đông" in gaps.sort_values("rank").iloc[0]["villages"]
