@@ -46,11 +46,11 @@ def office_run(tmp_path_factory, communes, population_surface):
         "run", "-m", str(measurements), "--villages", str(workbook), "--out", str(out), "--no-maps", "-q"
     )
     assert completed.returncode == 0, completed.stderr
-    return out, villages
+    return out, villages, measurements
 
 
 def test_run_records_the_village_surface_and_conserves_each_commune(office_run, communes):
-    out, villages = office_run
+    out, villages, _ = office_run
     meta = json.loads((out / "run.json").read_text("utf-8"))
     population = meta["population"]
     assert population["source"] == "villages" and population["parameters"]["sigma_m"] == 400
@@ -63,7 +63,7 @@ def test_run_records_the_village_surface_and_conserves_each_commune(office_run, 
 
 
 def test_run_writes_the_provincial_list_and_gap_villages(office_run):
-    out, villages = office_run
+    out, villages, _ = office_run
     book = load_workbook(out / "villages.xlsx", read_only=True)
     assert book.sheetnames == ["Danh sách thôn, bon", "Tổng hợp theo xã", "Đối chiếu dân số"]
     def table(title: str, first: str) -> list[dict]:
@@ -92,3 +92,23 @@ def test_a_source_without_its_input_is_a_one_line_error(office_run, tmp_path):
     assert completed.returncode != 0
     assert "population source buildings needs --buildings FILE" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_run_with_building_footprints(office_run, communes, tmp_path):
+    import geopandas as gpd
+
+    _, villages, measurements = office_run
+    # one footprint of 80 m² at each village centre stands in for an open building data set
+    points = gpd.GeoSeries(gpd.points_from_xy(villages["lon"], villages["lat"]), crs="EPSG:4326")
+    footprints = gpd.GeoDataFrame(geometry=points.to_crs("EPSG:32648").buffer(5.0, quad_segs=2), crs="EPSG:32648")
+    path = tmp_path / "buildings.fgb"
+    footprints.to_crs("EPSG:4326").to_file(path, engine="pyogrio")
+    out = tmp_path / "run"
+    completed = lomsong("run", "-m", str(measurements), "--buildings", str(path), "--out", str(out), "--no-maps", "-q")
+    assert completed.returncode == 0, completed.stderr
+    meta = json.loads((out / "run.json").read_text("utf-8"))
+    assert meta["population"]["source"] == "buildings"
+    assert meta["population"]["parameters"]["buildings"] == len(villages)
+    check = pd.DataFrame(meta["population"]["communes"])
+    assert (check["used"] - check["census"]).abs().max() < 1
+    assert "buildings" in {record["role"] for record in meta["inputs"]}

@@ -153,6 +153,9 @@ def test_building_files_in_the_shapes_they_ship(tmp_path, suffix):
         footprints.to_file(path, engine="pyogrio")
     read = read_buildings(path)
     assert len(read) == 2 and read.crs.to_string() == METRIC_CRS
+    # only what lies by the communes is read from a country-wide file
+    assert len(read_buildings(path, within=square_communes([(0, 0, 1, 1)], [10]))) == 2
+    assert len(read_buildings(path, within=square_communes([(20, 20, 21, 21)], [10]))) == 0
     assert sorted(read.geom_type) == ["Point", "Polygon"]  # FlatGeobuf's index may reorder them
     assert read.area.max() == pytest.approx(100, rel=1e-3)
 

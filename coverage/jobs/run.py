@@ -661,7 +661,7 @@ def population_surface(
             rule=settings.village_population_rule,
         )  # fmt: skip
     if source == "buildings":
-        footprints = population_module.read_buildings(buildings)
+        footprints = population_module.read_buildings(buildings, within=communes)
         return population_module.buildings_surface(communes, footprints, file_name=Path(buildings).name)
     return raster_or_even
 

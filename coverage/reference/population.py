@@ -487,13 +487,16 @@ def village_surface(
                              parameters=parameters, check=check)  # fmt: skip
 
 
-def read_buildings(path: str | Path) -> gpd.GeoSeries:
+def read_buildings(path: str | Path, *, within: gpd.GeoDataFrame | None = None) -> gpd.GeoSeries:
     """Read building footprints (GeoParquet, GPKG, GeoJSON or FlatGeobuf; polygons or points).
 
     Parameters
     ----------
     path : str or Path
         Footprints as the Google and Microsoft open building data sets ship them.
+    within : geopandas.GeoDataFrame, optional
+        Read only the footprints in the bounding box of these polygons (the communes), so a
+        country-wide file is not read whole.
 
     Returns
     -------
@@ -511,8 +514,17 @@ def read_buildings(path: str | Path) -> gpd.GeoSeries:
     try:
         if path.suffix.lower() in (".parquet", ".geoparquet"):
             layer = gpd.read_parquet(path, columns=["geometry"])
+            if within is not None and layer.crs is not None:
+                minx, miny, maxx, maxy = _bounds_in(within, layer.crs)
+                layer = layer.cx[minx:maxx, miny:maxy]
         else:
-            layer = gpd.read_file(path, engine="pyogrio", columns=[])
+            import pyogrio
+
+            bbox = None
+            if within is not None:
+                crs = pyogrio.read_info(path).get("crs")
+                bbox = tuple(_bounds_in(within, crs)) if crs else None
+            layer = gpd.read_file(path, engine="pyogrio", columns=[], bbox=bbox)
     except Exception as exc:  # pyarrow/pyogrio raise several types; all mean "cannot read"
         raise PopulationError(f"{path}: cannot read the building footprints: {exc}") from exc
     if layer.crs is None:
@@ -522,6 +534,14 @@ def read_buildings(path: str | Path) -> gpd.GeoSeries:
     if not kinds <= {"Polygon", "MultiPolygon", "Point", "MultiPoint"}:
         raise PopulationError(f"{path}: buildings must be polygons or points, found {', '.join(sorted(kinds))}")
     return geometry.to_crs(METRIC_CRS).reset_index(drop=True)
+
+
+def _bounds_in(zones: gpd.GeoDataFrame, crs: Any) -> np.ndarray:
+    """Return ``minx, miny, maxx, maxy`` of ``zones`` in ``crs``, widened by a few hundred metres."""
+    from shapely.geometry import box
+
+    metric = zones.to_crs(METRIC_CRS).total_bounds + np.array([-500.0, -500.0, 500.0, 500.0])
+    return gpd.GeoSeries([box(*metric)], crs=METRIC_CRS).to_crs(crs).total_bounds
 
 
 def buildings_surface(
