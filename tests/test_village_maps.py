@@ -70,3 +70,16 @@ def test_commune_page_shows_the_village_layer_by_default(village_run):
         assert page.evaluate("window.lomsong.map.hasLayer(window.lomsong.layers.villages)") is True
         assert "Trắng sóng" in page.inner_text("#lomsong-legend")
         assert log.errors == []
+
+
+def test_monthly_report_counts_villages_by_the_two_tiers(village_run):
+    from lomsong.products.report.build import _operator_table
+
+    results, _ = village_run
+    table = _operator_table(results, None, "vi")
+    rows = dict(zip(table.frame.iloc[:, 0], table.frame.to_dict(orient="records"), strict=True))
+    everyone = rows["Tất cả nhà mạng"]
+    villages = results.villages
+    assert everyone["Thôn trắng sóng (CV 1603)"] == int((villages["status_cv1603"] == "trang_song").sum()) == 1
+    assert everyone["Thôn lõm sóng (CV 1603)"] == int((villages["status_cv1603"] == "lom_song").sum()) == 1
+    assert rows["Viettel"]["Thôn lõm sóng (CV 1603)"] == 0 and rows["Viettel"]["Thôn trắng sóng (CV 1603)"] == 1

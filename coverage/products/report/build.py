@@ -92,6 +92,8 @@ LABELS: dict[str, dict[str, str]] = {
         "n_gaps": "Số vùng lõm",
         "people_in_gaps": "Số dân trong vùng lõm",
         "villages_weak": "Thôn sóng yếu",
+        "villages_trang_song": "Thôn trắng sóng (CV 1603)",
+        "villages_lom_song": "Thôn lõm sóng (CV 1603)",
         "closed": "Vùng lõm đã xoá",
         "not_remeasured": "Vùng lõm chưa đo lại",
         "new": "Vùng lõm mới",
@@ -211,6 +213,8 @@ LABELS: dict[str, dict[str, str]] = {
         "n_gaps": "Gaps",
         "people_in_gaps": "People in gaps",
         "villages_weak": "Villages with weak signal",
+        "villages_trang_song": "Villages without signal at the centre (CV 1603)",
+        "villages_lom_song": "Villages with a dead hamlet (CV 1603)",
         "closed": "Gaps closed",
         "not_remeasured": "Gaps not measured again",
         "new": "New gaps",
@@ -491,6 +495,11 @@ def _operator_table(run: RunResults, comparison: Comparison | None, lang: str) -
                 row["villages_weak"] = int((run.villages[column] == "weak").to_numpy(bool, na_value=False).sum())
             else:
                 row["villages_weak"] = np.nan
+            # The Ministry's two tiers (CV 1603), counted as the province reports them.
+            tier = "status_cv1603" if operator == ALL_OPERATORS else f"status_cv1603_{operator}"
+            if tier in run.villages:
+                for code in ("trang_song", "lom_song"):
+                    row[f"villages_{code}"] = int((run.villages[tier] == code).to_numpy(bool, na_value=False).sum())
         if comparison is not None:
             view = comparison.view(operator, ANY_TECHNOLOGY)
             row["closed"] = int(view["closed"])
@@ -500,6 +509,7 @@ def _operator_table(run: RunResults, comparison: Comparison | None, lang: str) -
         rows.append(row)
     frame = pd.DataFrame(rows)
     kinds = {"operator": "text", "n_gaps": "int", "people_in_gaps": "int", "villages_weak": "int"}
+    kinds |= {"villages_trang_song": "int", "villages_lom_song": "int"}
     kinds |= {"closed": "int", "not_remeasured": "int", "new": "int", "newly_covered": "int"}
     keys = list(frame.columns)
     headers = [labels[k] for k in keys]
