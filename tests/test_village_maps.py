@@ -31,6 +31,7 @@ def test_village_popup_has_households_people_power_and_tiers(village_run):
     # the viettel view colours by viettel's tier
     assert village_features(results.villages, "viettel", "vi")["features"][1]["properties"]["status"] == "co_song"
     assert "<script>" not in features[2]["properties"]["popup"]  # escaped
+    assert "<b>" not in features[2]["properties"]["label"]  # the tooltip is HTML too
 
 
 def test_gap_popup_lists_its_villages(village_run):

@@ -580,7 +580,7 @@ def _village_popup_rows(row: dict[str, Any], operators: list[str], lang: str) ->
         for operator in operators:
             tier = row.get(f"status_cv1603_{operator}")
             if isinstance(tier, str) and tier:
-                rows.append((html.escape(_operator_label(operator, lang)), text(lang, f"cv1603_{tier}")))
+                rows.append((_operator_label(operator, lang), text(lang, f"cv1603_{tier}")))
         rows.append((text(lang, "people_affected"), whole(row.get("people_affected"))))
         rows.append((text(lang, "households_affected"), whole(row.get("households_affected"))))
     return rows
@@ -622,7 +622,8 @@ def village_features(villages: gpd.GeoDataFrame, view_operator: str, lang: str) 
             _table_html([(text(lang, "commune"), html.escape(c)), (text(lang, "status"), html.escape(s))], n)
             for n, c, s in zip(names, communes, status_text, strict=True)
         ]
-    frame["label"] = [f"{n}: {s}" for n, s in zip(names, status_text, strict=True)]
+    # Leaflet shows a tooltip string as HTML: the village list is the user's, so its names are escaped.
+    frame["label"] = [f"{html.escape(n)}: {html.escape(s)}" for n, s in zip(names, status_text, strict=True)]
     points = frame.geometry.representative_point() if (frame.geom_type != "Point").any() else frame.geometry
     geometry = shapely.transform(np.asarray(points.values), lambda xy: np.round(xy, COORDINATE_DECIMALS))
     return _feature_collection(frame, geometry, ["key", "status", "colour", "popup", "label"])
