@@ -112,3 +112,25 @@ def test_run_with_building_footprints(office_run, communes, tmp_path):
     check = pd.DataFrame(meta["population"]["communes"])
     assert (check["used"] - check["census"]).abs().max() < 1
     assert "buildings" in {record["role"] for record in meta["inputs"]}
+
+
+def test_villages_command_checks_a_list_before_the_run(tmp_path, communes):
+    centre = communes[communes["commune"] == "Xã Quảng Sơn"].to_crs("EPSG:32648").representative_point()
+    lon, lat = centre.to_crs("EPSG:4326").iloc[0].coords[0]
+    path = tmp_path / "thon.csv"
+    path.write_text(
+        "Thôn/Bon,Xã,Kinh độ,Vĩ độ,Số dân\n"
+        f"Thôn 1,Xã Quảng Sơn,{lon},{lat},3000\n"
+        f"Bon 2,Xã Đắk Ha,{lon},{lat},100\n",  # named Đắk Ha, placed in Quảng Sơn
+        encoding="utf-8",
+    )
+    completed = lomsong("villages", str(path))
+    assert completed.returncode == 0, completed.stderr
+    assert "2 villages in 1 of 71 communes, 3,100 people listed" in completed.stdout
+    assert "1 village lies outside the commune named for it" in completed.stdout and "row 2: Bon 2" in completed.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Thôn/Bon,Xã,Kinh độ,Vĩ độ,Số dân\nThôn 1,Xã Quảng Sơn,abc,12.0,10\n", encoding="utf-8")
+    completed = lomsong("villages", str(bad))
+    assert completed.returncode == 2
+    assert "bad.csv: row 1, field lon (column 'Kinh độ'): 'abc' is not a lon" in completed.stderr
+    assert "Traceback" not in completed.stderr
