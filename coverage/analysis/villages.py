@@ -13,7 +13,9 @@ module is pure analysis on a finished classification:
   all operators (``status_cv1603``): ``trang_song`` when the centre's cell is weak with evidence;
   ``lom_song`` when the centre is covered but a cell of the village holding at least
   ``min_people`` of its people is weak; ``co_song`` when the centre is covered and no such cell is
-  weak; ``chua_du_du_lieu`` otherwise (the centre's cell has no or too little evidence).
+  weak; ``chua_du_du_lieu`` otherwise (the centre's cell has no or too little evidence). For all
+  operators a cell is covered when one operator covers it, and weak only when every Vietnamese
+  operator seen in the data is weak there with evidence (as in a confirmed gap).
 - **People affected**: the village's people in weak cells of the ``all`` view, its households in
   the same proportion, and the ids of the all-view gaps holding them.
 """
@@ -169,28 +171,39 @@ def village_status(
     holds_people = member_people >= min_people
     out["people"] = np.bincount(member_village, weights=member_people, minlength=len(out))
 
-    def centre_state(view_code: int) -> np.ndarray:
-        return np.where(inside, state[view_code, np.where(inside, position, 0)], 0)
+    centre_position = np.where(inside, position, 0)
 
-    def tier(view_code: int) -> pd.Series:
-        centre = centre_state(view_code)
+    def centre_state(view_code: int) -> np.ndarray:
+        return np.where(inside, state[view_code, centre_position], 0)
+
+    def tier(weak: np.ndarray, covered: np.ndarray) -> pd.Series:
+        """CV 1603 tier from per-cell ``weak`` (with evidence) and ``covered`` flags of one view."""
+        centre_weak = inside & weak[centre_position]
+        centre_covered = inside & covered[centre_position]
         hamlet_weak = np.bincount(
-            member_village, weights=(holds_people & (state[view_code, member_cell] == WEAK)).astype(float),
-            minlength=len(out),
+            member_village, weights=(holds_people & weak[member_cell]).astype(float), minlength=len(out)
         ) > 0  # fmt: skip
-        code = np.where(centre == WEAK, 0, np.where(centre == COVERED, np.where(hamlet_weak, 1, 2), 3))
+        code = np.where(centre_weak, 0, np.where(centre_covered, np.where(hamlet_weak, 1, 2), 3))
         return pd.Series(tiers[code], index=out.index, dtype="string")
 
     any_views = views[views["kind"] == "operator"]
+    national_views = []
     for view_code, operator_code in any_views[["view", "operator_code"]].to_numpy():  # loop over operators
         if operators[operator_code] in OPERATOR_IDS:
+            national_views.append(int(view_code))
             out[f"status_{operators[operator_code]}"] = pd.Series(labels[centre_state(view_code)], index=out.index,
                                                                   dtype="string")  # fmt: skip
-            out[f"status_cv1603_{operators[operator_code]}"] = tier(view_code)
+            out[f"status_cv1603_{operators[operator_code]}"] = tier(state[view_code] == WEAK,
+                                                                    state[view_code] == COVERED)  # fmt: skip
     all_view = int(views.loc[views["kind"] == "all", "view"].iloc[0])
     out["all_state"] = pd.Series(labels[centre_state(all_view)], index=out.index, dtype="string")
     out["no_operator"] = (out["all_state"] == "weak").to_numpy(bool, na_value=False)
-    out["status_cv1603"] = tier(all_view)
+    # For all operators "no signal" needs every operator of the data weak with evidence there (as a
+    # confirmed gap): one operator measured weak where another was never measured decides nothing.
+    every_weak = (
+        (state[national_views] == WEAK).all(axis=0) if national_views else np.zeros(state.shape[1], dtype=bool)
+    )
+    out["status_cv1603"] = tier(every_weak, state[all_view] == COVERED)
 
     weak_all = state[all_view, member_cell] == WEAK
     affected = np.bincount(member_village, weights=np.where(weak_all, member_people, 0.0), minlength=len(out))

@@ -1202,8 +1202,8 @@ def outputs_markdown() -> str:
         + ", ".join(f"`{k}`" for k in STATE_VI)
         + ") for each Vietnamese operator in the data, `all_state` (the all-operators view) and `no_operator` "
         "(true when the centre lies in a vùng lõm sóng); the Ministry's tiers (Công văn 1603/BTTTT-CVT) "
-        "`status_cv1603` (all operators) and `status_cv1603_<operator>`: `trang_song` (the centre's cell is weak "
-        "with evidence), `lom_song` (the centre is covered, a cell holding at least `villages.min_people` of the "
+        "`status_cv1603` (all operators: weak means every operator of the data weak with evidence) and "
+        "`status_cv1603_<operator>`: `trang_song` (the centre's cell is weak with evidence), `lom_song` (the centre is covered, a cell holding at least `villages.min_people` of the "
         "village's people is weak), `co_song`, `chua_du_du_lieu`; `people` (the village's people on the run's "
         "surface: each populated cell's people belong to the nearest centre of their commune within "
         "`villages.max_distance_m`), `people_affected` (its people in weak cells of the all view), "
