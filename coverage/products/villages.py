@@ -25,17 +25,16 @@ from lomsong.products.words import text
 #: The Ministry's tiers, in the order the list counts them (codes of ``status_cv1603``).
 CV1603_ORDER = ["trang_song", "lom_song", "co_song", "chua_du_du_lieu"]
 
-#: Vietnamese labels of the centre's measured state (the list's older columns).
-STATE_LABELS_VI = {
-    "covered": "Có sóng",
-    "weak": "Sóng yếu",
-    "insufficient": "Chưa đủ dữ liệu",
-    "no_data": "Chưa có dữ liệu",
-}
+_CENTRE_STATES = ("covered", "weak", "insufficient", "no_data")
 
-LIST_SHEET = "Danh sách thôn, bon"
-COUNT_SHEET = "Tổng hợp theo xã"
-CHECK_SHEET = "Đối chiếu dân số"
+
+def _w(key: str, lang: str = "vi", **values: object) -> str:
+    return text(lang, key, **values)
+
+
+LIST_SHEET = _w("vl_sheet_list")
+COUNT_SHEET = _w("vl_sheet_counts")
+CHECK_SHEET = _w("vl_sheet_check")
 
 
 def cv1603_label(codes: pd.Series, lang: str = "vi") -> np.ndarray:
@@ -48,8 +47,8 @@ def _whole(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").round().astype("Int64").to_numpy()
 
 
-def village_report(villages_status: pd.DataFrame, operators: Sequence[str]) -> pd.DataFrame:
-    """Return the village list in the shape of the provincial report, Vietnamese headers.
+def village_report(villages_status: pd.DataFrame, operators: Sequence[str], lang: str = "vi") -> pd.DataFrame:
+    """Return the village list in the shape of the provincial report, headers in ``lang``.
 
     Parameters
     ----------
@@ -58,6 +57,8 @@ def village_report(villages_status: pd.DataFrame, operators: Sequence[str]) -> p
         columns give empty cells there).
     operators : sequence of str
         Operators to show, one column each (those without a ``status_`` column are skipped).
+    lang : {"vi", "en"}
+        Language of the headers and values.
 
     Returns
     -------
@@ -67,49 +68,52 @@ def village_report(villages_status: pd.DataFrame, operators: Sequence[str]) -> p
     table = pd.DataFrame(villages_status).sort_values(["district", "commune", "name"], na_position="last")
     power = table["has_grid_power"].astype("boolean")
     missing = pd.Series(pd.NA, index=table.index, dtype="string")
+    yes, no = _w("grid_power_yes", lang), _w("grid_power_no", lang)
     report = pd.DataFrame(
         {
-            "STT": np.arange(1, len(table) + 1),
-            "Huyện": table["district"].astype("string").to_numpy(),
-            "Xã": table["commune"].astype("string").to_numpy(),
-            "Thôn/Bon": table["name"].astype("string").to_numpy(),
-            "Số hộ": table["households"].astype("Int64").to_numpy(),
-            "Số dân": table["population"].astype("Int64").to_numpy(),
-            "Điện lưới": np.where(power.isna(), "", np.where(power.fillna(False), "Có", "Không")),
-            "Tình trạng (CV 1603)": cv1603_label(table.get("status_cv1603", missing)),
+            _w("vl_stt", lang): np.arange(1, len(table) + 1),
+            _w("vl_district", lang): table["district"].astype("string").to_numpy(),
+            _w("vl_commune", lang): table["commune"].astype("string").to_numpy(),
+            _w("vl_village", lang): table["name"].astype("string").to_numpy(),
+            _w("households", lang): table["households"].astype("Int64").to_numpy(),
+            _w("village_people", lang): table["population"].astype("Int64").to_numpy(),
+            _w("grid_power", lang): np.where(power.isna(), "", np.where(power.fillna(False), yes, no)),
+            _w("vl_status", lang): cv1603_label(table.get("status_cv1603", missing), lang),
         }
     )
     for operator in operators:
         column = f"status_cv1603_{operator}"
         if column in table:
-            report[f"{display_name(operator)} (CV 1603)"] = cv1603_label(table[column])
-    report["Số dân bị ảnh hưởng"] = _whole(table.get("people_affected", missing))
-    report["Số hộ bị ảnh hưởng"] = _whole(table.get("households_affected", missing))
+            report[_w("vl_status_operator", lang, operator=display_name(operator))] = cv1603_label(table[column], lang)
+    report[_w("people_affected", lang)] = _whole(table.get("people_affected", missing))
+    report[_w("households_affected", lang)] = _whole(table.get("households_affected", missing))
     gap_ids = table.get("gap_ids", missing).astype("string").fillna("")
-    report["Vùng lõm sóng"] = gap_ids.str.replace(";", "; ").to_numpy()
+    report[_w("vl_gaps", lang)] = gap_ids.str.replace(";", "; ").to_numpy()
+    states = {state: _w(f"vl_state_{state}", lang) for state in _CENTRE_STATES}
     for operator in operators:
         column = f"status_{operator}"
         if column in table:
-            report[f"{display_name(operator)}: sóng tại trung tâm"] = (
-                table[column].map(STATE_LABELS_VI).fillna("").to_numpy()
-            )
-    report["Không nhà mạng nào"] = np.where(table["no_operator"].to_numpy(bool), "x", "")
+            header = _w("vl_centre_operator", lang, operator=display_name(operator))
+            report[header] = table[column].map(states).fillna("").to_numpy()
+    report[_w("vl_no_operator", lang)] = np.where(table["no_operator"].to_numpy(bool), "x", "")
     return report
 
 
-def status_counts(villages_status: pd.DataFrame) -> pd.DataFrame:
+def status_counts(villages_status: pd.DataFrame, lang: str = "vi") -> pd.DataFrame:
     """Count the villages of each commune in each CV 1603 status (all operators), with a total row.
 
     Parameters
     ----------
     villages_status : pandas.DataFrame
         Output of :func:`lomsong.analysis.villages.village_status`.
+    lang : {"vi", "en"}
+        Language of the headers.
 
     Returns
     -------
     pandas.DataFrame
-        Huyện, Xã, Số thôn, one column per status, Số dân bị ảnh hưởng, Số hộ bị ảnh hưởng; the
-        last row (``Toàn tỉnh``) sums them.
+        District, commune, villages, one column per status, people and households affected; the
+        last row (the province) sums them.
     """
     table = pd.DataFrame(villages_status)
     status = table.get("status_cv1603", pd.Series(pd.NA, index=table.index)).astype("string")
@@ -120,35 +124,36 @@ def status_counts(villages_status: pd.DataFrame) -> pd.DataFrame:
         "people_affected" in table
     ) else pd.DataFrame(index=villages.index, columns=["people_affected", "households_affected"])  # fmt: skip
     counts = counts.reindex(villages.index, fill_value=0)
+    district, commune = _w("vl_district", lang), _w("vl_commune", lang)
     out = pd.DataFrame(
         {
-            "Huyện": villages.index.get_level_values(0),
-            "Xã": villages.index.get_level_values(1),
-            "Số thôn": villages.to_numpy(),
-            **{text("vi", f"cv1603_{code}"): counts[code].to_numpy() for code in CV1603_ORDER},
-            "Số dân bị ảnh hưởng": _whole(affected["people_affected"]),
-            "Số hộ bị ảnh hưởng": _whole(affected["households_affected"]),
+            district: villages.index.get_level_values(0),
+            commune: villages.index.get_level_values(1),
+            _w("vl_villages", lang): villages.to_numpy(),
+            **{text(lang, f"cv1603_{code}"): counts[code].to_numpy() for code in CV1603_ORDER},
+            _w("people_affected", lang): _whole(affected["people_affected"]),
+            _w("households_affected", lang): _whole(affected["households_affected"]),
         }
     )
     total = {column: out[column].sum() for column in out.columns[2:]}
-    out = pd.concat([out, pd.DataFrame([{"Huyện": "Toàn tỉnh", "Xã": "", **total}])], ignore_index=True)
-    return out
+    return pd.concat([out, pd.DataFrame([{district: _w("vl_province", lang), commune: "", **total}])],
+                     ignore_index=True)  # fmt: skip
 
 
-def population_check(record: dict[str, Any] | None) -> pd.DataFrame | None:
-    """Return the per-commune population check of ``run.json`` with Vietnamese headers (None without)."""
+def population_check(record: dict[str, Any] | None, lang: str = "vi") -> pd.DataFrame | None:
+    """Return the per-commune population check of ``run.json`` with headers in ``lang`` (None without)."""
     if not record or not record.get("communes"):
         return None
     frame = pd.DataFrame(record["communes"])
     return pd.DataFrame(
         {
-            "Mã xã": frame["commune_code"].astype(str),
-            "Xã": frame["commune"].astype(str),
-            "Dân số điều tra 2019": _whole(frame["census"]),
-            "Tổng số dân của nguồn": _whole(frame["source_people"]),
-            "Số mục của nguồn (thôn / nhà)": frame["n_items"].astype("Int64"),
-            "Số dân dùng": _whole(frame["used"]),
-            "Đặt theo nguồn": _whole(frame["placed"]),
-            "Rải đều": _whole(frame["spread_evenly"]),
+            _w("vl_commune_code", lang): frame["commune_code"].astype(str),
+            _w("vl_commune", lang): frame["commune"].astype(str),
+            _w("vl_census", lang): _whole(frame["census"]),
+            _w("vl_source_people", lang): _whole(frame["source_people"]),
+            _w("vl_items", lang): frame["n_items"].astype("Int64"),
+            _w("vl_used", lang): _whole(frame["used"]),
+            _w("vl_placed", lang): _whole(frame["placed"]),
+            _w("vl_spread", lang): _whole(frame["spread_evenly"]),
         }
     )
