@@ -18,6 +18,11 @@ A TOML file may set any of these; an unknown key is an error naming the key::
     [evidence]
     min_samples = 5
     min_devices = 2
+    [villages]
+    kernel_sigma_m = 400      # people around a village centre (Gaussian σ, m)
+    population_rule = "census"
+    max_distance_m = 2000     # farther from every centre: "ngoài thôn"
+    min_people = 20           # a weak hamlet with this many people makes the village lõm sóng
 """
 
 from __future__ import annotations
@@ -55,6 +60,17 @@ class Config:
         Evidence rule: distinct devices needed in a cell before deciding its state.
     covered_share : float
         A cell × view is covered when at least this share of its samples is not weak.
+    village_kernel_sigma_m : float
+        Villages surface: σ (m) of the Gaussian spreading a village's people around its centre
+        (:data:`lomsong.reference.population.VILLAGE_KERNEL_SIGMA_M`).
+    village_population_rule : str
+        Villages surface: ``census`` or ``larger`` decides a commune's people when its villages'
+        sum and the census disagree (:data:`lomsong.reference.population.POPULATION_RULES`).
+    village_max_distance_m : float
+        A populated cell's people belong to the nearest village centre of their commune up to
+        this distance (m); beyond it they are "ngoài thôn".
+    village_min_people : float
+        People of a village a weak cell must hold to make its covered centre ``lom_song``.
     """
 
     resolution: int = 8
@@ -63,6 +79,10 @@ class Config:
     min_samples: int = 5
     min_devices: int = 2
     covered_share: float = 0.5
+    village_kernel_sigma_m: float = 400.0
+    village_population_rule: str = "census"
+    village_max_distance_m: float = 2000.0
+    village_min_people: float = 20.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.resolution, int) or not 7 <= self.resolution <= 10:
@@ -84,6 +104,16 @@ class Config:
             raise ConfigError("thresholds.speed_kbps must be a positive number")
         if not 0 < self.covered_share <= 1:
             raise ConfigError(f"evidence.covered_share must be in (0, 1], got {self.covered_share!r}")
+        for name, value in (("kernel_sigma_m", self.village_kernel_sigma_m),
+                            ("max_distance_m", self.village_max_distance_m)):  # fmt: skip
+            if not isinstance(value, int | float) or not 0 < value <= 20_000:
+                raise ConfigError(f"villages.{name} must be a number of metres in (0, 20000], got {value!r}")
+        if not isinstance(self.village_min_people, int | float) or self.village_min_people < 0:
+            raise ConfigError(f"villages.min_people must be a number ≥ 0, got {self.village_min_people!r}")
+        if self.village_population_rule not in ("census", "larger"):
+            raise ConfigError(
+                f"villages.population_rule must be census or larger, got {self.village_population_rule!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the options as plain data (for ``run.json``)."""
@@ -102,6 +132,12 @@ _TOML_LAYOUT = {
         "min_samples": "min_samples",
         "min_devices": "min_devices",
         "covered_share": "covered_share",
+    },
+    "villages": {
+        "kernel_sigma_m": "village_kernel_sigma_m",
+        "population_rule": "village_population_rule",
+        "max_distance_m": "village_max_distance_m",
+        "min_people": "village_min_people",
     },
 }
 

@@ -116,6 +116,8 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
     all_cells = pd.concat(cell_frames, ignore_index=True)
 
     weak = all_cells[all_cells["state"] == "weak"]
+    village_names = ["Thôn 1", "Bon Bu Đắk", "Buôn Mới"]
+    village_of = dict(zip(chosen.index.astype(str), village_names, strict=False))
     gap_rows = []
     name_of = communes.set_index("commune_code")
     for (gap_id, operator, code), members in weak.groupby(["gap_id", "operator", "commune_code"], sort=True):
@@ -143,6 +145,10 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
                 "commune_codes": code,
                 "communes": info["commune"],
                 "commune_population": str(int(members["population"].sum())),
+                # the example village of the commune lies at its centre, inside the gap
+                "villages": f"{village_of.get(code, '')} ({int(members['population'].sum() * 0.6)})"
+                if code in village_of
+                else "",
                 "first_date": period[0],
                 "last_date": period[1],
                 "centroid_lon": inside.x,
@@ -186,7 +192,7 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
     village_points = [centres.iloc[i] for i in range(len(centres))]
     villages = gpd.GeoDataFrame(
         {
-            "name": ["Thôn 1", "Bon Bu Đắk", "Buôn Mới"][: len(village_points)],
+            "name": village_names[: len(village_points)],
             "commune": chosen["commune"].tolist(),
             "lon": [p.x for p in village_points],
             "lat": [p.y for p in village_points],
@@ -196,6 +202,13 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
             "status_viettel": ["weak", "covered", "no_data"][: len(village_points)],
             "status_vinaphone": ["weak", "weak", "covered"][: len(village_points)],
             "no_operator": [True, False, False][: len(village_points)],
+            "status_cv1603": ["trang_song", "lom_song", "chua_du_du_lieu"][: len(village_points)],
+            "status_cv1603_viettel": ["trang_song", "co_song", "chua_du_du_lieu"][: len(village_points)],
+            "status_cv1603_vinaphone": ["trang_song", "lom_song", "co_song"][: len(village_points)],
+            "people": [480.0, 340.0, 240.0][: len(village_points)],
+            "people_affected": [480.0, 60.0, 0.0][: len(village_points)],
+            "households_affected": pd.array([120, 15, 0][: len(village_points)], dtype="Int64"),
+            "gap_ids": ["all-any-" + str(c) for c in chosen.index][:1] + [""] * (len(village_points) - 1),
         },
         geometry=village_points,
         crs="EPSG:4326",

@@ -79,6 +79,7 @@ def make_fake_analysis(communes: gpd.GeoDataFrame) -> FakeAnalysis:
                     "commune_population": f"{round(people) - 10};10",
                     "first_date": "2025-03-01",
                     "last_date": "2025-04-30",
+                    "villages": "Thôn 1 (120); Bon Bu Prăng (40)",
                     "centroid_lon": geometry.representative_point().x,
                     "centroid_lat": geometry.representative_point().y,
                     "geometry": geometry,

@@ -205,7 +205,8 @@ def test_xlsx_files_open_with_vietnamese_headers(cli_run):
     assert len(plan) - 2 == len(pd.read_csv(out / "campaign.csv"))
     villages = list(load_workbook(out / "villages.xlsx", read_only=True).active.values)
     assert "MÔ PHỎNG" in villages[0][0]
-    assert villages[1][:4] == ("STT", "Huyện", "Xã", "Thôn/Bon")
+    assert villages[1][0].startswith("Nguồn dân số")  # where the people come from, above the list
+    assert villages[2][:4] == ("STT", "Huyện", "Xã", "Thôn/Bon")
 
 
 def test_same_input_same_gap_ids_and_period_filter(tmp_path, small_set, cli_run):

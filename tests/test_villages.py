@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from lomsong.analysis.engine import analyse
-from lomsong.analysis.villages import VillageError, normalize_villages, read_villages, village_report
+from lomsong.errors import VillageError
+from lomsong.products.villages import village_report
+from lomsong.reference.villages import normalize_villages, read_villages
 from lomsong.settings import Config
 from lomsong.testing import samples_in_cell
 
@@ -101,7 +103,7 @@ def test_missing_columns_and_files(tmp_path):
         read_villages(tmp_path / "none.csv")
     text = tmp_path / "villages.txt"
     text.write_text("name,commune\n", encoding="utf-8")
-    with pytest.raises(VillageError, match=".csv or .geojson"):
+    with pytest.raises(VillageError, match=r"\.csv, \.geojson or \.xlsx"):
         read_villages(text)
 
 
@@ -141,24 +143,21 @@ def test_village_status_per_operator_and_no_operator_flag(analysis, communes):
 
 def test_village_report_has_the_provincial_shape(analysis):
     report = village_report(analysis.villages, ["viettel", "vinaphone", "mobifone"])
-    assert list(report.columns) == [
-        "STT",
-        "Huyện",
-        "Xã",
-        "Thôn/Bon",
-        "Số hộ",
-        "Số dân",
-        "Điện lưới",
-        "Viettel",
-        "VinaPhone (VNPT)",
-        "Không nhà mạng nào",
-    ]
+    columns = list(report.columns)
+    assert columns[:8] == ["STT", "Huyện", "Xã", "Thôn/Bon", "Số hộ", "Số dân", "Điện lưới", "Tình trạng (CV 1603)"]
+    for expected in ("Viettel (CV 1603)", "VinaPhone (VNPT) (CV 1603)", "Số dân bị ảnh hưởng", "Số hộ bị ảnh hưởng",
+                     "Vùng lõm sóng", "Viettel: sóng tại trung tâm", "Không nhà mạng nào"):  # fmt: skip
+        assert expected in columns
+    assert "MobiFone (CV 1603)" not in columns  # no MobiFone data in this run
     assert report["STT"].tolist() == [1, 2, 3]
     row = report.set_index("Thôn/Bon").loc["Bon Bu Prăng"]
-    assert (row["Viettel"], row["Điện lưới"], row["Không nhà mạng nào"]) == ("Sóng yếu", "Không", "x")
+    viettel_centre, vinaphone_centre = "Viettel: sóng tại trung tâm", "VinaPhone (VNPT): sóng tại trung tâm"
+    assert (row[viettel_centre], row["Điện lưới"], row["Không nhà mạng nào"]) == ("Sóng yếu", "Không", "x")
+    assert (row["Tình trạng (CV 1603)"], row["Viettel (CV 1603)"]) == ("Trắng sóng", "Trắng sóng")
     other = report.set_index("Thôn/Bon").loc["Thôn 3"]
-    assert (other["Viettel"], other["VinaPhone (VNPT)"], other["Điện lưới"]) == ("Có sóng", "Sóng yếu", "Có")
-    assert report.set_index("Thôn/Bon").loc["Buôn Nui", "Viettel"] == "Chưa có dữ liệu"
+    assert (other[viettel_centre], other[vinaphone_centre]) == ("Có sóng", "Sóng yếu")
+    assert (other["Viettel (CV 1603)"], other["VinaPhone (VNPT) (CV 1603)"]) == ("Có sóng", "Trắng sóng")
+    assert report.set_index("Thôn/Bon").loc["Buôn Nui", "Tình trạng (CV 1603)"] == "Chưa đủ dữ liệu"
 
 
 def test_simulated_villages_keep_their_synthetic_label(communes, population_surface):

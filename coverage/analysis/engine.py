@@ -36,7 +36,7 @@ from lomsong.analysis.gaps import find_gaps
 from lomsong.analysis.grid import Grid, build_grid, cell_centres, cell_polygons, cells_to_hex
 from lomsong.operators import OPERATOR_IDS
 from lomsong.reference.boundaries import STORAGE_CRS
-from lomsong.reference.population import PopulationSurface
+from lomsong.reference.population import PopulationSurface, surface_record
 from lomsong.reference.units import add_unit_columns
 from lomsong.settings import Config
 from lomsong.tables.measurements import conform_speed_tiles
@@ -104,6 +104,9 @@ class Analysis:
     claims : ClaimAnalysis or None
         Claimed coverage against the measurements, when claim maps were given
         (:mod:`lomsong.analysis.claims`).
+    population : dict or None
+        Where the people come from (:func:`lomsong.reference.population.surface_record`):
+        ``source``, ``parameters``, ``total`` and the per-commune check; ``run.json`` ``population``.
     """
 
     cells: gpd.GeoDataFrame
@@ -119,6 +122,7 @@ class Analysis:
     operators: list[str] = field(default_factory=list)
     speed: pd.DataFrame | None = None
     claims: ClaimAnalysis | None = None
+    population: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -598,7 +602,7 @@ def finish_analysis(
     ``samples`` and the memberships of ``statistics`` need only hold the samples of weak cells
     (what the gap statistics read); ``samples.counts`` and ``samples.operators`` cover all data.
     """
-    from lomsong.analysis.villages import normalize_villages, village_status
+    from lomsong.analysis.villages import cell_villages, gap_villages, normalize_villages, village_status
 
     started = stage("classify", "Classifying cells (thresholds and evidence rule)")
     classification = classify(statistics, len(grid.cells), samples.operators, config)
@@ -645,7 +649,13 @@ def finish_analysis(
     if villages is not None:
         started = stage("villages", f"Checking {len(villages):,} villages")
         village_table = village_status(
-            normalize_villages(villages), grid, statistics.views, samples.operators, classification.state, communes
+            normalize_villages(villages), grid, statistics.views, samples.operators, classification.state, communes,
+            weak_entries=weak_entries, max_distance_m=config.village_max_distance_m,
+            min_people=config.village_min_people,
+        )  # fmt: skip
+        gaps["villages"] = gap_villages(
+            gaps, weak_entries, cell_villages(grid, village_table, max_distance_m=config.village_max_distance_m),
+            village_table,
         )
         timings["villages"] = time.perf_counter() - started
 
@@ -671,4 +681,5 @@ def finish_analysis(
         operators=list(samples.operators),
         speed=speed,
         claims=claim_analysis,
+        population=surface_record(surface, communes),
     )

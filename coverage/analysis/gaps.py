@@ -323,4 +323,6 @@ def find_gaps(
     ):
         gaps[column] = gaps[column].astype("string")
     gaps = add_unit_columns(gaps.drop(columns="_view").reset_index(drop=True), communes)
+    # Filled by the village stage (lomsong.analysis.villages.gap_villages) when a village layer is given.
+    gaps["villages"] = pd.Series([""] * len(gaps), dtype="string")
     return gaps[GAP_COLUMNS], entries.drop(columns="gap")

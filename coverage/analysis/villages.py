@@ -1,169 +1,110 @@
-"""Villages (thôn, bon, buôn): status per operator at the village centre, and the provincial list.
+"""Villages (thôn, bon, buôn): whose people live where, and the Ministry's two tiers.
 
-The national lõm-sóng list counts villages, each checked at its centre. A village layer is a CSV
-or GeoJSON file with ``name``, ``commune``, ``lon``, ``lat``, ``households``, ``population`` and
-``has_grid_power`` (GeoJSON may give the position as a Point instead of ``lon``/``lat``). Each
-village gets the state of the H3 cell holding its centre in every operator's ``any`` view, and a
-``no_operator`` flag: True when the ``all`` view is weak there, i.e. no operator covers the
-village and at least one has enough evidence that its signal is weak. A village without enough
-evidence is not flagged; its states say so.
+Reading the village lists lives in :mod:`lomsong.reference.villages` (re-exported here). This
+module is pure analysis on a finished classification:
+
+- **Cells belong to villages.** Each populated cell's people, commune by commune, belong to the
+  nearest village centre of the same commune within ``max_distance_m`` (default 2 km); beyond it
+  they are *ngoài thôn* (village ``-1``).
+- **Status at the centre, per operator** (``status_<operator>``: the state of the centre's cell
+  in the operator's ``any`` view), ``all_state`` (the ``all`` view) and ``no_operator`` (True when
+  the ``all`` view is weak at the centre: the centre lies in a vùng lõm sóng).
+- **Công văn 1603/BTTTT-CVT (25/04/2024)**, per operator (``status_cv1603_<operator>``) and for
+  all operators (``status_cv1603``): ``trang_song`` when the centre's cell is weak with evidence;
+  ``lom_song`` when the centre is covered but a cell of the village holding at least
+  ``min_people`` of its people is weak; ``co_song`` when the centre is covered and no such cell is
+  weak; ``chua_du_du_lieu`` otherwise (the centre's cell has no or too little evidence). For all
+  operators a cell is covered when one operator covers it, and weak only when every Vietnamese
+  operator seen in the data is weak there with evidence (as in a confirmed gap).
+- **People affected**: the village's people in weak cells of the ``all`` view, its households in
+  the same proportion, and the ids of the all-view gaps holding them.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pyproj import Transformer
+from scipy.spatial import cKDTree
 
-from lomsong._text import fold_series, nfc
-from lomsong.analysis.evidence import STATES
-from lomsong.analysis.grid import Grid, cells_to_hex, index_points
+from lomsong.analysis.evidence import COVERED, STATES, WEAK
+from lomsong.analysis.grid import Grid, cell_centres, cells_to_hex, index_points
 from lomsong.errors import VillageError
-from lomsong.operators import OPERATOR_IDS, display_name
-from lomsong.reference.boundaries import STORAGE_CRS
+from lomsong.operators import OPERATOR_IDS
+from lomsong.reference.boundaries import METRIC_CRS
+from lomsong.reference.villages import VILLAGE_COLUMNS, locate_villages, normalize_villages, read_villages
 
-VILLAGE_COLUMNS = ["name", "commune", "lon", "lat", "households", "population", "has_grid_power"]
-_REQUIRED = ["name", "commune", "lon", "lat"]
-_TRUE = {"1", "true", "yes", "y", "co", "x", "t"}
-_FALSE = {"0", "false", "no", "n", "khong", "f", ""}
+__all__ = [
+    "CV1603_STATUSES",
+    "OUTSIDE_VILLAGES",
+    "VILLAGE_COLUMNS",
+    "VillageError",
+    "cell_villages",
+    "gap_villages",
+    "normalize_villages",
+    "read_villages",
+    "village_status",
+]
 
-#: Vietnamese labels of the states in the provincial list.
-STATE_LABELS_VI = {
-    "covered": "Có sóng",
-    "weak": "Sóng yếu",
-    "insufficient": "Chưa đủ dữ liệu",
-    "no_data": "Chưa có dữ liệu",
-}
-
-
-
-def read_villages(path: str | Path) -> gpd.GeoDataFrame:
-    """Read a village layer (CSV or GeoJSON) and validate it.
-
-    Parameters
-    ----------
-    path : str or Path
-        CSV (UTF-8, header row) or GeoJSON of points.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        :data:`VILLAGE_COLUMNS` plus ``source_row`` (1-based data row), points in EPSG:4326.
-
-    Raises
-    ------
-    VillageError
-        Missing file or column, or a bad value (named by row and field).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise VillageError(f"{path}: village file not found")
-    if path.is_dir():
-        raise VillageError(f"{path}: is a folder; --villages takes a .csv or .geojson file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        elif suffix in (".geojson", ".json"):
-            layer = gpd.read_file(path, engine="pyogrio")
-            if layer.crs is not None and layer.crs.to_epsg() != 4326:
-                layer = layer.to_crs(STORAGE_CRS)
-            frame = pd.DataFrame(layer.drop(columns="geometry"))
-            points = layer.geometry
-            is_point = (points.geom_type == "Point").to_numpy(bool)
-            for axis, values in (("lon", points.x.where(is_point)), ("lat", points.y.where(is_point))):
-                if axis not in frame:
-                    frame[axis] = values.to_numpy()
-                else:
-                    frame[axis] = frame[axis].where(frame[axis].notna(), values)
-        else:
-            raise VillageError(f"{path}: villages must be a .csv or .geojson file, got '{path.suffix}'")
-    except VillageError:
-        raise
-    except Exception as exc:  # pandas/pyogrio raise several types; all mean "cannot read"
-        raise VillageError(f"{path}: cannot read the village layer: {exc}") from exc
-    return normalize_villages(frame, source=str(path))
+#: The Ministry's tiers, in the order the provincial list counts them.
+CV1603_STATUSES = ["trang_song", "lom_song", "co_song", "chua_du_du_lieu"]
+#: Village index of people living farther than ``max_distance_m`` from every centre of their commune.
+OUTSIDE_VILLAGES = -1
+#: Default largest distance from a village centre at which a cell's people still belong to it.
+MAX_DISTANCE_M = 2000.0
+#: Default people a cell must hold for the village before its weak signal makes the village lõm sóng.
+MIN_PEOPLE = 20
 
 
-def _parse_bool(values: pd.Series, source: str, rows: pd.Series) -> pd.Series:
-    text = fold_series(values.astype("string").fillna("")).str.strip()
-    known = text.isin(_TRUE | _FALSE).to_numpy(bool, na_value=False)
-    if not known.all():
-        bad = int(np.flatnonzero(~known)[0])
-        raise VillageError(
-            f"{source}: row {rows.iloc[bad]}, field has_grid_power: '{values.iloc[bad]}' is not yes/no "
-            "(use 1/0, true/false, có/không)"
-        )
-    return pd.Series(text.isin(_TRUE).to_numpy(bool, na_value=False), index=values.index).where(text != "", pd.NA)
-
-
-def normalize_villages(frame: pd.DataFrame, source: str = "<villages>") -> gpd.GeoDataFrame:
-    """Validate a village table and bring it to the canonical form.
+def cell_villages(
+    grid: Grid,
+    villages: gpd.GeoDataFrame,
+    *,
+    max_distance_m: float = MAX_DISTANCE_M,
+) -> pd.DataFrame:
+    """Give the people of every populated cell × commune to one village (or to none).
 
     Parameters
     ----------
-    frame : pandas.DataFrame or geopandas.GeoDataFrame
-        Villages with at least ``name``, ``commune``, ``lon``, ``lat`` (a GeoDataFrame of points
-        may omit ``lon``/``lat``).
-    source : str
-        Name used in error messages.
+    grid : Grid
+        Province grid (its ``cell_communes`` hold the people per cell and commune).
+    villages : geopandas.GeoDataFrame
+        Located villages (``commune_code`` set, :func:`lomsong.reference.villages.locate_villages`).
+    max_distance_m : float
+        Largest distance from the cell's centre to the village centre (metres, UTM 48N).
 
     Returns
     -------
-    geopandas.GeoDataFrame
-        :data:`VILLAGE_COLUMNS` + ``source_row`` + any other columns given, EPSG:4326 points.
+    pandas.DataFrame
+        ``cell`` (grid position), ``commune_code``, ``population`` (people of the cell in that
+        commune), ``village`` (row of ``villages``, :data:`OUTSIDE_VILLAGES` beyond the distance)
+        and ``distance_m`` (to that centre; NaN outside).
     """
-    frame = pd.DataFrame(frame).copy()
-    if "geometry" in frame and ("lon" not in frame or "lat" not in frame):
-        points = gpd.GeoSeries(frame["geometry"], crs=getattr(frame.get("geometry"), "crs", None))
-        frame["lon"], frame["lat"] = points.x.to_numpy(), points.y.to_numpy()
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    missing = [c for c in _REQUIRED if c not in frame]
-    if missing:
-        raise VillageError(
-            f"{source}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}"
-        )
-    rows = frame["source_row"] if "source_row" in frame else pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
-    for column in ("name", "commune"):
-        text = frame[column].astype("string").str.strip()
-        empty = (text.isna() | (text == "")).to_numpy(bool)
-        if empty.any():
-            raise VillageError(f"{source}: row {rows.iloc[int(np.flatnonzero(empty)[0])]}, field {column}: empty")
-        frame[column] = text.map(nfc).astype("string")
-    for column, low, high in (("lon", -180, 180), ("lat", -90, 90)):
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = (values.isna() | (values < low) | (values > high)).to_numpy(bool)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise VillageError(
-                f"{source}: row {rows.iloc[i]}, field {column}: '{frame[column].iloc[i]}' is not a {column} in "
-                f"{low} … {high}"
-            )
-        frame[column] = values.astype("float64")
-    for column in ("households", "population"):
-        if column not in frame:
-            frame[column] = pd.NA
-        raw = frame[column].astype("string").str.strip().replace("", pd.NA)
-        values = pd.to_numeric(raw, errors="coerce")
-        bad = ((raw.notna() & values.isna()) | (values < 0) | (values.notna() & (values % 1 != 0))).to_numpy(
-            bool, na_value=False
-        )
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise VillageError(
-                f"{source}: row {rows.iloc[i]}, field {column}: '{frame[column].iloc[i]}' is not a whole number ≥ 0"
-            )
-        frame[column] = values.astype("Int64")
-    if "has_grid_power" not in frame:
-        frame["has_grid_power"] = pd.NA
-    frame["has_grid_power"] = _parse_bool(frame["has_grid_power"], source, rows).astype("boolean")
-    frame["source_row"] = rows.to_numpy("int64")
-    # Other columns (village_id, commune_code, the simulator's synthetic flag …) travel along.
-    extra = [c for c in frame.columns if c not in {*VILLAGE_COLUMNS, "source_row", "geometry"}]
-    out = frame[[*VILLAGE_COLUMNS, "source_row", *extra]].reset_index(drop=True)
-    return gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(out["lon"], out["lat"]), crs=STORAGE_CRS)
+    if not np.isfinite(max_distance_m) or max_distance_m <= 0:
+        raise VillageError(f"villages.max_distance_m must be a positive number of metres, got {max_distance_m!r}")
+    pairs = grid.cell_communes
+    pairs = pairs.loc[pairs["population"].to_numpy("float64") > 0, ["cell", "commune_code", "population"]]
+    pairs = pairs.reset_index(drop=True)
+    to_metric = Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True)
+    lon, lat = cell_centres(grid.cells[pairs["cell"].to_numpy()])
+    cx, cy = to_metric.transform(lon, lat)
+    vx, vy = to_metric.transform(villages["lon"].to_numpy("float64"), villages["lat"].to_numpy("float64"))
+    village_codes = villages["commune_code"].astype("string").fillna("").to_numpy(str)
+    codes = pd.Index(pd.unique(np.concatenate([pairs["commune_code"].astype(str).to_numpy(), village_codes])))
+    # A third coordinate far apart per commune: the nearest centre is always one of the same commune.
+    separation = 1e9
+    cell_label = codes.get_indexer(pairs["commune_code"].astype(str).to_numpy()) * separation
+    village_label = codes.get_indexer(village_codes) * separation
+    village = np.full(len(pairs), OUTSIDE_VILLAGES, dtype="int64")
+    distance = np.full(len(pairs), np.nan)
+    if len(villages) and len(pairs):
+        tree = cKDTree(np.column_stack([vx, vy, village_label]))
+        found, nearest = tree.query(np.column_stack([cx, cy, cell_label]), distance_upper_bound=max_distance_m)
+        hit = np.isfinite(found)
+        village[hit] = nearest[hit]
+        distance[hit] = found[hit]
+    return pairs.assign(village=village, distance_m=distance)
 
 
 def village_status(
@@ -173,8 +114,12 @@ def village_status(
     operators: list[str],
     state: np.ndarray,
     communes: gpd.GeoDataFrame,
+    *,
+    weak_entries: pd.DataFrame | None = None,
+    max_distance_m: float = MAX_DISTANCE_M,
+    min_people: float = MIN_PEOPLE,
 ) -> gpd.GeoDataFrame:
-    """Give each village its state per operator at its centre, and the ``no_operator`` flag.
+    """Give each village its state per operator at its centre, its CV 1603 tier and its people affected.
 
     Parameters
     ----------
@@ -183,7 +128,8 @@ def village_status(
     grid : Grid
         Province grid.
     views : pandas.DataFrame
-        Views (from :func:`lomsong.analysis.aggregate.build_views`).
+        Views (from :func:`lomsong.analysis.aggregate.build_views`): ``view``, ``kind``,
+        ``operator_code``.
     operators : list of str
         Operators present (index = operator code).
     state : numpy.ndarray
@@ -191,79 +137,133 @@ def village_status(
     communes : geopandas.GeoDataFrame
         Canonical commune table: a village's commune code and district, unless given, come from
         the polygon holding its centre, else from its commune name.
+    weak_entries : pandas.DataFrame, optional
+        ``view``, ``cell``, ``gap_id`` of every weak cell in a gap (from the gap finder): gives
+        ``gap_ids``; empty without it.
+    max_distance_m : float
+        See :func:`cell_villages`.
+    min_people : float
+        People of the village a weak cell must hold to make a covered centre ``lom_song``.
 
     Returns
     -------
     geopandas.GeoDataFrame
         The villages with ``commune_code``, ``district_code``, ``district``, ``h3``, one
-        ``status_<operator>`` column per Vietnamese operator seen in the data, ``all_state`` and
-        ``no_operator``.
+        ``status_<operator>`` and ``status_cv1603_<operator>`` per Vietnamese operator seen in
+        the data, ``all_state``, ``no_operator``, ``status_cv1603``, ``people``, ``people_affected``,
+        ``households_affected`` and ``gap_ids`` (``;``-joined all-view gap ids).
     """
-    out = villages.copy()
-    located = gpd.sjoin(
-        out[["geometry"]], communes[["commune_code", "district_code", "district", "geometry"]], predicate="within"
-    )
-    located = located[~located.index.duplicated(keep="first")]
-    by_name = communes.assign(_key=fold_series(communes["commune"])).drop_duplicates("_key").set_index("_key")
-    named = by_name.reindex(fold_series(out["commune"]).to_numpy())
-    for column in ("commune_code", "district_code", "district"):
-        spatial = located[column].reindex(out.index)
-        derived = spatial.where(spatial.notna(), pd.Series(named[column].to_numpy(), index=out.index))
-        given = out[column].astype("string") if column in out else pd.Series(pd.NA, index=out.index, dtype="string")
-        out[column] = given.where(given.notna() & (given != ""), derived.astype("string")).astype("string")
-
+    if min_people < 0:
+        raise VillageError(f"villages.min_people must be ≥ 0, got {min_people!r}")
+    out = locate_villages(villages, communes)
     cells = index_points(out["lon"].to_numpy(), out["lat"].to_numpy(), grid.resolution)
     position = grid.positions(cells)
     inside = position >= 0
     out["h3"] = pd.array(cells_to_hex(cells), dtype="string")
     labels = np.asarray(STATES, dtype=object)
+    tiers = np.asarray(CV1603_STATUSES, dtype=object)
 
-    def states_of(view_code: int) -> pd.Series:
-        codes = np.where(inside, state[view_code, np.where(inside, position, 0)], 0)
-        return pd.Series(labels[codes], index=out.index, dtype="string")
+    belongs = cell_villages(grid, out, max_distance_m=max_distance_m)
+    belongs = belongs[belongs["village"] >= 0]
+    member_village = belongs["village"].to_numpy("int64")
+    member_cell = belongs["cell"].to_numpy("int64")
+    member_people = belongs["population"].to_numpy("float64")
+    holds_people = member_people >= min_people
+    out["people"] = np.bincount(member_village, weights=member_people, minlength=len(out))
+
+    centre_position = np.where(inside, position, 0)
+
+    def centre_state(view_code: int) -> np.ndarray:
+        return np.where(inside, state[view_code, centre_position], 0)
+
+    def tier(weak: np.ndarray, covered: np.ndarray) -> pd.Series:
+        """CV 1603 tier from per-cell ``weak`` (with evidence) and ``covered`` flags of one view."""
+        centre_weak = inside & weak[centre_position]
+        centre_covered = inside & covered[centre_position]
+        hamlet_weak = np.bincount(
+            member_village, weights=(holds_people & weak[member_cell]).astype(float), minlength=len(out)
+        ) > 0  # fmt: skip
+        code = np.where(centre_weak, 0, np.where(centre_covered, np.where(hamlet_weak, 1, 2), 3))
+        return pd.Series(tiers[code], index=out.index, dtype="string")
 
     any_views = views[views["kind"] == "operator"]
+    national_views = []
     for view_code, operator_code in any_views[["view", "operator_code"]].to_numpy():  # loop over operators
         if operators[operator_code] in OPERATOR_IDS:
-            out[f"status_{operators[operator_code]}"] = states_of(view_code)
+            national_views.append(int(view_code))
+            out[f"status_{operators[operator_code]}"] = pd.Series(labels[centre_state(view_code)], index=out.index,
+                                                                  dtype="string")  # fmt: skip
+            out[f"status_cv1603_{operators[operator_code]}"] = tier(state[view_code] == WEAK,
+                                                                    state[view_code] == COVERED)  # fmt: skip
     all_view = int(views.loc[views["kind"] == "all", "view"].iloc[0])
-    out["all_state"] = states_of(all_view)
+    out["all_state"] = pd.Series(labels[centre_state(all_view)], index=out.index, dtype="string")
     out["no_operator"] = (out["all_state"] == "weak").to_numpy(bool, na_value=False)
+    # For all operators "no signal" needs every operator of the data weak with evidence there (as a
+    # confirmed gap): one operator measured weak where another was never measured decides nothing.
+    every_weak = (
+        (state[national_views] == WEAK).all(axis=0) if national_views else np.zeros(state.shape[1], dtype=bool)
+    )
+    out["status_cv1603"] = tier(every_weak, state[all_view] == COVERED)
+
+    weak_all = state[all_view, member_cell] == WEAK
+    affected = np.bincount(member_village, weights=np.where(weak_all, member_people, 0.0), minlength=len(out))
+    out["people_affected"] = affected
+    households = out["households"].astype("Float64").to_numpy("float64", na_value=np.nan)
+    share = np.divide(affected, out["people"].to_numpy(), out=np.zeros(len(out)), where=out["people"].to_numpy() > 0)
+    out["households_affected"] = pd.array(np.round(households * share), dtype="Float64").astype("Int64")
+    out["gap_ids"] = _village_gap_ids(weak_entries, all_view, member_village, member_cell, len(out))
     return out
 
 
-def village_report(villages_status: pd.DataFrame, operators: list[str]) -> pd.DataFrame:
-    """Return the village list in the shape of the provincial report, Vietnamese headers.
+def _village_gap_ids(weak_entries: pd.DataFrame | None, all_view: int, member_village: np.ndarray,
+                     member_cell: np.ndarray, n_villages: int) -> pd.Series:  # fmt: skip
+    """Return each village's all-view gap ids, ``;``-joined, the gap holding most of its people first."""
+    empty = pd.Series([""] * n_villages, dtype="string")
+    if weak_entries is None or weak_entries.empty:
+        return empty
+    in_all = weak_entries[weak_entries["view"].to_numpy() == all_view][["cell", "gap_id"]]
+    members = pd.DataFrame({"village": member_village, "cell": member_cell}).merge(in_all, on="cell")
+    if members.empty:
+        return empty
+    ordered = members.groupby(["village", "gap_id"], as_index=False).size().sort_values(
+        ["village", "size", "gap_id"], ascending=[True, False, True]
+    )
+    joined = ordered.groupby("village")["gap_id"].agg(";".join)
+    return pd.Series(joined.reindex(np.arange(n_villages)).fillna("").to_numpy(), dtype="string")
+
+
+def gap_villages(
+    gaps: pd.DataFrame,
+    weak_entries: pd.DataFrame,
+    belongs: pd.DataFrame,
+    villages: pd.DataFrame,
+) -> pd.Series:
+    """Return each gap's villages with their people inside it: ``'Thôn 3 (420); Bon Bu Prăng (130)'``.
 
     Parameters
     ----------
-    villages_status : pandas.DataFrame
-        Output of :func:`village_status`.
-    operators : list of str
-        Operators to show, one column each (those without a ``status_`` column are skipped).
+    gaps : pandas.DataFrame
+        Gap table (``gap_id``).
+    weak_entries : pandas.DataFrame
+        ``view``, ``cell``, ``gap_id`` of the gaps' cells.
+    belongs : pandas.DataFrame
+        :func:`cell_villages` output.
+    villages : pandas.DataFrame
+        The villages ``belongs`` refers to (``name``).
 
     Returns
     -------
-    pandas.DataFrame
-        STT, Huyện, Xã, Thôn/Bon, Số hộ, Số dân, Điện lưới, one column per operator, Không nhà
-        mạng nào; sorted by district, commune and village.
+    pandas.Series
+        One string per gap (aligned with ``gaps``), villages by people inside the gap, most first,
+        people rounded; empty when no village's people live in it.
     """
-    table = pd.DataFrame(villages_status).sort_values(["district", "commune", "name"], na_position="last")
-    power = table["has_grid_power"].astype("boolean")
-    report = pd.DataFrame(
-        {
-            "STT": np.arange(1, len(table) + 1),
-            "Huyện": table["district"].astype("string").to_numpy(),
-            "Xã": table["commune"].astype("string").to_numpy(),
-            "Thôn/Bon": table["name"].astype("string").to_numpy(),
-            "Số hộ": table["households"].astype("Int64").to_numpy(),
-            "Số dân": table["population"].astype("Int64").to_numpy(),
-            "Điện lưới": np.where(power.isna(), "", np.where(power.fillna(False), "Có", "Không")),
-        }
-    )
-    for operator in operators:
-        column = f"status_{operator}"
-        if column in table:
-            report[display_name(operator)] = table[column].map(STATE_LABELS_VI).fillna("").to_numpy()
-    report["Không nhà mạng nào"] = np.where(table["no_operator"].to_numpy(bool), "x", "")
-    return report
+    inside = belongs[belongs["village"] >= 0][["cell", "village", "population"]]
+    members = weak_entries[["cell", "gap_id"]].merge(inside, on="cell")
+    if members.empty:
+        return pd.Series([""] * len(gaps), index=gaps.index, dtype="string")
+    people = members.groupby(["gap_id", "village"], as_index=False)["population"].sum()
+    people = people[people["population"] >= 0.5].sort_values(["gap_id", "population"], ascending=[True, False])
+    names = pd.Series(villages["name"].astype(str).to_numpy()[people["village"].to_numpy()], index=people.index)
+    people["text"] = names + " (" + people["population"].round().astype("int64").astype(str) + ")"
+    joined = people.groupby("gap_id")["text"].agg("; ".join)
+    return pd.Series(gaps["gap_id"].map(joined).fillna("").to_numpy(), index=gaps.index, dtype="string")

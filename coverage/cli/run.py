@@ -147,7 +147,20 @@ def run(
         False, "--calibrate", help="With --population: scale each commune's people to its 2019 census total."
     ),
     villages: Path = typer.Option(
-        None, "--villages", help="Village layer, CSV or GeoJSON (default with the demo data: its synthetic list)."
+        None,
+        "--villages",
+        help="Village layer, CSV, GeoJSON or XLSX, English or Vietnamese headers (default with the demo data: "
+        "its synthetic list).",
+    ),
+    population_source: str = typer.Option(
+        "auto",
+        "--population-source",
+        help="Where the people come from: villages (around the village centres), buildings (--buildings), "
+        "raster (--population), even (census spread evenly). auto: --buildings or --population when given, "
+        "else the villages when given (the demo's too), else even.",
+    ),
+    buildings: Path = typer.Option(
+        None, "--buildings", help="Building footprints (GeoParquet, GPKG, GeoJSON, FlatGeobuf; polygons or points)."
     ),
     config: Path = typer.Option(None, "--config", help="Options in TOML (thresholds, evidence rule, resolution)."),
     resolution: int = typer.Option(None, "--resolution", help="H3 resolution, 7 to 10 (default 8)."),
@@ -206,6 +219,8 @@ def run(
                 claims_operator=claims_operator,
                 claims_technology=claims_technology,
                 claims_date=claims_date,
+                population_source=population_source,
+                buildings=buildings,
             )
     except LomsongError as exc:
         fail(str(exc))

@@ -582,6 +582,90 @@ def _maps_builder() -> Callable[..., Any] | None:
     return importlib.import_module("lomsong.products.maps.build").build_maps
 
 
+#: The order ``auto`` takes the population sources in, when their input is given.
+AUTO_ORDER = ("buildings", "raster", "villages", "even")
+
+
+def choose_population_source(requested: str, *, villages: bool, buildings: bool, raster: bool) -> str:
+    """Return the population source of a run, checking that its input is given.
+
+    Parameters
+    ----------
+    requested : {"auto", "villages", "buildings", "raster", "even"}
+        The user's choice; ``auto`` takes the first of buildings, raster, villages whose input is
+        given, else ``even`` (the census spread evenly over each commune): a surface file asked for
+        explicitly wins over the village list, which also serves the village statuses.
+    villages, buildings, raster : bool
+        Whether a village layer, building footprints, a population raster were given.
+
+    Returns
+    -------
+    str
+        One of :data:`lomsong.reference.population.SOURCES`.
+
+    Raises
+    ------
+    RunError
+        Unknown source, or a source whose input is missing.
+    """
+    from lomsong.reference.population import SOURCES
+
+    given = {"villages": villages, "buildings": buildings, "raster": raster, "even": True}
+    if requested == "auto":
+        return next(source for source in AUTO_ORDER if given[source])
+    if requested not in SOURCES:
+        raise RunError(f"unknown population source {requested!r}: use auto, {', '.join(SOURCES)}")
+    if not given[requested]:
+        option = {"villages": "--villages", "buildings": "--buildings", "raster": "--population"}[requested]
+        raise RunError(f"population source {requested} needs {option} FILE")
+    return requested
+
+
+def population_surface(
+    source: str,
+    communes: Any,
+    raster_or_even: Any,
+    settings: Config,
+    *,
+    villages: Any = None,
+    buildings: str | Path | None = None,
+) -> Any:
+    """Return the run's population surface for ``source`` (the raster or even one is given ready).
+
+    Parameters
+    ----------
+    source : str
+        From :func:`choose_population_source`.
+    communes : geopandas.GeoDataFrame
+        Canonical commune table.
+    raster_or_even : PopulationSurface
+        The surface :func:`lomsong.reference.population.load_population` gave (raster or even).
+    settings : Config
+        Village kernel σ and population rule.
+    villages : geopandas.GeoDataFrame, optional
+        Canonical village table, for ``villages``.
+    buildings : path, optional
+        Footprint file, for ``buildings``.
+
+    Returns
+    -------
+    PopulationSurface
+    """
+    from lomsong.reference import population as population_module
+
+    if source == "villages":
+        from lomsong.reference.villages import locate_villages
+
+        return population_module.village_surface(
+            communes, locate_villages(villages, communes), sigma_m=settings.village_kernel_sigma_m,
+            rule=settings.village_population_rule,
+        )  # fmt: skip
+    if source == "buildings":
+        footprints = population_module.read_buildings(buildings, within=communes)
+        return population_module.buildings_surface(communes, footprints, file_name=Path(buildings).name)
+    return raster_or_even
+
+
 def run_analysis(
     measurement_paths: Sequence[str | Path] | None = None,
     store: str | Path | bool | None = None,
@@ -604,6 +688,8 @@ def run_analysis(
     claims_operator: str | None = None,
     claims_technology: str | None = None,
     claims_date: str | None = None,
+    population_source: str = "auto",
+    buildings: str | Path | None = None,
 ) -> RunSummary:
     """Run the whole job and write the run folder.
 
@@ -648,6 +734,12 @@ def run_analysis(
         holds any, else with the bundled demo measurements the synthetic demo claims.
     claims_operator, claims_technology, claims_date : str, optional
         What the ``claims`` files' features do not say themselves.
+    population_source : {"auto", "villages", "buildings", "raster", "even"}
+        Where the people come from (:func:`choose_population_source`); recorded in ``run.json``
+        ``population``. ``auto``: the buildings or the raster when given, else the villages when a
+        village layer is given (the demo's too), else the census spread evenly.
+    buildings : path, optional
+        Building footprints (GeoParquet, GPKG, GeoJSON, FlatGeobuf) for the ``buildings`` source.
 
     Returns
     -------
@@ -692,6 +784,8 @@ def run_analysis(
                 raise RunError("--calibrate applies to a raster given with --population")
             if population is not None and not Path(population).exists():
                 raise RunError(f"{population}: population raster not found")
+            if buildings is not None and not Path(buildings).exists():
+                raise RunError(f"{buildings}: building footprint file not found")
             surface = load_population(communes, population, calibrate=calibrate_population)
             population_path = Path(population) if population else paths.population_raster_path()
             inputs = [
@@ -715,7 +809,7 @@ def run_analysis(
             synthetic = read.synthetic
             village_table = None
             if villages is not None:
-                from lomsong.analysis.villages import read_villages
+                from lomsong.reference.villages import read_villages
 
                 village_path = Path(villages)
                 if not village_path.exists():
@@ -735,6 +829,14 @@ def run_analysis(
             )
             inputs += claim_read.inputs
             synthetic |= claim_read.synthetic
+            source = choose_population_source(
+                population_source, villages=village_table is not None, buildings=buildings is not None,
+                raster=population is not None,
+            )  # fmt: skip
+            surface = population_surface(source, communes, surface, settings, villages=village_table,
+                                         buildings=buildings)  # fmt: skip
+            if buildings is not None:
+                inputs.append(_input_record(Path(buildings), "buildings"))
             if isinstance(config, str | Path):
                 inputs.append(_input_record(Path(config), "config"))
             stages.note(f"{len(measurements):,} measurements from {len(read.inputs)} source(s)")
@@ -745,6 +847,10 @@ def run_analysis(
         with stages.stage("analysis", f"Analysing {label} measurements"):
             grid_started = time.perf_counter()
             surface_key = [inputs[0]["sha256"], inputs[1]["sha256"], "calibrated" if calibrate_population else "as-is"]
+            if surface.source in ("villages", "buildings"):
+                # Built from the village list or the footprints with the run's settings: key it by its people.
+                people_sha = hashlib.sha256(surface.people.tobytes()).hexdigest()
+                surface_key = [inputs[0]["sha256"], people_sha, surface.source]
             grid, grid_cached = province_grid(communes, surface, settings.resolution, surface_key)
             grid_seconds = time.perf_counter() - grid_started
             stages.note(f"province grid {'loaded' if grid_cached else 'built'} ({len(grid.cells):,} cells)")
@@ -779,6 +885,7 @@ def run_analysis(
             },
             "measurement_source": read.source,
             "inputs": inputs,
+            "population": analysis.population,
             "configuration": settings.to_dict(),
             "counts": {"measurements": n_measurements, **analysis.counts},
             # Every headline figure with its denominator: in gaps, covered, without evidence.

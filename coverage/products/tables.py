@@ -76,11 +76,19 @@ RUN_JSON_SCHEMA: list[tuple[str, str]] = [
     ("engine", "local, or dask when indexing and aggregation ran on a Dask cluster (--engine dask)"),
     (
         "inputs",
-        "one record per input: role (boundaries, population, measurements, villages, config, store), path, "
+        "one record per input: role (boundaries, population, buildings, measurements, villages, config, store), "
+        "path, "
         "name, bytes, sha256, synthetic, and for measurement files the ingest report (rows read, accepted, "
         "no-service, outside the province, rejected by reason with example lines, values removed, corrections)",
     ),
-    ("configuration", "the options used: resolution, thresholds, speed threshold, evidence rule"),
+    (
+        "population",
+        "where the people come from: source (villages, buildings, raster or even), parameters (village kernel "
+        "σ and cut-off, the rule deciding a commune's total, files), total, and communes: per commune the census, "
+        "the source's own figure (source_people), n_items (villages or buildings), used, placed by the source "
+        "and spread_evenly",
+    ),
+    ("configuration", "the options used: resolution, thresholds, speed threshold, evidence rule, village options"),
     (
         "counts",
         "measurements used, operators, cells, populated cells, cells with data, views, gaps (per view), "
@@ -628,6 +636,14 @@ def gap_summary(gaps: pd.DataFrame, communes: pd.DataFrame | None) -> pd.DataFra
     return counts.iloc[np.argsort(order.get_indexer(rows), kind="stable")].reset_index(drop=True)
 
 
+def _population_source_lines(population: dict[str, Any] | None) -> list[str]:
+    """Name where the people come from (``run.json`` ``population.source``), for a sheet's intro."""
+    source = (population or {}).get("source")
+    if source not in ("villages", "buildings", "raster", "even"):
+        return []
+    return [f"{words.text('vi', 'population_source')}: {words.text('vi', 'population_source_' + source)}."]
+
+
 def write_gaps_xlsx(
     gaps: gpd.GeoDataFrame,
     path: str | Path,
@@ -637,6 +653,7 @@ def write_gaps_xlsx(
     *,
     claims: pd.DataFrame | None = None,
     challenges: gpd.GeoDataFrame | None = None,
+    population: dict[str, Any] | None = None,
 ) -> Path:
     """Write the gap lists as an Excel workbook fit for a meeting (:mod:`lomsong.products.workbook`).
 
@@ -660,6 +677,8 @@ def write_gaps_xlsx(
     claims, challenges : optional
         The claims check (:mod:`lomsong.products.claims`): two more sheets, 'Đối chiếu khai báo'
         and 'Vùng khai báo vượt'.
+    population : dict, optional
+        The run's ``population`` record: the summary sheet names where the people come from.
 
     Returns
     -------
@@ -672,7 +691,7 @@ def write_gaps_xlsx(
             words.text("vi", "summary_sheet"),
             readable_values(gap_summary(human, communes)),
             headers={"operator": words.text("vi", "view_title"), "technology": words.header("technology")},
-            intro=[words.text("vi", "denominator_note")],
+            intro=[words.text("vi", "denominator_note"), *_population_source_lines(population)],
         )
     ]
     for operator, technology in view_order(human):
@@ -702,31 +721,59 @@ def _gap_read_columns(gaps: pd.DataFrame) -> list[str]:
 
 
 def write_villages_xlsx(
-    villages: gpd.GeoDataFrame, path: str | Path, operators: Sequence[str], synthetic: bool = False
+    villages: gpd.GeoDataFrame,
+    path: str | Path,
+    operators: Sequence[str],
+    synthetic: bool = False,
+    *,
+    population: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the provincial village list (thôn, bon, buôn) with a status per operator.
+    """Write the provincial village list (thôn, bon, buôn): CV 1603 status per village and commune.
 
     Parameters
     ----------
     villages : geopandas.GeoDataFrame
-        Village table with ``status_<operator>`` and ``no_operator`` columns.
+        Village table from :func:`lomsong.analysis.villages.village_status`.
     path : str or Path
         Target file.
     operators : sequence of str
         Operators to report, in order.
     synthetic : bool
         Put the synthetic-data note on top (the demo village list is invented).
+    population : dict, optional
+        The run's ``population`` record: adds the population source and the per-commune check.
 
     Returns
     -------
     Path
     """
-    from lomsong.analysis.villages import village_report
+    from lomsong.products.villages import (
+        CHECK_SHEET,
+        COUNT_SHEET,
+        LIST_SHEET,
+        population_check,
+        status_counts,
+        village_report,
+    )
 
+    note = SYNTHETIC_NOTE_VI if synthetic else ""
+    intro = []
+    if population:
+        source = words.text("vi", f"population_source_{population.get('source', 'even')}")
+        intro = [f"{words.text('vi', 'population_source')}: {source}."]
+    people = {"Số hộ": "people", "Số dân": "people", "Số dân bị ảnh hưởng": "people", "Số hộ bị ảnh hưởng": "people"}
     report = village_report(villages, list(operators))
-    kinds = {"STT": "int", "Số hộ": "people", "Số dân": "people"}
-    sheet = Sheet("Danh sách thôn, bon", report, kinds=kinds, headers={c: c for c in report.columns})
-    return write_workbook([sheet], path, synthetic_note=SYNTHETIC_NOTE_VI if synthetic else "", legend=False)
+    counts = status_counts(villages)
+    sheets = [
+        Sheet(LIST_SHEET, report, kinds={"STT": "int", **people}, headers={c: c for c in report.columns}, intro=intro),
+        Sheet(COUNT_SHEET, counts, kinds={c: "int" for c in counts.columns[2:]} | people,
+              headers={c: c for c in counts.columns}, intro=intro),  # fmt: skip
+    ]
+    check = population_check(population)
+    if check is not None:
+        sheets.append(Sheet(CHECK_SHEET, check, kinds={c: "people" for c in check.columns[2:]},
+                            headers={c: c for c in check.columns}, intro=intro))  # fmt: skip
+    return write_workbook(sheets, path, synthetic_note=note, legend=False)
 
 
 def write_geoparquet(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -910,14 +957,18 @@ def write_products(
         (
             GAPS_XLSX,
             lambda p: write_gaps_xlsx(
-                analysis.gaps, p, analysis.campaign, analysis.communes, synthetic, **_claim_tables(analysis)
-            ),
+                analysis.gaps, p, analysis.campaign, analysis.communes, synthetic, **_claim_tables(analysis),
+                population=getattr(analysis, "population", None),
+            ),  # fmt: skip
         ),
     ]
     steps += _claim_steps(analysis, synthetic)
     if villages is not None:
         steps.append((results.VILLAGES_PARQUET, lambda p: write_geoparquet(villages, p)))
-        steps.append((VILLAGES_XLSX, lambda p: write_villages_xlsx(villages, p, operators, synthetic)))
+        population = getattr(analysis, "population", None)
+        steps.append(
+            (VILLAGES_XLSX, lambda p: write_villages_xlsx(villages, p, operators, synthetic, population=population))
+        )
     for name, write in steps:
         if on_file:
             on_file(name)
@@ -954,7 +1005,11 @@ def _commune_columns() -> list[str]:
 
 def _village_operators(villages: pd.DataFrame) -> list[str]:
     """Return the operators that have a ``status_<operator>`` column, in the usual order."""
-    found = [c.removeprefix("status_") for c in villages.columns if c.startswith("status_")]
+    found = [
+        c.removeprefix("status_")
+        for c in villages.columns
+        if c.startswith("status_") and not c.startswith("status_cv1603")
+    ]
     known = [op for op in OPERATOR_IDS if op in found]
     return known + sorted(op for op in found if op not in known)
 
@@ -1146,9 +1201,20 @@ def outputs_markdown() -> str:
         "cell of the centre), `status_<operator>` (the state of that operator's view at the centre: "
         + ", ".join(f"`{k}`" for k in STATE_VI)
         + ") for each Vietnamese operator in the data, `all_state` (the all-operators view) and `no_operator` "
-        "(true when the centre lies in a vùng lõm sóng). `villages.xlsx` has the provincial report's shape "
-        "with Vietnamese headers: STT, Huyện, Xã, Thôn/Bon, Số hộ, Số dân, Điện lưới, one column per operator "
-        "(Có sóng / Sóng yếu / Chưa đủ dữ liệu / Chưa có dữ liệu), Không nhà mạng nào.",
+        "(true when the centre lies in a vùng lõm sóng); the Ministry's tiers (Công văn 1603/BTTTT-CVT) "
+        "`status_cv1603` (all operators: weak means every operator of the data weak with evidence) and "
+        "`status_cv1603_<operator>`: `trang_song` (the centre's cell is weak with evidence), `lom_song` (the "
+        "centre is covered, a cell holding at least `villages.min_people` of the village's people is weak), "
+        "`co_song`, `chua_du_du_lieu`; `people` (the village's people on the run's "
+        "surface: each populated cell's people belong to the nearest centre of their commune within "
+        "`villages.max_distance_m`), `people_affected` (its people in weak cells of the all view), "
+        "`households_affected` (its households in the same proportion) and `gap_ids` (the all-view gaps holding "
+        "them, ';'-joined). `villages.xlsx` is the provincial list, Vietnamese headers: sheet 'Danh sách thôn, "
+        "bon' (STT, Huyện, Xã, Thôn/Bon, Số hộ, Số dân, Điện lưới, Tình trạng (CV 1603) as Trắng sóng / Lõm sóng / "
+        "Có sóng / Chưa đủ dữ liệu, the same per operator, Số dân bị ảnh hưởng, Số hộ bị ảnh hưởng, Vùng lõm "
+        "sóng, the centre's signal per operator, Không nhà mạng nào), sheet 'Tổng hợp theo xã' (villages per "
+        "status per commune, a province row) and sheet 'Đối chiếu dân số' (per commune: census, the population "
+        "source's own figure, the people used).",
         "",
         *_claim_markdown(),
         "#### `run.json`",

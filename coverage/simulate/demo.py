@@ -5,7 +5,10 @@ Nothing this module produces was measured: every file name, every metadata file 
 made to look like the real thing (the model is documented in ``docs/simulator.md``):
 
 - **Villages** (thôn, bon, buôn) on populated pixels of each commune; the commune's census
-  population is split among them. They are the settlements phones live in and sites serve.
+  population is split among them. They are the settlements people and phones live in and sites
+  serve: phones stay around their home village with the σ of the village population surface
+  (:data:`lomsong.reference.population.VILLAGE_KERNEL_SIGMA_M`), so a run with the demo's village
+  list (the default) counts people where the phones are.
 - **Sites** per operator: a lattice about every kilometre in the towns, commune centres and the
   larger villages elsewhere (Viettel densest, then VinaPhone, MobiFone; Vietnamobile sparse;
   Gmobile only on request), each with some of 2G/3G/4G and 5G in Gia Nghĩa's wards;
@@ -49,7 +52,7 @@ from scipy.spatial import cKDTree
 from lomsong import __version__, paths
 from lomsong.operators import OPERATORS
 from lomsong.reference.boundaries import METRIC_CRS
-from lomsong.reference.population import PopulationSurface, commune_labels
+from lomsong.reference.population import VILLAGE_KERNEL_SIGMA_M, PopulationSurface, commune_labels
 from lomsong.simulate.defaults import (  # noqa: F401  (re-exported: the simulator's public defaults)
     DEFAULT_DEVICES,
     DEFAULT_END,
@@ -172,7 +175,8 @@ _BAD_TIMES = np.array(["", "N/A", "0000-00-00 00:00:00", "2026-13-45T25:61:00+07
 
 #: Where a measurement is taken (share of a device's samples).
 PLACE_SHARE = {"home": 0.55, "commune": 0.25, "route": 0.20}
-HOME_JITTER_M = 400.0
+#: Phones live around their home village as the village surface puts people there (the same σ).
+HOME_JITTER_M = VILLAGE_KERNEL_SIGMA_M
 #: Phones per operator of the digital technology team of each under-served commune, and where they
 #: measure (they walk the villages and roads of their commune more than other people).
 TEAM_PHONES_PER_OPERATOR = 2

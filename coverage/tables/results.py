@@ -61,6 +61,11 @@ GAP_SCHEMA: list[tuple[str, str]] = [
     ("commune_codes", "every commune the gap touches, ';'-joined, most people first"),
     ("communes", "their names, ';'-joined, same order"),
     ("commune_population", "people of each of those communes inside the gap, ';'-joined"),
+    (
+        "villages",
+        "villages (thôn, bon, buôn) whose people live in the gap, most first, with those people: "
+        "'Thôn 3 (420); Bon Bu Prăng (130)'; empty without a village layer",
+    ),
     ("first_date", "first measurement date in the gap (YYYY-MM-DD)"),
     ("last_date", "last measurement date in the gap"),
     ("centroid_lon", "longitude of a point inside the gap"),

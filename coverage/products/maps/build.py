@@ -32,7 +32,7 @@ from folium.plugins import Fullscreen, HeatMap, MeasureControl
 from folium.template import Template
 from folium.utilities import JsCode
 
-from lomsong._text import fold
+from lomsong._text import fold, fold_series
 from lomsong.operators import OPERATOR_IDS, display_name
 from lomsong.products.maps import assets as _mapassets
 from lomsong.products.words import STRINGS, check_language, format_date, format_number, format_share, header, text
@@ -78,6 +78,8 @@ EVIDENCE_STYLE = {
 STATE_COLOURS = {"covered": "#0072B2", "weak": "#1B0C42", "insufficient": "#999999"}
 #: Village status colours.
 VILLAGE_COLOURS = {"in_gap": "#D55E00", "weak": "#E69F00", "covered": "#0072B2", "no_data": "#999999"}
+#: Village colours by the Ministry's tiers (CV 1603), colour-blind safe (Okabe–Ito).
+CV1603_COLOURS = {"trang_song": "#D55E00", "lom_song": "#E69F00", "co_song": "#0072B2", "chua_du_du_lieu": "#999999"}
 #: Display precision: 1e-5 degree is about 1 m.
 COORDINATE_DECIMALS = 5
 #: Simplification tolerance for display, metres (UTM 48N).
@@ -410,6 +412,11 @@ def gap_features(gaps: pd.DataFrame, lang: str) -> dict[str, Any]:
         ]
         if others:
             rows.insert(2, (text(lang, "other_communes"), html.escape(", ".join(others))))
+        listed = getattr(row, "villages", None)
+        if isinstance(listed, str) and listed:
+            # "Thôn 3 (420); Bon Bu Prăng (130)": the villages' people inside this gap.
+            items = "".join(f"<li>{html.escape(item.strip())}</li>" for item in listed.split(";") if item.strip())
+            rows.insert(3, (text(lang, "gap_villages"), f"<ul class='lomsong-villages'>{items}</ul>"))
         popups.append(_table_html(rows))
     frame["popup"] = popups
     frame["label"] = [
@@ -541,26 +548,104 @@ def village_status(villages: gpd.GeoDataFrame, view_operator: str) -> pd.Series:
     return pd.Series(status, index=villages.index)
 
 
+def has_cv1603(villages: pd.DataFrame | None) -> bool:
+    """True when the villages carry the Ministry's tiers (runs since CV 1603 statuses)."""
+    return villages is not None and "status_cv1603" in villages
+
+
+def village_tier(villages: pd.DataFrame, view_operator: str) -> pd.Series:
+    """Return each village's CV 1603 tier in the view (``status_cv1603`` or ``status_cv1603_<operator>``)."""
+    column = "status_cv1603" if view_operator == ALL_OPERATORS else f"status_cv1603_{view_operator}"
+    if column not in villages:
+        return pd.Series("chua_du_du_lieu", index=villages.index)
+    return villages[column].astype("string").fillna("chua_du_du_lieu").astype(str)
+
+
+def _village_popup_rows(row: dict[str, Any], operators: list[str], lang: str) -> list[tuple[str, str]]:
+    """Popup rows of one village: commune, households, people, grid power, tier overall and per operator."""
+
+    def whole(value: Any) -> str:
+        return "–" if value is None or pd.isna(value) else format_number(value, lang)
+
+    power = row.get("has_grid_power")
+    power_text = "–" if power is None or pd.isna(power) else text(lang, "grid_power_yes" if power else "grid_power_no")
+    rows = [
+        (text(lang, "commune"), html.escape(str(row.get("commune", "")))),
+        (text(lang, "households"), whole(row.get("households"))),
+        (text(lang, "village_people"), whole(row.get("population"))),
+        (text(lang, "grid_power"), power_text),
+    ]
+    if "status_cv1603" in row:
+        rows.append((text(lang, "cv1603_status"), f"<b>{text(lang, 'cv1603_' + str(row['status_cv1603']))}</b>"))
+        for operator in operators:
+            tier = row.get(f"status_cv1603_{operator}")
+            if isinstance(tier, str) and tier:
+                rows.append((_operator_label(operator, lang), text(lang, f"cv1603_{tier}")))
+        rows.append((text(lang, "people_affected"), whole(row.get("people_affected"))))
+        rows.append((text(lang, "households_affected"), whole(row.get("households_affected"))))
+    return rows
+
+
 def village_features(villages: gpd.GeoDataFrame, view_operator: str, lang: str) -> dict[str, Any]:
-    """Return the villages as points with their status, colour and a popup."""
-    frame = villages.copy()
-    frame["status"] = village_status(frame, view_operator)
-    frame["colour"] = frame["status"].map(VILLAGE_COLOURS).fillna(VILLAGE_COLOURS["no_data"])
+    """Return the villages as points with their status, colour and a popup.
+
+    With the CV 1603 columns the colour is the village's tier in the view (trắng sóng, lõm sóng,
+    có sóng, chưa đủ dữ liệu) and the popup shows households, people, grid power, the tier for all
+    operators and per operator, and the people and households affected; older runs show the
+    centre's state.
+    """
+    frame = villages.copy().reset_index(drop=True)
     name_column = next((c for c in ("name", "village", "ten") if c in frame), None)
     names = frame[name_column].astype(str) if name_column else pd.Series("", index=frame.index)
     communes = frame["commune"].astype(str) if "commune" in frame else pd.Series("", index=frame.index)
-    status_text = [
-        text(lang, f"village_{s}") if f"village_{s}" in {"village_" + k for k in VILLAGE_COLOURS} else s
-        for s in frame["status"]
-    ]
-    frame["popup"] = [
-        _table_html([(text(lang, "commune"), html.escape(c)), (text(lang, "status"), html.escape(s))], n)
-        for n, c, s in zip(names, communes, status_text, strict=True)
-    ]
-    frame["label"] = [f"{n}: {s}" for n, s in zip(names, status_text, strict=True)]
+    frame["key"] = [f"v{i}" for i in range(len(frame))]
+    if has_cv1603(frame):
+        frame["status"] = village_tier(frame, view_operator)
+        frame["colour"] = frame["status"].map(CV1603_COLOURS).fillna(CV1603_COLOURS["chua_du_du_lieu"])
+        status_text = [text(lang, f"cv1603_{s}") for s in frame["status"]]
+        operators = [
+            c.removeprefix("status_cv1603_") for c in frame.columns if c.startswith("status_cv1603_")
+        ]
+        records = frame.drop(columns="geometry").to_dict(orient="records")
+        frame["popup"] = [
+            _table_html(_village_popup_rows(record, operators, lang), name)
+            for record, name in zip(records, names, strict=True)
+        ]  # one per village
+    else:
+        frame["status"] = village_status(frame, view_operator)
+        frame["colour"] = frame["status"].map(VILLAGE_COLOURS).fillna(VILLAGE_COLOURS["no_data"])
+        status_text = [
+            text(lang, f"village_{s}") if f"village_{s}" in {"village_" + k for k in VILLAGE_COLOURS} else s
+            for s in frame["status"]
+        ]
+        frame["popup"] = [
+            _table_html([(text(lang, "commune"), html.escape(c)), (text(lang, "status"), html.escape(s))], n)
+            for n, c, s in zip(names, communes, status_text, strict=True)
+        ]
+    # Leaflet shows a tooltip string as HTML: the village list is the user's, so its names are escaped.
+    frame["label"] = [f"{html.escape(n)}: {html.escape(s)}" for n, s in zip(names, status_text, strict=True)]
     points = frame.geometry.representative_point() if (frame.geom_type != "Point").any() else frame.geometry
     geometry = shapely.transform(np.asarray(points.values), lambda xy: np.round(xy, COORDINATE_DECIMALS))
-    return _feature_collection(frame, geometry, ["status", "colour", "popup", "label"])
+    return _feature_collection(frame, geometry, ["key", "status", "colour", "popup", "label"])
+
+
+def village_search_entries(villages: gpd.GeoDataFrame | None) -> list[list[Any]]:
+    """Return search entries for the villages: key, name, commune, folded text, bounds, ``village``.
+
+    The key matches the ``key`` property of :func:`village_features` on the same table.
+    """
+    if villages is None or not len(villages):
+        return []
+    frame = villages.reset_index(drop=True)
+    names = frame["name"].astype(str) if "name" in frame else pd.Series("", index=frame.index)
+    communes = frame["commune"].astype(str) if "commune" in frame else pd.Series("", index=frame.index)
+    points = frame.geometry.representative_point()
+    lat, lon = np.round(points.y.to_numpy(), 5), np.round(points.x.to_numpy(), 5)
+    folded = (fold_series(names + " " + communes)).astype(str)
+    return [
+        [f"v{i}", n, c, f, [[y - 0.004, x - 0.004], [y + 0.004, x + 0.004]], "village"]
+        for i, (n, c, f, y, x) in enumerate(zip(names, communes, folded, lat, lon, strict=True))
+    ]
 
 
 def _local_day(value: object) -> str:
@@ -786,7 +871,8 @@ def _title_html(
     denominator = f"<br><span class='lomsong-denominator' id='lomsong-denominator'>{denominator}</span>"
     return (
         f"<div class='lomsong-title' id='lomsong-title'><h1>{html.escape(heading)}</h1>"
-        f"{view} · {period_text}<br>{summary}{denominator}{extra}{synthetic}</div>"
+        f"{view} · {period_text}<br>{summary}{denominator}{_population_source_html(results, lang)}{extra}"
+        f"{synthetic}</div>"
     )
 
 
@@ -806,8 +892,19 @@ def _denominator_of(results: RunResults, view_operator: str, commune_codes: list
     return denominator_text(float(people.sum()), in_gaps, covered, unknown, lang)
 
 
+def _population_source_html(results: RunResults, lang: str) -> str:
+    """Name where the people on the map come from (``run.json`` ``population.source``)."""
+    source = (results.meta.get("population") or {}).get("source")
+    if source not in ("villages", "buildings", "raster", "even"):
+        return ""
+    return (
+        f"<br><small class='lomsong-population-source'>{text(lang, 'population_source')}: "
+        f"{text(lang, 'population_source_' + source)}</small>"
+    )
+
+
 def _legend_html(
-    lang: str, with_villages: bool, with_challenges: bool = False, with_units: bool = False
+    lang: str, with_villages: bool, with_challenges: bool = False, with_units: bool = False, *, tiers: bool = False
 ) -> str:
     parts = [f"<h4>{text(lang, 'legend_communes')}</h4>"]
     for colour, label in zip(SHARE_COLOURS, _share_labels(lang), strict=True):
@@ -840,7 +937,11 @@ def _legend_html(
             f"<div><i style='background:{style['fillColor']};border:2px solid {style['color']}'></i>"
             f"{text(lang, 'legend_challenges')}</div>"
         )
-    if with_villages:
+    if with_villages and tiers:
+        parts.append(f"<h4>{text(lang, 'legend_villages')} ({text(lang, 'cv1603_status')})</h4>")
+        for status, colour in CV1603_COLOURS.items():
+            parts.append(f"<div><i class='dot' style='background:{colour}'></i>{text(lang, 'cv1603_' + status)}</div>")
+    elif with_villages:
         parts.append(f"<h4>{text(lang, 'legend_villages')}</h4>")
         for status, colour in VILLAGE_COLOURS.items():
             parts.append(f"<div><i class='dot' style='background:{colour}'></i>{text(lang, 'village_' + status)}</div>")
@@ -1095,6 +1196,11 @@ def _add_layers(
             for row in units.itertuples()
         ] + entries
         strings = {"placeholder": text(lang, "search_placeholder_2025"), "none": text(lang, "search_none_2025")}
+    village_entries = village_search_entries(villages)
+    if village_entries:
+        entries += village_entries
+        if units is None:
+            strings["placeholder"] = text(lang, "search_villages")
     _Behaviour(names["communes"], entries, strings, names).add_to(m)
     _Legibility([names["labels"]], lang).add_to(m)
     return names
@@ -1248,7 +1354,8 @@ def province_map(
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, title)
-            + _legend_html(lang, _has_villages(results), _has_challenges(results), with_units)
+            + _legend_html(lang, _has_villages(results), _has_challenges(results), with_units,
+                           tiers=has_cv1603(results.villages))
         )
     )
     m.get_root().title = title
@@ -1335,7 +1442,8 @@ def commune_map(
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code))
-            + _legend_html(lang, _has_villages(results), _has_challenges(results), with_units)
+            + _legend_html(lang, _has_villages(results), _has_challenges(results), with_units,
+                           tiers=has_cv1603(results.villages))
         )
     )
     m.get_root().title = heading

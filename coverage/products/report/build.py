@@ -92,6 +92,8 @@ LABELS: dict[str, dict[str, str]] = {
         "n_gaps": "Số vùng lõm",
         "people_in_gaps": "Số dân trong vùng lõm",
         "villages_weak": "Thôn sóng yếu",
+        "villages_trang_song": "Thôn trắng sóng (CV 1603)",
+        "villages_lom_song": "Thôn lõm sóng (CV 1603)",
         "closed": "Vùng lõm đã xoá",
         "not_remeasured": "Vùng lõm chưa đo lại",
         "new": "Vùng lõm mới",
@@ -142,10 +144,14 @@ LABELS: dict[str, dict[str, str]] = {
             "tín hiệu dưới ngưỡng (4G RSRP {t4g} dBm, 5G {t5g} dBm, 3G RSCP {t3g} dBm, 2G RSSI {t2g} dBm) hoặc "
             "điện thoại báo mất sóng. Một ô chỉ được kết luận khi có ít nhất {min_samples} mẫu từ {min_devices} "
             "thiết bị; ô là lõm sóng khi không nhà mạng nào có sóng tốt ở đó. Các ô lõm sóng liền kề được gộp "
-            "thành vùng lõm. Số dân lấy theo Tổng điều tra dân số 2019 (TCTK), chia đều trên diện tích mỗi xã "
-            "(lưới 100 m); vì vậy số dân trong vùng lõm là ước tính. Ranh giới xã: dữ liệu censusVN2009, mã và "
+            "thành vùng lõm. {people} Ranh giới xã: dữ liệu censusVN2009, mã và "
             "tên theo danh mục đơn vị hành chính của TCTK."
         ),
+        "people_even": (
+            "Số dân lấy theo Tổng điều tra dân số 2019 (TCTK), chia đều trên diện tích mỗi xã (lưới 100 m); vì "
+            "vậy số dân trong vùng lõm là ước tính."
+        ),
+        "people_source": "Số dân: {source}; tổng mỗi xã theo quy tắc ghi trong run.json (population).",
         "units_note_title": "Ghi chú về đơn vị hành chính",
         "page": "Trang {page}",
         "yes": "Có",
@@ -207,6 +213,8 @@ LABELS: dict[str, dict[str, str]] = {
         "n_gaps": "Gaps",
         "people_in_gaps": "People in gaps",
         "villages_weak": "Villages with weak signal",
+        "villages_trang_song": "Villages without signal at the centre (CV 1603)",
+        "villages_lom_song": "Villages with a dead hamlet (CV 1603)",
         "closed": "Gaps closed",
         "not_remeasured": "Gaps not measured again",
         "new": "New gaps",
@@ -257,10 +265,14 @@ LABELS: dict[str, dict[str, str]] = {
             "measurement is weak when its signal is below the threshold (4G RSRP {t4g} dBm, 5G {t5g} dBm, 3G "
             "RSCP {t3g} dBm, 2G RSSI {t2g} dBm) or the phone had no service. A cell is decided only with at "
             "least {min_samples} samples from {min_devices} devices; it is a gap when no operator covers it. "
-            "Neighbouring gap cells form a gap area. People come from the 2019 census (GSO), spread evenly over "
-            "each commune's area (100 m grid), so the people in a gap are an estimate. Commune boundaries: "
+            "Neighbouring gap cells form a gap area. {people} Commune boundaries: "
             "censusVN2009; codes and names from the GSO administrative-unit list."
         ),
+        "people_even": (
+            "People come from the 2019 census (GSO), spread evenly over each commune's area (100 m grid), so the "
+            "people in a gap are an estimate."
+        ),
+        "people_source": "People: {source}; each commune's total by the rule recorded in run.json (population).",
         "units_note_title": "Note on administrative units",
         "page": "Page {page}",
         "yes": "Yes",
@@ -483,6 +495,11 @@ def _operator_table(run: RunResults, comparison: Comparison | None, lang: str) -
                 row["villages_weak"] = int((run.villages[column] == "weak").to_numpy(bool, na_value=False).sum())
             else:
                 row["villages_weak"] = np.nan
+            # The Ministry's two tiers (CV 1603), counted as the province reports them.
+            tier = "status_cv1603" if operator == ALL_OPERATORS else f"status_cv1603_{operator}"
+            if tier in run.villages:
+                for code in ("trang_song", "lom_song"):
+                    row[f"villages_{code}"] = int((run.villages[tier] == code).to_numpy(bool, na_value=False).sum())
         if comparison is not None:
             view = comparison.view(operator, ANY_TECHNOLOGY)
             row["closed"] = int(view["closed"])
@@ -492,6 +509,7 @@ def _operator_table(run: RunResults, comparison: Comparison | None, lang: str) -
         rows.append(row)
     frame = pd.DataFrame(rows)
     kinds = {"operator": "text", "n_gaps": "int", "people_in_gaps": "int", "villages_weak": "int"}
+    kinds |= {"villages_trang_song": "int", "villages_lom_song": "int"}
     kinds |= {"closed": "int", "not_remeasured": "int", "new": "int", "newly_covered": "int"}
     keys = list(frame.columns)
     headers = [labels[k] for k in keys]
@@ -775,7 +793,18 @@ def _method_text(run: RunResults, period: str, lang: str) -> str:
         t2g=i18n.format_number(thresholds["2G"], lang),
         min_samples=config.get("min_samples", 5),
         min_devices=config.get("min_devices", 2),
+        people=_people_text(meta, lang),
     )
+
+
+def _people_text(meta: dict, lang: str) -> str:
+    """Say where the report's people come from (``run.json`` ``population.source``; even when absent)."""
+    from lomsong.products.words import text
+
+    source = (meta.get("population") or {}).get("source", "even")
+    if source not in ("villages", "buildings", "raster"):
+        return LABELS[lang]["people_even"]
+    return LABELS[lang]["people_source"].format(source=text(lang, f"population_source_{source}"))
 
 
 def prepare_report(

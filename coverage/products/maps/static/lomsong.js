@@ -9,6 +9,17 @@ window.lomsongPage = {
         .replace(/\s+/g, ' ').trim();
     }
     function choose(entry) {
+      // entry[5] is 'village' for a village of the run's village list: open its marker's popup.
+      if (entry[5] === 'village') {
+        var villages = window.lomsong.layers.villages;
+        map.fitBounds(entry[4], {maxZoom: 15, animate: false});
+        if (!villages) { return; }
+        if (!map.hasLayer(villages)) { map.addLayer(villages); }
+        villages.eachLayer(function (layer) {
+          if (layer.feature && layer.feature.properties.key === entry[0]) { layer.openPopup(); }
+        });
+        return;
+      }
       // No animation: the popup opened next must pan clear of the title against the final view.
       map.fitBounds(entry[4], {maxZoom: 13, animate: false, paddingTopLeft: [20, 150],
                                paddingBottomRight: [290, 10]});
