@@ -512,6 +512,21 @@ def prepare_results(results: RunResults, boundaries: gpd.GeoDataFrame | None = N
         "villages": village_collection,
         **claim_collections(results, label),
     }
+    predicted = results.extras.get("predicted_gaps")
+    if predicted is not None:  # runs with a radio map
+        predicted = predicted.to_crs(4326) if predicted.crs is not None else predicted
+        predicted = predicted.sort_values(["operator", "technology", "rank"], kind="stable").reset_index(drop=True)
+        collections["predicted_gaps"] = make_collection(
+            "predicted_gaps",
+            predicted.assign(prediction=True),
+            predicted.geometry.to_numpy(),
+            predicted["gap_id"],
+            title=f"Vùng dự báo sóng yếu (dự báo, không phải số đo) / predicted weak areas{label}",
+            description="Radio map: connected predicted-weak cells without a measured state, one feature per area "
+            "and view; a prediction, never evidence. Columns as in PREDICTED_GAP_SCHEMA.",
+            synthetic=synthetic,
+            name_columns=("commune", "district"),
+        )
     return PreparedResults(
         results=results,
         collections=collections,

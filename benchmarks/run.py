@@ -36,7 +36,7 @@ PYTHON = sys.executable
 LOMSONG = str(Path(PYTHON).parent / "lomsong")
 
 
-STAGES = ("grid", "index", "aggregate", "classify", "gaps", "tables")
+STAGES = ("grid", "index", "aggregate", "classify", "gaps", "radiomap", "tables")
 
 
 def _peak_mb() -> float:
@@ -253,9 +253,9 @@ def table(results: dict) -> str:
     ]
     if results["sizes"]:
         lines += [
-            "| rows | ingest | read | grid | index | aggregate | classify | gaps | tables | exports | "
+            "| rows | ingest | read | grid | index | aggregate | classify | gaps | radiomap | tables | exports | "
             "run w/o maps | analyse() | baseline | speed-up |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     for row in results["sizes"]:
         run = row["run"]

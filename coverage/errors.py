@@ -57,6 +57,10 @@ class VillageError(LomsongError, ValueError):
     """A village list cannot be used: the message names the file, the row and the column."""
 
 
+class SiteError(LomsongError, ValueError):
+    """An operators' site list cannot be used: the message names the file, the row and the column."""
+
+
 class ReaderError(LomsongError, ValueError):
     """A file that cannot be read at all. The message names the file, the line and what was expected."""
 

@@ -8,6 +8,8 @@ Defaults and their sources:
   where voice and basic data start to fail. No-service samples count as below any threshold.
 - Speed threshold for speed-only sources (Ookla tiles): 5,000 kbit/s down.
 - Evidence rule: a cell's state is decided only with at least 5 samples from at least 2 devices.
+- Radio map: a predicted cell is ``covered`` when its coverage probability is at least 0.8,
+  ``weak`` when at most 0.2, ``uncertain`` otherwise (``[prediction] covered_p``, ``weak_p``).
 
 A TOML file may set any of these; an unknown key is an error naming the key::
 
@@ -71,6 +73,9 @@ class Config:
         this distance (m); beyond it they are "ngoài thôn".
     village_min_people : float
         People of a village a weak cell must hold to make its covered centre ``lom_song``.
+    predicted_covered_p, predicted_weak_p : float
+        Radio map: coverage probability at or above which a cell is predicted covered, at or
+        below which it is predicted weak (in between: uncertain).
     """
 
     resolution: int = 8
@@ -83,6 +88,8 @@ class Config:
     village_population_rule: str = "census"
     village_max_distance_m: float = 2000.0
     village_min_people: float = 20.0
+    predicted_covered_p: float = 0.8
+    predicted_weak_p: float = 0.2
 
     def __post_init__(self) -> None:
         if not isinstance(self.resolution, int) or not 7 <= self.resolution <= 10:
@@ -102,6 +109,11 @@ class Config:
             raise ConfigError(f"evidence.min_devices must be a positive integer, got {self.min_devices!r}")
         if not isinstance(self.speed_threshold_kbps, int | float) or self.speed_threshold_kbps <= 0:
             raise ConfigError("thresholds.speed_kbps must be a positive number")
+        if not 0 <= self.predicted_weak_p < self.predicted_covered_p <= 1:
+            raise ConfigError(
+                "prediction.weak_p and prediction.covered_p must satisfy 0 <= weak_p < covered_p <= 1, got "
+                f"{self.predicted_weak_p!r} and {self.predicted_covered_p!r}"
+            )
         if not 0 < self.covered_share <= 1:
             raise ConfigError(f"evidence.covered_share must be in (0, 1], got {self.covered_share!r}")
         for name, value in (("kernel_sigma_m", self.village_kernel_sigma_m),
@@ -139,6 +151,7 @@ _TOML_LAYOUT = {
         "max_distance_m": "village_max_distance_m",
         "min_people": "village_min_people",
     },
+    "prediction": {"covered_p": "predicted_covered_p", "weak_p": "predicted_weak_p"},
 }
 
 

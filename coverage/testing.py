@@ -184,6 +184,9 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
             summary["people_in_gaps"] > 0, operator + "-any-" + summary["commune_code"].astype(str), ""
         )
         summary["largest_gap_population"] = summary["people_in_gaps"]
+        # A run without a radio map: nobody is predicted weak, everyone unmeasured is uncertain.
+        summary["people_predicted_weak"] = 0.0
+        summary["people_uncertain"] = summary["population"] * summary["share_people_no_data"].clip(lower=0.0)
         summary_frames.append(summary)
     commune_summary = add_unit_columns(pd.concat(summary_frames, ignore_index=True), communes)
     commune_summary = commune_summary[[n for n, _ in res.COMMUNE_SUMMARY_SCHEMA]]
@@ -215,6 +218,9 @@ def make_example_run(communes: gpd.GeoDataFrame, folder: str | Path) -> RunResul
     )
 
     cell_columns = [n for n, _ in res.CELL_STATE_SCHEMA]
+    for column in res.PREDICTION_COLUMNS:  # a run without a radio map: no predictions
+        if column not in all_cells:
+            all_cells[column] = pd.NA if column == "predicted_state" else np.nan
     gaps.to_parquet(folder / res.GAPS_PARQUET, index=False)
     gpd.GeoDataFrame(all_cells[cell_columns], geometry="geometry", crs="EPSG:4326").to_parquet(
         folder / res.CELLS_PARQUET, index=False

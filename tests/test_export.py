@@ -108,6 +108,10 @@ def make_fake_analysis(communes: gpd.GeoDataFrame) -> FakeAnalysis:
         "devices_needed": np.zeros(n, int),
         "claim_state": pd.Series(pd.NA, index=cells.index, dtype="string"),
         "predicted_claim_state": pd.Series(pd.NA, index=cells.index, dtype="string"),
+        "predicted_signal_dbm": -105.0,
+        "predicted_sd_db": 6.0,
+        "p_covered": 0.8,
+        "predicted_state": "covered",
     }
     cells = cells.assign(**stats)
     cells = gpd.GeoDataFrame(
@@ -134,6 +138,8 @@ def make_fake_analysis(communes: gpd.GeoDataFrame) -> FakeAnalysis:
                 "n_gaps": 1,
                 "largest_gap_id": f"{operator}-{technology}-0001",
                 "largest_gap_population": 990.0,
+                "people_predicted_weak": 10.0,
+                "people_uncertain": 20.0,
             }
             for row in communes.iloc[:2].itertuples()
             for operator, technology in views
@@ -158,6 +164,13 @@ def make_fake_analysis(communes: gpd.GeoDataFrame) -> FakeAnalysis:
             "samples_needed": 5,
             "devices_needed": 2,
             "priority": [1, 2, 3, 4],
+            "visit_order": [2, 1, 3, 4],
+            "unit_code": "24717",
+            "unit": "Xã Đức An",
+            "p_covered": [0.5, 0.4, np.nan, 0.9],
+            "predicted_state": ["uncertain", "uncertain", None, "covered"],
+            "value": [200.0, 120.0, 100.0, 10.0],
+            "expected_people_decided": 800.0,
             "operators_to_test": "viettel;mobifone",
             "district_code": first.district_code,
         }

@@ -332,6 +332,8 @@ def analyse_partitions(
     until: pd.Timestamp | None = None,
     grid: Grid | None = None,
     claims: gpd.GeoDataFrame | None = None,
+    sites: pd.DataFrame | None = None,
+    ground_at: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Analysis:
     """Run the gap engine with indexing and per-cell aggregation on a Dask cluster.
 
@@ -363,5 +365,6 @@ def analyse_partitions(
         )
     timings["index_aggregate_dask"] = time.perf_counter() - started
     return finish_analysis(
-        grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage, claims=claims
+        grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage,
+        claims=claims, sites=sites, ground_at=ground_at,
     )

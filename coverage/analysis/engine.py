@@ -34,6 +34,15 @@ from lomsong.analysis.evidence import (
 )
 from lomsong.analysis.gaps import find_gaps
 from lomsong.analysis.grid import Grid, build_grid, cell_centres, cell_polygons, cells_to_hex
+from lomsong.analysis.radiomap import (
+    P_COVERED,
+    P_WEAK,
+    PREDICTED_STATES,
+    RadioMap,
+    metric_xy,
+    predicted_gaps,
+    province_radio_map,
+)
 from lomsong.operators import OPERATOR_IDS
 from lomsong.reference.boundaries import STORAGE_CRS
 from lomsong.reference.population import PopulationSurface, surface_record
@@ -41,6 +50,7 @@ from lomsong.reference.units import add_unit_columns
 from lomsong.settings import Config
 from lomsong.tables.measurements import conform_speed_tiles
 from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, CELL_STATE_SCHEMA, COMMUNE_SUMMARY_SCHEMA
+from lomsong.tables.sites import site_technologies
 
 CELL_STATE_COLUMNS = [name for name, _ in CELL_STATE_SCHEMA]
 COMMUNE_SUMMARY_COLUMNS = [name for name, _ in COMMUNE_SUMMARY_SCHEMA]
@@ -51,7 +61,9 @@ CAMPAIGN_SCHEMA: list[tuple[str, str]] = [
     ("commune", "its name"),
     ("district_code", "district GSO code"),
     ("district", "district name"),
-    ("priority", "order of visit within the commune: 1 = the cell with most people"),
+    ("priority", "rank within the commune by value (1 = most value; by people when there is no radio map)"),
+    ("visit_order", "order of visit within the commune: days of CELLS_PER_DAY cells by value, each day a "
+     "nearest-neighbour tour from the commune centre"),
     ("h3", "H3 cell id"),
     ("lon", "longitude of the cell centre"),
     ("lat", "latitude of the cell centre"),
@@ -63,8 +75,19 @@ CAMPAIGN_SCHEMA: list[tuple[str, str]] = [
     ("n_devices", "distinct devices so far"),
     ("samples_needed", "more samples needed with each listed operator"),
     ("devices_needed", "more devices needed with each listed operator"),
+    ("p_covered", "radio map: probability the cell is covered (all view); empty without a prediction"),
+    ("predicted_state", "radio map: covered, weak or uncertain; empty without a prediction"),
+    ("value", "people × min(p_covered, 1 − p_covered): people whose answer one visit is likely to change "
+     "(p_covered taken as 0.5 where there is no prediction)"),
+    ("expected_people_decided", "the commune's people that one team-day (its first CELLS_PER_DAY cells) brings "
+     "from no decision, measured or predicted, to a measured one"),
+    ("unit_code", "code of the 2025 unit holding that commune (empty without the 2025 mapping)"),
+    ("unit", "name of that 2025 unit"),
     ("operators_to_test", "operators without enough evidence there, ';'-joined"),
 ]
+#: Cells one team measures in a day: a cell takes about 30 min (5+ samples from 2 phones of each
+#: operator, walking the hexagon) plus travel on rural roads; 12 cells ≈ an 8-hour day.
+CELLS_PER_DAY = 12
 CAMPAIGN_COLUMNS = [name for name, _ in CAMPAIGN_SCHEMA]
 
 
@@ -107,6 +130,13 @@ class Analysis:
     population : dict or None
         Where the people come from (:func:`lomsong.reference.population.surface_record`):
         ``source``, ``parameters``, ``total`` and the per-commune check; ``run.json`` ``population``.
+    predicted_gaps : geopandas.GeoDataFrame or None
+        Radio map: connected predicted-weak cells without a measured state
+        (:data:`lomsong.tables.results.PREDICTED_GAP_COLUMNS`).
+    prediction : dict
+        Radio map method, fitted models and blocked cross-validation (``run.json`` ``prediction``).
+    sites : pandas.DataFrame or None
+        The known sites the radio map used (:data:`lomsong.tables.sites.SITE_COLUMNS`).
     """
 
     cells: gpd.GeoDataFrame
@@ -123,6 +153,9 @@ class Analysis:
     speed: pd.DataFrame | None = None
     claims: ClaimAnalysis | None = None
     population: dict | None = None
+    predicted_gaps: gpd.GeoDataFrame | None = None
+    prediction: dict = field(default_factory=dict)
+    sites: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +233,7 @@ def _cells_table(
     classification: Classification,
     weak_entries: pd.DataFrame,
     claims: ClaimAnalysis | None = None,
+    radio: RadioMap | None = None,
 ) -> gpd.GeoDataFrame:
     """One row per view × cell with statistics, state, people, evidence needed and gap id."""
     views = statistics.views
@@ -238,9 +272,29 @@ def _cells_table(
             "gap_id": gap_id.to_numpy(),
             "claim_state": pd.array(claim, dtype="string"),
             "predicted_claim_state": pd.array(predicted_claim, dtype="string"),
+            **_prediction_columns(radio, (n_views, n_cells)),
         }
     )
     return gpd.GeoDataFrame(frame, geometry=polygons[cell], crs=STORAGE_CRS)[CELL_STATE_COLUMNS]
+
+
+def _prediction_columns(radio: RadioMap | None, shape: tuple[int, int]) -> dict[str, object]:
+    """The radio map's four columns, flattened view-major like the cells table (empty without one)."""
+    if radio is None:
+        nan = np.full(shape[0] * shape[1], np.nan)
+        return {
+            "predicted_signal_dbm": nan,
+            "predicted_sd_db": nan,
+            "p_covered": nan,
+            "predicted_state": pd.array([pd.NA] * len(nan), dtype="string"),
+        }
+    names = np.asarray([*PREDICTED_STATES, None], dtype=object)  # code -1 → None
+    return {
+        "predicted_signal_dbm": radio.signal_dbm.ravel().round(2),
+        "predicted_sd_db": radio.sd_db.ravel().round(2),
+        "p_covered": radio.p_covered.ravel().round(4),
+        "predicted_state": pd.array(names[radio.state.ravel()], dtype="string"),
+    }
 
 
 def _stats_table(grid: Grid, statistics: CellStatistics) -> pd.DataFrame:
@@ -263,6 +317,7 @@ def commune_summary(
     classification: Classification,
     weak_entries: pd.DataFrame,
     communes: pd.DataFrame,
+    predicted_state: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Summarise each commune in each view (:data:`lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA`).
 
@@ -280,6 +335,9 @@ def commune_summary(
         ``view``, ``cell``, ``gap_id`` of every weak cell.
     communes : pandas.DataFrame
         Canonical commune table.
+    predicted_state : numpy.ndarray, optional
+        ``(n_views, n_cells)`` radio-map state codes; counts the people of cells without a measured
+        state that are predicted weak, and those whose prediction is uncertain or missing.
 
     Returns
     -------
@@ -305,6 +363,10 @@ def commune_summary(
             "area_with_data": np.where(classification.n_samples[view, cell] > 0, area, 0.0),
         }
     )
+    unmeasured = (state == NO_DATA) | (state == INSUFFICIENT)
+    guess = predicted_state[view, cell] if predicted_state is not None else np.full(len(view), -1)
+    long["people_predicted_weak"] = np.where(unmeasured & (guess == P_WEAK), people, 0.0)
+    long["people_uncertain"] = np.where(unmeasured & (guess != P_WEAK) & (guess != P_COVERED), people, 0.0)
     summary = long.groupby(["view", "commune_code"], as_index=False).sum()
 
     touched = weak_entries.merge(shares[["cell", "commune_code", "population"]], on="cell")
@@ -340,6 +402,8 @@ def commune_summary(
                 "n_gaps": summary["n_gaps"].fillna(0).astype("int64"),
                 "largest_gap_id": summary["largest_gap_id"].astype("string"),
                 "largest_gap_population": summary["largest_gap_population"].astype("float64"),
+                "people_predicted_weak": summary["people_predicted_weak"].to_numpy("float64"),
+                "people_uncertain": summary["people_uncertain"].to_numpy("float64"),
             }
         )
     result["_view"] = summary["view"].to_numpy()
@@ -354,11 +418,18 @@ def measurement_plan(
     classification: Classification,
     communes: pd.DataFrame,
     config: Config,
+    radio: RadioMap | None = None,
 ) -> pd.DataFrame:
-    """List the populated cells of the ``all`` view still lacking evidence, by commune.
+    """List the populated cells of the ``all`` view still lacking evidence, by commune, by value.
 
-    Each cell is listed once, under the commune holding most of its people, with a ``priority``
-    within the commune (1 = most people), and the operators still to test there.
+    Each cell is listed once, under the commune holding most of its people, with the operators
+    still to test there. Its ``value`` is people × min(p_covered, 1 − p_covered) of the all view
+    (the people whose answer one visit is likely to change; p = 0.5 without a prediction), its
+    ``priority`` the rank by value within the commune, and ``visit_order`` a route: the cells are
+    cut, by value, into days of :data:`CELLS_PER_DAY`, and each day is a nearest-neighbour tour
+    from the commune centre. ``expected_people_decided`` is, per commune, the people of the first
+    day's cells that have neither a measured nor a predicted decision today: assuming each visit
+    meets the evidence rule for every operator, that day decides them by measurement.
 
     Returns
     -------
@@ -403,11 +474,28 @@ def measurement_plan(
             "operators_to_test": to_test,
         }
     )
+    if radio is not None:
+        p_all = radio.p_covered[all_row, wanted].round(4)
+        names = np.asarray([*PREDICTED_STATES, None], dtype=object)
+        plan["p_covered"] = p_all
+        plan["predicted_state"] = names[radio.state[all_row, wanted]]
+    else:
+        p_all = np.full(len(wanted), np.nan)
+        plan["p_covered"] = p_all
+        plan["predicted_state"] = None
+    chance = np.where(np.isfinite(p_all), np.minimum(p_all, 1.0 - p_all), 0.5)
+    plan["value"] = (plan["population"] * chance).round(2)
     info = communes[["commune_code", "commune", "district_code", "district"]].astype({"commune_code": str})
     plan = plan.merge(info, on="commune_code", how="left")
-    plan = plan.sort_values(["commune_code", "population", "h3"], ascending=[True, False, True])
+    plan = plan.merge(_units_of(communes), on="commune_code", how="left")
+    plan = plan.sort_values(["commune_code", "value", "population", "h3"], ascending=[True, False, False, True])
     plan["priority"] = (plan.groupby("commune_code", dropna=False).cumcount() + 1).astype("int64")
-    plan = plan.sort_values(["district_code", "commune_code", "priority"]).reset_index(drop=True)
+    plan["visit_order"] = _visit_order(plan, communes)
+    undecided = ~plan["predicted_state"].isin(["covered", "weak"]).to_numpy()
+    first_day = (plan["priority"] <= CELLS_PER_DAY).to_numpy()
+    day_people = pd.Series(np.where(undecided & first_day, plan["population"], 0.0), index=plan.index)
+    plan["expected_people_decided"] = day_people.groupby(plan["commune_code"], dropna=False).transform("sum").round(1)
+    plan = plan.sort_values(["district_code", "commune_code", "visit_order"]).reset_index(drop=True)
     for column in (
         "commune_code",
         "commune",
@@ -418,9 +506,68 @@ def measurement_plan(
         "technology",
         "state",
         "operators_to_test",
+        "predicted_state",
+        "unit_code",
+        "unit",
     ):
         plan[column] = plan[column].astype("string")
     return plan[CAMPAIGN_COLUMNS]
+
+
+def _units_of(communes: pd.DataFrame) -> pd.DataFrame:
+    """``commune_code``, ``unit_code``, ``unit`` (2025) of each commune; empty units without the mapping."""
+    from lomsong.errors import UnitMappingError
+    from lomsong.reference.units import unit_mapping
+
+    try:
+        mapping = unit_mapping(communes)[["commune_code", "unit_code", "unit"]]
+    except UnitMappingError:
+        mapping = pd.DataFrame({"commune_code": communes["commune_code"], "unit_code": pd.NA, "unit": pd.NA})
+    return mapping.astype({"commune_code": str})
+
+
+def _commune_centres(communes: pd.DataFrame) -> pd.DataFrame:
+    """``lon``, ``lat`` of a point inside each commune (its geometry's representative point)."""
+    if "geometry" not in communes or len(communes) == 0:
+        return pd.DataFrame(columns=["lon", "lat"], dtype="float64")
+    points = gpd.GeoSeries(communes.geometry, crs=getattr(communes, "crs", None) or STORAGE_CRS)
+    points = points.to_crs(STORAGE_CRS).representative_point()
+    index = communes["commune_code"].astype(str)
+    return pd.DataFrame({"lon": points.x.to_numpy(), "lat": points.y.to_numpy()}, index=index)
+
+
+def _visit_order(plan: pd.DataFrame, communes: pd.DataFrame) -> np.ndarray:
+    """Route order within each commune: days of CELLS_PER_DAY cells by value, each a nearest-neighbour tour.
+
+    ``plan`` is sorted by commune then ``priority``. A tour is sequential by nature: the loop runs
+    over the steps of each day (each step vectorised over the day's remaining cells).
+    """
+    order = np.zeros(len(plan), dtype="int64")
+    if len(plan) == 0:
+        return order
+    xy = metric_xy(plan["lon"].to_numpy("float64"), plan["lat"].to_numpy("float64"))
+    centres = _commune_centres(communes)
+    codes = plan["commune_code"].astype(str).to_numpy(object)
+    day = (plan["priority"].to_numpy("int64") - 1) // CELLS_PER_DAY
+    group = pd.factorize(pd.Series(codes) + "#" + pd.Series(day).astype(str))[0]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    bounds = np.r_[starts, len(plan)]
+    for begin, end in zip(bounds[:-1], bounds[1:], strict=True):  # one loop step per commune × day
+        members = np.arange(begin, end)
+        code = codes[begin]
+        if code in centres.index:
+            here = metric_xy(centres.loc[[code], "lon"].to_numpy(), centres.loc[[code], "lat"].to_numpy())[0]
+        else:
+            here = xy[members].mean(axis=0)
+        left = list(members)
+        position = day[begin] * CELLS_PER_DAY
+        while left:  # at most CELLS_PER_DAY steps
+            distance = np.hypot(*(xy[left] - here).T)
+            nearest = left.pop(int(np.argmin(distance)))
+            position += 1
+            order[nearest] = position
+            here = xy[nearest]
+    return order
 
 
 def speed_by_cell(speed_tiles: pd.DataFrame, grid: Grid, config: Config) -> pd.DataFrame:
@@ -533,6 +680,8 @@ def analyse(
     grid: Grid | None = None,
     *,
     claims: gpd.GeoDataFrame | None = None,
+    sites: pd.DataFrame | None = None,
+    ground_at: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Analysis:
     """Run the gap engine.
 
@@ -560,6 +709,11 @@ def analyse(
     claims : geopandas.GeoDataFrame, optional
         Claimed coverage, one map per operator × technology (:data:`lomsong.tables.claims.CLAIM_SCHEMA`):
         compared with the measurements (``Analysis.claims`` and the cells' ``claim_state``).
+    sites : pandas.DataFrame, optional
+        Known sites (:data:`lomsong.tables.sites.SITE_COLUMNS`: an operators' list and/or
+        OpenCelliD cells) for the radio map's path-loss prior; without them the prior is constant.
+    ground_at : callable, optional
+        ``ground_at(lon, lat)`` → ground elevation (m) from a DEM: the radio map's terrain term.
 
     Returns
     -------
@@ -579,7 +733,8 @@ def analyse(
     timings["aggregate"] = time.perf_counter() - started
 
     return finish_analysis(
-        grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage, claims=claims
+        grid, samples, statistics, communes, surface, config, villages, speed_tiles, timings, stage,
+        claims=claims, sites=sites, ground_at=ground_at,
     )
 
 
@@ -596,11 +751,15 @@ def finish_analysis(
     stage: Callable[[str, str], float],
     *,
     claims: gpd.GeoDataFrame | None = None,
+    sites: pd.DataFrame | None = None,
+    ground_at: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Analysis:
     """Classify, find gaps and build the tables from per view × cell statistics (both engines).
 
     ``samples`` and the memberships of ``statistics`` need only hold the samples of weak cells
     (what the gap statistics read); ``samples.counts`` and ``samples.operators`` cover all data.
+    ``sites`` (:data:`lomsong.tables.sites.SITE_COLUMNS`) feed the radio map's path-loss prior,
+    ``ground_at`` (a DEM sampler) its terrain term.
     """
     from lomsong.analysis.villages import cell_villages, gap_villages, normalize_villages, village_status
 
@@ -631,18 +790,37 @@ def finish_analysis(
     )
     timings["gaps"] = time.perf_counter() - started
 
+    started = stage("radiomap", "Predicting the radio map (path loss + kriging) and cross-validating it")
+    radio = radio_map(grid, statistics, classification, meets_rule, samples.operators, sites, config, ground_at)
+    normalised_villages = normalize_villages(villages) if villages is not None else None
+    village_cells = (
+        grid.locate(normalised_villages["lon"].to_numpy("float64"), normalised_villages["lat"].to_numpy("float64"))
+        if normalised_villages is not None
+        else None
+    )
+    predicted = predicted_gaps(grid, views, radio, classification.state, communes, village_cells=village_cells)
+    timings["radiomap"] = time.perf_counter() - started
+
     claim_analysis = None
     if claims is not None and len(claims):
         started = stage("claims", f"Comparing {len(claims):,} claimed areas with the measurements")
+        # The radio map's states in the evidence codes the claims compare with (reported apart, never evidence).
+        guess = np.where(radio.state == P_COVERED, COVERED, np.where(radio.state == P_WEAK, WEAK, -1)).astype("int8")
         claim_analysis = analyse_claims(
-            claims, grid, statistics, measured_state=classification.state, samples=samples, communes=communes
+            claims,
+            grid,
+            statistics,
+            measured_state=classification.state,
+            samples=samples,
+            communes=communes,
+            predicted_state=guess,
         )
         timings["claims"] = time.perf_counter() - started
 
     started = stage("tables", "Building cell, commune and measurement-plan tables")
-    cells = _cells_table(grid, statistics, classification, weak_entries, claim_analysis)
-    summary = commune_summary(grid, statistics.views, classification, weak_entries, communes)
-    campaign = measurement_plan(grid, statistics.views, samples.operators, classification, communes, config)
+    cells = _cells_table(grid, statistics, classification, weak_entries, claim_analysis, radio)
+    summary = commune_summary(grid, statistics.views, classification, weak_entries, communes, radio.state)
+    campaign = measurement_plan(grid, statistics.views, samples.operators, classification, communes, config, radio)
     timings["tables"] = time.perf_counter() - started
 
     village_table = None
@@ -667,6 +845,7 @@ def finish_analysis(
         counts["claim_views"] = int(len(claim_analysis.views))
         counts["challenges"] = int(len(claim_analysis.challenges))
         counts["people_in_challenges"] = float(claim_analysis.challenges["population"].sum())
+    counts.update(_prediction_counts(grid, statistics.views, classification, radio, predicted))
     return Analysis(
         cells=cells,
         gaps=gaps,
@@ -682,4 +861,69 @@ def finish_analysis(
         speed=speed,
         claims=claim_analysis,
         population=surface_record(surface, communes),
+        predicted_gaps=predicted,
+        prediction=radio.meta,
+        sites=sites,
     )
+
+
+def radio_map(
+    grid: Grid,
+    statistics: CellStatistics,
+    classification: Classification,
+    meets_rule: np.ndarray,
+    operators: list[str],
+    sites: pd.DataFrame | None,
+    config: Config,
+    ground_at: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> RadioMap:
+    """Predict every view × cell (:func:`lomsong.analysis.radiomap.province_radio_map`) from the statistics.
+
+    ``ground_at(lon, lat)`` (optional) returns the ground elevation in metres (a DEM): it adds the
+    effective-height terrain term to the path-loss prior.
+    """
+    shape = classification.state.shape
+    table = statistics.table
+    view, cell = table["view"].to_numpy(), table["cell"].to_numpy()
+    median = np.full(shape, np.nan)
+    median[view, cell] = table["median_signal_dbm"].to_numpy("float64", na_value=np.nan)
+    share = np.full(shape, np.nan)
+    share[view, cell] = table["no_service_share"].to_numpy("float64", na_value=np.nan)
+    lon, lat = cell_centres(grid.cells)
+    long_sites = site_technologies(sites) if sites is not None else None
+    cell_ground = None
+    if ground_at is not None and long_sites is not None and len(long_sites):
+        cell_ground = np.asarray(ground_at(lon, lat), dtype="float64")
+        site_lon, site_lat = long_sites["lon"].to_numpy("float64"), long_sites["lat"].to_numpy("float64")
+        long_sites = long_sites.assign(ground_m=np.asarray(ground_at(site_lon, site_lat), dtype="float64"))
+    return province_radio_map(
+        metric_xy(lon, lat),
+        statistics.views,
+        operators,
+        median_signal_dbm=median,
+        no_service_share=share,
+        n_samples=classification.n_samples,
+        measured_state=classification.state,
+        meets_rule=meets_rule,
+        sites=long_sites,
+        config=config,
+        cell_ground_m=cell_ground,
+    )
+
+
+def _prediction_counts(
+    grid: Grid, views: pd.DataFrame, classification: Classification, radio: RadioMap, predicted: gpd.GeoDataFrame
+) -> dict:
+    """People of the all view by measured and predicted state, for ``run.json`` counts."""
+    all_row = int(np.flatnonzero(views["kind"].to_numpy(object) == "all")[0])
+    unmeasured = np.isin(classification.state[all_row], [NO_DATA, INSUFFICIENT])
+    guess = radio.state[all_row]
+    people = grid.population
+    all_predicted = predicted[(predicted["operator"] == ALL_OPERATORS).to_numpy(bool, na_value=False)]
+    return {
+        "people_predicted_covered_all": float(people[unmeasured & (guess == P_COVERED)].sum()),
+        "people_predicted_weak_all": float(people[unmeasured & (guess == P_WEAK)].sum()),
+        "people_uncertain_all": float(people[unmeasured & (guess != P_COVERED) & (guess != P_WEAK)].sum()),
+        "predicted_gaps": int(len(predicted)),
+        "predicted_gaps_all": int(len(all_predicted)),
+    }

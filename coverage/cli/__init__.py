@@ -12,7 +12,7 @@ from lomsong.cli._app import app, console, err_console, fail
 from lomsong.errors import LomsongError
 
 #: Command modules, in the order of the data flow (their commands appear in ``--help`` this way).
-COMMAND_MODULES = ["foundation", "simulate", "ingest", "villages", "run", "maps", "report", "serve"]
+COMMAND_MODULES = ["foundation", "simulate", "ingest", "villages", "run", "plan", "maps", "report", "serve"]
 
 for _name in COMMAND_MODULES:
     import_module(f"lomsong.cli.{_name}")

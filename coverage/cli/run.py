@@ -89,6 +89,8 @@ def print_summary(summary: RunSummary) -> None:
     console.print(f"  gap lists:  {out / export.GAPS_XLSX}, {out / export.GAPS_CSV}")
     console.print(f"  GIS:        {out / export.GAPS_GPKG}, {out / export.GAPS_GEOJSON}, {out / export.GAPS_KML}")
     console.print(f"  plan:       {out / 'campaign.csv'} (where to measure next)")
+    if (out / "predicted_gaps.geojson").exists():
+        console.print(f"  predicted:  {out / 'predicted_gaps.geojson'} (radio map: predicted, not measured)")
     if export.VILLAGES_XLSX in summary.files:
         console.print(f"  villages:   {out / export.VILLAGES_XLSX}")
     if "claims.csv" in summary.files:
@@ -162,6 +164,17 @@ def run(
     buildings: Path = typer.Option(
         None, "--buildings", help="Building footprints (GeoParquet, GPKG, GeoJSON, FlatGeobuf; polygons or points)."
     ),
+    sites: Path = typer.Option(
+        None,
+        "--sites",
+        help="Operators' site list, CSV or XLSX (operator, site_id, lon, lat, technologies) for the radio map "
+        "(default with the demo data: its synthetic list).",
+    ),
+    dem: Path = typer.Option(
+        None,
+        "--dem",
+        help="DEM GeoTIFF (SRTM, Copernicus): adds a terrain term (effective antenna height) to the radio map.",
+    ),
     config: Path = typer.Option(None, "--config", help="Options in TOML (thresholds, evidence rule, resolution)."),
     resolution: int = typer.Option(None, "--resolution", help="H3 resolution, 7 to 10 (default 8)."),
     out: Path = typer.Option(None, "--out", help="Run folder (default: maps/)."),
@@ -221,6 +234,8 @@ def run(
                 claims_date=claims_date,
                 population_source=population_source,
                 buildings=buildings,
+                sites=sites,
+                dem=dem,
             )
     except LomsongError as exc:
         fail(str(exc))

@@ -202,6 +202,37 @@ def demo_villages_file(folder: str | Path | None = None) -> Path | None:
     return found[0] if found else None
 
 
+def demo_sites_file() -> Path | None:
+    """Return the bundled (synthetic) operators' site list beside the demo villages, if there is one."""
+    village = demo_villages_file()
+    if village is None:
+        return None
+    candidate = village.parent / "daknong_synthetic_sites.csv"
+    return candidate if candidate.exists() else None
+
+
+def _read_sites(
+    sites: str | Path | None, store: str | Path | bool | None, inputs: list[dict[str, Any]]
+) -> pd.DataFrame | None:
+    """The known sites for the radio map: the site list given, plus OpenCelliD cells of the store."""
+    from lomsong.tables.sites import combine_sites
+
+    site_list = None
+    if sites is not None:
+        from lomsong.readers.sites import read_sites
+
+        site_path = Path(sites)
+        site_list = read_sites(site_path)
+        inputs.append(_input_record(site_path, "sites", synthetic=is_synthetic_file(site_path), rows=len(site_list)))
+    cells = None
+    if store:
+        from lomsong.tables.store import MeasurementStore
+
+        cells = MeasurementStore(paths.store_dir() if store is True else Path(store)).read_cells()
+    combined = combine_sites(site_list, cells)
+    return combined if len(combined) else None
+
+
 def _input_record(path: Path, role: str, *, sha256: str | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "role": role,
@@ -690,6 +721,8 @@ def run_analysis(
     claims_date: str | None = None,
     population_source: str = "auto",
     buildings: str | Path | None = None,
+    sites: str | Path | None = None,
+    dem: str | Path | None = None,
 ) -> RunSummary:
     """Run the whole job and write the run folder.
 
@@ -740,6 +773,12 @@ def run_analysis(
         village layer is given (the demo's too), else the census spread evenly.
     buildings : path, optional
         Building footprints (GeoParquet, GPKG, GeoJSON, FlatGeobuf) for the ``buildings`` source.
+    sites : path, optional
+        Operators' site list (CSV/XLSX, :mod:`lomsong.readers.sites`) for the radio map, joined
+        with the store's OpenCelliD cells. Default with the bundled measurements: the synthetic
+        demo site list when present.
+    dem : path, optional
+        DEM GeoTIFF: adds the effective-antenna-height terrain term to the radio map's prior.
 
     Returns
     -------
@@ -804,6 +843,8 @@ def run_analysis(
                 read = _read_measurement_files(files, communes)
                 if villages is None and not measurement_paths:
                     villages = demo_villages_file()
+                if sites is None and not measurement_paths:
+                    sites = demo_sites_file()
             measurements = _filter_period(read.frame, since_ts, until_ts)
             inputs += read.inputs
             synthetic = read.synthetic
@@ -837,6 +878,13 @@ def run_analysis(
                                          buildings=buildings)  # fmt: skip
             if buildings is not None:
                 inputs.append(_input_record(Path(buildings), "buildings"))
+            site_table = _read_sites(sites, store, inputs)
+            ground_at = None
+            if dem is not None:
+                from lomsong.reference.dem import dem_sampler
+
+                ground_at = dem_sampler(dem)
+                inputs.append(_input_record(Path(dem), "dem"))
             if isinstance(config, str | Path):
                 inputs.append(_input_record(Path(config), "config"))
             stages.note(f"{len(measurements):,} measurements from {len(read.inputs)} source(s)")
@@ -856,6 +904,8 @@ def run_analysis(
             stages.note(f"province grid {'loaded' if grid_cached else 'built'} ({len(grid.cells):,} cells)")
             shared = {"villages": village_table, "speed_tiles": read.speed_tiles, "progress": stages.note, "grid": grid}
             shared["claims"] = claim_read.frame
+            shared["sites"] = site_table
+            shared["ground_at"] = ground_at
             if engine == "dask":
                 from lomsong.analysis.dask_engine import analyse_partitions
 
@@ -890,6 +940,7 @@ def run_analysis(
             "counts": {"measurements": n_measurements, **analysis.counts},
             # Every headline figure with its denominator: in gaps, covered, without evidence.
             "headline": results.headline_figures(analysis.counts),
+            "prediction": analysis.prediction,
             "versions": library_versions(),
             "timings": {
                 **stages.timings,

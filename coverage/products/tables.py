@@ -100,6 +100,13 @@ RUN_JSON_SCHEMA: list[tuple[str, str]] = [
         "the headline with its denominator: population (people in the province's cells), people_in_gaps, "
         "people_covered, people_without_evidence (the three add up to population) and each one's share",
     ),
+    (
+        "prediction",
+        "radio map: method, decision probabilities, fitted model per operator/technology (path-loss intercept "
+        "and slope, variogram), and validation per operator/technology: spatially blocked (5 km, 5 folds) "
+        "rmse_db, bias_db, interval80_coverage, accuracy, decided_share, n_cells for the model and the "
+        "path_loss and nearest_cell baselines",
+    ),
     ("versions", "Python, lomsong, GDAL and the main libraries"),
     (
         "timings",
@@ -352,6 +359,46 @@ def write_gaps_geojson(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool
             "WRITE_BBOX": "YES",
             "DESCRIPTION": description,
         },
+    )
+    return path
+
+
+def write_predicted_gaps_geojson(gaps: gpd.GeoDataFrame, path: str | Path, synthetic: bool = False) -> Path:
+    """Write the radio map's predicted gaps as RFC 7946 GeoJSON (see :func:`write_gaps_geojson`).
+
+    Every feature has ``prediction: true``: these areas are predicted, not measured.
+
+    Parameters
+    ----------
+    gaps : geopandas.GeoDataFrame
+        Predicted gaps (:data:`lomsong.tables.results.PREDICTED_GAP_SCHEMA`).
+    path : str or Path
+        Target file.
+    synthetic : bool
+        Put the synthetic-data note in the collection's ``description`` member.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    gaps = gaps if gaps.crs is not None else gaps.set_crs(STORAGE_CRS)
+    attributes = tidy_table(gaps.to_crs(STORAGE_CRS), [c for c in results.PREDICTED_GAP_COLUMNS if c != "geometry"])
+    attributes["population"] = gaps["population"].to_numpy("float64") if len(gaps) else attributes["population"]
+    attributes["prediction"] = True
+    frame = gpd.GeoDataFrame(attributes, geometry=gaps.to_crs(STORAGE_CRS).geometry.values, crs=STORAGE_CRS)
+    description = (
+        "Vùng dự báo sóng yếu (bản đồ dự báo, không phải số đo), tỉnh Đắk Nông (lomsong). "
+        "Predicted weak-signal areas: a prediction, not measurements."
+    )
+    if synthetic:
+        description = f"{SYNTHETIC_NOTE_VI} {SYNTHETIC_NOTE_EN} {description}"
+    pyogrio.write_dataframe(
+        frame,
+        path,
+        driver="GeoJSON",
+        layer="predicted_gaps",
+        layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "6", "WRITE_BBOX": "YES", "DESCRIPTION": description},
     )
     return path
 
@@ -963,6 +1010,13 @@ def write_products(
         ),
     ]
     steps += _claim_steps(analysis, synthetic)
+    sites = getattr(analysis, "sites", None)
+    if sites is not None and len(sites):
+        steps.append((results.SITES_PARQUET, lambda p: sites.to_parquet(p, index=False)))
+    predicted = getattr(analysis, "predicted_gaps", None)
+    if predicted is not None:
+        steps.append((results.PREDICTED_GAPS_PARQUET, lambda p: write_geoparquet(predicted, p)))
+        steps.append((results.PREDICTED_GAPS_GEOJSON, lambda p: write_predicted_gaps_geojson(predicted, p, synthetic)))
     if villages is not None:
         steps.append((results.VILLAGES_PARQUET, lambda p: write_geoparquet(villages, p)))
         population = getattr(analysis, "population", None)
@@ -1131,6 +1185,13 @@ def outputs_markdown() -> str:
             "only with a village layer: the provincial list (STT, Huyện, Xã, Thôn/Bon, Số hộ, "
             "Điện lưới, status per operator, no-operator flag)",
         ),
+        (
+            f"`{results.PREDICTED_GAPS_GEOJSON}`",
+            "radio map: connected predicted-weak cells that have no measured state, per view (RFC 7946; "
+            "every feature has `prediction: true`). A prediction, never evidence: `gaps.*` are unchanged",
+        ),
+        (f"`{results.PREDICTED_GAPS_PARQUET}`", "machine table of the predicted gaps (GeoParquet)"),
+        (f"`{results.SITES_PARQUET}`", "the known sites the radio map used (site list and OpenCelliD), when given"),
         (f"`{results.GAPS_PARQUET}`", "machine table of the gaps (GeoParquet, full precision)"),
         (f"`{results.CELLS_PARQUET}`", "every H3 cell × view with its state and statistics (GeoParquet)"),
         (f"`{results.COMMUNE_SUMMARY_PARQUET}`", "machine table of the commune summary (Parquet)"),
@@ -1193,6 +1254,10 @@ def outputs_markdown() -> str:
         "#### Cells (`cells.parquet`)",
         "",
         _markdown_table(cell_rows, ("column", "meaning")),
+        "",
+        "#### Predicted gaps (`predicted_gaps.geojson`, `predicted_gaps.parquet`)",
+        "",
+        _markdown_table([(f"`{n}`", m) for n, m in results.PREDICTED_GAP_SCHEMA], ("column", "meaning")),
         "",
         "#### Villages (`villages.parquet`, `villages.xlsx`)",
         "",

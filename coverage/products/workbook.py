@@ -290,6 +290,9 @@ def readable_values(frame: pd.DataFrame, lang: str = "vi") -> pd.DataFrame:
     if "evidence" in out:
         levels = {s: words.term(f"evidence_{s}", lang) for s in ("confirmed", "likely")}
         out["evidence"] = out["evidence"].astype(str).map(lambda s: levels.get(s, s))
+    if "predicted_state" in out:
+        guesses = {s: words.term(f"predicted_{s}", lang) for s in ("covered", "weak", "uncertain")}
+        out["predicted_state"] = out["predicted_state"].astype("string").map(guesses.get, na_action="ignore")
     if "operators_to_test" in out:
         out["operators_to_test"] = (
             out["operators_to_test"]

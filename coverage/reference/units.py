@@ -144,7 +144,8 @@ def summarise_units(
         One row per unit and view: ``unit_code, unit, operator, technology, n_old_communes,
         old_communes`` (names, ';'-joined), ``population, people_in_gaps, share_people_covered,
         share_people_no_data, share_area_with_data, n_gaps, largest_gap_id,
-        largest_gap_population``. Population is conserved: each unit's population is the sum of
+        largest_gap_population`` (and ``people_predicted_weak``, ``people_uncertain`` when the
+        summary has the radio map's columns). Population is conserved: each unit's population is the sum of
         its old communes'.
     """
     view = ["operator", "technology"]
@@ -172,6 +173,9 @@ def summarise_units(
     units["share_people_no_data"] = _weighted(table, "share_people_no_data", "population", by)
     units["share_area_with_data"] = _weighted(table, "share_area_with_data", "_area", by)
     units["n_gaps"] = grouped["n_gaps"].sum()
+    for predicted in ("people_predicted_weak", "people_uncertain"):  # radio map: people add up
+        if predicted in table:
+            units[predicted] = grouped[predicted].sum()
     units["largest_gap_id"] = pd.NA
     units["largest_gap_population"] = 0.0
     if gaps is not None and len(gaps):

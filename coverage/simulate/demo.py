@@ -1584,8 +1584,16 @@ def write_villages(villages: gpd.GeoDataFrame, path: str | Path) -> Path:
 
 
 def write_sites(sites: pd.DataFrame, path: str | Path) -> Path:
-    """Write the synthetic sites (the simulator's ground truth) as CSV, atomically."""
+    """Write the synthetic sites (the simulator's ground truth) as CSV, atomically.
+
+    Besides the simulator's own columns it has ``technologies`` (``2G;4G``), so the file is also an
+    operators' site list that ``lomsong run --sites`` reads (:mod:`lomsong.readers.sites`).
+    """
     frame = sites.copy()
+    flags = frame[["has_2g", "has_3g", "has_4g", "has_5g"]].to_numpy(bool)
+    names = np.array(["2G;", "3G;", "4G;", "5G;"], dtype=object)
+    joined = pd.Series(np.where(flags, names, "").sum(axis=1), index=frame.index).str.rstrip(";")
+    frame.insert(4, "technologies", joined)
     for column in ("active_from", "active_until"):
         frame[column] = frame[column].dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m-%dT%H:%M:%S%z").fillna("")
     return _atomic_write(Path(path), lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))

@@ -29,6 +29,9 @@ VILLAGES_PARQUET = "villages.parquet"
 CAMPAIGN_CSV = "campaign.csv"
 CLAIMS_PARQUET = "claims.parquet"
 CHALLENGES_PARQUET = "challenges.parquet"
+PREDICTED_GAPS_PARQUET = "predicted_gaps.parquet"
+PREDICTED_GAPS_GEOJSON = "predicted_gaps.geojson"
+SITES_PARQUET = "sites.parquet"
 
 #: Views: operator ids plus ``all``; technologies plus ``any``.
 ALL_OPERATORS = "all"
@@ -74,6 +77,31 @@ GAP_SCHEMA: list[tuple[str, str]] = [
 ]
 GAP_COLUMNS = [name for name, _ in GAP_SCHEMA]
 
+#: Predicted gaps (``predicted_gaps.geojson``): connected predicted-weak cells without a measured
+#: state, one row per area and view. Predictions, never evidence: (column, meaning).
+PREDICTED_GAP_SCHEMA: list[tuple[str, str]] = [
+    ("gap_id", "stable id: predicted-<operator>-<technology>-<hash of the cells>"),
+    ("operator", "view operator"),
+    ("technology", "view technology"),
+    ("rank", "rank within the view by population, 1 = most people"),
+    ("population", "people living in the area"),
+    ("n_villages", "number of villages whose centre lies in the area"),
+    ("area_km2", "area in km² (UTM 48N)"),
+    ("n_cells", "number of H3 cells"),
+    ("mean_p_covered", "mean probability of coverage over the area's cells"),
+    ("commune_code", "GSO code of the commune holding most of the area's people"),
+    ("commune", "its name"),
+    ("district_code", "its district's GSO code"),
+    ("district", "its district"),
+    ("commune_codes", "every commune the area touches, ';'-joined, most people first"),
+    ("communes", "their names, ';'-joined"),
+    ("commune_population", "people of each of those communes inside the area, ';'-joined"),
+    ("centroid_lon", "longitude of a point inside the area"),
+    ("centroid_lat", "latitude of a point inside the area"),
+    ("geometry", "Polygon or MultiPolygon, EPSG:4326"),
+]
+PREDICTED_GAP_COLUMNS = [name for name, _ in PREDICTED_GAP_SCHEMA]
+
 #: Cells table (one row per H3 cell and view), EPSG:4326 polygons: (column, meaning).
 CELL_STATE_SCHEMA: list[tuple[str, str]] = [
     ("h3", "H3 cell id (hex string)"),
@@ -99,8 +127,14 @@ CELL_STATE_SCHEMA: list[tuple[str, str]] = [
         "under_claim or not_claimed; empty when the view's operator × technology has no claim map",
     ),
     ("predicted_claim_state", "the same from predicted states, when there are predictions (never evidence)"),
+    ("predicted_signal_dbm", "radio map: predicted median signal (dBm), a prediction, never evidence"),
+    ("predicted_sd_db", "radio map: standard deviation of that prediction (dB)"),
+    ("p_covered", "radio map: probability that the cell is covered in this view"),
+    ("predicted_state", "radio map: covered (p_covered >= 0.8), weak (<= 0.2), uncertain; empty without a model"),
     ("geometry", "the cell's hexagon, EPSG:4326"),
 ]
+#: The radio map's columns of the cells table.
+PREDICTION_COLUMNS = ["predicted_signal_dbm", "predicted_sd_db", "p_covered", "predicted_state"]
 
 #: Commune summary (one row per commune and view): (column, meaning).
 COMMUNE_SUMMARY_SCHEMA: list[tuple[str, str]] = [
@@ -120,6 +154,8 @@ COMMUNE_SUMMARY_SCHEMA: list[tuple[str, str]] = [
     ("n_gaps", "gaps of the view touching the commune"),
     ("largest_gap_id", "the gap holding most of the commune's people"),
     ("largest_gap_population", "people of the commune inside that gap"),
+    ("people_predicted_weak", "people in cells without a measured state that the radio map predicts weak"),
+    ("people_uncertain", "people in cells without a measured state whose prediction is uncertain or missing"),
 ]
 
 
@@ -237,6 +273,10 @@ def load_run(folder: str | Path) -> RunResults:
         raise RunNotFoundError(f"{folder}: no finished run here (no {RUN_JSON}); run `lomsong run`")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     villages_path = folder / VILLAGES_PARQUET
+    predicted_path = folder / PREDICTED_GAPS_PARQUET
+    extras = {"predicted_gaps": gpd.read_parquet(predicted_path)} if predicted_path.exists() else {}
+    if (folder / SITES_PARQUET).exists():
+        extras["sites"] = pd.read_parquet(folder / SITES_PARQUET)
     return RunResults(
         folder=folder,
         meta=meta,
@@ -246,4 +286,5 @@ def load_run(folder: str | Path) -> RunResults:
         villages=gpd.read_parquet(villages_path) if villages_path.exists() else None,
         claims=pd.read_parquet(folder / CLAIMS_PARQUET) if (folder / CLAIMS_PARQUET).exists() else None,
         challenges=gpd.read_parquet(folder / CHALLENGES_PARQUET) if (folder / CHALLENGES_PARQUET).exists() else None,
+        extras=extras,
     )

@@ -892,6 +892,131 @@ def _denominator_of(results: RunResults, view_operator: str, commune_codes: list
     return denominator_text(float(people.sum()), in_gaps, covered, unknown, lang)
 
 
+#: Hatching of predicted areas: a predicted gap must never look like a measured one.
+PREDICTED_COLOUR = "#252525"
+PREDICTED_STYLE = {"color": PREDICTED_COLOUR, "weight": 1.5, "dashArray": "2 4", "fillOpacity": 1.0}
+PREDICTED_LEGEND_SWATCH = (
+    f"background:repeating-linear-gradient(45deg,{PREDICTED_COLOUR} 0 2px,transparent 2px 5px);"
+    f"border:1.5px dotted {PREDICTED_COLOUR}"
+)
+
+
+def predicted_gap_features(gaps: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """Return the predicted-gap layer's GeoJSON with a popup that says it is a prediction."""
+    frame = gaps.copy()
+    popups = []
+    for row in frame.itertuples():  # one per predicted area
+        rows = [
+            ("", f"<i>{text(lang, 'predicted_note')}</i>"),
+            (text(lang, "commune"), f"<b>{html.escape(str(row.commune))}</b>"),
+            (text(lang, "district"), html.escape(str(row.district))),
+            (
+                text(lang, "affected_people"),
+                f"<b>{format_number(row.population, lang)} {text(lang, 'people_unit')}</b>",
+            ),
+            (text(lang, "villages_in_area"), format_number(row.n_villages, lang)),
+            (text(lang, "area_km2"), format_number(row.area_km2, lang, 2)),
+            (text(lang, "mean_p_covered"), format_share(row.mean_p_covered, lang)),
+            (text(lang, "gap_id"), f"<code>{html.escape(str(row.gap_id))}</code>"),
+        ]
+        popups.append(_table_html(rows))
+    frame["popup"] = popups
+    prefix = text(lang, "legend_predicted")
+    frame["label"] = [
+        f"{prefix} — {html.escape(str(c))}: {format_number(p, lang)} {text(lang, 'people_unit')}"
+        for c, p in zip(frame["commune"], frame["population"], strict=True)
+    ]
+    geometry = display_geometry(gaps.geometry, simplify_metres=0)
+    return _feature_collection(frame, geometry, ["gap_id", "commune_code", "commune", "popup", "label"])
+
+
+class _Hatch(MacroElement):
+    """An SVG hatch pattern in the map's vector pane, used as the fill of predicted areas."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+          var svg = {{ this._parent.get_name() }}.getPanes().overlayPane.querySelector('svg');
+          if (!svg || svg.querySelector('#lomsong-hatch')) { return; }
+          var ns = 'http://www.w3.org/2000/svg';
+          var defs = document.createElementNS(ns, 'defs');
+          var pattern = document.createElementNS(ns, 'pattern');
+          pattern.setAttribute('id', 'lomsong-hatch');
+          pattern.setAttribute('patternUnits', 'userSpaceOnUse');
+          pattern.setAttribute('width', '7');
+          pattern.setAttribute('height', '7');
+          pattern.setAttribute('patternTransform', 'rotate(45)');
+          var line = document.createElementNS(ns, 'rect');
+          line.setAttribute('width', '2.5');
+          line.setAttribute('height', '7');
+          line.setAttribute('fill', {{ this.colour }});
+          pattern.appendChild(line);
+          defs.appendChild(pattern);
+          svg.insertBefore(defs, svg.firstChild);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, colour: str) -> None:
+        super().__init__()
+        self._name = "LomsongHatch"
+        self.colour = json.dumps(colour)
+
+
+#: Proposed sites of ``lomsong plan`` (``<run>/plan/plan.geojson``), drawn when the plan exists.
+PLAN_COLOUR = "#1b7837"
+
+
+def _plan_features(results: RunResults, lang: str, area: Any = None) -> dict[str, Any] | None:
+    """The remedy plan's sites and coverage areas with a popup, or None when the run has no plan."""
+    path = Path(results.folder) / "plan" / "plan.geojson"
+    if not path.exists():
+        return None
+    plan = gpd.read_file(path, engine="pyogrio")
+    if area is not None:
+        plan = plan[plan.intersects(area).to_numpy(bool)]
+    if plan.empty:
+        return None
+    popups, labels = [], []
+    for row in plan.itertuples():  # one per site and area (tens)
+        rows = [
+            ("", f"<i>{text(lang, 'plan_note')}</i>"),
+            (text(lang, "plan_order"), f"<b>{int(row.order)}</b>"),
+            (text(lang, "commune"), html.escape(str(row.commune))),
+            (
+                text(lang, "plan_people"),
+                f"<b>{format_number(row.people_newly_covered, lang)} {text(lang, 'people_unit')}</b>",
+            ),
+            (text(lang, "operator"), html.escape(_operator_label(str(row.operator), lang))),
+            (text(lang, "technology"), html.escape(str(row.technology))),
+            (text(lang, "plan_candidate"), f"<code>{html.escape(str(row.candidate_id))}</code>"),
+            (text(lang, "plan_remark"), html.escape(str(row.note or ""))),
+        ]
+        popups.append(_table_html(rows))
+        labels.append(f"{int(row.order)}. {html.escape(str(row.candidate_id))}")
+    plan = plan.assign(popup=popups, label=labels)
+    return _feature_collection(plan, plan.geometry.to_numpy(), ["order", "candidate_id", "popup", "label"])
+
+
+def _predicted_gaps(results: RunResults, view_operator: str) -> gpd.GeoDataFrame | None:
+    """The run's predicted gaps of the view (any technology), or None when the run has none."""
+    predicted = results.extras.get("predicted_gaps")
+    if predicted is None:
+        return None
+    return _select(predicted, view_operator)
+
+
+def _has_predicted(results: RunResults) -> bool:
+    predicted = results.extras.get("predicted_gaps")
+    return predicted is not None and len(predicted) > 0
+
+
+def _has_plan(results: RunResults) -> bool:
+    return (Path(results.folder) / "plan" / "plan.geojson").exists()
+
+
 def _population_source_html(results: RunResults, lang: str) -> str:
     """Name where the people on the map come from (``run.json`` ``population.source``)."""
     source = (results.meta.get("population") or {}).get("source")
@@ -904,7 +1029,14 @@ def _population_source_html(results: RunResults, lang: str) -> str:
 
 
 def _legend_html(
-    lang: str, with_villages: bool, with_challenges: bool = False, with_units: bool = False, *, tiers: bool = False
+    lang: str,
+    with_villages: bool,
+    with_challenges: bool = False,
+    with_units: bool = False,
+    *,
+    tiers: bool = False,
+    with_predicted: bool = False,
+    with_plan: bool = False,
 ) -> str:
     parts = [f"<h4>{text(lang, 'legend_communes')}</h4>"]
     for colour, label in zip(SHARE_COLOURS, _share_labels(lang), strict=True):
@@ -927,6 +1059,11 @@ def _legend_html(
             f"<div><i style='background:{style['fillColor']};border:2px {border} {style['color']}'></i>"
             f"{text(lang, 'evidence_' + evidence)}</div>"
         )
+    if with_predicted:
+        parts.append(f"<h4>{text(lang, 'legend_predicted')}</h4>")
+        parts.append(f"<div><i style='{PREDICTED_LEGEND_SWATCH}'></i>{text(lang, 'legend_predicted_weak')}</div>")
+    if with_plan:
+        parts.append(f"<div><i class='dot' style='background:{PLAN_COLOUR}'></i>{text(lang, 'layer_plan')}</div>")
     parts.append(f"<h4>{text(lang, 'legend_cells')}</h4>")
     for state, colour in STATE_COLOURS.items():
         parts.append(f"<div><i style='background:{colour}'></i>{text(lang, 'state_' + state)}</div>")
@@ -1108,6 +1245,37 @@ def _add_layers(
     ).add_to(m)
     names["gaps"] = gap_layer.get_name()
     names.update(_add_challenge_layers(m, results.challenges, lang, area))
+
+    predicted = _predicted_gaps(results, view_operator)
+    if predicted is not None:
+        if area is not None:
+            predicted = predicted[predicted.intersects(area).to_numpy(bool)]
+        predicted_layer = folium.GeoJson(
+            predicted_gap_features(predicted, lang),
+            name=text(lang, "layer_predicted"),
+            style_function=lambda f: {**PREDICTED_STYLE, "className": "lomsong-predicted"},
+            on_each_feature=_POPUP_JS,
+        ).add_to(m)
+        _Hatch(PREDICTED_COLOUR).add_to(m)
+        names["predicted"] = predicted_layer.get_name()
+
+    plan = _plan_features(results, lang, area)
+    if plan is not None:
+        plan_layer = folium.GeoJson(
+            plan,
+            name=text(lang, "layer_plan"),
+            show=False,
+            marker=folium.CircleMarker(radius=7, weight=2, color="#ffffff", fill=True, fill_opacity=1.0),
+            style_function=lambda f: {
+                "color": PLAN_COLOUR,
+                "fillColor": PLAN_COLOUR,
+                "fillOpacity": 1.0 if f["geometry"]["type"] == "Point" else 0.08,
+                "weight": 2,
+                "dashArray": None if f["geometry"]["type"] == "Point" else "6 4",
+            },
+            on_each_feature=_POPUP_JS,
+        ).add_to(m)
+        names["plan"] = plan_layer.get_name()
 
     if villages is not None and len(villages):
         village_layer = folium.GeoJson(
@@ -1354,8 +1522,15 @@ def province_map(
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, title)
-            + _legend_html(lang, _has_villages(results), _has_challenges(results), with_units,
-                           tiers=has_cv1603(results.villages))
+            + _legend_html(
+                lang,
+                _has_villages(results),
+                _has_challenges(results),
+                with_units,
+                tiers=has_cv1603(results.villages),
+                with_predicted=_has_predicted(results),
+                with_plan=_has_plan(results),
+            )
         )
     )
     m.get_root().title = title
@@ -1442,8 +1617,15 @@ def commune_map(
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code))
-            + _legend_html(lang, _has_villages(results), _has_challenges(results), with_units,
-                           tiers=has_cv1603(results.villages))
+            + _legend_html(
+                lang,
+                _has_villages(results),
+                _has_challenges(results),
+                with_units,
+                tiers=has_cv1603(results.villages),
+                with_predicted=_has_predicted(results),
+                with_plan=_has_plan(results),
+            )
         )
     )
     m.get_root().title = heading
@@ -1530,7 +1712,14 @@ def unit_map(
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, heading, note + back, unit_communes=old_codes)
-            + _legend_html(lang, _has_villages(results), _has_challenges(results), True)
+            + _legend_html(
+                lang,
+                _has_villages(results),
+                _has_challenges(results),
+                True,
+                with_predicted=_has_predicted(results),
+                with_plan=_has_plan(results),
+            )
         )
     )
     m.get_root().title = html.escape(heading)  # branca writes the title unescaped
