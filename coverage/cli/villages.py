@@ -7,9 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from lomsong._text import fold_series
 from lomsong.cli._app import app, console
-from lomsong.settings import load_config
 
 
 @app.command()
@@ -21,9 +19,11 @@ def villages(
     all_communes: bool = typer.Option(False, "--all", help="List every commune, not only those that disagree."),
 ) -> None:
     """Check a village list: its communes, its people against the 2019 census, what a run would use."""
+    from lomsong._text import fold_series  # pandas: imported only when the command runs
     from lomsong.reference.boundaries import read_communes
     from lomsong.reference.population import village_surface
     from lomsong.reference.villages import locate_villages, read_villages
+    from lomsong.settings import load_config
 
     settings = load_config(config)
     communes = read_communes(boundaries)
