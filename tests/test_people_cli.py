@@ -88,7 +88,11 @@ def test_run_writes_the_provincial_list_and_gap_villages(office_run):
 
 
 def test_a_source_without_its_input_is_a_one_line_error(office_run, tmp_path):
-    completed = lomsong("run", "--population-source", "buildings", "--out", str(tmp_path / "x"), "--no-maps", "-q")
+    _, _, measurements = office_run  # measurements given, so the missing --buildings is what stops the run
+    completed = lomsong(
+        "run", "-m", str(measurements), "--population-source", "buildings", "--out", str(tmp_path / "x"), "--no-maps",
+        "-q",
+    )
     assert completed.returncode != 0
     assert "population source buildings needs --buildings FILE" in completed.stderr
     assert "Traceback" not in completed.stderr
