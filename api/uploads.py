@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lomsong._process import is_stale
 
 #: Most bytes read and dropped after the limit before the connection is given up on.
 DRAIN_CAP = 64 * 1024 * 1024
@@ -239,24 +240,9 @@ def remove_stale_uploads(folder: str | os.PathLike[str] | None = None) -> list[P
     for entry in base.glob(TEMP_PREFIX + "*"):
         rest = entry.name.removeprefix(TEMP_PREFIX)
         pid = rest.split("-", 1)[0]
-        if pid.isdigit():
-            stale = not _process_alive(int(pid))
-        else:
-            try:
-                stale = time.time() - entry.stat().st_mtime > 3600
-            except OSError:
-                continue
+        stale = is_stale(entry, pid, legacy_seconds=3600)
         if stale and entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed
 
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

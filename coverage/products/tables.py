@@ -41,6 +41,7 @@ import orjson
 import pandas as pd
 import pyogrio
 
+from lomsong._process import is_stale
 from lomsong._text import safe_cell, safe_cells
 from lomsong.analysis import engine as _analysis
 from lomsong.operators import OPERATOR_COLOURS, OPERATOR_IDS, OPERATORS, display_name
@@ -934,27 +935,14 @@ def remove_stale_staging(out: Path) -> list[Path]:
         for entry in out.parent.glob(pattern):
             rest = entry.name.split(".new-", 1)[-1] if ".new-" in entry.name else entry.name.split(".old-", 1)[-1]
             pid = rest.split("-", 1)[0]
-            if pid.isdigit() and ("-" in rest or ".old-" in entry.name):
-                stale = not _process_alive(int(pid))
-            else:
-                try:
-                    stale = time.time() - entry.stat().st_mtime > _LEGACY_STAGING_SECONDS
-                except OSError:
-                    continue
+            named_by_process = pid.isdigit() and ("-" in rest or ".old-" in entry.name)
+            stale = is_stale(entry, pid if named_by_process else "", legacy_seconds=_LEGACY_STAGING_SECONDS)
             if stale and entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
     return removed
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
 
 
 def list_files(folder: Path) -> list[str]:

@@ -48,6 +48,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from lomsong import paths
+from lomsong._process import process_alive
 from lomsong.errors import StoreError
 from lomsong.tables.claims import conform_claims, empty_claims, latest_claims
 from lomsong.tables.measurements import (
@@ -108,14 +109,6 @@ CREATE TABLE IF NOT EXISTS file_owners (
 """
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class StoredReading(Protocol):
@@ -187,7 +180,7 @@ class MeasurementStore:
                         file.unlink(missing_ok=True)
             for staging in (self.path / "staging").iterdir():
                 pid = staging.name.split("-", 1)[0]
-                if not pid.isdigit() or not _pid_alive(int(pid)):
+                if not pid.isdigit() or not process_alive(int(pid)):
                     shutil.rmtree(staging, ignore_errors=True)
             connection.execute("COMMIT")
         finally:
