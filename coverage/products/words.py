@@ -150,6 +150,12 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "devices_needed": ("Cần thêm (máy)", "Phones needed", "Số điện thoại khác cần đo thêm"),
     "operators_to_test": ("Nhà mạng cần đo", "Operators to test", "Các nhà mạng chưa đủ bằng chứng ở ô này"),
     "people_in_gaps": (TERMS["people_in_gaps"][0], TERMS["people_in_gaps"][1], "Số người sống trong các vùng lõm"),
+    "people_covered": (TERMS["people_covered"][0], TERMS["people_covered"][1], "Số người sống ở ô đo thấy có sóng"),
+    "people_no_data": (
+        TERMS["people_no_data"][0],
+        TERMS["people_no_data"][1],
+        "Số người sống ở ô chưa đủ số đo để kết luận",
+    ),
     "share_people_covered": ("Tỷ lệ dân có sóng", "Share of people covered", "Trên dân số của xã"),
     "share_people_no_data": ("Tỷ lệ dân chưa đủ số liệu", "Share of people without enough evidence", "Trên dân số"),
     "share_area_with_data": ("Tỷ lệ diện tích có số liệu", "Share of area with data", "Trên diện tích của xã"),
