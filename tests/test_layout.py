@@ -68,11 +68,7 @@ def test_library_code_does_not_print_or_read_test_hooks():
         if "cli" in path.relative_to(ROOT / "coverage").parts or path.name == "__main__.py":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        script = [
-            node
-            for node in tree.body
-            if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
-        ]
+        script = [node for node in tree.body if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)]
         allowed = {id(n) for block in script for n in ast.walk(block)}
         for node in ast.walk(tree):
             call = isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
@@ -81,3 +77,18 @@ def test_library_code_does_not_print_or_read_test_hooks():
             if isinstance(node, ast.Constant) and node.value == "LOMSONG_STORE_PAUSE":
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: test hook")
     assert not offenders, offenders
+
+
+def test_tests_mirror_the_tree_and_share_only_support_modules():
+    """``coverage/<part>/`` has its tests in ``tests/<part>/``; tests import helpers, never each other."""
+    parts = {p.name for p in (ROOT / "coverage").iterdir() if (p / "__init__.py").exists()} | {"api"}
+    folders = {p.name for p in (ROOT / "tests").iterdir() if (p / "__init__.py").exists()}
+    cross_cutting = {"support", "hostile"}
+    assert parts - folders == set(), "parts without a tests/ folder"
+    assert folders - parts - cross_cutting == set(), "tests/ folders that mirror no part"
+    assert list((ROOT / "tests").glob("test_*.py")) == [ROOT / "tests" / "test_layout.py"]
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                name = node.module.split(".")
+                assert not any(n.startswith("test_") for n in name), f"{path.name} imports {node.module}"

@@ -1,0 +1,1 @@
+"""Tests of hostile and careless input across every part."""

@@ -1,0 +1,1 @@
+"""Tests of the pure analysis: grid, aggregates, evidence, gaps, villages, comparison, claims, radio map, plan."""

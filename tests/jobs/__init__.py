@@ -1,0 +1,1 @@
+"""Tests of orchestration: ``lomsong run`` end to end."""

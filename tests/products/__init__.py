@@ -1,0 +1,1 @@
+"""Tests of what people read: table files, maps, the monthly report."""

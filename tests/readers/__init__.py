@@ -1,0 +1,1 @@
+"""Tests of reading measurements and claims in every format, and validating them."""

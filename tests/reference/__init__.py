@@ -1,0 +1,1 @@
+"""Tests of reference data: boundaries, population surfaces, villages, 2025 units."""

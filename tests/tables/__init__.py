@@ -1,0 +1,1 @@
+"""Tests of canonical tables: the store and the monthly periods."""
