@@ -314,7 +314,8 @@ def simulated_period_pair(
     import tempfile
 
     from lomsong.jobs.run import run_analysis
-    from lomsong.simulate.demo import simulate, write_generic_csv, write_villages
+    from lomsong.simulate.demo import simulate
+    from lomsong.simulate.writers import write_generic_csv, write_villages
 
     folder = Path(tempfile.mkdtemp(prefix="lomsong-periods-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)

@@ -60,8 +60,9 @@ def simulate(
     """Write SYNTHETIC measurements (generic CSV, G-NetTrack logs), a village layer and metadata."""
     from lomsong.reference.boundaries import read_communes
     from lomsong.reference.population import load_population
-    from lomsong.simulate.demo import ensure_demo_data, parse_months, write_outputs, write_sites, write_villages
+    from lomsong.simulate.demo import ensure_demo_data, parse_months
     from lomsong.simulate.demo import simulate as run_simulation
+    from lomsong.simulate.writers import write_outputs, write_sites, write_villages
 
     if demo:
         try:

@@ -28,7 +28,7 @@ from lomsong.readers._parse import (
 )
 from lomsong.readers.base import Parsed, Reader, ReaderError
 
-#: ``Cellname`` of the simulator's rows (``lomsong.simulate.demo.SYNTHETIC_CELLNAME``).
+#: ``Cellname`` of the simulator's rows (``lomsong.simulate.result.SYNTHETIC_CELLNAME``).
 SYNTHETIC_CELLNAME = "SYNTHETIC"
 #: Header fields that identify a G-NetTrack log.
 SIGNATURE = ["Timestamp", "Longitude", "Latitude", "NetworkTech", "Level"]

@@ -10,7 +10,8 @@ from lomsong.analysis.dask_engine import analyse_partitions, dask_client, distri
 from lomsong.analysis.engine import analyse
 from lomsong.analysis.grid import build_grid
 from lomsong.settings import Config
-from lomsong.simulate.demo import simulate, write_generic_csv
+from lomsong.simulate.demo import simulate
+from lomsong.simulate.writers import write_generic_csv
 
 
 @pytest.fixture(scope="module")

@@ -198,13 +198,13 @@ def simulated_run(communes, population_surface, tmp_path_factory):
     from lomsong.analysis.engine import analyse
     from lomsong.analysis.grid import build_grid
     from lomsong.settings import Config
-    from lomsong.simulate import demo
+    from lomsong.simulate import demo, writers
 
     result = demo.simulate(
         communes, population_surface, n_points=15_000, n_devices=120, n_gnettrack_devices=0, junk=False
     )
     folder = tmp_path_factory.mktemp("radiomap")
-    sites = read_sites(demo.write_sites(result.sites, folder / "daknong_synthetic_sites.csv"))
+    sites = read_sites(writers.write_sites(result.sites, folder / "daknong_synthetic_sites.csv"))
     measurements = result.canonical()
     config = Config()
     grid = build_grid(communes.reset_index(drop=True), population_surface, config.resolution)
@@ -302,13 +302,13 @@ def cli_run(simulated_run, tmp_path_factory):
     import subprocess
     import sys
 
-    from lomsong.simulate import demo
+    from lomsong.simulate import writers
 
     _, _, result = simulated_run
     folder = tmp_path_factory.mktemp("cli")
-    csv = demo.write_generic_csv(result, folder / "daknong_synthetic_measurements.csv")
-    villages = demo.write_villages(result.villages, folder / "daknong_synthetic_villages.csv")
-    sites = demo.write_sites(result.sites, folder / "daknong_synthetic_sites.csv")
+    csv = writers.write_generic_csv(result, folder / "daknong_synthetic_measurements.csv")
+    villages = writers.write_villages(result.villages, folder / "daknong_synthetic_villages.csv")
+    sites = writers.write_sites(result.sites, folder / "daknong_synthetic_sites.csv")
     out = folder / "run"
     command = [sys.executable, "-m", "lomsong", "run", "--measurements", str(csv), "--villages", str(villages)]
     command += ["--sites", str(sites), "--out", str(out), "--no-maps", "--quiet"]

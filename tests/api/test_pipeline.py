@@ -11,7 +11,8 @@ import time
 
 import httpx
 
-from lomsong.simulate.demo import simulate, write_generic_csv
+from lomsong.simulate.demo import simulate
+from lomsong.simulate.writers import write_generic_csv
 from lomsong.tables.results import load_run
 from tests.support.api_server import running_api
 

@@ -12,6 +12,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from lomsong.simulate import demo as simulate
+from lomsong.simulate import writers
 from tests.support import ROOT
 
 
@@ -27,7 +28,7 @@ def office_run(tmp_path_factory, communes, population_surface):
     folder = tmp_path_factory.mktemp("people")
     result = simulate.simulate(communes, population_surface, n_points=3000, n_devices=40, n_gnettrack_devices=0)
     measurements = folder / "measurements"
-    simulate.write_outputs(result, measurements)
+    writers.write_outputs(result, measurements)
     book = Workbook()
     sheet = book.active
     sheet.title = "Danh sách"

@@ -99,7 +99,8 @@ def _add_key(config, *args) -> str:
 
 def test_serve_with_two_worker_processes_shares_runs_and_results(tmp_path, communes, population_surface):
     """`lomsong serve --workers 2`: a run started through one process is seen, and served, by both."""
-    from lomsong.simulate.demo import simulate, write_generic_csv
+    from lomsong.simulate.demo import simulate
+    from lomsong.simulate.writers import write_generic_csv
 
     make_example_run(reference_communes(), tmp_path / "run")
     config = tmp_path / "api.toml"

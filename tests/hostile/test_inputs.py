@@ -64,12 +64,13 @@ def test_zip_bomb_is_refused_before_gdal_expands_it(tmp_path):
 
 def test_simulated_files_say_so_inside_whatever_their_name(communes, population_surface, tmp_path):
     from lomsong.readers import gnettrack
-    from lomsong.simulate import demo
+    from lomsong.simulate import demo, writers
+    from lomsong.simulate.result import SYNTHETIC_CELLNAME
 
-    assert demo.SYNTHETIC_CELLNAME == gnettrack.SYNTHETIC_CELLNAME
+    assert SYNTHETIC_CELLNAME == gnettrack.SYNTHETIC_CELLNAME
     result = demo.simulate(communes, population_surface, n_points=600, seed=5, n_gnettrack_devices=1)
-    csv_file = demo.write_generic_csv(result, tmp_path / "daknong_synthetic.csv").rename(tmp_path / "drive.csv")
-    logs = demo.write_gnettrack(result, tmp_path)
+    csv_file = writers.write_generic_csv(result, tmp_path / "daknong_synthetic.csv").rename(tmp_path / "drive.csv")
+    logs = writers.write_gnettrack(result, tmp_path)
     renamed = logs[0].rename(tmp_path / "Yas_log_2026.txt")
     for path in (csv_file, renamed):
         assert "synthetic" not in path.name
@@ -81,11 +82,11 @@ def test_simulated_files_say_so_inside_whatever_their_name(communes, population_
 def test_a_renamed_simulated_village_layer_still_says_synthetic(communes, population_surface, tmp_path):
     from lomsong.analysis.villages import read_villages
     from lomsong.jobs.run import is_synthetic_file, table_says_synthetic
-    from lomsong.simulate import demo
+    from lomsong.simulate import demo, writers
 
     result = demo.simulate(communes, population_surface, n_points=300, seed=7, n_gnettrack_devices=0)
     for name in ("thon_bon.geojson", "thon_bon.csv"):
-        path = demo.write_villages(result.villages, tmp_path / name)
+        path = writers.write_villages(result.villages, tmp_path / name)
         assert not is_synthetic_file(path)
         assert table_says_synthetic(read_villages(path))
     real = read_villages(tmp_path / "thon_bon.csv").drop(columns="synthetic")

@@ -20,6 +20,7 @@ from lomsong.jobs.ingest import ingest_files
 from lomsong.jobs.run import run_analysis
 from lomsong.products import tables as export
 from lomsong.simulate import demo as simulate
+from lomsong.simulate import writers
 from lomsong.tables import results
 from tests.support import ROOT
 
@@ -36,8 +37,8 @@ def small_set(tmp_path_factory, communes, population_surface) -> tuple[Path, Pat
     """A small simulated measurement folder (generic CSV + G-NetTrack logs + metadata) and villages."""
     folder = tmp_path_factory.mktemp("measurements")
     result = simulate.simulate(communes, population_surface, n_points=4000, n_devices=40, n_gnettrack_devices=2)
-    simulate.write_outputs(result, folder)
-    villages = simulate.write_villages(result.villages, folder.parent / "villages" / "synthetic_villages.geojson")
+    writers.write_outputs(result, folder)
+    villages = writers.write_villages(result.villages, folder.parent / "villages" / "synthetic_villages.geojson")
     return folder, villages
 
 

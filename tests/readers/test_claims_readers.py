@@ -167,7 +167,7 @@ def test_synthetic_demo_claims_over_claim_the_under_served_communes(communes, tm
     import pandas as pd
 
     from lomsong.simulate.claims import make_claims, write_claims
-    from lomsong.simulate.demo import UNDERSERVED_COMMUNES
+    from lomsong.simulate.parameters import UNDERSERVED_COMMUNES
 
     metric = communes.to_crs(METRIC_CRS)
     centre = metric.geometry.iloc[0].representative_point()

@@ -161,7 +161,7 @@ def test_village_report_has_the_provincial_shape(analysis):
 
 
 def test_simulated_villages_keep_their_synthetic_label(communes, population_surface):
-    from lomsong.simulate.demo import make_villages
+    from lomsong.simulate.geography import make_villages
 
     villages = normalize_villages(make_villages(communes, population_surface))
     assert villages["synthetic"].all()

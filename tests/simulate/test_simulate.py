@@ -14,21 +14,17 @@ from lomsong import paths
 from lomsong.cli import app
 from lomsong.operators import OPERATORS
 from lomsong.reference.boundaries import METRIC_CRS
-from lomsong.simulate.demo import (
+from lomsong.simulate.demo import ensure_demo_data, month_start, parse_months, simulate
+from lomsong.simulate.geography import make_villages
+from lomsong.simulate.parameters import (
     GENERIC_CSV_COLUMNS,
     JUNK_RATES,
     LOCAL_TZ,
     OUTAGE_COMMUNE,
     OUTAGE_RADIUS_KM,
     UNDERSERVED_COMMUNES,
-    ensure_demo_data,
-    make_villages,
-    month_start,
-    parse_months,
-    simulate,
-    write_outputs,
-    write_villages,
 )
+from lomsong.simulate.writers import write_outputs, write_villages
 from lomsong.tables.measurements import MEASUREMENT_COLUMNS
 
 N_SMALL = 3_000
