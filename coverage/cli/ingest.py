@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from lomsong.readers import IngestReport
 
 #: The reader names of :data:`lomsong.readers.REGISTRY`, spelt out so that ``--help`` need not
-#: import the readers (pandas, pyarrow, geopandas); ``tests/test_startup.py`` keeps them equal.
+#: import the readers (pandas, pyarrow, geopandas); ``tests/cli/test_startup.py`` keeps them equal.
 FORMAT_NAMES = ("gnettrack", "opencellid", "ookla", "generic_csv")
 
 

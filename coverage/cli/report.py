@@ -57,7 +57,7 @@ def compare(
     """Show what changed between two stored periods: gaps closed (measured covered), not remeasured, new, grew."""
     from lomsong.jobs.monthly import compare_periods, comparison_dir
     from lomsong.operators import display_name
-    from lomsong.products.report.build import write_comparison
+    from lomsong.products.report.render import write_comparison
     from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY
 
     try:

@@ -1,7 +1,7 @@
 """The monthly job: compare two stored periods, report one, and make the demo's two months.
 
 Orchestration over the run job (:mod:`lomsong.jobs.run`), the comparison
-(:mod:`lomsong.analysis.compare`) and the report (:mod:`lomsong.products.report.build`).
+(:mod:`lomsong.analysis.compare`) and the report (:mod:`lomsong.products.report`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import geopandas as gpd
 
 from lomsong.analysis.compare import Comparison
 from lomsong.jobs.run import RunEvent
-from lomsong.products.report.build import ReportFiles, prepare_report, trend_table, write_comparison, write_report
+from lomsong.products.report.model import prepare_report, trend_table
+from lomsong.products.report.render import ReportFiles, write_comparison, write_report
 
 
 def compare_periods(before: str, after: str, out: str | Path | None = None) -> Comparison:

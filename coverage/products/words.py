@@ -740,7 +740,6 @@ def headers(columns: list[str] | tuple[str, ...], lang: str = "vi") -> dict[str,
     return {column: header(column, lang) for column in columns}
 
 
-
 def check_language(lang: str) -> str:
     """Return ``lang`` when supported, else raise ValueError naming the choices."""
     if lang not in STRINGS:
@@ -859,3 +858,249 @@ REASON_LABELS: dict[str, dict[str, str]] = {
 def reason_label(code: str, lang: str = "vi") -> str:
     """Return the label of an ingest reason code in ``lang`` (the code itself when it has none)."""
     return REASON_LABELS[check_language(lang)].get(code, code)
+
+
+#: The monthly report's words (headings, sentences, table headers), per language.
+REPORT_LABELS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Báo cáo vùng lõm sóng di động — tỉnh Đắk Nông",
+        "title_2025": "Báo cáo vùng lõm sóng di động — tỉnh Lâm Đồng (địa bàn tỉnh Đắk Nông cũ)",
+        "denominator": (
+            "Trong số {population} người sống trên địa bàn: {in_gaps} người ({share_in_gaps}) ở vùng lõm sóng "
+            "(đo thấy sóng yếu, không nhà mạng nào phủ), {covered} người ({share_covered}) ở nơi đo thấy có sóng, "
+            "và {unknown} người ({share_unknown}) ở nơi chưa đủ số đo để kết luận."
+        ),
+        "people_covered": "Người dân ở nơi đo thấy có sóng",
+        "people_without_evidence": "Người dân ở nơi chưa đủ số đo để kết luận",
+        "map_units": "Ranh giới đơn vị hành chính mới (2025)",
+        "subtitle": "Kỳ báo cáo: tháng {month}/{year}",
+        "subtitle_2025": "Kỳ báo cáo: tháng {month}/{year} — theo đơn vị hành chính mới (tỉnh Lâm Đồng)",
+        "generated": "Lập ngày {date} bằng công cụ lomsong",
+        "synthetic_banner": (
+            "DỮ LIỆU MÔ PHỎNG — các số đo trong báo cáo này do chương trình mô phỏng tạo ra để minh hoạ, "
+            "không phải số đo thật; không dùng các con số này cho báo cáo chính thức."
+        ),
+        "headline": "Số liệu chính",
+        "people_without_coverage": "Người dân chưa có sóng của bất kỳ nhà mạng nào",
+        "share_of_population": "{share} dân số toàn tỉnh",
+        "gaps_all": "Vùng lõm sóng (không nhà mạng nào phủ sóng)",
+        "villages_all": "Thôn, bon, buôn lõm sóng (không nhà mạng nào)",
+        "change_headline": "Thay đổi số người trong vùng lõm so với kỳ trước ({previous})",
+        "change_text": (
+            "{closed} vùng lõm đã được xoá (đo lại thấy có sóng), {not_remeasured} vùng lõm chưa được đo lại "
+            "({not_remeasured_people} người ở các ô chưa đo lại, chưa biết đã có sóng hay chưa), {new} vùng lõm "
+            "mới, {shrunk} vùng thu hẹp, {grew} vùng mở rộng; {covered} người được phủ sóng mới (chỉ tính nơi "
+            "đo lại thấy có sóng); số người trong vùng lõm {direction} {delta}."
+        ),
+        "direction_down": "giảm",
+        "direction_up": "tăng",
+        "direction_same": "không đổi",
+        "villages_change": "Thôn ra khỏi danh sách lõm sóng: {left}; thôn mới vào danh sách: {joined}.",
+        "no_previous": "Chưa có kỳ trước được lưu để so sánh.",
+        "operators_title": "Theo nhà mạng",
+        "operator": "Nhà mạng",
+        "n_gaps": "Số vùng lõm",
+        "people_in_gaps": "Số dân trong vùng lõm",
+        "villages_weak": "Thôn sóng yếu",
+        "villages_trang_song": "Thôn trắng sóng (CV 1603)",
+        "villages_lom_song": "Thôn lõm sóng (CV 1603)",
+        "closed": "Vùng lõm đã xoá",
+        "not_remeasured": "Vùng lõm chưa đo lại",
+        "new": "Vùng lõm mới",
+        "newly_covered": "Dân được phủ sóng mới",
+        "areas_title": "Theo huyện và xã",
+        "areas_title_2025": "Theo đơn vị hành chính mới (2025)",
+        "district_commune": "Huyện / Xã",
+        "unit": "Đơn vị mới",
+        "old_communes": "Gồm các xã cũ",
+        "population": "Dân số",
+        "share_in_gaps": "Tỷ lệ dân trong vùng lõm",
+        "share_covered": "Tỷ lệ dân có sóng",
+        "share_no_data": "Tỷ lệ dân chưa đủ số đo",
+        "change_people": "± so với kỳ trước",
+        "province_total": "Toàn tỉnh",
+        "top_title": "Mười vùng lõm sóng lớn nhất (không nhà mạng nào)",
+        "rank": "Hạng",
+        "where": "Vị trí",
+        "area_km2": "Diện tích (km²)",
+        "evidence": TERMS["evidence"][0],
+        "evidence_confirmed": TERMS["evidence_confirmed"][0],
+        "evidence_likely": TERMS["evidence_likely"][0],
+        "coordinates": "Toạ độ (vĩ độ, kinh độ)",
+        "status": "So với kỳ trước",
+        "status_new": "Mới",
+        "status_persisting": "Không đổi",
+        "status_shrunk": "Thu hẹp",
+        "status_grew": "Mở rộng",
+        "status_closed": "Đã xoá (đo lại có sóng)",
+        "status_not_remeasured": "Chưa đo lại",
+        "status_none": "–",
+        "trend_title": "Diễn biến qua các kỳ",
+        "trend_people": "Số dân trong vùng lõm",
+        "trend_gaps": "Số vùng lõm",
+        "trend_period": "Kỳ",
+        "map_title": "Bản đồ vùng lõm sóng toàn tỉnh",
+        "map_gaps": "Vùng lõm sóng (không nhà mạng nào)",
+        "map_closed": "Vùng lõm đã xoá so với kỳ trước",
+        "map_districts": "Ranh giới huyện",
+        "map_communes": "Ranh giới xã",
+        "closed_list": "Vùng lõm đã xoá",
+        "not_remeasured_list": "Vùng lõm chưa được đo lại (cần đo)",
+        "new_list": "Vùng lõm mới",
+        "method_title": "Nguồn dữ liệu và phương pháp",
+        "method": (
+            "Số liệu từ {n_measurements} mẫu đo sóng di động ({sources}) trong {period}. Lãnh thổ tỉnh được "
+            "chia thành ô lục giác H3 cấp {resolution} (khoảng {cell_km2} km² mỗi ô). Một mẫu đo là sóng yếu khi "
+            "tín hiệu dưới ngưỡng (4G RSRP {t4g} dBm, 5G {t5g} dBm, 3G RSCP {t3g} dBm, 2G RSSI {t2g} dBm) hoặc "
+            "điện thoại báo mất sóng. Một ô chỉ được kết luận khi có ít nhất {min_samples} mẫu từ {min_devices} "
+            "thiết bị; ô là lõm sóng khi không nhà mạng nào có sóng tốt ở đó. Các ô lõm sóng liền kề được gộp "
+            "thành vùng lõm. {people} Ranh giới xã: dữ liệu censusVN2009, mã và "
+            "tên theo danh mục đơn vị hành chính của TCTK."
+        ),
+        "people_even": (
+            "Số dân lấy theo Tổng điều tra dân số 2019 (TCTK), chia đều trên diện tích mỗi xã (lưới 100 m); vì "
+            "vậy số dân trong vùng lõm là ước tính."
+        ),
+        "people_source": "Số dân: {source}; tổng mỗi xã theo quy tắc ghi trong run.json (population).",
+        "units_note_title": "Ghi chú về đơn vị hành chính",
+        "page": "Trang {page}",
+        "yes": "Có",
+        "sheet_summary": "Tổng hợp",
+        "sheet_areas": "Theo xã",
+        "sheet_areas_2025": "Theo đơn vị 2025",
+        "sheet_top": "Vùng lõm lớn nhất",
+        "sheet_changes": "Thay đổi",
+        "sheet_villages": "Thôn thay đổi",
+        "sheet_trend": "Xu hướng",
+        "figure": "Chỉ tiêu",
+        "value": "Giá trị",
+        "village": TERMS["village"][0],
+        "commune": "Xã",
+        "district": "Huyện",
+        "change": "Thay đổi",
+        "joined": "Vào danh sách",
+        "left": "Ra khỏi danh sách",
+        "technology": "Công nghệ",
+    },
+    "en": {
+        "title": "Mobile coverage gaps — Đắk Nông province",
+        "title_2025": "Mobile coverage gaps — Lâm Đồng province (former Đắk Nông area)",
+        "denominator": (
+            "Of the {population} people living here: {in_gaps} ({share_in_gaps}) live in coverage gaps (measured "
+            "weak, no operator covers them), {covered} ({share_covered}) where coverage was measured, and "
+            "{unknown} ({share_unknown}) where there are not enough measurements to say."
+        ),
+        "people_covered": "People where coverage was measured",
+        "people_without_evidence": "People where there are not enough measurements to say",
+        "map_units": "Boundary of a new administrative unit (2025)",
+        "subtitle": "Reporting period: {year}-{month}",
+        "subtitle_2025": "Reporting period: {year}-{month} — in the new administrative units (Lâm Đồng province)",
+        "generated": "Prepared on {date} with the lomsong tool",
+        "synthetic_banner": (
+            "SIMULATED DATA (DỮ LIỆU MÔ PHỎNG) — the measurements behind this report were generated by the "
+            "simulator for illustration, not measured; do not use these figures in an official report."
+        ),
+        "headline": "Headline figures",
+        "people_without_coverage": "People without coverage from any operator",
+        "share_of_population": "{share} of the province's population",
+        "gaps_all": "Coverage gaps (no operator covers them)",
+        "villages_all": "Villages no operator covers",
+        "change_headline": "Change in people in gaps since the previous period ({previous})",
+        "change_text": (
+            "{closed} gaps closed (measured covered again), {not_remeasured} gaps not measured again "
+            "({not_remeasured_people} people in cells not measured again, unknown whether covered now), {new} new "
+            "gaps, {shrunk} shrunk, "
+            "{grew} grew; {covered} people newly covered (only where measured covered); people in gaps "
+            "{direction} {delta}."
+        ),
+        "direction_down": "down by",
+        "direction_up": "up by",
+        "direction_same": "unchanged",
+        "villages_change": "Villages that left the list: {left}; villages that joined it: {joined}.",
+        "no_previous": "No earlier period is stored to compare with.",
+        "operators_title": "Per operator",
+        "operator": "Operator",
+        "n_gaps": "Gaps",
+        "people_in_gaps": "People in gaps",
+        "villages_weak": "Villages with weak signal",
+        "villages_trang_song": "Villages without signal at the centre (CV 1603)",
+        "villages_lom_song": "Villages with a dead hamlet (CV 1603)",
+        "closed": "Gaps closed",
+        "not_remeasured": "Gaps not measured again",
+        "new": "New gaps",
+        "newly_covered": "People newly covered",
+        "areas_title": "Per district and commune",
+        "areas_title_2025": "Per new administrative unit (2025)",
+        "district_commune": "District / commune",
+        "unit": "New unit",
+        "old_communes": "Old communes",
+        "population": "Population",
+        "share_in_gaps": "Share in gaps",
+        "share_covered": "Share covered",
+        "share_no_data": "Share without enough data",
+        "change_people": "± since previous",
+        "province_total": "Province",
+        "top_title": "The ten largest gaps (no operator)",
+        "rank": "Rank",
+        "where": "Location",
+        "area_km2": "Area (km²)",
+        "evidence": TERMS["evidence"][1],
+        "evidence_confirmed": TERMS["evidence_confirmed"][1],
+        "evidence_likely": TERMS["evidence_likely"][1],
+        "coordinates": "Coordinates (lat, lon)",
+        "status": "Since previous",
+        "status_new": "New",
+        "status_persisting": "Unchanged",
+        "status_shrunk": "Shrunk",
+        "status_grew": "Grew",
+        "status_closed": "Closed (measured covered)",
+        "status_not_remeasured": "Not measured again",
+        "status_none": "–",
+        "trend_title": "Trend over the stored periods",
+        "trend_people": "People in gaps",
+        "trend_gaps": "Number of gaps",
+        "trend_period": "Period",
+        "map_title": "Coverage gaps in the province",
+        "map_gaps": "Coverage gap (no operator)",
+        "map_closed": "Gap closed since the previous period",
+        "map_districts": "District boundary",
+        "map_communes": "Commune boundary",
+        "closed_list": "Gaps closed",
+        "not_remeasured_list": "Gaps not measured again (to measure)",
+        "new_list": "New gaps",
+        "method_title": "Data sources and method",
+        "method": (
+            "Based on {n_measurements} mobile signal measurements ({sources}) in the period {period}. The "
+            "province is divided into H3 hexagons of resolution {resolution} (about {cell_km2} km² each). A "
+            "measurement is weak when its signal is below the threshold (4G RSRP {t4g} dBm, 5G {t5g} dBm, 3G "
+            "RSCP {t3g} dBm, 2G RSSI {t2g} dBm) or the phone had no service. A cell is decided only with at "
+            "least {min_samples} samples from {min_devices} devices; it is a gap when no operator covers it. "
+            "Neighbouring gap cells form a gap area. {people} Commune boundaries: "
+            "censusVN2009; codes and names from the GSO administrative-unit list."
+        ),
+        "people_even": (
+            "People come from the 2019 census (GSO), spread evenly over each commune's area (100 m grid), so the "
+            "people in a gap are an estimate."
+        ),
+        "people_source": "People: {source}; each commune's total by the rule recorded in run.json (population).",
+        "units_note_title": "Note on administrative units",
+        "page": "Page {page}",
+        "yes": "Yes",
+        "sheet_summary": "Summary",
+        "sheet_areas": "Communes",
+        "sheet_areas_2025": "Units 2025",
+        "sheet_top": "Largest gaps",
+        "sheet_changes": "Changes",
+        "sheet_villages": "Village changes",
+        "sheet_trend": "Trend",
+        "figure": "Figure",
+        "value": "Value",
+        "village": TERMS["village"][1],
+        "commune": "Commune",
+        "district": "District",
+        "change": "Change",
+        "joined": "Joined the list",
+        "left": "Left the list",
+        "technology": "Technology",
+    },
+}

@@ -847,7 +847,7 @@ def _cast_times(text: pa.Array, rows: np.ndarray, with_offset: bool) -> np.ndarr
 
     pyarrow refuses exactly the values pandas' ISO 8601 parser cannot read or hold in nanoseconds
     (month 13, hour 24, year 0026, offset +25:00 …) and gives the others the same instant
-    (``tests/test_ingest_paths.py``).
+    (``tests/readers/test_ingest_paths.py``).
     """
     subset = text.take(pa.array(rows))
     try:

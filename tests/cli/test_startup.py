@@ -16,7 +16,13 @@ from tests.support import FIXTURES
 
 #: Products and tools no command needs just to start: maps, report, simulator, cluster, API.
 HEAVY = ["folium", "branca", "jinja2", "matplotlib", "reportlab", "dask", "distributed", "fastapi", "uvicorn"]
-HEAVY += ["lomsong.simulate.demo", "lomsong.products.maps.build", "lomsong.products.report.build", "scipy"]
+HEAVY += [
+    "lomsong.simulate.demo",
+    "lomsong.products.maps.build",
+    "lomsong.products.report.model",
+    "lomsong.products.report.render",
+    "scipy",
+]
 #: What ``--help`` does not need at all: it only lists commands and options.
 DATA_LIBRARIES = ["pandas", "numpy", "pyarrow", "geopandas", "shapely", "h3", "rasterio", "pyproj"]
 

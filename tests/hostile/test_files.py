@@ -13,7 +13,8 @@ import pytest
 
 from lomsong._text import FORMULA_STARTS, safe_cell, safe_cells
 from lomsong.products import tables as export
-from lomsong.products.report.build import prepare_report, render_html, render_xlsx
+from lomsong.products.report.model import prepare_report
+from lomsong.products.report.render import render_html, render_xlsx
 from lomsong.tables import results as res
 from lomsong.testing import make_example_run
 from tests.hostile.corpus import FORMULA_NAMES, MARKUP_NAMES, rename_hostile

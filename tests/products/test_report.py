@@ -14,7 +14,7 @@ from lomsong.cli import app
 from lomsong.jobs.monthly import build_period_report
 from lomsong.operators import display_name
 from lomsong.products import words as i18n
-from lomsong.products.report.build import SYNTHETIC_MARK
+from lomsong.products.report.model import SYNTHETIC_MARK
 from lomsong.reference.units import UnitMappingError, parse_unit, summarise_units, unit_mapping
 from lomsong.tables.periods import load_period
 from lomsong.testing import simulated_period_pair

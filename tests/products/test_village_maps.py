@@ -74,7 +74,7 @@ def test_commune_page_shows_the_village_layer_by_default(village_run):
 
 
 def test_monthly_report_counts_villages_by_the_two_tiers(village_run):
-    from lomsong.products.report.build import _operator_table
+    from lomsong.products.report.model import _operator_table
 
     results, _ = village_run
     table = _operator_table(results, None, "vi")

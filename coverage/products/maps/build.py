@@ -74,7 +74,7 @@ EVIDENCE_STYLE = {
     "likely": {"color": "#54278f", "fillColor": "#bcbddc", "fillOpacity": 0.55, "weight": 1.5, "dashArray": "4 3"},
 }
 #: Cell state colours: Okabe-Ito blue, a near-black indigo (the gaps' hue family, far from every
-#: choropleth class for every colour vision: tests/test_maps.py checks it), grey.
+#: choropleth class for every colour vision: tests/products/test_maps.py checks it), grey.
 STATE_COLOURS = {"covered": "#0072B2", "weak": "#1B0C42", "insufficient": "#999999"}
 #: Village status colours.
 VILLAGE_COLOURS = {"in_gap": "#D55E00", "weak": "#E69F00", "covered": "#0072B2", "no_data": "#999999"}
