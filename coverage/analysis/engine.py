@@ -81,8 +81,8 @@ CAMPAIGN_SCHEMA: list[tuple[str, str]] = [
      "(p_covered taken as 0.5 where there is no prediction)"),
     ("expected_people_decided", "the commune's people that one team-day (its first CELLS_PER_DAY cells) brings "
      "from no decision, measured or predicted, to a measured one"),
-    ("unit_code", "code of the 2025 unit holding that commune (empty without the 2025 mapping)"),
-    ("unit", "name of that 2025 unit"),
+    ("unit_2025_code", "code of the 2025 unit holding that commune (empty without the 2025 mapping)"),
+    ("unit_2025", "name of that 2025 unit"),
     ("operators_to_test", "operators without enough evidence there, ';'-joined"),
 ]
 #: Cells one team measures in a day: a cell takes about 30 min (5+ samples from 2 phones of each
@@ -507,15 +507,15 @@ def measurement_plan(
         "state",
         "operators_to_test",
         "predicted_state",
-        "unit_code",
-        "unit",
+        "unit_2025_code",
+        "unit_2025",
     ):
         plan[column] = plan[column].astype("string")
     return plan[CAMPAIGN_COLUMNS]
 
 
 def _units_of(communes: pd.DataFrame) -> pd.DataFrame:
-    """``commune_code``, ``unit_code``, ``unit`` (2025) of each commune; empty units without the mapping."""
+    """``commune_code``, ``unit_2025_code``, ``unit_2025`` of each commune (as in the gap lists), empty if unmapped."""
     from lomsong.errors import UnitMappingError
     from lomsong.reference.units import unit_mapping
 
@@ -523,6 +523,7 @@ def _units_of(communes: pd.DataFrame) -> pd.DataFrame:
         mapping = unit_mapping(communes)[["commune_code", "unit_code", "unit"]]
     except UnitMappingError:
         mapping = pd.DataFrame({"commune_code": communes["commune_code"], "unit_code": pd.NA, "unit": pd.NA})
+    mapping = mapping.rename(columns={"unit_code": "unit_2025_code", "unit": "unit_2025"})
     return mapping.astype({"commune_code": str})
 
 
@@ -831,6 +832,8 @@ def finish_analysis(
             weak_entries=weak_entries, max_distance_m=config.village_max_distance_m,
             min_people=config.village_min_people,
         )  # fmt: skip
+        # the 2025 unit beside the 2019 commune, as in the gap lists (districts were abolished)
+        village_table = add_unit_columns(village_table, communes)
         gaps["villages"] = gap_villages(
             gaps, weak_entries, cell_villages(grid, village_table, max_distance_m=config.village_max_distance_m),
             village_table,

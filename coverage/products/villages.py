@@ -2,7 +2,7 @@
 
 Sheets, Vietnamese first:
 
-- **Danh sách thôn, bon** — one row per village: STT, Huyện, Xã, Thôn/Bon, Số hộ, Số dân, Điện
+- **Danh sách thôn, bon** — one row per village: STT, Huyện, Xã, Đơn vị mới (2025), Thôn/Bon, Số hộ, Số dân, Điện
   lưới, the CV 1603 status for all operators (Trắng sóng / Lõm sóng / Có sóng / Chưa đủ dữ
   liệu) and per operator, Số dân bị ảnh hưởng, Số hộ bị ảnh hưởng, Vùng lõm sóng (gap ids), and
   the centre's measured state per operator as before.
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lomsong.operators import display_name
+from lomsong.products.words import header as column_header
 from lomsong.products.words import text
 
 #: The Ministry's tiers, in the order the list counts them (codes of ``status_cv1603``).
@@ -74,6 +75,7 @@ def village_report(villages_status: pd.DataFrame, operators: Sequence[str], lang
             _w("vl_stt", lang): np.arange(1, len(table) + 1),
             _w("vl_district", lang): table["district"].astype("string").to_numpy(),
             _w("vl_commune", lang): table["commune"].astype("string").to_numpy(),
+            column_header("unit_2025", lang): table.get("unit_2025", missing).astype("string").to_numpy(),
             _w("vl_village", lang): table["name"].astype("string").to_numpy(),
             _w("households", lang): table["households"].astype("Int64").to_numpy(),
             _w("village_people", lang): table["population"].astype("Int64").to_numpy(),

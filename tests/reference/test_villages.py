@@ -11,9 +11,10 @@ import pytest
 from lomsong.analysis.engine import analyse
 from lomsong.errors import VillageError
 from lomsong.products.villages import village_report
+from lomsong.reference.units import unit_mapping
 from lomsong.reference.villages import normalize_villages, read_villages
 from lomsong.settings import Config
-from lomsong.testing import samples_in_cell
+from lomsong.testing import reference_communes, samples_in_cell
 
 WEAK_CELL = h3.latlng_to_cell(12.30, 107.90, 8)
 COVERED_CELL = h3.latlng_to_cell(12.00, 107.60, 8)
@@ -144,7 +145,14 @@ def test_village_status_per_operator_and_no_operator_flag(analysis, communes):
 def test_village_report_has_the_provincial_shape(analysis):
     report = village_report(analysis.villages, ["viettel", "vinaphone", "mobifone"])
     columns = list(report.columns)
-    assert columns[:8] == ["STT", "Huyện", "Xã", "Thôn/Bon", "Số hộ", "Số dân", "Điện lưới", "Tình trạng (CV 1603)"]
+    assert columns[:9] == [
+        "STT", "Huyện", "Xã", "Đơn vị mới (2025)", "Thôn/Bon", "Số hộ", "Số dân", "Điện lưới", "Tình trạng (CV 1603)"
+    ]  # fmt: skip
+    # the 2025 unit is the one the official mapping gives the village's 2019 commune
+    mapping = unit_mapping(reference_communes()).set_index("commune_code")["unit"]
+    expected_units = analysis.villages.sort_values(["district", "commune", "name"])["commune_code"].map(mapping)
+    assert report["Đơn vị mới (2025)"].tolist() == expected_units.tolist()
+    assert report["Đơn vị mới (2025)"].notna().all()
     for expected in ("Viettel (CV 1603)", "VinaPhone (VNPT) (CV 1603)", "Số dân bị ảnh hưởng", "Số hộ bị ảnh hưởng",
                      "Vùng lõm sóng", "Viettel: sóng tại trung tâm", "Không nhà mạng nào"):  # fmt: skip
         assert expected in columns
