@@ -908,11 +908,14 @@ def run_analysis(
             shared["ground_at"] = ground_at
             if engine == "dask":
                 from lomsong.analysis.dask_engine import analyse_partitions
+                from lomsong.tables.store import MeasurementStore
 
-                analysis = analyse_partitions(
-                    read.partitions, communes, surface, settings, scheduler=scheduler, since=since_ts, until=until_ts,
-                    **shared,
-                )
+                # the workers read the stored files: a broken one is named, with the repair, as locally
+                with MeasurementStore(read.inputs[0]["path"]).reading("measurements"):
+                    analysis = analyse_partitions(
+                        read.partitions, communes, surface, settings, scheduler=scheduler, since=since_ts,
+                        until=until_ts, **shared,
+                    )  # fmt: skip
             else:
                 analysis = analyse(measurements, communes, surface, settings, **shared)
             analysis.timings["grid"] = grid_seconds

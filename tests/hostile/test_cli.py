@@ -73,8 +73,10 @@ def test_ingest_of_a_folder_and_listing_a_missing_store(workspace):
     assert not (workspace / "missing").exists(), "listing does not create a store"
 
 
-@pytest.mark.parametrize("damage", [corrupt_footer, corrupt_middle])
-def test_a_corrupt_stored_file_is_named_with_its_repair(workspace, damage):
+@pytest.mark.parametrize(
+    ("damage", "engine"), [(corrupt_footer, "local"), (corrupt_middle, "local"), (corrupt_middle, "dask")]
+)
+def test_a_corrupt_stored_file_is_named_with_its_repair(workspace, damage, engine):
     added = lomsong("ingest", "rows.csv", "--store", "store", "--no-province-filter", cwd=workspace)
     assert added.returncode == 0, added.stderr
     store = MeasurementStore(workspace / "store")
@@ -82,7 +84,9 @@ def test_a_corrupt_stored_file_is_named_with_its_repair(workspace, damage):
     damage(stored)
     store_before, run_before = folder_digest(workspace / "store"), folder_digest(workspace / "maps")
     line = assert_one_line_error(
-        lomsong("run", "--store", "store", "--out", "maps", "--no-maps", cwd=workspace), stored.name, "rows.csv"
+        lomsong("run", "--store", "store", "--out", "maps", "--no-maps", "--engine", engine, cwd=workspace),
+        stored.name,
+        "rows.csv",
     )
     assert "--remove" in line and "ingest" in line
     assert folder_digest(workspace / "store") == store_before and folder_digest(workspace / "maps") == run_before
