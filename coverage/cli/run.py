@@ -88,7 +88,7 @@ def print_summary(summary: RunSummary) -> None:
         console.print(f"  map:        {out / 'index.html'}")
     console.print(f"  gap lists:  {out / export.GAPS_XLSX}, {out / export.GAPS_CSV}")
     console.print(f"  GIS:        {out / export.GAPS_GPKG}, {out / export.GAPS_GEOJSON}, {out / export.GAPS_KML}")
-    console.print(f"  plan:       {out / 'campaign.csv'} (where to measure next)")
+    console.print(f"  plan:       {out / 'campaign.xlsx'}, {out / 'campaign.csv'} (where to measure next, per unit)")
     if (out / "predicted_gaps.geojson").exists():
         console.print(f"  predicted:  {out / 'predicted_gaps.geojson'} (radio map: predicted, not measured)")
     if export.VILLAGES_XLSX in summary.files:

@@ -60,7 +60,7 @@ GAPS_KML = "gaps.kml"
 COMMUNES_CSV = "communes.csv"
 VILLAGES_XLSX = "villages.xlsx"
 
-#: Measurement plan (``campaign.csv`` and the 'Kế hoạch đo' sheet): the analysis defines it.
+#: Measurement plan (``campaign.csv`` and ``campaign.xlsx``): the analysis defines it.
 CAMPAIGN_SCHEMA: list[tuple[str, str]] = _analysis.CAMPAIGN_SCHEMA
 CAMPAIGN_COLUMNS = [name for name, _ in CAMPAIGN_SCHEMA]
 
@@ -706,9 +706,10 @@ def write_gaps_xlsx(
     """Write the gap lists as an Excel workbook fit for a meeting (:mod:`lomsong.products.workbook`).
 
     Sheets: 'Tổng hợp' (per view: gaps, people in them, people covered and without enough
-    evidence, population), one per view (the lõm-sóng view first, rows by rank), 'Kế hoạch đo'
-    (where to measure next), 'Tóm tắt xã' (the commune summary of the lõm-sóng view) and
-    'Chú giải' (each header, its machine name and its meaning).
+    evidence, population), one per view (the lõm-sóng view first, rows by rank), 'Tóm tắt xã'
+    (the commune summary of the lõm-sóng view) and 'Chú giải' (each header, its machine name and
+    its meaning). The measurement plan has its own workbook, a sheet per unit
+    (:func:`write_campaign_xlsx`).
 
     Parameters
     ----------
@@ -717,7 +718,7 @@ def write_gaps_xlsx(
     path : str or Path
         Target file.
     campaign : pandas.DataFrame, optional
-        Measurement plan.
+        Measurement plan: when given, the summary sheet points to ``campaign.xlsx``.
     communes : pandas.DataFrame, optional
         Commune summary (:data:`lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA`).
     synthetic : bool
@@ -739,15 +740,16 @@ def write_gaps_xlsx(
             words.text("vi", "summary_sheet"),
             readable_values(gap_summary(human, communes)),
             headers={"operator": words.text("vi", "view_title"), "technology": words.header("technology")},
-            intro=[words.text("vi", "denominator_note"), *_population_source_lines(population)],
+            intro=[
+                words.text("vi", "denominator_note"),
+                *_population_source_lines(population),
+                *([words.text("vi", "gaps_campaign_pointer")] if campaign is not None else []),
+            ],
         )
     ]
     for operator, technology in view_order(human):
         rows = human[(human["operator"] == operator) & (human["technology"] == technology)]
         sheets.append(Sheet(_sheet_title(operator, technology), readable_values(rows)))
-    if campaign is not None:
-        plan = tidy_table(campaign, [c for c in CAMPAIGN_COLUMNS if c in campaign.columns or c in CAMPAIGN_HEADERS_VI])
-        sheets.append(Sheet("Kế hoạch đo", readable_values(plan)))
     if communes is not None and not communes.empty:
         lom_song = communes[
             (communes["operator"].astype(str) == results.ALL_OPERATORS)
@@ -760,6 +762,29 @@ def write_gaps_xlsx(
 
         sheets += claim_sheets(claims, challenges)
     return write_workbook(sheets, path, synthetic_note=note)
+
+
+def write_campaign_xlsx(campaign: pd.DataFrame, path: str | Path, synthetic: bool = False) -> Path:
+    """Write the measurement plan for the community digital teams: a summary and one sheet per unit.
+
+    Parameters
+    ----------
+    campaign : pandas.DataFrame
+        Measurement plan (:data:`CAMPAIGN_COLUMNS`).
+    path : str or Path
+        Target file.
+    synthetic : bool
+        Put the synthetic-data note on top of every sheet.
+
+    Returns
+    -------
+    Path
+    """
+    from lomsong.products.campaign import campaign_sheets
+
+    plan = tidy_table(campaign, [c for c in CAMPAIGN_COLUMNS if c in campaign.columns or c in CAMPAIGN_HEADERS_VI])
+    sheets = campaign_sheets(plan, cells_per_day=_analysis.CELLS_PER_DAY)
+    return write_workbook(sheets, path, synthetic_note=SYNTHETIC_NOTE_VI if synthetic else "")
 
 
 def _gap_read_columns(gaps: pd.DataFrame) -> list[str]:
@@ -984,6 +1009,7 @@ def write_products(
         (results.CELLS_PARQUET, lambda p: write_geoparquet(analysis.cells, p)),
         (results.COMMUNE_SUMMARY_PARQUET, lambda p: write_geoparquet(analysis.communes, p)),
         (results.CAMPAIGN_CSV, lambda p: write_table_csv(analysis.campaign, CAMPAIGN_COLUMNS, p, synthetic)),
+        (results.CAMPAIGN_XLSX, lambda p: write_campaign_xlsx(analysis.campaign, p, synthetic)),
         (COMMUNES_CSV, lambda p: write_table_csv(analysis.communes, _commune_columns(), p, synthetic, "commune_code")),
         (GAPS_CSV, lambda p: write_gaps_csv(analysis.gaps, p, synthetic)),
         (GAPS_GEOJSON, lambda p: write_gaps_geojson(analysis.gaps, p, synthetic)),
@@ -1149,7 +1175,7 @@ def outputs_markdown() -> str:
         (
             f"`{GAPS_XLSX}`",
             "the same with Vietnamese headers: sheet 'Giải thích' (legend), a sheet per view "
-            "('Lõm sóng (mọi mạng)' first, then 'Viettel', 'Viettel 4G', …), 'Kế hoạch đo' (measurement plan), "
+            "('Lõm sóng (mọi mạng)' first, then 'Viettel', 'Viettel 4G', …), "
             "'Tóm tắt xã' (communes, lõm-sóng view)",
         ),
         (
@@ -1169,8 +1195,13 @@ def outputs_markdown() -> str:
             "measurement plan: cells where people live and evidence is missing (columns below + `synthetic`)",
         ),
         (
+            f"`{results.CAMPAIGN_XLSX}`",
+            "the same plan for the community digital teams: sheet 'Tổng hợp' (per 2025 unit: communes, cells, "
+            "team-days, people, people decided on day one) and one printable sheet per unit, rows in visit order",
+        ),
+        (
             f"`{VILLAGES_XLSX}`",
-            "only with a village layer: the provincial list (STT, Huyện, Xã, Thôn/Bon, Số hộ, "
+            "only with a village layer: the provincial list (STT, Huyện, Xã, Đơn vị mới (2025), Thôn/Bon, Số hộ, "
             "Điện lưới, status per operator, no-operator flag)",
         ),
         (
@@ -1231,7 +1262,7 @@ def outputs_markdown() -> str:
         "",
         f"`{SYNTHETIC_COLUMN[0]}` (CSV only): {SYNTHETIC_COLUMN[1]}.",
         "",
-        "#### Measurement plan (`campaign.csv`, sheet 'Kế hoạch đo')",
+        "#### Measurement plan (`campaign.csv`, `campaign.xlsx`)",
         "",
         _markdown_table(campaign_rows, header),
         "",

@@ -214,6 +214,19 @@ VI: dict[str, str] = {
     "legend_machine_name": "Tên máy (CSV, API)",
     "legend_meaning": "Ý nghĩa",
     "summary_sheet": "Tổng hợp",
+    "campaign_unit": "Đơn vị (2025)",
+    "campaign_no_unit": "Chưa rõ đơn vị",
+    "campaign_total": "Toàn tỉnh",
+    "campaign_communes": "Số xã (2019)",
+    "campaign_cells": "Số ô cần đo",
+    "campaign_team_days": "Số ngày đo của một tổ ({cells} ô/ngày)",
+    "campaign_people": "Số dân trong các ô",
+    "campaign_decided": "Số dân có kết luận sau ngày đo đầu tiên",
+    "campaign_intro": (
+        "Kế hoạch đo cho Tổ công nghệ số cộng đồng: mỗi đơn vị một trang, các ô theo thứ tự đi đo "
+        "(mỗi ngày {cells} ô, xuất phát từ trung tâm xã). Toàn bộ danh sách: campaign.csv."
+    ),
+    "gaps_campaign_pointer": "Kế hoạch đo (nơi cần đo thêm) theo từng đơn vị: campaign.xlsx.",
     "view_title": "Góc nhìn",
     "denominator_note": (
         "Mỗi con số đi kèm mẫu số: số dân trong vùng lõm, số dân có sóng và số dân chưa đủ số liệu "
@@ -363,6 +376,19 @@ EN: dict[str, str] = {
     "legend_machine_name": "Machine name (CSV, API)",
     "legend_meaning": "Meaning (Vietnamese)",
     "summary_sheet": "Summary",
+    "campaign_unit": "Unit (2025)",
+    "campaign_no_unit": "Unit unknown",
+    "campaign_total": "Province",
+    "campaign_communes": "Communes (2019)",
+    "campaign_cells": "Cells to measure",
+    "campaign_team_days": "Days for one team ({cells} cells a day)",
+    "campaign_people": "People in these cells",
+    "campaign_decided": "People decided after the first day",
+    "campaign_intro": (
+        "Measurement plan for the community digital teams: one sheet per unit, cells in the order of "
+        "the visit ({cells} a day, starting from the commune centre). The whole list: campaign.csv."
+    ),
+    "gaps_campaign_pointer": "The measurement plan (where to measure next), per unit: campaign.xlsx.",
     "view_title": "View",
     "denominator_note": (
         "Every figure with its denominator: people in gaps, covered and without enough evidence add up to "

@@ -219,10 +219,12 @@ def write_workbook(
         sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         sheet.page_setup.fitToWidth = 1
         sheet.page_setup.fitToHeight = 0
+        # intro lines and headers may carry names from the input (a unit, an operator): text, never a formula
         for line in lines:
             is_note = line == synthetic_note
-            sheet.append([text_cell(sheet, line, note_font if is_note else None, note_fill if is_note else None)])
-        sheet.append([text_cell(sheet, heads[c], header_font, header_fill, wrap) for c in columns])
+            font, fill = (note_font, note_fill) if is_note else (None, None)
+            sheet.append([text_cell(sheet, safe_cell(line), font, fill)])
+        sheet.append([text_cell(sheet, safe_cell(heads[c]), header_font, header_fill, wrap) for c in columns])
         formats = [NUMBER_FORMATS.get(kinds[c]) for c in columns]
         kind_list = [kinds[c] for c in columns]
         for values in frame.itertuples(index=False, name=None):

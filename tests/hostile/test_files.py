@@ -81,6 +81,22 @@ def test_run_workbooks_store_no_formula(hostile_run, tmp_path):
     _assert_no_formula(gaps_xlsx)
 
 
+def test_campaign_workbook_takes_hostile_unit_names_as_text_and_valid_sheet_names(communes, tmp_path):
+    from tests.support.scenes import make_fake_analysis
+
+    campaign = make_fake_analysis(communes).campaign.iloc[:1]
+    campaign = pd.concat([campaign] * 3, ignore_index=True)
+    # units whose names are formulas, or hold the characters Excel refuses in a sheet name
+    campaign["unit_2025"] = [FORMULA_NAMES[0], "Xã [A]: B/C?*\\" + "x" * 40, "Xã [A]: B/C?*\\" + "x" * 41]
+    campaign["h3"] = campaign["h3"] + campaign.index.astype(str)  # three distinct rows
+    path = export.write_campaign_xlsx(campaign, tmp_path / "campaign.xlsx")
+    texts = _assert_no_formula(path)
+    assert "'" + FORMULA_NAMES[0] in texts, "the unit's name is kept, as text"
+    names = openpyxl.load_workbook(path, read_only=True).sheetnames
+    assert len(names) == len(set(names)) == 5  # summary, three units (two cut alike), legend
+    assert not [n for n in names if set(n) & set("[]:*?/\\") or len(n) > 31]
+
+
 def test_run_csv_files_start_no_cell_with_a_formula(hostile_run, tmp_path):
     paths = [
         export.write_gaps_csv(hostile_run.gaps, tmp_path / "gaps.csv"),

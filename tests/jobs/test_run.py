@@ -196,17 +196,17 @@ def test_xlsx_files_open_with_vietnamese_headers(cli_run):
     gaps = gpd.read_parquet(out / "gaps.parquet")
     workbook = load_workbook(out / "gaps.xlsx", read_only=True)
     assert workbook.sheetnames[:2] == ["Tổng hợp", "Lõm sóng (mọi mạng)"] and workbook.sheetnames[-1] == "Chú giải"
-    assert "Kế hoạch đo" in workbook.sheetnames
     rows = list(workbook["Lõm sóng (mọi mạng)"].values)
     assert "MÔ PHỎNG" in rows[0][0]
     assert rows[1][0] == "Mã vùng lõm"
     assert len(rows) - 2 == int(((gaps["operator"] == "all") & (gaps["technology"] == "any")).sum())
-    plan = list(workbook["Kế hoạch đo"].values)
-    assert len(plan) - 2 == len(pd.read_csv(out / "campaign.csv"))
+    plan = load_workbook(out / "campaign.xlsx", read_only=True)
+    per_unit = [len(list(plan[name].values)) - 3 for name in plan.sheetnames[1:-1]]  # note, unit, header
+    assert sum(per_unit) == len(pd.read_csv(out / "campaign.csv", comment="#"))
     villages = list(load_workbook(out / "villages.xlsx", read_only=True).active.values)
     assert "MÔ PHỎNG" in villages[0][0]
     assert villages[1][0].startswith("Nguồn dân số")  # where the people come from, above the list
-    assert villages[2][:4] == ("STT", "Huyện", "Xã", "Thôn/Bon")
+    assert villages[2][:5] == ("STT", "Huyện", "Xã", "Đơn vị mới (2025)", "Thôn/Bon")
 
 
 def test_same_input_same_gap_ids_and_period_filter(tmp_path, small_set, cli_run):

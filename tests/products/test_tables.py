@@ -144,7 +144,8 @@ def test_xlsx_has_vietnamese_sheets_per_view(run_folder, fake):
     names = workbook.sheetnames
     assert names[0] == "Tổng hợp" and names[-1] == "Chú giải"
     assert names[1] == "Lõm sóng (mọi mạng)"
-    assert {"Viettel", "Viettel 4G", "Kế hoạch đo", "Tóm tắt xã"} <= set(names)
+    assert {"Viettel", "Viettel 4G", "Tóm tắt xã"} <= set(names)
+    assert "Kế hoạch đo" not in names  # the plan has its own workbook (campaign.xlsx)
     sheet = list(workbook["Lõm sóng (mọi mạng)"].values)
     assert "MÔ PHỎNG" in sheet[0][0]
     header = sheet[1]
@@ -154,10 +155,6 @@ def test_xlsx_has_vietnamese_sheets_per_view(run_folder, fake):
     assert len(rows) == len(view)
     assert {r[1] for r in rows} == {words.term("all_operators")}
     assert sum(r[4] for r in rows) == pytest.approx(view["population"].round().sum())
-    plan = list(workbook["Kế hoạch đo"].values)
-    assert plan[1][:5] == ("Mã xã (2019)", "Xã (2019)", "Mã huyện (2019)", "Huyện (2019)", "Thứ tự ưu tiên")
-    assert plan[2][-1] == "Viettel; MobiFone"
-    assert len(plan) - 2 == len(fake.campaign)
     legend = {r[1]: r[0] for r in list(workbook["Chú giải"].values)[2:]}
     # machine names live on the legend sheet, beside the one header the glossary gives them
     assert legend["evidence"] == "Mức độ tin cậy" and legend["gap_id"] == "Mã vùng lõm"
@@ -181,8 +178,9 @@ def test_workbooks_are_fit_for_a_meeting(run_folder, fake):
     longest = max(len(str(v)) for v in fake.gaps["communes"].map(lambda x: ";".join(x) if isinstance(x, list) else x))
     assert widths["Các xã liên quan"] >= min(longest, 48)
     assert all(8 <= w <= 50 for w in widths.values())
-    summary = workbook["Tổng hợp"]
-    summary_header = [c.value for c in summary[3]]
+    summary = list(workbook["Tổng hợp"].values)
+    assert "campaign.xlsx" in " ".join(str(row[0]) for row in summary[:4])  # where the plan went
+    summary_header = next(row for row in summary if row and "Số vùng lõm" in row)
     assert {"Số vùng lõm", "Số dân trong vùng lõm"} <= set(summary_header)
 
 
@@ -281,3 +279,31 @@ def test_readme_outputs_section_is_generated_from_the_schemas():
         assert f"`{name}`" in text
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert text in readme, "README outputs section is stale: run `python -m lomsong.products.tables`"
+
+
+def test_campaign_workbook_has_a_sheet_per_unit_and_every_cell_once(run_folder, fake):
+    """Teams take their unit's sheet: every planned cell is on exactly one, in the order of the visit."""
+    workbook = load_workbook(run_folder / "campaign.xlsx", read_only=True)
+    summary = list(workbook[workbook.sheetnames[0]].values)
+    assert workbook.sheetnames[0] == "Tổng hợp" and workbook.sheetnames[-1] == "Chú giải"
+    assert "MÔ PHỎNG" in summary[0][0]
+    header = summary[2]
+    assert header[:3] == ("Đơn vị (2025)", "Số xã (2019)", "Số ô cần đo")
+    units, province = summary[3:-1], summary[-1]
+    assert province[0] == "Toàn tỉnh"
+    cells = header.index("Số ô cần đo")
+    # cells and people add up: the province row is the sum of the units, and equals the plan
+    assert province[cells] == sum(row[cells] for row in units) == len(fake.campaign)
+    people = header.index("Số dân trong các ô")
+    assert province[people] == pytest.approx(fake.campaign["population"].sum(), abs=len(units))
+    listed = []
+    for unit_row, name in zip(units, workbook.sheetnames[1:-1], strict=True):
+        rows = list(workbook[name].values)
+        head = next(r for r in rows if r and r[0] == words.header("visit_order"))
+        body = rows[rows.index(head) + 1 :]
+        assert len(body) == unit_row[cells]
+        order = [head.index(words.header("visit_order")), head.index(words.header("commune_code"))]
+        keys = [(r[order[1]], r[order[0]]) for r in body]
+        assert keys == sorted(keys), "rows follow the visit, commune by commune"
+        listed += [r[head.index(words.header("h3"))] for r in body]
+    assert sorted(listed) == sorted(fake.campaign["h3"])
