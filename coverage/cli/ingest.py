@@ -24,6 +24,8 @@ FORMAT_NAMES = ("gnettrack", "opencellid", "ookla", "generic_csv")
 
 def report_table(report: IngestReport) -> Table:
     """Return a rich table of one file's ingest report (Vietnamese first, English after)."""
+    from lomsong.products.words import bilingual
+
     title = f"{Path(report.file).name} — {report.format}"
     if report.synthetic:
         title += " (dữ liệu mô phỏng / synthetic)"
@@ -45,15 +47,15 @@ def report_table(report: IngestReport) -> Table:
         table.add_section()
         for reason, count in report.rejected.items():
             examples = ", ".join(map(str, report.examples.get(reason, [])))
-            table.add_row(f"Loại bỏ / rejected: {reason}", f"{count:,}", examples)
+            table.add_row(f"Loại bỏ / rejected: {bilingual(reason)} ({reason})", f"{count:,}", examples)
     if report.values_rejected or report.corrected:
         table.add_section()
         for reason, count in report.values_rejected.items():
             examples = ", ".join(map(str, report.examples.get(f"value:{reason}", [])))
-            table.add_row(f"Giá trị bỏ / value removed: {reason}", f"{count:,}", examples)
+            table.add_row(f"Giá trị bỏ / value removed: {bilingual(reason)} ({reason})", f"{count:,}", examples)
         for reason, count in report.corrected.items():
             examples = ", ".join(map(str, report.examples.get(reason, [])))
-            table.add_row(f"Đã sửa / corrected: {reason}", f"{count:,}", examples)
+            table.add_row(f"Đã sửa / corrected: {bilingual(reason)} ({reason})", f"{count:,}", examples)
     return table
 
 

@@ -58,6 +58,7 @@ def compare(
     from lomsong.jobs.monthly import compare_periods, comparison_dir
     from lomsong.operators import display_name
     from lomsong.products.report.render import write_comparison
+    from lomsong.products.words import bilingual
     from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY
 
     try:
@@ -105,8 +106,8 @@ def compare(
         if rows.empty:
             continue
         listing = Table(title=f"{title}: {len(rows)}", title_justify="left")
-        for header in ("unit 2025", "old commune", "people", "cells"):
-            listing.add_column(header, justify="right" if header in ("people", "cells") else "left")
+        for key in ("unit_2025", "commune", "population", "n_cells"):
+            listing.add_column(bilingual(key), justify="right" if key in ("population", "n_cells") else "left")
         cells_column = "n_cells_after" if status == "new" else "n_cells_before"
         for change in rows.head(10).itertuples():
             unit = getattr(change, "unit_2025", None)

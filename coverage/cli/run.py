@@ -42,19 +42,22 @@ def _number(value: float) -> str:
 def print_summary(summary: RunSummary) -> None:
     """Print the ten largest gaps of the lõm-sóng view and where the files are."""
     from lomsong.products import tables as export
+    from lomsong.products.words import bilingual, header, term
     from lomsong.tables import results
 
-    label = " [bold red](SYNTHETIC demo data — dữ liệu mô phỏng)[/]" if summary.synthetic else ""
+    label = f" [bold red]({bilingual('synthetic')})[/]" if summary.synthetic else ""
     top = summary.largest_gaps
     counts = summary.counts
-    table = Table(title=f"Largest vùng lõm sóng (no operator covers), by people{label}", title_justify="left")
+    title = f"{bilingual('cli_largest_gaps')}{label}"
+    table = Table(title=title, title_justify="left")
+    # Vietnamese headers, as in the gap lists (bilingual ones squeezed the place names in 80 columns)
     for column, justify in [
         ("#", "right"),
-        ("Unit 2025 (đơn vị mới)", "left"),
-        ("Old commune (xã cũ)", "left"),
-        ("People", "right"),
-        ("km²", "right"),
-        ("Evidence", "left"),
+        (header("unit_2025"), "left"),
+        (header("commune"), "left"),
+        (header("population"), "right"),
+        (header("area_km2"), "right"),
+        (header("evidence"), "left"),
     ]:
         table.add_column(column, justify=justify)
     for row in top.itertuples(index=False):
@@ -67,7 +70,7 @@ def print_summary(summary: RunSummary) -> None:
             commune,
             _number(row.population),
             f"{row.area_km2:,.2f}",
-            str(row.evidence),
+            term(f"evidence_{row.evidence}"),
         )
     if top.empty:
         console.print("No vùng lõm sóng found in the all-operators view (no cell has enough evidence of weak signal).")

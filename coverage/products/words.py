@@ -214,6 +214,7 @@ VI: dict[str, str] = {
     "legend_machine_name": "Tên máy (CSV, API)",
     "legend_meaning": "Ý nghĩa",
     "summary_sheet": "Tổng hợp",
+    "cli_largest_gaps": "Vùng lõm sóng đông dân nhất",
     "campaign_unit": "Đơn vị (2025)",
     "campaign_no_unit": "Chưa rõ đơn vị",
     "campaign_total": "Toàn tỉnh",
@@ -376,6 +377,7 @@ EN: dict[str, str] = {
     "legend_machine_name": "Machine name (CSV, API)",
     "legend_meaning": "Meaning (Vietnamese)",
     "summary_sheet": "Summary",
+    "cli_largest_gaps": "Largest coverage gaps",
     "campaign_unit": "Unit (2025)",
     "campaign_no_unit": "Unit unknown",
     "campaign_total": "Province",
@@ -753,6 +755,33 @@ def header(column: str, lang: str = "vi") -> str:
             return f"{'Tình trạng' if check_language(lang) == 'vi' else 'Status'} {display_name(operator)}"
         return column
     return entry[0] if check_language(lang) == "vi" else entry[1]
+
+
+def bilingual(key: str) -> str:
+    """Return "Vietnamese / English" for a column, a concept or a string key, as the CLI shows words.
+
+    Parameters
+    ----------
+    key : str
+        A key of :data:`COLUMNS`, :data:`TERMS` or the page strings (:data:`VI`/:data:`EN`), or
+        an ingest reason code (:data:`REASON_LABELS`).
+
+    Returns
+    -------
+    str
+        One word when both languages say the same (``km²``); the key itself when unknown.
+    """
+    if key in COLUMNS:
+        vietnamese, english = COLUMNS[key][:2]
+    elif key in TERMS:
+        vietnamese, english = TERMS[key]
+    elif key in VI and key in EN:
+        vietnamese, english = VI[key], EN[key]
+    elif key in REASON_LABELS["vi"]:
+        vietnamese, english = REASON_LABELS["vi"][key], REASON_LABELS["en"].get(key, key)
+    else:
+        return key
+    return vietnamese if vietnamese == english else f"{vietnamese} / {english}"
 
 
 def meaning(column: str) -> str:
