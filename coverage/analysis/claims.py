@@ -38,9 +38,9 @@ from h3ronpy.vector import ContainmentMode, wkb_to_cells
 
 from lomsong.analysis.aggregate import CellStatistics, Samples, group_statistics
 from lomsong.analysis.evidence import COVERED, WEAK
-from lomsong.analysis.gaps import _commune_lists, _gap_hashes, _gap_polygons, connected_weak_cells, gap_members
+from lomsong.analysis.gaps import gap_members, merge_areas
 from lomsong.analysis.grid import Grid
-from lomsong.reference.boundaries import METRIC_CRS, STORAGE_CRS
+from lomsong.reference.boundaries import STORAGE_CRS
 from lomsong.settings import TECHNOLOGIES
 from lomsong.tables.claims import (
     CHALLENGE_COLUMNS,
@@ -361,30 +361,18 @@ def find_challenges(
     if len(view) == 0:
         empty = gpd.GeoDataFrame({c: [] for c in CHALLENGE_COLUMNS[:-1]}, geometry=[], crs=STORAGE_CRS)
         return empty[CHALLENGE_COLUMNS]
-    label = connected_weak_cells(view, cell, grid)
-    n = int(label.max()) + 1
-    first_of = np.zeros(n, dtype="int64")
-    first_of[label] = view
-    operator = claim_views["operator"].to_numpy(object)[first_of]
-    technology = claim_views["technology"].to_numpy(object)[first_of]
-    hashes = np.asarray(_gap_hashes(label, grid.cells[cell], n), dtype=object)
+    areas = merge_areas(view, cell, grid, claim_views, communes)
+    label, n, first_of = areas.label, areas.count, areas.view
+    operator, technology = areas.columns["operator"], areas.columns["technology"]
     measured_view = claim_views["measured_view"].to_numpy("int64")[view]
     member, sample = gap_members(samples, statistics.views, len(grid.cells), measured_view, cell, label)
     stats = group_statistics(member, sample, samples, n)
-    geometry = _gap_polygons(label, view, grid.cells[cell], n)
-    area = gpd.GeoSeries(geometry, crs=STORAGE_CRS).to_crs(METRIC_CRS).area.to_numpy() / 1e6
-    inside = shapely.point_on_surface(geometry)
-    lists = _commune_lists(label, cell, grid, communes, n)
     frame = gpd.GeoDataFrame(
         {
-            "challenge_id": operator + "-" + technology + "-oc-" + hashes,
-            "operator": operator,
-            "technology": technology,
+            "challenge_id": operator + "-" + technology + "-oc-" + areas.hashes,
             "claim_date": claim_views["claim_date"].to_numpy(object)[first_of],
             "rank": 0,
-            "population": np.bincount(label, weights=grid.population[cell], minlength=n),
-            "area_km2": area,
-            "n_cells": np.bincount(label, minlength=n).astype("int64"),
+            **areas.columns,
             "n_samples": stats["n_samples"].to_numpy("int64"),
             "n_devices": stats["n_devices"].to_numpy("int64"),
             "n_days": stats["n_days"].to_numpy("int64"),
@@ -392,17 +380,9 @@ def find_challenges(
             "last_date": stats["last_date"].to_numpy(object),
             "median_signal_dbm": stats["median_signal_dbm"].to_numpy("float64"),
             "no_service_share": stats["no_service_share"].to_numpy("float64"),
-            "commune_code": lists["commune_code"].to_numpy(object),
-            "commune": lists["commune"].to_numpy(object),
-            "district_code": lists["district_code"].to_numpy(object),
-            "district": lists["district"].to_numpy(object),
-            "commune_codes": lists["commune_codes"].to_numpy(object),
-            "communes": lists["communes"].to_numpy(object),
-            "centroid_lon": shapely.get_x(inside),
-            "centroid_lat": shapely.get_y(inside),
             "_view": first_of,
         },
-        geometry=geometry,
+        geometry=areas.geometry,
         crs=STORAGE_CRS,
     )
     frame = frame.sort_values(["_view", "population", "challenge_id"], ascending=[True, False, True], kind="stable")

@@ -11,6 +11,7 @@ and communes conserve the raster), split per commune by the pixels' own commune.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -122,6 +123,93 @@ def _commune_lists(
     )
     primary = per.iloc[starts].set_index("gap")[["commune_code", "commune", "district_code", "district"]]
     return lists.join(primary).reindex(range(n_gaps))
+
+
+#: Columns every kind of area shares (gaps, predicted gaps, over-claimed areas), from :func:`merge_areas`.
+AREA_COLUMNS = (
+    "operator", "technology", "population", "area_km2", "n_cells", "commune_code", "commune", "district_code",
+    "district", "commune_codes", "communes", "commune_population", "centroid_lon", "centroid_lat",
+)  # fmt: skip
+
+
+@dataclass
+class Areas:
+    """Entries (view × cell) merged into areas: connected cells of one view, as H3 neighbours.
+
+    Attributes
+    ----------
+    label : numpy.ndarray
+        Area (0 … count-1) of each entry.
+    count : int
+        Number of areas.
+    view : numpy.ndarray
+        View of each area.
+    hashes : numpy.ndarray
+        First 10 hex digits of the SHA-1 of each area's sorted cells: the stable part of its id.
+    geometry : numpy.ndarray
+        Each area's polygon (union of its hexagons, EPSG:4326).
+    columns : dict
+        :data:`AREA_COLUMNS` per area: its view's operator and technology, people, km², cells,
+        communes (the one holding most people first, with each commune's people) and a point
+        inside.
+    """
+
+    label: np.ndarray
+    count: int
+    view: np.ndarray
+    hashes: np.ndarray
+    geometry: np.ndarray
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def merge_areas(
+    view: np.ndarray, cell: np.ndarray, grid: Grid, views: pd.DataFrame, communes: pd.DataFrame
+) -> Areas:
+    """Merge view × cell entries into connected areas with what every area table shares.
+
+    Gaps (weak cells), predicted gaps (predicted weak) and over-claimed areas are all made here,
+    so their ids, polygons, people and commune lists follow one rule.
+
+    Parameters
+    ----------
+    view, cell : numpy.ndarray
+        View code and grid position of each entry (int64).
+    grid : Grid
+        Province grid.
+    views : pandas.DataFrame
+        ``operator`` and ``technology`` per view code.
+    communes : pandas.DataFrame
+        Canonical commune table (codes, names, districts).
+
+    Returns
+    -------
+    Areas
+    """
+    label = connected_weak_cells(view, cell, grid)
+    count = int(label.max()) + 1 if len(label) else 0
+    area_view = np.zeros(count, dtype="int64")
+    area_view[label] = view
+    hashes = np.asarray(_gap_hashes(label, grid.cells[cell], count), dtype=object)
+    geometry = _gap_polygons(label, view, grid.cells[cell], count) if count else np.empty(0, dtype=object)
+    # h3ronpy's linking starts each ring at a vertex that changes from process to process: fix one
+    # start (normalize) and keep exterior rings counter-clockwise, so the same input writes the same files
+    geometry = shapely.orient_polygons(shapely.normalize(geometry), exterior_cw=False)
+    if count == 0:
+        return Areas(label, 0, area_view, hashes, geometry, {c: np.empty(0, dtype=object) for c in AREA_COLUMNS})
+    metric = gpd.GeoSeries(geometry, crs=STORAGE_CRS).to_crs(METRIC_CRS)
+    inside = shapely.point_on_surface(geometry)
+    lists = _commune_lists(label, cell, grid, communes, count)
+    columns = {
+        "operator": views["operator"].to_numpy(object)[area_view],
+        "technology": views["technology"].to_numpy(object)[area_view],
+        "population": np.bincount(label, weights=grid.population[cell], minlength=count),
+        "area_km2": metric.area.to_numpy() / 1e6,
+        "n_cells": np.bincount(label, minlength=count).astype("int64"),
+        **{name: lists[name].to_numpy(object) for name in AREA_COLUMNS[5:12]},
+        "centroid_lon": shapely.get_x(inside),
+        "centroid_lat": shapely.get_y(inside),
+    }
+    return Areas(label, count, area_view, hashes, geometry, columns)
 
 
 def gap_members(
@@ -236,8 +324,8 @@ def find_gaps(
     view, cell = np.nonzero(state == WEAK)
     view = view.astype("int64")
     cell = cell.astype("int64")
-    label = connected_weak_cells(view, cell, grid)
-    n_gaps = int(label.max()) + 1 if len(label) else 0
+    areas = merge_areas(view, cell, grid, views, communes)
+    label, n_gaps, gap_view = areas.label, areas.count, areas.view
     entries = pd.DataFrame({"view": view, "cell": cell, "gap": label})
     if n_gaps == 0:
         empty = gpd.GeoDataFrame(
@@ -247,60 +335,36 @@ def find_gaps(
         )
         return empty[GAP_COLUMNS], entries.assign(gap_id=pd.Series([], dtype="string")).drop(columns="gap")
 
-    gap_view = np.zeros(n_gaps, dtype="int64")
-    gap_view[label] = view
-    operator = views["operator"].to_numpy(object)[gap_view]
-    technology = views["technology"].to_numpy(object)[gap_view]
-    hashes = np.asarray(_gap_hashes(label, grid.cells[cell], n_gaps), dtype=object)
-    gap_id = operator + "-" + technology + "-" + hashes
+    gap_id = areas.columns["operator"] + "-" + areas.columns["technology"] + "-" + areas.hashes
 
     # Samples of each gap: the memberships whose view × cell is one of the gap's cells.
     member_gap, member_sample = gap_members(samples, views, n_cells, view, cell, label)
     stats = group_statistics(member_gap, member_sample, samples, n_gaps)
 
-    population = np.bincount(label, weights=grid.population[cell], minlength=n_gaps)
-    n_gap_cells = np.bincount(label, minlength=n_gaps)
     meets = np.bincount(label, weights=meets_rule[view, cell], minlength=n_gaps)
-    confirmed = meets > 0.5 * n_gap_cells
+    confirmed = meets > 0.5 * areas.columns["n_cells"]
     if required_operators is not None and len(required_operators):
         # A place no operator serves is settled only when every operator was measured there.
         is_all_view = views["kind"].to_numpy(object)[gap_view] == "all"
         tested = operators_tested(member_gap, member_sample, samples, n_gaps, min_samples, min_devices)
         every_operator = tested[:, np.asarray(required_operators, dtype="int64")].all(axis=1)
         confirmed &= ~is_all_view | every_operator
-    geometry = _gap_polygons(label, view, grid.cells[cell], n_gaps)
-    metric = gpd.GeoSeries(geometry, crs=STORAGE_CRS).to_crs(METRIC_CRS)
-    inside = shapely.point_on_surface(geometry)
-    lists = _commune_lists(label, cell, grid, communes, n_gaps)
 
     gaps = gpd.GeoDataFrame(
         {
             "gap_id": gap_id,
-            "operator": operator,
-            "technology": technology,
             "rank": 0,
-            "population": population,
-            "area_km2": metric.area.to_numpy() / 1e6,
-            "n_cells": n_gap_cells.astype("int64"),
+            **areas.columns,
             "n_samples": stats["n_samples"].to_numpy(),
             "n_devices": stats["n_devices"].to_numpy(),
             "median_signal_dbm": stats["median_signal_dbm"].to_numpy(),
             "no_service_share": stats["no_service_share"].to_numpy(),
             "evidence": np.where(confirmed, "confirmed", "likely"),
-            "commune_code": lists["commune_code"].to_numpy(object),
-            "commune": lists["commune"].to_numpy(object),
-            "district_code": lists["district_code"].to_numpy(object),
-            "district": lists["district"].to_numpy(object),
-            "commune_codes": lists["commune_codes"].to_numpy(object),
-            "communes": lists["communes"].to_numpy(object),
-            "commune_population": lists["commune_population"].to_numpy(object),
             "first_date": stats["first_date"].to_numpy(object),
             "last_date": stats["last_date"].to_numpy(object),
-            "centroid_lon": shapely.get_x(inside),
-            "centroid_lat": shapely.get_y(inside),
             "_view": gap_view,
         },
-        geometry=geometry,
+        geometry=areas.geometry,
         crs=STORAGE_CRS,
     )
     gaps = gaps.sort_values(["_view", "population", "gap_id"], ascending=[True, False, True], kind="stable")

@@ -789,53 +789,36 @@ def predicted_gaps(
     geopandas.GeoDataFrame
         :data:`lomsong.tables.results.PREDICTED_GAP_COLUMNS`, EPSG:4326, by view then rank.
     """
-    import shapely
 
     from lomsong.analysis.evidence import INSUFFICIENT, NO_DATA
-    from lomsong.analysis.gaps import _commune_lists, _gap_hashes, _gap_polygons, connected_weak_cells
-    from lomsong.reference.boundaries import METRIC_CRS, STORAGE_CRS
+    from lomsong.analysis.gaps import merge_areas
+    from lomsong.reference.boundaries import STORAGE_CRS
     from lomsong.tables.results import PREDICTED_GAP_COLUMNS
 
     open_cell = (measured_state == NO_DATA) | (measured_state == INSUFFICIENT)
     view, cell = np.nonzero((radio.state == P_WEAK) & open_cell)
     view, cell = view.astype("int64"), cell.astype("int64")
-    label = connected_weak_cells(view, cell, grid)
-    n_gaps = int(label.max()) + 1 if len(label) else 0
+    areas = merge_areas(view, cell, grid, views, communes)
+    label, n_gaps = areas.label, areas.count
     if n_gaps == 0:
         empty = gpd.GeoDataFrame({c: [] for c in PREDICTED_GAP_COLUMNS[:-1]}, geometry=[], crs=STORAGE_CRS)
         return empty[PREDICTED_GAP_COLUMNS]
-    gap_view = np.zeros(n_gaps, dtype="int64")
-    gap_view[label] = view
-    operator = views["operator"].to_numpy(object)[gap_view]
-    technology = views["technology"].to_numpy(object)[gap_view]
-    hashes = np.asarray(_gap_hashes(label, grid.cells[cell], n_gaps), dtype=object)
-    n_cells = np.bincount(label, minlength=n_gaps)
     villages = np.zeros(n_gaps, dtype="int64")
     if village_cells is not None and len(village_cells):
         per_cell = np.bincount(village_cells[village_cells >= 0], minlength=len(grid.cells))
         villages = np.bincount(label, weights=per_cell[cell], minlength=n_gaps).astype("int64")
-    geometry = _gap_polygons(label, view, grid.cells[cell], n_gaps)
-    metric = gpd.GeoSeries(geometry, crs=STORAGE_CRS).to_crs(METRIC_CRS)
-    inside = shapely.point_on_surface(geometry)
-    lists = _commune_lists(label, cell, grid, communes, n_gaps)
+    columns = areas.columns
     gaps = gpd.GeoDataFrame(
         {
-            "gap_id": "predicted-" + operator + "-" + technology + "-" + hashes,
-            "operator": operator,
-            "technology": technology,
+            "gap_id": "predicted-" + columns["operator"] + "-" + columns["technology"] + "-" + areas.hashes,
             "rank": 0,
-            "population": np.bincount(label, weights=grid.population[cell], minlength=n_gaps),
+            **columns,
             "n_villages": villages,
-            "area_km2": metric.area.to_numpy() / 1e6,
-            "n_cells": n_cells.astype("int64"),
-            "mean_p_covered": np.bincount(label, weights=radio.p_covered[view, cell], minlength=n_gaps) / n_cells,
-            **{c: lists[c].to_numpy(object) for c in ("commune_code", "commune", "district_code", "district")},
-            **{c: lists[c].to_numpy(object) for c in ("commune_codes", "communes", "commune_population")},
-            "centroid_lon": shapely.get_x(inside),
-            "centroid_lat": shapely.get_y(inside),
-            "_view": gap_view,
+            "mean_p_covered": np.bincount(label, weights=radio.p_covered[view, cell], minlength=n_gaps)
+            / columns["n_cells"],
+            "_view": areas.view,
         },
-        geometry=geometry,
+        geometry=areas.geometry,
         crs=STORAGE_CRS,
     )
     gaps = gaps.sort_values(["_view", "population", "gap_id"], ascending=[True, False, True], kind="stable")

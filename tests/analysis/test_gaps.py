@@ -76,6 +76,27 @@ def test_gaps_are_connected_and_separate(planted):
             assert len(members) >= 1
 
 
+def test_gap_polygons_are_written_in_one_canonical_form(planted, tmp_path):
+    """The same gaps always give the same vertices (byte-identical files run after run), exteriors CCW."""
+    geometry = planted.gaps.geometry.to_numpy()
+    canonical = shapely.orient_polygons(shapely.normalize(geometry), exterior_cw=False)
+    assert shapely.equals_exact(geometry, canonical, tolerance=0).all()
+    assert shapely.is_ccw(shapely.get_exterior_ring(shapely.get_parts(geometry))).all()  # RFC 7946
+    # and in another process (where h3ronpy starts its rings elsewhere) the same WKB comes out
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, pandas as pd; from lomsong.analysis.engine import analyse; from lomsong.settings import Config;"
+        "from lomsong.testing import reference_communes, reference_population;"
+        "m = pd.read_parquet(sys.argv[1]); a = analyse(m, reference_communes(), reference_population(), Config());"
+        "open(sys.argv[2], 'wb').write(b''.join(a.gaps.geometry.to_wkb()))"
+    )
+    planted_measurements().to_parquet(tmp_path / "m.parquet")
+    subprocess.run([sys.executable, "-c", script, tmp_path / "m.parquet", tmp_path / "wkb"], check=True)
+    assert (tmp_path / "wkb").read_bytes() == b"".join(planted.gaps.geometry.to_wkb())
+
+
 def test_gap_people_conserve_the_raster(planted, population_surface, communes):
     gaps = planted.gaps
     census = communes.set_index("commune_code")["population"].astype(float)
