@@ -220,7 +220,7 @@ def run_plan(
         village_cell=village_cell,
         villages=villages,
     )
-    plan = _with_places(plan, communes)
+    plan = with_places(plan, communes)
     plan.insert(plan.columns.get_loc("candidate_id"), "operator", model_operator)
     plan.insert(plan.columns.get_loc("candidate_id"), "technology", technology)
     out_dir = Path(out) if out else run_dir / "plan"
@@ -245,7 +245,7 @@ def run_plan(
     )
 
 
-def _with_places(plan: pd.DataFrame, communes: gpd.GeoDataFrame) -> pd.DataFrame:
+def with_places(plan: pd.DataFrame, communes: gpd.GeoDataFrame) -> pd.DataFrame:
     """Add the commune, district and 2025 unit holding each site."""
     from lomsong.errors import UnitMappingError
     from lomsong.reference.units import unit_mapping
