@@ -293,3 +293,9 @@ def demo(
         console.print(f"  change:       {next(iter(made.comparison_files.values())).parent}")
         console.print(f"  report:       {made.report.pdf}")
         console.print(f"                {made.report.html}")
+        section = made.report.report.commitments
+        if section is not None:
+            from collections import Counter
+
+            counts = ", ".join(f"{status} {n}" for status, n in Counter(section.statuses).most_common())
+            console.print(f"  commitments:  {len(section.statuses)} committed sites in the report ({counts})")

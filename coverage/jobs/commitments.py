@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lomsong.errors import CommitmentError
+from lomsong.tables.results import RunResults
 
 #: A committed position this close to a plan site of the same operator is that plan site (m).
 SAME_SITE_M = 150.0
@@ -133,6 +134,7 @@ def commitments_followup(
     plan_dir: str | Path | None = None,
     communes: gpd.GeoDataFrame | None = None,
     radius_m: float | None = None,
+    loaded: dict[str, RunResults] | None = None,
 ) -> pd.DataFrame:
     """Read a commitments file and follow each site up over the stored periods up to ``period``.
 
@@ -151,6 +153,8 @@ def commitments_followup(
     radius_m : float, optional
         Radius around sites that are not plan sites (default
         :data:`lomsong.analysis.commitments.DEFAULT_RADIUS_M`).
+    loaded : dict, optional
+        Periods the caller has loaded already (name → run), not read again.
 
     Returns
     -------
@@ -166,7 +170,8 @@ def commitments_followup(
     root = Path(out) if out is not None else paths.out_dir()
     plan_folder = Path(plan_dir) if plan_dir is not None else root / "plan"
     names = [p for p in list_periods(out) if p <= period]
-    runs = {name: load_period(name, out) for name in names}  # every stored month up to the report's
+    loaded = loaded or {}
+    runs = {name: loaded.get(name) or load_period(name, out) for name in names}  # every month up to the report's
     sites = None
     for run in reversed(list(runs.values())):
         if run.extras.get("sites") is not None:

@@ -110,12 +110,28 @@ def build_period_report(
         from lomsong.jobs.commitments import commitments_followup
         from lomsong.products.report.commitments import commitments_section
 
-        followup = commitments_followup(commitments, name, out=out, plan_dir=plan_dir, communes=communes)
+        loaded = {name: run, **({earlier: previous} if previous is not None else {})}
+        followup = commitments_followup(
+            commitments, name, out=out, plan_dir=plan_dir, communes=communes, loaded=loaded
+        )
         report.commitments = commitments_section(followup, lang)
     target = (
         Path(folder) if folder is not None else Path(out if out is not None else paths.out_dir()) / "reports" / name
     )
     return write_report(report, target, communes)
+
+
+def _demo_plan(out: str | Path | None) -> None:
+    """The demo's remedy plan (Viettel 4G, 10 sites) from the served run, so commitments can name its sites."""
+    from lomsong import paths
+    from lomsong.errors import LomsongError
+    from lomsong.jobs.plan import run_plan
+
+    run = Path(out) if out is not None else paths.out_dir()
+    try:
+        run_plan(run, operator="viettel", technology="4G", n_sites=10)
+    except LomsongError:  # a served run without a radio map: the report shows the commitments without a plan
+        return
 
 
 @dataclass
@@ -172,5 +188,6 @@ def demo_periods(
         folders.append(summary.out)
     comparison = compare_periods(periods[0], periods[1], out)
     files = write_comparison(comparison, comparison_dir(periods[0], periods[1], out))
+    _demo_plan(out)
     report = build_period_report(periods[1], out=out, lang=lang, units=units, commitments=commitments)
     return DemoPeriods(list(periods), folders, comparison, files, report)
