@@ -82,3 +82,27 @@ def test_a_bad_commitments_file_is_one_line_naming_the_row(months, tmp_path):
     unknown.write_text("operator,site_id,technology,planned_month\nviettel,NOPE-1,4G,2026-10\n", encoding="utf-8")
     done = _lomsong("report", "--period", "2026-10", "--runs", str(months), "--commitments", str(unknown))
     assert done.returncode != 0 and "row 2: site_id 'NOPE-1'" in done.stdout + done.stderr
+
+
+def test_the_simulated_new_sites_close_their_gaps_and_the_unbuilt_ones_do_not(tmp_path):
+    """The demo's SYNTHETIC commitments over the simulated months (new sites switch on in 2026-10)."""
+    from lomsong.jobs.commitments import commitments_followup
+    from lomsong.readers.commitments import read_commitments, write_commitments
+    from lomsong.simulate.commitments import make_commitments
+    from lomsong.testing import simulated_period_pair
+
+    products, simulation = simulated_period_pair()
+    table = make_commitments(simulation.sites, simulation.villages, month="2026-10")
+    path = write_commitments(table, tmp_path / "synthetic_commitments.csv", comment="SYNTHETIC")
+    assert path.read_text(encoding="utf-8").startswith("# SYNTHETIC")
+    assert read_commitments(path)["note"].str.startswith("SYNTHETIC").all()
+    followup = commitments_followup(path, "2026-10", out=products, communes=reference_communes())
+    built = followup[followup["note"].str.contains("built as committed")]
+    unbuilt = followup[followup["note"].str.contains("not built")]
+    assert len(built) and len(unbuilt)
+    assert (built["status"] == "closed").any(), built[["commitment_id", "status"]]
+    assert not (unbuilt["status"] == "closed").any(), unbuilt[["commitment_id", "status"]]
+    with_gaps = followup[followup["gap_cells_before"] > 0]
+    checked = with_gaps["cells_measured_covered"] + with_gaps["cells_still_weak"] + with_gaps["cells_not_remeasured"]
+    assert (checked == with_gaps["gap_cells_before"]).all()
+    assert followup["unit"].notna().all()
