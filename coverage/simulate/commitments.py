@@ -3,7 +3,7 @@
 - **Built**: every new site the simulator switches on (``active_from`` in the site file) is a
   commitment for its month: the gaps around it should close in that month's measurements.
 - **Not built**: the most populous village of each under-served commune that gets no new site
-  (:data:`lomsong.simulate.demo.UNDERSERVED_COMMUNES`) is a Viettel 4G commitment for the same
+  (:data:`lomsong.simulate.parameters.UNDERSERVED_COMMUNES`) is a Viettel 4G commitment for the same
   month, which the simulator never builds: its gaps should stay open (or not be measured again).
 - **Due later**: one VinaPhone commitment the month after the demo's last month.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from lomsong import paths
-from lomsong.simulate.demo import DEMO_NEW_SITES_FROM, NEW_SITE_COMMUNES, UNDERSERVED_COMMUNES
+from lomsong.simulate.parameters import DEMO_NEW_SITES_FROM, NEW_SITE_COMMUNES, UNDERSERVED_COMMUNES
 
 SYNTHETIC_NOTE = "SYNTHETIC (dữ liệu mô phỏng)"
 COMMITMENTS_FILE = "daknong_synthetic_commitments.csv"

@@ -14,9 +14,9 @@ import httpx
 import numpy as np
 import pytest
 from openpyxl import load_workbook
-from test_api_support import ApiServer, example_settings, live_server, make_keys
 
 from api.app import create_app
+from tests.support.api_server import ApiServer, example_settings, live_server, make_keys
 
 MODEL = {
     "intercept_dbm": -90.0,
