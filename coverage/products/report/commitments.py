@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lomsong.operators import display_name
@@ -37,6 +38,20 @@ SECTION_KEYS = [
     "people_newly_covered",
     "history",
 ]
+#: The columns of the PDF (an A4 page) and their shares of the page's width.
+PDF_KEYS = [
+    "operator",
+    "technology",
+    "site_id",
+    "planned_month",
+    "unit",
+    "plan_people",
+    "gap_people_before",
+    "commitment_status",
+    "people_newly_covered",
+    "history",
+]
+PDF_WIDTHS = [0.09, 0.05, 0.12, 0.07, 0.16, 0.08, 0.08, 0.12, 0.08, 0.15]
 _KINDS = {"plan_people": "int", "gap_people_before": "int", "people_newly_covered": "int"}
 _KINDS |= {"lon": "coord", "lat": "coord"}
 
@@ -85,6 +100,17 @@ class CommitmentSection:
     def numeric(self) -> list[bool]:
         """Which columns are numbers (right-aligned)."""
         return [_KINDS.get(key, "text") != "text" for key in self.keys]
+
+    def narrow(self) -> CommitmentSection:
+        """The section with the columns an A4 page holds (the place in one column; no coordinates)."""
+        headers = dict(zip(self.keys, self.frame.columns, strict=True))
+        frame = self.frame.copy()
+        unit, commune = frame[headers["unit"]].astype(str), frame[headers["commune"]].astype(str)
+        frame[headers["unit"]] = np.where(commune != "", unit + " (" + commune + ")", unit)
+        keys = [k for k in PDF_KEYS if k in headers]
+        return CommitmentSection(
+            self.title, self.intro, frame[[headers[k] for k in keys]], keys, self.statuses, self.followup, self.lang
+        )
 
 
 def _display(value: Any, kind: str, lang: str) -> str:
@@ -165,7 +191,8 @@ def pdf_story(section: CommitmentSection | None, table: Callable[[Any], Any], he
     ----------
     section : CommitmentSection or None
     table : callable
-        The report's own table renderer (``render_pdf``'s), so the section looks like the others.
+        The report's own table renderer (``render_pdf``'s: a table and its column widths), so the
+        section looks like the others.
     heading, small : reportlab ParagraphStyle
         The report's h2 and small styles.
     """
@@ -173,13 +200,16 @@ def pdf_story(section: CommitmentSection | None, table: Callable[[Any], Any], he
         return []
     from xml.sax.saxutils import escape
 
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, Spacer
 
+    width = A4[0] - 30 * mm  # the report's margins
     return [
         Paragraph(escape(section.title), heading),
         Paragraph(escape(section.intro), small),
         Spacer(1, 3),
-        table(section),
+        table(section.narrow(), [width * share for share in PDF_WIDTHS]),
     ]
 
 
