@@ -165,7 +165,7 @@ def _owned_plan(ctx: AppContext, key: ApiKey, plan_id: str) -> Path:
 
 
 def add_plan_routes(app: FastAPI) -> None:
-    """Register ``POST /plans``, ``GET /plans/{id}`` and the downloads on ``app``."""
+    """Register ``POST /plans``, ``GET /plans``, ``GET /plans/{id}`` and the downloads on ``app``."""
     app.state.plan_slot = threading.BoundedSemaphore(1)
     router = APIRouter(tags=["plans"])
 
@@ -258,6 +258,37 @@ def add_plan_routes(app: FastAPI) -> None:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return json_response(body, status=201, headers={"Location": f"/plans/{plan_id}"})
+
+    @router.get("/plans", responses=error_responses(401, 403))
+    def plans(
+        request: Request, ctx: AppContext = Depends(context), key: ApiKey = Depends(planner)
+    ) -> Response:
+        """The plans made earlier, newest first (an operator key: its own; admin: all), at most 100."""
+        base = str(request.base_url).rstrip("/")
+        items = []
+        folder = plans_folder(ctx)
+        records = sorted(folder.glob(f"*/{_RECORD}"), key=lambda path: path.stat().st_mtime, reverse=True)
+        for path in records:  # one small JSON per kept plan
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if key.role != "admin" and record.get("owner") != key.owner:
+                continue
+            body = record["body"]
+            items.append(
+                {
+                    "id": body["id"],
+                    "operator": body["operator"],
+                    "technology": body["technology"],
+                    "created_at": record.get("created_at"),
+                    "requested_by": record.get("requested_by"),
+                    "sites": len(body["sites"]),
+                    "people_newly_covered": body["people_newly_covered"],
+                    "synthetic": body["synthetic"],
+                    "links": [{"rel": "self", "type": "application/json", "href": f"{base}/plans/{body['id']}"}],
+                }
+            )
+            if len(items) == 100:
+                break
+        return json_response({"items": items})
 
     @router.get("/plans/{plan_id}", responses=error_responses(401, 403, 404))
     def plan(

@@ -29,6 +29,7 @@ MODEL = {
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory) -> ApiServer:
+    """A server over the example run with a radio-map model; ``api.app`` is the application."""
     folder = tmp_path_factory.mktemp("plans-api")
     settings = example_settings(folder)
     run_json = Path(settings.run_folder) / "run.json"
@@ -36,8 +37,11 @@ def api(tmp_path_factory) -> ApiServer:
     meta["prediction"] = {"covered_p": 0.8, "models": {"viettel/4G": MODEL, "vinaphone/4G": MODEL}}
     run_json.write_text(json.dumps(meta), encoding="utf-8")
     keys = make_keys(settings)
-    with live_server(create_app(settings)) as url:
-        yield ApiServer(url=url, settings=settings, keys=keys)
+    app = create_app(settings)
+    with live_server(app) as url:
+        server = ApiServer(url=url, settings=settings, keys=keys)
+        server.app = app
+        yield server
 
 
 def _post(api: ApiServer, who: str, files=None, **form) -> httpx.Response:
@@ -144,3 +148,29 @@ def test_the_server_keeps_answering_while_a_plan_is_computed(api):
         assert plan.result().status_code == 201
     assert health == [200, 200, 200]
     assert np.isfinite(plan.result().json()["people_newly_covered"])
+
+
+def test_a_second_plan_waits_then_gets_a_503_while_one_is_computed(api, monkeypatch):
+    from api import plans
+
+    monkeypatch.setattr(plans, "WAIT_SECONDS", 0.2)
+    slot = api.app.state.plan_slot
+    assert slot.acquire(timeout=60)  # a plan "being computed"
+    try:
+        answer = _post(api, "admin")
+    finally:
+        slot.release()
+    assert answer.status_code == 503 and answer.json()["code"] == "busy"
+    assert _post(api, "admin", sites="1").status_code == 201  # once it is done, plans are made again
+
+
+def test_each_key_lists_only_its_own_plans(api):
+    made = _post(api, "viettel", sites="1").json()["id"]
+    own = httpx.get(f"{api.url}/plans", headers=api.headers("viettel")).json()["items"]
+    assert made in [item["id"] for item in own] and {item["operator"] for item in own} == {"viettel"}
+    others = httpx.get(f"{api.url}/plans", headers=api.headers("vinaphone")).json()["items"]
+    assert made not in [item["id"] for item in others]
+    everything = httpx.get(f"{api.url}/plans", headers=api.headers("admin")).json()["items"]
+    assert made in [item["id"] for item in everything]
+    assert httpx.get(f"{api.url}/plans", headers=api.headers("reader")).status_code == 403
+    assert httpx.get(f"{api.url}/plans/../../etc", headers=api.headers("admin")).status_code == 404
