@@ -13,13 +13,6 @@ from lomsong.errors import LomsongError
 _RUNS_HELP = "Products folder holding periods/ (default: maps/ or $LOMSONG_OUT), as given to `lomsong run --out`."
 
 
-def _status_counts(statuses: list[str]) -> str:
-    """``closed 2, still_open 1`` from a list of follow-up statuses."""
-    from collections import Counter
-
-    return ", ".join(f"{status} {count}" for status, count in Counter(statuses).most_common())
-
-
 def _people(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -175,7 +168,8 @@ def report(
         console.print(f"{headline.label}: [bold]{headline.text}[/]{detail}")
     console.print(f"previous period: {made.previous or 'none stored'}")
     if made.commitments is not None:
-        counts = _status_counts(made.commitments.statuses)
-        console.print(f"committed sites: {len(made.commitments.statuses)} ({counts})")
+        from lomsong.products.report.commitments import status_counts
+
+        console.print(status_counts(made.commitments))
     for kind, path in (("HTML", files.html), ("PDF", files.pdf), ("XLSX", files.xlsx)):
         console.print(f"{kind}: {path}")

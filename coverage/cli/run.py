@@ -295,7 +295,6 @@ def demo(
         console.print(f"                {made.report.html}")
         section = made.report.report.commitments
         if section is not None:
-            from collections import Counter
+            from lomsong.products.report.commitments import status_counts
 
-            counts = ", ".join(f"{status} {n}" for status, n in Counter(section.statuses).most_common())
-            console.print(f"  commitments:  {len(section.statuses)} committed sites in the report ({counts})")
+            console.print(f"  {status_counts(section)}")

@@ -56,7 +56,7 @@ def test_the_report_shows_which_committed_sites_closed_their_gaps(months):
         "report", "--period", "2026-10", "--runs", str(months), "--commitments", str(months / "commitments.csv")
     )
     assert done.returncode == 0, done.stderr + done.stdout
-    assert "committed sites: 2" in done.stdout
+    assert "Trạm cam kết / Committed sites: 2" in done.stdout
     html = next((months / "reports" / "2026-10").glob("*.html")).read_text(encoding="utf-8")
     section = html[html.index('<section id="commitments">') :]
     section = section[: section.index("</section>")]

@@ -173,6 +173,15 @@ def commitments_section(followup: pd.DataFrame, lang: str = "vi") -> CommitmentS
     )
 
 
+def status_counts(section: CommitmentSection) -> str:
+    """One line for the command line: the committed sites per status, in both languages."""
+    from collections import Counter
+
+    counts = Counter(section.statuses).most_common()
+    parts = ", ".join(f"{words.bilingual(f'commitment_{status}')}: {n}" for status, n in counts)
+    return f"{words.bilingual('sheet_commitments')}: {len(section.statuses)} ({parts})"
+
+
 def _history_words(history: str, lang: str) -> str:
     """``2026-10: closed; 2026-11: still_open`` in the reader's words."""
     if not history:
@@ -229,4 +238,4 @@ def xlsx_sheets(section: CommitmentSection | None) -> list[Sheet]:
     ]
 
 
-__all__ = ["CommitmentSection", "commitments_section", "pdf_story", "status_word", "xlsx_sheets"]
+__all__ = ["CommitmentSection", "commitments_section", "pdf_story", "status_counts", "status_word", "xlsx_sheets"]
