@@ -192,6 +192,9 @@ def create_app(
     from api.mappages import add_map_routes
 
     add_map_routes(app)
+    from api.plans import add_plan_routes
+
+    add_plan_routes(app)
     _add_docs_routes(app)
     _install_openapi(app)
     return app

@@ -22,6 +22,7 @@ another part to name its errors. The subclasses keep the built-in base they alwa
 ``PeriodError``             a period name or a stored period
 ``RunError``                a run that cannot be made from the inputs given
 ``ReportError``             a report that cannot be made
+``CommitmentError``         a commitments file (sites operators committed to build)
 ``AssetError``              the maps' vendored JavaScript and CSS
 =========================== ===============================================================
 """
@@ -89,6 +90,10 @@ class ReportError(LomsongError, ValueError):
     """A report cannot be made from the runs given."""
 
 
+class CommitmentError(LomsongError, ValueError):
+    """A commitments file cannot be used: the message names the file, the row and the field."""
+
+
 class AssetError(LomsongError, RuntimeError):
     """The maps' JavaScript and CSS cannot be vendored or found."""
 
@@ -97,6 +102,7 @@ __all__ = [
     "AssetError",
     "AttributionError",
     "BoundaryError",
+    "CommitmentError",
     "ConfigError",
     "LomsongError",
     "PeriodError",

@@ -142,6 +142,84 @@ def newly_covered(incidence: csr_matrix, chosen: np.ndarray) -> list[np.ndarray]
     return out
 
 
+#: The Ministry's tiers (CV 1603) a site can resolve: no signal at the centre, or a populated part without.
+RESOLVABLE_TIERS = ("trang_song", "lom_song")
+
+
+def resolved_villages(
+    fresh: list[np.ndarray],
+    *,
+    village_cell: np.ndarray,
+    village_tier: np.ndarray,
+    village_xy: np.ndarray,
+    cell_xy: np.ndarray,
+    weak: np.ndarray,
+    people: np.ndarray,
+    max_distance_m: float | None = None,
+    min_people: float | None = None,
+) -> np.ndarray:
+    """Which chosen site resolves each trắng/lõm sóng village (CV 1603), if any.
+
+    A village is resolved when it was ``trang_song`` or ``lom_song`` for the network that builds and,
+    with the sites chosen so far, none of its weak places is left: its centre's cell (trắng sóng)
+    and every measured-weak cell holding at least ``min_people`` that belongs to it (nearest village
+    centre within ``max_distance_m``, as :mod:`lomsong.analysis.villages` gives cells to villages)
+    are covered by a chosen site. A village already ``co_song`` or ``chua_du_du_lieu`` is never
+    "resolved": there was nothing measured to resolve.
+
+    Parameters
+    ----------
+    fresh : list of numpy.ndarray
+        Each chosen site's newly covered cell positions, in order (:func:`newly_covered`).
+    village_cell : numpy.ndarray
+        Position of each village centre's cell in the view (-1: not in the view).
+    village_tier : numpy.ndarray
+        Each village's CV 1603 tier for the network (``status_cv1603_<operator>``).
+    village_xy, cell_xy : numpy.ndarray
+        Metric positions (UTM 48N) of the village centres and the view's cell centres.
+    weak : numpy.ndarray
+        Cells measured weak in the view.
+    people : numpy.ndarray
+        People per cell.
+    max_distance_m, min_people : float, optional
+        As in :func:`lomsong.analysis.villages.village_status` (defaults: its constants).
+
+    Returns
+    -------
+    numpy.ndarray
+        Per village, the 0-based position in ``fresh`` of the site that resolves it; -1 if none does.
+    """
+    from lomsong.analysis.villages import MAX_DISTANCE_M, MIN_PEOPLE
+
+    max_distance_m = MAX_DISTANCE_M if max_distance_m is None else max_distance_m
+    min_people = MIN_PEOPLE if min_people is None else min_people
+    n_villages = len(village_cell)
+    out = np.full(n_villages, -1, dtype="int64")
+    if n_villages == 0 or len(fresh) == 0:
+        return out
+    covered_by = np.full(len(cell_xy), np.inf)  # position of the first chosen site covering each cell
+    for order, cells in enumerate(fresh):  # one step per chosen site
+        covered_by[cells] = np.minimum(covered_by[cells], order)
+    # The weak places of each village: its populated weak cells (nearest centre within reach) …
+    places = np.flatnonzero(weak & (people >= min_people))
+    owner = np.full(len(places), -1, dtype="int64")
+    if len(places):
+        distance, nearest = cKDTree(village_xy).query(cell_xy[places], distance_upper_bound=max_distance_m)
+        owner = np.where(np.isfinite(distance), nearest, -1)
+    # … and, for a trắng sóng village, its centre's cell
+    tier = np.asarray(village_tier, dtype=object)
+    centre = (tier == "trang_song") & (np.asarray(village_cell) >= 0)
+    village_index = np.concatenate([owner[owner >= 0], np.flatnonzero(centre)])
+    cell_index = np.concatenate([places[owner >= 0], np.asarray(village_cell)[centre]])
+    last = np.full(n_villages, -np.inf)
+    np.maximum.at(last, village_index, covered_by[cell_index])
+    has_place = np.zeros(n_villages, dtype=bool)
+    has_place[village_index] = True
+    resolvable = np.isin(tier, RESOLVABLE_TIERS) & has_place & np.isfinite(last)
+    out[resolvable] = last[resolvable].astype("int64")
+    return out
+
+
 def plan_table(
     candidates: pd.DataFrame,
     chosen: np.ndarray,
@@ -151,6 +229,9 @@ def plan_table(
     predicted_people: np.ndarray,
     village_cell: np.ndarray | None = None,
     villages: pd.DataFrame | None = None,
+    cell_xy: np.ndarray | None = None,
+    weak: np.ndarray | None = None,
+    people: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """The ordered plan: one row per chosen site with its marginal and cumulative people.
 
@@ -165,8 +246,12 @@ def plan_table(
     measured_people, predicted_people : numpy.ndarray
         People per cell in measured gaps and in predicted-weak unmeasured cells.
     village_cell, villages : optional
-        Grid position of each village centre and the villages (``name``, ``population``,
-        ``status``: the village's measured status in the view).
+        Grid position of each village centre in the view (-1: outside it) and the villages
+        (``name``, ``population``, ``tier``: the village's CV 1603 tier for the network that builds,
+        ``x``, ``y``: metric centre).
+    cell_xy, weak, people : numpy.ndarray, optional
+        The view's metric cell centres, measured-weak cells and people per cell, for
+        :func:`resolved_villages` (without them no village counts as resolved).
 
     Returns
     -------
@@ -182,16 +267,33 @@ def plan_table(
     rows["people_newly_covered_predicted"] = predicted.round(1)
     rows["people_newly_covered"] = (measured + predicted).round(1)
     rows["cumulative_people"] = np.cumsum(measured + predicted).round(1)
-    names, resolved, counts = [], [], []
+    counts, names, resolved = [0] * len(chosen), [""] * len(chosen), [""] * len(chosen)
     if village_cell is not None and villages is not None and len(villages):
-        for cells in fresh:  # one step per chosen site
-            here = villages.iloc[np.flatnonzero(np.isin(village_cell, cells))]
-            counts.append(len(here))
-            names.append("; ".join(f"{n} ({p:.0f})" for n, p in zip(here["name"], here["population"], strict=True)))
-            bad = here[here["status"].astype(str).isin(["trang_song", "lom_song", "weak"])]
-            resolved.append("; ".join(map(str, bad["name"])))
-    else:
-        counts, names, resolved = [0] * len(chosen), [""] * len(chosen), [""] * len(chosen)
+        village_cell = np.asarray(village_cell, dtype="int64")
+        need = (measured_people + predicted_people) > 0
+        in_view = village_cell >= 0
+        # a village is newly covered when its centre's cell needed coverage and this site brings it
+        first = np.full(len(measured_people), -1, dtype="int64")
+        for order, cells in enumerate(fresh):  # one step per chosen site
+            first[cells] = order
+        newly = np.where(in_view & need[np.maximum(village_cell, 0)], first[np.maximum(village_cell, 0)], -1)
+        by = np.full(len(villages), -1, dtype="int64")
+        if cell_xy is not None and weak is not None and people is not None and "tier" in villages:
+            by = resolved_villages(
+                fresh,
+                village_cell=village_cell,
+                village_tier=villages["tier"].astype("string").fillna("").to_numpy(object),
+                village_xy=villages[["x", "y"]].to_numpy(float),
+                cell_xy=cell_xy,
+                weak=np.asarray(weak, dtype=bool),
+                people=np.asarray(people, dtype=float),
+            )
+        name, population = villages["name"].astype(str).to_numpy(), villages["population"].to_numpy(float)
+        for order in range(len(chosen)):  # one step per chosen site
+            here = np.flatnonzero(newly == order)
+            counts[order] = len(here)
+            names[order] = "; ".join(f"{name[i]} ({population[i]:.0f})" for i in here)
+            resolved[order] = "; ".join(name[np.flatnonzero(by == order)])
     rows["villages_newly_covered"] = np.asarray(counts, dtype="int64")
     rows["village_names"] = names
     rows["villages_resolved"] = resolved

@@ -138,6 +138,13 @@ def report(
     ),
     runs: Path = typer.Option(None, "--runs", help=_RUNS_HELP),
     out: Path = typer.Option(None, "--out", help="Folder for the report files (default: <runs>/reports/<period>/)."),
+    commitments: Path = typer.Option(
+        None,
+        "--commitments",
+        help="Committed sites, CSV or XLSX (operator, site_id or lon/lat, technology, planned_month YYYY-MM[, note]): "
+        "the report shows each site and whether the gaps around it closed.",
+    ),
+    plan: Path = typer.Option(None, "--plan", help="The remedy plan the commitments name (default: <runs>/plan/)."),
 ) -> None:
     """Write the monthly report (HTML, PDF, XLSX) of a stored period, compared with the previous one."""
     from lomsong.jobs.monthly import build_period_report
@@ -148,7 +155,9 @@ def report(
         fail(f"--units {units!r}: choose 2019 or 2025")
     with console.status(f"making the report of {period}"):
         try:
-            files = build_period_report(period, out=runs, lang=lang, units=units, folder=out)
+            files = build_period_report(
+                period, out=runs, lang=lang, units=units, folder=out, commitments=commitments, plan_dir=plan
+            )
         except LomsongError as exc:
             fail(str(exc))
     made = files.report
@@ -158,5 +167,9 @@ def report(
         detail = f" ({headline.detail.strip().rstrip('.')})" if headline.detail and headline.detail.strip() else ""
         console.print(f"{headline.label}: [bold]{headline.text}[/]{detail}")
     console.print(f"previous period: {made.previous or 'none stored'}")
+    if made.commitments is not None:
+        from lomsong.products.report.commitments import status_counts
+
+        console.print(status_counts(made.commitments))
     for kind, path in (("HTML", files.html), ("PDF", files.pdf), ("XLSX", files.xlsx)):
         console.print(f"{kind}: {path}")

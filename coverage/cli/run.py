@@ -293,3 +293,8 @@ def demo(
         console.print(f"  change:       {next(iter(made.comparison_files.values())).parent}")
         console.print(f"  report:       {made.report.pdf}")
         console.print(f"                {made.report.html}")
+        section = made.report.report.commitments
+        if section is not None:
+            from lomsong.products.report.commitments import status_counts
+
+            console.print(f"  {status_counts(section)}")

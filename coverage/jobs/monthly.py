@@ -60,6 +60,9 @@ def build_period_report(
     units: str = "2025",
     folder: str | Path | None = None,
     communes: gpd.GeoDataFrame | None = None,
+    *,
+    commitments: str | Path | None = None,
+    plan_dir: str | Path | None = None,
 ) -> ReportFiles:
     """Make the report of a stored period, compared with the previous stored period.
 
@@ -77,6 +80,11 @@ def build_period_report(
         Where to write (default ``<out>/reports/<period>/``).
     communes : geopandas.GeoDataFrame, optional
         Commune table (default: the bundled boundaries), for the map and the 2025 units.
+    commitments : str or Path, optional
+        A commitments file (CSV/XLSX, :mod:`lomsong.readers.commitments`): the report then shows
+        each committed site and whether the gaps around it closed (:mod:`lomsong.jobs.commitments`).
+    plan_dir : str or Path, optional
+        The remedy plan whose sites the commitments may name (default ``<out>/plan/``).
 
     Returns
     -------
@@ -98,10 +106,32 @@ def build_period_report(
     report = prepare_report(
         run, name, previous=previous, comparison=comparison, trend=trend, communes=communes, lang=lang, units=units
     )
+    if commitments is not None:
+        from lomsong.jobs.commitments import commitments_followup
+        from lomsong.products.report.commitments import commitments_section
+
+        loaded = {name: run, **({earlier: previous} if previous is not None else {})}
+        followup = commitments_followup(
+            commitments, name, out=out, plan_dir=plan_dir, communes=communes, loaded=loaded
+        )
+        report.commitments = commitments_section(followup, lang)
     target = (
         Path(folder) if folder is not None else Path(out if out is not None else paths.out_dir()) / "reports" / name
     )
     return write_report(report, target, communes)
+
+
+def _demo_plan(out: str | Path | None) -> None:
+    """The demo's remedy plan (Viettel 4G, 10 sites) from the served run, so commitments can name its sites."""
+    from lomsong import paths
+    from lomsong.errors import LomsongError
+    from lomsong.jobs.plan import run_plan
+
+    run = Path(out) if out is not None else paths.out_dir()
+    try:
+        run_plan(run, operator="viettel", technology="4G", n_sites=10)
+    except LomsongError:  # a served run without a radio map: the report shows the commitments without a plan
+        return
 
 
 @dataclass
@@ -147,14 +177,17 @@ def demo_periods(
     DemoPeriods
     """
     from lomsong.jobs.run import run_analysis
+    from lomsong.simulate.commitments import ensure_demo_commitments
     from lomsong.simulate.demo import ensure_demo_data
 
     ensure_demo_data()
+    commitments = ensure_demo_commitments()
     folders = []
     for name in periods:  # two months
         summary = run_analysis(out=out, period=name, progress=progress, maps=maps)
         folders.append(summary.out)
     comparison = compare_periods(periods[0], periods[1], out)
     files = write_comparison(comparison, comparison_dir(periods[0], periods[1], out))
-    report = build_period_report(periods[1], out=out, lang=lang, units=units)
+    _demo_plan(out)
+    report = build_period_report(periods[1], out=out, lang=lang, units=units, commitments=commitments)
     return DemoPeriods(list(periods), folders, comparison, files, report)

@@ -207,10 +207,23 @@ def run_plan(
     villages = results.villages
     village_cell = None
     if villages is not None and len(villages):
-        status_column = f"status_{operator}" if f"status_{operator}" in villages else "all_state"
-        villages = villages.assign(status=villages.get(status_column, pd.Series("", index=villages.index)))
+        # "resolved" follows the Ministry's tiers for the network that builds (CV 1603), never the
+        # bare state of the centre's cell: a village counts only if it was trắng or lõm sóng for it
+        tier_column = "status_cv1603" if operator == ALL_OPERATORS else f"status_cv1603_{operator}"
+        tier = villages[tier_column] if tier_column in villages else pd.Series(pd.NA, index=villages.index)
+        if tier_column not in villages:
+            say(f"the run's villages have no {tier_column}: no village is counted as resolved")
+        x, y = metric_xy(villages["lon"].to_numpy(float), villages["lat"].to_numpy(float)).T
+        villages = villages.assign(tier=tier.astype("string"), x=x, y=y)
         index = pd.Index(view["h3"].astype(str))
-        village_cell = index.get_indexer(villages["h3"].astype(str)) if "h3" in villages else None
+        if "h3" in villages:
+            village_cell = index.get_indexer(villages["h3"].astype(str))
+        else:  # a village layer without its cells: the centre's cell in the view
+            from lomsong.analysis.grid import cells_to_hex, index_points
+
+            centre = cells_to_hex(index_points(villages["lon"].to_numpy(float), villages["lat"].to_numpy(float),
+                                               int(_resolution(cell_ids))))
+            village_cell = index.get_indexer(centre)
     plan, fresh = plan_table(
         table,
         chosen,
@@ -219,8 +232,11 @@ def run_plan(
         predicted_people=predicted_people,
         village_cell=village_cell,
         villages=villages,
+        cell_xy=cell_xy,
+        weak=state == "weak",
+        people=people,
     )
-    plan = _with_places(plan, communes)
+    plan = with_places(plan, communes)
     plan.insert(plan.columns.get_loc("candidate_id"), "operator", model_operator)
     plan.insert(plan.columns.get_loc("candidate_id"), "technology", technology)
     out_dir = Path(out) if out else run_dir / "plan"
@@ -245,7 +261,13 @@ def run_plan(
     )
 
 
-def _with_places(plan: pd.DataFrame, communes: gpd.GeoDataFrame) -> pd.DataFrame:
+def _resolution(cells: np.ndarray) -> int:
+    import h3
+
+    return h3.get_resolution(h3.int_to_str(int(cells[0]))) if len(cells) else 8
+
+
+def with_places(plan: pd.DataFrame, communes: gpd.GeoDataFrame) -> pd.DataFrame:
     """Add the commune, district and 2025 unit holding each site."""
     from lomsong.errors import UnitMappingError
     from lomsong.reference.units import unit_mapping

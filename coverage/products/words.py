@@ -141,9 +141,17 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
         "Số dân ở ô chưa đo mà bản đồ dự báo sóng yếu",
     ),
     "cumulative_people": ("Cộng dồn số dân", "Cumulative people", "Số dân có sóng thêm nhờ trạm này và các trạm trên"),
-    "villages_newly_covered": ("Số thôn có sóng thêm", "Villages newly covered", "Số thôn có trung tâm mới có sóng"),
+    "villages_newly_covered": (
+        "Số thôn có sóng thêm",
+        "Villages newly covered",
+        "Số thôn có trung tâm đang sóng yếu (đo hoặc dự báo) mà trạm này phủ",
+    ),
     "village_names": ("Các thôn (số dân)", "Villages (people)", "Tên các thôn đó và số dân"),
-    "villages_resolved": ("Thôn lõm sóng được xử lý", "Weak villages resolved", "Thôn đang sóng yếu (đã đo) được phủ"),
+    "villages_resolved": (
+        "Thôn trắng/lõm sóng được xử lý",
+        "Trắng/lõm sóng villages resolved",
+        "Thôn trắng sóng hoặc lõm sóng của nhà mạng (CV 1603) không còn chỗ sóng yếu nào sau trạm này và các trạm trên",
+    ),
     "note": ("Ghi chú", "Note", "Lý do chọn vị trí, cần kéo điện lưới, ghi chú của người dùng"),
     "cost": ("Chi phí", "Cost", "Chi phí do người dùng cho"),
     "samples_needed": ("Cần đo thêm (mẫu)", "Samples needed", "Số mẫu cần đo thêm với mỗi nhà mạng cần đo"),
@@ -204,6 +212,30 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "on_list_before": ("Trong danh sách kỳ trước", "On the list before", "Thôn lõm sóng kỳ trước"),
     "on_list_after": ("Trong danh sách kỳ này", "On the list after", "Thôn lõm sóng kỳ này"),
     "synthetic": (TERMS["synthetic"][0], TERMS["synthetic"][1], "CÓ: dữ liệu do chương trình mô phỏng tạo ra"),
+    # committed sites and their follow-up (lomsong report --commitments)
+    "commitment_id": ("Mã cam kết", "Commitment id", "<nhà mạng>:<mã trạm> hoặc <nhà mạng>@<kinh độ>,<vĩ độ>"),
+    "site_id": ("Mã trạm", "Site id", "Mã trạm của nhà mạng hoặc mã vị trí trong phương án xử lý"),
+    "planned_month": ("Tháng phát sóng dự kiến", "Planned month", "Tháng nhà mạng cam kết phát sóng (YYYY-MM)"),
+    "plan_people": (
+        "Số dân dự báo có sóng thêm (phương án)",
+        "People the plan predicts newly covered",
+        "Dự báo của phương án xử lý cho trạm này, không phải số đo",
+    ),
+    "baseline_period": ("Kỳ gốc", "Baseline period", "Kỳ đo cuối cùng trước tháng dự kiến"),
+    "gap_cells_before": ("Số ô lõm quanh trạm (kỳ gốc)", "Gap cells around the site (baseline)", "Số ô lưới"),
+    "gap_people_before": ("Số dân vùng lõm quanh trạm (kỳ gốc)", "People in gaps around the site (baseline)", "Số dân"),
+    "cells_measured_covered": ("Số ô đo thấy có sóng", "Cells measured covered", "Trong các ô lõm kỳ gốc"),
+    "cells_still_weak": ("Số ô vẫn sóng yếu", "Cells still weak", "Trong các ô lõm kỳ gốc"),
+    "cells_not_remeasured": ("Số ô chưa đo lại", "Cells not measured again", "Trong các ô lõm kỳ gốc"),
+    "change_statuses": ("Thay đổi của các vùng lõm", "Changes of the gaps", "Theo so sánh hai kỳ"),
+    "commitment_status": (
+        "Vùng lõm quanh trạm",
+        "Gaps around the site",
+        "Đã hết lõm (đo thấy có sóng), còn lõm, chưa đo lại, không có vùng lõm kỳ gốc, chưa có kỳ đo sau",
+    ),
+    "history": ("Diễn biến qua các kỳ", "Over the periods", "Tình trạng từng kỳ đo từ tháng dự kiến"),
+    "area": ("Phạm vi xét", "Area considered", "Vùng phủ dự báo của trạm (phương án) hoặc bán kính quanh trạm"),
+    "radius_m": ("Bán kính (m)", "Radius (m)", "Bán kính quanh trạm khi không có vùng phủ dự báo"),
 }
 
 
@@ -261,6 +293,20 @@ VI: dict[str, str] = {
     "plan_people": "Số dân có sóng thêm",
     "plan_candidate": "Vị trí",
     "plan_remark": "Ghi chú",
+    "commitments_title": "Các trạm nhà mạng đã cam kết và vùng lõm quanh trạm",
+    "commitments_intro": (
+        "Mỗi trạm cam kết (tệp cam kết của Sở) được đối chiếu với số đo: các ô lõm sóng của nhà mạng đó quanh trạm "
+        "ở kỳ đo cuối trước tháng dự kiến, và tình trạng các ô ấy ở các kỳ đo từ tháng dự kiến. 'Đã hết lõm' chỉ khi "
+        "ít nhất hai phần ba số ô đó được đo lại thấy có sóng; số dân của phương án là dự báo, không phải số đo."
+    ),
+    "commitment_closed": "Đã hết lõm (đo thấy có sóng)",
+    "commitment_still_open": "Còn lõm",
+    "commitment_not_remeasured": "Chưa đo lại (chưa kết luận)",
+    "commitment_no_gap_before": "Không có vùng lõm đo được quanh trạm ở kỳ gốc",
+    "commitment_not_measured_yet": "Chưa có kỳ đo từ tháng dự kiến",
+    "commitment_area_predicted_coverage": "vùng phủ dự báo",
+    "commitment_area_radius": "bán kính {radius} m",
+    "sheet_commitments": "Trạm cam kết",
     "layer_districts": "Ranh giới huyện",
     "layer_labels": "Tên xã",
     # commune fields
@@ -422,6 +468,21 @@ EN: dict[str, str] = {
     "plan_people": "People newly covered",
     "plan_candidate": "Candidate",
     "plan_remark": "Note",
+    "commitments_title": "Sites the operators committed to, and the gaps around them",
+    "commitments_intro": (
+        "Each committed site (the department's commitments file) is checked against the measurements: the operator's "
+        "gap cells around the site in the last period measured before its planned month, and what became of them in "
+        "the periods measured from that month on. 'Closed' only when at least two thirds of those cells were measured "
+        "again and found covered; the plan's people are a prediction, not a measurement."
+    ),
+    "commitment_closed": "Closed (measured covered)",
+    "commitment_still_open": "Still open",
+    "commitment_not_remeasured": "Not measured again (unknown)",
+    "commitment_no_gap_before": "No measured gap around the site in the baseline",
+    "commitment_not_measured_yet": "No period measured since the planned month",
+    "commitment_area_predicted_coverage": "predicted coverage",
+    "commitment_area_radius": "{radius} m radius",
+    "sheet_commitments": "Committed sites",
     "layer_districts": "District borders",
     "layer_labels": "Commune names",
     "commune": "Commune",

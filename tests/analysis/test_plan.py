@@ -105,3 +105,64 @@ def test_taller_mast_reaches_farther():
     model = planning.SiteModel(-90.0, 35.0, 6.0, THRESHOLD)
     distance = np.array([3000.0])
     assert model.level(distance, 60.0)[0] > model.level(distance, 30.0)[0] > model.level(distance, 15.0)[0]
+
+
+def test_a_village_counts_as_resolved_only_if_it_was_trang_or_lom_song_for_that_operator():
+    """Ten cells 1 km apart; three chosen sites; villages whose CV 1603 tier differs by operator."""
+    import pandas as pd
+    from scipy.sparse import csr_matrix
+
+    cell_xy = np.column_stack([np.arange(10) * 1000.0, np.zeros(10)])
+    weak = np.isin(np.arange(10), [0, 1, 2, 8, 9])
+    people = np.full(10, 100.0)
+    incidence = csr_matrix(
+        (np.ones(6), ([0, 0, 1, 1, 1, 2], [0, 1, 2, 3, 4, 8])), shape=(3, 10)
+    )  # site 0 covers cells 0-1, site 1 cells 2-4, site 2 only cell 8
+    villages = pd.DataFrame(
+        {
+            "name": ["V1", "V3", "V2", "V5"],
+            "population": [300.0, 200.0, 150.0, 250.0],
+            "cell": [0, 2, 4, 9],
+            "viettel": ["trang_song", "lom_song", "co_song", "trang_song"],
+            "vinaphone": ["co_song", "chua_du_du_lieu", "co_song", "trang_song"],
+        }
+    )
+    village_xy = cell_xy[villages["cell"]]
+    chosen = np.array([0, 1, 2])
+    fresh = planning.newly_covered(incidence, chosen)
+
+    def resolved(operator):
+        return planning.resolved_villages(
+            fresh,
+            village_cell=villages["cell"].to_numpy(),
+            village_tier=villages[operator].to_numpy(object),
+            village_xy=village_xy,
+            cell_xy=cell_xy,
+            weak=weak,
+            people=people,
+        )
+
+    # Viettel: V1 (trắng sóng, cells 0-1) by site 0, V3 (lõm sóng, cell 2) by site 1; V2 was co_song;
+    # V5 keeps a weak cell (9) that no site covers.
+    assert resolved("viettel").tolist() == [0, 1, -1, -1]
+    # VinaPhone: the same coverage resolves nothing but V5 … which still has cell 9 weak.
+    assert resolved("vinaphone").tolist() == [-1, -1, -1, -1]
+
+    measured = np.where(weak, people, 0.0)
+    candidates = pd.DataFrame({"candidate_id": ["s0", "s1", "s2"], "lon": 0.0, "lat": 0.0})
+    table, _ = planning.plan_table(
+        candidates,
+        chosen,
+        incidence,
+        measured_people=measured,
+        predicted_people=np.zeros(10),
+        village_cell=villages["cell"].to_numpy(),
+        villages=villages.assign(tier=villages["viettel"], x=village_xy[:, 0], y=village_xy[:, 1]),
+        cell_xy=cell_xy,
+        weak=weak,
+        people=people,
+    )
+    assert table["villages_resolved"].tolist() == ["V1", "V3", ""]
+    # V2's centre was covered already: site 1 brings it nothing new; V5's centre (cell 9) is not covered
+    assert table["village_names"].tolist() == ["V1 (300)", "V3 (200)", ""]
+    assert table["villages_newly_covered"].tolist() == [1, 1, 0]

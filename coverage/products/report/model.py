@@ -148,6 +148,7 @@ class Report:
     current_gaps: gpd.GeoDataFrame
     closed_gaps: gpd.GeoDataFrame
     claims: Table | None = None
+    commitments: Any = None  # lomsong.products.report.commitments.CommitmentSection, set by the monthly job
 
     def label(self, key: str, **values: Any) -> str:
         """Return a label in the report's language."""

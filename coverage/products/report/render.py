@@ -16,6 +16,7 @@ import pandas as pd
 from lomsong._text import safe_cells
 from lomsong.analysis.compare import Comparison
 from lomsong.products import words as i18n
+from lomsong.products.report import commitments
 from lomsong.products.report.figures import province_map, trend_chart
 from lomsong.products.report.model import SYNTHETIC_MARK, Report, Table, select_view
 from lomsong.products.words import REPORT_LABELS
@@ -250,6 +251,7 @@ def render_pdf(report: Report, images: dict[str, bytes], path: str | Path) -> Pa
         story.append(Paragraph(escape(i18n.text(report.lang, "claims_intro")), small))
         story.append(Spacer(1, 3))
         story.append(table(report.claims))
+    story.extend(commitments.pdf_story(report.commitments, table, h2, small))
     story.append(Paragraph(escape(report.label("method_title")), h2))
     story.append(Paragraph(escape(report.texts["method"]), body))
 
@@ -327,6 +329,7 @@ def render_xlsx(report: Report, path: str | Path) -> Path:
     if report.claims is not None:
         intro = [i18n.text(report.lang, "claims_intro")]
         sheets.append(sheet(i18n.text(report.lang, "sheet_claims"), report.claims, intro))
+    sheets.extend(commitments.xlsx_sheets(report.commitments))
     return write_workbook(
         sheets,
         path,
