@@ -361,6 +361,9 @@ def _install_openapi(app: FastAPI) -> None:
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         _share_limit_parameter(schema)
+        from api.ogc import document_collection_paths
+
+        document_collection_paths(schema)  # after the shared limit: the items take larger pages
         _add_referenced_models(schema)
         _document_bodies_and_keys(schema, app.state.context.settings.read_requires_key)
         app.openapi_schema = schema

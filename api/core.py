@@ -15,7 +15,7 @@ import html
 import io
 import math
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,9 +67,16 @@ _ACCEPT_TO_FORMAT = {
 #: Names people use for a format in ``f=``.
 _FORMAT_ALIASES = {"excel": "xlsx", "geopackage": "gpkg", "gpkg": "gpkg", "text": "csv"}
 
-#: Largest page size; a request for more gets a 400 naming ``limit``.
+#: Largest page size of the lists (/gaps, /communes …); a request for more gets a 400 naming ``limit``.
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
+#: Largest page of OGC items (``/collections/{id}/items``). GDAL ≥ 3.8 takes as its page size the
+#: ``maximum`` of the ``limit`` declared on the collection's own path when no ``default`` is declared
+#: there (``DeterminePageSizeFromAPI`` in GDAL's ogroapifdriver.cpp), so the 163,020 demo cells come
+#: in 9 pages instead of 164. Pages this large are streamed (:func:`feature_collection_chunks`).
+ITEMS_MAX_LIMIT = 20_000
+#: Features per chunk of a streamed page: the server holds one chunk's text at a time, not the page's.
+STREAM_CHUNK = 2_000
 
 COLLECTION_IDS = ("communes", "gaps", "cells", "villages")
 
@@ -746,8 +753,9 @@ class FeatureQuery:
     period: str | None = None
 
     def __post_init__(self) -> None:
-        if self.limit is not None and not 1 <= self.limit <= MAX_LIMIT:
-            raise QueryError(f"limit must be 1…{MAX_LIMIT}, got {self.limit}", field="limit")
+        # the largest page any endpoint takes; each route declares (and checks) its own maximum
+        if self.limit is not None and not 1 <= self.limit <= ITEMS_MAX_LIMIT:
+            raise QueryError(f"limit must be 1…{ITEMS_MAX_LIMIT}, got {self.limit}", field="limit")
         if self.offset < 0:
             raise QueryError(f"offset must be 0 or more, got {self.offset}", field="offset")
         if self.min_population is not None and not (math.isfinite(self.min_population) and self.min_population >= 0):
@@ -1130,6 +1138,30 @@ def feature_collection_bytes(
     return body.encode("utf-8")
 
 
+def feature_collection_chunks(
+    collection: Collection,
+    positions: np.ndarray,
+    matched: int,
+    links: list[dict[str, str]],
+    extra: Mapping[str, Any] | None = None,
+    *,
+    chunk: int = STREAM_CHUNK,
+) -> Iterator[bytes]:
+    """Yield the bytes of :func:`feature_collection_bytes` a few thousand features at a time.
+
+    The features are already serialised (:func:`make_collection`); a chunk joins ``chunk`` of
+    them, so a page of 20,000 cells never exists as one string in the server's memory.
+    """
+    head = {"type": "FeatureCollection", "numberMatched": int(matched), "numberReturned": int(len(positions))}
+    head.update(extra or {})
+    head["links"] = links
+    yield (orjson.dumps(head).decode("utf-8")[:-1] + ',"features":[').encode("utf-8")
+    for start in range(0, len(positions), chunk):
+        separator = "," if start else ""
+        yield (separator + _join(collection.features[positions[start : start + chunk]])).encode("utf-8")
+    yield b"]}"
+
+
 def records_bytes(
     collection: Collection,
     positions: np.ndarray,
@@ -1473,6 +1505,7 @@ __all__ = [
     "DEFAULT_LIMIT",
     "DOWNLOAD_FORMATS",
     "GAP_SCHEMA",
+    "ITEMS_MAX_LIMIT",
     "MAX_LIMIT",
     "MEDIA_TYPES",
     "Collection",
@@ -1490,6 +1523,7 @@ __all__ = [
     "download_name",
     "feature_bytes",
     "feature_collection_bytes",
+    "feature_collection_chunks",
     "gpkg_bytes",
     "html_links",
     "html_page",

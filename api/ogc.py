@@ -8,6 +8,7 @@ links. Besides ``bbox``, ``limit`` and ``offset``, the items accept the same fil
 
 from __future__ import annotations
 
+import copy
 import html
 from typing import Any, Literal
 
@@ -80,7 +81,9 @@ def collection_description(root: str, collection: core.Collection, period: str |
             {"rel": "items", "type": _GEOJSON, "title": "features (GeoJSON)", "href": items},
             {"rel": "items", "type": _HTML, "title": "features (HTML)", "href": html_items},
             {
-                "rel": "describedby",
+                # GDAL before 3.8 (Debian's 3.6) matches this spelling only; relation types compare
+                # case-insensitively (RFC 8288), and GDAL ≥ 3.8 reads it too
+                "rel": "describedBy",
                 "type": _SCHEMA_JSON,
                 "title": "JSON Schema of a GeoJSON feature (GDAL types its fields from it)",
                 "href": f"{base}/feature-schema{query}",
@@ -111,6 +114,51 @@ def collection_description(root: str, collection: core.Collection, period: str |
     if interval is not None:
         description.setdefault("extent", {})["temporal"] = {"interval": [interval], "trs": _GREGORIAN}
     return description
+
+
+#: Every collection a run may serve: the API document lists each one's own items path, which is
+#: where GDAL looks for the page size (it does not read ``/collections/{collectionId}/items``).
+DOCUMENTED_COLLECTIONS = (*core.COLLECTION_IDS, "claims", "challenges", "predicted_gaps")
+ITEMS_LIMIT_REF = "#/components/parameters/items-limit"
+#: ``limit`` of the items: no ``default`` in the schema on purpose, so GDAL ≥ 3.8 pages by the maximum
+#: (with a default it takes min(max(1000, default), maximum)); the default is in the description.
+ITEMS_LIMIT_PARAMETER: dict[str, Any] = {
+    "name": "limit",
+    "in": "query",
+    "description": f"page size: {core.DEFAULT_LIMIT} features when not given, at most {core.ITEMS_MAX_LIMIT:,} "
+    "(large pages are streamed; GDAL ≥ 3.8 asks for the maximum)",
+    "required": False,
+    "style": "form",
+    "explode": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": core.ITEMS_MAX_LIMIT},
+}
+
+
+def document_collection_paths(schema: dict[str, Any]) -> None:
+    """Give each collection its own items path in the OpenAPI document, ``limit`` by reference.
+
+    GDAL's OAPIF driver looks up ``paths["/collections/<id>/items"]`` literally and follows a
+    ``$ref`` naming ``limit`` to choose its page size; the template path alone leaves it at 1,000.
+    """
+    schema.setdefault("components", {}).setdefault("parameters", {})["items-limit"] = ITEMS_LIMIT_PARAMETER
+    template = schema.get("paths", {}).get("/collections/{collectionId}/items", {}).get("get")
+    if template is None:
+        return
+    template["parameters"] = [
+        {"$ref": ITEMS_LIMIT_REF} if _is_limit(parameter) else parameter for parameter in template.get("parameters", [])
+    ]
+    for collection_id in DOCUMENTED_COLLECTIONS:
+        operation = copy.deepcopy(template)
+        operation["parameters"] = [p for p in operation["parameters"] if p.get("name") != "collectionId"]
+        operation["operationId"] = f"get_{collection_id}_items"
+        operation["summary"] = f"Features of {collection_id}"
+        schema["paths"][f"/collections/{collection_id}/items"] = {"get": operation}
+
+
+def _is_limit(parameter: dict[str, Any]) -> bool:
+    return parameter.get("$ref", "").endswith("/limit") or (
+        parameter.get("name") == "limit" and parameter.get("in") == "query"
+    )
 
 
 def add_ogc_routes(app: FastAPI) -> None:
@@ -263,7 +311,7 @@ def add_ogc_routes(app: FastAPI) -> None:
         request: Request,
         collection_id: str = PathParam(..., alias="collectionId", max_length=40),
         bbox: str | None = Query(None, max_length=200, description="minLon,minLat,maxLon,maxLat (CRS84)"),
-        limit: int = Query(core.DEFAULT_LIMIT, ge=1, le=core.MAX_LIMIT),
+        limit: int = Query(core.DEFAULT_LIMIT, ge=1, le=core.ITEMS_MAX_LIMIT),
         offset: int = Query(0, ge=0, le=10**9),
         operator: str | None = Query(None, max_length=40),
         technology: str | None = Query(None, max_length=10),
@@ -358,6 +406,7 @@ def add_ogc_routes(app: FastAPI) -> None:
     item_names = frozenset(p.alias for p in items_route.dependant.query_params)
     pass_through = app.state.__dict__.setdefault("query_pass_through", {})
     for path in (
+        "/",  # GDAL asks the landing page for the API document with the connection string's query
         "/collections/{collectionId}",
         "/collections/{collectionId}/schema",
         "/collections/{collectionId}/feature-schema",
@@ -367,4 +416,4 @@ def add_ogc_routes(app: FastAPI) -> None:
         pass_through[path] = item_names
 
 
-__all__ = ["CONFORMANCE", "FeatureBody", "add_ogc_routes", "collection_description"]
+__all__ = ["CONFORMANCE", "FeatureBody", "add_ogc_routes", "collection_description", "document_collection_paths"]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from api import core
 from api.core import Collection, FeatureQuery, PreparedResults
@@ -74,6 +74,9 @@ def list_response(
     links = core.page_links(base_url(request), params, matched, query.limit, query.offset, media_type)
     extra = run_stamp(prepared)
     if fmt == "geojson":
+        if len(page_positions) > core.STREAM_CHUNK:  # a large page goes out chunk by chunk (bounded memory)
+            chunks = core.feature_collection_chunks(collection, page_positions, matched, links, extra)
+            return StreamingResponse(chunks, media_type=media_type, headers=headers)
         content = core.feature_collection_bytes(collection, page_positions, matched, links, extra)
         return Response(content, media_type=media_type, headers=headers)
     if fmt == "html":

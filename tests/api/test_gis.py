@@ -21,6 +21,7 @@ import pytest
 import shapely
 
 from api.app import create_app
+from api.core import ITEMS_MAX_LIMIT, STREAM_CHUNK
 from api.tiles import tile_bounds
 from lomsong.tables.periods import period_dir
 from lomsong.tables.results import load_run
@@ -29,14 +30,15 @@ from tests.support.scenes import MONTHS, make_period_run
 
 
 class _Counter:
-    """ASGI middleware counting requests per path (to see how many pages a client asked for)."""
+    """ASGI middleware counting requests per path, and keeping their queries (which pages a client asked for)."""
 
-    def __init__(self, app, counts: Counter):
-        self.app, self.counts = app, counts
+    def __init__(self, app, counts: Counter, queries: list):
+        self.app, self.counts, self.queries = app, counts, queries
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             self.counts[scope["path"]] += 1
+            self.queries.append((scope["path"], scope["query_string"].decode("latin-1")))
         await self.app(scope, receive, send)
 
 
@@ -48,10 +50,11 @@ def api(tmp_path_factory):
     make_period_run(settings.run_folder, MONTHS[1], keep_every=3)
     keys = make_keys(settings)
     counts: Counter = Counter()
+    queries: list = []
     app = create_app(settings)
-    app.add_middleware(_Counter, counts=counts)
+    app.add_middleware(_Counter, counts=counts, queries=queries)
     with live_server(app) as url:
-        yield {"url": url, "settings": settings, "keys": keys, "counts": counts}
+        yield {"url": url, "settings": settings, "keys": keys, "counts": counts, "queries": queries}
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +80,38 @@ def test_limit_is_one_shared_component_with_the_documented_bounds(client):
     document = client.get("/openapi.json").json()
     limit = document["components"]["parameters"]["limit"]
     assert limit["in"] == "query" and limit["schema"]["default"] == 100 and limit["schema"]["maximum"] == 10_000
-    items = document["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
-    assert {"$ref": "#/components/parameters/limit"} in items
-    assert not any(p.get("name") == "limit" for p in items)  # declared once, referred to
-    assert client.get("/collections/cells/items", params={"limit": 10_001}).status_code == 400
+    gaps = document["paths"]["/gaps"]["get"]["parameters"]
+    assert {"$ref": "#/components/parameters/limit"} in gaps
+    assert not any(p.get("name") == "limit" for p in gaps)  # declared once, referred to
+    assert client.get("/gaps", params={"limit": 10_001}).status_code == 400
     assert len(client.get("/collections/cells/items").json()["features"]) == 100
+
+
+def test_each_collection_has_its_own_items_path_with_the_large_page_limit(client):
+    """GDAL looks the page size up on ``/collections/<id>/items`` and takes the maximum when no default is declared."""
+    document = client.get("/openapi.json").json()
+    items_limit = document["components"]["parameters"]["items-limit"]
+    assert items_limit["schema"]["maximum"] == ITEMS_MAX_LIMIT and "default" not in items_limit["schema"]
+    assert "100" in items_limit["description"]  # the default is said, not declared
+    reference = {"$ref": "#/components/parameters/items-limit"}
+    for collection in client.get("/collections").json()["collections"]:
+        operation = document["paths"][f"/collections/{collection['id']}/items"]["get"]
+        assert reference in operation["parameters"], collection["id"]
+        assert not any(p.get("name") == "collectionId" for p in operation["parameters"])
+    assert reference in document["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    assert client.get("/collections/cells/items", params={"limit": ITEMS_MAX_LIMIT + 1}).status_code == 400
+
+
+def test_a_large_page_is_streamed_whole_and_valid(client, served):
+    assert len(served.cells) > STREAM_CHUNK  # so the page below goes out in several chunks
+    response = client.get("/collections/cells/items", params={"limit": ITEMS_MAX_LIMIT})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/geo+json")
+    body = response.json()
+    assert body["numberReturned"] == body["numberMatched"] == len(body["features"]) == len(served.cells)
+    ids = [feature["id"] for feature in body["features"]]
+    assert len(set(ids)) == len(ids)  # no feature twice at a chunk boundary
+    smaller = client.get("/collections/cells/items", params={"limit": STREAM_CHUNK, "offset": STREAM_CHUNK}).json()
+    assert [f["id"] for f in smaller["features"]] == ids[STREAM_CHUNK : 2 * STREAM_CHUNK]
 
 
 def test_schema_and_queryables_type_every_property(client, served):
@@ -99,8 +129,8 @@ def test_schema_and_queryables_type_every_property(client, served):
     assert {"operator", "technology", "state", "datetime", "geometry"} <= set(queryables["properties"])
     links = {link["rel"]: link["href"] for link in client.get("/collections/cells").json()["links"]}
     assert links["http://www.opengis.net/def/rel/ogc/1.0/schema"].endswith("/collections/cells/schema")
-    # describedby: the schema of a whole GeoJSON Feature, one type name per property (what GDAL reads)
-    feature = httpx.get(links["describedby"]).json()["properties"]["properties"]["properties"]
+    # describedBy: the schema of a whole GeoJSON Feature, one type name per property (what GDAL reads)
+    feature = httpx.get(links["describedBy"]).json()["properties"]["properties"]["properties"]
     assert feature["median_signal_dbm"]["type"] == "number" and feature["first_date"]["format"] == "date"
     assert set(feature) == set(properties) - {"geometry"}
     assert client.get("/collections/nothing/schema").status_code == 404
@@ -196,8 +226,12 @@ print(json.dumps({"rows": len(frame), "dtypes": {k: str(v) for k, v in frame.dty
 """
 
 
+def _item_pages(api, start: int) -> list[str]:
+    return [query for path, query in api["queries"][start:] if path == "/collections/cells/items"]
+
+
 def test_gdal_reads_the_cells_layer_in_a_few_requests_with_numeric_fields(api, served):
-    before = api["counts"]["/collections/cells/items"]
+    start = len(api["queries"])
     done = subprocess.run(
         [sys.executable, "-c", PYOGRIO_READER, f"OAPIF:{api['url']}/collections/cells"],
         capture_output=True,
@@ -208,13 +242,15 @@ def test_gdal_reads_the_cells_layer_in_a_few_requests_with_numeric_fields(api, s
     read = json.loads(done.stdout.strip().splitlines()[-1])
     assert tuple(int(p) for p in read["version"].split(".")[:2]) >= (3, 8)
     assert read["rows"] == len(served.cells)
-    pages = api["counts"]["/collections/cells/items"] - before
-    assert pages <= len(served.cells) // 1000 + 3  # GDAL ≥ 3.8 pages 1,000 at a time
+    pages = _item_pages(api, start)
+    # one small page to sample the schema, then pages of the declared maximum (it was 1,000 a page)
+    assert f"limit={ITEMS_MAX_LIMIT}" in pages[1] and len(pages) <= 1 + -(-len(served.cells) // ITEMS_MAX_LIMIT)
     for name in ("median_signal_dbm", "p10_signal_dbm", "no_service_share", "median_dl_kbps"):
         assert read["dtypes"][name] == "float64", name
     assert read["dtypes"]["n_samples"].startswith("int") and read["dtypes"]["first_date"].startswith("datetime")
 
     # only no-data cells: every value null, so the types can come from the schema alone
+    start = len(api["queries"])
     empty = subprocess.run(
         [sys.executable, "-c", PYOGRIO_READER, f"OAPIF:{api['url']}/collections/cells?state=no_data"],
         capture_output=True,
@@ -225,6 +261,23 @@ def test_gdal_reads_the_cells_layer_in_a_few_requests_with_numeric_fields(api, s
     read = json.loads(empty.stdout.strip().splitlines()[-1])
     assert read["rows"] == int((served.cells["state"] == "no_data").sum()) > 0
     assert read["dtypes"]["median_signal_dbm"] == "float64" and read["dtypes"]["first_date"].startswith("datetime")
+    # the connection string's query goes to the landing page too: it is let through, so GDAL finds the API
+    assert any(f"limit={ITEMS_MAX_LIMIT}" in query for query in _item_pages(api, start))
+
+
+def test_debian_gdal_types_the_fields_from_the_schema_at_its_default_page_size(api, served):
+    """GDAL 3.6 pages 10 features and reads ``rel="describedBy"`` (its spelling) for the field types."""
+    done = subprocess.run(
+        ["ogrinfo", "-ro", "-al", "-so", f"OAPIF:{api['url']}/collections/cells?state=no_data"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    fields = dict(re.findall(r"^(\w+): (\w+)", done.stdout, flags=re.MULTILINE))
+    numbers = ("median_signal_dbm", "p10_signal_dbm", "no_service_share", "median_dl_kbps", "p_covered")
+    assert all(fields[name] == "Real" for name in numbers), fields  # every value of the first page is null
+    assert fields["n_samples"] == "Integer" and fields["first_date"] == "Date"
 
 
 def _ogrinfo_count(url: str) -> int:
