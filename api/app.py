@@ -105,7 +105,8 @@ def _list_query(
     offset: int,
     **filters: Any,
 ) -> FeatureQuery:
-    if limit is None and fmt in ("json", "html"):
+    if limit is None and fmt in ("json", "geojson", "html"):
+        # pages, like the collections (a `next` link); the whole table is a download (f=csv/xlsx/gpkg, /files)
         limit = core.DEFAULT_LIMIT
     return FeatureQuery(
         datetime=core.parse_datetime(filters.pop("datetime", None)),
@@ -195,6 +196,9 @@ def create_app(
     from api.plans import add_plan_routes
 
     add_plan_routes(app)
+    from api.files import add_file_routes
+
+    add_file_routes(app)
     _add_docs_routes(app)
     _install_openapi(app)
     return app
@@ -210,25 +214,39 @@ def _add_docs_routes(app: FastAPI) -> None:
     def url(key: str) -> str:
         return f"{ASSET_PREFIX}/{ASSETS[key].path}"
 
+    def offline(page: Response) -> Response:
+        page.headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
+        return page
+
     @app.get("/docs", include_in_schema=False)
     def swagger() -> Response:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url,
             title=f"{app.title}: Swagger UI",
             swagger_js_url=url("swagger-ui.js"),
             swagger_css_url=url("swagger-ui.css"),
             swagger_favicon_url=url("swagger-favicon.png"),
         )
+        return offline(page)
 
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> Response:
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=app.openapi_url,
             title=f"{app.title}: ReDoc",
             redoc_js_url=url("redoc.js"),
             redoc_favicon_url=url("swagger-favicon.png"),
             with_google_fonts=False,
         )
+        return offline(page)
+
+
+#: The documentation pages load nothing from another host: ReDoc's bundle hard-codes its footer logo
+#: at cdn.redoc.ly; the browser refuses it before any request (the image hides itself on error).
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+)
 
 
 # ----------------------------------------------------------------------------------------------

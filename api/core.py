@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -961,12 +962,18 @@ def has_time(collection: Collection) -> bool:
     return all(c in collection.frame.columns for c in TIME_COLUMNS)
 
 
+#: An RFC 3339 date or date-time starts with its full date.
+_RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}(?:$|[Tt ])")
+
+
 def _local_date(text: str, name: str) -> str:
     """Return the Vietnam-local ``YYYY-MM-DD`` of an RFC 3339 date or date-time."""
-    try:
-        stamp = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        stamp = None
+    stamp = None
+    if _RFC3339_START.match(text):  # pandas alone would read "October" as this year's 1 October
+        try:
+            stamp = pd.Timestamp(text)
+        except (ValueError, TypeError):
+            stamp = None
     if stamp is None or pd.isna(stamp):
         raise QueryError(
             f"datetime: {text!r} is not an RFC 3339 date or date-time (e.g. 2026-10-01 or 2026-10-01T00:00:00Z)",
@@ -1017,12 +1024,17 @@ def datetime_text(interval: tuple[str | None, str | None]) -> str:
 
 
 def _datetime_mask(collection: Collection, interval: tuple[str | None, str | None]) -> np.ndarray:
-    """Rows measured on some day of the interval (a feature without dates matches none)."""
+    """Rows measured on some day of the interval.
+
+    A collection without time (communes, villages) matches every ``datetime``: OGC API - Features
+    Part 1 (17-069r3, 7.15.4, /req/core/fc-time-response) has the parameter "match all features in the
+    collection that are not associated with a temporal geometry". In a collection with time, a
+    feature without dates (a no-data cell: nothing was measured there) matches none, so that a month's
+    filter gives that month's measured cells, as people ask it to.
+    """
     frame = collection.frame
     if not has_time(collection):
-        if len(frame):
-            raise QueryError(f"{collection.id} has no time to filter by", field="datetime")
-        return np.zeros(0, dtype=bool)
+        return np.ones(len(frame), dtype=bool)
     # ISO dates compare as text; the first 10 characters are the day of a date-time too
     first_day = frame["first_date"].astype("string").str.slice(0, 10)
     last_day = frame["last_date"].astype("string").str.slice(0, 10)

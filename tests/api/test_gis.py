@@ -392,3 +392,47 @@ def test_datetime_is_read_in_vietnam_time():
     assert parse_datetime("../2026-10-31T16:59:59Z") == (None, "2026-10-31")
     assert datetime_text(parse_datetime("2026-10-01/2026-10-31")) == "2026-10-01/2026-10-31"
     assert parse_datetime("") is None
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole tables: paged lists, the run's own files
+
+
+def test_gaps_geojson_is_paged_and_links_the_whole_file(client, api, served):
+    page = client.get("/gaps", params={"f": "geojson"}).json()
+    assert page["numberMatched"] == len(served.gaps)
+    assert page["numberReturned"] == min(100, len(served.gaps)) == len(page["features"])
+    links = {link["rel"]: link for link in page["links"]}
+    assert "limit=100" in links["self"]["href"]  # a page, like the collections, not everything
+    two = client.get("/gaps", params={"f": "geojson", "limit": 2}).json()
+    assert len(two["features"]) == 2 and "offset=2" in next(x for x in two["links"] if x["rel"] == "next")["href"]
+    enclosure = links["enclosure"]  # the whole table: the run folder's own file
+    assert enclosure["href"].endswith("/files/gaps.parquet")
+    whole = httpx.get(enclosure["href"])
+    assert whole.status_code == 200 and whole.headers["x-lomsong-synthetic"] == "true"
+    assert whole.content == (api["settings"].run_folder / "gaps.parquet").read_bytes()
+    assert "synthetic" in whole.headers["content-disposition"]
+
+
+def test_files_lists_only_the_run_tables_by_plain_name(client, api):
+    listed = client.get("/files").json()["items"]
+    names = {item["name"] for item in listed}
+    assert {"gaps.parquet", "cells.parquet"} <= names and "run.json" not in names
+    for item in listed:
+        assert item["bytes"] == (api["settings"].run_folder / item["name"]).stat().st_size
+    for bad in ("run.json", "..%2Frun.json", "nothing.geojson", "%2Fetc%2Fpasswd"):
+        response = client.get(f"/files/{bad}")
+        assert response.status_code == 404, bad
+    october = client.get("/files", params={"period": "2026-10"}).json()["items"]
+    assert all("period=2026-10" in item["href"] for item in october) and october
+
+
+def test_datetime_on_a_collection_without_time_matches_every_feature(client):
+    """OGC API - Features Part 1: ``datetime`` matches the features not associated with a time."""
+    for collection in ("communes", "villages"):
+        everything = client.get(f"/collections/{collection}/items", params={"limit": 1}).json()["numberMatched"]
+        dated = client.get(f"/collections/{collection}/items", params={"limit": 1, "datetime": "2026-10-01/.."})
+        assert dated.status_code == 200 and dated.json()["numberMatched"] == everything > 0, collection
+        assert "datetime=2026-10-01%2F.." in next(x for x in dated.json()["links"] if x["rel"] == "next")["href"]
+        malformed = client.get(f"/collections/{collection}/items", params={"datetime": "October"})
+        assert malformed.status_code == 400 and malformed.json()["field"] == "datetime", collection
