@@ -436,3 +436,33 @@ def test_datetime_on_a_collection_without_time_matches_every_feature(client):
         assert "datetime=2026-10-01%2F.." in next(x for x in dated.json()["links"] if x["rel"] == "next")["href"]
         malformed = client.get(f"/collections/{collection}/items", params={"datetime": "October"})
         assert malformed.status_code == 400 and malformed.json()["field"] == "datetime", collection
+
+
+# ----------------------------------------------------------------------------------------------
+# GeoParquet
+
+
+GEOPARQUET_GEOMETRY_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
+
+
+def test_cells_parquet_carries_geoparquet_metadata_as_the_spec_asks(served, tmp_path):
+    """The run writer's ``cells.parquet``: GeoParquet 1.x "geo" metadata that GDAL's Parquet driver reads."""
+    import pyarrow.parquet as pq
+
+    from lomsong.products.tables import write_geoparquet
+
+    # stored as EPSG:4326 whatever the frame comes in
+    path = write_geoparquet(served.cells.to_crs(32648), tmp_path / CELLS_PARQUET)
+    schema = pq.read_schema(path)
+    geo = json.loads(schema.metadata[b"geo"])
+    assert geo["version"].split(".")[0] == "1" and geo["primary_column"] == "geometry"
+    column = geo["columns"]["geometry"]
+    assert column["encoding"] == "WKB" and schema.field("geometry").type in ("binary", "large_binary")
+    assert set(column["geometry_types"]) <= GEOPARQUET_GEOMETRY_TYPES | {f"{t} Z" for t in GEOPARQUET_GEOMETRY_TYPES}
+    assert column["crs"]["id"] == {"authority": "EPSG", "code": 4326}  # PROJJSON, as the spec asks
+    frame = gpd.read_parquet(path)
+    assert np.allclose(column["bbox"], frame.total_bounds)
+    for part in column.get("covering", {}).get("bbox", {}).values():
+        assert part[0] in schema.names  # the covering column the metadata names exists
+    assert frame.crs.to_epsg() == 4326 and len(frame) == len(served.cells)
+    assert shapely.from_wkb(pq.read_table(path, columns=["geometry"])["geometry"][0].as_py()).is_valid
