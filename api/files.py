@@ -8,7 +8,6 @@ their plain name: never a path, never the map pages or anything else in the fold
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,38 +16,12 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
 from api.context import AppContext, context, error_responses, reader
-from api.core import NotFoundError, PreparedResults
+from api.core import NotFoundError
 from api.keys import ApiKey
 from api.responses import json_response
+from api.run_files import FILE_MEDIA_TYPES, file_url, run_files
 
-#: Extensions of the tables people download → media type.
-FILE_MEDIA_TYPES: dict[str, str] = {
-    ".geojson": "application/geo+json",
-    ".gpkg": "application/geopackage+sqlite3",
-    ".csv": "text/csv; charset=utf-8",
-    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ".parquet": "application/vnd.apache.parquet",
-    ".kml": "application/vnd.google-earth.kml+xml",
-}
-#: A plain file name: letters, digits, ``_-.``; no folder, no ``..``.
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 PeriodParam = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods); default: the served run")
-
-
-def run_files(prepared: PreparedResults) -> list[str]:
-    """Return the downloadable tables of a run: the names ``run.json`` lists that exist, sorted."""
-    folder = Path(prepared.results.folder)
-    listed = prepared.meta.get("files")
-    if not isinstance(listed, list):  # a run written before run.json listed its files
-        listed = [path.name for path in folder.iterdir()]
-    names = {str(name) for name in listed}
-    tables = {name for name in names if _PLAIN_NAME.match(name) and Path(name).suffix in FILE_MEDIA_TYPES}
-    return sorted(name for name in tables if (folder / name).is_file())
-
-
-def file_url(root: str, name: str, period: str | None = None) -> str:
-    """Return the URL of one run file (of a monthly run with ``period``)."""
-    return f"{root}/files/{name}" + (f"?period={period}" if period else "")
 
 
 def add_file_routes(app: FastAPI) -> None:
@@ -106,4 +79,4 @@ def add_file_routes(app: FastAPI) -> None:
         )
 
 
-__all__ = ["FILE_MEDIA_TYPES", "add_file_routes", "file_url", "run_files"]
+__all__ = ["add_file_routes"]

@@ -11,6 +11,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from api import core
 from api.core import Collection, FeatureQuery, PreparedResults
+from api.html import items_page
+from api.run_files import enclosure_links
 
 
 def json_response(
@@ -72,7 +74,7 @@ def list_response(
     params = {**query.filter_params(), "f": fmt}
     media_type = core.MEDIA_TYPES[fmt]
     links = core.page_links(base_url(request), params, matched, query.limit, query.offset, media_type)
-    links.extend(enclosure_links(request, prepared, collection.id, query.period))
+    links.extend(enclosure_links(str(request.base_url).rstrip("/"), prepared, collection.id, query.period))
     extra = run_stamp(prepared)
     if fmt == "geojson":
         if len(page_positions) > core.STREAM_CHUNK:  # a large page goes out chunk by chunk (bounded memory)
@@ -81,32 +83,15 @@ def list_response(
         content = core.feature_collection_bytes(collection, page_positions, matched, links, extra)
         return Response(content, media_type=media_type, headers=headers)
     if fmt == "html":
-        body = (
-            f"<p>{len(page_positions)} / {matched}</p>"
-            + core.html_links(links)
-            + core.html_table(collection, np.asarray(page_positions), item_href)
+        content = items_page(
+            html_title or collection.title,
+            collection,
+            np.asarray(page_positions),
+            links,
+            matched=matched,
+            item_href=item_href,
+            synthetic=prepared.synthetic,
         )
-        content = core.html_page(html_title or collection.title, body, prepared.synthetic)
         return Response(content, media_type=media_type, headers=headers)
     content = core.records_bytes(collection, page_positions, matched, links, extra)
     return Response(content, media_type=media_type, headers=headers)
-
-
-def enclosure_links(request: Request, prepared: PreparedResults, collection_id: str, period: str | None) -> list:
-    """Links to the run's own files of a collection (``gaps.geojson``, ``gaps.gpkg`` …): the whole table.
-
-    A page holds ``limit`` features; these are where the complete list is (``rel="enclosure"``).
-    """
-    from api.files import FILE_MEDIA_TYPES, file_url, run_files
-
-    root = str(request.base_url).rstrip("/")
-    names = [name for name in run_files(prepared) if name.rsplit(".", 1)[0] == collection_id]
-    return [
-        {
-            "rel": "enclosure",
-            "type": FILE_MEDIA_TYPES["." + name.rsplit(".", 1)[1]],
-            "title": f"every feature: the run's {name}",
-            "href": file_url(root, name, period),
-        }
-        for name in names
-    ]

@@ -466,3 +466,45 @@ def test_cells_parquet_carries_geoparquet_metadata_as_the_spec_asks(served, tmp_
         assert part[0] in schema.names  # the covering column the metadata names exists
     assert frame.crs.to_epsg() == 4326 and len(frame) == len(served.cells)
     assert shapely.from_wkb(pq.read_table(path, columns=["geometry"])["geometry"][0].as_py()).is_valid
+
+
+# ----------------------------------------------------------------------------------------------
+# HTML pages (Jinja templates)
+
+
+def test_html_pages_read_in_vietnamese_with_the_glossary_headers(client, served):
+    from lomsong.products.words import header, text
+
+    page = client.get("/collections/gaps/items", params={"f": "html", "limit": 2})
+    assert page.headers["content-type"].startswith("text/html")
+    assert f'<th title="population">{header("population")}</th>' in page.text  # the glossary's header
+    assert text("vi", "api_page_count", returned=2, matched=len(served.gaps)) in page.text
+    assert text("vi", "synthetic") in page.text  # the simulated-data banner
+    conformance = client.get("/conformance", params={"f": "html"}).text
+    assert text("vi", "api_conformance") in conformance and "conf/core</li>" in conformance
+
+
+def test_html_templates_escape_every_value():
+    """Autoescape is on: a name from the data is text, never markup."""
+    from api.html import document_page, html_page
+
+    hostile = '<script>window.__xss=1</script>"&'
+    page = document_page(hostile, [{"rel": "self", "href": 'x"><img src=x>', "title": hostile}], description=hostile)
+    text_page = page.decode("utf-8")
+    assert "<script>" not in text_page and "<img" not in text_page and "&lt;script&gt;" in text_page
+    assert "<b>" not in html_page("t", "<b>plain text</b>").decode("utf-8")  # a plain str body is escaped too
+
+
+def test_list_routes_share_their_parameters(client):
+    """Declared once (api.params): the same name has the same description and bounds on every list."""
+    document = client.get("/openapi.json").json()
+    paths = ("/gaps", "/communes", "/villages", "/collections/{collectionId}/items")
+    for name in ("operator", "technology", "commune", "unit", "bbox", "datetime", "period"):
+        seen = []
+        for path in paths:
+            for parameter in document["paths"][path]["get"]["parameters"]:
+                if parameter.get("name") == name:
+                    seen.append(json.dumps({k: parameter[k] for k in ("description", "schema") if k in parameter}))
+        assert len(seen) == len(paths) and len(set(seen)) == 1, name
+    assert client.get("/villages", params={"datetime": "2026-10-01/.."}).status_code == 200
+    assert client.get("/claims", params={"datetime": "2026-10"}).status_code in (400, 404)  # claims take no time
