@@ -24,7 +24,7 @@ from api.app import create_app
 from api.core import ITEMS_MAX_LIMIT, STREAM_CHUNK
 from api.tiles import tile_bounds
 from lomsong.tables.periods import period_dir
-from lomsong.tables.results import load_run
+from lomsong.tables.results import CELLS_PARQUET, load_run
 from tests.support.api_server import example_settings, live_server, make_keys
 from tests.support.scenes import MONTHS, make_period_run
 
