@@ -508,3 +508,16 @@ def test_list_routes_share_their_parameters(client):
         assert len(seen) == len(paths) and len(set(seen)) == 1, name
     assert client.get("/villages", params={"datetime": "2026-10-01/.."}).status_code == 200
     assert client.get("/claims", params={"datetime": "2026-10"}).status_code in (400, 404)  # claims take no time
+
+
+def test_a_streamed_page_is_the_same_bytes_in_chunks(served):
+    """The chunked writer yields the very bytes of the one-string writer, a few thousand features at a time."""
+    from api.core import feature_collection_bytes, feature_collection_chunks, prepare_results
+
+    cells = prepare_results(served).collection("cells")
+    positions = np.arange(len(cells))
+    links = [{"rel": "self", "href": "http://example.test/collections/cells/items"}]
+    chunks = list(feature_collection_chunks(cells, positions, len(cells), links, chunk=500))
+    assert len(chunks) == 2 + -(-len(cells) // 500)  # head, one chunk per 500 features, tail
+    assert max(len(chunk) for chunk in chunks) < len(b"".join(chunks)) / 2  # never the whole page at once
+    assert b"".join(chunks) == feature_collection_bytes(cells, positions, len(cells), links)
