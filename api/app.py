@@ -48,8 +48,9 @@ from api.context import (
     reject_unknown_parameters,
     uploader,
 )
-from api.core import FeatureQuery, QueryError
+from api.core import QueryError
 from api.keys import ApiKey, KeyStore
+from api.params import BoxParams, PageParams, PlaceParams, PopulationParams, TimeParams, ViewParams, list_query
 from api.reruns import RunOptions
 from api.responses import error_response, json_response, list_response
 from api.settings import ApiSettings
@@ -72,8 +73,6 @@ log = logging.getLogger("lomsong.api")
 
 ListFormat = Literal["json", "geojson", "csv", "xlsx", "gpkg"]
 LIST_FORMATS = ("json", "geojson", "csv", "xlsx", "gpkg")
-SortText = Query(None, max_length=200, description="Columns, comma-separated; `-` before one for descending.")
-UNIT_DESCRIPTION = "Code or name of a 2025 unit of Lâm Đồng (e.g. 24615, Nam Gia Nghĩa): features in its old communes."
 
 #: Media types a list endpoint answers with, for the OpenAPI document.
 _LIST_CONTENT = {
@@ -97,26 +96,6 @@ def _boundaries_loader(settings: ApiSettings) -> Callable[[], Any]:
         return read_communes(path)
 
     return load
-
-
-def _list_query(
-    fmt: str,
-    limit: int | None,
-    offset: int,
-    **filters: Any,
-) -> FeatureQuery:
-    if limit is None and fmt in ("json", "html"):
-        limit = core.DEFAULT_LIMIT
-    return FeatureQuery(
-        datetime=core.parse_datetime(filters.pop("datetime", None)),
-        period=filters.pop("period", None) or None,
-        operator=core.parse_operator(filters.pop("operator", None)),
-        technology=core.parse_technology(filters.pop("technology", None)),
-        bbox=core.parse_bbox(filters.pop("bbox", None)),
-        limit=limit,
-        offset=offset,
-        **filters,
-    )
 
 
 def create_app(
@@ -195,6 +174,9 @@ def create_app(
     from api.plans import add_plan_routes
 
     add_plan_routes(app)
+    from api.files import add_file_routes
+
+    add_file_routes(app)
     _add_docs_routes(app)
     _install_openapi(app)
     return app
@@ -210,25 +192,39 @@ def _add_docs_routes(app: FastAPI) -> None:
     def url(key: str) -> str:
         return f"{ASSET_PREFIX}/{ASSETS[key].path}"
 
+    def offline(page: Response) -> Response:
+        page.headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
+        return page
+
     @app.get("/docs", include_in_schema=False)
     def swagger() -> Response:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url,
             title=f"{app.title}: Swagger UI",
             swagger_js_url=url("swagger-ui.js"),
             swagger_css_url=url("swagger-ui.css"),
             swagger_favicon_url=url("swagger-favicon.png"),
         )
+        return offline(page)
 
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> Response:
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=app.openapi_url,
             title=f"{app.title}: ReDoc",
             redoc_js_url=url("redoc.js"),
             redoc_favicon_url=url("swagger-favicon.png"),
             with_google_fonts=False,
         )
+        return offline(page)
+
+
+#: The documentation pages load nothing from another host: ReDoc's bundle hard-codes its footer logo
+#: at cdn.redoc.ly; the browser refuses it before any request (the image hides itself on error).
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -361,6 +357,9 @@ def _install_openapi(app: FastAPI) -> None:
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         _share_limit_parameter(schema)
+        from api.ogc import document_collection_paths
+
+        document_collection_paths(schema)  # after the shared limit: the items take larger pages
         _add_referenced_models(schema)
         _document_bodies_and_keys(schema, app.state.context.settings.read_requires_key)
         app.openapi_schema = schema
@@ -405,42 +404,21 @@ def _add_read_routes(app: FastAPI) -> None:
     @app.get("/gaps", tags=["results"], responses=list_responses, response_class=Response)
     def gaps(
         request: Request,
-        operator: str | None = Query(None, max_length=40, description="viettel, vinaphone, … or all"),
-        technology: str | None = Query(None, max_length=10, description="2G, 3G, 4G, 5G or any"),
-        commune: str | None = Query(None, max_length=100, description="GSO code or name (diacritics optional)"),
-        district: str | None = Query(None, max_length=100, description="GSO code or name"),
-        unit: str | None = Query(None, max_length=100, description=UNIT_DESCRIPTION),
-        min_population: float | None = Query(None, ge=0, le=1e9),
+        view: ViewParams = Depends(),
+        place: PlaceParams = Depends(),
+        box: BoxParams = Depends(),
+        population: PopulationParams = Depends(),
+        time: TimeParams = Depends(),
+        paging: PageParams = Depends(),
         evidence: Literal["confirmed", "likely"] | None = Query(None),
-        datetime: str | None = Query(None, max_length=80, description="instant or start/end: gaps measured then"),
-        bbox: str | None = Query(None, max_length=200, description="minLon,minLat,maxLon,maxLat"),
-        sort: str | None = SortText,
-        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT, description="page size (json: 100 by default)"),
-        offset: int = Query(0, ge=0, le=10**9),
-        period: str | None = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods)"),
         f: ListFormat | None = Query(None, description="json, geojson, csv, xlsx or gpkg (else the Accept header)"),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
         """Gaps: filter, sort, page; JSON, GeoJSON, CSV, Excel or GeoPackage."""
         fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
-        query = _list_query(
-            fmt,
-            limit,
-            offset,
-            operator=operator,
-            technology=technology,
-            commune=commune,
-            district=district,
-            unit=unit,
-            min_population=min_population,
-            evidence=evidence,
-            datetime=datetime,
-            bbox=bbox,
-            sort=sort,
-            period=period,
-        )
-        prepared = ctx.results_for(period).require()
+        query = list_query(fmt, view, place, box, population, time, paging, evidence=evidence)
+        prepared = ctx.results_for(time.period).require()
         return list_response(request, prepared, prepared.collection("gaps"), query, fmt)
 
     @app.get(
@@ -471,38 +449,23 @@ def _add_read_routes(app: FastAPI) -> None:
     @app.get("/communes", tags=["results"], responses=list_responses, response_class=Response)
     def communes(
         request: Request,
-        operator: str | None = Query(None, max_length=40),
-        technology: str | None = Query(None, max_length=10),
-        commune: str | None = Query(None, max_length=100),
-        district: str | None = Query(None, max_length=100),
-        unit: str | None = Query(None, max_length=100, description=UNIT_DESCRIPTION),
-        min_population: float | None = Query(None, ge=0, le=1e9),
-        bbox: str | None = Query(None, max_length=200),
-        sort: str | None = SortText,
-        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
-        offset: int = Query(0, ge=0, le=10**9),
-        period: str | None = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods)"),
+        view: ViewParams = Depends(),
+        place: PlaceParams = Depends(),
+        box: BoxParams = Depends(),
+        population: PopulationParams = Depends(),
+        time: TimeParams = Depends(),
+        paging: PageParams = Depends(),
         f: ListFormat | None = Query(None),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
-        """Commune summaries, one row per commune and view (people in gaps, covered share, largest gap)."""
+        """Commune summaries, one row per commune and view (people in gaps, covered share, largest gap).
+
+        ``datetime`` matches every commune: a summary has no time of its own (OGC API - Features 7.15.4).
+        """
         fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
-        query = _list_query(
-            fmt,
-            limit,
-            offset,
-            operator=operator,
-            technology=technology,
-            commune=commune,
-            district=district,
-            unit=unit,
-            min_population=min_population,
-            bbox=bbox,
-            sort=sort,
-            period=period,
-        )
-        prepared = ctx.results_for(period).require()
+        query = list_query(fmt, view, place, box, population, time, paging)
+        prepared = ctx.results_for(time.period).require()
         return list_response(request, prepared, prepared.collection("communes"), query, fmt)
 
     @app.get("/communes/{code}", tags=["results"], responses=error_responses(400, 401, 404, 503))
@@ -518,36 +481,19 @@ def _add_read_routes(app: FastAPI) -> None:
     @app.get("/villages", tags=["results"], responses=list_responses, response_class=Response)
     def villages(
         request: Request,
-        operator: str | None = Query(None, max_length=40),
-        technology: str | None = Query(None, max_length=10),
-        commune: str | None = Query(None, max_length=100),
-        district: str | None = Query(None, max_length=100),
-        unit: str | None = Query(None, max_length=100, description=UNIT_DESCRIPTION),
-        bbox: str | None = Query(None, max_length=200),
-        sort: str | None = SortText,
-        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
-        offset: int = Query(0, ge=0, le=10**9),
-        period: str | None = Query(None, max_length=7, description="a monthly run YYYY-MM (see /periods)"),
+        view: ViewParams = Depends(),
+        place: PlaceParams = Depends(),
+        box: BoxParams = Depends(),
+        time: TimeParams = Depends(),
+        paging: PageParams = Depends(),
         f: ListFormat | None = Query(None),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
         """Villages with their coverage status (empty when the run had no village layer)."""
         fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
-        query = _list_query(
-            fmt,
-            limit,
-            offset,
-            operator=operator,
-            technology=technology,
-            commune=commune,
-            district=district,
-            unit=unit,
-            bbox=bbox,
-            sort=sort,
-            period=period,
-        )
-        prepared = ctx.results_for(period).require()
+        query = list_query(fmt, view, place, box, time, paging)
+        prepared = ctx.results_for(time.period).require()
         return list_response(request, prepared, prepared.collection("villages"), query, fmt)
 
 
@@ -625,55 +571,36 @@ def _add_claim_routes(app: FastAPI) -> None:
     @app.get("/claims", tags=["claims"], responses=list_responses, response_class=Response)
     def claims(
         request: Request,
-        operator: str | None = Query(None, max_length=40, description="viettel, vinaphone, mobifone, …"),
-        technology: str | None = Query(None, max_length=10, description="2G, 3G, 4G, 5G or any"),
+        view: ViewParams = Depends(),
         commune: str | None = Query(None, max_length=100, description="GSO code or name (diacritics optional)"),
         district: str | None = Query(None, max_length=100, description="GSO code or name"),
-        sort: str | None = SortText,
-        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
-        offset: int = Query(0, ge=0, le=10**9),
+        paging: PageParams = Depends(),
         f: ListFormat | None = Query(None, description="json, geojson, csv, xlsx or gpkg (else the Accept header)"),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
         """Claimed, verified, over-claimed and unverified people and km² per operator, technology and commune."""
         fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
-        query = _list_query(
-            fmt, limit, offset, operator=operator, technology=technology, commune=commune, district=district, sort=sort
-        )
+        query = list_query(fmt, view, paging, commune=commune, district=district)
         prepared = ctx.results.require()
         return list_response(request, prepared, _claim_collection(prepared, "claims"), query, fmt)
 
     @app.get("/challenges", tags=["claims"], responses=list_responses, response_class=Response)
     def challenges(
         request: Request,
-        operator: str | None = Query(None, max_length=40),
-        technology: str | None = Query(None, max_length=10),
+        view: ViewParams = Depends(),
         commune: str | None = Query(None, max_length=100),
         district: str | None = Query(None, max_length=100),
-        min_population: float | None = Query(None, ge=0, le=1e9),
-        bbox: str | None = Query(None, max_length=200, description="minLon,minLat,maxLon,maxLat"),
-        sort: str | None = SortText,
-        limit: int | None = Query(None, ge=1, le=core.MAX_LIMIT),
-        offset: int = Query(0, ge=0, le=10**9),
+        box: BoxParams = Depends(),
+        population: PopulationParams = Depends(),
+        paging: PageParams = Depends(),
         f: ListFormat | None = Query(None),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
     ) -> Response:
         """Over-claimed areas (the list to send an operator), with people, area and evidence."""
         fmt = core.parse_format(f, request.headers.get("accept"), LIST_FORMATS, "json")
-        query = _list_query(
-            fmt,
-            limit,
-            offset,
-            operator=operator,
-            technology=technology,
-            commune=commune,
-            district=district,
-            min_population=min_population,
-            bbox=bbox,
-            sort=sort,
-        )
+        query = list_query(fmt, view, box, population, paging, commune=commune, district=district)
         prepared = ctx.results.require()
         return list_response(request, prepared, _claim_collection(prepared, "challenges"), query, fmt)
 

@@ -606,7 +606,7 @@ def admin(key: ApiKey | None = Depends(optional_key)) -> ApiKey:
 # Unknown query parameters
 
 
-def _declared_query_names(route: Any) -> frozenset[str]:
+def declared_query_names(route: Any) -> frozenset[str]:
     """Query parameter names a route declares, its dependencies' included (walked once per route)."""
     names: set[str] = set()
     pending = [route.dependant]
@@ -632,7 +632,7 @@ def reject_unknown_parameters(request: Request) -> None:
         # GDAL's OAPIF driver sends the query of its connection string (``…/collections/cells?period=…``)
         # with every request, the collection document's too: such routes accept the items' names
         extras = request.app.state.__dict__.get("query_pass_through", {}).get(route.path_format, frozenset())
-        declared = cache[route.path_format] = _declared_query_names(route) | extras
+        declared = cache[route.path_format] = declared_query_names(route) | extras
     unknown = sorted(set(request.query_params.keys()) - declared)
     if unknown:
         known = ", ".join(sorted(declared)) or "none"

@@ -8,7 +8,7 @@ links. Besides ``bbox``, ``limit`` and ``offset``, the items accept the same fil
 
 from __future__ import annotations
 
-import html
+import copy
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -16,10 +16,12 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from api import core
-from api.context import AppContext, FeatureBody, context, error_responses, reader
-from api.core import FeatureQuery
+from api.context import AppContext, FeatureBody, context, declared_query_names, error_responses, reader
+from api.html import document_page, items_page
 from api.keys import ApiKey
+from api.params import BoxParams, PlaceParams, PopulationParams, TimeParams, ViewParams, list_query
 from api.responses import json_response, list_response
+from lomsong.products.words import text
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
@@ -50,8 +52,19 @@ def _root(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _page(title: str, links: list[dict[str, str]], body: str = "", synthetic: bool = False) -> Response:
-    return Response(core.html_page(title, core.html_links(links) + body, synthetic), media_type="text/html")
+def _page(
+    title: str,
+    links: list[dict[str, str]],
+    *,
+    description: str | None = None,
+    items: list[str] | None = None,
+    items_heading: str = "",
+    synthetic: bool = False,
+) -> Response:
+    page = document_page(
+        title, links, description=description, items=items or [], items_heading=items_heading, synthetic=synthetic
+    )
+    return Response(page, media_type="text/html; charset=utf-8")
 
 
 _SCHEMA_JSON = "application/schema+json"
@@ -80,7 +93,9 @@ def collection_description(root: str, collection: core.Collection, period: str |
             {"rel": "items", "type": _GEOJSON, "title": "features (GeoJSON)", "href": items},
             {"rel": "items", "type": _HTML, "title": "features (HTML)", "href": html_items},
             {
-                "rel": "describedby",
+                # GDAL before 3.8 (Debian's 3.6) matches this spelling only; relation types compare
+                # case-insensitively (RFC 8288), and GDAL ≥ 3.8 reads it too
+                "rel": "describedBy",
                 "type": _SCHEMA_JSON,
                 "title": "JSON Schema of a GeoJSON feature (GDAL types its fields from it)",
                 "href": f"{base}/feature-schema{query}",
@@ -111,6 +126,51 @@ def collection_description(root: str, collection: core.Collection, period: str |
     if interval is not None:
         description.setdefault("extent", {})["temporal"] = {"interval": [interval], "trs": _GREGORIAN}
     return description
+
+
+#: Every collection a run may serve: the API document lists each one's own items path, which is
+#: where GDAL looks for the page size (it does not read ``/collections/{collectionId}/items``).
+DOCUMENTED_COLLECTIONS = (*core.COLLECTION_IDS, "claims", "challenges", "predicted_gaps")
+ITEMS_LIMIT_REF = "#/components/parameters/items-limit"
+#: ``limit`` of the items: no ``default`` in the schema on purpose, so GDAL ≥ 3.8 pages by the maximum
+#: (with a default it takes min(max(1000, default), maximum)); the default is in the description.
+ITEMS_LIMIT_PARAMETER: dict[str, Any] = {
+    "name": "limit",
+    "in": "query",
+    "description": f"page size: {core.DEFAULT_LIMIT} features when not given, at most {core.ITEMS_MAX_LIMIT:,} "
+    "(large pages are streamed; GDAL ≥ 3.8 asks for the maximum)",
+    "required": False,
+    "style": "form",
+    "explode": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": core.ITEMS_MAX_LIMIT},
+}
+
+
+def document_collection_paths(schema: dict[str, Any]) -> None:
+    """Give each collection its own items path in the OpenAPI document, ``limit`` by reference.
+
+    GDAL's OAPIF driver looks up ``paths["/collections/<id>/items"]`` literally and follows a
+    ``$ref`` naming ``limit`` to choose its page size; the template path alone leaves it at 1,000.
+    """
+    schema.setdefault("components", {}).setdefault("parameters", {})["items-limit"] = ITEMS_LIMIT_PARAMETER
+    template = schema.get("paths", {}).get("/collections/{collectionId}/items", {}).get("get")
+    if template is None:
+        return
+    template["parameters"] = [
+        {"$ref": ITEMS_LIMIT_REF} if _is_limit(parameter) else parameter for parameter in template.get("parameters", [])
+    ]
+    for collection_id in DOCUMENTED_COLLECTIONS:
+        operation = copy.deepcopy(template)
+        operation["parameters"] = [p for p in operation["parameters"] if p.get("name") != "collectionId"]
+        operation["operationId"] = f"get_{collection_id}_items"
+        operation["summary"] = f"Features of {collection_id}"
+        schema["paths"][f"/collections/{collection_id}/items"] = {"get": operation}
+
+
+def _is_limit(parameter: dict[str, Any]) -> bool:
+    return parameter.get("$ref", "").endswith("/limit") or (
+        parameter.get("name") == "limit" and parameter.get("in") == "query"
+    )
 
 
 def add_ogc_routes(app: FastAPI) -> None:
@@ -150,7 +210,7 @@ def add_ogc_routes(app: FastAPI) -> None:
     def conformance(request: Request, f: DocumentFormat | None = Query(None)) -> Response:
         """Conformance classes this API implements."""
         if _fmt(f, request) == "html":
-            return _page("Conformance", [], "<ul>" + "".join(f"<li>{c}</li>" for c in CONFORMANCE) + "</ul>")
+            return _page(text("vi", "api_conformance"), [], items=CONFORMANCE)
         return json_response({"conformsTo": CONFORMANCE})
 
     @app.get("/collections", tags=["OGC API - Features"], responses={**json_or_html, **error_responses(400, 401, 503)})
@@ -180,7 +240,7 @@ def add_ogc_routes(app: FastAPI) -> None:
                 }
                 for d in documents
             ]
-            return _page("Collections", listed, synthetic=prepared.synthetic)
+            return _page(text("vi", "api_collections"), listed, synthetic=prepared.synthetic)
         return json_response({"links": links, "collections": documents})
 
     @app.get("/collections/{collectionId}", tags=["OGC API - Features"], responses={**json_or_html, **errors})
@@ -196,8 +256,9 @@ def add_ogc_routes(app: FastAPI) -> None:
         prepared = ctx.results_for(period).require()
         document = collection_description(_root(request), prepared.collection(collection_id), period)
         if _fmt(f, request) == "html":
-            description = html.escape(document["description"])
-            return _page(document["title"], document["links"], f"<p>{description}</p>", prepared.synthetic)
+            return _page(
+                document["title"], document["links"], description=document["description"], synthetic=prepared.synthetic
+            )
         return json_response(document)
 
     schema_responses = {
@@ -262,22 +323,16 @@ def add_ogc_routes(app: FastAPI) -> None:
     def items(
         request: Request,
         collection_id: str = PathParam(..., alias="collectionId", max_length=40),
-        bbox: str | None = Query(None, max_length=200, description="minLon,minLat,maxLon,maxLat (CRS84)"),
-        limit: int = Query(core.DEFAULT_LIMIT, ge=1, le=core.MAX_LIMIT),
+        limit: int = Query(core.DEFAULT_LIMIT, ge=1, le=core.ITEMS_MAX_LIMIT),
         offset: int = Query(0, ge=0, le=10**9),
-        operator: str | None = Query(None, max_length=40),
-        technology: str | None = Query(None, max_length=10),
-        commune: str | None = Query(None, max_length=100),
-        district: str | None = Query(None, max_length=100),
-        unit: str | None = Query(None, max_length=100, description="code or name of a 2025 unit"),
-        min_population: float | None = Query(None, ge=0, le=1e9),
+        view: ViewParams = Depends(),
+        place: PlaceParams = Depends(),
+        box: BoxParams = Depends(),
+        population: PopulationParams = Depends(),
+        time: TimeParams = Depends(),
         evidence: Literal["confirmed", "likely"] | None = Query(None),
         state: Literal["no_data", "insufficient", "covered", "weak"] | None = Query(None),
         sort: str | None = Query(None, max_length=200),
-        datetime: str | None = Query(
-            None, max_length=80, description="instant or interval (RFC 3339, `..` open): features measured then"
-        ),
-        period: str | None = PeriodParam,
         f: ItemsFormat | None = Query(None, description="geojson, html, or gpkg (a GeoPackage download)"),
         ctx: AppContext = Depends(context),
         key: ApiKey | None = Depends(reader),
@@ -287,24 +342,10 @@ def add_ogc_routes(app: FastAPI) -> None:
         fmt = "geojson" if fmt == "json" else fmt
         if fmt == "gpkg" and "limit" not in request.query_params:
             limit = None  # a download holds every match unless a page is asked for
-        prepared = ctx.results_for(period).require()
+        prepared = ctx.results_for(time.period).require()
         target = prepared.collection(collection_id)
-        query = FeatureQuery(
-            operator=core.parse_operator(operator),
-            technology=core.parse_technology(technology),
-            commune=commune,
-            district=district,
-            unit=unit,
-            min_population=min_population,
-            evidence=evidence,
-            state=state,
-            bbox=core.parse_bbox(bbox),
-            sort=sort,
-            limit=limit,
-            offset=offset,
-            datetime=core.parse_datetime(datetime),
-            period=period or None,
-        )
+        groups = (view, place, box, population, time)
+        query = list_query(fmt, *groups, limit=limit, offset=offset, evidence=evidence, state=state, sort=sort)
         response = list_response(
             request,
             prepared,
@@ -350,14 +391,16 @@ def add_ogc_routes(app: FastAPI) -> None:
         if _fmt(f, request, json_name="geojson") == "html":
             import numpy as np
 
-            table = core.html_table(target, np.array([position]))
-            return _page(f"{target.id} {feature_id}", links, table, prepared.synthetic)
+            title = f"{target.id} {feature_id}"
+            page = items_page(title, target, np.array([position]), links, synthetic=prepared.synthetic)
+            return Response(page, media_type="text/html; charset=utf-8")
         return Response(core.feature_bytes(target, position, links), media_type=_GEOJSON)
 
     items_route = next(r for r in app.routes if getattr(r, "path_format", None) == "/collections/{collectionId}/items")
-    item_names = frozenset(p.alias for p in items_route.dependant.query_params)
+    item_names = declared_query_names(items_route)
     pass_through = app.state.__dict__.setdefault("query_pass_through", {})
     for path in (
+        "/",  # GDAL asks the landing page for the API document with the connection string's query
         "/collections/{collectionId}",
         "/collections/{collectionId}/schema",
         "/collections/{collectionId}/feature-schema",
@@ -367,4 +410,4 @@ def add_ogc_routes(app: FastAPI) -> None:
         pass_through[path] = item_names
 
 
-__all__ = ["CONFORMANCE", "FeatureBody", "add_ogc_routes", "collection_description"]
+__all__ = ["CONFORMANCE", "FeatureBody", "add_ogc_routes", "collection_description", "document_collection_paths"]

@@ -7,10 +7,12 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from api import core
 from api.core import Collection, FeatureQuery, PreparedResults
+from api.html import items_page
+from api.run_files import enclosure_links
 
 
 def json_response(
@@ -72,17 +74,24 @@ def list_response(
     params = {**query.filter_params(), "f": fmt}
     media_type = core.MEDIA_TYPES[fmt]
     links = core.page_links(base_url(request), params, matched, query.limit, query.offset, media_type)
+    links.extend(enclosure_links(str(request.base_url).rstrip("/"), prepared, collection.id, query.period))
     extra = run_stamp(prepared)
     if fmt == "geojson":
+        if len(page_positions) > core.STREAM_CHUNK:  # a large page goes out chunk by chunk (bounded memory)
+            chunks = core.feature_collection_chunks(collection, page_positions, matched, links, extra)
+            return StreamingResponse(chunks, media_type=media_type, headers=headers)
         content = core.feature_collection_bytes(collection, page_positions, matched, links, extra)
         return Response(content, media_type=media_type, headers=headers)
     if fmt == "html":
-        body = (
-            f"<p>{len(page_positions)} / {matched}</p>"
-            + core.html_links(links)
-            + core.html_table(collection, np.asarray(page_positions), item_href)
+        content = items_page(
+            html_title or collection.title,
+            collection,
+            np.asarray(page_positions),
+            links,
+            matched=matched,
+            item_href=item_href,
+            synthetic=prepared.synthetic,
         )
-        content = core.html_page(html_title or collection.title, body, prepared.synthetic)
         return Response(content, media_type=media_type, headers=headers)
     content = core.records_bytes(collection, page_positions, matched, links, extra)
     return Response(content, media_type=media_type, headers=headers)

@@ -784,6 +784,22 @@ EN_MAP_2025: dict[str, str] = {
 }
 EN.update(EN_MAP_2025)
 
+#: The API's HTML pages (f=html): landing page, conformance, collections, pages of features.
+API_VI: dict[str, str] = {
+    "api_links": "Liên kết",
+    "api_page_count": "{returned} / {matched} đối tượng",
+    "api_conformance": "Các lớp chuẩn đáp ứng (OGC API - Features)",
+    "api_collections": "Các tập dữ liệu",
+}
+API_EN: dict[str, str] = {
+    "api_links": "Links",
+    "api_page_count": "{returned} of {matched} features",
+    "api_conformance": "Conformance classes (OGC API - Features)",
+    "api_collections": "Collections",
+}
+VI.update(API_VI)
+EN.update(API_EN)
+
 STRINGS: dict[str, dict[str, str]] = {"vi": VI, "en": EN}
 
 

@@ -21,22 +21,24 @@ import pytest
 import shapely
 
 from api.app import create_app
+from api.core import ITEMS_MAX_LIMIT, STREAM_CHUNK
 from api.tiles import tile_bounds
 from lomsong.tables.periods import period_dir
-from lomsong.tables.results import load_run
+from lomsong.tables.results import CELLS_PARQUET, load_run
 from tests.support.api_server import example_settings, live_server, make_keys
 from tests.support.scenes import MONTHS, make_period_run
 
 
 class _Counter:
-    """ASGI middleware counting requests per path (to see how many pages a client asked for)."""
+    """ASGI middleware counting requests per path, and keeping their queries (which pages a client asked for)."""
 
-    def __init__(self, app, counts: Counter):
-        self.app, self.counts = app, counts
+    def __init__(self, app, counts: Counter, queries: list):
+        self.app, self.counts, self.queries = app, counts, queries
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             self.counts[scope["path"]] += 1
+            self.queries.append((scope["path"], scope["query_string"].decode("latin-1")))
         await self.app(scope, receive, send)
 
 
@@ -48,10 +50,11 @@ def api(tmp_path_factory):
     make_period_run(settings.run_folder, MONTHS[1], keep_every=3)
     keys = make_keys(settings)
     counts: Counter = Counter()
+    queries: list = []
     app = create_app(settings)
-    app.add_middleware(_Counter, counts=counts)
+    app.add_middleware(_Counter, counts=counts, queries=queries)
     with live_server(app) as url:
-        yield {"url": url, "settings": settings, "keys": keys, "counts": counts}
+        yield {"url": url, "settings": settings, "keys": keys, "counts": counts, "queries": queries}
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +80,38 @@ def test_limit_is_one_shared_component_with_the_documented_bounds(client):
     document = client.get("/openapi.json").json()
     limit = document["components"]["parameters"]["limit"]
     assert limit["in"] == "query" and limit["schema"]["default"] == 100 and limit["schema"]["maximum"] == 10_000
-    items = document["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
-    assert {"$ref": "#/components/parameters/limit"} in items
-    assert not any(p.get("name") == "limit" for p in items)  # declared once, referred to
-    assert client.get("/collections/cells/items", params={"limit": 10_001}).status_code == 400
+    gaps = document["paths"]["/gaps"]["get"]["parameters"]
+    assert {"$ref": "#/components/parameters/limit"} in gaps
+    assert not any(p.get("name") == "limit" for p in gaps)  # declared once, referred to
+    assert client.get("/gaps", params={"limit": 10_001}).status_code == 400
     assert len(client.get("/collections/cells/items").json()["features"]) == 100
+
+
+def test_each_collection_has_its_own_items_path_with_the_large_page_limit(client):
+    """GDAL looks the page size up on ``/collections/<id>/items`` and takes the maximum when no default is declared."""
+    document = client.get("/openapi.json").json()
+    items_limit = document["components"]["parameters"]["items-limit"]
+    assert items_limit["schema"]["maximum"] == ITEMS_MAX_LIMIT and "default" not in items_limit["schema"]
+    assert "100" in items_limit["description"]  # the default is said, not declared
+    reference = {"$ref": "#/components/parameters/items-limit"}
+    for collection in client.get("/collections").json()["collections"]:
+        operation = document["paths"][f"/collections/{collection['id']}/items"]["get"]
+        assert reference in operation["parameters"], collection["id"]
+        assert not any(p.get("name") == "collectionId" for p in operation["parameters"])
+    assert reference in document["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    assert client.get("/collections/cells/items", params={"limit": ITEMS_MAX_LIMIT + 1}).status_code == 400
+
+
+def test_a_large_page_is_streamed_whole_and_valid(client, served):
+    assert len(served.cells) > STREAM_CHUNK  # so the page below goes out in several chunks
+    response = client.get("/collections/cells/items", params={"limit": ITEMS_MAX_LIMIT})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/geo+json")
+    body = response.json()
+    assert body["numberReturned"] == body["numberMatched"] == len(body["features"]) == len(served.cells)
+    ids = [feature["id"] for feature in body["features"]]
+    assert len(set(ids)) == len(ids)  # no feature twice at a chunk boundary
+    smaller = client.get("/collections/cells/items", params={"limit": STREAM_CHUNK, "offset": STREAM_CHUNK}).json()
+    assert [f["id"] for f in smaller["features"]] == ids[STREAM_CHUNK : 2 * STREAM_CHUNK]
 
 
 def test_schema_and_queryables_type_every_property(client, served):
@@ -99,8 +129,8 @@ def test_schema_and_queryables_type_every_property(client, served):
     assert {"operator", "technology", "state", "datetime", "geometry"} <= set(queryables["properties"])
     links = {link["rel"]: link["href"] for link in client.get("/collections/cells").json()["links"]}
     assert links["http://www.opengis.net/def/rel/ogc/1.0/schema"].endswith("/collections/cells/schema")
-    # describedby: the schema of a whole GeoJSON Feature, one type name per property (what GDAL reads)
-    feature = httpx.get(links["describedby"]).json()["properties"]["properties"]["properties"]
+    # describedBy: the schema of a whole GeoJSON Feature, one type name per property (what GDAL reads)
+    feature = httpx.get(links["describedBy"]).json()["properties"]["properties"]["properties"]
     assert feature["median_signal_dbm"]["type"] == "number" and feature["first_date"]["format"] == "date"
     assert set(feature) == set(properties) - {"geometry"}
     assert client.get("/collections/nothing/schema").status_code == 404
@@ -196,8 +226,12 @@ print(json.dumps({"rows": len(frame), "dtypes": {k: str(v) for k, v in frame.dty
 """
 
 
+def _item_pages(api, start: int) -> list[str]:
+    return [query for path, query in api["queries"][start:] if path == "/collections/cells/items"]
+
+
 def test_gdal_reads_the_cells_layer_in_a_few_requests_with_numeric_fields(api, served):
-    before = api["counts"]["/collections/cells/items"]
+    start = len(api["queries"])
     done = subprocess.run(
         [sys.executable, "-c", PYOGRIO_READER, f"OAPIF:{api['url']}/collections/cells"],
         capture_output=True,
@@ -208,13 +242,15 @@ def test_gdal_reads_the_cells_layer_in_a_few_requests_with_numeric_fields(api, s
     read = json.loads(done.stdout.strip().splitlines()[-1])
     assert tuple(int(p) for p in read["version"].split(".")[:2]) >= (3, 8)
     assert read["rows"] == len(served.cells)
-    pages = api["counts"]["/collections/cells/items"] - before
-    assert pages <= len(served.cells) // 1000 + 3  # GDAL ≥ 3.8 pages 1,000 at a time
+    pages = _item_pages(api, start)
+    # one small page to sample the schema, then pages of the declared maximum (it was 1,000 a page)
+    assert f"limit={ITEMS_MAX_LIMIT}" in pages[1] and len(pages) <= 1 + -(-len(served.cells) // ITEMS_MAX_LIMIT)
     for name in ("median_signal_dbm", "p10_signal_dbm", "no_service_share", "median_dl_kbps"):
         assert read["dtypes"][name] == "float64", name
     assert read["dtypes"]["n_samples"].startswith("int") and read["dtypes"]["first_date"].startswith("datetime")
 
     # only no-data cells: every value null, so the types can come from the schema alone
+    start = len(api["queries"])
     empty = subprocess.run(
         [sys.executable, "-c", PYOGRIO_READER, f"OAPIF:{api['url']}/collections/cells?state=no_data"],
         capture_output=True,
@@ -225,6 +261,23 @@ def test_gdal_reads_the_cells_layer_in_a_few_requests_with_numeric_fields(api, s
     read = json.loads(empty.stdout.strip().splitlines()[-1])
     assert read["rows"] == int((served.cells["state"] == "no_data").sum()) > 0
     assert read["dtypes"]["median_signal_dbm"] == "float64" and read["dtypes"]["first_date"].startswith("datetime")
+    # the connection string's query goes to the landing page too: it is let through, so GDAL finds the API
+    assert any(f"limit={ITEMS_MAX_LIMIT}" in query for query in _item_pages(api, start))
+
+
+def test_debian_gdal_types_the_fields_from_the_schema_at_its_default_page_size(api, served):
+    """GDAL 3.6 pages 10 features and reads ``rel="describedBy"`` (its spelling) for the field types."""
+    done = subprocess.run(
+        ["ogrinfo", "-ro", "-al", "-so", f"OAPIF:{api['url']}/collections/cells?state=no_data"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    fields = dict(re.findall(r"^(\w+): (\w+)", done.stdout, flags=re.MULTILINE))
+    numbers = ("median_signal_dbm", "p10_signal_dbm", "no_service_share", "median_dl_kbps", "p_covered")
+    assert all(fields[name] == "Real" for name in numbers), fields  # every value of the first page is null
+    assert fields["n_samples"] == "Integer" and fields["first_date"] == "Date"
 
 
 def _ogrinfo_count(url: str) -> int:
@@ -339,3 +392,132 @@ def test_datetime_is_read_in_vietnam_time():
     assert parse_datetime("../2026-10-31T16:59:59Z") == (None, "2026-10-31")
     assert datetime_text(parse_datetime("2026-10-01/2026-10-31")) == "2026-10-01/2026-10-31"
     assert parse_datetime("") is None
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole tables: paged lists, the run's own files
+
+
+def test_gaps_geojson_is_paged_and_links_the_whole_file(client, api, served):
+    page = client.get("/gaps", params={"f": "geojson"}).json()
+    assert page["numberMatched"] == len(served.gaps)
+    assert page["numberReturned"] == min(100, len(served.gaps)) == len(page["features"])
+    links = {link["rel"]: link for link in page["links"]}
+    assert "limit=100" in links["self"]["href"]  # a page, like the collections, not everything
+    two = client.get("/gaps", params={"f": "geojson", "limit": 2}).json()
+    assert len(two["features"]) == 2 and "offset=2" in next(x for x in two["links"] if x["rel"] == "next")["href"]
+    enclosure = links["enclosure"]  # the whole table: the run folder's own file
+    assert enclosure["href"].endswith("/files/gaps.parquet")
+    whole = httpx.get(enclosure["href"])
+    assert whole.status_code == 200 and whole.headers["x-lomsong-synthetic"] == "true"
+    assert whole.content == (api["settings"].run_folder / "gaps.parquet").read_bytes()
+    assert "synthetic" in whole.headers["content-disposition"]
+
+
+def test_files_lists_only_the_run_tables_by_plain_name(client, api):
+    listed = client.get("/files").json()["items"]
+    names = {item["name"] for item in listed}
+    assert {"gaps.parquet", "cells.parquet"} <= names and "run.json" not in names
+    for item in listed:
+        assert item["bytes"] == (api["settings"].run_folder / item["name"]).stat().st_size
+    for bad in ("run.json", "..%2Frun.json", "nothing.geojson", "%2Fetc%2Fpasswd"):
+        response = client.get(f"/files/{bad}")
+        assert response.status_code == 404, bad
+    october = client.get("/files", params={"period": "2026-10"}).json()["items"]
+    assert all("period=2026-10" in item["href"] for item in october) and october
+
+
+def test_datetime_on_a_collection_without_time_matches_every_feature(client):
+    """OGC API - Features Part 1: ``datetime`` matches the features not associated with a time."""
+    for collection in ("communes", "villages"):
+        everything = client.get(f"/collections/{collection}/items", params={"limit": 1}).json()["numberMatched"]
+        dated = client.get(f"/collections/{collection}/items", params={"limit": 1, "datetime": "2026-10-01/.."})
+        assert dated.status_code == 200 and dated.json()["numberMatched"] == everything > 0, collection
+        assert "datetime=2026-10-01%2F.." in next(x for x in dated.json()["links"] if x["rel"] == "next")["href"]
+        malformed = client.get(f"/collections/{collection}/items", params={"datetime": "October"})
+        assert malformed.status_code == 400 and malformed.json()["field"] == "datetime", collection
+
+
+# ----------------------------------------------------------------------------------------------
+# GeoParquet
+
+
+GEOPARQUET_GEOMETRY_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
+
+
+def test_cells_parquet_carries_geoparquet_metadata_as_the_spec_asks(served, tmp_path):
+    """The run writer's ``cells.parquet``: GeoParquet 1.x "geo" metadata that GDAL's Parquet driver reads."""
+    import pyarrow.parquet as pq
+
+    from lomsong.products.tables import write_geoparquet
+
+    # stored as EPSG:4326 whatever the frame comes in
+    path = write_geoparquet(served.cells.to_crs(32648), tmp_path / CELLS_PARQUET)
+    schema = pq.read_schema(path)
+    geo = json.loads(schema.metadata[b"geo"])
+    assert geo["version"].split(".")[0] == "1" and geo["primary_column"] == "geometry"
+    column = geo["columns"]["geometry"]
+    assert column["encoding"] == "WKB" and schema.field("geometry").type in ("binary", "large_binary")
+    assert set(column["geometry_types"]) <= GEOPARQUET_GEOMETRY_TYPES | {f"{t} Z" for t in GEOPARQUET_GEOMETRY_TYPES}
+    assert column["crs"]["id"] == {"authority": "EPSG", "code": 4326}  # PROJJSON, as the spec asks
+    frame = gpd.read_parquet(path)
+    assert np.allclose(column["bbox"], frame.total_bounds)
+    for part in column.get("covering", {}).get("bbox", {}).values():
+        assert part[0] in schema.names  # the covering column the metadata names exists
+    assert frame.crs.to_epsg() == 4326 and len(frame) == len(served.cells)
+    assert shapely.from_wkb(pq.read_table(path, columns=["geometry"])["geometry"][0].as_py()).is_valid
+
+
+# ----------------------------------------------------------------------------------------------
+# HTML pages (Jinja templates)
+
+
+def test_html_pages_read_in_vietnamese_with_the_glossary_headers(client, served):
+    from lomsong.products.words import header, text
+
+    page = client.get("/collections/gaps/items", params={"f": "html", "limit": 2})
+    assert page.headers["content-type"].startswith("text/html")
+    assert f'<th title="population">{header("population")}</th>' in page.text  # the glossary's header
+    assert text("vi", "api_page_count", returned=2, matched=len(served.gaps)) in page.text
+    assert text("vi", "synthetic") in page.text  # the simulated-data banner
+    conformance = client.get("/conformance", params={"f": "html"}).text
+    assert text("vi", "api_conformance") in conformance and "conf/core</li>" in conformance
+
+
+def test_html_templates_escape_every_value():
+    """Autoescape is on: a name from the data is text, never markup."""
+    from api.html import document_page, html_page
+
+    hostile = '<script>window.__xss=1</script>"&'
+    page = document_page(hostile, [{"rel": "self", "href": 'x"><img src=x>', "title": hostile}], description=hostile)
+    text_page = page.decode("utf-8")
+    assert "<script>" not in text_page and "<img" not in text_page and "&lt;script&gt;" in text_page
+    assert "<b>" not in html_page("t", "<b>plain text</b>").decode("utf-8")  # a plain str body is escaped too
+
+
+def test_list_routes_share_their_parameters(client):
+    """Declared once (api.params): the same name has the same description and bounds on every list."""
+    document = client.get("/openapi.json").json()
+    paths = ("/gaps", "/communes", "/villages", "/collections/{collectionId}/items")
+    for name in ("operator", "technology", "commune", "unit", "bbox", "datetime", "period"):
+        seen = []
+        for path in paths:
+            for parameter in document["paths"][path]["get"]["parameters"]:
+                if parameter.get("name") == name:
+                    seen.append(json.dumps({k: parameter[k] for k in ("description", "schema") if k in parameter}))
+        assert len(seen) == len(paths) and len(set(seen)) == 1, name
+    assert client.get("/villages", params={"datetime": "2026-10-01/.."}).status_code == 200
+    assert client.get("/claims", params={"datetime": "2026-10"}).status_code in (400, 404)  # claims take no time
+
+
+def test_a_streamed_page_is_the_same_bytes_in_chunks(served):
+    """The chunked writer yields the very bytes of the one-string writer, a few thousand features at a time."""
+    from api.core import feature_collection_bytes, feature_collection_chunks, prepare_results
+
+    cells = prepare_results(served).collection("cells")
+    positions = np.arange(len(cells))
+    links = [{"rel": "self", "href": "http://example.test/collections/cells/items"}]
+    chunks = list(feature_collection_chunks(cells, positions, len(cells), links, chunk=500))
+    assert len(chunks) == 2 + -(-len(cells) // 500)  # head, one chunk per 500 features, tail
+    assert max(len(chunk) for chunk in chunks) < len(b"".join(chunks)) / 2  # never the whole page at once
+    assert b"".join(chunks) == feature_collection_bytes(cells, positions, len(cells), links)
