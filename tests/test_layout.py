@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import os
 import subprocess
 import sys
@@ -92,3 +93,20 @@ def test_tests_mirror_the_tree_and_share_only_support_modules():
             if isinstance(node, ast.ImportFrom) and node.module:
                 name = node.module.split(".")
                 assert not any(n.startswith("test_") for n in name), f"{path.name} imports {node.module}"
+
+
+def test_every_file_a_package_reads_is_installed_with_it():
+    """Templates and static files ship in a wheel too, not only in an editable checkout."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: ROOT / "coverage" / Path(*name.split(".")[1:]) for name in setuptools["packages"]}
+    folders["api"] = ROOT / "api"
+    for package, folder in folders.items():
+        data = [
+            p for p in folder.iterdir() if p.is_dir() and not (p / "__init__.py").exists() and p.name != "__pycache__"
+        ]
+        globs = setuptools.get("package-data", {}).get(package, [])
+        for sub in data:
+            for path in sub.rglob("*"):
+                if path.is_file():
+                    relative = path.relative_to(folder).as_posix()
+                    assert any(fnmatch.fnmatch(relative, g) for g in globs), f"{package}: {relative} is not installed"
