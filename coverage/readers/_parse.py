@@ -638,12 +638,13 @@ def plain_text(path: Path, layout: TextLayout) -> LogText | None:
     return LogText(layout, data, len(ends), width + 1 if delimiters == width else width)
 
 
-def read_texts_together(texts: list[LogText]) -> tuple[TextTable, np.ndarray, np.ndarray] | None:
+def read_texts_together(texts: list[LogText]) -> tuple[TextTable, np.ndarray, pa.Array] | None:
     """Parse the data lines of many files of one header and width in one pyarrow pass.
 
     Returns the :class:`TextTable` each file's :func:`read_text_table` would give, one after the
-    other (line numbers of each file's own), each row's position in ``texts`` and its
-    :func:`line_keys`; None when a line does not have the files' width (then each file is read alone).
+    other (line numbers of each file's own), each row's position in ``texts`` and its line's bytes
+    (:func:`line_bytes`); None when a line does not have the files' width (then each file is read
+    alone).
     """
     layout, fields = texts[0].layout, texts[0].fields
     width = len(layout.header)
@@ -660,36 +661,49 @@ def read_texts_together(texts: list[LogText]) -> tuple[TextTable, np.ndarray, np
     extra = np.zeros(len(files), bool)
     if fields > width:
         extra = pc.not_equal(table.column(width), "").to_numpy(zero_copy_only=False)
-    columns = [table.column(i).combine_chunks() for i in range(width)]
+    columns = [table.column(i) for i in range(width)]  # chunked: only the columns parsed get combined
     # a row whose every field is empty is a blank row (pandas skips it): not a data row
     blank = ~extra
     for column in columns:
         blank &= pc.equal(column, "").to_numpy(zero_copy_only=False)
-    keys = line_keys(data)
+    lines = line_bytes(data)
     if blank.any():
         keep = pa.array(~blank)
         columns = [column.filter(keep) for column in columns]
-        files, line, extra, keys = files[~blank], line[~blank], extra[~blank], keys[~blank]
+        files, line, extra, lines = files[~blank], line[~blank], extra[~blank], lines.filter(keep)
     frame = pd.DataFrame(
         {name: pd.arrays.ArrowStringArray(column) for name, column in zip(layout.header, columns, strict=True)}
     )
     frame["_line"] = line
     frame["_extra"] = extra
-    return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments), files, keys
+    return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments), files, lines
 
 
-def line_keys(data: bytes) -> np.ndarray:
-    """One number per line of ``data``, equal for lines of equal bytes and only for them.
+def line_bytes(data: bytes) -> pa.Array:
+    """The bytes of each line of ``data`` (line end included), as a binary array over ``data`` (no copy).
 
     Lines of one file end alike (:func:`plain_text`), so two rows of a file are copies of each other
-    exactly when their lines are: the exact duplicate test of :func:`record_keys`, without hashing
-    the joined fields (and with no collision possible).
+    exactly when their lines' bytes are: the exact duplicate test of :func:`record_keys`.
     """
     buffer = np.frombuffer(data, np.uint8)
     ends = np.flatnonzero(buffer == ord(b"\n"))
     offsets = np.concatenate([[0], ends + 1]).astype(np.int64)
-    lines = pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    return pc.dictionary_encode(lines).indices.to_numpy().astype(np.uint64)
+    return pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def duplicate_keys(times: pd.Series, files: np.ndarray, lines: pa.Array) -> np.ndarray:
+    """Keys equal for two rows of a file exactly when their lines are equal (rows of many files).
+
+    Copies have the same time, so only the rows that share their file and time with another get
+    their line's bytes compared (usually a handful); every other row gets a key of its own.
+    """
+    stamps = times.to_numpy("datetime64[ns]").view(np.int64)
+    shared = pd.DataFrame({"file": files, "time": stamps}).duplicated(keep=False).to_numpy(bool)
+    keys = np.arange(len(files), dtype=np.uint64) + np.uint64(len(files))  # unique: above every shared key
+    where = np.flatnonzero(shared)
+    if len(where):
+        keys[where] = pc.dictionary_encode(lines.take(pa.array(where))).indices.to_numpy().astype(np.uint64)
+    return keys
 
 
 def _line_from_parser_error(message: str, skip: int) -> int:

@@ -106,7 +106,7 @@ def parse_logs(
     operator : str, optional
         Canonical operator of the logs without any PLMN.
     keys : numpy.ndarray, optional
-        Each row's duplicate key when known (:func:`lomsong.readers._parse.line_keys`); else
+        Each row's duplicate key when known (:func:`lomsong.readers._parse.duplicate_keys`); else
         :func:`lomsong.readers._parse.record_keys` of its fields.
 
     Returns

@@ -233,7 +233,7 @@ def read_logs_together(
     LogsRead
     """
     from lomsong.readers import detect_format, gnettrack
-    from lomsong.readers._parse import plain_text, read_texts_together, text_layout
+    from lomsong.readers._parse import duplicate_keys, plain_text, read_texts_together, text_layout
     from lomsong.readers.base import IngestReport, ReaderError
     from lomsong.readers.validate import MeasurementValidator
 
@@ -255,9 +255,11 @@ def read_logs_together(
         read = read_texts_together([text for _, text in members])
         if read is None:
             continue
-        table, files, line_keys = read
+        table, files, lines = read
         keys = [key for key, _ in members]
-        frame, columns, synthetic = gnettrack.parse_logs(table, files, [sha256 for sha256, _ in keys], keys=line_keys)
+        placeholder = np.zeros(len(files), np.uint64)  # the duplicate keys need the times parsed first
+        frame, columns, synthetic = gnettrack.parse_logs(table, files, [sha256 for sha256, _ in keys], keys=placeholder)
+        frame["_key"] = duplicate_keys(frame["time"], files, lines)
         names = np.array([Path(name).name for _, name in keys], dtype=object)
         frame["source_file"] = names[files]
         frame["source"] = gnettrack.READER.name

@@ -40,6 +40,7 @@ import pandas as pd
 import shapely
 
 from lomsong.tables.measurements import (
+    MEASUREMENT_COLUMNS,
     conform_cells,
     conform_measurements,
     conform_speed_tiles,
@@ -578,7 +579,9 @@ class MeasurementValidator:
             outside[valid] = ~self.area.contains(lon[valid], lat[valid])
         accepted_mask = valid & ~outside
 
-        accepted = conform_measurements(frame.loc[accepted_mask])
+        # only the canonical columns are copied (the issue columns and keys stay behind)
+        kept = [column for column in MEASUREMENT_COLUMNS if column in frame.columns]
+        accepted = conform_measurements(frame[kept].loc[accepted_mask])
         accepted["time"] = accepted["time"].astype("datetime64[ns, UTC]")
         in_file = _PerFile(files, n_files, rows)
         counts = in_file.count_by(reason, len(ROW_REASON_CODES) + 1)
@@ -658,7 +661,12 @@ class _PerFile:
 
 def _duplicated_in_file(keys: np.ndarray, files: np.ndarray) -> np.ndarray:
     """True for a row whose key an earlier row of the same file has (rows come file after file)."""
-    pairs = pd.DataFrame({"file": files, "key": np.asarray(keys, dtype=np.uint64)})
+    keys = np.asarray(keys, dtype=np.uint64)
+    if len(keys) and int(keys.max()) < (1 << 40) and int(files.max()) < (1 << 23):
+        # small keys (duplicate_keys'): file and key in one number, one hash table
+        combined = (files.astype(np.uint64) << np.uint64(40)) | keys
+        return pd.Series(combined).duplicated().to_numpy(bool)
+    pairs = pd.DataFrame({"file": files, "key": keys})
     return pairs.duplicated().to_numpy(bool)  # the later copies: the first of a file stays
 
 
