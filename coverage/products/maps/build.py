@@ -687,6 +687,30 @@ def village_features(villages: gpd.GeoDataFrame, view_operator: str, lang: str) 
     return _feature_collection(frame, geometry, ["key", "status", "colour", "popup", "label"])
 
 
+def commune_search_entries(communes: gpd.GeoDataFrame) -> list[list[Any]]:
+    """Search entries of communes: code, name, district, folded text, bounds, ``commune``."""
+    return [
+        [
+            row.commune_code,
+            row.commune,
+            row.district,
+            fold(f"{row.commune} {row.district}"),
+            _bounds_of(row.geometry),
+            "commune",
+        ]
+        for row in communes.itertuples()  # one per commune (71)
+    ]
+
+
+def unit_search_entries(units: gpd.GeoDataFrame, lang: str) -> list[list[Any]]:
+    """Search entries of the 2025 units: code, name, kind, folded text, bounds, ``unit``."""
+    kind = text(lang, "search_kind_unit")
+    return [
+        [row.unit_code, row.unit, kind, fold(f"{row.unit} {kind} {row.old_communes}"), _bounds_of(row.geometry), "unit"]
+        for row in units.itertuples()  # one per unit (28)
+    ]
+
+
 def village_search_entries(villages: gpd.GeoDataFrame | None) -> list[list[Any]]:
     """Return search entries for the villages: key, name, commune, folded text, bounds, ``village``.
 
@@ -881,6 +905,7 @@ def _title_html(
     extra: str = "",
     commune_code: str | None = None,
     unit_communes: list[str] | None = None,
+    prepared: PreparedLayers | None = None,
 ) -> str:
     period = data_period(results)
     period_text = (
@@ -888,13 +913,14 @@ def _title_html(
         if period
         else text(lang, "period_unknown")
     )
-    gaps = _select(results.gaps, view_operator)
+    # the view's gaps and commune rows, selected once for every page when the layers are prepared
+    gaps = prepared.gaps if prepared is not None else _select(results.gaps, view_operator)
+    view_communes = prepared.summary if prepared is not None else _select(results.communes, view_operator)
     if unit_communes is not None:
         # a unit's page speaks of that unit: gaps touching its old communes, its people in them
         wanted = set(unit_communes)
         touching = gaps["commune_codes"].astype(str).str.split(";").map(lambda codes: bool(wanted & set(codes)))
-        own = _select(results.communes, view_operator)
-        own = own[own["commune_code"].astype(str).isin(wanted).to_numpy(bool)]
+        own = view_communes[view_communes["commune_code"].astype(str).isin(wanted).to_numpy(bool)]
         summary = text(
             lang,
             "summary_unit",
@@ -911,8 +937,7 @@ def _title_html(
     else:
         # a commune's page speaks of that commune: its gaps and its own people in them
         touching = gaps["commune_codes"].astype(str).str.split(";").map(lambda codes: commune_code in codes)
-        own = _select(results.communes, view_operator)
-        own = own[(own["commune_code"].astype(str) == commune_code).to_numpy(bool)]
+        own = view_communes[(view_communes["commune_code"].astype(str) == commune_code).to_numpy(bool)]
         people = float(pd.to_numeric(own["people_in_gaps"], errors="coerce").sum()) if len(own) else 0.0
         summary = text(
             lang,
@@ -923,7 +948,7 @@ def _title_html(
     view = f"{text(lang, 'view')}: <b>{html.escape(_operator_label(view_operator, lang))}</b>"
     synthetic = f"<br><span class='lomsong-synthetic'>{text(lang, 'synthetic')}</span>" if results.synthetic else ""
     codes = unit_communes if unit_communes is not None else [commune_code] if commune_code else None
-    denominator = _denominator_of(results, view_operator, codes, lang)
+    denominator = _denominator_of(results, view_operator, codes, lang, rows=view_communes)
     denominator = f"<br><span class='lomsong-denominator' id='lomsong-denominator'>{denominator}</span>"
     return (
         f"<div class='lomsong-title' id='lomsong-title'><h1>{html.escape(heading)}</h1>"
@@ -932,13 +957,20 @@ def _title_html(
     )
 
 
-def _denominator_of(results: RunResults, view_operator: str, commune_codes: list[str] | None, lang: str) -> str:
+def _denominator_of(
+    results: RunResults,
+    view_operator: str,
+    commune_codes: list[str] | None,
+    lang: str,
+    *,
+    rows: pd.DataFrame | None = None,
+) -> str:
     """People in gaps, covered and without enough evidence over the population of the page's area.
 
-    From the commune summary of the view (the province: every commune), so the three parts add
-    up to the population shown.
+    From the commune summary of the view (the province: every commune; ``rows`` when already
+    selected), so the three parts add up to the population shown.
     """
-    rows = _select(results.communes, view_operator)
+    rows = _select(results.communes, view_operator) if rows is None else rows
     if commune_codes is not None:
         rows = rows[rows["commune_code"].astype(str).isin(set(commune_codes)).to_numpy(bool)]
     people = pd.to_numeric(rows["population"], errors="coerce").fillna(0.0)
@@ -1405,32 +1437,11 @@ def _add_layers(
         localization="en",
     ).add_to(m)
 
-    entries = [
-        [
-            row.commune_code,
-            row.commune,
-            row.district,
-            fold(f"{row.commune} {row.district}"),
-            _bounds_of(row.geometry),
-            "commune",
-        ]
-        for row in communes.itertuples()
-    ]
+    entries = prepared.commune_search(communes)
     strings = {"placeholder": text(lang, "search_placeholder"), "none": text(lang, "search_none")}
     if units is not None:
         # Today's units first in the list: the search ranks name matches, then alphabetically.
-        kind = text(lang, "search_kind_unit")
-        entries = [
-            [
-                row.unit_code,
-                row.unit,
-                kind,
-                fold(f"{row.unit} {kind} {row.old_communes}"),
-                _bounds_of(row.geometry),
-                "unit",
-            ]
-            for row in units.itertuples()
-        ] + entries
+        entries = prepared.unit_search(all_units, unit_rows, lang) + entries
         strings = {"placeholder": text(lang, "search_placeholder_2025"), "none": text(lang, "search_none_2025")}
     village_entries = prepared.village_search(village_rows) if villages is not None else []
     if village_entries:
@@ -1597,6 +1608,20 @@ class PreparedLayers:
             return None
         return _cell_class_collection(self._cell_states[chosen], self._cell_shapes[chosen], self.cells.crs, lang)
 
+    def commune_search(self, communes: gpd.GeoDataFrame) -> list[list[Any]]:
+        """The search entries of these communes (rows of the prepared table), made once."""
+        whole = self._once(("commune_search",), lambda: commune_search_entries(self.communes))
+        positions = self.communes.index.get_indexer(communes.index)
+        if (positions < 0).any():  # not rows of the prepared table
+            return commune_search_entries(communes)
+        return [whole[position] for position in positions]
+
+    def unit_search(self, units: gpd.GeoDataFrame, rows: np.ndarray, lang: str) -> list[list[Any]]:
+        """The search entries of the units at ``rows`` of ``units`` (the same table on every page)."""
+        kept = self._once(("unit_search", id(units), lang), lambda: (units, unit_search_entries(units, lang)))
+        whole = kept[1] if kept[0] is units else unit_search_entries(units, lang)
+        return [whole[int(row)] for row in rows]
+
     def village_search(self, rows: np.ndarray) -> list[list[Any]]:
         """:func:`village_search_entries` of the villages at ``rows`` (their entries made once)."""
         if self.villages is None:
@@ -1615,8 +1640,14 @@ class PreparedLayers:
 
     def district_features(self, communes: gpd.GeoDataFrame) -> dict[str, Any]:
         """The borders of the districts these communes lie in (whole districts, simplified once)."""
-        shown = self._districts[self._districts["district_code"].isin(communes["district_code"])]
-        return _feature_collection(shown, shown["geometry"].to_numpy(object), ["district"])
+        whole = self._once(
+            ("districts",),
+            lambda: _by_row(
+                _feature_collection(self._districts, self._districts["geometry"].to_numpy(object), ["district"])
+            ),
+        )
+        shown = np.flatnonzero(self._districts["district_code"].isin(communes["district_code"]).to_numpy(bool))
+        return _subset_collection(whole, shown)
 
 
 def _has_units(communes: gpd.GeoDataFrame) -> bool:
@@ -1703,7 +1734,7 @@ def province_map(
     title = text(lang, "title_2025" if with_units else "title")
     m.add_child(
         _Furniture(
-            _title_html(results, lang, view_operator, title)
+            _title_html(results, lang, view_operator, title, prepared=prepared)
             + _legend_html(
                 lang,
                 _has_villages(results),
@@ -1798,7 +1829,7 @@ def commune_map(
     heading = text(lang, "commune_title", commune=row["commune"], district=row["district"])
     m.add_child(
         _Furniture(
-            _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code))
+            _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code), prepared=prepared)
             + _legend_html(
                 lang,
                 _has_villages(results),
@@ -1893,7 +1924,7 @@ def unit_map(
     heading = text(lang, "unit_title", unit=row["unit"])
     m.add_child(
         _Furniture(
-            _title_html(results, lang, view_operator, heading, note + back, unit_communes=old_codes)
+            _title_html(results, lang, view_operator, heading, note + back, unit_communes=old_codes, prepared=prepared)
             + _legend_html(
                 lang,
                 _has_villages(results),
