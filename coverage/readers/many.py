@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,9 @@ from lomsong.readers._parse import file_sha256
 PARALLEL_MIN_BYTES = 24 << 20
 #: Files per task sent to a worker (fewer round trips for many small logs).
 FILES_PER_TASK = 4
+#: Bytes of log text parsed and validated together: the memory of a batch (a few times this) stays
+#: bounded whatever the number of logs, and a batch is still hundreds of logs.
+BATCH_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,19 @@ class LogsRead:
     in_order: bool
 
 
+def _batches(members: list, limit: int) -> Iterator[list]:
+    """Consecutive runs of ``members`` (key, LogText) holding at most ``limit`` bytes of text (at least one)."""
+    batch, size = [], 0
+    for member in members:
+        if batch and size + len(member[1].data) > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(member)
+        size += len(member[1].data)
+    if batch:
+        yield batch
+
+
 def read_logs_together(
     hashed: Sequence[tuple[str, str]],
     *,
@@ -251,7 +267,8 @@ def read_logs_together(
     results: dict[tuple[str, str], IngestResult] = {}
     tables = []
     validator = MeasurementValidator(communes=communes, now=now)
-    for members in groups.values():
+    batches = [batch for members in groups.values() for batch in _batches(members, BATCH_BYTES)]
+    for members in batches:
         read = read_texts_together([text for _, text in members])
         if read is None:
             continue
@@ -285,8 +302,11 @@ def read_logs_together(
             )
             results[key] = IngestResult(measurements=own, report=report)
         tables.append(accepted)
-    in_order = len(tables) <= 1
-    measurements = tables[0] if len(tables) == 1 else None
+    # one header: the batches follow one another in the given order
+    in_order = len(groups) <= 1 and len(results) == sum(len(members) for members in batches)
+    measurements = None
+    if in_order and tables:
+        measurements = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
     return LogsRead(results, measurements, in_order)
 
 

@@ -131,3 +131,15 @@ def test_logs_read_together_give_what_each_log_alone_gives(logs, communes, tmp_p
     only_logs = read_many([*logs, *plain], communes=communes, now=NOW, workers=1)
     assert only_logs.measurements is not None
     pd.testing.assert_frame_equal(only_logs.measurements, _frame(only_logs.reads), check_exact=True)
+
+
+def test_logs_in_small_batches_give_the_same_table(logs, communes, tmp_path, monkeypatch):
+    from lomsong.readers import many
+
+    files = [*logs, *_variants(tmp_path)]
+    whole = many.read_many(files, communes=communes, now=NOW, workers=1)
+    monkeypatch.setattr(many, "BATCH_BYTES", 1)  # every log a batch of its own
+    small = many.read_many(files, communes=communes, now=NOW, workers=1)
+    reports = [[read.result.report.to_dict() for read in done.reads] for done in (small, whole)]
+    assert reports[0] == reports[1]
+    pd.testing.assert_frame_equal(_frame(small.reads), _frame(whole.reads), check_exact=True)
