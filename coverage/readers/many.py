@@ -111,8 +111,9 @@ def read_many(
     now: pd.Timestamp | None = None,
     workers: int | None = None,
     on_file: Callable[[Path], None] | None = None,
-) -> list[FileRead]:
-    """Read and validate files (as :func:`lomsong.readers.read_file`), in parallel when it pays.
+) -> ManyRead:
+    """Read and validate files (as :func:`lomsong.readers.read_file`): the plain G-NetTrack logs
+    together (:func:`read_logs_together`), the others each alone, in parallel when it pays.
 
     Parameters
     ----------
@@ -123,9 +124,9 @@ def read_many(
     now : pandas.Timestamp, optional
         Reference time for "in the future" checks.
     workers : int, optional
-        Worker processes; default: the idle cores (:func:`idle_cores`) when the files hold at least
-        :data:`PARALLEL_MIN_BYTES` and there are more files than cores, else 1 (this process). The
-        result is the same for any number of workers.
+        Worker processes for the files read alone; default: the idle cores (:func:`idle_cores`)
+        when those files hold at least :data:`PARALLEL_MIN_BYTES` and there are more of them than
+        cores, else 1 (this process). The result is the same for any number of workers.
     on_file : callable, optional
         Called with each file's path once it is read (in completion order).
 
