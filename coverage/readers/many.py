@@ -232,7 +232,7 @@ def read_logs_together(
     (:func:`lomsong.readers._parse.read_texts_together`), their columns in one pass
     (:func:`lomsong.readers.gnettrack.parse_logs`) and validated at once
     (:meth:`~lomsong.readers.validate.MeasurementValidator.validate_files`); each log's rows,
-    reasons, line numbers and report are what reading it alone gives (``tests/test_many_files.py``).
+    reasons, line numbers and report are what reading it alone gives (``tests/readers/test_many_files.py``).
     Files that are not G-NetTrack logs, or not plain enough (quotes, blank lines, lone ``\\r``), are
     left out, for :func:`lomsong.readers.read_file`.
 
