@@ -124,9 +124,10 @@ def read_many(
     now : pandas.Timestamp, optional
         Reference time for "in the future" checks.
     workers : int, optional
-        Worker processes for the files read alone; default: the idle cores (:func:`idle_cores`)
-        when those files hold at least :data:`PARALLEL_MIN_BYTES` and there are more of them than
-        cores, else 1 (this process). The result is the same for any number of workers.
+        Worker processes, for the batches of logs (:func:`read_logs_together`) and for the files
+        read alone; default: the idle cores (:func:`idle_cores`) when there are several batches,
+        or more files read alone than cores, holding at least :data:`PARALLEL_MIN_BYTES`, else 1
+        (this process). The result is the same for any number of workers.
     on_file : callable, optional
         Called with each file's path once it is read (in completion order).
 
@@ -143,7 +144,7 @@ def read_many(
     files = [Path(p) for p in paths]
     hashed = sorted((file_sha256(path), str(path)) for path in files)
     say = on_file or (lambda _path: None)
-    together = read_logs_together(hashed, communes=communes, now=now)
+    together = read_logs_together(hashed, communes=communes, now=now, workers=workers)
     for key in together.results:
         say(Path(key[1]))
     rest = [key for key in hashed if key not in together.results]
@@ -206,14 +207,14 @@ class LogsRead:
 
 
 def _batches(members: list, limit: int) -> Iterator[list]:
-    """Consecutive runs of ``members`` (key, LogText) holding at most ``limit`` bytes of text (at least one)."""
+    """Consecutive runs of ``members`` (key, layout, bytes) of at most ``limit`` bytes (at least one member)."""
     batch, size = [], 0
     for member in members:
-        if batch and size + len(member[1].data) > limit:
+        if batch and size + member[2] > limit:
             yield batch
             batch, size = [], 0
         batch.append(member)
-        size += len(member[1].data)
+        size += member[2]
     if batch:
         yield batch
 
@@ -223,6 +224,7 @@ def read_logs_together(
     *,
     communes: gpd.GeoDataFrame | None = None,
     now: pd.Timestamp | None = None,
+    workers: int | None = None,
 ) -> LogsRead:
     """Read the plain G-NetTrack logs among ``hashed`` as one table: one parse, one validation.
 
@@ -244,71 +246,139 @@ def read_logs_together(
         Province filter, as for :func:`~lomsong.readers.read_file`.
     now : pandas.Timestamp, optional
         Reference time for "in the future" checks.
+    workers : int, optional
+        Processes for the batches; default: the idle cores when there are several batches and at
+        least :data:`PARALLEL_MIN_BYTES` of text, else 1 (this process).
 
     Returns
     -------
     LogsRead
     """
     from lomsong.readers import detect_format, gnettrack
-    from lomsong.readers._parse import duplicate_keys, plain_text, read_texts_together, text_layout
-    from lomsong.readers.base import IngestReport, ReaderError
-    from lomsong.readers.validate import MeasurementValidator
+    from lomsong.readers._parse import text_layout
+    from lomsong.readers.base import ReaderError
 
-    groups: dict[tuple, list[tuple[tuple[str, str], object]]] = {}
+    groups: dict[tuple, list[tuple[tuple[str, str], object, int]]] = {}
     for key in hashed:
         path = Path(key[1])
         try:
             if detect_format(path) != gnettrack.READER.name:
                 continue
-            text = plain_text(path, text_layout(path, "\t"))
+            layout = text_layout(path, "\t")
         except ReaderError:
             continue  # read alone, which says what is wrong with it
-        if text is not None and all(name in text.layout.header for name in gnettrack.SIGNATURE):
-            groups.setdefault((tuple(text.layout.header), text.fields), []).append((key, text))
+        if all(name in layout.header for name in gnettrack.SIGNATURE):
+            groups.setdefault(tuple(layout.header), []).append((key, layout, path.stat().st_size))
     results: dict[tuple[str, str], IngestResult] = {}
     tables = []
-    validator = MeasurementValidator(communes=communes, now=now)
     batches = [batch for members in groups.values() for batch in _batches(members, BATCH_BYTES)]
-    for members in batches:
-        read = read_texts_together([text for _, text in members])
-        if read is None:
-            continue
-        table, files, lines = read
-        keys = [key for key, _ in members]
-        placeholder = np.zeros(len(files), np.uint64)  # the duplicate keys need the times parsed first
-        frame, columns, synthetic = gnettrack.parse_logs(table, files, [sha256 for sha256, _ in keys], keys=placeholder)
-        frame["_key"] = duplicate_keys(frame["time"], files, lines)
-        names = np.array([Path(name).name for _, name in keys], dtype=object)
-        frame["source_file"] = names[files]
-        frame["source"] = gnettrack.READER.name
-        accepted, accepted_files, outcomes = validator.validate_files(frame, files, len(keys))
-        bounds = np.searchsorted(accepted_files, np.arange(len(keys) + 1))
-        for number, (key, outcome) in enumerate(zip(keys, outcomes, strict=True)):
-            own = accepted.iloc[bounds[number] : bounds[number + 1]].reset_index(drop=True)
-            report = IngestReport(
-                file=key[1],
-                format=gnettrack.READER.name,
-                sha256=key[0],
-                rows_read=outcome.rows_read,
-                accepted=len(own),
-                no_service=outcome.no_service,
-                outside_province=outcome.outside_province,
-                rejected=outcome.rejected,
-                examples=outcome.examples,
-                values_rejected=outcome.values_rejected,
-                corrected=outcome.corrected,
-                kind="measurements",
-                columns=dict(columns),
-                synthetic=bool(synthetic[number]) or "synthetic" in str(names[number]).lower(),
-            )
-            results[key] = IngestResult(measurements=own, report=report)
-        tables.append(accepted)
+    now = pd.Timestamp.now(tz="UTC") if now is None else now  # one "now" for every batch and worker
+    in_order = len(groups) <= 1
+    for parts in _batch_reads(batches, communes, now, workers):
+        in_order &= len(parts) <= 1  # logs of another width in the batch: read apart, in another order
+        for keys, reports, accepted, bounds in parts:
+            for number, (key, report) in enumerate(zip(keys, reports, strict=True)):
+                own = accepted.iloc[bounds[number] : bounds[number + 1]].reset_index(drop=True)
+                results[key] = IngestResult(measurements=own, report=report)
+            tables.append(accepted)
     # one header: the batches follow one another in the given order
-    in_order = len(groups) <= 1 and len(results) == sum(len(members) for members in batches)
+    in_order &= len(results) == sum(len(members) for members in batches)
     measurements = None
     if in_order and tables:
         measurements = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
     return LogsRead(results, measurements, in_order)
+
+
+def _batch_reads(
+    batches: list[list], communes: gpd.GeoDataFrame | None, now: pd.Timestamp, workers: int | None
+) -> Iterator[tuple | None]:
+    """:func:`_read_batch` of every batch, in order: in worker processes when there are several
+    batches, enough text and idle cores (the same result for any number of workers)."""
+    if workers is None:
+        big_enough = sum(size for batch in batches for *_, size in batch) >= PARALLEL_MIN_BYTES
+        workers = min(idle_cores(), len(batches)) if big_enough and len(batches) > 1 else 1
+    if workers <= 1:
+        validator_of = _validators(communes, now)
+        for batch in batches:
+            yield _read_batch(batch, validator_of)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["lomsong.readers", "lomsong.readers.validate", "lomsong.readers.gnettrack"])
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(communes, now)) as pool:
+        yield from pool.map(_batch_task, batches)
+
+
+def _validators(communes: gpd.GeoDataFrame | None, now: pd.Timestamp) -> Callable[[], object]:
+    from lomsong.readers.validate import MeasurementValidator
+
+    validator = MeasurementValidator(communes=communes, now=now)
+    return lambda: validator
+
+
+def _batch_task(batch: list) -> list[tuple]:
+    return _read_batch(batch, _validators(_WORKER["communes"], _WORKER["now"]))
+
+
+def _read_batch(batch: list, validator_of: Callable[[], object]) -> list[tuple]:
+    """One batch of logs of one header: for each width of theirs, ``(keys, reports, accepted rows,
+    each log's bounds in them)``.
+
+    A log that is not plain (:func:`lomsong.readers._parse.plain_text`), or whose width's logs do
+    not parse together, is in none: it is read alone.
+    """
+    from lomsong.readers._parse import plain_text
+    from lomsong.readers.base import ReaderError
+
+    by_width: dict[int, list] = {}
+    for key, layout, _ in batch:  # each log's text, here where the batch is parsed
+        try:
+            text = plain_text(Path(key[1]), layout)
+        except ReaderError:
+            continue
+        if text is not None:
+            by_width.setdefault(text.fields, []).append((key, text))
+    parts = [_read_texts(members, validator_of) for members in by_width.values()]
+    return [part for part in parts if part is not None]
+
+
+def _read_texts(members: list, validator_of: Callable[[], object]) -> tuple | None:
+    from lomsong.readers import gnettrack
+    from lomsong.readers._parse import duplicate_keys, read_texts_together
+    from lomsong.readers.base import IngestReport
+
+    read = read_texts_together([text for _, text in members])
+    if read is None:
+        return None
+    table, files, lines = read
+    keys = [key for key, _ in members]
+    placeholder = np.zeros(len(files), np.uint64)  # the duplicate keys need the times parsed first
+    frame, columns, synthetic = gnettrack.parse_logs(table, files, [sha256 for sha256, _ in keys], keys=placeholder)
+    frame["_key"] = duplicate_keys(frame["time"], files, lines)
+    names = np.array([Path(name).name for _, name in keys], dtype=object)
+    frame["source_file"] = names[files]
+    frame["source"] = gnettrack.READER.name
+    accepted, accepted_files, outcomes = validator_of().validate_files(frame, files, len(keys))
+    bounds = np.searchsorted(accepted_files, np.arange(len(keys) + 1))
+    reports = [
+        IngestReport(
+            file=key[1],
+            format=gnettrack.READER.name,
+            sha256=key[0],
+            rows_read=outcome.rows_read,
+            accepted=int(bounds[number + 1] - bounds[number]),
+            no_service=outcome.no_service,
+            outside_province=outcome.outside_province,
+            rejected=outcome.rejected,
+            examples=outcome.examples,
+            values_rejected=outcome.values_rejected,
+            corrected=outcome.corrected,
+            kind="measurements",
+            columns=dict(columns),
+            synthetic=bool(synthetic[number]) or "synthetic" in str(names[number]).lower(),
+        )
+        for number, (key, outcome) in enumerate(zip(keys, outcomes, strict=True))
+    ]
+    return keys, reports, accepted, bounds
 
 
 def _read_one(name: str, sha256: str, communes: gpd.GeoDataFrame | None, now: pd.Timestamp | None) -> IngestResult:

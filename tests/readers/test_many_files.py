@@ -140,6 +140,11 @@ def test_logs_in_small_batches_give_the_same_table(logs, communes, tmp_path, mon
     whole = many.read_many(files, communes=communes, now=NOW, workers=1)
     monkeypatch.setattr(many, "BATCH_BYTES", 1)  # every log a batch of its own
     small = many.read_many(files, communes=communes, now=NOW, workers=1)
-    reports = [[read.result.report.to_dict() for read in done.reads] for done in (small, whole)]
-    assert reports[0] == reports[1]
-    pd.testing.assert_frame_equal(_frame(small.reads), _frame(whole.reads), check_exact=True)
+    parallel = many.read_many(files, communes=communes, now=NOW, workers=2)  # the batches in two processes
+    for done in (small, parallel):
+        reports = [[read.result.report.to_dict() for read in found.reads] for found in (done, whole)]
+        assert reports[0] == reports[1]
+        pd.testing.assert_frame_equal(_frame(done.reads), _frame(whole.reads), check_exact=True)
+    plain = [path for path in files if path.stem not in ("log_quoted", "log_malformed")]  # all read together
+    tables = [many.read_many(plain, communes=communes, now=NOW, workers=n).measurements for n in (1, 2)]
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
