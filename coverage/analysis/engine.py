@@ -553,13 +553,16 @@ def _visit_order(plan: pd.DataFrame, communes: pd.DataFrame) -> np.ndarray:
     group = pd.factorize(pd.Series(codes) + "#" + pd.Series(day).astype(str))[0]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     bounds = np.r_[starts, len(plan)]
+    # every commune centre in metres at once: a lookup per commune × day cost the plan a second
+    centre_of: dict[str, np.ndarray] = {}
+    if len(centres):
+        centre_xy = metric_xy(centres["lon"].to_numpy("float64"), centres["lat"].to_numpy("float64"))
+        for code, point in zip(centres.index, centre_xy, strict=True):  # 71 communes
+            centre_of.setdefault(code, point)  # a code twice: its first row, as .loc[[code]][0] took it
     for begin, end in zip(bounds[:-1], bounds[1:], strict=True):  # one loop step per commune × day
         members = np.arange(begin, end)
         code = codes[begin]
-        if code in centres.index:
-            here = metric_xy(centres.loc[[code], "lon"].to_numpy(), centres.loc[[code], "lat"].to_numpy())[0]
-        else:
-            here = xy[members].mean(axis=0)
+        here = centre_of[code] if code in centre_of else xy[members].mean(axis=0)
         left = list(members)
         position = day[begin] * CELLS_PER_DAY
         while left:  # at most CELLS_PER_DAY steps

@@ -262,15 +262,16 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -
     same whatever order the files were given in.
     """
     from lomsong.readers import ReaderError
-    from lomsong.readers.many import read_files
+    from lomsong.readers.many import read_many
 
     for path in files:
         if not path.exists():
             raise RunError(f"{path}: measurement file not found")
     try:
-        reads = read_files(files, communes=communes)
+        many = read_many(files, communes=communes)
     except ReaderError as exc:
         raise RunError(str(exc)) from None
+    reads = many.reads
     frames, tiles, inputs = [], [], []
     synthetic = False
     for read in reads:
@@ -283,7 +284,10 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -
             frames.append(result.measurements)
         if result.speed_tiles is not None and len(result.speed_tiles):
             tiles.append(result.speed_tiles)
-    measurements = conform_measurements(pd.concat(frames, ignore_index=True)) if frames else empty_measurements()
+    if many.measurements is not None and len(many.measurements):
+        measurements = many.measurements  # the logs read as one table: already canonical, in this order
+    else:
+        measurements = conform_measurements(pd.concat(frames, ignore_index=True)) if frames else empty_measurements()
     speed = conform_speed_tiles(pd.concat(tiles, ignore_index=True)) if tiles else None
     return _Measurements(measurements, speed, inputs, synthetic, "files")
 

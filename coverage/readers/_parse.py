@@ -320,7 +320,11 @@ def text_layout(path: Path, delimiter: str | None = None, header: bool = True) -
             break
     first = lines[len(comments)] if len(lines) > len(comments) else ""
     delimiter = delimiter or sniff_delimiter(first)
-    if header:
+    if header and '"' not in first and delimiter in first:
+        # no quotes: the fields are the text between delimiters, as pandas reads them
+        header_names = [nfc(name) for name in first.split(delimiter)]
+        skip = len(comments) + 1
+    elif header:
         header_names = [
             nfc(name)
             for name in next(
@@ -490,7 +494,9 @@ def _arrow_piece(piece: bytes, layout: TextLayout) -> pd.DataFrame | None:
     return frame
 
 
-def _arrow_table(piece: bytes, layout: TextLayout, fields: int) -> pa.Table | None:
+def _arrow_table(
+    piece: bytes, layout: TextLayout, fields: int, string_type: pa.DataType | None = None
+) -> pa.Table | None:
     """pyarrow's reading of a piece as ``fields`` string columns; None when a line has another width."""
     import pyarrow.csv as pacsv
 
@@ -503,7 +509,7 @@ def _arrow_table(piece: bytes, layout: TextLayout, fields: int) -> pa.Table | No
                 delimiter=layout.delimiter, quote_char='"', double_quote=True, newlines_in_values=False
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
+                column_types=dict.fromkeys(names, string_type or pa.string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -572,6 +578,132 @@ def read_text_table(path: Path, delimiter: str | None = None, header: bool = Tru
         frame = pd.concat([t.frame for t in tables], ignore_index=True) if len(tables) > 1 else tables[0].frame
     frame = frame[[*layout.header, "_line", "_extra"]] if len(set(layout.header)) == len(layout.header) else frame
     return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments)
+
+
+@dataclass
+class LogText:
+    """One file's data lines, ready to be parsed with others of the same layout (:func:`read_texts_together`).
+
+    Attributes
+    ----------
+    layout : TextLayout
+        The file's layout.
+    data : bytes
+        Its data lines as UTF-8, each ending with ``\\n``.
+    lines : int
+        How many.
+    fields : int
+        Fields per line (the header's, or one more for a trailing delimiter).
+    """
+
+    layout: TextLayout
+    data: bytes
+    lines: int
+    fields: int
+
+
+def plain_text(path: Path, layout: TextLayout) -> LogText | None:
+    """The file's data lines when they can be parsed together with other files', else None.
+
+    Together means one pyarrow parse over many files' lines, each line one record: no quotes, no
+    lone ``\\r``, no blank line, the same number of fields on every line, the header's or one more
+    (G-NetTrack's trailing tab), and unique header names. Other files (and empty ones) are read alone, by
+    :func:`read_text_table`, which handles every case.
+    """
+    if len(set(layout.header)) != len(layout.header):
+        return None
+    data = b"".join(_pieces(path, layout, CHUNK_BYTES))
+    if not data or b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    if data.startswith((b"\n", b"\r\n")) or b"\n\n" in data or b"\n\r\n" in data:
+        return None
+    crlf = data.count(b"\r\n")
+    if not data.endswith(b"\n"):
+        data += b"\r\n" if crlf else b"\n"  # the last line ends like the others (pyarrow reads it the same)
+        crlf += 1 if crlf else 0
+    lines = data.count(b"\n")
+    if crlf not in (0, lines):  # one line end for every line: a line's bytes are then its record
+        return None
+    width, delimiter = len(layout.header), layout.delimiter.encode()
+    if len(delimiter) != 1:
+        return None
+    # delimiters on every line, counted at once: one odd file must not make the others' parse fail
+    buffer = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(buffer == ord(b"\n"))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    per_line = np.add.reduceat((buffer == delimiter[0]).view(np.uint8), starts, dtype=np.int64)
+    delimiters = int(per_line[0])
+    if delimiters not in (width - 1, width) or (per_line != delimiters).any():
+        return None
+    return LogText(layout, data, len(ends), width + 1 if delimiters == width else width)
+
+
+def read_texts_together(texts: list[LogText]) -> tuple[TextTable, np.ndarray, pa.Array] | None:
+    """Parse the data lines of many files of one header and width in one pyarrow pass.
+
+    Returns the :class:`TextTable` each file's :func:`read_text_table` would give, one after the
+    other (line numbers of each file's own), each row's position in ``texts`` and its line's bytes
+    (:func:`line_bytes`); None when a line does not have the files' width (then each file is read
+    alone).
+    """
+    layout, fields = texts[0].layout, texts[0].fields
+    width = len(layout.header)
+    data = b"".join(text.data for text in texts)
+    # large strings: what pandas' Arrow string arrays hold, so that making the frame copies nothing
+    table = _arrow_table(data, layout, fields, pa.large_string())
+    lines = np.array([text.lines for text in texts], np.int64)
+    if table is None or table.num_rows != int(lines.sum()):
+        return None
+    files = np.repeat(np.arange(len(texts)), lines)
+    starts = np.cumsum(lines) - lines
+    first_lines = np.array([text.layout.skip + 1 for text in texts], np.int64)
+    line = np.arange(len(files), dtype=np.int64) - starts[files] + first_lines[files]
+    extra = np.zeros(len(files), bool)
+    if fields > width:
+        extra = pc.not_equal(table.column(width), "").to_numpy(zero_copy_only=False)
+    columns = [table.column(i) for i in range(width)]  # chunked: only the columns parsed get combined
+    # a row whose every field is empty is a blank row (pandas skips it): not a data row
+    blank = ~extra
+    for column in columns:
+        blank &= pc.equal(column, "").to_numpy(zero_copy_only=False)
+    lines = line_bytes(data)
+    if blank.any():
+        keep = pa.array(~blank)
+        columns = [column.filter(keep) for column in columns]
+        files, line, extra, lines = files[~blank], line[~blank], extra[~blank], lines.filter(keep)
+    frame = pd.DataFrame(
+        {name: pd.arrays.ArrowStringArray(column) for name, column in zip(layout.header, columns, strict=True)}
+    )
+    frame["_line"] = line
+    frame["_extra"] = extra
+    return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments), files, lines
+
+
+def line_bytes(data: bytes) -> pa.Array:
+    """The bytes of each line of ``data`` (line end included), as a binary array over ``data`` (no copy).
+
+    Lines of one file end alike (:func:`plain_text`), so two rows of a file are copies of each other
+    exactly when their lines' bytes are: the exact duplicate test of :func:`record_keys`.
+    """
+    buffer = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(buffer == ord(b"\n"))
+    offsets = np.concatenate([[0], ends + 1]).astype(np.int64)
+    return pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def duplicate_keys(times: pd.Series, files: np.ndarray, lines: pa.Array) -> np.ndarray:
+    """Keys equal for two rows of a file exactly when their lines are equal (rows of many files).
+
+    Copies have the same time, so only the rows that share their file and time with another get
+    their line's bytes compared (usually a handful); every other row gets a key of its own.
+    """
+    stamps = times.to_numpy("datetime64[ns]").view(np.int64)
+    shared = pd.DataFrame({"file": files, "time": stamps}).duplicated(keep=False).to_numpy(bool)
+    keys = np.arange(len(files), dtype=np.uint64) + np.uint64(len(files))  # unique: above every shared key
+    where = np.flatnonzero(shared)
+    if len(where):
+        keys[where] = pc.dictionary_encode(lines.take(pa.array(where))).indices.to_numpy().astype(np.uint64)
+    return keys
 
 
 def _line_from_parser_error(message: str, skip: int) -> int:

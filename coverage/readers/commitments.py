@@ -61,7 +61,11 @@ def _table(path: Path) -> pd.DataFrame:
             if first is None:
                 raise CommitmentError(f"{path}: the commitments file is empty")
             table = pd.read_csv(
-                io.StringIO("\n".join(lines[first:])), dtype=str, keep_default_na=False, sep=None, engine="python",
+                io.StringIO("\n".join(lines[first:])),
+                dtype=str,
+                keep_default_na=False,
+                sep=None,
+                engine="python",
                 skip_blank_lines=False,
             )
             table.index = table.index + first  # rows above the header were comments

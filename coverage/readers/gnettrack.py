@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lomsong.readers._parse import (
+    TextTable,
     parse_numbers,
     parse_operator,
     parse_technology,
@@ -80,6 +81,43 @@ def parse(
     missing = [name for name in SIGNATURE if name not in table.header]
     if missing:
         raise ReaderError(f"{path}: line 1: expected G-NetTrack header fields {', '.join(missing)}")
+    frame, columns, synthetic = parse_logs(table, np.zeros(len(table.frame), np.int64), [sha256], operator)
+    return Parsed(frame=frame, columns=columns, synthetic=bool(synthetic[0]))
+
+
+def parse_logs(
+    table: TextTable,
+    files: np.ndarray,
+    sha256s: list[str | None],
+    operator: str | None = None,
+    *,
+    keys: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, dict[str, str], np.ndarray]:
+    """Parse the rows of one or many logs of one header, one after the other, in one pass.
+
+    Parameters
+    ----------
+    table : TextTable
+        The logs' rows (:func:`lomsong.readers._parse.read_texts_together`, or one log's).
+    files : numpy.ndarray
+        Each row's log, 0 … ``len(sha256s) - 1``, non-decreasing.
+    sha256s : list of str
+        Each log's hash, for its device id.
+    operator : str, optional
+        Canonical operator of the logs without any PLMN.
+    keys : numpy.ndarray, optional
+        Each row's duplicate key when known (:func:`lomsong.readers._parse.duplicate_keys`); else
+        :func:`lomsong.readers._parse.record_keys` of its fields.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        The parsed rows with issue columns, each log's as :func:`parse` gives them.
+    columns : dict
+        Canonical column → the log's column.
+    synthetic : numpy.ndarray
+        bool per log, its rows carry the simulator's mark.
+    """
     raw = table.frame
     # the columns gathered first and made a frame once: inserting them one by one cost a log 20 ms
     out: dict[str, object] = {}
@@ -108,14 +146,19 @@ def parse(
     else:
         out["operator"], out["plmn"], out["!unknown_operator"] = parse_operator(names, plmns)
         columns["operator"] = "Operator"
-    frame = _fill_file_operator(pd.DataFrame(out, index=raw.index), operator)
-    frame["device_id"] = (sha256 or "")[:16]
+    n_files = len(sha256s)
+    frame = _fill_file_operators(pd.DataFrame(out, index=raw.index), files, n_files, operator)
+    devices = np.array([(sha256 or "")[:16] for sha256 in sha256s], dtype=object)
+    frame["device_id"] = devices[0] if n_files == 1 else devices[files]
     frame["source_row"] = raw["_line"].to_numpy(np.int64)
     frame["!malformed_row"] = raw["_extra"].to_numpy(bool)
-    frame["_key"] = record_keys(raw[table.header])
+    frame["_key"] = record_keys(raw[table.header]) if keys is None else keys
     # the simulator writes Cellname SYNTHETIC in every row: the mark survives a rename or an upload
-    synthetic = "Cellname" in raw.columns and bool((raw["Cellname"] == SYNTHETIC_CELLNAME).any())
-    return Parsed(frame=frame, columns=columns, synthetic=synthetic)
+    synthetic = np.zeros(n_files, bool)
+    if "Cellname" in raw.columns:
+        marked = (raw["Cellname"] == SYNTHETIC_CELLNAME).to_numpy(bool, na_value=False)
+        synthetic = np.bincount(files[marked], minlength=n_files) > 0
+    return frame, columns, synthetic
 
 
 def parse_chunks(
@@ -133,6 +176,50 @@ def parse_chunks(
     take the most common operator of the whole file; this entry point exists for ``engine``.
     """
     yield parse(path, operator=operator, source_name=source_name, sha256=sha256, engine=engine)
+
+
+def _fill_file_operators(frame: pd.DataFrame, files: np.ndarray, n_files: int, operator: str | None) -> pd.DataFrame:
+    """:func:`_fill_file_operator` of each log, the logs' rows one after the other (``files``).
+
+    A log whose most common (operator, PLMN) is one pair takes it from a count of all the logs'
+    pairs at once; a log with a tie, or a PLMN missing beside an operator, is filled alone, as
+    :func:`_fill_file_operator` decides it.
+    """
+    if n_files == 1:
+        return _fill_file_operator(frame, operator)
+    known = frame["operator"].notna().to_numpy(bool)
+    pairs = pd.DataFrame(
+        {"file": files[known], "operator": frame["operator"][known].to_numpy(), "plmn": frame["plmn"][known].to_numpy()}
+    )
+    counts = pairs.groupby(["file", "operator", "plmn"], sort=False, dropna=False).size().reset_index(name="n")
+    best = counts.groupby("file")["n"].transform("max").to_numpy() == counts["n"].to_numpy()
+    top = counts[best]
+    with_known = np.bincount(files[known], minlength=n_files) > 0
+    missing_plmn = np.bincount(pairs["file"][pairs["plmn"].isna().to_numpy(bool)], minlength=n_files) > 0
+    ties = np.bincount(top["file"], minlength=n_files) > 1
+    alone = with_known & (ties | missing_plmn)
+    fill_operator = np.full(n_files, None, dtype=object)
+    fill_plmn = np.full(n_files, None, dtype=object)
+    chosen = top[~alone[top["file"].to_numpy()]]
+    fill_operator[chosen["file"].to_numpy()] = chosen["operator"].to_numpy()
+    fill_plmn[chosen["file"].to_numpy()] = chosen["plmn"].to_numpy()
+    if operator is not None:
+        from lomsong.operators import OPERATORS
+
+        fill_operator[~with_known] = operator
+        fill_plmn[~with_known] = OPERATORS[operator][0] if operator in OPERATORS else operator.removeprefix("plmn:")
+    empty = frame["operator"].isna().to_numpy(bool) & ~frame["!unknown_operator"].to_numpy(bool)
+    fill = empty & pd.notna(fill_operator)[files] & ~alone[files]
+    frame.loc[fill, "operator"] = fill_operator[files[fill]]
+    frame.loc[fill, "plmn"] = fill_plmn[files[fill]]
+    if alone.any():
+        bounds = np.searchsorted(files, np.arange(n_files + 1))
+        for file in np.flatnonzero(alone):  # the rare logs with a tie: each alone
+            rows = np.arange(bounds[file], bounds[file + 1])
+            own = _fill_file_operator(frame.iloc[rows][["operator", "plmn", "!unknown_operator"]].copy(), operator)
+            for column in ("operator", "plmn"):
+                frame.iloc[rows, frame.columns.get_loc(column)] = own[column].to_numpy()
+    return frame
 
 
 def _fill_file_operator(frame: pd.DataFrame, operator: str | None) -> pd.DataFrame:

@@ -3,21 +3,24 @@ depend on the order they were given.
 
 A department's data is hundreds of small files (one G-NetTrack log per phone and session), so the
 fixed cost of a file matters as much as the rows per second: :func:`read_files` hashes each file
-once, reads the files in worker processes when there are enough of them to pay for the workers,
-and returns the results sorted by content (sha256, then path), so that ``-m a b`` and ``-m b a``
-give the same table, row for row.
+once, parses and validates the G-NetTrack logs of one header together (one pyarrow parse of all
+their lines, one validation, each log's report split back out: :func:`read_logs_together`), reads
+the other files in worker processes when there are enough of them to pay for the workers, and
+returns the results sorted by content (sha256, then path), so that ``-m a b`` and ``-m b a`` give
+the same table, row for row.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from lomsong.readers import IngestResult, read_file
@@ -27,6 +30,9 @@ from lomsong.readers._parse import file_sha256
 PARALLEL_MIN_BYTES = 24 << 20
 #: Files per task sent to a worker (fewer round trips for many small logs).
 FILES_PER_TASK = 4
+#: Bytes of log text parsed and validated together: the memory of a batch (a few times this) stays
+#: bounded whatever the number of logs, and a batch is still hundreds of logs.
+BATCH_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,23 @@ def idle_cores() -> int:
     return max(1, min(cores, cores - round(os.getloadavg()[0]) + 1))
 
 
+@dataclass(frozen=True)
+class ManyRead:
+    """Many files read: each file's reading and, when it is at hand, their rows as one table.
+
+    Attributes
+    ----------
+    reads : list of FileRead
+        Sorted by (sha256, path).
+    measurements : pandas.DataFrame or None
+        The accepted measurements of every file in that order (what concatenating the reads'
+        tables gives), when the files were read as one batch; else None.
+    """
+
+    reads: list[FileRead]
+    measurements: pd.DataFrame | None = None
+
+
 def read_files(
     paths: Sequence[str | Path],
     *,
@@ -76,6 +99,22 @@ def read_files(
 ) -> list[FileRead]:
     """Read and validate files (as :func:`lomsong.readers.read_file`), in parallel when it pays.
 
+    :func:`read_many` with each file's reading only; see there.
+    """
+    return read_many(paths, communes=communes, now=now, workers=workers, on_file=on_file).reads
+
+
+def read_many(
+    paths: Sequence[str | Path],
+    *,
+    communes: gpd.GeoDataFrame | None = None,
+    now: pd.Timestamp | None = None,
+    workers: int | None = None,
+    on_file: Callable[[Path], None] | None = None,
+) -> ManyRead:
+    """Read and validate files (as :func:`lomsong.readers.read_file`): the plain G-NetTrack logs
+    together (:func:`read_logs_together`), the others each alone, in parallel when it pays.
+
     Parameters
     ----------
     paths : sequence of path
@@ -85,16 +124,17 @@ def read_files(
     now : pandas.Timestamp, optional
         Reference time for "in the future" checks.
     workers : int, optional
-        Worker processes; default: the idle cores (:func:`idle_cores`) when the files hold at least
-        :data:`PARALLEL_MIN_BYTES` and there are more files than cores, else 1 (this process). The
-        result is the same for any number of workers.
+        Worker processes, for the batches of logs (:func:`read_logs_together`) and for the files
+        read alone; default: the idle cores (:func:`idle_cores`) when there are several batches,
+        or more files read alone than cores, holding at least :data:`PARALLEL_MIN_BYTES`, else 1
+        (this process). The result is the same for any number of workers.
     on_file : callable, optional
         Called with each file's path once it is read (in completion order).
 
     Returns
     -------
-    list of FileRead
-        Sorted by (sha256, path): the same list whatever the order of ``paths``.
+    ManyRead
+        The readings sorted by (sha256, path): the same whatever the order of ``paths``.
 
     Raises
     ------
@@ -104,15 +144,35 @@ def read_files(
     files = [Path(p) for p in paths]
     hashed = sorted((file_sha256(path), str(path)) for path in files)
     say = on_file or (lambda _path: None)
+    together = read_logs_together(hashed, communes=communes, now=now, workers=workers)
+    for key in together.results:
+        say(Path(key[1]))
+    rest = [key for key in hashed if key not in together.results]
+    results = {**together.results, **_read_apart(rest, communes, now, workers, say)}
+    reads = [FileRead(Path(name), sha256, results[(sha256, name)]) for sha256, name in hashed]
+    apart_rows = sum(len(results[key].measurements) for key in rest)
+    return ManyRead(reads, together.measurements if together.in_order and apart_rows == 0 else None)
+
+
+def _read_apart(
+    hashed: list[tuple[str, str]],
+    communes: gpd.GeoDataFrame | None,
+    now: pd.Timestamp | None,
+    workers: int | None,
+    say: Callable[[Path], None],
+) -> dict[tuple[str, str], IngestResult]:
+    """Each file read by itself (:func:`lomsong.readers.read_file`), in worker processes when it pays."""
+    if not hashed:
+        return {}
     if workers is None:
-        big_enough = sum(path.stat().st_size for path in files) >= PARALLEL_MIN_BYTES
-        workers = min(idle_cores(), len(files)) if big_enough and len(files) > usable_cores() else 1
+        big_enough = sum(Path(name).stat().st_size for _, name in hashed) >= PARALLEL_MIN_BYTES
+        workers = min(idle_cores(), len(hashed)) if big_enough and len(hashed) > usable_cores() else 1
     if workers <= 1:
-        reads = []
+        done = {}
         for sha256, name in hashed:
-            reads.append(FileRead(Path(name), sha256, _read_one(name, sha256, communes, now)))
+            done[(sha256, name)] = _read_one(name, sha256, communes, now)
             say(Path(name))
-        return reads
+        return done
     # forkserver: workers forked from a clean process that imported the readers once (never fork a
     # process running pyarrow's threads)
     context = multiprocessing.get_context("forkserver")
@@ -124,7 +184,201 @@ def read_files(
             for key, result in zip(task, done, strict=True):
                 results[key] = result
                 say(Path(key[1]))
-    return [FileRead(Path(name), sha256, results[(sha256, name)]) for sha256, name in hashed]
+    return results
+
+
+@dataclass(frozen=True)
+class LogsRead:
+    """G-NetTrack logs read together (:func:`read_logs_together`).
+
+    Attributes
+    ----------
+    results : dict
+        (sha256, path) → the log's :class:`IngestResult`, what :func:`lomsong.readers.read_file` gives.
+    measurements : pandas.DataFrame
+        Their accepted rows, log after log.
+    in_order : bool
+        The logs of ``measurements`` come in the order they were given (one batch).
+    """
+
+    results: dict[tuple[str, str], IngestResult]
+    measurements: pd.DataFrame | None
+    in_order: bool
+
+
+def _batches(members: list, limit: int) -> Iterator[list]:
+    """Consecutive runs of ``members`` (key, layout, bytes) of at most ``limit`` bytes (at least one member)."""
+    batch, size = [], 0
+    for member in members:
+        if batch and size + member[2] > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(member)
+        size += member[2]
+    if batch:
+        yield batch
+
+
+def read_logs_together(
+    hashed: Sequence[tuple[str, str]],
+    *,
+    communes: gpd.GeoDataFrame | None = None,
+    now: pd.Timestamp | None = None,
+    workers: int | None = None,
+) -> LogsRead:
+    """Read the plain G-NetTrack logs among ``hashed`` as one table: one parse, one validation.
+
+    A department's logs are hundreds of files of a few thousand rows: read one by one, each costs
+    its fixed share of parsing and validation (about 60 ms) whatever its size. The logs of one
+    header are parsed in one pyarrow pass over all their lines
+    (:func:`lomsong.readers._parse.read_texts_together`), their columns in one pass
+    (:func:`lomsong.readers.gnettrack.parse_logs`) and validated at once
+    (:meth:`~lomsong.readers.validate.MeasurementValidator.validate_files`); each log's rows,
+    reasons, line numbers and report are what reading it alone gives (``tests/readers/test_many_files.py``).
+    Files that are not G-NetTrack logs, or not plain enough (quotes, blank lines, lone ``\\r``), are
+    left out, for :func:`lomsong.readers.read_file`.
+
+    Parameters
+    ----------
+    hashed : sequence of (sha256, path)
+        The files, in the order their rows should come.
+    communes : geopandas.GeoDataFrame, optional
+        Province filter, as for :func:`~lomsong.readers.read_file`.
+    now : pandas.Timestamp, optional
+        Reference time for "in the future" checks.
+    workers : int, optional
+        Processes for the batches; default: the idle cores when there are several batches and at
+        least :data:`PARALLEL_MIN_BYTES` of text, else 1 (this process).
+
+    Returns
+    -------
+    LogsRead
+    """
+    from lomsong.readers import detect_format, gnettrack
+    from lomsong.readers._parse import text_layout
+    from lomsong.readers.base import ReaderError
+
+    groups: dict[tuple, list[tuple[tuple[str, str], object, int]]] = {}
+    for key in hashed:
+        path = Path(key[1])
+        try:
+            if detect_format(path) != gnettrack.READER.name:
+                continue
+            layout = text_layout(path, "\t")
+        except ReaderError:
+            continue  # read alone, which says what is wrong with it
+        if all(name in layout.header for name in gnettrack.SIGNATURE):
+            groups.setdefault(tuple(layout.header), []).append((key, layout, path.stat().st_size))
+    results: dict[tuple[str, str], IngestResult] = {}
+    tables = []
+    batches = [batch for members in groups.values() for batch in _batches(members, BATCH_BYTES)]
+    now = pd.Timestamp.now(tz="UTC") if now is None else now  # one "now" for every batch and worker
+    in_order = len(groups) <= 1
+    for parts in _batch_reads(batches, communes, now, workers):
+        in_order &= len(parts) <= 1  # logs of another width in the batch: read apart, in another order
+        for keys, reports, accepted, bounds in parts:
+            for number, (key, report) in enumerate(zip(keys, reports, strict=True)):
+                own = accepted.iloc[bounds[number] : bounds[number + 1]].reset_index(drop=True)
+                results[key] = IngestResult(measurements=own, report=report)
+            tables.append(accepted)
+    # one header: the batches follow one another in the given order
+    in_order &= len(results) == sum(len(members) for members in batches)
+    measurements = None
+    if in_order and tables:
+        measurements = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
+    return LogsRead(results, measurements, in_order)
+
+
+def _batch_reads(
+    batches: list[list], communes: gpd.GeoDataFrame | None, now: pd.Timestamp, workers: int | None
+) -> Iterator[tuple | None]:
+    """:func:`_read_batch` of every batch, in order: in worker processes when there are several
+    batches, enough text and idle cores (the same result for any number of workers)."""
+    if workers is None:
+        big_enough = sum(size for batch in batches for *_, size in batch) >= PARALLEL_MIN_BYTES
+        workers = min(idle_cores(), len(batches)) if big_enough and len(batches) > 1 else 1
+    if workers <= 1:
+        validator_of = _validators(communes, now)
+        for batch in batches:
+            yield _read_batch(batch, validator_of)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["lomsong.readers", "lomsong.readers.validate", "lomsong.readers.gnettrack"])
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(communes, now)) as pool:
+        yield from pool.map(_batch_task, batches)
+
+
+def _validators(communes: gpd.GeoDataFrame | None, now: pd.Timestamp) -> Callable[[], object]:
+    from lomsong.readers.validate import MeasurementValidator
+
+    validator = MeasurementValidator(communes=communes, now=now)
+    return lambda: validator
+
+
+def _batch_task(batch: list) -> list[tuple]:
+    return _read_batch(batch, _validators(_WORKER["communes"], _WORKER["now"]))
+
+
+def _read_batch(batch: list, validator_of: Callable[[], object]) -> list[tuple]:
+    """One batch of logs of one header: for each width of theirs, ``(keys, reports, accepted rows,
+    each log's bounds in them)``.
+
+    A log that is not plain (:func:`lomsong.readers._parse.plain_text`), or whose width's logs do
+    not parse together, is in none: it is read alone.
+    """
+    from lomsong.readers._parse import plain_text
+    from lomsong.readers.base import ReaderError
+
+    by_width: dict[int, list] = {}
+    for key, layout, _ in batch:  # each log's text, here where the batch is parsed
+        try:
+            text = plain_text(Path(key[1]), layout)
+        except ReaderError:
+            continue
+        if text is not None:
+            by_width.setdefault(text.fields, []).append((key, text))
+    parts = [_read_texts(members, validator_of) for members in by_width.values()]
+    return [part for part in parts if part is not None]
+
+
+def _read_texts(members: list, validator_of: Callable[[], object]) -> tuple | None:
+    from lomsong.readers import gnettrack
+    from lomsong.readers._parse import duplicate_keys, read_texts_together
+    from lomsong.readers.base import IngestReport
+
+    read = read_texts_together([text for _, text in members])
+    if read is None:
+        return None
+    table, files, lines = read
+    keys = [key for key, _ in members]
+    placeholder = np.zeros(len(files), np.uint64)  # the duplicate keys need the times parsed first
+    frame, columns, synthetic = gnettrack.parse_logs(table, files, [sha256 for sha256, _ in keys], keys=placeholder)
+    frame["_key"] = duplicate_keys(frame["time"], files, lines)
+    names = np.array([Path(name).name for _, name in keys], dtype=object)
+    frame["source_file"] = names[files]
+    frame["source"] = gnettrack.READER.name
+    accepted, accepted_files, outcomes = validator_of().validate_files(frame, files, len(keys))
+    bounds = np.searchsorted(accepted_files, np.arange(len(keys) + 1))
+    reports = [
+        IngestReport(
+            file=key[1],
+            format=gnettrack.READER.name,
+            sha256=key[0],
+            rows_read=outcome.rows_read,
+            accepted=int(bounds[number + 1] - bounds[number]),
+            no_service=outcome.no_service,
+            outside_province=outcome.outside_province,
+            rejected=outcome.rejected,
+            examples=outcome.examples,
+            values_rejected=outcome.values_rejected,
+            corrected=outcome.corrected,
+            kind="measurements",
+            columns=dict(columns),
+            synthetic=bool(synthetic[number]) or "synthetic" in str(names[number]).lower(),
+        )
+        for number, (key, outcome) in enumerate(zip(keys, outcomes, strict=True))
+    ]
+    return keys, reports, accepted, bounds
 
 
 def _read_one(name: str, sha256: str, communes: gpd.GeoDataFrame | None, now: pd.Timestamp | None) -> IngestResult:
@@ -143,4 +397,15 @@ def _read_task(task: list[tuple[str, str]]) -> list[IngestResult]:
     return [_read_one(name, sha256, _WORKER["communes"], _WORKER["now"]) for sha256, name in task]
 
 
-__all__ = ["FILES_PER_TASK", "PARALLEL_MIN_BYTES", "FileRead", "idle_cores", "read_files", "usable_cores"]
+__all__ = [
+    "FILES_PER_TASK",
+    "PARALLEL_MIN_BYTES",
+    "FileRead",
+    "LogsRead",
+    "ManyRead",
+    "idle_cores",
+    "read_files",
+    "read_logs_together",
+    "read_many",
+    "usable_cores",
+]

@@ -40,6 +40,7 @@ import pandas as pd
 import shapely
 
 from lomsong.tables.measurements import (
+    MEASUREMENT_COLUMNS,
     conform_cells,
     conform_measurements,
     conform_speed_tiles,
@@ -416,9 +417,41 @@ class MeasurementValidator:
 
     def validate(self, parsed: pd.DataFrame) -> ValidationOutcome:
         """Validate one chunk (or a whole file); see :func:`validate_measurements`."""
-        return self._validate(parsed)
+        accepted, _, (outcome,) = self._validate(parsed, np.zeros(len(parsed), np.int64), 1, self._duplicated)
+        outcome.accepted = accepted
+        return outcome
 
-    def _validate(self, parsed: pd.DataFrame) -> ValidationOutcome:
+    def validate_files(
+        self, parsed: pd.DataFrame, files: np.ndarray, n_files: int
+    ) -> tuple[pd.DataFrame, np.ndarray, list[ValidationOutcome]]:
+        """Validate the whole parsed rows of many files at once, each file as :meth:`validate` would.
+
+        Parameters
+        ----------
+        parsed : pandas.DataFrame
+            The files' parsed rows one after the other, each file's in its order.
+        files : numpy.ndarray
+            Each row's file, 0 … ``n_files - 1``, non-decreasing.
+        n_files : int
+            Number of files.
+
+        Returns
+        -------
+        accepted : pandas.DataFrame
+            The accepted canonical rows of every file, in the rows' order.
+        accepted_files : numpy.ndarray
+            The file of each accepted row.
+        outcomes : list of ValidationOutcome
+            One per file, without accepted rows: what validating that file alone reports.
+        """
+        files = np.asarray(files, np.int64)
+        if len(files) > 1 and (np.diff(files) < 0).any():
+            raise ValueError("validate_files: the rows must come file after file")
+        return self._validate(parsed, files, n_files, lambda keys: _duplicated_in_file(keys, files))
+
+    def _validate(
+        self, parsed: pd.DataFrame, files: np.ndarray, n_files: int, duplicated
+    ) -> tuple[pd.DataFrame, np.ndarray, list[ValidationOutcome]]:
         now, communes = self.now, self.communes
         frame = parsed.reset_index(drop=True).copy()
         for column in ["signal_dbm", "quality_db", "sinr_db", "dl_kbps", "ul_kbps", "latency_ms"]:
@@ -429,8 +462,6 @@ class MeasurementValidator:
                 frame[column] = pd.Series(pd.NA, index=frame.index, dtype="string")
         n = len(frame)
         rows = frame["source_row"].to_numpy(np.int64)
-        values_rejected: dict[str, int] = {}
-        examples: dict[str, list[int]] = {}
         value_masks: dict[str, np.ndarray] = {}
 
         def count_values(reason: str, mask: np.ndarray) -> None:
@@ -539,7 +570,7 @@ class MeasurementValidator:
             keys = frame["_key"]
         else:
             keys = pd.util.hash_pandas_object(conform_measurements(frame).drop(columns="source_row"), index=False)
-        duplicate = valid & self._duplicated(np.asarray(keys))
+        duplicate = valid & duplicated(np.asarray(keys))
         reason[duplicate] = ROW_REASON_CODES.index("duplicate_row") + 1
         valid = reason == 0
 
@@ -548,36 +579,95 @@ class MeasurementValidator:
             outside[valid] = ~self.area.contains(lon[valid], lat[valid])
         accepted_mask = valid & ~outside
 
-        rejected = {}
-        counts = np.bincount(reason, minlength=len(ROW_REASON_CODES) + 1)
-        for number, code in enumerate(ROW_REASON_CODES, start=1):
-            if counts[number]:
-                rejected[code] = int(counts[number])
-                examples[code] = _examples(rows, reason == number)
+        # only the canonical columns are copied (the issue columns and keys stay behind)
+        kept = [column for column in MEASUREMENT_COLUMNS if column in frame.columns]
+        accepted = conform_measurements(frame[kept].loc[accepted_mask])
+        accepted["time"] = accepted["time"].astype("datetime64[ns, UTC]")
+        in_file = _PerFile(files, n_files, rows)
+        counts = in_file.count_by(reason, len(ROW_REASON_CODES) + 1)
+        reason_examples = {
+            number: in_file.examples(reason == number)
+            for number in range(1, len(ROW_REASON_CODES) + 1)
+            if counts[:, number].any()
+        }
+        value_counts, value_examples = {}, {}
         for code, mask in value_masks.items():
             kept_mask = mask & accepted_mask
-            if kept_mask.any():
-                values_rejected[code] = int(kept_mask.sum())
-                examples.setdefault(f"value:{code}", _examples(rows, kept_mask))
-        corrected = {}
-        if (swapped & accepted_mask).any():
-            corrected["swapped_coordinates"] = int((swapped & accepted_mask).sum())
-            examples["swapped_coordinates"] = _examples(rows, swapped & accepted_mask)
-        if outside.any():
-            examples["outside_province"] = _examples(rows, outside)
+            value_counts[code] = in_file.count(kept_mask)
+            if value_counts[code].any():
+                value_examples[code] = in_file.examples(kept_mask)
+        swapped_kept = swapped & accepted_mask
+        swapped_counts, outside_counts = in_file.count(swapped_kept), in_file.count(outside)
+        swapped_examples = in_file.examples(swapped_kept) if swapped_counts.any() else None
+        outside_examples = in_file.examples(outside) if outside_counts.any() else None
+        no_service_counts = in_file.count(accepted_mask & no_service)
+        outcomes = []
+        for file in range(n_files):  # per file, not per row: dictionaries in the order people read them
+            rejected, examples, values_rejected, corrected = {}, {}, {}, {}
+            for number, code in enumerate(ROW_REASON_CODES, start=1):
+                if counts[file, number]:
+                    rejected[code] = int(counts[file, number])
+                    examples[code] = reason_examples[number][file]
+            for code, per_file in value_counts.items():
+                if per_file[file]:
+                    values_rejected[code] = int(per_file[file])
+                    examples.setdefault(f"value:{code}", value_examples[code][file])
+            if swapped_counts[file]:
+                corrected["swapped_coordinates"] = int(swapped_counts[file])
+                examples["swapped_coordinates"] = swapped_examples[file]
+            if outside_counts[file]:
+                examples["outside_province"] = outside_examples[file]
+            outcomes.append(
+                ValidationOutcome(
+                    accepted=None,
+                    rows_read=int(in_file.rows[file]),
+                    no_service=int(no_service_counts[file]),
+                    outside_province=int(outside_counts[file]),
+                    rejected=rejected,
+                    values_rejected=values_rejected,
+                    corrected=corrected,
+                    examples=examples,
+                )
+            )
+        return accepted, files[accepted_mask], outcomes
 
-        accepted = conform_measurements(frame.loc[accepted_mask])
-        accepted["time"] = accepted["time"].astype("datetime64[ns, UTC]")
-        return ValidationOutcome(
-            accepted=accepted,
-            rows_read=n,
-            no_service=int(accepted["no_service"].sum()),
-            outside_province=int(outside.sum()),
-            rejected=rejected,
-            values_rejected=values_rejected,
-            corrected=corrected,
-            examples=examples,
-        )
+
+class _PerFile:
+    """Counts and example line numbers per file of rows that come file after file."""
+
+    def __init__(self, files: np.ndarray, n_files: int, lines: np.ndarray) -> None:
+        self.files, self.n_files, self.lines = files, n_files, lines
+        self.rows = np.bincount(files, minlength=n_files)
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        """Rows of each file where ``mask`` holds."""
+        return np.bincount(self.files[mask], minlength=self.n_files)
+
+    def count_by(self, codes: np.ndarray, n_codes: int) -> np.ndarray:
+        """``(files, codes)`` matrix of the rows of each file with each code."""
+        flat = self.files * n_codes + codes.astype(np.int64)
+        return np.bincount(flat, minlength=self.n_files * n_codes).reshape(self.n_files, n_codes)
+
+    def examples(self, mask: np.ndarray) -> list[list[int]]:
+        """The first :data:`EXAMPLES_PER_REASON` line numbers of each file where ``mask`` holds."""
+        where = np.flatnonzero(mask)
+        files = self.files[where]
+        rank = np.arange(len(where)) - np.searchsorted(files, files)  # place among its file's rows
+        keep = rank < EXAMPLES_PER_REASON
+        lines, files = self.lines[where[keep]], files[keep]
+        bounds = np.searchsorted(files, np.arange(self.n_files + 1))
+        return [lines[bounds[i] : bounds[i + 1]].tolist() for i in range(self.n_files)]
+
+
+def _duplicated_in_file(keys: np.ndarray, files: np.ndarray) -> np.ndarray:
+    """True for a row whose key an earlier row of the same file has (rows come file after file)."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    if len(keys) and int(keys.max()) < (1 << 40) and int(files.max()) < (1 << 23):
+        # small keys (duplicate_keys'): file and key in one number, one hash table
+        combined = (files.astype(np.uint64) << np.uint64(40)) | keys
+        return pd.Series(combined).duplicated().to_numpy(bool)
+    pairs = pd.DataFrame({"file": files, "key": keys})
+    return pairs.duplicated().to_numpy(bool)  # the later copies: the first of a file stays
 
 
 def _row_reasons(checks: dict[str, np.ndarray], n: int) -> np.ndarray:

@@ -77,3 +77,74 @@ def test_paths_without_a_flag_are_a_clear_error(logs, tmp_path):
     completed = _run(str(logs[0]), "--out", str(tmp_path / "out"))
     assert completed.returncode == 2 and "Traceback" not in completed.stderr
     assert "--measurements" in completed.stderr
+
+
+def _variants(folder: Path) -> list[Path]:
+    """Logs that exercise what the batch must do as each log alone does (G-NetTrack quirks fixture)."""
+    header, *rows = [line for line in (FIXTURES / "gnettrack_quirks.txt").read_bytes().decode().split("\r\n") if line]
+    mobifone = [row.replace("Viettel\t45204", "MobiFone\t45201") for row in rows]
+    width = header.count("\t") + 1
+    variants = {
+        # the most common operator is a tie (three Viettel rows and three MobiFone): decided alone
+        "tie": rows[:2] + rows[5:7] + mobifone[:2] + mobifone[5:6] + rows[3:5],
+        # no PLMN anywhere: no-service rows keep no operator
+        "no_service_only": rows[3:5],
+        # a row of empty fields (a blank row, not a data row), a duplicate, a point out of the province
+        "blank_and_far": rows[:3] + ["\t" * width] + rows[0:1] + [rows[7].replace("107.690600", "105.000000")],
+        # the last line without its line end
+        "unterminated": rows[:4],
+        # a quote: read alone (the careful parser)
+        "quoted": rows[:2] + [rows[2].replace("L3", '"L3"')],
+        # more fields than the header on one row: malformed (read alone)
+        "malformed": rows[:3] + [rows[3] + "extra\t"],
+    }
+    written = []
+    for number, (name, body) in enumerate(variants.items()):
+        moved = [f"2026.07.{1 + number:02d}" + row[10:] if row.strip("\t") else row for row in body]
+        ending = "" if name == "unterminated" else "\r\n"
+        path = folder / f"log_{name}.txt"
+        path.write_bytes(("\r\n".join([header, *moved]) + ending).encode())
+        written.append(path)
+    return written
+
+
+def test_logs_read_together_give_what_each_log_alone_gives(logs, communes, tmp_path):
+    from lomsong.readers import read_file
+    from lomsong.readers.many import read_logs_together, read_many
+
+    files = [*logs, *_variants(tmp_path), FIXTURES / "bad_rows.csv"]
+    many = read_many(files, communes=communes, now=NOW, workers=1)
+    batched = read_logs_together([(read.sha256, str(read.path)) for read in many.reads], communes=communes, now=NOW)
+    assert len(batched.results) >= len(logs) + 4  # the plain logs went together; the quoted one and the CSV alone
+    assert not any(word in name for _, name in batched.results for word in ("quoted", "malformed", ".csv"))
+    for read in many.reads:
+        alone = read_file(read.path, communes=communes, now=NOW, sha256=read.sha256)
+        assert read.result.report.to_dict() == alone.report.to_dict(), read.path.name
+        pd.testing.assert_frame_equal(read.result.measurements, alone.measurements, check_exact=True)
+    reports = {read.path.name: read.result.report for read in many.reads}
+    assert reports["log_tie.txt"].no_service == 2 and reports["log_no_service_only.txt"].accepted == 0
+    assert reports["log_blank_and_far.txt"].rejected.get("duplicate_row") == 1
+    assert reports["log_blank_and_far.txt"].outside_province == 1
+    assert reports["log_malformed.txt"].rejected.get("malformed_row") == 1
+    # logs that all go together come as one table too: the concatenation of each log's
+    plain = [path for path in _variants(tmp_path) if path.stem not in ("log_quoted", "log_malformed")]
+    only_logs = read_many([*logs, *plain], communes=communes, now=NOW, workers=1)
+    assert only_logs.measurements is not None
+    pd.testing.assert_frame_equal(only_logs.measurements, _frame(only_logs.reads), check_exact=True)
+
+
+def test_logs_in_small_batches_give_the_same_table(logs, communes, tmp_path, monkeypatch):
+    from lomsong.readers import many
+
+    files = [*logs, *_variants(tmp_path)]
+    whole = many.read_many(files, communes=communes, now=NOW, workers=1)
+    monkeypatch.setattr(many, "BATCH_BYTES", 1)  # every log a batch of its own
+    small = many.read_many(files, communes=communes, now=NOW, workers=1)
+    parallel = many.read_many(files, communes=communes, now=NOW, workers=2)  # the batches in two processes
+    for done in (small, parallel):
+        reports = [[read.result.report.to_dict() for read in found.reads] for found in (done, whole)]
+        assert reports[0] == reports[1]
+        pd.testing.assert_frame_equal(_frame(done.reads), _frame(whole.reads), check_exact=True)
+    plain = [path for path in files if path.stem not in ("log_quoted", "log_malformed")]  # all read together
+    tables = [many.read_many(plain, communes=communes, now=NOW, workers=n).measurements for n in (1, 2)]
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)

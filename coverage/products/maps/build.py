@@ -15,15 +15,20 @@ one page on its own); only the background tiles need the internet.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import branca.element
 import folium
 import geopandas as gpd
 import numpy as np
+import orjson
 import pandas as pd
 import shapely
 import xyzservices.providers as xyz
@@ -108,9 +113,10 @@ def _check_view(results: RunResults, view_operator: str) -> None:
 
 
 def _select(frame: pd.DataFrame, operator: str, technology: str = ANY_TECHNOLOGY) -> pd.DataFrame:
-    mask = (frame["operator"].astype(str) == operator).to_numpy(bool) & (
-        frame["technology"].astype(str) == technology
-    ).to_numpy(bool)
+    # compared as they are (Arrow strings compare in C): a copy as Python strings cost every page 10 ms
+    mask = (frame["operator"] == operator).to_numpy(bool, na_value=False) & (
+        frame["technology"] == technology
+    ).to_numpy(bool, na_value=False)
     return frame[mask]
 
 
@@ -145,13 +151,45 @@ def display_geometry(geometry: gpd.GeoSeries, simplify_metres: float = SIMPLIFY_
 
 def _feature_collection(frame: pd.DataFrame, geometry: np.ndarray, properties: list[str]) -> dict[str, Any]:
     """Build a GeoJSON FeatureCollection with only ``properties`` (keeps the page light)."""
-    records = frame[properties].to_dict("records")
+    return _records_collection(frame[properties].to_dict("records"), geometry)
+
+
+def _records_collection(records: list[dict[str, Any]], geometry: np.ndarray) -> dict[str, Any]:
+    """A FeatureCollection of one feature per record and geometry (none where the geometry is missing)."""
     shapes = shapely.to_geojson(geometry)
+    # orjson reads the same numbers as json, several times faster (the cells' outlines are large)
     features = [
-        {"type": "Feature", "id": str(i), "properties": props, "geometry": json.loads(shape)}
+        {"type": "Feature", "id": str(i), "properties": props, "geometry": orjson.loads(shape)}
         for i, (props, shape) in enumerate(zip(records, shapes, strict=True))
         if shape is not None
     ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _by_row(collection: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The features of a feature function's output by row position (its feature ids)."""
+    return {int(feature["id"]): feature for feature in collection["features"]}
+
+
+def _subset_collection(
+    by_row: dict[int, dict[str, Any]],
+    positions: Sequence[int],
+    properties: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The FeatureCollection a feature function gives for rows ``positions`` of the table it was given.
+
+    ``by_row`` is :func:`_by_row` of that function's output for the whole table; the chosen rows'
+    features are renumbered as the function numbers its own rows. Valid for the functions whose
+    features depend on their row only (gaps, villages, units, communes …); ``properties(number,
+    properties)`` gives a page's own properties of its ``number``-th row (a village's search key).
+    """
+    features = []
+    for number, position in enumerate(positions):
+        found = by_row.get(int(position))
+        if found is None:  # an empty geometry: the function left the row out
+            continue
+        values = found["properties"] if properties is None else properties(number, found["properties"])
+        features.append({"type": "Feature", "id": str(number), "properties": values, "geometry": found["geometry"]})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -471,16 +509,35 @@ def challenge_features(challenges: pd.DataFrame, lang: str) -> dict[str, Any]:
     return _feature_collection(frame, geometry, ["challenge_id", "operator", "technology", "popup", "label"])
 
 
-def _add_challenge_layers(m: folium.Map, challenges: gpd.GeoDataFrame | None, lang: str, area: Any) -> dict[str, str]:
+def _add_challenge_layers(
+    m: folium.Map,
+    challenges: gpd.GeoDataFrame | None,
+    lang: str,
+    area: Any,
+    *,
+    prepared: PreparedLayers | None = None,
+) -> dict[str, str]:
     """One hidden layer of over-claimed areas per operator (the lists to send each operator)."""
     if challenges is None or challenges.empty:
         return {}
-    if area is not None:
-        challenges = challenges[challenges.intersects(area).to_numpy(bool)]
+    near = np.ones(len(challenges), bool) if area is None else challenges.intersects(area).to_numpy(bool)
     names = {}
-    for operator, own in challenges.groupby(challenges["operator"].astype(str), sort=True):  # per operator
+    operators = challenges["operator"].astype(str).to_numpy()
+    for operator in sorted(set(operators[near])):  # per operator (a few)
+        own_rows = np.flatnonzero(operators == operator)
+        own = challenges.iloc[own_rows]
+        shown = np.flatnonzero(near[own_rows])
+        if prepared is None:
+            features = challenge_features(own.iloc[shown], lang)
+        else:
+            features = _subset_collection(
+                prepared.layer(
+                    ("challenges", id(challenges), operator, lang), lambda own=own: challenge_features(own, lang)
+                ),
+                shown,
+            )
         layer = folium.GeoJson(
-            challenge_features(own, lang),
+            features,
             name=text(lang, "layer_challenges", operator=_operator_label(operator, lang)),
             show=False,
             style_function=lambda f: CHALLENGE_STYLE,
@@ -497,7 +554,11 @@ def cell_class_features(cells: pd.DataFrame, lang: str) -> dict[str, Any]:
     """
     # arrays, not frame filters: this runs for every view of every page
     states = cells["state"].astype(str).to_numpy()
-    shapes_of_cells = np.asarray(cells.geometry.values)
+    return _cell_class_collection(states, np.asarray(cells.geometry.values), cells.crs, lang)
+
+
+def _cell_class_collection(states: np.ndarray, shapes_of_cells: np.ndarray, crs: Any, lang: str) -> dict[str, Any]:
+    """:func:`cell_class_features` of cells given as their states and shapes."""
     rows, shapes = [], []
     for state in STATE_COLOURS:  # three classes
         members = shapes_of_cells[states == state]
@@ -510,9 +571,8 @@ def cell_class_features(cells: pd.DataFrame, lang: str) -> dict[str, Any]:
                 "label": f"{text(lang, 'state_' + state)} — {format_number(len(members), lang)} {text(lang, 'cells')}",
             }
         )
-    frame = pd.DataFrame(rows, columns=["state", "label"])
-    geometry = display_geometry(gpd.GeoSeries(shapes, crs=cells.crs or "EPSG:4326"), simplify_metres=0)
-    return _feature_collection(frame, geometry, ["state", "label"])
+    geometry = display_geometry(gpd.GeoSeries(shapes, crs=crs or "EPSG:4326"), simplify_metres=0)
+    return _records_collection(rows, geometry)
 
 
 def heat_points(cells: pd.DataFrame) -> list[list[float]]:
@@ -603,9 +663,7 @@ def village_features(villages: gpd.GeoDataFrame, view_operator: str, lang: str) 
         frame["status"] = village_tier(frame, view_operator)
         frame["colour"] = frame["status"].map(CV1603_COLOURS).fillna(CV1603_COLOURS["chua_du_du_lieu"])
         status_text = [text(lang, f"cv1603_{s}") for s in frame["status"]]
-        operators = [
-            c.removeprefix("status_cv1603_") for c in frame.columns if c.startswith("status_cv1603_")
-        ]
+        operators = [c.removeprefix("status_cv1603_") for c in frame.columns if c.startswith("status_cv1603_")]
         records = frame.drop(columns="geometry").to_dict(orient="records")
         frame["popup"] = [
             _table_html(_village_popup_rows(record, operators, lang), name)
@@ -627,6 +685,30 @@ def village_features(villages: gpd.GeoDataFrame, view_operator: str, lang: str) 
     points = frame.geometry.representative_point() if (frame.geom_type != "Point").any() else frame.geometry
     geometry = shapely.transform(np.asarray(points.values), lambda xy: np.round(xy, COORDINATE_DECIMALS))
     return _feature_collection(frame, geometry, ["key", "status", "colour", "popup", "label"])
+
+
+def commune_search_entries(communes: gpd.GeoDataFrame) -> list[list[Any]]:
+    """Search entries of communes: code, name, district, folded text, bounds, ``commune``."""
+    return [
+        [
+            row.commune_code,
+            row.commune,
+            row.district,
+            fold(f"{row.commune} {row.district}"),
+            _bounds_of(row.geometry),
+            "commune",
+        ]
+        for row in communes.itertuples()  # one per commune (71)
+    ]
+
+
+def unit_search_entries(units: gpd.GeoDataFrame, lang: str) -> list[list[Any]]:
+    """Search entries of the 2025 units: code, name, kind, folded text, bounds, ``unit``."""
+    kind = text(lang, "search_kind_unit")
+    return [
+        [row.unit_code, row.unit, kind, fold(f"{row.unit} {kind} {row.old_communes}"), _bounds_of(row.geometry), "unit"]
+        for row in units.itertuples()  # one per unit (28)
+    ]
 
 
 def village_search_entries(villages: gpd.GeoDataFrame | None) -> list[list[Any]]:
@@ -764,8 +846,6 @@ class _Labels(MacroElement):
         self.labels = _script_json(labels)
 
 
-
-
 class _Legibility(MacroElement):
     """What makes the page read at 1366×768: a legend that is a Leaflet control (so it never
     covers another control), a metric-only scale, labels that hide where they would overlap, and
@@ -825,6 +905,7 @@ def _title_html(
     extra: str = "",
     commune_code: str | None = None,
     unit_communes: list[str] | None = None,
+    prepared: PreparedLayers | None = None,
 ) -> str:
     period = data_period(results)
     period_text = (
@@ -832,13 +913,14 @@ def _title_html(
         if period
         else text(lang, "period_unknown")
     )
-    gaps = _select(results.gaps, view_operator)
+    # the view's gaps and commune rows, selected once for every page when the layers are prepared
+    gaps = prepared.gaps if prepared is not None else _select(results.gaps, view_operator)
+    view_communes = prepared.summary if prepared is not None else _select(results.communes, view_operator)
     if unit_communes is not None:
         # a unit's page speaks of that unit: gaps touching its old communes, its people in them
         wanted = set(unit_communes)
         touching = gaps["commune_codes"].astype(str).str.split(";").map(lambda codes: bool(wanted & set(codes)))
-        own = _select(results.communes, view_operator)
-        own = own[own["commune_code"].astype(str).isin(wanted).to_numpy(bool)]
+        own = view_communes[view_communes["commune_code"].astype(str).isin(wanted).to_numpy(bool)]
         summary = text(
             lang,
             "summary_unit",
@@ -855,8 +937,7 @@ def _title_html(
     else:
         # a commune's page speaks of that commune: its gaps and its own people in them
         touching = gaps["commune_codes"].astype(str).str.split(";").map(lambda codes: commune_code in codes)
-        own = _select(results.communes, view_operator)
-        own = own[(own["commune_code"].astype(str) == commune_code).to_numpy(bool)]
+        own = view_communes[(view_communes["commune_code"].astype(str) == commune_code).to_numpy(bool)]
         people = float(pd.to_numeric(own["people_in_gaps"], errors="coerce").sum()) if len(own) else 0.0
         summary = text(
             lang,
@@ -867,7 +948,7 @@ def _title_html(
     view = f"{text(lang, 'view')}: <b>{html.escape(_operator_label(view_operator, lang))}</b>"
     synthetic = f"<br><span class='lomsong-synthetic'>{text(lang, 'synthetic')}</span>" if results.synthetic else ""
     codes = unit_communes if unit_communes is not None else [commune_code] if commune_code else None
-    denominator = _denominator_of(results, view_operator, codes, lang)
+    denominator = _denominator_of(results, view_operator, codes, lang, rows=view_communes)
     denominator = f"<br><span class='lomsong-denominator' id='lomsong-denominator'>{denominator}</span>"
     return (
         f"<div class='lomsong-title' id='lomsong-title'><h1>{html.escape(heading)}</h1>"
@@ -876,13 +957,20 @@ def _title_html(
     )
 
 
-def _denominator_of(results: RunResults, view_operator: str, commune_codes: list[str] | None, lang: str) -> str:
+def _denominator_of(
+    results: RunResults,
+    view_operator: str,
+    commune_codes: list[str] | None,
+    lang: str,
+    *,
+    rows: pd.DataFrame | None = None,
+) -> str:
     """People in gaps, covered and without enough evidence over the population of the page's area.
 
-    From the commune summary of the view (the province: every commune), so the three parts add
-    up to the population shown.
+    From the commune summary of the view (the province: every commune; ``rows`` when already
+    selected), so the three parts add up to the population shown.
     """
-    rows = _select(results.communes, view_operator)
+    rows = _select(results.communes, view_operator) if rows is None else rows
     if commune_codes is not None:
         rows = rows[rows["commune_code"].astype(str).isin(set(commune_codes)).to_numpy(bool)]
     people = pd.to_numeric(rows["population"], errors="coerce").fillna(0.0)
@@ -1153,24 +1241,21 @@ def _add_layers(
     that is off by default.
     """
     prepared = prepared or PreparedLayers(results, communes, view_operator)
-    summary, gaps, villages = prepared.summary, prepared.gaps, prepared.villages
+    gaps, villages = prepared.gaps, prepared.villages
     cell_rows = None
+    gap_rows = np.arange(len(gaps))
+    village_rows = np.arange(len(villages)) if villages is not None else None
     if area is not None:
         # A commune page draws what lies near its commune only.
-        gaps, cell_rows, villages = prepared.near(area)
+        cell_rows = prepared.positions("cells", area)
+        gap_rows = prepared.positions("gaps", area)
+        if villages is not None:
+            village_rows = prepared.positions("villages", area)
+            villages = villages.iloc[village_rows]
     names: dict[str, str] = {}
 
     commune_layer = folium.GeoJson(
-        commune_features(
-            communes,
-            summary,
-            lang,
-            commune_url,
-            focus_code,
-            focus_codes=focus_codes,
-            unit_url=unit_url,
-            geometry=prepared.commune_geometry(communes),
-        ),
+        prepared.commune_layer(communes, lang, commune_url, focus_code, focus_codes, unit_url),
         name=text(lang, "layer_communes"),
         style_function=lambda f: {
             "fillColor": f["properties"]["fill"],
@@ -1185,8 +1270,11 @@ def _add_layers(
     # Units are whole: dissolved from every commune (``all_communes``), not only the page's nearby ones.
     whole = all_communes if all_communes is not None else communes
     units = dissolved if dissolved is not None else _units_of(whole)
+    all_units = units
+    unit_rows = np.arange(len(units)) if units is not None else None
     if units is not None and area is not None:
-        units = units[units.intersects(area).to_numpy(bool)].reset_index(drop=True)
+        unit_rows = np.flatnonzero(units.intersects(area).to_numpy(bool))
+        units = units.iloc[unit_rows].reset_index(drop=True)
     district_layer = folium.GeoJson(
         prepared.district_features(communes),
         name=text(lang, "layer_districts" if units is None else "layer_districts_2019"),
@@ -1197,24 +1285,21 @@ def _add_layers(
     ).add_to(m)
     names["districts"] = district_layer.get_name()
     if units is not None:
-        all_gaps = _select(results.gaps, view_operator)
-        unit_summary = summarise_units(summary, unit_mapping(whole), all_gaps) if len(summary) else pd.DataFrame()
-        if unit_summary.empty:
-            unit_summary = pd.DataFrame(columns=["unit_code"])
+        unit_summary = prepared.unit_summary(whole, view_operator, results)
         unit_layer = folium.GeoJson(
-            unit_features(units, unit_summary, lang, unit_url, focus_code=focus_unit),
+            prepared.unit_layer(all_units, unit_rows, unit_summary, lang, unit_url, focus_code=focus_unit),
             name=text(lang, "layer_units"),
             style_function=lambda f: {**UNIT_OUTLINE, "fill": False},
             on_each_feature=_POPUP_JS,
         ).add_to(m)
         names["units"] = unit_layer.get_name()
 
-    for operator in available_views(results):
-        view_cells = prepared.view_cells(operator, cell_rows)
-        if view_cells.empty:
+    for operator in prepared.views:
+        cell_layer = prepared.cell_layer(operator, cell_rows, lang)
+        if cell_layer is None:
             continue
         layer = folium.GeoJson(
-            cell_class_features(view_cells, lang),
+            cell_layer,
             name=text(lang, "layer_cells", operator=_operator_label(operator, lang)),
             show=False,
             style_function=lambda f: {
@@ -1238,20 +1323,27 @@ def _add_layers(
     names["heat"] = heat.get_name()
 
     gap_layer = folium.GeoJson(
-        gap_features(gaps, lang),
+        _subset_collection(prepared.layer(("gaps", lang), lambda: gap_features(prepared.gaps, lang)), gap_rows),
         name=text(lang, "layer_gaps"),
         style_function=lambda f: EVIDENCE_STYLE.get(f["properties"]["evidence"], EVIDENCE_STYLE["likely"]),
         on_each_feature=_POPUP_JS,
     ).add_to(m)
     names["gaps"] = gap_layer.get_name()
-    names.update(_add_challenge_layers(m, results.challenges, lang, area))
+    names.update(_add_challenge_layers(m, results.challenges, lang, area, prepared=prepared))
 
     predicted = _predicted_gaps(results, view_operator)
     if predicted is not None:
+        predicted_rows = np.arange(len(predicted))
         if area is not None:
-            predicted = predicted[predicted.intersects(area).to_numpy(bool)]
+            predicted_rows = np.flatnonzero(predicted.intersects(area).to_numpy(bool))
+        whole_predicted = predicted
         predicted_layer = folium.GeoJson(
-            predicted_gap_features(predicted, lang),
+            _subset_collection(
+                prepared.layer(
+                    ("predicted", view_operator, lang), lambda: predicted_gap_features(whole_predicted, lang)
+                ),
+                predicted_rows,
+            ),
             name=text(lang, "layer_predicted"),
             style_function=lambda f: {**PREDICTED_STYLE, "className": "lomsong-predicted"},
             on_each_feature=_POPUP_JS,
@@ -1278,8 +1370,16 @@ def _add_layers(
         names["plan"] = plan_layer.get_name()
 
     if villages is not None and len(villages):
+        everyone = prepared.villages
         village_layer = folium.GeoJson(
-            village_features(villages, view_operator, lang),
+            _subset_collection(
+                prepared.layer(
+                    ("villages", view_operator, lang), lambda: village_features(everyone, view_operator, lang)
+                ),
+                village_rows,
+                # the search key is the village's place on this page (village_search_entries)
+                lambda number, values: {**values, "key": f"v{number}"},
+            ),
             name=text(lang, "layer_villages"),
             # Hundreds of markers hide the gaps at province scale: on by default on commune pages only.
             show=focus_code is not None,
@@ -1337,34 +1437,13 @@ def _add_layers(
         localization="en",
     ).add_to(m)
 
-    entries = [
-        [
-            row.commune_code,
-            row.commune,
-            row.district,
-            fold(f"{row.commune} {row.district}"),
-            _bounds_of(row.geometry),
-            "commune",
-        ]
-        for row in communes.itertuples()
-    ]
+    entries = prepared.commune_search(communes)
     strings = {"placeholder": text(lang, "search_placeholder"), "none": text(lang, "search_none")}
     if units is not None:
         # Today's units first in the list: the search ranks name matches, then alphabetically.
-        kind = text(lang, "search_kind_unit")
-        entries = [
-            [
-                row.unit_code,
-                row.unit,
-                kind,
-                fold(f"{row.unit} {kind} {row.old_communes}"),
-                _bounds_of(row.geometry),
-                "unit",
-            ]
-            for row in units.itertuples()
-        ] + entries
+        entries = prepared.unit_search(all_units, unit_rows, lang) + entries
         strings = {"placeholder": text(lang, "search_placeholder_2025"), "none": text(lang, "search_none_2025")}
-    village_entries = village_search_entries(villages)
+    village_entries = prepared.village_search(village_rows) if villages is not None else []
     if village_entries:
         entries += village_entries
         if units is None:
@@ -1398,6 +1477,9 @@ class PreparedLayers:
         self.gaps = _select(results.gaps, view_operator)
         self.cells = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
         self._cell_operators = self.cells["operator"].astype(str).to_numpy()
+        self._cell_states = self.cells["state"].astype(str).to_numpy()
+        self._cell_shapes = np.asarray(self.cells.geometry.values)
+        self.views = available_views(results)
         self.villages = results.villages
         self._trees = {
             name: shapely.STRtree(np.asarray(frame.geometry.values))
@@ -1409,6 +1491,102 @@ class PreparedLayers:
         self._districts = whole[["district_code", "district"]].assign(
             geometry=list(display_geometry(whole.geometry.boundary))
         )
+        # layers of the whole tables, made at their first use and cut out for every page after
+        self._memo: dict[tuple, Any] = {}
+
+    def _once(self, key: tuple, build: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
+
+    def positions(self, name: str, area: Any) -> np.ndarray:
+        """Positions (table order) of the view's ``gaps``, ``cells`` or ``villages`` that intersect ``area``."""
+        return np.sort(self._trees[name].query(area, predicate="intersects"))
+
+    def commune_layer(
+        self,
+        communes: gpd.GeoDataFrame,
+        lang: str,
+        commune_url: str | None,
+        focus_code: str | None = None,
+        focus_codes: list[str] | None = None,
+        unit_url: str | None = None,
+    ) -> dict[str, Any]:
+        """:func:`commune_features` of these communes (rows of the prepared table), popups made once."""
+        positions = self.communes.index.get_indexer(communes.index)
+        if (positions < 0).any():  # not rows of the prepared table
+            return commune_features(communes, self.summary, lang, commune_url, focus_code, focus_codes, unit_url)
+        geometry = self._geometry.to_numpy(object)
+
+        def whole(url: str | None) -> dict[int, dict[str, Any]]:
+            return _by_row(
+                commune_features(self.communes, self.summary, lang, url, unit_url=unit_url, geometry=geometry)
+            )
+
+        linked = self._once(("communes", lang, commune_url, unit_url), lambda: whole(commune_url))
+        plain = self._once(("communes", lang, None, unit_url), lambda: whole(None))  # no link to itself
+        codes = self.communes["commune_code"].astype(str).to_numpy()
+        focus = {focus_code} if focus_code else set(focus_codes or [])
+        features = []
+        for number, position in enumerate(positions):  # the page's communes (tens)
+            code = codes[position]
+            found = (plain if code == focus_code else linked).get(int(position))
+            if found is None:
+                continue
+            values = {**found["properties"], "focus": code in focus}
+            features.append({"type": "Feature", "id": str(number), "properties": values, "geometry": found["geometry"]})
+        return {"type": "FeatureCollection", "features": features}
+
+    def unit_layer(
+        self,
+        units: gpd.GeoDataFrame,
+        positions: np.ndarray,
+        unit_summary: pd.DataFrame,
+        lang: str,
+        unit_url: str | None,
+        focus_code: str | None = None,
+    ) -> dict[str, Any]:
+        """:func:`unit_features` of rows ``positions`` of ``units`` (the same table on every page)."""
+        linked = self._once(
+            ("units", id(units), lang, unit_url),
+            lambda: (units, _by_row(unit_features(units, unit_summary, lang, unit_url))),
+        )
+        plain = self._once(
+            ("units", id(units), lang, None), lambda: (units, _by_row(unit_features(units, unit_summary, lang, None)))
+        )
+        if linked[0] is not units or plain[0] is not units:  # another table under a reused id
+            chosen = units.iloc[positions].reset_index(drop=True)
+            return unit_features(chosen, unit_summary, lang, unit_url, focus_code=focus_code)
+        codes = units["unit_code"].astype(str).to_numpy()
+        features = []
+        for number, position in enumerate(positions):  # the page's units (a few)
+            found = (plain[1] if codes[position] == focus_code else linked[1]).get(int(position))
+            if found is not None:
+                features.append(
+                    {
+                        "type": "Feature",
+                        "id": str(number),
+                        "properties": found["properties"],
+                        "geometry": found["geometry"],
+                    }
+                )
+        return {"type": "FeatureCollection", "features": features}
+
+    def unit_summary(self, whole: gpd.GeoDataFrame, view_operator: str, results: RunResults) -> pd.DataFrame:
+        """:func:`lomsong.reference.units.summarise_units` of the view, once for every page."""
+
+        def build() -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+            all_gaps = _select(results.gaps, view_operator)
+            summary = self.summary
+            unit_summary = summarise_units(summary, unit_mapping(whole), all_gaps) if len(summary) else pd.DataFrame()
+            return whole, (pd.DataFrame(columns=["unit_code"]) if unit_summary.empty else unit_summary)
+
+        kept = self._once(("unit_summary", id(whole), view_operator), build)
+        return kept[1] if kept[0] is whole else build()[1]
+
+    def layer(self, key: tuple, build: Callable[[], dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """The features by row of a feature function on a whole prepared table, made once per ``key``."""
+        return self._once(("layer", *key), lambda: _by_row(build()))
 
     def near(self, area: Any) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame | None]:
         """The view's gaps and villages that intersect ``area`` and the positions of its cells that do.
@@ -1422,6 +1600,35 @@ class PreparedLayers:
         villages = None if self.villages is None else self.villages.iloc[rows("villages")]
         return self.gaps.iloc[rows("gaps")], rows("cells"), villages
 
+    def cell_layer(self, operator: str, rows: np.ndarray | None, lang: str) -> dict[str, Any] | None:
+        """:func:`cell_class_features` of :meth:`view_cells` (None without cells), from arrays."""
+        rows = np.arange(len(self.cells)) if rows is None else rows
+        chosen = rows[self._cell_operators[rows] == operator]
+        if len(chosen) == 0:
+            return None
+        return _cell_class_collection(self._cell_states[chosen], self._cell_shapes[chosen], self.cells.crs, lang)
+
+    def commune_search(self, communes: gpd.GeoDataFrame) -> list[list[Any]]:
+        """The search entries of these communes (rows of the prepared table), made once."""
+        whole = self._once(("commune_search",), lambda: commune_search_entries(self.communes))
+        positions = self.communes.index.get_indexer(communes.index)
+        if (positions < 0).any():  # not rows of the prepared table
+            return commune_search_entries(communes)
+        return [whole[position] for position in positions]
+
+    def unit_search(self, units: gpd.GeoDataFrame, rows: np.ndarray, lang: str) -> list[list[Any]]:
+        """The search entries of the units at ``rows`` of ``units`` (the same table on every page)."""
+        kept = self._once(("unit_search", id(units), lang), lambda: (units, unit_search_entries(units, lang)))
+        whole = kept[1] if kept[0] is units else unit_search_entries(units, lang)
+        return [whole[int(row)] for row in rows]
+
+    def village_search(self, rows: np.ndarray) -> list[list[Any]]:
+        """:func:`village_search_entries` of the villages at ``rows`` (their entries made once)."""
+        if self.villages is None:
+            return []
+        whole = self._once(("village_search",), lambda: village_search_entries(self.villages))
+        return [[f"v{number}", *whole[int(row)][1:]] for number, row in enumerate(rows)]
+
     def view_cells(self, operator: str, rows: np.ndarray | None = None) -> pd.DataFrame:
         """The ``any``-technology cells of one operator's view, of all or of these positions only."""
         rows = np.arange(len(self.cells)) if rows is None else rows
@@ -1433,8 +1640,14 @@ class PreparedLayers:
 
     def district_features(self, communes: gpd.GeoDataFrame) -> dict[str, Any]:
         """The borders of the districts these communes lie in (whole districts, simplified once)."""
-        shown = self._districts[self._districts["district_code"].isin(communes["district_code"])]
-        return _feature_collection(shown, shown["geometry"].to_numpy(object), ["district"])
+        whole = self._once(
+            ("districts",),
+            lambda: _by_row(
+                _feature_collection(self._districts, self._districts["geometry"].to_numpy(object), ["district"])
+            ),
+        )
+        shown = np.flatnonzero(self._districts["district_code"].isin(communes["district_code"]).to_numpy(bool))
+        return _subset_collection(whole, shown)
 
 
 def _has_units(communes: gpd.GeoDataFrame) -> bool:
@@ -1521,7 +1734,7 @@ def province_map(
     title = text(lang, "title_2025" if with_units else "title")
     m.add_child(
         _Furniture(
-            _title_html(results, lang, view_operator, title)
+            _title_html(results, lang, view_operator, title, prepared=prepared)
             + _legend_html(
                 lang,
                 _has_villages(results),
@@ -1616,7 +1829,7 @@ def commune_map(
     heading = text(lang, "commune_title", commune=row["commune"], district=row["district"])
     m.add_child(
         _Furniture(
-            _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code))
+            _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code), prepared=prepared)
             + _legend_html(
                 lang,
                 _has_villages(results),
@@ -1711,7 +1924,7 @@ def unit_map(
     heading = text(lang, "unit_title", unit=row["unit"])
     m.add_child(
         _Furniture(
-            _title_html(results, lang, view_operator, heading, note + back, unit_communes=old_codes)
+            _title_html(results, lang, view_operator, heading, note + back, unit_communes=old_codes, prepared=prepared)
             + _legend_html(
                 lang,
                 _has_villages(results),
@@ -1796,8 +2009,45 @@ def render_html(m: folium.Map, asset_mode: str = "inline", asset_base_url: str |
     if asset_mode == "inline":
         _mapassets.ensure_assets()
     _use_vendored_assets(m)
-    page = m.get_root().render()
+    with _RENDERING, _rendered_text_kept():
+        page = m.get_root().render()
     return _mapassets.resolve_links(page, asset_mode, asset_base_url)
+
+
+class _RenderedText(Element):
+    """Markup a MacroElement has rendered, kept as text.
+
+    branca wraps every rendered header, body and script in ``Element(markup)``, which compiles the
+    markup as a Jinja template and renders it a second time: the page's GeoJSON compiled again
+    (a fifth of the maps' time) and a ``{{ … }}`` in a village or commune name evaluated. The text
+    is what that second rendering gives for markup without Jinja syntax: line ends as ``\\n``,
+    one final line end dropped.
+    """
+
+    def __init__(self, template: str | None = None, template_name: str | None = None) -> None:
+        super().__init__(None, template_name)
+        self._text = template
+
+    def render(self, **kwargs: Any) -> str:
+        if self._text is None:
+            return super().render(**kwargs)
+        text_out = self._text.replace("\r\n", "\n").replace("\r", "\n")
+        return text_out[:-1] if text_out.endswith("\n") else text_out
+
+
+#: One page renders at a time: :func:`_rendered_text_kept` swaps a name in branca's module.
+_RENDERING = threading.Lock()
+
+
+@contextlib.contextmanager
+def _rendered_text_kept() -> Iterator[None]:
+    """While rendering, MacroElements wrap their markup in :class:`_RenderedText` (not a template)."""
+    original = branca.element.Element
+    branca.element.Element = _RenderedText
+    try:
+        yield
+    finally:
+        branca.element.Element = original
 
 
 def build_maps(
