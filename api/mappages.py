@@ -1,4 +1,4 @@
-"""Map pages: the province map and one page per commune, built by :mod:`lomsong.products.maps.build`.
+"""Map pages: the province map and one page per commune, built by :mod:`lomsong.products.maps`.
 
 Pages link their JavaScript and CSS to ``/maps/assets/…`` by relative URLs (never from the
 request's ``Host``, which a client chooses), served from the vendored folder
@@ -11,6 +11,7 @@ from __future__ import annotations
 import mimetypes
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Query
@@ -26,11 +27,18 @@ _cache_lock = threading.Lock()
 
 
 def _maps_module() -> Any:
+    """What the pages need from :mod:`lomsong.products.maps` (its layers, pages and renderer), imported on use."""
     try:
-        from lomsong.products.maps import build as maps
+        from lomsong.products.maps import build, layers, pages
     except ImportError as exc:  # the maps are another part of the project; say so instead of failing
         raise QueryError(f"map pages are not available: {exc}", code="maps_unavailable", status=503) from None
-    return maps
+    return SimpleNamespace(
+        available_views=layers.available_views,
+        province_map=pages.province_map,
+        commune_map=pages.commune_map,
+        unit_map=pages.unit_map,
+        render_html=build.render_html,
+    )
 
 
 def _cached(ctx: AppContext, prepared: PreparedResults, key: tuple[str, ...], build) -> bytes:

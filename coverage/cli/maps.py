@@ -33,7 +33,8 @@ def map_command(
 ) -> None:
     """Rebuild the interactive maps from the last run's outputs (no analysis is re-run)."""
     from lomsong.products.maps.assets import ensure_assets
-    from lomsong.products.maps.build import available_views, build_maps
+    from lomsong.products.maps.build import build_maps
+    from lomsong.products.maps.layers import available_views
     from lomsong.reference.boundaries import read_communes
     from lomsong.tables.results import load_run
 

@@ -453,7 +453,8 @@ def test_maps_draw_the_predicted_areas_hatched_and_the_plan(cli_run):
     import sys
 
     from lomsong.products import words
-    from lomsong.products.maps.build import province_map, render_html
+    from lomsong.products.maps.build import render_html
+    from lomsong.products.maps.pages import province_map
     from lomsong.tables.results import load_run
 
     _, out, _ = cli_run

@@ -19,6 +19,8 @@ HEAVY = ["folium", "branca", "jinja2", "matplotlib", "reportlab", "dask", "distr
 HEAVY += [
     "lomsong.simulate.demo",
     "lomsong.products.maps.build",
+    "lomsong.products.maps.layers",
+    "lomsong.products.maps.pages",
     "lomsong.products.report.model",
     "lomsong.products.report.render",
     "scipy",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lomsong.analysis.engine import analyse
-from lomsong.products.maps.build import province_map, render_html
+from lomsong.products.maps.build import render_html
+from lomsong.products.maps.pages import province_map
 from lomsong.products.tables import write_run
 from lomsong.settings import Config
 from lomsong.tables.results import load_run

@@ -13,18 +13,10 @@ from typer.testing import CliRunner
 from lomsong import paths
 from lomsong.cli import app
 from lomsong.products.maps import assets as _mapassets
-from lomsong.products.maps.build import (
-    INSUFFICIENT_CLASS,
-    INSUFFICIENT_CLASS_COLOUR,
-    SHARE_COLOURS,
-    STATE_COLOURS,
-    build_maps,
-    commune_features,
-    commune_map,
-    province_map,
-    render_html,
-    unit_map,
-)
+from lomsong.products.maps.build import build_maps, render_html
+from lomsong.products.maps.layers import commune_features
+from lomsong.products.maps.pages import commune_map, province_map, unit_map
+from lomsong.products.maps.style import INSUFFICIENT_CLASS, INSUFFICIENT_CLASS_COLOUR, SHARE_COLOURS, STATE_COLOURS
 from lomsong.products.words import format_number, format_share, text
 from lomsong.reference.units import MAPPED_WHOLE_NOTE, dissolve_units, unit_mapping
 from lomsong.testing import make_example_run

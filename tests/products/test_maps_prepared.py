@@ -8,7 +8,9 @@ import re
 import geopandas as gpd
 import pytest
 
-from lomsong.products.maps.build import PreparedLayers, build_maps, commune_map, province_map, render_html, unit_map
+from lomsong.products.maps.build import build_maps, render_html
+from lomsong.products.maps.layers import PreparedLayers
+from lomsong.products.maps.pages import commune_map, province_map, unit_map
 from lomsong.reference.units import dissolve_units, unit_mapping
 from lomsong.tables import results as res
 from lomsong.testing import make_example_run

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lomsong.products.maps.build import build_maps, gap_features, village_features
+from lomsong.products.maps.build import build_maps
+from lomsong.products.maps.layers import gap_features, village_features
 from lomsong.testing import make_example_run
 from tests.support.browser import open_page
 

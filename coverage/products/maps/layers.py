@@ -1,0 +1,995 @@
+"""The maps' data, pure: every layer of a run as GeoJSON features with their popups, labels and search entries."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import orjson
+import pandas as pd
+import shapely
+
+from lomsong._text import fold, fold_series
+from lomsong.operators import OPERATOR_IDS, display_name
+from lomsong.products.maps.style import (
+    COORDINATE_DECIMALS,
+    CV1603_COLOURS,
+    INSUFFICIENT_CLASS,
+    INSUFFICIENT_CLASS_COLOUR,
+    INSUFFICIENT_CLASS_SHARE,
+    NO_PEOPLE_COLOUR,
+    SHARE_BREAKS,
+    SHARE_COLOURS,
+    SIMPLIFY_METRES,
+    STATE_COLOURS,
+    VILLAGE_COLOURS,
+)
+from lomsong.products.words import format_date, format_number, format_share, header, text
+from lomsong.reference.boundaries import METRIC_CRS, districts
+from lomsong.reference.units import (
+    MAPPED_WHOLE_NOTE,
+    dissolve_units,
+    summarise_units,
+    unit_lookup,
+    unit_mapping,
+)
+from lomsong.tables.results import ALL_OPERATORS, ANY_TECHNOLOGY, RunResults
+
+
+def available_views(results: RunResults) -> list[str]:
+    """Return the view operators present in the run, ``all`` first then the operators in order."""
+    # unique() first: iterating an arrow string column of every cell × view is slow.
+    present = {
+        str(op) for frame in (results.gaps, results.communes, results.cells) for op in frame["operator"].unique()
+    }
+    ordered = [ALL_OPERATORS] + [op for op in OPERATOR_IDS if op in present]
+    return [op for op in ordered if op in present] + sorted(present - set(ordered))
+
+
+def _check_view(results: RunResults, view_operator: str) -> None:
+    views = available_views(results)
+    if view_operator not in views:
+        raise ValueError(f"view {view_operator!r} is not in this run; available views: {', '.join(views)}")
+
+
+def _select(frame: pd.DataFrame, operator: str, technology: str = ANY_TECHNOLOGY) -> pd.DataFrame:
+    # compared as they are (Arrow strings compare in C): a copy as Python strings cost every page 10 ms
+    mask = (frame["operator"] == operator).to_numpy(bool, na_value=False) & (
+        frame["technology"] == technology
+    ).to_numpy(bool, na_value=False)
+    return frame[mask]
+
+
+def _operator_label(operator: str, lang: str) -> str:
+    if operator == ALL_OPERATORS:
+        return text(lang, "all_operators")
+    return display_name(operator)
+
+
+def display_geometry(geometry: gpd.GeoSeries, simplify_metres: float = SIMPLIFY_METRES) -> np.ndarray:
+    """Return geometries lightened for display: simplified in UTM, coordinates rounded to ~1 m.
+
+    Parameters
+    ----------
+    geometry : geopandas.GeoSeries
+        Any CRS.
+    simplify_metres : float
+        Douglas-Peucker tolerance in metres (topology preserved); 0 keeps every vertex.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shapely geometries in EPSG:4326.
+    """
+    if simplify_metres > 0:
+        metric = geometry.to_crs(METRIC_CRS).simplify(simplify_metres, preserve_topology=True)
+        values = metric.to_crs("EPSG:4326").values
+    else:  # nothing to do in metres: no round trip through UTM
+        values = geometry.to_crs("EPSG:4326").values
+    return shapely.transform(np.asarray(values), lambda xy: np.round(xy, COORDINATE_DECIMALS))
+
+
+def _feature_collection(frame: pd.DataFrame, geometry: np.ndarray, properties: list[str]) -> dict[str, Any]:
+    """Build a GeoJSON FeatureCollection with only ``properties`` (keeps the page light)."""
+    return _records_collection(frame[properties].to_dict("records"), geometry)
+
+
+def _records_collection(records: list[dict[str, Any]], geometry: np.ndarray) -> dict[str, Any]:
+    """A FeatureCollection of one feature per record and geometry (none where the geometry is missing)."""
+    shapes = shapely.to_geojson(geometry)
+    # orjson reads the same numbers as json, several times faster (the cells' outlines are large)
+    features = [
+        {"type": "Feature", "id": str(i), "properties": props, "geometry": orjson.loads(shape)}
+        for i, (props, shape) in enumerate(zip(records, shapes, strict=True))
+        if shape is not None
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _by_row(collection: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The features of a feature function's output by row position (its feature ids)."""
+    return {int(feature["id"]): feature for feature in collection["features"]}
+
+
+def _subset_collection(
+    by_row: dict[int, dict[str, Any]],
+    positions: Sequence[int],
+    properties: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The FeatureCollection a feature function gives for rows ``positions`` of the table it was given.
+
+    ``by_row`` is :func:`_by_row` of that function's output for the whole table; the chosen rows'
+    features are renumbered as the function numbers its own rows. Valid for the functions whose
+    features depend on their row only (gaps, villages, units, communes …); ``properties(number,
+    properties)`` gives a page's own properties of its ``number``-th row (a village's search key).
+    """
+    features = []
+    for number, position in enumerate(positions):
+        found = by_row.get(int(position))
+        if found is None:  # an empty geometry: the function left the row out
+            continue
+        values = found["properties"] if properties is None else properties(number, found["properties"])
+        features.append({"type": "Feature", "id": str(number), "properties": values, "geometry": found["geometry"]})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _share_class(share: pd.Series, no_data_share: pd.Series | None = None) -> np.ndarray:
+    """Class index of each share (0 = nobody in gaps), -1 where unknown (no people).
+
+    With ``no_data_share``, communes where more than :data:`INSUFFICIENT_CLASS_SHARE` of the
+    people live without enough evidence get :data:`INSUFFICIENT_CLASS` ("chưa đủ số liệu").
+    """
+    values = share.to_numpy(float, na_value=np.nan)
+    classes = np.searchsorted(np.asarray(SHARE_BREAKS), values, side="right")
+    classes = np.where(values <= 0, 0, classes)
+    if no_data_share is not None:
+        unknown = no_data_share.to_numpy(float, na_value=np.nan) > INSUFFICIENT_CLASS_SHARE
+        classes = np.where(unknown, INSUFFICIENT_CLASS, classes)
+    return np.where(np.isnan(values), -1, classes)
+
+
+def _class_fill(classes: np.ndarray) -> list[str]:
+    return [
+        NO_PEOPLE_COLOUR if c == -1 else INSUFFICIENT_CLASS_COLOUR if c == INSUFFICIENT_CLASS else SHARE_COLOURS[c]
+        for c in classes
+    ]
+
+
+def _people_share(people: float, population: float, lang: str) -> str:
+    """``1.234 người (12,5 %)``: a figure with its share of the denominator."""
+    share = people / population if population and population > 0 else float("nan")
+    return f"{format_number(people, lang)} {text(lang, 'people_unit')} ({format_share(share, lang)})"
+
+
+def denominator_text(population: float, in_gaps: float, covered: float, unknown: float, lang: str) -> str:
+    """The headline's denominator line: people in gaps, covered and without enough evidence."""
+
+    def share(value: float) -> str:
+        return format_share(value / population if population > 0 else float("nan"), lang)
+
+    return text(
+        lang,
+        "denominator",
+        population=format_number(population, lang),
+        in_gaps=format_number(in_gaps, lang),
+        share_in_gaps=share(in_gaps),
+        covered=format_number(covered, lang),
+        share_covered=share(covered),
+        unknown=format_number(unknown, lang),
+        share_unknown=share(unknown),
+    )
+
+
+def _share_labels(lang: str) -> list[str]:
+    labels = [format_share(0.0, lang)]
+    bounds = [*SHARE_BREAKS[1:], None]
+    for low, high in zip(SHARE_BREAKS, bounds, strict=True):
+        if high is None:
+            labels.append(f"≥ {format_share(low, lang)}")
+        else:
+            labels.append(f"{format_share(low, lang)} – {format_share(high, lang)}")
+    # The first bracket starts just above zero.
+    labels[1] = f"> 0 – {format_share(SHARE_BREAKS[1], lang)}"
+    return labels
+
+
+def _script_json(value: Any) -> str:
+    """Return ``value`` as JSON safe to put inside a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` become ``\\u003c``-style escapes (still the same JSON strings), so a name
+    such as ``</script><script>…`` cannot end the script element; jinja2's ``tojson`` does the same.
+    """
+    text_json = json.dumps(value, ensure_ascii=False)
+    return text_json.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _table_html(rows: list[tuple[str, str]], title: str = "") -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    heading = f"<div class='lomsong-popup-title'>{html.escape(title)}</div>" if title else ""
+    return f"{heading}<table class='lomsong-popup'>{body}</table>"
+
+
+def commune_features(
+    communes: gpd.GeoDataFrame,
+    summary: pd.DataFrame,
+    lang: str,
+    commune_url: str | None = "communes/{code}.html",
+    focus_code: str | None = None,
+    focus_codes: list[str] | None = None,
+    unit_url: str | None = None,
+    *,
+    geometry: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Return the commune layer's GeoJSON: class, colour, label and a Vietnamese popup per commune.
+
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame
+        Canonical commune table.
+    summary : pandas.DataFrame
+        Commune summary rows of one view (:data:`~lomsong.tables.results.COMMUNE_SUMMARY_SCHEMA`).
+    lang : str
+        ``vi`` or ``en``.
+    commune_url : str, optional
+        Link to a commune's own map, ``{code}`` replaced; None for no link.
+    focus_code : str, optional
+        Commune drawn with a heavy outline (the commune page's own).
+    focus_codes : list of str, optional
+        Communes drawn with a heavy outline (a unit page's old communes).
+    unit_url : str, optional
+        Link from the popup to the commune's 2025 unit page, ``{code}`` replaced.
+    geometry : numpy.ndarray, optional
+        The communes' :func:`display_geometry`, when already computed (:class:`PreparedLayers`).
+
+    Returns
+    -------
+    dict
+        FeatureCollection. The popup gives the people in gaps, covered and without enough
+        evidence, each with its share of the commune's population, and the commune's 2025 unit.
+    """
+    columns = ["people_in_gaps", "share_people_covered", "share_people_no_data", "n_gaps"]
+    view = summary.drop_duplicates("commune_code").set_index(summary.drop_duplicates("commune_code")["commune_code"])
+    frame = communes[["commune_code", "commune", "district", "population"]].copy()
+    for column in columns:
+        frame[column] = frame["commune_code"].map(view[column]) if len(view) else np.nan
+    population = pd.to_numeric(frame["population"], errors="coerce").astype(float)
+    in_gaps = pd.to_numeric(frame["people_in_gaps"], errors="coerce").astype(float).fillna(0.0)
+    share = (in_gaps / population.where(population > 0)).clip(0, 1)
+    frame["share"] = share
+    frame["cls"] = _share_class(share, frame["share_people_no_data"])
+    frame["fill"] = _class_fill(frame["cls"].to_numpy())
+    focus = {focus_code} if focus_code else set(focus_codes or [])
+    frame["focus"] = frame["commune_code"].astype(str).isin(focus).to_numpy(bool)
+    frame["folded"] = [fold(f"{n} {d}") for n, d in zip(frame["commune"], frame["district"], strict=True)]
+    units = unit_lookup(communes)
+    frame["unit_code"] = frame["commune_code"].astype(str).map(units["unit_2025_code"]).to_numpy()
+    frame["unit"] = frame["commune_code"].astype(str).map(units["unit_2025"]).to_numpy()
+    popups = []
+    for row in frame.itertuples():  # one per commune
+        people = float(row.population) if pd.notna(row.population) else 0.0
+        covered = people * float(row.share_people_covered) if pd.notna(row.share_people_covered) else float("nan")
+        unknown = people * float(row.share_people_no_data) if pd.notna(row.share_people_no_data) else float("nan")
+        rows = [
+            (text(lang, "district"), html.escape(str(row.district))),
+            (text(lang, "population"), f"<b>{format_number(row.population, lang)} {text(lang, 'people_unit')}</b>"),
+            (text(lang, "people_in_gaps"), _people_share(float(row.people_in_gaps or 0.0), people, lang)),
+            (text(lang, "people_covered"), _people_share(covered, people, lang)),
+            (text(lang, "people_no_data"), _people_share(unknown, people, lang)),
+            (text(lang, "n_gaps"), format_number(row.n_gaps, lang)),
+        ]
+        if isinstance(row.unit, str) and row.unit:
+            unit = html.escape(row.unit)
+            if unit_url:
+                unit = f"<a href='{html.escape(unit_url.format(code=row.unit_code))}'>{unit}</a>"
+            rows.insert(0, (text(lang, "unit"), f"<b>{unit}</b>"))
+        link = ""
+        if commune_url and row.commune_code != focus_code:
+            href = html.escape(commune_url.format(code=row.commune_code))
+            link = f"<div class='lomsong-popup-link'><a href='{href}'>{text(lang, 'open_commune_map')}</a></div>"
+        popups.append(_table_html(rows, str(row.commune)) + link)
+    frame["popup"] = popups
+    frame["label"] = [
+        f"{c} — {text(lang, 'state_insufficient') if k == INSUFFICIENT_CLASS else format_share(s, lang)}"
+        for c, s, k in zip(frame["commune"], frame["share"], frame["cls"], strict=True)
+    ]
+    geometry = display_geometry(communes.geometry) if geometry is None else geometry
+    properties = ["commune_code", "commune", "district", "folded", "cls", "fill", "focus", "popup", "label"]
+    return _feature_collection(frame, geometry, properties)
+
+
+def unit_features(
+    units: gpd.GeoDataFrame,
+    unit_summary: pd.DataFrame,
+    lang: str,
+    unit_url: str | None = "units/{code}.html",
+    focus_code: str | None = None,
+) -> dict[str, Any]:
+    """Return the 2025 units' GeoJSON: outline, label and a popup with the denominators.
+
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        :func:`lomsong.reference.units.dissolve_units`.
+    unit_summary : pandas.DataFrame
+        :func:`lomsong.reference.units.summarise_units` rows of one view.
+    lang : str
+        ``vi`` or ``en``.
+    unit_url : str, optional
+        Link to a unit's own map, ``{code}`` replaced; None for no link.
+    focus_code : str, optional
+        The unit page's own unit (no link to itself).
+
+    Returns
+    -------
+    dict
+        FeatureCollection (``unit_code, unit, folded, popup, label``). The popup names the old
+        communes and says they are mapped whole.
+    """
+    frame = pd.DataFrame(units.drop(columns="geometry")).copy()
+    view = unit_summary.drop_duplicates("unit_code").set_index("unit_code")
+    for column in ("population", "people_in_gaps", "share_people_covered", "share_people_no_data", "n_gaps"):
+        source = view[column] if column in view else pd.Series(dtype=float)
+        frame[f"v_{column}"] = frame["unit_code"].map(source).to_numpy()
+    frame["folded"] = [fold(f"{u} {o}") for u, o in zip(frame["unit"], frame["old_communes"], strict=True)]
+    popups = []
+    for row in frame.itertuples():  # one per unit (28)
+        people = float(row.v_population) if pd.notna(row.v_population) else 0.0
+        covered = people * float(row.v_share_people_covered) if pd.notna(row.v_share_people_covered) else float("nan")
+        unknown = people * float(row.v_share_people_no_data) if pd.notna(row.v_share_people_no_data) else float("nan")
+        rows = [
+            (text(lang, "unit_code"), html.escape(str(row.unit_code))),
+            (text(lang, "old_communes"), html.escape(", ".join(str(row.old_communes).split(";")))),
+            (text(lang, "population"), f"<b>{format_number(people, lang)} {text(lang, 'people_unit')}</b>"),
+            (text(lang, "people_in_gaps"), _people_share(float(row.v_people_in_gaps or 0.0), people, lang)),
+            (text(lang, "people_covered"), _people_share(covered, people, lang)),
+            (text(lang, "people_no_data"), _people_share(unknown, people, lang)),
+            (text(lang, "n_gaps"), format_number(row.v_n_gaps, lang)),
+        ]
+        note = f"<div class='lomsong-popup-note'>{html.escape(MAPPED_WHOLE_NOTE[lang])}</div>"
+        link = ""
+        if unit_url and row.unit_code != focus_code:
+            href = html.escape(unit_url.format(code=row.unit_code))
+            link = f"<div class='lomsong-popup-link'><a href='{href}'>{text(lang, 'open_unit_map')}</a></div>"
+        popups.append(_table_html(rows, str(row.unit)) + note + link)
+    frame["popup"] = popups
+    frame["label"] = frame["unit"].astype(str)
+    geometry = display_geometry(units.geometry)
+    return _feature_collection(frame, geometry, ["unit_code", "unit", "folded", "popup", "label"])
+
+
+def gap_features(gaps: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """Return the gap layer's GeoJSON with the evidence and a popup of the gap's facts.
+
+    The popup names the commune (xã), district (huyện), people affected, area, samples, median
+    signal, evidence and the gap id, in ``lang``.
+    """
+    frame = gaps.copy()
+    popups = []
+    for row in frame.itertuples():  # one per gap
+        others = [c for c in str(row.communes or "").split(";") if c and c != row.commune]
+        rows = [
+            (text(lang, "commune"), f"<b>{html.escape(str(row.commune))}</b>"),
+            (text(lang, "district"), html.escape(str(row.district))),
+            (
+                text(lang, "affected_people"),
+                f"<b>{format_number(row.population, lang)} {text(lang, 'people_unit')}</b>",
+            ),
+            (text(lang, "area_km2"), format_number(row.area_km2, lang, 2)),
+            (text(lang, "n_samples"), format_number(row.n_samples, lang)),
+            (text(lang, "n_devices"), format_number(row.n_devices, lang)),
+            (text(lang, "median_signal"), f"{format_number(row.median_signal_dbm, lang, 1)} {text(lang, 'dbm')}"),
+            (text(lang, "no_service_share"), format_share(row.no_service_share, lang)),
+            (text(lang, "evidence"), text(lang, f"evidence_{row.evidence}") if row.evidence else "–"),
+            (text(lang, "operator"), html.escape(_operator_label(str(row.operator), lang))),
+            (
+                text(lang, "technology"),
+                text(lang, "technology_any") if row.technology == ANY_TECHNOLOGY else html.escape(str(row.technology)),
+            ),
+            (text(lang, "dates"), f"{format_date(row.first_date, lang)} – {format_date(row.last_date, lang)}"),
+            (text(lang, "gap_id"), f"<code>{html.escape(str(row.gap_id))}</code>"),
+        ]
+        if others:
+            rows.insert(2, (text(lang, "other_communes"), html.escape(", ".join(others))))
+        listed = getattr(row, "villages", None)
+        if isinstance(listed, str) and listed:
+            # "Thôn 3 (420); Bon Bu Prăng (130)": the villages' people inside this gap.
+            items = "".join(f"<li>{html.escape(item.strip())}</li>" for item in listed.split(";") if item.strip())
+            rows.insert(3, (text(lang, "gap_villages"), f"<ul class='lomsong-villages'>{items}</ul>"))
+        popups.append(_table_html(rows))
+    frame["popup"] = popups
+    frame["label"] = [
+        f"{c}: {format_number(p, lang)} {text(lang, 'people_unit')}"
+        for c, p in zip(frame["commune"], frame["population"], strict=True)
+    ]
+    frame["evidence"] = frame["evidence"].astype(str)
+    geometry = display_geometry(gaps.geometry, simplify_metres=0)
+    return _feature_collection(frame, geometry, ["gap_id", "commune_code", "commune", "evidence", "popup", "label"])
+
+
+def challenge_features(challenges: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """Return the over-claimed areas' GeoJSON with a popup of each challenge's facts and evidence.
+
+    The popup names the operator and technology claimed, the claim map's date, the commune, the
+    people and area, the evidence (samples, phones, days, dates, median signal) and the id, in
+    ``lang``; every string from the data is escaped.
+    """
+    frame = challenges.copy()
+    popups = []
+    for row in frame.itertuples():  # one per challenge
+        rows = [
+            (text(lang, "operator"), f"<b>{html.escape(_operator_label(str(row.operator), lang))}</b>"),
+            (text(lang, "technology"), html.escape(str(row.technology))),
+            (header("claim_date", lang), format_date(row.claim_date, lang)),
+            (text(lang, "commune"), html.escape(str(row.commune))),
+            (text(lang, "district"), html.escape(str(row.district))),
+            (
+                text(lang, "affected_people"),
+                f"<b>{format_number(row.population, lang)} {text(lang, 'people_unit')}</b>",
+            ),
+            (text(lang, "area_km2"), format_number(row.area_km2, lang, 2)),
+            (text(lang, "n_samples"), format_number(row.n_samples, lang)),
+            (text(lang, "n_devices"), format_number(row.n_devices, lang)),
+            (header("n_days", lang), format_number(row.n_days, lang)),
+            (text(lang, "median_signal"), f"{format_number(row.median_signal_dbm, lang, 1)} {text(lang, 'dbm')}"),
+            (text(lang, "dates"), f"{format_date(row.first_date, lang)} – {format_date(row.last_date, lang)}"),
+            (header("challenge_id", lang), f"<code>{html.escape(str(row.challenge_id))}</code>"),
+        ]
+        popups.append(_table_html(rows, text(lang, "legend_challenges")))
+    frame["popup"] = popups
+    frame["label"] = [
+        f"{_operator_label(str(o), lang)} {t}: {format_number(p, lang)} {text(lang, 'people_unit')}"
+        for o, t, p in zip(frame["operator"], frame["technology"], frame["population"], strict=True)
+    ]
+    geometry = display_geometry(challenges.geometry, simplify_metres=0)
+    return _feature_collection(frame, geometry, ["challenge_id", "operator", "technology", "popup", "label"])
+
+
+def cell_class_features(cells: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """Return one view's cells with data merged into one shape per signal class (light to draw).
+
+    Cells without measurements (``no_data``) are left out to keep the page light.
+    """
+    # arrays, not frame filters: this runs for every view of every page
+    states = cells["state"].astype(str).to_numpy()
+    return _cell_class_collection(states, np.asarray(cells.geometry.values), cells.crs, lang)
+
+
+def _cell_class_collection(states: np.ndarray, shapes_of_cells: np.ndarray, crs: Any, lang: str) -> dict[str, Any]:
+    """:func:`cell_class_features` of cells given as their states and shapes."""
+    rows, shapes = [], []
+    for state in STATE_COLOURS:  # three classes
+        members = shapes_of_cells[states == state]
+        if len(members) == 0:
+            continue
+        shapes.append(shapely.coverage_union_all(members))
+        rows.append(
+            {
+                "state": state,
+                "label": f"{text(lang, 'state_' + state)} — {format_number(len(members), lang)} {text(lang, 'cells')}",
+            }
+        )
+    geometry = display_geometry(gpd.GeoSeries(shapes, crs=crs or "EPSG:4326"), simplify_metres=0)
+    return _records_collection(rows, geometry)
+
+
+def heat_points(cells: pd.DataFrame) -> list[list[float]]:
+    """Return ``[lat, lon, samples]`` at the centre of every cell with measurements."""
+    measured = cells[(pd.to_numeric(cells["n_samples"], errors="coerce").fillna(0) > 0).to_numpy(bool)]
+    if measured.empty:
+        return []
+    centres = shapely.centroid(np.asarray(measured.geometry.values))
+    lat = np.round(shapely.get_y(centres), 4)
+    lon = np.round(shapely.get_x(centres), 4)
+    weight = pd.to_numeric(measured["n_samples"], errors="coerce").to_numpy(float)
+    return np.column_stack([lat, lon, weight]).tolist()
+
+
+def village_status(villages: gpd.GeoDataFrame, view_operator: str) -> pd.Series:
+    """Return each village's status in the view: ``in_gap``, ``weak``, ``covered`` or ``no_data``.
+
+    ``all`` view: ``in_gap`` when no operator covers the village (``no_operator``), ``covered``
+    when one does, else ``no_data``. Operator view: that operator's ``status_<operator>``.
+    """
+    statuses = [c for c in villages.columns if c.startswith("status_")]
+    if view_operator != ALL_OPERATORS and f"status_{view_operator}" in villages:
+        raw = villages[f"status_{view_operator}"].astype("string").str.lower().str.replace(" ", "_")
+        return raw.fillna("no_data").astype(str)
+    covered_any = np.zeros(len(villages), dtype=bool)
+    for column in statuses:
+        covered_any |= (villages[column].astype("string") == "covered").to_numpy(bool, na_value=False)
+    if "no_operator" in villages:
+        no_operator = villages["no_operator"].astype("boolean").to_numpy(bool, na_value=False)
+    else:
+        no_operator = np.zeros(len(villages), dtype=bool)
+    status = np.where(no_operator, "in_gap", np.where(covered_any, "covered", "no_data"))
+    return pd.Series(status, index=villages.index)
+
+
+def has_cv1603(villages: pd.DataFrame | None) -> bool:
+    """True when the villages carry the Ministry's tiers (runs since CV 1603 statuses)."""
+    return villages is not None and "status_cv1603" in villages
+
+
+def village_tier(villages: pd.DataFrame, view_operator: str) -> pd.Series:
+    """Return each village's CV 1603 tier in the view (``status_cv1603`` or ``status_cv1603_<operator>``)."""
+    column = "status_cv1603" if view_operator == ALL_OPERATORS else f"status_cv1603_{view_operator}"
+    if column not in villages:
+        return pd.Series("chua_du_du_lieu", index=villages.index)
+    return villages[column].astype("string").fillna("chua_du_du_lieu").astype(str)
+
+
+def _village_popup_rows(row: dict[str, Any], operators: list[str], lang: str) -> list[tuple[str, str]]:
+    """Popup rows of one village: commune, households, people, grid power, tier overall and per operator."""
+
+    def whole(value: Any) -> str:
+        return "–" if value is None or pd.isna(value) else format_number(value, lang)
+
+    power = row.get("has_grid_power")
+    power_text = "–" if power is None or pd.isna(power) else text(lang, "grid_power_yes" if power else "grid_power_no")
+    rows = [
+        (text(lang, "commune"), html.escape(str(row.get("commune", "")))),
+        (text(lang, "households"), whole(row.get("households"))),
+        (text(lang, "village_people"), whole(row.get("population"))),
+        (text(lang, "grid_power"), power_text),
+    ]
+    if "status_cv1603" in row:
+        rows.append((text(lang, "cv1603_status"), f"<b>{text(lang, 'cv1603_' + str(row['status_cv1603']))}</b>"))
+        for operator in operators:
+            tier = row.get(f"status_cv1603_{operator}")
+            if isinstance(tier, str) and tier:
+                rows.append((_operator_label(operator, lang), text(lang, f"cv1603_{tier}")))
+        rows.append((text(lang, "people_affected"), whole(row.get("people_affected"))))
+        rows.append((text(lang, "households_affected"), whole(row.get("households_affected"))))
+    return rows
+
+
+def village_features(villages: gpd.GeoDataFrame, view_operator: str, lang: str) -> dict[str, Any]:
+    """Return the villages as points with their status, colour and a popup.
+
+    With the CV 1603 columns the colour is the village's tier in the view (trắng sóng, lõm sóng,
+    có sóng, chưa đủ dữ liệu) and the popup shows households, people, grid power, the tier for all
+    operators and per operator, and the people and households affected; older runs show the
+    centre's state.
+    """
+    frame = villages.copy().reset_index(drop=True)
+    name_column = next((c for c in ("name", "village", "ten") if c in frame), None)
+    names = frame[name_column].astype(str) if name_column else pd.Series("", index=frame.index)
+    communes = frame["commune"].astype(str) if "commune" in frame else pd.Series("", index=frame.index)
+    frame["key"] = [f"v{i}" for i in range(len(frame))]
+    if has_cv1603(frame):
+        frame["status"] = village_tier(frame, view_operator)
+        frame["colour"] = frame["status"].map(CV1603_COLOURS).fillna(CV1603_COLOURS["chua_du_du_lieu"])
+        status_text = [text(lang, f"cv1603_{s}") for s in frame["status"]]
+        operators = [c.removeprefix("status_cv1603_") for c in frame.columns if c.startswith("status_cv1603_")]
+        records = frame.drop(columns="geometry").to_dict(orient="records")
+        frame["popup"] = [
+            _table_html(_village_popup_rows(record, operators, lang), name)
+            for record, name in zip(records, names, strict=True)
+        ]  # one per village
+    else:
+        frame["status"] = village_status(frame, view_operator)
+        frame["colour"] = frame["status"].map(VILLAGE_COLOURS).fillna(VILLAGE_COLOURS["no_data"])
+        status_text = [
+            text(lang, f"village_{s}") if f"village_{s}" in {"village_" + k for k in VILLAGE_COLOURS} else s
+            for s in frame["status"]
+        ]
+        frame["popup"] = [
+            _table_html([(text(lang, "commune"), html.escape(c)), (text(lang, "status"), html.escape(s))], n)
+            for n, c, s in zip(names, communes, status_text, strict=True)
+        ]
+    # Leaflet shows a tooltip string as HTML: the village list is the user's, so its names are escaped.
+    frame["label"] = [f"{html.escape(n)}: {html.escape(s)}" for n, s in zip(names, status_text, strict=True)]
+    points = frame.geometry.representative_point() if (frame.geom_type != "Point").any() else frame.geometry
+    geometry = shapely.transform(np.asarray(points.values), lambda xy: np.round(xy, COORDINATE_DECIMALS))
+    return _feature_collection(frame, geometry, ["key", "status", "colour", "popup", "label"])
+
+
+def commune_search_entries(communes: gpd.GeoDataFrame) -> list[list[Any]]:
+    """Search entries of communes: code, name, district, folded text, bounds, ``commune``."""
+    return [
+        [
+            row.commune_code,
+            row.commune,
+            row.district,
+            fold(f"{row.commune} {row.district}"),
+            _bounds_of(row.geometry),
+            "commune",
+        ]
+        for row in communes.itertuples()  # one per commune (71)
+    ]
+
+
+def unit_search_entries(units: gpd.GeoDataFrame, lang: str) -> list[list[Any]]:
+    """Search entries of the 2025 units: code, name, kind, folded text, bounds, ``unit``."""
+    kind = text(lang, "search_kind_unit")
+    return [
+        [row.unit_code, row.unit, kind, fold(f"{row.unit} {kind} {row.old_communes}"), _bounds_of(row.geometry), "unit"]
+        for row in units.itertuples()  # one per unit (28)
+    ]
+
+
+def village_search_entries(villages: gpd.GeoDataFrame | None) -> list[list[Any]]:
+    """Return search entries for the villages: key, name, commune, folded text, bounds, ``village``.
+
+    The key matches the ``key`` property of :func:`village_features` on the same table.
+    """
+    if villages is None or not len(villages):
+        return []
+    frame = villages.reset_index(drop=True)
+    names = frame["name"].astype(str) if "name" in frame else pd.Series("", index=frame.index)
+    communes = frame["commune"].astype(str) if "commune" in frame else pd.Series("", index=frame.index)
+    points = frame.geometry.representative_point()
+    lat, lon = np.round(points.y.to_numpy(), 5), np.round(points.x.to_numpy(), 5)
+    folded = (fold_series(names + " " + communes)).astype(str)
+    return [
+        [f"v{i}", n, c, f, [[y - 0.004, x - 0.004], [y + 0.004, x + 0.004]], "village"]
+        for i, (n, c, f, y, x) in enumerate(zip(names, communes, folded, lat, lon, strict=True))
+    ]
+
+
+def _local_day(value: object) -> str:
+    """Return the date (ISO) of a date or timestamp in Vietnam's time (UTC+7) when it has a zone."""
+    try:
+        stamp = pd.Timestamp(str(value))
+    except (ValueError, TypeError):
+        return str(value)[:10]
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("Asia/Ho_Chi_Minh")
+    return stamp.strftime("%Y-%m-%d")
+
+
+def data_period(results: RunResults) -> tuple[str, str] | None:
+    """Return the run's measurement period (first, last date, ISO, Vietnam time) from ``run.json`` or the tables."""
+    found = _period_from_meta(results.meta)
+    if found:
+        return _local_day(found[0]), _local_day(found[1])
+    for table in (results.cells, results.gaps):
+        if len(table) and "first_date" in table:
+            first = table["first_date"].dropna().astype(str)
+            last = table["last_date"].dropna().astype(str)
+            first, last = first[first != ""], last[last != ""]
+            if len(first) and len(last):
+                return first.min()[:10], last.max()[:10]
+    return None
+
+
+def _period_from_meta(meta: dict[str, Any]) -> tuple[Any, Any] | None:
+    period = meta.get("data_period") or meta.get("period")
+    if isinstance(period, dict):
+        for first_key, last_key in (
+            ("start", "end"),
+            ("first", "last"),
+            ("first_date", "last_date"),
+            ("since", "until"),
+        ):
+            if period.get(first_key) and period.get(last_key):
+                return period[first_key], period[last_key]
+    if isinstance(period, list | tuple) and len(period) == 2 and all(period):
+        return period[0], period[1]
+    if isinstance(period, str) and "/" in period:
+        first, last = period.split("/", 1)
+        return first, last
+    return None
+
+
+def predicted_gap_features(gaps: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """Return the predicted-gap layer's GeoJSON with a popup that says it is a prediction."""
+    frame = gaps.copy()
+    popups = []
+    for row in frame.itertuples():  # one per predicted area
+        rows = [
+            ("", f"<i>{text(lang, 'predicted_note')}</i>"),
+            (text(lang, "commune"), f"<b>{html.escape(str(row.commune))}</b>"),
+            (text(lang, "district"), html.escape(str(row.district))),
+            (
+                text(lang, "affected_people"),
+                f"<b>{format_number(row.population, lang)} {text(lang, 'people_unit')}</b>",
+            ),
+            (text(lang, "villages_in_area"), format_number(row.n_villages, lang)),
+            (text(lang, "area_km2"), format_number(row.area_km2, lang, 2)),
+            (text(lang, "mean_p_covered"), format_share(row.mean_p_covered, lang)),
+            (text(lang, "gap_id"), f"<code>{html.escape(str(row.gap_id))}</code>"),
+        ]
+        popups.append(_table_html(rows))
+    frame["popup"] = popups
+    prefix = text(lang, "legend_predicted")
+    frame["label"] = [
+        f"{prefix} — {html.escape(str(c))}: {format_number(p, lang)} {text(lang, 'people_unit')}"
+        for c, p in zip(frame["commune"], frame["population"], strict=True)
+    ]
+    geometry = display_geometry(gaps.geometry, simplify_metres=0)
+    return _feature_collection(frame, geometry, ["gap_id", "commune_code", "commune", "popup", "label"])
+
+
+def _plan_features(results: RunResults, lang: str, area: Any = None) -> dict[str, Any] | None:
+    """The remedy plan's sites and coverage areas with a popup, or None when the run has no plan."""
+    path = Path(results.folder) / "plan" / "plan.geojson"
+    if not path.exists():
+        return None
+    plan = gpd.read_file(path, engine="pyogrio")
+    if area is not None:
+        plan = plan[plan.intersects(area).to_numpy(bool)]
+    if plan.empty:
+        return None
+    popups, labels = [], []
+    for row in plan.itertuples():  # one per site and area (tens)
+        rows = [
+            ("", f"<i>{text(lang, 'plan_note')}</i>"),
+            (text(lang, "plan_order"), f"<b>{int(row.order)}</b>"),
+            (text(lang, "commune"), html.escape(str(row.commune))),
+            (
+                text(lang, "plan_people"),
+                f"<b>{format_number(row.people_newly_covered, lang)} {text(lang, 'people_unit')}</b>",
+            ),
+            (text(lang, "operator"), html.escape(_operator_label(str(row.operator), lang))),
+            (text(lang, "technology"), html.escape(str(row.technology))),
+            (text(lang, "plan_candidate"), f"<code>{html.escape(str(row.candidate_id))}</code>"),
+            (text(lang, "plan_remark"), html.escape(str(row.note or ""))),
+        ]
+        popups.append(_table_html(rows))
+        labels.append(f"{int(row.order)}. {html.escape(str(row.candidate_id))}")
+    plan = plan.assign(popup=popups, label=labels)
+    return _feature_collection(plan, plan.geometry.to_numpy(), ["order", "candidate_id", "popup", "label"])
+
+
+def _predicted_gaps(results: RunResults, view_operator: str) -> gpd.GeoDataFrame | None:
+    """The run's predicted gaps of the view (any technology), or None when the run has none."""
+    predicted = results.extras.get("predicted_gaps")
+    if predicted is None:
+        return None
+    return _select(predicted, view_operator)
+
+
+def _has_predicted(results: RunResults) -> bool:
+    predicted = results.extras.get("predicted_gaps")
+    return predicted is not None and len(predicted) > 0
+
+
+def _has_plan(results: RunResults) -> bool:
+    return (Path(results.folder) / "plan" / "plan.geojson").exists()
+
+
+class PreparedLayers:
+    """What every page of one run, view and commune table shares, computed once for all the pages.
+
+    The commune outlines simplified once, the district borders (one layer for every page), the
+    view's rows and spatial indexes of the gaps, cells and villages, so that a
+    commune page only selects what lies near it: building the pages costs in proportion to the
+    gaps and cells drawn, not to the number of pages.
+
+    Parameters
+    ----------
+    results : RunResults
+        A finished run.
+    communes : geopandas.GeoDataFrame
+        Canonical commune table (every page's communes are rows of it).
+    view_operator : str
+        ``all`` or an operator id.
+    """
+
+    def __init__(self, results: RunResults, communes: gpd.GeoDataFrame, view_operator: str) -> None:
+        self.communes = communes
+        self.summary = _select(results.communes, view_operator)
+        self.gaps = _select(results.gaps, view_operator)
+        self.cells = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
+        self._cell_operators = self.cells["operator"].astype(str).to_numpy()
+        self._cell_states = self.cells["state"].astype(str).to_numpy()
+        self._cell_shapes = np.asarray(self.cells.geometry.values)
+        self.views = available_views(results)
+        self.villages = results.villages
+        self._trees = {
+            name: shapely.STRtree(np.asarray(frame.geometry.values))
+            for name, frame in [("gaps", self.gaps), ("cells", self.cells), ("villages", self.villages)]
+            if frame is not None
+        }
+        self._geometry = pd.Series(list(display_geometry(communes.geometry)), index=communes.index, dtype=object)
+        whole = districts(communes)
+        self._districts = whole[["district_code", "district"]].assign(
+            geometry=list(display_geometry(whole.geometry.boundary))
+        )
+        # layers of the whole tables, made at their first use and cut out for every page after
+        self._memo: dict[tuple, Any] = {}
+
+    def _once(self, key: tuple, build: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
+
+    def positions(self, name: str, area: Any) -> np.ndarray:
+        """Positions (table order) of the view's ``gaps``, ``cells`` or ``villages`` that intersect ``area``."""
+        return np.sort(self._trees[name].query(area, predicate="intersects"))
+
+    def commune_layer(
+        self,
+        communes: gpd.GeoDataFrame,
+        lang: str,
+        commune_url: str | None,
+        focus_code: str | None = None,
+        focus_codes: list[str] | None = None,
+        unit_url: str | None = None,
+    ) -> dict[str, Any]:
+        """:func:`commune_features` of these communes (rows of the prepared table), popups made once."""
+        positions = self.communes.index.get_indexer(communes.index)
+        if (positions < 0).any():  # not rows of the prepared table
+            return commune_features(communes, self.summary, lang, commune_url, focus_code, focus_codes, unit_url)
+        geometry = self._geometry.to_numpy(object)
+
+        def whole(url: str | None) -> dict[int, dict[str, Any]]:
+            return _by_row(
+                commune_features(self.communes, self.summary, lang, url, unit_url=unit_url, geometry=geometry)
+            )
+
+        linked = self._once(("communes", lang, commune_url, unit_url), lambda: whole(commune_url))
+        plain = self._once(("communes", lang, None, unit_url), lambda: whole(None))  # no link to itself
+        codes = self.communes["commune_code"].astype(str).to_numpy()
+        focus = {focus_code} if focus_code else set(focus_codes or [])
+        features = []
+        for number, position in enumerate(positions):  # the page's communes (tens)
+            code = codes[position]
+            found = (plain if code == focus_code else linked).get(int(position))
+            if found is None:
+                continue
+            values = {**found["properties"], "focus": code in focus}
+            features.append({"type": "Feature", "id": str(number), "properties": values, "geometry": found["geometry"]})
+        return {"type": "FeatureCollection", "features": features}
+
+    def unit_layer(
+        self,
+        units: gpd.GeoDataFrame,
+        positions: np.ndarray,
+        unit_summary: pd.DataFrame,
+        lang: str,
+        unit_url: str | None,
+        focus_code: str | None = None,
+    ) -> dict[str, Any]:
+        """:func:`unit_features` of rows ``positions`` of ``units`` (the same table on every page)."""
+        linked = self._once(
+            ("units", id(units), lang, unit_url),
+            lambda: (units, _by_row(unit_features(units, unit_summary, lang, unit_url))),
+        )
+        plain = self._once(
+            ("units", id(units), lang, None), lambda: (units, _by_row(unit_features(units, unit_summary, lang, None)))
+        )
+        if linked[0] is not units or plain[0] is not units:  # another table under a reused id
+            chosen = units.iloc[positions].reset_index(drop=True)
+            return unit_features(chosen, unit_summary, lang, unit_url, focus_code=focus_code)
+        codes = units["unit_code"].astype(str).to_numpy()
+        features = []
+        for number, position in enumerate(positions):  # the page's units (a few)
+            found = (plain[1] if codes[position] == focus_code else linked[1]).get(int(position))
+            if found is not None:
+                features.append(
+                    {
+                        "type": "Feature",
+                        "id": str(number),
+                        "properties": found["properties"],
+                        "geometry": found["geometry"],
+                    }
+                )
+        return {"type": "FeatureCollection", "features": features}
+
+    def unit_summary(self, whole: gpd.GeoDataFrame, view_operator: str, results: RunResults) -> pd.DataFrame:
+        """:func:`lomsong.reference.units.summarise_units` of the view, once for every page."""
+
+        def build() -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+            all_gaps = _select(results.gaps, view_operator)
+            summary = self.summary
+            unit_summary = summarise_units(summary, unit_mapping(whole), all_gaps) if len(summary) else pd.DataFrame()
+            return whole, (pd.DataFrame(columns=["unit_code"]) if unit_summary.empty else unit_summary)
+
+        kept = self._once(("unit_summary", id(whole), view_operator), build)
+        return kept[1] if kept[0] is whole else build()[1]
+
+    def layer(self, key: tuple, build: Callable[[], dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """The features by row of a feature function on a whole prepared table, made once per ``key``."""
+        return self._once(("layer", *key), lambda: _by_row(build()))
+
+    def near(self, area: Any) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame | None]:
+        """The view's gaps and villages that intersect ``area`` and the positions of its cells that do.
+
+        Rows keep their table order; the cell positions go to :meth:`view_cells`.
+        """
+
+        def rows(name: str) -> np.ndarray:
+            return np.sort(self._trees[name].query(area, predicate="intersects"))
+
+        villages = None if self.villages is None else self.villages.iloc[rows("villages")]
+        return self.gaps.iloc[rows("gaps")], rows("cells"), villages
+
+    def cell_layer(self, operator: str, rows: np.ndarray | None, lang: str) -> dict[str, Any] | None:
+        """:func:`cell_class_features` of :meth:`view_cells` (None without cells), from arrays."""
+        rows = np.arange(len(self.cells)) if rows is None else rows
+        chosen = rows[self._cell_operators[rows] == operator]
+        if len(chosen) == 0:
+            return None
+        return _cell_class_collection(self._cell_states[chosen], self._cell_shapes[chosen], self.cells.crs, lang)
+
+    def commune_search(self, communes: gpd.GeoDataFrame) -> list[list[Any]]:
+        """The search entries of these communes (rows of the prepared table), made once."""
+        whole = self._once(("commune_search",), lambda: commune_search_entries(self.communes))
+        positions = self.communes.index.get_indexer(communes.index)
+        if (positions < 0).any():  # not rows of the prepared table
+            return commune_search_entries(communes)
+        return [whole[position] for position in positions]
+
+    def unit_search(self, units: gpd.GeoDataFrame, rows: np.ndarray, lang: str) -> list[list[Any]]:
+        """The search entries of the units at ``rows`` of ``units`` (the same table on every page)."""
+        kept = self._once(("unit_search", id(units), lang), lambda: (units, unit_search_entries(units, lang)))
+        whole = kept[1] if kept[0] is units else unit_search_entries(units, lang)
+        return [whole[int(row)] for row in rows]
+
+    def village_search(self, rows: np.ndarray) -> list[list[Any]]:
+        """:func:`village_search_entries` of the villages at ``rows`` (their entries made once)."""
+        if self.villages is None:
+            return []
+        whole = self._once(("village_search",), lambda: village_search_entries(self.villages))
+        return [[f"v{number}", *whole[int(row)][1:]] for number, row in enumerate(rows)]
+
+    def view_cells(self, operator: str, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """The ``any``-technology cells of one operator's view, of all or of these positions only."""
+        rows = np.arange(len(self.cells)) if rows is None else rows
+        return self.cells.iloc[rows[self._cell_operators[rows] == operator]]
+
+    def commune_geometry(self, communes: gpd.GeoDataFrame) -> np.ndarray:
+        """The simplified outlines of these communes (rows of the prepared table)."""
+        return self._geometry.loc[communes.index].to_numpy(object)
+
+    def district_features(self, communes: gpd.GeoDataFrame) -> dict[str, Any]:
+        """The borders of the districts these communes lie in (whole districts, simplified once)."""
+        whole = self._once(
+            ("districts",),
+            lambda: _by_row(
+                _feature_collection(self._districts, self._districts["geometry"].to_numpy(object), ["district"])
+            ),
+        )
+        shown = np.flatnonzero(self._districts["district_code"].isin(communes["district_code"]).to_numpy(bool))
+        return _subset_collection(whole, shown)
+
+
+def _has_units(communes: gpd.GeoDataFrame) -> bool:
+    return "unit_2025" in communes and not communes["unit_2025"].isna().all()
+
+
+def _units_of(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """The 2025 units dissolved from ``communes``, or None when the table has no ``unit_2025``."""
+    return dissolve_units(communes) if _has_units(communes) else None
+
+
+def unit_label(unit: str) -> str:
+    """A 2025 unit's map label: ``Xã Quảng Sơn`` → ``Quảng Sơn``, ``Phường Nam Gia Nghĩa`` → ``P. Nam Gia Nghĩa``."""
+    for prefix, short in (("Xã ", ""), ("Phường ", "P. ")):
+        if unit.startswith(prefix):
+            return short + unit[len(prefix) :]
+    return unit
+
+
+def short_name(commune: str, commune_type: str | None) -> str:
+    """Return a commune's name without its type (``Xã Đắk Wil`` → ``Đắk Wil``), for labels."""
+    commune, prefix = str(commune), f"{commune_type} " if isinstance(commune_type, str) else ""
+    return commune[len(prefix) :] if prefix and commune.startswith(prefix) else commune
+
+
+def _bounds_of(geometry: Any) -> list[list[float]]:
+    west, south, east, north = geometry.bounds
+    return [[round(south, 5), round(west, 5)], [round(north, 5), round(east, 5)]]
+
+
+def _has_challenges(results: RunResults) -> bool:
+    return results.challenges is not None and len(results.challenges) > 0
+
+
+def _has_villages(results: RunResults) -> bool:
+    return results.villages is not None and len(results.villages) > 0
+
+
+def _communes_or_default(communes: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    if communes is not None:
+        return communes
+    from lomsong.reference.boundaries import read_communes
+
+    return read_communes()
