@@ -438,19 +438,24 @@ def province_map(
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, title, prepared=prepared)
-            + _legend_html(
-                lang,
-                _has_villages(results),
-                _has_challenges(results),
-                with_units,
-                tiers=has_cv1603(results.villages),
-                with_predicted=_has_predicted(results),
-                with_plan=_has_plan(results),
-            )
+            + _page_legend(results, lang, with_units)
         )
     )
     m.get_root().title = title
     return m
+
+
+def _page_legend(results: RunResults, lang: str, with_units: bool) -> str:
+    """The legend of a page: the layers this run has (villages, claims, units, predictions, plan)."""
+    return _legend_html(
+        lang,
+        _has_villages(results),
+        _has_challenges(results),
+        with_units,
+        tiers=has_cv1603(results.villages),
+        with_predicted=_has_predicted(results),
+        with_plan=_has_plan(results),
+    )
 
 
 def commune_map(
@@ -533,15 +538,7 @@ def commune_map(
     m.add_child(
         _Furniture(
             _title_html(results, lang, view_operator, heading, back, commune_code=str(commune_code), prepared=prepared)
-            + _legend_html(
-                lang,
-                _has_villages(results),
-                _has_challenges(results),
-                with_units,
-                tiers=has_cv1603(results.villages),
-                with_predicted=_has_predicted(results),
-                with_plan=_has_plan(results),
-            )
+            + _page_legend(results, lang, with_units)
         )
     )
     m.get_root().title = heading
