@@ -22,10 +22,16 @@ if TYPE_CHECKING:
 FORMAT_NAMES = ("gnettrack", "opencellid", "ookla", "generic_csv")
 
 
-def report_table(report: IngestReport) -> Table:
-    """Return a rich table of one file's ingest report (Vietnamese first, English after)."""
+def _reason(code: str) -> str:
+    """A reason's words and its code (the code alone when the vocabulary has no words for it)."""
     from lomsong.products.words import bilingual
 
+    label = bilingual(code)
+    return code if label == code else f"{label} ({code})"
+
+
+def report_table(report: IngestReport) -> Table:
+    """Return a rich table of one file's ingest report (Vietnamese first, English after)."""
     title = f"{Path(report.file).name} — {report.format}"
     if report.synthetic:
         title += " (dữ liệu mô phỏng / synthetic)"
@@ -47,15 +53,15 @@ def report_table(report: IngestReport) -> Table:
         table.add_section()
         for reason, count in report.rejected.items():
             examples = ", ".join(map(str, report.examples.get(reason, [])))
-            table.add_row(f"Loại bỏ / rejected: {bilingual(reason)} ({reason})", f"{count:,}", examples)
+            table.add_row(f"Loại bỏ / rejected: {_reason(reason)}", f"{count:,}", examples)
     if report.values_rejected or report.corrected:
         table.add_section()
         for reason, count in report.values_rejected.items():
             examples = ", ".join(map(str, report.examples.get(f"value:{reason}", [])))
-            table.add_row(f"Giá trị bỏ / value removed: {bilingual(reason)} ({reason})", f"{count:,}", examples)
+            table.add_row(f"Giá trị bỏ / value removed: {_reason(reason)}", f"{count:,}", examples)
         for reason, count in report.corrected.items():
             examples = ", ".join(map(str, report.examples.get(reason, [])))
-            table.add_row(f"Đã sửa / corrected: {bilingual(reason)} ({reason})", f"{count:,}", examples)
+            table.add_row(f"Đã sửa / corrected: {_reason(reason)}", f"{count:,}", examples)
     return table
 
 
