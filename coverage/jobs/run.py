@@ -56,6 +56,7 @@ _LIBRARIES = [
     "h3ronpy",
     "scipy",
     "openpyxl",
+    "xlsxwriter",
     "simplekml",
     "folium",
 ]

@@ -113,7 +113,7 @@ def sheet_title(text: str) -> str:
 
 
 def _cell_value(value: Any, kind: str) -> Any:
-    """Return what openpyxl should store: Python scalars, dates as dates, None for missing."""
+    """Return what a cell stores: Python scalars, dates as dates, None for missing."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float | np.floating):
@@ -135,6 +135,23 @@ def _cell_value(value: Any, kind: str) -> Any:
     return value
 
 
+def _column_values(values: pd.Series, kind: str) -> list[Any]:
+    """A column as the Python values its cells store (see :func:`_cell_value`), converted in one go.
+
+    Numeric columns are the common case by far (cells, people, shares): NaN becomes None through
+    numpy rather than one check per cell; other columns go through :func:`_cell_value`.
+    """
+    if kind != "date" and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        floats = values.to_numpy("float64", na_value=np.nan)
+        finite = np.isfinite(floats)
+        if pd.api.types.is_integer_dtype(values) and finite.all():
+            return values.to_numpy("int64").tolist()
+        cells = floats.astype(object)
+        cells[~finite] = None
+        return cells.tolist()
+    return [_cell_value(value, kind) for value in values.to_numpy(object)]
+
+
 def _display_width(frame: pd.DataFrame, column: Any, header: str) -> int:
     """Characters needed to show a column's header (wrapped over two lines) and its longest value."""
     sample = frame[column].head(2000)
@@ -142,6 +159,17 @@ def _display_width(frame: pd.DataFrame, column: Any, header: str) -> int:
     header_words = max((len(word) for word in header.split()), default=0)
     wanted = max(longest + 2, header_words + 2, math.ceil(len(header) / 2) + 2)
     return max(MIN_WIDTH, min(MAX_WIDTH, wanted))
+
+
+def _unique_title(title: str, taken: set[str]) -> str:
+    """A sheet name not yet in the workbook (Excel compares names case-insensitively)."""
+    title = sheet_title(title).strip("'") or "Sheet"
+    candidate, number = title, 1
+    while candidate.casefold() in taken:
+        suffix = str(number)
+        candidate, number = title[: 31 - len(suffix)] + suffix, number + 1
+    taken.add(candidate.casefold())
+    return candidate
 
 
 def write_workbook(
@@ -171,32 +199,30 @@ def write_workbook(
     -------
     Path
     """
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.properties import PageSetupProperties
+    import xlsxwriter
 
-    # write-only: rows are streamed to the file, so a sheet of many thousand rows stays quick
-    workbook = Workbook(write_only=True)
-    header_font, header_fill = Font(bold=True), PatternFill("solid", fgColor="DCE6F2")
-    note_font, note_fill = Font(bold=True, color="9C0006"), PatternFill("solid", fgColor="FFC7CE")
-    wrap = Alignment(wrap_text=True, vertical="top")
+    # XlsxWriter streams each sheet's rows to a temporary file (constant_memory), about twice as
+    # fast as openpyxl's write-only mode; its guesses from strings are all off, and text cells are
+    # written with write_string, so that no text from an input is ever a formula, a number or a link.
+    workbook = xlsxwriter.Workbook(
+        path,
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+            "nan_inf_to_errors": False,
+        },
+    )
+    header_style = workbook.add_format({"bold": True, "bg_color": "#DCE6F2", "text_wrap": True, "valign": "top"})
+    note_style = workbook.add_format({"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"})
+    wrap_style = workbook.add_format({"text_wrap": True, "valign": "top"})
+    number_styles = {kind: workbook.add_format({"num_format": code}) for kind, code in NUMBER_FORMATS.items()}
     legend_rows: dict[str, tuple[str, str]] = {}
-
-    def text_cell(sheet: Any, value: str, font: Any = None, fill: Any = None, alignment: Any = None) -> Any:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"  # never a formula, whatever the text starts with
-        if font is not None:
-            cell.font = font
-        if fill is not None:
-            cell.fill = fill
-        if alignment is not None:
-            cell.alignment = alignment
-        return cell
+    titles: set[str] = set()
 
     def add(spec: Sheet, *, plain: bool = False) -> None:
-        sheet = workbook.create_sheet(sheet_title(spec.title))
+        sheet = workbook.add_worksheet(_unique_title(spec.title, titles))
         frame = spec.frame.reset_index(drop=True)
         columns = list(frame.columns)
         kinds = {c: "text" if plain else (spec.kinds.get(c) or column_kind(str(c), frame[c])) for c in columns}
@@ -205,43 +231,43 @@ def write_workbook(
             for c in columns:
                 if str(c) in words.COLUMNS:
                     legend_rows.setdefault(str(c), (heads[c], words.meaning(str(c))))
-        for index, column in enumerate(columns, start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = _display_width(frame, column, heads[column])
+        for index, column in enumerate(columns):
+            sheet.set_column(index, index, _display_width(frame, column, heads[column]))
         lines = ([synthetic_note] if synthetic_note else []) + list(spec.intro)
-        header_row = len(lines) + 1
+        header_row = len(lines)  # zero-based: the intro lines sit above it
         if columns:
-            sheet.freeze_panes = f"A{header_row + 1}"
-            last = get_column_letter(len(columns))
-            sheet.auto_filter.ref = f"A{header_row}:{last}{header_row + max(len(frame), 1)}"
-            sheet.print_title_rows = f"{header_row}:{header_row}"
-        sheet.page_setup.orientation = "landscape"
-        sheet.page_setup.paperSize = "9"  # A4
-        sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-        sheet.page_setup.fitToWidth = 1
-        sheet.page_setup.fitToHeight = 0
+            sheet.freeze_panes(header_row + 1, 0)
+            sheet.autofilter(header_row, 0, header_row + max(len(frame), 1), len(columns) - 1)
+            sheet.repeat_rows(header_row)
+        sheet.set_landscape()
+        sheet.set_paper(9)  # A4
+        sheet.fit_to_pages(1, 0)
         # intro lines and headers may carry names from the input (a unit, an operator): text, never a formula
-        for line in lines:
-            is_note = line == synthetic_note
-            font, fill = (note_font, note_fill) if is_note else (None, None)
-            sheet.append([text_cell(sheet, safe_cell(line), font, fill)])
-        sheet.append([text_cell(sheet, safe_cell(heads[c]), header_font, header_fill, wrap) for c in columns])
-        formats = [NUMBER_FORMATS.get(kinds[c]) for c in columns]
-        kind_list = [kinds[c] for c in columns]
-        for values in frame.itertuples(index=False, name=None):
-            row = []
-            for value, kind, number_format in zip(values, kind_list, formats, strict=True):
-                value = _cell_value(value, kind)
+        for row, line in enumerate(lines):
+            sheet.write_string(row, 0, str(safe_cell(line)), note_style if line == synthetic_note else None)
+        for index, column in enumerate(columns):
+            sheet.write_string(header_row, index, str(safe_cell(heads[column])), header_style)
+        values = [_column_values(frame[c], kinds[c]) for c in columns]
+        styles = [number_styles.get(kinds[c]) for c in columns]
+        text_style = wrap_style if plain else None
+        write_string, write_number = sheet.write_string, sheet.write_number
+        write_boolean, write_datetime = sheet.write_boolean, sheet.write_datetime
+        for row, cells in enumerate(zip(*values, strict=True), start=header_row + 1):
+            for index, value in enumerate(cells):
+                if value is None:
+                    continue
                 if isinstance(value, str):
                     # a string cell is never evaluated, and the apostrophe keeps it so once edited or
                     # exported to CSV (the one rule of lomsong._text.safe_cell, as in the CSV writers)
-                    row.append(text_cell(sheet, safe_cell(value), alignment=wrap if plain else None))
-                elif number_format and value is not None:
-                    cell = WriteOnlyCell(sheet, value=value)
-                    cell.number_format = number_format
-                    row.append(cell)
+                    write_string(row, index, safe_cell(value), text_style)
+                elif isinstance(value, bool):
+                    write_boolean(row, index, value)
+                elif isinstance(value, int | float):
+                    write_number(row, index, value, styles[index])
+                elif isinstance(value, dt.date):
+                    write_datetime(row, index, value, styles[index] or number_styles["date"])
                 else:
-                    row.append(value)
-            sheet.append(row)
+                    write_string(row, index, str(safe_cell(str(value))), text_style)
 
     for spec in sheets:
         add(spec)
@@ -256,7 +282,7 @@ def write_workbook(
             "meaning": words.text(lang, "legend_meaning"),
         }
         add(Sheet(words.text(lang, "legend_sheet"), rows, headers=headers), plain=True)
-    workbook.save(path)
+    workbook.close()
     return path if hasattr(path, "write") else Path(path)
 
 

@@ -167,7 +167,9 @@ def test_workbooks_are_fit_for_a_meeting(run_folder, fake):
     header = [c.value for c in sheet[2]]
     assert sheet.freeze_panes == "A3" and sheet.auto_filter.ref.startswith("A2:")
     assert sheet.print_title_rows == "$2:$2"
-    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
+    # one page wide: fitToWidth left out means 1 (its default in ECMA-376's CT_PageSetup), pages tall unbounded
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth in (None, 1)
+    assert sheet.page_setup.fitToHeight == 0 and sheet.page_setup.paperSize == 9
     assert sheet.sheet_properties.pageSetUpPr.fitToPage
     first = sheet[3]
     formats = {header[i]: first[i].number_format for i in range(len(header))}
