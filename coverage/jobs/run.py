@@ -486,12 +486,18 @@ class _Stages:
         self.timings: dict[str, float] = {}
         self._say = progress or (lambda _event: None)
         self._name, self._label = "", ""
+        self._at_end: list[Callable[[], None]] = []
 
     def __enter__(self) -> _Stages:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        for clean_up in self._at_end:
+            clean_up()
+
+    def at_end(self, clean_up: Callable[[], None]) -> None:
+        """Call ``clean_up`` when the stages end, however they end (work left in another process)."""
+        self._at_end.append(clean_up)
 
     def note(self, message: str) -> None:
         """Report a sub-step of the current stage."""
@@ -609,6 +615,36 @@ def _no_measurements_message(
         f"no usable measurements{window} in {', '.join(n for n in names if n) or 'the inputs'}: "
         f"check the files with `lomsong ingest FILE` (it says why each row was refused); {kept}"
     )
+
+
+def _maps_in_parallel() -> bool:
+    """Whether the maps get a second process while the downloads are written (see :mod:`._maps_process`).
+
+    Whenever there are two cores, whatever their load: the second process adds only its imports
+    (about a second of CPU) and copies nothing back, unlike the readers' workers.
+    """
+    from lomsong.readers.many import usable_cores
+
+    return usable_cores() >= 2 and importlib.util.find_spec("lomsong.products.maps.build") is not None
+
+
+def _maps_alongside(communes: gpd.GeoDataFrame, stages: _Stages) -> Callable[[Path], Any]:
+    """Start the maps' process now; return ``write_run``'s ``alongside``, which gives it the staging folder.
+
+    The process is stopped when the stages end, whether or not it was given a folder.
+    """
+    from lomsong.jobs._maps_process import MapsProcess
+
+    n_units = communes["unit_2025"].nunique() if "unit_2025" in communes else 0
+    n_pages = len(communes) + n_units + 1
+    process = MapsProcess(communes, on_page=lambda n: stages.note(f"maps: page {n} of {n_pages}"))
+    stages.at_end(process.stop)
+
+    def start(staging: Path) -> MapsProcess:
+        stages.note("maps: building in a second process")
+        return process.begin(staging)
+
+    return start
 
 
 def _maps_builder() -> Callable[..., Any] | None:
@@ -896,6 +932,8 @@ def run_analysis(
             if engine == "local" and len(measurements) == 0:
                 raise RunError(_no_measurements_message(read, out_folder, since_ts, until_ts))
 
+        # the maps' process imports its libraries while the analysis keeps one core busy
+        alongside = _maps_alongside(communes, stages) if maps and _maps_in_parallel() else None
         label = f"{len(read.partitions)} stored file(s) on Dask" if engine == "dask" else f"{len(measurements):,}"
         with stages.stage("analysis", f"Analysing {label} measurements"):
             grid_started = time.perf_counter()
@@ -956,8 +994,8 @@ def run_analysis(
             },
         }
 
-        build_maps = _maps_builder() if maps else None
-        maps_built = False
+        build_maps = _maps_builder() if maps and alongside is None else None
+        maps_built = alongside is not None
 
         def finish(staging: Path) -> dict[str, Any]:
             # run.json is final once swapped in, so the write and maps times are recorded here.
@@ -965,7 +1003,7 @@ def run_analysis(
             timings = {"write": round(time.perf_counter() - write_started, 3)}
             if build_maps is None:
                 timings["total"] = round(time.perf_counter() - started, 3)
-                return {"maps": None, "timings": timings}
+                return {"timings": timings} if maps_built else {"maps": None, "timings": timings}
             stages.note("building the maps")
             maps_started = time.perf_counter()
             pages = [0]
@@ -983,7 +1021,9 @@ def run_analysis(
 
         write_started = time.perf_counter()
         with stages.stage("write", f"Writing the products into {out_folder}"):
-            files = write_run(analysis, out_folder, meta, synthetic=synthetic, finish=finish, on_file=stages.note)
+            files = write_run(
+                analysis, out_folder, meta, synthetic=synthetic, finish=finish, on_file=stages.note, alongside=alongside
+            )
 
     final_meta = json.loads((out_folder / results.RUN_JSON).read_text(encoding="utf-8"))
     return RunSummary(

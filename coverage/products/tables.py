@@ -975,11 +975,18 @@ def list_files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
+#: What :func:`write_products` writes: everything, the machine tables (Parquet, what
+#: :func:`lomsong.tables.results.load_run` reads back), or the downloads people open.
+PRODUCT_PARTS = ("all", "tables", "downloads")
+
+
 def write_products(
     analysis: AnalysisLike,
     folder: str | Path,
     synthetic: bool = False,
     on_file: Callable[[str], None] | None = None,
+    *,
+    part: str = "all",
 ) -> dict[str, float]:
     """Write every table and download of a run into ``folder`` (no ``run.json``, not atomic).
 
@@ -993,12 +1000,17 @@ def write_products(
         Label the downloads as synthetic.
     on_file : callable, optional
         Called with each file name before it is written (for progress).
+    part : {"all", "tables", "downloads"}
+        Which files (:data:`PRODUCT_PARTS`): the machine tables come first so that the maps can be
+        drawn from them while the downloads are written.
 
     Returns
     -------
     dict
         Seconds spent per file name.
     """
+    if part not in PRODUCT_PARTS:
+        raise ValueError(f"part must be one of {', '.join(PRODUCT_PARTS)}, not {part!r}")
 
     folder = Path(folder)
     timings: dict[str, float] = {}
@@ -1037,6 +1049,8 @@ def write_products(
         steps.append(
             (VILLAGES_XLSX, lambda p: write_villages_xlsx(villages, p, operators, synthetic, population=population))
         )
+    if part != "all":
+        steps = [(name, write) for name, write in steps if name.endswith(".parquet") == (part == "tables")]
     for name, write in steps:
         if on_file:
             on_file(name)
@@ -1082,6 +1096,24 @@ def _village_operators(villages: pd.DataFrame) -> list[str]:
     return known + sorted(op for op in found if op not in known)
 
 
+class Alongside(Protocol):
+    """Work on a staging run folder done in another process while the downloads are written.
+
+    :func:`write_run` starts it (``start(staging)``) once the machine tables and a first
+    ``run.json`` are there, calls :meth:`poll` between downloads, then :meth:`finish`, whose dict
+    goes into ``run.json``; :meth:`stop` when anything failed, before the folder is removed.
+    """
+
+    def poll(self) -> None:
+        """Pass on progress."""
+
+    def finish(self) -> dict[str, Any] | None:
+        """Wait for the work to end; raise when it failed."""
+
+    def stop(self) -> None:
+        """End the work now."""
+
+
 def write_run(
     analysis: AnalysisLike,
     out: str | Path,
@@ -1089,6 +1121,8 @@ def write_run(
     synthetic: bool = False,
     finish: Callable[[Path], dict[str, Any] | None] | None = None,
     on_file: Callable[[str], None] | None = None,
+    *,
+    alongside: Callable[[Path], Alongside] | None = None,
 ) -> list[str]:
     """Write a whole run folder atomically: tables, downloads, ``run.json``, then swap it in.
 
@@ -1107,6 +1141,10 @@ def write_run(
         from :func:`lomsong.tables.results.load_run`); a returned dict is merged into ``run.json``.
     on_file : callable, optional
         Called with each file name before it is written (for progress).
+    alongside : callable, optional
+        ``alongside(staging)`` starts work in another process (the maps) once the machine tables
+        and a first ``run.json`` are written (see :class:`Alongside`); the downloads are written
+        meanwhile, then ``finish`` (if given) runs after it.
 
     Returns
     -------
@@ -1117,9 +1155,26 @@ def write_run(
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-{os.getpid()}-", dir=out.parent))
+    started: Alongside | None = None
     try:
-        write_timings = write_products(analysis, staging, synthetic=synthetic, on_file=on_file)
         meta = {**meta, "synthetic": bool(synthetic)}
+        if alongside is None:
+            write_timings = write_products(analysis, staging, synthetic=synthetic, on_file=on_file)
+        else:
+            write_timings = write_products(analysis, staging, synthetic=synthetic, on_file=on_file, part="tables")
+            meta["files"] = [*list_files(staging), results.RUN_JSON]
+            write_json(meta, staging / results.RUN_JSON)
+            started = alongside(staging)
+
+            def note_and_poll(name: str) -> None:
+                started.poll()
+                if on_file:
+                    on_file(name)
+
+            downloads = write_products(analysis, staging, synthetic=synthetic, on_file=note_and_poll, part="downloads")
+            write_timings = {**write_timings, **downloads}
+            meta = _merge(meta, started.finish() or {})
+            started = None
         meta.setdefault("timings", {})["write_files"] = write_timings
         meta["files"] = [*list_files(staging), results.RUN_JSON]
         write_json(meta, staging / results.RUN_JSON)
@@ -1131,6 +1186,8 @@ def write_run(
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a run folder is for everyone to read
         swap_in(staging, out)
     except BaseException:
+        if started is not None:
+            started.stop()
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return meta["files"]

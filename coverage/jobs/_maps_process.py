@@ -1,0 +1,129 @@
+"""The run's maps, built in a second process while the first writes the downloads.
+
+The maps are drawn from the run's machine tables (:func:`lomsong.tables.results.load_run` of the
+staging folder), which are written first; the XLSX, KML, CSV and GeoJSON downloads need none of
+the maps, so on a machine with an idle core the two halves take the time of the longer one.
+
+The second process is *spawned*, not forked: the first has pyarrow's and the progress display's
+threads running, and a forked child of a threaded process can hang on a lock one of them held.
+Spawning costs the child its imports (folium, geopandas; about a second), which it spends while
+the first process writes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue as queue_module
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+
+from lomsong.errors import RunError
+
+#: Seconds between looks at the child while waiting for it (it may die without a word).
+_POLL_SECONDS = 0.2
+
+
+def _build(communes: gpd.GeoDataFrame, commands: Any, messages: Any) -> None:
+    """The child: import the map builder, wait for the run folder, build every page and say how it went."""
+    try:
+        from lomsong.products.maps.build import build_maps
+        from lomsong.tables.results import load_run
+
+        folder = commands.get()
+        if folder is None:  # the run ended before its maps
+            return
+        started = time.perf_counter()
+        pages = [0]
+
+        def on_page(_page: Path) -> None:
+            pages[0] += 1
+            messages.put(("page", pages[0]))
+
+        build_maps(load_run(folder), folder, communes=communes, on_page=on_page)
+        messages.put(("done", round(time.perf_counter() - started, 3)))
+    except BaseException as error:  # noqa: BLE001 - everything goes back to the parent, which raises it
+        messages.put(("error", f"{type(error).__name__}: {error}", traceback.format_exc()))
+
+
+class MapsProcess:
+    """A run's maps, built in a second process.
+
+    The process starts at once, so that its imports overlap the analysis (one core busy); it
+    builds the pages once :meth:`begin` names the staging folder.
+
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame
+        Canonical commune table (the pages' outlines).
+    on_page : callable, optional
+        Called with the number of pages built so far, in the first process (progress display).
+    """
+
+    def __init__(self, communes: gpd.GeoDataFrame, on_page: Callable[[int], None] | None = None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._commands, self._messages = context.Queue(), context.Queue()
+        self._on_page = on_page or (lambda _n: None)
+        self._started: float | None = None
+        self._process = context.Process(target=_build, args=(communes, self._commands, self._messages), daemon=True)
+        self._process.start()
+
+    def begin(self, folder: Path) -> MapsProcess:
+        """Build the pages of the run in ``folder`` (its machine tables and a first ``run.json`` written)."""
+        self._started = time.perf_counter()
+        self._commands.put(str(folder))
+        return self
+
+    def poll(self) -> None:
+        """Pass on the pages built so far (call it between other work)."""
+        self._drain(block=False)
+
+    def finish(self) -> dict[str, Any]:
+        """Wait for the maps; return what ``run.json`` records of them (the page, their wall seconds).
+
+        Raises
+        ------
+        RunError
+            When building them failed (with the child's error) or the child died.
+        """
+        try:
+            while True:
+                outcome = self._drain(block=True)
+                if outcome is not None:
+                    break
+                if not self._process.is_alive():
+                    outcome = self._drain(block=False) or (
+                        "error", f"the maps process ended with exit code {self._process.exitcode}", ""
+                    )
+                    break
+        finally:
+            self._process.join(timeout=30)
+        if outcome[0] == "error":
+            raise RunError(f"building the maps failed: {outcome[1]}\n{outcome[2]}".rstrip())
+        return {"maps": "index.html", "timings": {"maps": round(time.perf_counter() - (self._started or 0.0), 3)}}
+
+    def stop(self) -> None:
+        """End the child now (the run failed or ended): it must not write into a folder being removed."""
+        if self._process.is_alive() and self._started is None:
+            self._commands.put(None)  # still importing or waiting: let it leave by itself
+            self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(timeout=30)
+
+    def _drain(self, *, block: bool) -> tuple[Any, ...] | None:
+        """Read the child's messages; return its outcome once it has sent one."""
+        while True:
+            try:
+                message = self._messages.get(timeout=_POLL_SECONDS) if block else self._messages.get_nowait()
+            except queue_module.Empty:
+                return None
+            if message[0] == "page":
+                self._on_page(message[1])
+                block = False  # more may be queued: read them all, then look again
+                continue
+            return message

@@ -1,0 +1,85 @@
+"""The maps' second process: it reports a failure as a run error, and it never outlives the run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lomsong.errors import RunError
+from lomsong.jobs._maps_process import MapsProcess
+from lomsong.products.tables import write_run
+from lomsong.tables import results
+from tests.support.scenes import make_fake_analysis
+
+
+@pytest.fixture(scope="module")
+def fake_analysis(communes):
+    return make_fake_analysis(communes)
+
+
+def test_a_failure_in_the_maps_process_is_the_runs_error(tmp_path, communes):
+    """A folder with no run in it: the child's error comes back, named, and the child is gone."""
+    process = MapsProcess(communes).begin(tmp_path)
+    with pytest.raises(RunError, match=r"building the maps failed: RunNotFoundError: .*no finished run here"):
+        process.finish()
+    assert not process._process.is_alive()
+
+
+def test_a_process_never_given_a_folder_ends_when_stopped(communes):
+    process = MapsProcess(communes)
+    process.stop()
+    assert not process._process.is_alive() and process._process.exitcode is not None
+
+
+class _Failing:
+    """Work alongside the downloads that fails when waited for."""
+
+    stopped = False
+
+    def poll(self) -> None:
+        return None
+
+    def finish(self) -> dict:
+        raise RunError("the maps failed")
+
+    def stop(self) -> None:
+        _Failing.stopped = True
+
+
+def test_a_run_whose_maps_fail_leaves_the_served_run_as_it_was(tmp_path, fake_analysis):
+    """The staging folder goes, the previous run stays, the work alongside is stopped."""
+    out = tmp_path / "run"
+    write_run(fake_analysis, out, {"counts": {}, "marker": "before"})
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(RunError, match="the maps failed"):
+        write_run(fake_analysis, out, {"counts": {}, "marker": "after"}, alongside=lambda _staging: _Failing())
+    assert _Failing.stopped
+    assert json.loads((out / results.RUN_JSON).read_text())["marker"] == "before"
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left
+
+
+def test_the_maps_see_the_machine_tables_and_a_first_run_record(tmp_path, fake_analysis):
+    """What the maps are drawn from is written before they start; the downloads come meanwhile."""
+    seen: dict[str, list[str]] = {}
+
+    class Looking:
+        def __init__(self, staging):
+            seen["files"] = sorted(p.name for p in staging.iterdir())
+
+        def poll(self) -> None:
+            return None
+
+        def finish(self) -> dict:
+            return {"maps": "index.html", "timings": {"maps": 0.0}}
+
+        def stop(self) -> None:
+            return None
+
+    files = write_run(fake_analysis, tmp_path / "run", {"counts": {}}, alongside=Looking)
+    assert results.RUN_JSON in seen["files"] and results.GAPS_PARQUET in seen["files"]
+    assert all(name.endswith(".parquet") or name == results.RUN_JSON for name in seen["files"])
+    assert "gaps.xlsx" in files and "gaps.csv" in files
+    meta = json.loads((tmp_path / "run" / results.RUN_JSON).read_text())
+    assert meta["maps"] == "index.html" and "maps" in meta["timings"] and "gaps.xlsx" in meta["timings"]["write_files"]
