@@ -13,7 +13,7 @@ import hashlib
 import io
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -677,6 +677,16 @@ def read_texts_together(texts: list[LogText]) -> tuple[TextTable, np.ndarray, pa
     frame["_line"] = line
     frame["_extra"] = extra
     return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments), files, lines
+
+
+def strings_by_index(values: Sequence[str], index: np.ndarray) -> pd.arrays.ArrowStringArray:
+    """``values[index]`` as pandas' Arrow strings, taken by pyarrow (a file's name or device on each of its rows).
+
+    Making them from a numpy array of Python strings costs 1.9 M rows about 0.15 s a column;
+    pyarrow's take, a few hundredths.
+    """
+    taken = pa.array(list(values), pa.large_string()).take(pa.array(np.asarray(index, np.int64)))
+    return pd.arrays.ArrowStringArray(taken)
 
 
 def line_bytes(data: bytes) -> pa.Array:

@@ -26,6 +26,7 @@ from lomsong.readers._parse import (
     parse_times,
     read_text_table,
     record_keys,
+    strings_by_index,
 )
 from lomsong.readers.base import Parsed, Reader, ReaderError
 
@@ -148,8 +149,7 @@ def parse_logs(
         columns["operator"] = "Operator"
     n_files = len(sha256s)
     frame = _fill_file_operators(pd.DataFrame(out, index=raw.index), files, n_files, operator)
-    devices = np.array([(sha256 or "")[:16] for sha256 in sha256s], dtype=object)
-    frame["device_id"] = devices[0] if n_files == 1 else devices[files]
+    frame["device_id"] = strings_by_index([(sha256 or "")[:16] for sha256 in sha256s], files)
     frame["source_row"] = raw["_line"].to_numpy(np.int64)
     frame["!malformed_row"] = raw["_extra"].to_numpy(bool)
     frame["_key"] = record_keys(raw[table.header]) if keys is None else keys

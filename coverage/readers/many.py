@@ -343,7 +343,7 @@ def _read_batch(batch: list, validator_of: Callable[[], object]) -> list[tuple]:
 
 def _read_texts(members: list, validator_of: Callable[[], object]) -> tuple | None:
     from lomsong.readers import gnettrack
-    from lomsong.readers._parse import duplicate_keys, read_texts_together
+    from lomsong.readers._parse import duplicate_keys, read_texts_together, strings_by_index
     from lomsong.readers.base import IngestReport
 
     read = read_texts_together([text for _, text in members])
@@ -355,7 +355,7 @@ def _read_texts(members: list, validator_of: Callable[[], object]) -> tuple | No
     frame, columns, synthetic = gnettrack.parse_logs(table, files, [sha256 for sha256, _ in keys], keys=placeholder)
     frame["_key"] = duplicate_keys(frame["time"], files, lines)
     names = np.array([Path(name).name for _, name in keys], dtype=object)
-    frame["source_file"] = names[files]
+    frame["source_file"] = strings_by_index(names, files)
     frame["source"] = gnettrack.READER.name
     accepted, accepted_files, outcomes = validator_of().validate_files(frame, files, len(keys))
     bounds = np.searchsorted(accepted_files, np.arange(len(keys) + 1))
