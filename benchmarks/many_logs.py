@@ -134,12 +134,12 @@ def reading(folder: str) -> dict:
     import pandas as pd
 
     from lomsong.readers import read_file
-    from lomsong.readers.many import idle_cores, read_files
+    from lomsong.readers.many import CORES_PER_BATCH_WORKER, idle_cores, read_files
     from lomsong.reference.boundaries import read_communes
 
     communes = read_communes()
     logs = sorted(Path(folder).glob("*.txt"))
-    workers = idle_cores()  # what read_files will use (it decides the same way)
+    workers = max(1, idle_cores() // CORES_PER_BATCH_WORKER)  # what read_files will use (it decides the same way)
     started, cpu = time.perf_counter(), time.process_time()
     reads = read_files(logs, communes=communes)
     log_seconds, log_cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -28,6 +28,10 @@ from lomsong.readers._parse import file_sha256
 
 #: Below this many bytes in all, one process reads everything (starting workers costs about a second).
 PARALLEL_MIN_BYTES = 24 << 20
+#: Idle cores per worker process reading batches of logs. Measured on 2 cores, ``read_files`` of
+#: ``benchmarks/many_logs.py``'s 240 logs × 8,000 rows at load about 1: this process alone 4.9-5.1 s,
+#: two worker processes 6.0-9.6 s, for the pyarrow parse of a batch already uses both cores.
+CORES_PER_BATCH_WORKER = 2
 #: Files per task sent to a worker (fewer round trips for many small logs).
 FILES_PER_TASK = 4
 #: Bytes of log text parsed and validated together: the memory of a batch (a few times this) stays
@@ -247,8 +251,8 @@ def read_logs_together(
     now : pandas.Timestamp, optional
         Reference time for "in the future" checks.
     workers : int, optional
-        Processes for the batches; default: the idle cores when there are several batches and at
-        least :data:`PARALLEL_MIN_BYTES` of text, else 1 (this process).
+        Processes for the batches; default: one per :data:`CORES_PER_BATCH_WORKER` idle cores when
+        there are several batches and at least :data:`PARALLEL_MIN_BYTES` of text, else 1 (this process).
 
     Returns
     -------
@@ -296,7 +300,8 @@ def _batch_reads(
     batches, enough text and idle cores (the same result for any number of workers)."""
     if workers is None:
         big_enough = sum(size for batch in batches for *_, size in batch) >= PARALLEL_MIN_BYTES
-        workers = min(idle_cores(), len(batches)) if big_enough and len(batches) > 1 else 1
+        # a batch's pyarrow parse already runs on two threads: a worker process per two idle cores
+        workers = min(idle_cores() // CORES_PER_BATCH_WORKER, len(batches)) if big_enough and len(batches) > 1 else 1
     if workers <= 1:
         validator_of = _validators(communes, now)
         for batch in batches:
@@ -398,6 +403,7 @@ def _read_task(task: list[tuple[str, str]]) -> list[IngestResult]:
 
 
 __all__ = [
+    "CORES_PER_BATCH_WORKER",
     "FILES_PER_TASK",
     "PARALLEL_MIN_BYTES",
     "FileRead",
