@@ -495,9 +495,15 @@ def _arrow_piece(piece: bytes, layout: TextLayout) -> pd.DataFrame | None:
 
 
 def _arrow_table(
-    piece: bytes, layout: TextLayout, fields: int, string_type: pa.DataType | None = None
+    piece: bytes,
+    layout: TextLayout,
+    fields: int,
+    string_type: pa.DataType | None = None,
+    *,
+    include: Sequence[int] | None = None,
 ) -> pa.Table | None:
-    """pyarrow's reading of a piece as ``fields`` string columns; None when a line has another width."""
+    """pyarrow's reading of a piece as ``fields`` string columns named ``f0``, ``f1``, … (only those
+    ``include`` numbers when given); None when a line has another width."""
     import pyarrow.csv as pacsv
 
     names = [f"f{i}" for i in range(fields)]
@@ -512,6 +518,7 @@ def _arrow_table(
                 column_types=dict.fromkeys(names, string_type or pa.string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
+                include_columns=None if include is None else [names[i] for i in include],
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -602,13 +609,18 @@ class LogText:
     fields: int
 
 
-def plain_text(path: Path, layout: TextLayout) -> LogText | None:
+def plain_text(path: Path, layout: TextLayout, *, exact: bool = False) -> LogText | None:
     """The file's data lines when they can be parsed together with other files', else None.
 
     Together means one pyarrow parse over many files' lines, each line one record: no quotes, no
     lone ``\\r``, no blank line, the same number of fields on every line, the header's or one more
     (G-NetTrack's trailing tab), and unique header names. Other files (and empty ones) are read alone, by
     :func:`read_text_table`, which handles every case.
+
+    Without ``exact``, the fields per line are checked from the file's count of delimiters only
+    (one count over its bytes): a file whose lines differ but whose count still divides evenly
+    makes pyarrow's parse of the batch fail, and the caller then checks each file with
+    :func:`exact_width`, which counts every line's delimiters.
     """
     if len(set(layout.header)) != len(layout.header):
         return None
@@ -627,30 +639,45 @@ def plain_text(path: Path, layout: TextLayout) -> LogText | None:
     width, delimiter = len(layout.header), layout.delimiter.encode()
     if len(delimiter) != 1:
         return None
-    # delimiters on every line, counted at once: one odd file must not make the others' parse fail
-    buffer = np.frombuffer(data, np.uint8)
+    total = data.count(delimiter)
+    if total % lines:
+        return None
+    delimiters = total // lines
+    if delimiters not in (width - 1, width):
+        return None
+    text = LogText(layout, data, lines, width + 1 if delimiters == width else width)
+    return exact_width(text) if exact else text
+
+
+def exact_width(text: LogText) -> LogText | None:
+    """``text`` when every one of its lines has its fields, else None (one odd file must not make
+    the others' parse fail)."""
+    buffer = np.frombuffer(text.data, np.uint8)
     ends = np.flatnonzero(buffer == ord(b"\n"))
     starts = np.concatenate([[0], ends[:-1] + 1])
-    per_line = np.add.reduceat((buffer == delimiter[0]).view(np.uint8), starts, dtype=np.int64)
-    delimiters = int(per_line[0])
-    if delimiters not in (width - 1, width) or (per_line != delimiters).any():
-        return None
-    return LogText(layout, data, len(ends), width + 1 if delimiters == width else width)
+    delimiter = ord(text.layout.delimiter)
+    per_line = np.add.reduceat((buffer == delimiter).view(np.uint8), starts, dtype=np.int64)
+    return text if (per_line == text.fields - 1).all() else None
 
 
-def read_texts_together(texts: list[LogText]) -> tuple[TextTable, np.ndarray, pa.Array] | None:
+def read_texts_together(
+    texts: list[LogText], *, columns: Sequence[str] | None = None
+) -> tuple[TextTable, np.ndarray, pa.Array] | None:
     """Parse the data lines of many files of one header and width in one pyarrow pass.
 
     Returns the :class:`TextTable` each file's :func:`read_text_table` would give, one after the
     other (line numbers of each file's own), each row's position in ``texts`` and its line's bytes
     (:func:`line_bytes`); None when a line does not have the files' width (then each file is read
-    alone).
+    alone). With ``columns``, only those of the header are made into strings (the others are
+    split off by the parser and dropped): what a reader reads of a wide log.
     """
     layout, fields = texts[0].layout, texts[0].fields
     width = len(layout.header)
+    wanted = [i for i, name in enumerate(layout.header) if columns is None or name in columns]
     data = b"".join(text.data for text in texts)
     # large strings: what pandas' Arrow string arrays hold, so that making the frame copies nothing
-    table = _arrow_table(data, layout, fields, pa.large_string())
+    include = wanted + ([width] if fields > width else [])
+    table = _arrow_table(data, layout, fields, pa.large_string(), include=include)
     lines = np.array([text.lines for text in texts], np.int64)
     if table is None or table.num_rows != int(lines.sum()):
         return None
@@ -660,20 +687,22 @@ def read_texts_together(texts: list[LogText]) -> tuple[TextTable, np.ndarray, pa
     line = np.arange(len(files), dtype=np.int64) - starts[files] + first_lines[files]
     extra = np.zeros(len(files), bool)
     if fields > width:
-        extra = pc.not_equal(table.column(width), "").to_numpy(zero_copy_only=False)
-    columns = [table.column(i) for i in range(width)]  # chunked: only the columns parsed get combined
-    # a row whose every field is empty is a blank row (pandas skips it): not a data row
-    blank = ~extra
-    for column in columns:
-        blank &= pc.equal(column, "").to_numpy(zero_copy_only=False)
-    lines = line_bytes(data)
+        extra = pc.not_equal(table.column(f"f{width}"), "").to_numpy(zero_copy_only=False)
+    parsed = [table.column(f"f{i}") for i in wanted]  # chunked: only the columns parsed get combined
+    # a row whose every field is empty is a blank row (pandas skips it): not a data row. Its line
+    # holds its delimiters and its line end only, which its length tells without the fields.
+    buffer = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(buffer == ord(b"\n"))
+    lengths = np.diff(ends, prepend=-1)
+    line_end = 1 + (buffer[np.maximum(ends - 1, 0)] == ord(b"\r"))
+    blank = lengths == (fields - 1) + line_end
+    lines = line_bytes(data, ends)
     if blank.any():
         keep = pa.array(~blank)
-        columns = [column.filter(keep) for column in columns]
+        parsed = [column.filter(keep) for column in parsed]
         files, line, extra, lines = files[~blank], line[~blank], extra[~blank], lines.filter(keep)
-    frame = pd.DataFrame(
-        {name: pd.arrays.ArrowStringArray(column) for name, column in zip(layout.header, columns, strict=True)}
-    )
+    names = [layout.header[i] for i in wanted]
+    frame = pd.DataFrame({name: pd.arrays.ArrowStringArray(column) for name, column in zip(names, parsed, strict=True)})
     frame["_line"] = line
     frame["_extra"] = extra
     return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments), files, lines
@@ -689,14 +718,14 @@ def strings_by_index(values: Sequence[str], index: np.ndarray) -> pd.arrays.Arro
     return pd.arrays.ArrowStringArray(taken)
 
 
-def line_bytes(data: bytes) -> pa.Array:
+def line_bytes(data: bytes, ends: np.ndarray | None = None) -> pa.Array:
     """The bytes of each line of ``data`` (line end included), as a binary array over ``data`` (no copy).
 
     Lines of one file end alike (:func:`plain_text`), so two rows of a file are copies of each other
     exactly when their lines' bytes are: the exact duplicate test of :func:`record_keys`.
     """
-    buffer = np.frombuffer(data, np.uint8)
-    ends = np.flatnonzero(buffer == ord(b"\n"))
+    if ends is None:  # where each line ends, when the caller has not found them already
+        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord(b"\n"))
     offsets = np.concatenate([[0], ends + 1]).astype(np.int64)
     return pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 

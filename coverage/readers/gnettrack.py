@@ -40,6 +40,8 @@ TIME_FORMAT = "%Y.%m.%d_%H.%M.%S"
 NO_SERVICE_LEVEL = -200.0
 #: Optional columns of richer G-NetTrack exports → canonical column.
 OPTIONAL_COLUMNS = {"Qual": "quality_db", "SNR": "sinr_db", "DL_bitrate": "dl_kbps", "UL_bitrate": "ul_kbps"}
+#: What :func:`parse_logs` reads of a log (given its duplicate keys): a batch of logs parses only these.
+PARSED_COLUMNS = (*SIGNATURE, *OPTIONAL_COLUMNS, "Operatorname", "Operator", "Cellname")
 
 
 def sniff(path: Path, head: bytes) -> bool:

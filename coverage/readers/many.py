@@ -331,7 +331,7 @@ def _read_batch(batch: list, validator_of: Callable[[], object]) -> list[tuple]:
     A log that is not plain (:func:`lomsong.readers._parse.plain_text`), or whose width's logs do
     not parse together, is in none: it is read alone.
     """
-    from lomsong.readers._parse import plain_text
+    from lomsong.readers._parse import exact_width, plain_text
     from lomsong.readers.base import ReaderError
 
     by_width: dict[int, list] = {}
@@ -342,8 +342,15 @@ def _read_batch(batch: list, validator_of: Callable[[], object]) -> list[tuple]:
             continue
         if text is not None:
             by_width.setdefault(text.fields, []).append((key, text))
-    parts = [_read_texts(members, validator_of) for members in by_width.values()]
-    return [part for part in parts if part is not None]
+    parts = []
+    for members in by_width.values():
+        part = _read_texts(members, validator_of)
+        if part is None:  # a line of another width somewhere: parse again without the logs that have one
+            exact = [(key, text) for key, text in members if exact_width(text) is not None]
+            part = _read_texts(exact, validator_of) if exact else None
+        if part is not None:
+            parts.append(part)
+    return parts
 
 
 def _read_texts(members: list, validator_of: Callable[[], object]) -> tuple | None:
@@ -351,7 +358,7 @@ def _read_texts(members: list, validator_of: Callable[[], object]) -> tuple | No
     from lomsong.readers._parse import duplicate_keys, read_texts_together, strings_by_index
     from lomsong.readers.base import IngestReport
 
-    read = read_texts_together([text for _, text in members])
+    read = read_texts_together([text for _, text in members], columns=gnettrack.PARSED_COLUMNS)
     if read is None:
         return None
     table, files, lines = read

@@ -148,3 +148,28 @@ def test_logs_in_small_batches_give_the_same_table(logs, communes, tmp_path, mon
     plain = [path for path in files if path.stem not in ("log_quoted", "log_malformed")]  # all read together
     tables = [many.read_many(plain, communes=communes, now=NOW, workers=n).measurements for n in (1, 2)]
     pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
+
+
+def test_a_log_whose_lines_differ_in_width_but_not_in_total_leaves_the_batch(logs, communes, tmp_path):
+    """One line a field short, another a field long: the file's count of delimiters divides evenly,
+    so only pyarrow's parse finds it; the batch is parsed again without it, and it is read alone."""
+    from lomsong.readers import read_file
+    from lomsong.readers._parse import file_sha256
+    from lomsong.readers.many import read_logs_together
+
+    header, *rows = [line for line in (FIXTURES / "gnettrack_quirks.txt").read_bytes().decode().split("\r\n") if line]
+    short = rows[1][: rows[1].rindex("\t")]  # the trailing field dropped
+    uneven = tmp_path / "log_uneven.txt"
+    uneven.write_bytes(("\r\n".join([header, rows[0], short, rows[2] + "x\t", *rows[3:5]]) + "\r\n").encode())
+    data_lines = uneven.read_bytes().split(b"\r\n")[1:-1]
+    assert len({line.count(b"\t") for line in data_lines}) == 3  # three widths ...
+    assert sum(line.count(b"\t") for line in data_lines) % len(data_lines) == 0  # ... that the total hides
+    files = [*logs, uneven]
+    hashed = [(file_sha256(path), str(path)) for path in files]
+    batched = read_logs_together(hashed, communes=communes, now=NOW)
+    assert set(Path(name).name for _, name in batched.results) == {path.name for path in logs}
+    for sha256, name in hashed[:-1]:
+        alone = read_file(name, communes=communes, now=NOW, sha256=sha256)
+        together = batched.results[(sha256, name)]
+        assert together.report.to_dict() == alone.report.to_dict()
+        pd.testing.assert_frame_equal(together.measurements, alone.measurements, check_exact=True)
