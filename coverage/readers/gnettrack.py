@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lomsong.readers._parse import (
     TextTable,
@@ -189,31 +191,41 @@ def _fill_file_operators(frame: pd.DataFrame, files: np.ndarray, n_files: int, o
     """
     if n_files == 1:
         return _fill_file_operator(frame, operator)
-    known = frame["operator"].notna().to_numpy(bool)
-    pairs = pd.DataFrame(
-        {"file": files[known], "operator": frame["operator"][known].to_numpy(), "plmn": frame["plmn"][known].to_numpy()}
+    # each row's (operator, PLMN) as codes, counted per log at once (no strings per row)
+    operators, operator_codes = _codes(frame["operator"])
+    plmns, plmn_codes = _codes(frame["plmn"])
+    known = operator_codes >= 0
+    span = len(plmns) + 1  # PLMN codes shifted by one: 0 is a missing PLMN beside a known operator
+    keys, counts = np.unique(
+        (files[known] * max(len(operators), 1) + operator_codes[known]) * span + plmn_codes[known] + 1,
+        return_counts=True,
     )
-    counts = pairs.groupby(["file", "operator", "plmn"], sort=False, dropna=False).size().reset_index(name="n")
-    best = counts.groupby("file")["n"].transform("max").to_numpy() == counts["n"].to_numpy()
-    top = counts[best]
+    key_files = keys // (max(len(operators), 1) * span)
+    key_operators, key_plmns = (keys // span) % max(len(operators), 1), keys % span - 1
+    most = counts
+    if len(keys):  # the keys are sorted by log: each log's largest count, beside each of its keys
+        group_starts = np.flatnonzero(np.r_[True, key_files[1:] != key_files[:-1]])
+        most = np.repeat(np.maximum.reduceat(counts, group_starts), np.diff(np.r_[group_starts, len(keys)]))
+    best = counts == most
     with_known = np.bincount(files[known], minlength=n_files) > 0
-    missing_plmn = np.bincount(pairs["file"][pairs["plmn"].isna().to_numpy(bool)], minlength=n_files) > 0
-    ties = np.bincount(top["file"], minlength=n_files) > 1
+    missing_plmn = np.bincount(key_files[key_plmns < 0], minlength=n_files) > 0
+    ties = np.bincount(key_files[best], minlength=n_files) > 1
     alone = with_known & (ties | missing_plmn)
     fill_operator = np.full(n_files, None, dtype=object)
     fill_plmn = np.full(n_files, None, dtype=object)
-    chosen = top[~alone[top["file"].to_numpy()]]
-    fill_operator[chosen["file"].to_numpy()] = chosen["operator"].to_numpy()
-    fill_plmn[chosen["file"].to_numpy()] = chosen["plmn"].to_numpy()
+    chosen = best & ~alone[key_files]
+    fill_operator[key_files[chosen]] = np.asarray(operators, dtype=object)[key_operators[chosen]]
+    fill_plmn[key_files[chosen]] = np.asarray(plmns, dtype=object)[key_plmns[chosen]]
     if operator is not None:
         from lomsong.operators import OPERATORS
 
         fill_operator[~with_known] = operator
         fill_plmn[~with_known] = OPERATORS[operator][0] if operator in OPERATORS else operator.removeprefix("plmn:")
-    empty = frame["operator"].isna().to_numpy(bool) & ~frame["!unknown_operator"].to_numpy(bool)
+    empty = ~known & ~frame["!unknown_operator"].to_numpy(bool)
     fill = empty & pd.notna(fill_operator)[files] & ~alone[files]
-    frame.loc[fill, "operator"] = fill_operator[files[fill]]
-    frame.loc[fill, "plmn"] = fill_plmn[files[fill]]
+    if fill.any():
+        frame["operator"] = _filled(frame["operator"], fill, fill_operator, files)
+        frame["plmn"] = _filled(frame["plmn"], fill, fill_plmn, files)
     if alone.any():
         bounds = np.searchsorted(files, np.arange(n_files + 1))
         for file in np.flatnonzero(alone):  # the rare logs with a tie: each alone
@@ -222,6 +234,25 @@ def _fill_file_operators(frame: pd.DataFrame, files: np.ndarray, n_files: int, o
             for column in ("operator", "plmn"):
                 frame.iloc[rows, frame.columns.get_loc(column)] = own[column].to_numpy()
     return frame
+
+
+def _as_arrow(column: pd.Series) -> pa.Array:
+    """A text column as one pyarrow array (no copy for the readers' Arrow strings)."""
+    array = pa.array(column.array, from_pandas=True)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _codes(column: pd.Series) -> tuple[list[str], np.ndarray]:
+    """A text column's distinct values and each row's code among them (-1 where missing)."""
+    encoded = _as_arrow(column).dictionary_encode()
+    return encoded.dictionary.to_pylist(), encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _filled(column: pd.Series, fill: np.ndarray, per_file: np.ndarray, files: np.ndarray) -> pd.Series:
+    """``column`` with its ``fill`` rows set to their log's value of ``per_file``."""
+    values = pa.array(per_file.tolist(), pa.large_string()).take(pa.array(files))
+    current = _as_arrow(column).cast(pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(pc.if_else(pa.array(fill), values, current)), index=column.index)
 
 
 def _fill_file_operator(frame: pd.DataFrame, operator: str | None) -> pd.DataFrame:
