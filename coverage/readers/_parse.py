@@ -625,11 +625,13 @@ def plain_text(path: Path, layout: TextLayout, *, exact: bool = False) -> LogTex
     if len(set(layout.header)) != len(layout.header):
         return None
     data = b"".join(_pieces(path, layout, CHUNK_BYTES))
-    if not data or b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
+    if not data or b'"' in data:
+        return None
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") != crlf:
         return None
     if data.startswith((b"\n", b"\r\n")) or b"\n\n" in data or b"\n\r\n" in data:
         return None
-    crlf = data.count(b"\r\n")
     if not data.endswith(b"\n"):
         data += b"\r\n" if crlf else b"\n"  # the last line ends like the others (pyarrow reads it the same)
         crlf += 1 if crlf else 0
