@@ -152,10 +152,30 @@ def _column_values(values: pd.Series, kind: str) -> list[Any]:
     return [_cell_value(value, kind) for value in values.to_numpy(object)]
 
 
+def _longest_text(sample: pd.Series) -> int:
+    """Characters of the longest value of ``sample`` written as text (0 when all are missing).
+
+    Numbers are measured without making a string of every value: a float's text is its ``repr``
+    (what pandas writes), so only the distinct values are measured, and an integer's longest text
+    is that of its smallest or its largest value.
+    """
+    if not len(sample) or not sample.notna().any():
+        return 0
+    dtype = sample.dtype
+    if dtype == np.float64:  # (a float32's repr as a float64 is longer than its text)
+        values = sample.to_numpy("float64", na_value=np.nan)
+        return max(len(repr(float(value))) for value in np.unique(values[~np.isnan(values)]))
+    if pd.api.types.is_integer_dtype(dtype) and not sample.isna().any():
+        values = sample.to_numpy("int64")
+        return max(len(str(int(values.min()))), len(str(int(values.max()))))
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return int(sample.str.len().max())
+    return int(sample.astype("string").str.len().max())
+
+
 def _display_width(frame: pd.DataFrame, column: Any, header: str) -> int:
     """Characters needed to show a column's header (wrapped over two lines) and its longest value."""
-    sample = frame[column].head(2000)
-    longest = int(sample.astype("string").str.len().max()) if len(sample) and sample.notna().any() else 0
+    longest = _longest_text(frame[column].head(2000))
     header_words = max((len(word) for word in header.split()), default=0)
     wanted = max(longest + 2, header_words + 2, math.ceil(len(header) / 2) + 2)
     return max(MIN_WIDTH, min(MAX_WIDTH, wanted))
