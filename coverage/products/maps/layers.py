@@ -16,6 +16,7 @@ import shapely
 
 from lomsong._text import fold, fold_series
 from lomsong.operators import OPERATOR_IDS, display_name
+from lomsong.products.maps.jsontext import Collection, FeatureTexts, dumps_sorted, feature_text
 from lomsong.products.maps.style import (
     COORDINATE_DECIMALS,
     CV1603_COLOURS,
@@ -127,15 +128,24 @@ def _subset_collection(
     features are renumbered as the function numbers its own rows. Valid for the functions whose
     features depend on their row only (gaps, villages, units, communes …); ``properties(number,
     properties)`` gives a page's own properties of its ``number``-th row (a village's search key).
+    When ``by_row`` is a :class:`~lomsong.products.maps.jsontext.FeatureTexts`, the collection
+    carries its text, made from the rows' texts (a page's own properties dumped).
     """
-    features = []
+    texts = by_row if isinstance(by_row, FeatureTexts) else None
+    features, feature_texts = [], []
     for number, position in enumerate(positions):
-        found = by_row.get(int(position))
+        row = int(position)
+        found = by_row.get(row)
         if found is None:  # an empty geometry: the function left the row out
             continue
         values = found["properties"] if properties is None else properties(number, found["properties"])
         features.append({"type": "Feature", "id": str(number), "properties": values, "geometry": found["geometry"]})
-    return {"type": "FeatureCollection", "features": features}
+        if texts is not None:
+            own = texts.properties_text[row] if properties is None else dumps_sorted(values)
+            feature_texts.append(feature_text(texts.geometry_text[row], number, own))
+    if texts is None:
+        return {"type": "FeatureCollection", "features": features}
+    return Collection(features, feature_texts)
 
 
 def _share_class(share: pd.Series, no_data_share: pd.Series | None = None) -> np.ndarray:
@@ -819,24 +829,32 @@ class PreparedLayers:
             return commune_features(communes, self.summary, lang, commune_url, focus_code, focus_codes, unit_url)
         geometry = self._geometry.to_numpy(object)
 
-        def whole(url: str | None) -> dict[int, dict[str, Any]]:
-            return _by_row(
-                commune_features(self.communes, self.summary, lang, url, unit_url=unit_url, geometry=geometry)
+        def whole(url: str | None) -> FeatureTexts:
+            return FeatureTexts(
+                _by_row(commune_features(self.communes, self.summary, lang, url, unit_url=unit_url, geometry=geometry))
             )
 
         linked = self._once(("communes", lang, commune_url, unit_url), lambda: whole(commune_url))
         plain = self._once(("communes", lang, None, unit_url), lambda: whole(None))  # no link to itself
         codes = self.communes["commune_code"].astype(str).to_numpy()
         focus = {focus_code} if focus_code else set(focus_codes or [])
-        features = []
+        features, texts = [], []
         for number, position in enumerate(positions):  # the page's communes (tens)
             code = codes[position]
-            found = (plain if code == focus_code else linked).get(int(position))
+            whole_layer = plain if code == focus_code else linked
+            found = whole_layer.get(int(position))
             if found is None:
                 continue
             values = {**found["properties"], "focus": code in focus}
             features.append({"type": "Feature", "id": str(number), "properties": values, "geometry": found["geometry"]})
-        return {"type": "FeatureCollection", "features": features}
+            # made with no focus: only the page's focused communes have other properties
+            own = (
+                whole_layer.properties_text[int(position)]
+                if values["focus"] == found["properties"]["focus"]
+                else dumps_sorted(values)
+            )
+            texts.append(feature_text(whole_layer.geometry_text[int(position)], number, own))
+        return Collection(features, texts)
 
     def unit_layer(
         self,
@@ -850,18 +868,20 @@ class PreparedLayers:
         """:func:`unit_features` of rows ``positions`` of ``units`` (the same table on every page)."""
         linked = self._once(
             ("units", id(units), lang, unit_url),
-            lambda: (units, _by_row(unit_features(units, unit_summary, lang, unit_url))),
+            lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, unit_url)))),
         )
         plain = self._once(
-            ("units", id(units), lang, None), lambda: (units, _by_row(unit_features(units, unit_summary, lang, None)))
+            ("units", id(units), lang, None),
+            lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, None)))),
         )
         if linked[0] is not units or plain[0] is not units:  # another table under a reused id
             chosen = units.iloc[positions].reset_index(drop=True)
             return unit_features(chosen, unit_summary, lang, unit_url, focus_code=focus_code)
         codes = units["unit_code"].astype(str).to_numpy()
-        features = []
+        features, texts = [], []
         for number, position in enumerate(positions):  # the page's units (a few)
-            found = (plain[1] if codes[position] == focus_code else linked[1]).get(int(position))
+            whole_layer = plain[1] if codes[position] == focus_code else linked[1]
+            found = whole_layer.get(int(position))
             if found is not None:
                 features.append(
                     {
@@ -871,7 +891,12 @@ class PreparedLayers:
                         "geometry": found["geometry"],
                     }
                 )
-        return {"type": "FeatureCollection", "features": features}
+                texts.append(
+                    feature_text(
+                        whole_layer.geometry_text[int(position)], number, whole_layer.properties_text[int(position)]
+                    )
+                )
+        return Collection(features, texts)
 
     def unit_summary(self, whole: gpd.GeoDataFrame, view_operator: str, results: RunResults) -> pd.DataFrame:
         """:func:`lomsong.reference.units.summarise_units` of the view, once for every page."""
@@ -887,7 +912,7 @@ class PreparedLayers:
 
     def layer(self, key: tuple, build: Callable[[], dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """The features by row of a feature function on a whole prepared table, made once per ``key``."""
-        return self._once(("layer", *key), lambda: _by_row(build()))
+        return self._once(("layer", *key), lambda: FeatureTexts(_by_row(build())))
 
     def near(self, area: Any) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame | None]:
         """The view's gaps and villages that intersect ``area`` and the positions of its cells that do.
@@ -943,8 +968,10 @@ class PreparedLayers:
         """The borders of the districts these communes lie in (whole districts, simplified once)."""
         whole = self._once(
             ("districts",),
-            lambda: _by_row(
-                _feature_collection(self._districts, self._districts["geometry"].to_numpy(object), ["district"])
+            lambda: FeatureTexts(
+                _by_row(
+                    _feature_collection(self._districts, self._districts["geometry"].to_numpy(object), ["district"])
+                )
             ),
         )
         shown = np.flatnonzero(self._districts["district_code"].isin(communes["district_code"]).to_numpy(bool))
