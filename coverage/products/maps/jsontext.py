@@ -68,7 +68,10 @@ class Collection(dict):
     def __init__(self, features: list[dict[str, Any]], texts: list[str | None]) -> None:
         super().__init__(type="FeatureCollection", features=features)
         # what each text was made from: a feature changed since is dumped again
-        self._made_from = [(f, f["geometry"], f["properties"], f["id"], t) for f, t in zip(features, texts, strict=True)]
+        self._made_from = [
+            (feature, feature["geometry"], feature["properties"], feature["id"], text)
+            for feature, text in zip(features, texts, strict=True)
+        ]
 
     def sorted_json(self) -> str:
         """The text of ``json.dumps(self, sort_keys=True)``, from the features' texts where they hold."""
