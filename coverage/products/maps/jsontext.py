@@ -49,9 +49,7 @@ class FeatureTexts(dict):
 
 def feature_text(geometry_text: str, number: int, properties_text: str) -> str:
     """The sorted-key text of feature ``{"type", "id": str(number), "properties", "geometry"}``."""
-    return (
-        f'{{"geometry": {geometry_text}, "id": "{number}", "properties": {properties_text}, "type": "Feature"}}'
-    )
+    return f'{{"geometry": {geometry_text}, "id": "{number}", "properties": {properties_text}, "type": "Feature"}}'
 
 
 class Collection(dict):
@@ -76,8 +74,10 @@ class Collection(dict):
     def sorted_json(self) -> str:
         """The text of ``json.dumps(self, sort_keys=True)``, from the features' texts where they hold."""
         features = self["features"]
-        if self.keys() != {"type", "features"} or self["type"] != "FeatureCollection" or len(features) != len(
-            self._made_from
+        if (
+            self.keys() != {"type", "features"}
+            or self["type"] != "FeatureCollection"
+            or len(features) != len(self._made_from)
         ):
             return dumps_sorted(dict(self))
         parts = []
