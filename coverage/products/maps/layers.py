@@ -52,8 +52,9 @@ def available_views(results: RunResults) -> list[str]:
     return [op for op in ordered if op in present] + sorted(present - set(ordered))
 
 
-def _check_view(results: RunResults, view_operator: str) -> None:
-    views = available_views(results)
+def _check_view(results: RunResults, view_operator: str, views: list[str] | None = None) -> None:
+    """Raise when the run has no view ``view_operator`` (``views``: :func:`available_views`, when known)."""
+    views = available_views(results) if views is None else views
     if view_operator not in views:
         raise ValueError(f"view {view_operator!r} is not in this run; available views: {', '.join(views)}")
 
@@ -790,8 +791,30 @@ class PreparedLayers:
         self._cell_operators = self.cells["operator"].astype(str).to_numpy()
         self._cell_states = self.cells["state"].astype(str).to_numpy()
         self._cell_shapes = np.asarray(self.cells.geometry.values)
+        # the heat map's points of every cell, cut for each page (heat_points of the page's cells)
+        self._cell_measured = (pd.to_numeric(self.cells["n_samples"], errors="coerce").fillna(0) > 0).to_numpy(bool)
+        self._cell_heat = np.full((len(self.cells), 3), np.nan)
+        if self._cell_measured.any():
+            centres = shapely.centroid(self._cell_shapes[self._cell_measured])
+            self._cell_heat[self._cell_measured] = np.column_stack(
+                [
+                    np.round(shapely.get_y(centres), 4),
+                    np.round(shapely.get_x(centres), 4),
+                    pd.to_numeric(self.cells["n_samples"], errors="coerce").to_numpy(float)[self._cell_measured],
+                ]
+            )
         self.views = available_views(results)
         self.villages = results.villages
+        self.predicted = _predicted_gaps(results, view_operator)
+        # what the title blocks count: the communes each gap touches, the view's figures per commune
+        self.gap_commune_codes = self.gaps["commune_codes"].astype(str).str.split(";").tolist()
+        self._summary_codes = self.summary["commune_code"].astype(str).to_numpy()
+        self._summary_figures = {
+            "people_in_gaps": pd.to_numeric(self.summary["people_in_gaps"], errors="coerce"),
+            "population": pd.to_numeric(self.summary["population"], errors="coerce").fillna(0.0),
+            "share_people_covered": pd.to_numeric(self.summary["share_people_covered"], errors="coerce").fillna(0.0),
+            "share_people_no_data": pd.to_numeric(self.summary["share_people_no_data"], errors="coerce").fillna(0.0),
+        }
         self._trees = {
             name: shapely.STRtree(np.asarray(frame.geometry.values))
             for name, frame in [("gaps", self.gaps), ("cells", self.cells), ("villages", self.villages)]
@@ -934,6 +957,53 @@ class PreparedLayers:
             return None
         return _cell_class_collection(self._cell_states[chosen], self._cell_shapes[chosen], self.cells.crs, lang)
 
+    def heat_points(self, operator: str, rows: np.ndarray | None = None) -> list[list[float]]:
+        """:func:`heat_points` of :meth:`view_cells` (``operator``, ``rows``), from arrays made once."""
+        rows = np.arange(len(self.cells)) if rows is None else rows
+        chosen = rows[self._cell_operators[rows] == operator]
+        return self._cell_heat[chosen[self._cell_measured[chosen]]].tolist()
+
+    def commune_labels(self, communes: gpd.GeoDataFrame, min_zoom: int) -> list[list[Any]] | None:
+        """The name labels of these communes (rows of the prepared table), most people first.
+
+        None when they are not rows of the prepared table.
+        """
+        positions = self.communes.index.get_indexer(communes.index)
+        if (positions < 0).any():
+            return None
+        labels, people = self._once(("commune_labels",), lambda: _commune_label_entries(self.communes))
+        # most important first: the decluttering keeps them and hides what would overlap them
+        order = positions[np.argsort(-people[positions], kind="stable")]
+        return [[*labels[position], min_zoom] for position in order]
+
+    def unit_labels(self, units: gpd.GeoDataFrame, rows: np.ndarray) -> list[list[Any]]:
+        """The name labels of the units at ``rows`` of ``units`` (the same table on every page), most people first."""
+        kept = self._once(("unit_labels", id(units)), lambda: (units, _unit_label_entries(units)))
+        labels, people = kept[1] if kept[0] is units else _unit_label_entries(units)
+        order = rows[np.argsort(-people[rows], kind="stable")]
+        return [labels[position] for position in order]
+
+    def people_in_gaps(self, commune_codes: set[str]) -> tuple[float, int]:
+        """The view's people in gaps of these communes (their commune rows) and how many rows there are."""
+        chosen = np.isin(self._summary_codes, list(commune_codes))
+        return float(self._summary_figures["people_in_gaps"][chosen].sum()), int(chosen.sum())
+
+    def denominator(self, commune_codes: list[str] | None) -> tuple[float, float, float, float]:
+        """Population, people in gaps, covered and without enough evidence of these communes (all: None)."""
+        chosen = (
+            np.ones(len(self._summary_codes), bool)
+            if commune_codes is None
+            else np.isin(self._summary_codes, list(set(commune_codes)))
+        )
+        figures = {name: values[chosen] for name, values in self._summary_figures.items()}
+        people = figures["population"]
+        return (
+            float(people.sum()),
+            float(figures["people_in_gaps"].fillna(0.0).sum()),
+            float((people * figures["share_people_covered"]).sum()),
+            float((people * figures["share_people_no_data"]).sum()),
+        )
+
     def commune_search(self, communes: gpd.GeoDataFrame) -> list[list[Any]]:
         """The search entries of these communes (rows of the prepared table), made once."""
         whole = self._once(("commune_search",), lambda: commune_search_entries(self.communes))
@@ -976,6 +1046,29 @@ class PreparedLayers:
         )
         shown = np.flatnonzero(self._districts["district_code"].isin(communes["district_code"]).to_numpy(bool))
         return _subset_collection(whole, shown)
+
+
+def _commune_label_entries(communes: gpd.GeoDataFrame) -> tuple[list[list[Any]], np.ndarray]:
+    """Each commune's label (latitude, longitude, short name, class) and its people (the label order)."""
+    points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
+    labels = [
+        [round(point.y, 5), round(point.x, 5), short_name(name, kind), "lomsong-label-commune"]
+        for point, name, kind in zip(
+            points.values, communes["commune"].to_numpy(), communes["commune_type"].to_numpy(), strict=True
+        )
+    ]  # one per commune (71)
+    return labels, pd.to_numeric(communes["population"], errors="coerce").fillna(0.0).to_numpy()
+
+
+def _unit_label_entries(units: gpd.GeoDataFrame) -> tuple[list[list[Any]], np.ndarray]:
+    """Each 2025 unit's label (latitude, longitude, short name, class) and its people (the label order)."""
+    metric_units = units.to_crs(METRIC_CRS)
+    points = metric_units.representative_point().to_crs("EPSG:4326")
+    labels = [
+        [round(point.y, 5), round(point.x, 5), unit_label(str(unit)), "lomsong-label-unit"]
+        for point, unit in zip(points.values, units["unit"], strict=True)
+    ]  # one per unit (28)
+    return labels, metric_units["population"].to_numpy(float)
 
 
 def _has_units(communes: gpd.GeoDataFrame) -> bool:
