@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import folium
+import orjson
 
 #: Jinja's ``tojson`` arguments (its default policy): the only ones a :class:`Collection` has text for.
 _SORTED = {"sort_keys": True}
@@ -29,6 +31,30 @@ _FEATURE_KEYS = {"type", "id", "properties", "geometry"}
 def dumps_sorted(value: Any) -> str:
     """``json.dumps(value, sort_keys=True)``: the text ``tojson`` writes before its HTML escapes."""
     return json.dumps(value, sort_keys=True)
+
+
+#: Where orjson's numbers may not be json's: below 1e-4 (json writes ``1e-05``, orjson ``0.00001``),
+#: exponents, and NaN or infinities (orjson writes ``null``).
+_NOT_AS_JSON_WRITES = re.compile(rb"(?<![0-9.])-?0\.0000|[eEn]")
+
+
+def geometry_text(geometry: Any) -> str:
+    """:func:`dumps_sorted` of a GeoJSON geometry, its coordinates written by orjson (ten times faster).
+
+    orjson writes a float with the same shortest digits as ``json`` (``repr``) from 1e-4 up to
+    1e16 and an integer alike, with no space after its commas; a geometry with another number, or
+    that is not ``{"type", "coordinates"}``, is dumped by ``json`` itself.
+    """
+    if type(geometry) is not dict or geometry.keys() != {"type", "coordinates"} or type(geometry["type"]) is not str:
+        return dumps_sorted(geometry)
+    try:
+        coordinates = orjson.dumps(geometry["coordinates"])
+    except (TypeError, orjson.JSONEncodeError):
+        return dumps_sorted(geometry)
+    if _NOT_AS_JSON_WRITES.search(coordinates):
+        return dumps_sorted(geometry)
+    # only numbers and brackets: every comma is a separator
+    return f'{{"coordinates": {coordinates.decode().replace(",", ", ")}, "type": {json.dumps(geometry["type"])}}}'
 
 
 class FeatureTexts(dict):
@@ -43,7 +69,7 @@ class FeatureTexts(dict):
 
     def __init__(self, by_row: dict[int, dict[str, Any]]) -> None:
         super().__init__(by_row)
-        self.geometry_text = {row: dumps_sorted(feature["geometry"]) for row, feature in by_row.items()}
+        self.geometry_text = {row: geometry_text(feature["geometry"]) for row, feature in by_row.items()}
         self.properties_text = {row: dumps_sorted(feature["properties"]) for row, feature in by_row.items()}
 
 
@@ -52,22 +78,34 @@ def feature_text(geometry_text: str, number: int, properties_text: str) -> str:
     return f'{{"geometry": {geometry_text}, "id": "{number}", "properties": {properties_text}, "type": "Feature"}}'
 
 
+def _feature_json(feature: Any) -> str:
+    """:func:`dumps_sorted` of a feature, its geometry by :func:`geometry_text`."""
+    if type(feature) is not dict or feature.keys() != _FEATURE_KEYS:
+        return dumps_sorted(feature)
+    return (
+        f'{{"geometry": {geometry_text(feature["geometry"])}, "id": {json.dumps(feature["id"])}, '
+        f'"properties": {dumps_sorted(feature["properties"])}, "type": {json.dumps(feature["type"])}}}'
+    )
+
+
 class Collection(dict):
     """A GeoJSON FeatureCollection that knows its ``json.dumps(…, sort_keys=True)`` text.
 
     Parameters
     ----------
     features : list of dict
-        The features, numbered ``"0"``, ``"1"`` … in their order (their ``id``).
-    texts : list of str or None
-        Each feature's text (:func:`feature_text`), None where it is to be dumped.
+        The features.
+    texts : list of str or None, optional
+        Each feature's text (:func:`feature_text`) when made already (shared features), None
+        where it is to be made when the page is written.
     """
 
-    def __init__(self, features: list[dict[str, Any]], texts: list[str | None]) -> None:
+    def __init__(self, features: list[dict[str, Any]], texts: list[str | None] | None = None) -> None:
         super().__init__(type="FeatureCollection", features=features)
+        texts = [None] * len(features) if texts is None else texts
         # what each text was made from: a feature changed since is dumped again
         self._made_from = [
-            (feature, feature["geometry"], feature["properties"], feature["id"], text)
+            (feature, feature.get("geometry"), feature.get("properties"), feature.get("id"), text)
             for feature, text in zip(features, texts, strict=True)
         ]
 
@@ -77,6 +115,7 @@ class Collection(dict):
         if (
             self.keys() != {"type", "features"}
             or self["type"] != "FeatureCollection"
+            or type(features) is not list
             or len(features) != len(self._made_from)
         ):
             return dumps_sorted(dict(self))
@@ -91,7 +130,7 @@ class Collection(dict):
                 and feature["id"] == number
                 and feature["type"] == "Feature"
             )
-            parts.append(text if unchanged else dumps_sorted(feature))
+            parts.append(text if unchanged else _feature_json(feature))
         return '{"features": [' + ", ".join(parts) + '], "type": "FeatureCollection"}'
 
 

@@ -110,7 +110,8 @@ def _records_collection(records: list[dict[str, Any]], geometry: np.ndarray) -> 
         for i, (props, shape) in enumerate(zip(records, shapes, strict=True))
         if shape is not None
     ]
-    return {"type": "FeatureCollection", "features": features}
+    # written with the geometries' text made by orjson (the cells' outlines are large)
+    return Collection(features)
 
 
 def _by_row(collection: dict[str, Any]) -> dict[int, dict[str, Any]]:
