@@ -51,7 +51,10 @@ def geometry_text(geometry: Any) -> str:
         coordinates = orjson.dumps(geometry["coordinates"])
     except (TypeError, orjson.JSONEncodeError):
         return dumps_sorted(geometry)
-    if _NOT_AS_JSON_WRITES.search(coordinates):
+    # a byte search first: the pattern's look-behind is slow over megabytes of coordinates
+    if b"e" in coordinates or b"n" in coordinates or b"E" in coordinates:
+        return dumps_sorted(geometry)
+    if b"0.0000" in coordinates and _NOT_AS_JSON_WRITES.search(coordinates):
         return dumps_sorted(geometry)
     # only numbers and brackets: every comma is a separator
     return f'{{"coordinates": {coordinates.decode().replace(",", ", ")}, "type": {json.dumps(geometry["type"])}}}'

@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import orjson
 import pandas as pd
+import pyproj
 import shapely
 
 from lomsong._text import fold, fold_series
@@ -471,8 +472,13 @@ def cell_class_features(cells: pd.DataFrame, lang: str) -> dict[str, Any]:
     return _cell_class_collection(states, np.asarray(cells.geometry.values), cells.crs, lang)
 
 
-def _cell_class_collection(states: np.ndarray, shapes_of_cells: np.ndarray, crs: Any, lang: str) -> dict[str, Any]:
-    """:func:`cell_class_features` of cells given as their states and shapes."""
+def _cell_class_collection(
+    states: np.ndarray, shapes_of_cells: np.ndarray, crs: Any, lang: str, *, in_degrees: bool | None = None
+) -> dict[str, Any]:
+    """:func:`cell_class_features` of cells given as their states and shapes.
+
+    ``in_degrees``: whether ``crs`` is exactly EPSG:4326 (:func:`_in_degrees`), when known already.
+    """
     rows, shapes = [], []
     for state in STATE_COLOURS:  # three classes
         members = shapes_of_cells[states == state]
@@ -485,8 +491,20 @@ def _cell_class_collection(states: np.ndarray, shapes_of_cells: np.ndarray, crs:
                 "label": f"{text(lang, 'state_' + state)} — {format_number(len(members), lang)} {text(lang, 'cells')}",
             }
         )
-    geometry = display_geometry(gpd.GeoSeries(shapes, crs=crs or "EPSG:4326"), simplify_metres=0)
+    crs = crs or "EPSG:4326"
+    if in_degrees if in_degrees is not None else _in_degrees(crs):
+        # what display_geometry does in degrees (to_crs leaves the same CRS as it is), without a GeoSeries
+        shapes_array = np.empty(len(shapes), dtype=object)
+        shapes_array[:] = shapes
+        geometry = shapely.transform(shapes_array, lambda xy: np.round(xy, COORDINATE_DECIMALS))
+    else:
+        geometry = display_geometry(gpd.GeoSeries(shapes, crs=crs), simplify_metres=0)
     return _records_collection(rows, geometry)
+
+
+def _in_degrees(crs: Any) -> bool:
+    """Whether geopandas' ``to_crs("EPSG:4326")`` leaves geometries in ``crs`` as they are (the same CRS)."""
+    return pyproj.CRS.from_user_input(crs).is_exact_same(pyproj.CRS.from_user_input("EPSG:4326"))
 
 
 def heat_points(cells: pd.DataFrame) -> list[list[float]]:
@@ -792,6 +810,7 @@ class PreparedLayers:
         self._cell_operators = self.cells["operator"].astype(str).to_numpy()
         self._cell_states = self.cells["state"].astype(str).to_numpy()
         self._cell_shapes = np.asarray(self.cells.geometry.values)
+        self._cells_in_degrees = _in_degrees(self.cells.crs or "EPSG:4326")
         # the heat map's points of every cell, cut for each page (heat_points of the page's cells)
         self._cell_measured = (pd.to_numeric(self.cells["n_samples"], errors="coerce").fillna(0) > 0).to_numpy(bool)
         self._cell_heat = np.full((len(self.cells), 3), np.nan)
@@ -956,7 +975,13 @@ class PreparedLayers:
         chosen = rows[self._cell_operators[rows] == operator]
         if len(chosen) == 0:
             return None
-        return _cell_class_collection(self._cell_states[chosen], self._cell_shapes[chosen], self.cells.crs, lang)
+        return _cell_class_collection(
+            self._cell_states[chosen],
+            self._cell_shapes[chosen],
+            self.cells.crs,
+            lang,
+            in_degrees=self._cells_in_degrees,
+        )
 
     def heat_points(self, operator: str, rows: np.ndarray | None = None) -> list[list[float]]:
         """:func:`heat_points` of :meth:`view_cells` (``operator``, ``rows``), from arrays made once."""

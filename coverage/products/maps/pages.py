@@ -93,7 +93,7 @@ def _add_challenge_layers(
                 ),
                 shown,
             )
-        layer = folium.GeoJson(
+        layer = _GeoJson(
             features,
             name=text(lang, "layer_challenges", operator=_operator_label(operator, lang)),
             show=False,
@@ -126,9 +126,29 @@ _POPUP_JS = JsCode(
 _TOOLTIP_JS = JsCode("function (feature, layer) { " + _TEXT_TOOLTIP + " }")
 
 
+class _NameKept:
+    """An element whose ``get_name()`` is made once: branca camel-cases the class name on every
+    call, and a page's templates ask a layer's name tens of times (its map's, hundreds)."""
+
+    def get_name(self) -> str:
+        key = (self._name, self._id)
+        kept = self.__dict__.get("_name_kept")
+        if kept is None or kept[0] != key:
+            kept = self.__dict__["_name_kept"] = (key, super().get_name())
+        return kept[1]
+
+
+class _GeoJson(_NameKept, folium.GeoJson):
+    """:class:`folium.GeoJson`, its name made once."""
+
+
+class _Map(_NameKept, folium.Map):
+    """:class:`folium.Map`, its name made once."""
+
+
 def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
     # The scale bar is added metric-only by _Legibility (folium's own shows miles as well).
-    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=False, zoom_snap=0.25)
+    m = _Map(tiles=None, control_scale=False, prefer_canvas=False, zoom_snap=0.25)
     # CARTO's light tiles now need an API key; Esri's light grey canvas is free to use.
     folium.TileLayer(xyz.Esri.WorldGrayCanvas, name=text(lang, "base_light"), show=True).add_to(m)
     folium.TileLayer(xyz.OpenStreetMap.Mapnik, name=text(lang, "base_osm"), show=False).add_to(m)
@@ -178,7 +198,7 @@ def _add_layers(
             village_rows = prepared.positions("villages", area)
     names: dict[str, str] = {}
 
-    commune_layer = folium.GeoJson(
+    commune_layer = _GeoJson(
         prepared.commune_layer(communes, lang, commune_url, focus_code, focus_codes, unit_url),
         name=text(lang, "layer_communes"),
         style_function=lambda f: {
@@ -198,7 +218,7 @@ def _add_layers(
     unit_rows = np.arange(len(units)) if units is not None else None
     if units is not None and area is not None:
         unit_rows = np.flatnonzero(units.intersects(area).to_numpy(bool))
-    district_layer = folium.GeoJson(
+    district_layer = _GeoJson(
         prepared.district_features(communes),
         name=text(lang, "layer_districts" if units is None else "layer_districts_2019"),
         style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9, "dashArray": "6 4"},
@@ -209,7 +229,7 @@ def _add_layers(
     names["districts"] = district_layer.get_name()
     if units is not None:
         unit_summary = prepared.unit_summary(whole, view_operator, results)
-        unit_layer = folium.GeoJson(
+        unit_layer = _GeoJson(
             prepared.unit_layer(all_units, unit_rows, unit_summary, lang, unit_url, focus_code=focus_unit),
             name=text(lang, "layer_units"),
             style_function=lambda f: {**UNIT_OUTLINE, "fill": False},
@@ -221,7 +241,7 @@ def _add_layers(
         cell_layer = prepared.cell_layer(operator, cell_rows, lang)
         if cell_layer is None:
             continue
-        layer = folium.GeoJson(
+        layer = _GeoJson(
             cell_layer,
             name=text(lang, "layer_cells", operator=_operator_label(operator, lang)),
             show=False,
@@ -245,7 +265,7 @@ def _add_layers(
     ).add_to(m)
     names["heat"] = heat.get_name()
 
-    gap_layer = folium.GeoJson(
+    gap_layer = _GeoJson(
         _subset_collection(prepared.layer(("gaps", lang), lambda: gap_features(prepared.gaps, lang)), gap_rows),
         name=text(lang, "layer_gaps"),
         style_function=lambda f: EVIDENCE_STYLE.get(f["properties"]["evidence"], EVIDENCE_STYLE["likely"]),
@@ -260,7 +280,7 @@ def _add_layers(
         if area is not None:
             predicted_rows = np.flatnonzero(predicted.intersects(area).to_numpy(bool))
         whole_predicted = predicted
-        predicted_layer = folium.GeoJson(
+        predicted_layer = _GeoJson(
             _subset_collection(
                 prepared.layer(
                     ("predicted", view_operator, lang), lambda: predicted_gap_features(whole_predicted, lang)
@@ -276,7 +296,7 @@ def _add_layers(
 
     plan = _plan_features(results, lang, area)
     if plan is not None:
-        plan_layer = folium.GeoJson(
+        plan_layer = _GeoJson(
             plan,
             name=text(lang, "layer_plan"),
             show=False,
@@ -294,7 +314,7 @@ def _add_layers(
 
     if villages is not None and len(village_rows):
         everyone = prepared.villages
-        village_layer = folium.GeoJson(
+        village_layer = _GeoJson(
             _subset_collection(
                 prepared.layer(
                     ("villages", view_operator, lang), lambda: village_features(everyone, view_operator, lang)
