@@ -878,7 +878,8 @@ class PreparedLayers:
             )
 
         linked = self._once(("communes", lang, commune_url, unit_url), lambda: whole(commune_url))
-        plain = self._once(("communes", lang, None, unit_url), lambda: whole(None))  # no link to itself
+        # a commune page's own commune has no link to itself (made only where a page has its commune)
+        plain = self._once(("communes", lang, None, unit_url), lambda: whole(None)) if focus_code else linked
         codes = self.communes["commune_code"].astype(str).to_numpy()
         focus = {focus_code} if focus_code else set(focus_codes or [])
         features, texts = [], []
@@ -913,9 +914,14 @@ class PreparedLayers:
             ("units", id(units), lang, unit_url),
             lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, unit_url)))),
         )
-        plain = self._once(
-            ("units", id(units), lang, None),
-            lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, None)))),
+        # a unit page's own unit has no link to itself (made only where a page has its unit)
+        plain = (
+            self._once(
+                ("units", id(units), lang, None),
+                lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, None)))),
+            )
+            if focus_code
+            else linked
         )
         if linked[0] is not units or plain[0] is not units:  # another table under a reused id
             chosen = units.iloc[positions].reset_index(drop=True)
