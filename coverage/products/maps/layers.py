@@ -502,9 +502,13 @@ def _cell_class_collection(
     return _records_collection(rows, geometry)
 
 
+#: The maps' CRS, as geopandas makes it of ``to_crs("EPSG:4326")``.
+DEGREES = pyproj.CRS.from_user_input("EPSG:4326")
+
+
 def _in_degrees(crs: Any) -> bool:
     """Whether geopandas' ``to_crs("EPSG:4326")`` leaves geometries in ``crs`` as they are (the same CRS)."""
-    return pyproj.CRS.from_user_input(crs).is_exact_same(pyproj.CRS.from_user_input("EPSG:4326"))
+    return pyproj.CRS.from_user_input(crs).is_exact_same(DEGREES)
 
 
 def heat_points(cells: pd.DataFrame) -> list[list[float]]:

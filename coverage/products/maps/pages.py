@@ -23,6 +23,7 @@ from lomsong.products.maps.furniture import (
     _title_html,
 )
 from lomsong.products.maps.layers import (
+    DEGREES,
     PreparedLayers,
     _check_view,
     _commune_label_entries,
@@ -159,7 +160,10 @@ def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
 
 
 def _bounds(frame: gpd.GeoDataFrame) -> list[list[float]]:
-    west, south, east, north = frame.to_crs("EPSG:4326").total_bounds
+    # in degrees already, to_crs would leave the shapes as they are: their bounds without a copy of the frame
+    in_degrees = frame.crs is not None and frame.crs.is_exact_same(DEGREES)
+    geometry = frame.geometry.values if in_degrees else frame.to_crs(DEGREES).geometry.values
+    west, south, east, north = geometry.total_bounds
     return [[float(south), float(west)], [float(north), float(east)]]
 
 
