@@ -814,7 +814,8 @@ class PreparedLayers:
         self._cell_operators = self.cells["operator"].astype(str).to_numpy()
         self._cell_states = self.cells["state"].astype(str).to_numpy()
         self._cell_shapes = np.asarray(self.cells.geometry.values)
-        self._cells_in_degrees = _in_degrees(self.cells.crs or "EPSG:4326")
+        self._cells_crs = self.cells.crs  # a GeoDataFrame finds its geometry column on each .crs
+        self._cells_in_degrees = _in_degrees(self._cells_crs or "EPSG:4326")
         # the heat map's points of every cell, cut for each page (heat_points of the page's cells)
         self._cell_measured = (pd.to_numeric(self.cells["n_samples"], errors="coerce").fillna(0) > 0).to_numpy(bool)
         self._cell_heat = np.full((len(self.cells), 3), np.nan)
@@ -988,7 +989,7 @@ class PreparedLayers:
         return _cell_class_collection(
             self._cell_states[chosen],
             self._cell_shapes[chosen],
-            self.cells.crs,
+            self._cells_crs,
             lang,
             in_degrees=self._cells_in_degrees,
         )
@@ -1080,7 +1081,9 @@ class PreparedLayers:
                 )
             ),
         )
-        shown = np.flatnonzero(self._districts["district_code"].isin(communes["district_code"]).to_numpy(bool))
+        # a few districts: a set, not Series.isin (which costs a page a millisecond)
+        wanted = set(communes["district_code"].tolist())
+        shown = np.flatnonzero([code in wanted for code in self._districts["district_code"].tolist()])
         return _subset_collection(whole, shown)
 
 
