@@ -31,6 +31,7 @@ import geopandas as gpd
 from branca.element import Element
 
 from lomsong.products.maps import assets as _mapassets
+from lomsong.products.maps.jsontext import texts_used
 from lomsong.products.maps.layers import PreparedLayers, _check_view, _communes_or_default, _units_of
 from lomsong.products.maps.pages import commune_map, province_map, unit_map
 from lomsong.products.maps.style import SHARED_ASSETS_FOLDER
@@ -87,7 +88,7 @@ def render_html(m: folium.Map, asset_mode: str = "inline", asset_base_url: str |
     if asset_mode == "inline":
         _mapassets.ensure_assets()
     _use_vendored_assets(m)
-    with _RENDERING, _rendered_text_kept():
+    with _RENDERING, _rendered_text_kept(), texts_used():
         page = m.get_root().render()
     return _mapassets.resolve_links(page, asset_mode, asset_base_url)
 

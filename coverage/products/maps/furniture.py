@@ -175,16 +175,25 @@ def _title_html(
     # the view's gaps and commune rows, selected once for every page when the layers are prepared
     gaps = prepared.gaps if prepared is not None else _select(results.gaps, view_operator)
     view_communes = prepared.summary if prepared is not None else _select(results.communes, view_operator)
+    # the communes each gap touches (split once for every page when the layers are prepared)
+    gap_codes = (
+        prepared.gap_commune_codes
+        if prepared is not None
+        else gaps["commune_codes"].astype(str).str.split(";").tolist()
+    )
     if unit_communes is not None:
         # a unit's page speaks of that unit: gaps touching its old communes, its people in them
         wanted = set(unit_communes)
-        touching = gaps["commune_codes"].astype(str).str.split(";").map(lambda codes: bool(wanted & set(codes)))
-        own = view_communes[view_communes["commune_code"].astype(str).isin(wanted).to_numpy(bool)]
+        if prepared is not None:
+            people = prepared.people_in_gaps(wanted)[0]
+        else:
+            own = view_communes[view_communes["commune_code"].astype(str).isin(wanted).to_numpy(bool)]
+            people = float(pd.to_numeric(own["people_in_gaps"], errors="coerce").sum())
         summary = text(
             lang,
             "summary_unit",
-            n_gaps=format_number(int(touching.to_numpy(bool).sum()), lang),
-            people=format_number(float(pd.to_numeric(own["people_in_gaps"], errors="coerce").sum()), lang),
+            n_gaps=format_number(sum(bool(wanted & set(codes)) for codes in gap_codes), lang),
+            people=format_number(people, lang),
         )
     elif commune_code is None:
         summary = text(
@@ -195,19 +204,25 @@ def _title_html(
         )
     else:
         # a commune's page speaks of that commune: its gaps and its own people in them
-        touching = gaps["commune_codes"].astype(str).str.split(";").map(lambda codes: commune_code in codes)
-        own = view_communes[(view_communes["commune_code"].astype(str) == commune_code).to_numpy(bool)]
-        people = float(pd.to_numeric(own["people_in_gaps"], errors="coerce").sum()) if len(own) else 0.0
+        if prepared is not None:
+            people, rows = prepared.people_in_gaps({commune_code})
+            people = people if rows else 0.0
+        else:
+            own = view_communes[(view_communes["commune_code"].astype(str) == commune_code).to_numpy(bool)]
+            people = float(pd.to_numeric(own["people_in_gaps"], errors="coerce").sum()) if len(own) else 0.0
         summary = text(
             lang,
             "summary_commune",
-            n_gaps=format_number(int(touching.to_numpy(bool).sum()), lang),
+            n_gaps=format_number(sum(commune_code in codes for codes in gap_codes), lang),
             people=format_number(people, lang),
         )
     view = f"{text(lang, 'view')}: <b>{html.escape(_operator_label(view_operator, lang))}</b>"
     synthetic = f"<br><span class='lomsong-synthetic'>{text(lang, 'synthetic')}</span>" if results.synthetic else ""
     codes = unit_communes if unit_communes is not None else [commune_code] if commune_code else None
-    denominator = _denominator_of(results, view_operator, codes, lang, rows=view_communes)
+    if prepared is not None:
+        denominator = denominator_text(*prepared.denominator(codes), lang)
+    else:
+        denominator = _denominator_of(results, view_operator, codes, lang, rows=view_communes)
     denominator = f"<br><span class='lomsong-denominator' id='lomsong-denominator'>{denominator}</span>"
     return (
         f"<div class='lomsong-title' id='lomsong-title'><h1>{html.escape(heading)}</h1>"

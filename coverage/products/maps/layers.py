@@ -12,10 +12,12 @@ import geopandas as gpd
 import numpy as np
 import orjson
 import pandas as pd
+import pyproj
 import shapely
 
 from lomsong._text import fold, fold_series
 from lomsong.operators import OPERATOR_IDS, display_name
+from lomsong.products.maps.jsontext import Collection, FeatureTexts, dumps_sorted, feature_text
 from lomsong.products.maps.style import (
     COORDINATE_DECIMALS,
     CV1603_COLOURS,
@@ -51,8 +53,9 @@ def available_views(results: RunResults) -> list[str]:
     return [op for op in ordered if op in present] + sorted(present - set(ordered))
 
 
-def _check_view(results: RunResults, view_operator: str) -> None:
-    views = available_views(results)
+def _check_view(results: RunResults, view_operator: str, views: list[str] | None = None) -> None:
+    """Raise when the run has no view ``view_operator`` (``views``: :func:`available_views`, when known)."""
+    views = available_views(results) if views is None else views
     if view_operator not in views:
         raise ValueError(f"view {view_operator!r} is not in this run; available views: {', '.join(views)}")
 
@@ -108,7 +111,8 @@ def _records_collection(records: list[dict[str, Any]], geometry: np.ndarray) -> 
         for i, (props, shape) in enumerate(zip(records, shapes, strict=True))
         if shape is not None
     ]
-    return {"type": "FeatureCollection", "features": features}
+    # written with the geometries' text made by orjson (the cells' outlines are large)
+    return Collection(features)
 
 
 def _by_row(collection: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -127,15 +131,24 @@ def _subset_collection(
     features are renumbered as the function numbers its own rows. Valid for the functions whose
     features depend on their row only (gaps, villages, units, communes …); ``properties(number,
     properties)`` gives a page's own properties of its ``number``-th row (a village's search key).
+    When ``by_row`` is a :class:`~lomsong.products.maps.jsontext.FeatureTexts`, the collection
+    carries its text, made from the rows' texts (a page's own properties dumped).
     """
-    features = []
+    texts = by_row if isinstance(by_row, FeatureTexts) else None
+    features, feature_texts = [], []
     for number, position in enumerate(positions):
-        found = by_row.get(int(position))
+        row = int(position)
+        found = by_row.get(row)
         if found is None:  # an empty geometry: the function left the row out
             continue
         values = found["properties"] if properties is None else properties(number, found["properties"])
         features.append({"type": "Feature", "id": str(number), "properties": values, "geometry": found["geometry"]})
-    return {"type": "FeatureCollection", "features": features}
+        if texts is not None:
+            own = texts.properties_text[row] if properties is None else dumps_sorted(values)
+            feature_texts.append(feature_text(texts.geometry_text[row], number, own))
+    if texts is None:
+        return {"type": "FeatureCollection", "features": features}
+    return Collection(features, feature_texts)
 
 
 def _share_class(share: pd.Series, no_data_share: pd.Series | None = None) -> np.ndarray:
@@ -459,8 +472,13 @@ def cell_class_features(cells: pd.DataFrame, lang: str) -> dict[str, Any]:
     return _cell_class_collection(states, np.asarray(cells.geometry.values), cells.crs, lang)
 
 
-def _cell_class_collection(states: np.ndarray, shapes_of_cells: np.ndarray, crs: Any, lang: str) -> dict[str, Any]:
-    """:func:`cell_class_features` of cells given as their states and shapes."""
+def _cell_class_collection(
+    states: np.ndarray, shapes_of_cells: np.ndarray, crs: Any, lang: str, *, in_degrees: bool | None = None
+) -> dict[str, Any]:
+    """:func:`cell_class_features` of cells given as their states and shapes.
+
+    ``in_degrees``: whether ``crs`` is exactly EPSG:4326 (:func:`_in_degrees`), when known already.
+    """
     rows, shapes = [], []
     for state in STATE_COLOURS:  # three classes
         members = shapes_of_cells[states == state]
@@ -473,8 +491,24 @@ def _cell_class_collection(states: np.ndarray, shapes_of_cells: np.ndarray, crs:
                 "label": f"{text(lang, 'state_' + state)} — {format_number(len(members), lang)} {text(lang, 'cells')}",
             }
         )
-    geometry = display_geometry(gpd.GeoSeries(shapes, crs=crs or "EPSG:4326"), simplify_metres=0)
+    crs = crs or "EPSG:4326"
+    if in_degrees if in_degrees is not None else _in_degrees(crs):
+        # what display_geometry does in degrees (to_crs leaves the same CRS as it is), without a GeoSeries
+        shapes_array = np.empty(len(shapes), dtype=object)
+        shapes_array[:] = shapes
+        geometry = shapely.transform(shapes_array, lambda xy: np.round(xy, COORDINATE_DECIMALS))
+    else:
+        geometry = display_geometry(gpd.GeoSeries(shapes, crs=crs), simplify_metres=0)
     return _records_collection(rows, geometry)
+
+
+#: The maps' CRS, as geopandas makes it of ``to_crs("EPSG:4326")``.
+DEGREES = pyproj.CRS.from_user_input("EPSG:4326")
+
+
+def _in_degrees(crs: Any) -> bool:
+    """Whether geopandas' ``to_crs("EPSG:4326")`` leaves geometries in ``crs`` as they are (the same CRS)."""
+    return pyproj.CRS.from_user_input(crs).is_exact_same(DEGREES)
 
 
 def heat_points(cells: pd.DataFrame) -> list[list[float]]:
@@ -780,8 +814,32 @@ class PreparedLayers:
         self._cell_operators = self.cells["operator"].astype(str).to_numpy()
         self._cell_states = self.cells["state"].astype(str).to_numpy()
         self._cell_shapes = np.asarray(self.cells.geometry.values)
+        self._cells_crs = self.cells.crs  # a GeoDataFrame finds its geometry column on each .crs
+        self._cells_in_degrees = _in_degrees(self._cells_crs or "EPSG:4326")
+        # the heat map's points of every cell, cut for each page (heat_points of the page's cells)
+        self._cell_measured = (pd.to_numeric(self.cells["n_samples"], errors="coerce").fillna(0) > 0).to_numpy(bool)
+        self._cell_heat = np.full((len(self.cells), 3), np.nan)
+        if self._cell_measured.any():
+            centres = shapely.centroid(self._cell_shapes[self._cell_measured])
+            self._cell_heat[self._cell_measured] = np.column_stack(
+                [
+                    np.round(shapely.get_y(centres), 4),
+                    np.round(shapely.get_x(centres), 4),
+                    pd.to_numeric(self.cells["n_samples"], errors="coerce").to_numpy(float)[self._cell_measured],
+                ]
+            )
         self.views = available_views(results)
         self.villages = results.villages
+        self.predicted = _predicted_gaps(results, view_operator)
+        # what the title blocks count: the communes each gap touches, the view's figures per commune
+        self.gap_commune_codes = self.gaps["commune_codes"].astype(str).str.split(";").tolist()
+        self._summary_codes = self.summary["commune_code"].astype(str).to_numpy()
+        self._summary_figures = {
+            "people_in_gaps": pd.to_numeric(self.summary["people_in_gaps"], errors="coerce"),
+            "population": pd.to_numeric(self.summary["population"], errors="coerce").fillna(0.0),
+            "share_people_covered": pd.to_numeric(self.summary["share_people_covered"], errors="coerce").fillna(0.0),
+            "share_people_no_data": pd.to_numeric(self.summary["share_people_no_data"], errors="coerce").fillna(0.0),
+        }
         self._trees = {
             name: shapely.STRtree(np.asarray(frame.geometry.values))
             for name, frame in [("gaps", self.gaps), ("cells", self.cells), ("villages", self.villages)]
@@ -819,24 +877,33 @@ class PreparedLayers:
             return commune_features(communes, self.summary, lang, commune_url, focus_code, focus_codes, unit_url)
         geometry = self._geometry.to_numpy(object)
 
-        def whole(url: str | None) -> dict[int, dict[str, Any]]:
-            return _by_row(
-                commune_features(self.communes, self.summary, lang, url, unit_url=unit_url, geometry=geometry)
+        def whole(url: str | None) -> FeatureTexts:
+            return FeatureTexts(
+                _by_row(commune_features(self.communes, self.summary, lang, url, unit_url=unit_url, geometry=geometry))
             )
 
         linked = self._once(("communes", lang, commune_url, unit_url), lambda: whole(commune_url))
-        plain = self._once(("communes", lang, None, unit_url), lambda: whole(None))  # no link to itself
+        # a commune page's own commune has no link to itself (made only where a page has its commune)
+        plain = self._once(("communes", lang, None, unit_url), lambda: whole(None)) if focus_code else linked
         codes = self.communes["commune_code"].astype(str).to_numpy()
         focus = {focus_code} if focus_code else set(focus_codes or [])
-        features = []
+        features, texts = [], []
         for number, position in enumerate(positions):  # the page's communes (tens)
             code = codes[position]
-            found = (plain if code == focus_code else linked).get(int(position))
+            whole_layer = plain if code == focus_code else linked
+            found = whole_layer.get(int(position))
             if found is None:
                 continue
             values = {**found["properties"], "focus": code in focus}
             features.append({"type": "Feature", "id": str(number), "properties": values, "geometry": found["geometry"]})
-        return {"type": "FeatureCollection", "features": features}
+            # made with no focus: only the page's focused communes have other properties
+            own = (
+                whole_layer.properties_text[int(position)]
+                if values["focus"] == found["properties"]["focus"]
+                else dumps_sorted(values)
+            )
+            texts.append(feature_text(whole_layer.geometry_text[int(position)], number, own))
+        return Collection(features, texts)
 
     def unit_layer(
         self,
@@ -850,18 +917,25 @@ class PreparedLayers:
         """:func:`unit_features` of rows ``positions`` of ``units`` (the same table on every page)."""
         linked = self._once(
             ("units", id(units), lang, unit_url),
-            lambda: (units, _by_row(unit_features(units, unit_summary, lang, unit_url))),
+            lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, unit_url)))),
         )
-        plain = self._once(
-            ("units", id(units), lang, None), lambda: (units, _by_row(unit_features(units, unit_summary, lang, None)))
+        # a unit page's own unit has no link to itself (made only where a page has its unit)
+        plain = (
+            self._once(
+                ("units", id(units), lang, None),
+                lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, None)))),
+            )
+            if focus_code
+            else linked
         )
         if linked[0] is not units or plain[0] is not units:  # another table under a reused id
             chosen = units.iloc[positions].reset_index(drop=True)
             return unit_features(chosen, unit_summary, lang, unit_url, focus_code=focus_code)
         codes = units["unit_code"].astype(str).to_numpy()
-        features = []
+        features, texts = [], []
         for number, position in enumerate(positions):  # the page's units (a few)
-            found = (plain[1] if codes[position] == focus_code else linked[1]).get(int(position))
+            whole_layer = plain[1] if codes[position] == focus_code else linked[1]
+            found = whole_layer.get(int(position))
             if found is not None:
                 features.append(
                     {
@@ -871,7 +945,12 @@ class PreparedLayers:
                         "geometry": found["geometry"],
                     }
                 )
-        return {"type": "FeatureCollection", "features": features}
+                texts.append(
+                    feature_text(
+                        whole_layer.geometry_text[int(position)], number, whole_layer.properties_text[int(position)]
+                    )
+                )
+        return Collection(features, texts)
 
     def unit_summary(self, whole: gpd.GeoDataFrame, view_operator: str, results: RunResults) -> pd.DataFrame:
         """:func:`lomsong.reference.units.summarise_units` of the view, once for every page."""
@@ -887,7 +966,7 @@ class PreparedLayers:
 
     def layer(self, key: tuple, build: Callable[[], dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """The features by row of a feature function on a whole prepared table, made once per ``key``."""
-        return self._once(("layer", *key), lambda: _by_row(build()))
+        return self._once(("layer", *key), lambda: FeatureTexts(_by_row(build())))
 
     def near(self, area: Any) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame | None]:
         """The view's gaps and villages that intersect ``area`` and the positions of its cells that do.
@@ -907,7 +986,60 @@ class PreparedLayers:
         chosen = rows[self._cell_operators[rows] == operator]
         if len(chosen) == 0:
             return None
-        return _cell_class_collection(self._cell_states[chosen], self._cell_shapes[chosen], self.cells.crs, lang)
+        return _cell_class_collection(
+            self._cell_states[chosen],
+            self._cell_shapes[chosen],
+            self._cells_crs,
+            lang,
+            in_degrees=self._cells_in_degrees,
+        )
+
+    def heat_points(self, operator: str, rows: np.ndarray | None = None) -> list[list[float]]:
+        """:func:`heat_points` of :meth:`view_cells` (``operator``, ``rows``), from arrays made once."""
+        rows = np.arange(len(self.cells)) if rows is None else rows
+        chosen = rows[self._cell_operators[rows] == operator]
+        return self._cell_heat[chosen[self._cell_measured[chosen]]].tolist()
+
+    def commune_labels(self, communes: gpd.GeoDataFrame, min_zoom: int) -> list[list[Any]] | None:
+        """The name labels of these communes (rows of the prepared table), most people first.
+
+        None when they are not rows of the prepared table.
+        """
+        positions = self.communes.index.get_indexer(communes.index)
+        if (positions < 0).any():
+            return None
+        labels, people = self._once(("commune_labels",), lambda: _commune_label_entries(self.communes))
+        # most important first: the decluttering keeps them and hides what would overlap them
+        order = positions[np.argsort(-people[positions], kind="stable")]
+        return [[*labels[position], min_zoom] for position in order]
+
+    def unit_labels(self, units: gpd.GeoDataFrame, rows: np.ndarray) -> list[list[Any]]:
+        """The name labels of the units at ``rows`` of ``units`` (the same table on every page), most people first."""
+        kept = self._once(("unit_labels", id(units)), lambda: (units, _unit_label_entries(units)))
+        labels, people = kept[1] if kept[0] is units else _unit_label_entries(units)
+        order = rows[np.argsort(-people[rows], kind="stable")]
+        return [labels[position] for position in order]
+
+    def people_in_gaps(self, commune_codes: set[str]) -> tuple[float, int]:
+        """The view's people in gaps of these communes (their commune rows) and how many rows there are."""
+        chosen = np.isin(self._summary_codes, list(commune_codes))
+        return float(self._summary_figures["people_in_gaps"][chosen].sum()), int(chosen.sum())
+
+    def denominator(self, commune_codes: list[str] | None) -> tuple[float, float, float, float]:
+        """Population, people in gaps, covered and without enough evidence of these communes (all: None)."""
+        chosen = (
+            np.ones(len(self._summary_codes), bool)
+            if commune_codes is None
+            else np.isin(self._summary_codes, list(set(commune_codes)))
+        )
+        figures = {name: values[chosen] for name, values in self._summary_figures.items()}
+        people = figures["population"]
+        return (
+            float(people.sum()),
+            float(figures["people_in_gaps"].fillna(0.0).sum()),
+            float((people * figures["share_people_covered"]).sum()),
+            float((people * figures["share_people_no_data"]).sum()),
+        )
 
     def commune_search(self, communes: gpd.GeoDataFrame) -> list[list[Any]]:
         """The search entries of these communes (rows of the prepared table), made once."""
@@ -943,12 +1075,39 @@ class PreparedLayers:
         """The borders of the districts these communes lie in (whole districts, simplified once)."""
         whole = self._once(
             ("districts",),
-            lambda: _by_row(
-                _feature_collection(self._districts, self._districts["geometry"].to_numpy(object), ["district"])
+            lambda: FeatureTexts(
+                _by_row(
+                    _feature_collection(self._districts, self._districts["geometry"].to_numpy(object), ["district"])
+                )
             ),
         )
-        shown = np.flatnonzero(self._districts["district_code"].isin(communes["district_code"]).to_numpy(bool))
+        # a few districts: a set, not Series.isin (which costs a page a millisecond)
+        wanted = set(communes["district_code"].tolist())
+        shown = np.flatnonzero([code in wanted for code in self._districts["district_code"].tolist()])
         return _subset_collection(whole, shown)
+
+
+def _commune_label_entries(communes: gpd.GeoDataFrame) -> tuple[list[list[Any]], np.ndarray]:
+    """Each commune's label (latitude, longitude, short name, class) and its people (the label order)."""
+    points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
+    labels = [
+        [round(point.y, 5), round(point.x, 5), short_name(name, kind), "lomsong-label-commune"]
+        for point, name, kind in zip(
+            points.values, communes["commune"].to_numpy(), communes["commune_type"].to_numpy(), strict=True
+        )
+    ]  # one per commune (71)
+    return labels, pd.to_numeric(communes["population"], errors="coerce").fillna(0.0).to_numpy()
+
+
+def _unit_label_entries(units: gpd.GeoDataFrame) -> tuple[list[list[Any]], np.ndarray]:
+    """Each 2025 unit's label (latitude, longitude, short name, class) and its people (the label order)."""
+    metric_units = units.to_crs(METRIC_CRS)
+    points = metric_units.representative_point().to_crs("EPSG:4326")
+    labels = [
+        [round(point.y, 5), round(point.x, 5), unit_label(str(unit)), "lomsong-label-unit"]
+        for point, unit in zip(points.values, units["unit"], strict=True)
+    ]  # one per unit (28)
+    return labels, metric_units["population"].to_numpy(float)
 
 
 def _has_units(communes: gpd.GeoDataFrame) -> bool:

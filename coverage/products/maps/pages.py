@@ -8,7 +8,6 @@ from typing import Any
 import folium
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import xyzservices.providers as xyz
 from folium.plugins import Fullscreen, HeatMap, MeasureControl
 from folium.utilities import JsCode
@@ -24,8 +23,10 @@ from lomsong.products.maps.furniture import (
     _title_html,
 )
 from lomsong.products.maps.layers import (
+    DEGREES,
     PreparedLayers,
     _check_view,
+    _commune_label_entries,
     _communes_or_default,
     _has_challenges,
     _has_plan,
@@ -34,16 +35,12 @@ from lomsong.products.maps.layers import (
     _has_villages,
     _operator_label,
     _plan_features,
-    _predicted_gaps,
     _subset_collection,
     _units_of,
     challenge_features,
     gap_features,
     has_cv1603,
-    heat_points,
     predicted_gap_features,
-    short_name,
-    unit_label,
     village_features,
 )
 from lomsong.products.maps.style import (
@@ -85,18 +82,19 @@ def _add_challenge_layers(
     operators = challenges["operator"].astype(str).to_numpy()
     for operator in sorted(set(operators[near])):  # per operator (a few)
         own_rows = np.flatnonzero(operators == operator)
-        own = challenges.iloc[own_rows]
         shown = np.flatnonzero(near[own_rows])
         if prepared is None:
-            features = challenge_features(own.iloc[shown], lang)
+            features = challenge_features(challenges.iloc[own_rows[shown]], lang)
         else:
+            # the operator's rows are cut from the table once, when its whole layer is made
             features = _subset_collection(
                 prepared.layer(
-                    ("challenges", id(challenges), operator, lang), lambda own=own: challenge_features(own, lang)
+                    ("challenges", id(challenges), operator, lang),
+                    lambda own_rows=own_rows: challenge_features(challenges.iloc[own_rows], lang),
                 ),
                 shown,
             )
-        layer = folium.GeoJson(
+        layer = _GeoJson(
             features,
             name=text(lang, "layer_challenges", operator=_operator_label(operator, lang)),
             show=False,
@@ -129,9 +127,29 @@ _POPUP_JS = JsCode(
 _TOOLTIP_JS = JsCode("function (feature, layer) { " + _TEXT_TOOLTIP + " }")
 
 
+class _NameKept:
+    """An element whose ``get_name()`` is made once: branca camel-cases the class name on every
+    call, and a page's templates ask a layer's name tens of times (its map's, hundreds)."""
+
+    def get_name(self) -> str:
+        key = (self._name, self._id)
+        kept = self.__dict__.get("_name_kept")
+        if kept is None or kept[0] != key:
+            kept = self.__dict__["_name_kept"] = (key, super().get_name())
+        return kept[1]
+
+
+class _GeoJson(_NameKept, folium.GeoJson):
+    """:class:`folium.GeoJson`, its name made once."""
+
+
+class _Map(_NameKept, folium.Map):
+    """:class:`folium.Map`, its name made once."""
+
+
 def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
     # The scale bar is added metric-only by _Legibility (folium's own shows miles as well).
-    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=False, zoom_snap=0.25)
+    m = _Map(tiles=None, control_scale=False, prefer_canvas=False, zoom_snap=0.25)
     # CARTO's light tiles now need an API key; Esri's light grey canvas is free to use.
     folium.TileLayer(xyz.Esri.WorldGrayCanvas, name=text(lang, "base_light"), show=True).add_to(m)
     folium.TileLayer(xyz.OpenStreetMap.Mapnik, name=text(lang, "base_osm"), show=False).add_to(m)
@@ -142,7 +160,10 @@ def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
 
 
 def _bounds(frame: gpd.GeoDataFrame) -> list[list[float]]:
-    west, south, east, north = frame.to_crs("EPSG:4326").total_bounds
+    # in degrees already, to_crs would leave the shapes as they are: their bounds without a copy of the frame
+    in_degrees = frame.crs is not None and frame.crs.is_exact_same(DEGREES)
+    geometry = frame.geometry.values if in_degrees else frame.to_crs(DEGREES).geometry.values
+    west, south, east, north = geometry.total_bounds
     return [[float(south), float(west)], [float(north), float(east)]]
 
 
@@ -179,10 +200,9 @@ def _add_layers(
         gap_rows = prepared.positions("gaps", area)
         if villages is not None:
             village_rows = prepared.positions("villages", area)
-            villages = villages.iloc[village_rows]
     names: dict[str, str] = {}
 
-    commune_layer = folium.GeoJson(
+    commune_layer = _GeoJson(
         prepared.commune_layer(communes, lang, commune_url, focus_code, focus_codes, unit_url),
         name=text(lang, "layer_communes"),
         style_function=lambda f: {
@@ -202,8 +222,7 @@ def _add_layers(
     unit_rows = np.arange(len(units)) if units is not None else None
     if units is not None and area is not None:
         unit_rows = np.flatnonzero(units.intersects(area).to_numpy(bool))
-        units = units.iloc[unit_rows].reset_index(drop=True)
-    district_layer = folium.GeoJson(
+    district_layer = _GeoJson(
         prepared.district_features(communes),
         name=text(lang, "layer_districts" if units is None else "layer_districts_2019"),
         style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9, "dashArray": "6 4"},
@@ -214,7 +233,7 @@ def _add_layers(
     names["districts"] = district_layer.get_name()
     if units is not None:
         unit_summary = prepared.unit_summary(whole, view_operator, results)
-        unit_layer = folium.GeoJson(
+        unit_layer = _GeoJson(
             prepared.unit_layer(all_units, unit_rows, unit_summary, lang, unit_url, focus_code=focus_unit),
             name=text(lang, "layer_units"),
             style_function=lambda f: {**UNIT_OUTLINE, "fill": False},
@@ -226,7 +245,7 @@ def _add_layers(
         cell_layer = prepared.cell_layer(operator, cell_rows, lang)
         if cell_layer is None:
             continue
-        layer = folium.GeoJson(
+        layer = _GeoJson(
             cell_layer,
             name=text(lang, "layer_cells", operator=_operator_label(operator, lang)),
             show=False,
@@ -241,7 +260,7 @@ def _add_layers(
         names[f"cells:{operator}"] = layer.get_name()
 
     heat = HeatMap(
-        heat_points(prepared.view_cells(view_operator, cell_rows)) or [[0.0, 0.0, 0.0]],
+        prepared.heat_points(view_operator, cell_rows) or [[0.0, 0.0, 0.0]],
         name=text(lang, "layer_heat"),
         show=False,
         radius=14,
@@ -250,7 +269,7 @@ def _add_layers(
     ).add_to(m)
     names["heat"] = heat.get_name()
 
-    gap_layer = folium.GeoJson(
+    gap_layer = _GeoJson(
         _subset_collection(prepared.layer(("gaps", lang), lambda: gap_features(prepared.gaps, lang)), gap_rows),
         name=text(lang, "layer_gaps"),
         style_function=lambda f: EVIDENCE_STYLE.get(f["properties"]["evidence"], EVIDENCE_STYLE["likely"]),
@@ -259,13 +278,13 @@ def _add_layers(
     names["gaps"] = gap_layer.get_name()
     names.update(_add_challenge_layers(m, results.challenges, lang, area, prepared=prepared))
 
-    predicted = _predicted_gaps(results, view_operator)
+    predicted = prepared.predicted
     if predicted is not None:
         predicted_rows = np.arange(len(predicted))
         if area is not None:
             predicted_rows = np.flatnonzero(predicted.intersects(area).to_numpy(bool))
         whole_predicted = predicted
-        predicted_layer = folium.GeoJson(
+        predicted_layer = _GeoJson(
             _subset_collection(
                 prepared.layer(
                     ("predicted", view_operator, lang), lambda: predicted_gap_features(whole_predicted, lang)
@@ -281,7 +300,7 @@ def _add_layers(
 
     plan = _plan_features(results, lang, area)
     if plan is not None:
-        plan_layer = folium.GeoJson(
+        plan_layer = _GeoJson(
             plan,
             name=text(lang, "layer_plan"),
             show=False,
@@ -297,9 +316,9 @@ def _add_layers(
         ).add_to(m)
         names["plan"] = plan_layer.get_name()
 
-    if villages is not None and len(villages):
+    if villages is not None and len(village_rows):
         everyone = prepared.villages
-        village_layer = folium.GeoJson(
+        village_layer = _GeoJson(
             _subset_collection(
                 prepared.layer(
                     ("villages", view_operator, lang), lambda: village_features(everyone, view_operator, lang)
@@ -319,36 +338,14 @@ def _add_layers(
 
     label_name = "layer_labels" if units is None else "layer_labels_2025"
     label_group = folium.FeatureGroup(name=text(lang, label_name), show=True).add_to(m)
-    points = communes.geometry.to_crs(METRIC_CRS).representative_point().to_crs("EPSG:4326")
-    # Most important first: the decluttering keeps them and hides what would overlap them.
-    order = np.argsort(-pd.to_numeric(communes["population"], errors="coerce").fillna(0.0).to_numpy(), kind="stable")
-    commune_labels = [
-        [
-            round(points.values[i].y, 5),
-            round(points.values[i].x, 5),
-            short_name(n, t),  # set as text by lomsongPage.labels, never as markup
-            "lomsong-label-commune",
-            # With today's units labelled, the old communes' names wait for a closer zoom.
-            COMMUNE_LABEL_MIN_ZOOM if units is not None else 0,
-        ]
-        for i, n, t in zip(
-            order, communes["commune"].to_numpy()[order], communes["commune_type"].to_numpy()[order], strict=True
-        )
-    ]
-    unit_labels = []
-    if units is not None:
-        metric_units = units.to_crs(METRIC_CRS)
-        unit_points = metric_units.representative_point().to_crs("EPSG:4326")
-        by_people = np.argsort(-metric_units["population"].to_numpy(float), kind="stable")
-        unit_labels = [
-            [
-                round(unit_points.values[i].y, 5),
-                round(unit_points.values[i].x, 5),
-                unit_label(str(units["unit"].iloc[i])),
-                "lomsong-label-unit",
-            ]
-            for i in by_people
-        ]
+    # With today's units labelled, the old communes' names wait for a closer zoom.
+    min_zoom = COMMUNE_LABEL_MIN_ZOOM if units is not None else 0
+    # names are set as text by lomsongPage.labels, never as markup
+    commune_labels = prepared.commune_labels(communes, min_zoom)
+    if commune_labels is None:  # not rows of the prepared table
+        labels, people = _commune_label_entries(communes)
+        commune_labels = [[*labels[i], min_zoom] for i in np.argsort(-people, kind="stable")]
+    unit_labels = prepared.unit_labels(all_units, unit_rows) if units is not None else []
     _Labels(unit_labels + commune_labels).add_to(label_group)
     names["labels"] = label_group.get_name()
 
@@ -419,7 +416,7 @@ def province_map(
         Render it with :func:`render_html` (never with folium's own ``save``, which links CDNs).
     """
     check_language(lang)
-    _check_view(results, view_operator)
+    _check_view(results, view_operator, prepared.views if prepared is not None else None)
     communes = _communes_or_default(communes)
     m = _base_map(lang, _bounds(communes))
     with_units = _has_units(communes)
@@ -501,7 +498,7 @@ def commune_map(
     folium.Map
     """
     check_language(lang)
-    _check_view(results, view_operator)
+    _check_view(results, view_operator, prepared.views if prepared is not None else None)
     communes = _communes_or_default(communes)
     match = communes[(communes["commune_code"] == str(commune_code)).to_numpy(bool)]
     if match.empty:
@@ -591,7 +588,7 @@ def unit_map(
         When no unit has that code.
     """
     check_language(lang)
-    _check_view(results, view_operator)
+    _check_view(results, view_operator, prepared.views if prepared is not None else None)
     communes = _communes_or_default(communes)
     units = units if units is not None else _units_of(communes)
     match = units[units["unit_code"] == str(unit_code)] if units is not None else None

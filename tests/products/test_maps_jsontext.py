@@ -1,0 +1,102 @@
+"""The pages' GeoJSON text made once per feature is the text folium's ``tojson`` dumps itself."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import folium
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lomsong.products.maps.jsontext import (
+    Collection,
+    FeatureTexts,
+    dumps_sorted,
+    feature_text,
+    geometry_text,
+    texts_used,
+)
+from lomsong.products.maps.layers import _by_row, _records_collection, _subset_collection
+
+#: folium names every element with 32 random hex digits.
+_ELEMENT_IDS = re.compile(r"[0-9a-f]{32}")
+#: Every kind of number a coordinate can be: tiny, huge, negative, integers, NaN and infinities.
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-1e-3, max_value=1e-3),
+    st.floats(min_value=100, max_value=110).map(lambda x: round(x, 5)),
+    st.integers(min_value=-(2**70), max_value=2**70),
+)
+POSITIONS = st.lists(NUMBERS, min_size=2, max_size=3)
+COORDINATES = st.one_of(
+    POSITIONS, st.lists(POSITIONS, max_size=6), st.lists(st.lists(st.lists(POSITIONS, max_size=5), max_size=3))
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(COORDINATES, st.sampled_from(["Point", "LineString", "Polygon", "MultiPolygon", "Polygon\u00e9"]))
+def test_a_geometry_is_written_as_json_writes_it(coordinates, kind):
+    geometry = {"type": kind, "coordinates": coordinates}
+    assert geometry_text(geometry) == json.dumps(geometry, sort_keys=True)
+
+
+@given(st.dictionaries(st.text(max_size=8), st.one_of(NUMBERS, st.text(max_size=8), st.none()), max_size=4))
+def test_anything_else_is_dumped_by_json(value):
+    assert geometry_text(value) == json.dumps(value, sort_keys=True)
+
+
+def _shapes():
+    return [
+        shapely.Polygon([(107.1, 12.0), (107.2, 12.0), (107.2, 12.1), (107.1, 12.0)]),
+        shapely.Point(107.123456789, 11.000001),
+        None,
+        shapely.MultiPolygon([shapely.box(107.0, 12.0, 107.00001, 12.00001), shapely.box(108, 12, 109, 13)]),
+    ]
+
+
+def test_a_page_cut_from_shared_features_is_the_collection_json_dumps():
+    records = [{"label": f"<b>Thôn {i}</b> & 'x'", "value": i / 3, "none": None} for i in range(4)]
+    whole = _records_collection(records, shapely.transform(_shapes(), lambda xy: xy))
+    assert json.loads(whole.sorted_json()) == json.loads(json.dumps(whole))
+    assert whole.sorted_json() == json.dumps(whole, sort_keys=True)
+    texts = FeatureTexts(_by_row(whole))
+    for positions in ([3, 0], [2, 1, 3], [], [0, 0]):
+        page = _subset_collection(texts, positions)
+        assert isinstance(page, Collection)
+        assert page.sorted_json() == json.dumps(page, sort_keys=True)
+        # a page's own properties (a village's search key) are dumped for that page
+        keyed = _subset_collection(texts, positions, lambda number, values: {**values, "key": f"v{number}"})
+        assert keyed.sorted_json() == json.dumps(keyed, sort_keys=True)
+
+
+def test_a_feature_changed_after_its_text_was_made_is_written_as_it_is_now():
+    feature = {
+        "type": "Feature",
+        "id": "0",
+        "properties": {"a": 1},
+        "geometry": {"type": "Point", "coordinates": [1, 2]},
+    }
+    text = feature_text(geometry_text(feature["geometry"]), 0, dumps_sorted(feature["properties"]))
+    page = Collection([feature], [text])
+    feature["properties"] = {"a": 2}
+    page["features"].append({"type": "Feature", "properties": None, "geometry": None})
+    assert page.sorted_json() == json.dumps(page, sort_keys=True)
+
+
+def test_folium_writes_the_collection_text_only_while_a_page_renders():
+    features = _records_collection([{"label": "</script><script>alert(1)</script>"}], _shapes()[:1])
+    rendered = {}
+    for name, context in (("plain", None), ("texts", texts_used)):
+        m = folium.Map(tiles=None)
+        folium.GeoJson(features).add_to(m)
+        if context is None:
+            rendered[name] = m.get_root().render()
+        else:
+            with context():
+                rendered[name] = m.get_root().render()
+    assert _ELEMENT_IDS.sub("ID", rendered["plain"]) == _ELEMENT_IDS.sub("ID", rendered["texts"])
+    assert "</script><script>" not in rendered["texts"]
+    # the policy is folium's own again once the page is written
+    assert folium.GeoJson._template.environment.policies["json.dumps_function"] is None
