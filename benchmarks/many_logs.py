@@ -15,7 +15,8 @@ one after the other, each as a fresh process timed by ``/usr/bin/time`` (wall se
   unions). It writes no files at all, so it does less work than the run.
 
 Each is run ``--repeats`` times (default 2), alternately, and the best of each kept: other work on
-a shared machine only ever slows a run down. The ratio is baseline seconds / run seconds. Results go to benchmarks/results/many_logs.md and .json.
+a shared machine only ever slows a run down. The ratio is baseline seconds / run seconds. Results
+go to benchmarks/results/many_logs.md and .json.
 """
 
 from __future__ import annotations
