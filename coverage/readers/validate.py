@@ -31,6 +31,7 @@ Decisions
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass, field
 
@@ -275,6 +276,7 @@ class ProvinceArea:
         self.bbox = tuple(float(v) for v in wgs84.total_bounds)
         self.outline = shapely.union_all(wgs84.geometry.values)
         shapely.prepare(self.outline)
+        self._lock = threading.Lock()
         lon0, lat0, lon1, lat1 = self.bbox
         self.cells = cells
         self.step = ((lon1 - lon0) / cells or 1.0, (lat1 - lat0) / cells or 1.0)
@@ -326,7 +328,9 @@ class ProvinceArea:
         answer = state == 1
         border = state == -1
         if border.any():
-            answer[border] = shapely.contains_xy(self.outline, x[border], y[border])
+            # GEOS builds a prepared polygon's point locator on its first query: one thread at a time
+            with self._lock:
+                answer[border] = shapely.contains_xy(self.outline, x[border], y[border])
         inside[candidates] = answer
         return inside
 

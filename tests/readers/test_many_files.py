@@ -173,3 +173,21 @@ def test_a_log_whose_lines_differ_in_width_but_not_in_total_leaves_the_batch(log
         together = batched.results[(sha256, name)]
         assert together.report.to_dict() == alone.report.to_dict()
         pd.testing.assert_frame_equal(together.measurements, alone.measurements, check_exact=True)
+
+
+def test_batches_read_on_threads_give_what_one_thread_gives(logs, communes, tmp_path, monkeypatch):
+    from lomsong.readers import many
+    from lomsong.readers._parse import file_sha256
+
+    files = [*logs, *_variants(tmp_path)]
+    hashed = [(file_sha256(path), str(path)) for path in files]
+    monkeypatch.setattr(many, "BATCH_BYTES", 1)  # every log a batch of its own: many batches at once
+    one, two = (many.read_logs_together(hashed, communes=communes, now=NOW, workers=1, threads=n) for n in (1, 2))
+    assert list(one.results) == list(two.results) and len(one.results) >= len(logs)
+    for key, result in one.results.items():
+        assert result.report.to_dict() == two.results[key].report.to_dict()
+        pd.testing.assert_frame_equal(result.measurements, two.results[key].measurements, check_exact=True)
+    plain = [key for key in hashed if Path(key[1]).stem not in ("log_quoted", "log_malformed")]  # all together
+    tables = [many.read_logs_together(plain, communes=communes, now=NOW, workers=1, threads=n) for n in (1, 2)]
+    assert tables[0].measurements is not None
+    pd.testing.assert_frame_equal(tables[0].measurements, tables[1].measurements, check_exact=True)
