@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -781,21 +782,30 @@ def finish_analysis(
         classification.n_devices[all_row] >= config.min_devices
     )
     national = np.flatnonzero(np.isin(np.asarray(samples.operators, dtype=object), OPERATOR_IDS))
-    gaps, weak_entries = find_gaps(
-        grid,
-        statistics,
-        samples,
-        classification.state,
-        meets_rule,
-        communes,
-        required_operators=national,
-        min_samples=config.min_samples,
-        min_devices=config.min_devices,
-    )
-    timings["gaps"] = time.perf_counter() - started
+    # The radio map needs the cells' states, not the gaps: it is fitted on a second thread while the
+    # gaps are merged (both are mostly numpy, GEOS and h3ronpy work that lets go of the GIL).
+    radio_thread = ThreadPoolExecutor(1)
+    try:
+        radio_future = radio_thread.submit(
+            radio_map, grid, statistics, classification, meets_rule.copy(), samples.operators, sites, config, ground_at
+        )
+        gaps, weak_entries = find_gaps(
+            grid,
+            statistics,
+            samples,
+            classification.state,
+            meets_rule,
+            communes,
+            required_operators=national,
+            min_samples=config.min_samples,
+            min_devices=config.min_devices,
+        )
+        timings["gaps"] = time.perf_counter() - started
 
-    started = stage("radiomap", "Predicting the radio map (path loss + kriging) and cross-validating it")
-    radio = radio_map(grid, statistics, classification, meets_rule, samples.operators, sites, config, ground_at)
+        started = stage("radiomap", "Predicting the radio map (path loss + kriging) and cross-validating it")
+        radio = radio_future.result()
+    finally:
+        radio_thread.shutdown()  # after a failure in the gaps too: the radio map's thread is not left behind
     normalised_villages = normalize_villages(villages) if villages is not None else None
     village_cells = (
         grid.locate(normalised_villages["lon"].to_numpy("float64"), normalised_villages["lat"].to_numpy("float64"))
