@@ -32,7 +32,7 @@ def _build(communes: gpd.GeoDataFrame, commands: Any, messages: Any) -> None:
     """The child: import the map builder, wait for the run folder, build every page and say how it went."""
     try:
         from lomsong.products.maps.build import build_maps
-        from lomsong.tables.results import load_run
+        from lomsong.tables.results import ANY_TECHNOLOGY, load_run
 
         folder = commands.get()
         if folder is None:  # the run ended before its maps
@@ -44,7 +44,9 @@ def _build(communes: gpd.GeoDataFrame, commands: Any, messages: Any) -> None:
             pages[0] += 1
             messages.put(("page", pages[0]))
 
-        build_maps(load_run(folder), folder, communes=communes, on_page=on_page)
+        # the maps draw the cells' any-technology views only: the other views are not read
+        results = load_run(folder, cell_technologies=[ANY_TECHNOLOGY])
+        build_maps(results, folder, communes=communes, on_page=on_page)
         messages.put(("done", round(time.perf_counter() - started, 3)))
     except BaseException as error:  # noqa: BLE001 - everything goes back to the parent, which raises it
         messages.put(("error", f"{type(error).__name__}: {error}", traceback.format_exc()))

@@ -11,6 +11,7 @@ GeoJSON, GPKG, KML) that are made from them.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,13 +252,16 @@ def run_headline(run: RunResults) -> dict[str, float]:
     return headline_figures(run.meta.get("counts") or {})
 
 
-def load_run(folder: str | Path) -> RunResults:
+def load_run(folder: str | Path, *, cell_technologies: Sequence[str] | None = None) -> RunResults:
     """Load a finished run's tables.
 
     Parameters
     ----------
     folder : str or Path
         Run folder written by ``lomsong run``.
+    cell_technologies : sequence of str, optional
+        Only the cells of these technologies (e.g. ``[ANY_TECHNOLOGY]``, all the maps draw): the
+        others' geometries are not decoded.
 
     Returns
     -------
@@ -282,7 +286,10 @@ def load_run(folder: str | Path) -> RunResults:
         folder=folder,
         meta=meta,
         gaps=gpd.read_parquet(folder / GAPS_PARQUET),
-        cells=gpd.read_parquet(folder / CELLS_PARQUET),
+        cells=gpd.read_parquet(
+            folder / CELLS_PARQUET,
+            filters=None if cell_technologies is None else [("technology", "in", list(cell_technologies))],
+        ),
         communes=pd.read_parquet(folder / COMMUNE_SUMMARY_PARQUET),
         villages=gpd.read_parquet(villages_path) if villages_path.exists() else None,
         claims=pd.read_parquet(folder / CLAIMS_PARQUET) if (folder / CLAIMS_PARQUET).exists() else None,

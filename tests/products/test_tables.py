@@ -67,6 +67,11 @@ def test_run_folder_has_every_product_and_loads_back(run_folder, fake):
     assert loaded.synthetic
     assert len(loaded.gaps) == len(fake.gaps)
     assert len(loaded.cells) == len(fake.cells)
+    # the maps read the any-technology cells only: those rows, the same as filtered after reading
+    some = results.load_run(run_folder, cell_technologies=[results.ANY_TECHNOLOGY]).cells
+    wanted = loaded.cells[loaded.cells["technology"] == results.ANY_TECHNOLOGY].reset_index(drop=True)
+    assert 0 < len(some) < len(loaded.cells)
+    pd.testing.assert_frame_equal(some.reset_index(drop=True), wanted)
     assert loaded.gaps.crs.to_epsg() == 4326
     assert set(loaded.gaps["gap_id"]) == set(fake.gaps["gap_id"])
     assert loaded.villages is None
