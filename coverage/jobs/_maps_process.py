@@ -105,7 +105,10 @@ class MapsProcess:
         finally:
             self._process.join(timeout=30)
         if outcome[0] == "error":
-            raise RunError(f"building the maps failed: {outcome[1]}\n{outcome[2]}".rstrip())
+            error = RunError(f"building the maps failed: {outcome[1]}")
+            if outcome[2]:  # the child's traceback, for whoever debugs it (the command line prints one line)
+                error.add_note(outcome[2].rstrip())
+            raise error
         return {"maps": "index.html", "timings": {"maps": round(time.perf_counter() - (self._started or 0.0), 3)}}
 
     def stop(self) -> None:

@@ -21,8 +21,10 @@ def fake_analysis(communes):
 def test_a_failure_in_the_maps_process_is_the_runs_error(tmp_path, communes):
     """A folder with no run in it: the child's error comes back, named, and the child is gone."""
     process = MapsProcess(communes).begin(tmp_path)
-    with pytest.raises(RunError, match=r"building the maps failed: RunNotFoundError: .*no finished run here"):
+    with pytest.raises(RunError, match=r"building the maps failed: RunNotFoundError: .*no finished run here") as raised:
         process.finish()
+    assert "\n" not in str(raised.value)  # one line; the child's traceback rides along as a note
+    assert "Traceback" in raised.value.__notes__[0]
     assert not process._process.is_alive()
 
 
