@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from lomsong.readers._parse import (
     TextTable,
+    _arrow,
     parse_numbers,
     parse_operator,
     parse_technology,
@@ -236,22 +237,16 @@ def _fill_file_operators(frame: pd.DataFrame, files: np.ndarray, n_files: int, o
     return frame
 
 
-def _as_arrow(column: pd.Series) -> pa.Array:
-    """A text column as one pyarrow array (no copy for the readers' Arrow strings)."""
-    array = pa.array(column.array, from_pandas=True)
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
 def _codes(column: pd.Series) -> tuple[list[str], np.ndarray]:
     """A text column's distinct values and each row's code among them (-1 where missing)."""
-    encoded = _as_arrow(column).dictionary_encode()
+    encoded = _arrow(column).dictionary_encode()
     return encoded.dictionary.to_pylist(), encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _filled(column: pd.Series, fill: np.ndarray, per_file: np.ndarray, files: np.ndarray) -> pd.Series:
     """``column`` with its ``fill`` rows set to their log's value of ``per_file``."""
     values = pa.array(per_file.tolist(), pa.large_string()).take(pa.array(files))
-    current = _as_arrow(column).cast(pa.large_string())
+    current = _arrow(column).cast(pa.large_string())
     return pd.Series(pd.arrays.ArrowStringArray(pc.if_else(pa.array(fill), values, current)), index=column.index)
 
 
