@@ -71,6 +71,7 @@ class MapsProcess:
         self._commands, self._messages = context.Queue(), context.Queue()
         self._on_page = on_page or (lambda _n: None)
         self._started: float | None = None
+        self._outcome: tuple[Any, ...] | None = None  # the child's last word, once read (by poll or finish)
         self._process = context.Process(target=_build, args=(communes, self._commands, self._messages), daemon=True)
         self._process.start()
 
@@ -121,8 +122,9 @@ class MapsProcess:
         self._process.join(timeout=30)
 
     def _drain(self, *, block: bool) -> tuple[Any, ...] | None:
-        """Read the child's messages; return its outcome once it has sent one."""
-        while True:
+        """Read the child's messages; return its outcome once it has sent one (kept: :meth:`poll`
+        may be the one that reads it, when the maps end before the downloads)."""
+        while self._outcome is None:
             try:
                 message = self._messages.get(timeout=_POLL_SECONDS) if block else self._messages.get_nowait()
             except queue_module.Empty:
@@ -131,4 +133,5 @@ class MapsProcess:
                 self._on_page(message[1])
                 block = False  # more may be queued: read them all, then look again
                 continue
-            return message
+            self._outcome = message
+        return self._outcome

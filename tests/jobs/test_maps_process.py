@@ -85,3 +85,23 @@ def test_the_maps_see_the_machine_tables_and_a_first_run_record(tmp_path, fake_a
     assert "gaps.xlsx" in files and "gaps.csv" in files
     meta = json.loads((tmp_path / "run" / results.RUN_JSON).read_text())
     assert meta["maps"] == "index.html" and "maps" in meta["timings"] and "gaps.xlsx" in meta["timings"]["write_files"]
+
+
+def test_maps_that_end_before_the_downloads_are_not_lost(tmp_path, communes):
+    """The child's last word may be read by a poll between downloads: finish still has it."""
+    import time
+
+    from lomsong.testing import make_example_run
+
+    out = tmp_path / "run"
+    make_example_run(communes, out)
+    pages: list[int] = []
+    process = MapsProcess(communes, on_page=pages.append).begin(out)
+    deadline = time.monotonic() + 120
+    while process._process.is_alive() and time.monotonic() < deadline:
+        process.poll()  # the downloads are still being written
+        time.sleep(0.05)
+    process.poll()
+    record = process.finish()
+    assert record["maps"] == "index.html" and (out / "index.html").exists()
+    assert pages and pages == sorted(pages)
