@@ -746,12 +746,40 @@ def duplicate_keys(times: pd.Series, files: np.ndarray, lines: pa.Array) -> np.n
     their line's bytes compared (usually a handful); every other row gets a key of its own.
     """
     stamps = times.to_numpy("datetime64[ns]").view(np.int64)
-    shared = pd.DataFrame({"file": files, "time": stamps}).duplicated(keep=False).to_numpy(bool)
+    shared = _shared_file_and_time(np.asarray(files, np.int64), stamps)
     keys = np.arange(len(files), dtype=np.uint64) + np.uint64(len(files))  # unique: above every shared key
     where = np.flatnonzero(shared)
     if len(where):
         keys[where] = pc.dictionary_encode(lines.take(pa.array(where))).indices.to_numpy().astype(np.uint64)
     return keys
+
+
+def _shared_file_and_time(files: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    """True for the rows whose (file, time) another row has too (``DataFrame.duplicated(keep=False)``).
+
+    Sorted rather than hashed: the rows come file after file and mostly in time within a file, so
+    one int64 key of both is nearly sorted and a stable sort (timsort) walks it in one pass (1.9 M
+    rows: 0.01 s, against 0.25 s for pandas' hashing of the two columns).
+    """
+    if len(files) < 2:
+        return np.zeros(len(files), bool)
+    known = stamps != np.iinfo(np.int64).min  # NaT: equal to one another, below every time
+    lo, hi = (int(stamps[known].min()), int(stamps[known].max())) if known.any() else (0, 0)
+    span = hi - lo + 2
+    if span * (int(files.max()) + 1) < 1 << 62:
+        key = files * span + np.where(known, stamps - lo + 1, 0)
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        same = ordered[1:] == ordered[:-1]
+    else:  # times too far apart for one key: sort by both
+        order = np.lexsort((stamps, files))
+        same = (files[order][1:] == files[order][:-1]) & (stamps[order][1:] == stamps[order][:-1])
+    shared_sorted = np.zeros(len(files), bool)
+    shared_sorted[1:] |= same
+    shared_sorted[:-1] |= same
+    shared = np.empty(len(files), bool)
+    shared[order] = shared_sorted
+    return shared
 
 
 def _line_from_parser_error(message: str, skip: int) -> int:

@@ -293,8 +293,8 @@ class ProvinceArea:
         side of the border, which its centre tells. The province's 65,536 cells: about 0.09 s,
         against 0.31 s for testing every box.
         """
+        from affine import Affine
         from rasterio.features import rasterize
-        from rasterio.transform import from_origin
 
         lon0, lat0, _, _ = self.bbox
         cells, (step_x, step_y) = self.cells, self.step
@@ -302,7 +302,7 @@ class ProvinceArea:
         burnt = rasterize(
             [shapely.boundary(self.outline)],
             out_shape=(cells, cells),
-            transform=from_origin(lon0, lat0 + cells * step_y, step_x, step_y),
+            transform=Affine(step_x, 0.0, lon0, 0.0, -step_y, lat0 + cells * step_y),
             all_touched=True,
             dtype="uint8",
         )[::-1].T.astype(bool)  # → [ix, iy]
@@ -622,7 +622,8 @@ class MeasurementValidator:
 
         # only the canonical columns are copied (the issue columns and keys stay behind)
         kept = [column for column in MEASUREMENT_COLUMNS if column in frame.columns]
-        accepted = conform_measurements(frame[kept].loc[accepted_mask])
+        # take by position: boolean .loc costs three times as much (0.40 s against 0.13 s on 1.9 M rows)
+        accepted = conform_measurements(frame[kept].take(np.flatnonzero(accepted_mask)))
         accepted["time"] = accepted["time"].astype("datetime64[ns, UTC]")
         in_file = _PerFile(files, n_files, rows)
         counts = in_file.count_by(reason, len(ROW_REASON_CODES) + 1)

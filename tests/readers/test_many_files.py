@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -205,3 +206,18 @@ def test_batches_read_on_threads_give_what_one_thread_gives(logs, communes, tmp_
     tables = [many.read_logs_together(plain, communes=communes, now=NOW, workers=1, threads=n) for n in (1, 2)]
     assert tables[0].measurements is not None
     pd.testing.assert_frame_equal(tables[0].measurements, tables[1].measurements, check_exact=True)
+
+
+@pytest.mark.parametrize("spread_seconds", [3_600, 400 * 365 * 86_400])  # one key of both; times too far apart for one
+def test_rows_sharing_a_file_and_a_time_are_found_as_pandas_finds_them(spread_seconds):
+    from lomsong.readers._parse import _shared_file_and_time
+
+    rng = np.random.default_rng(3)
+    files = np.sort(rng.integers(0, 40, 20_000))
+    stamps = (rng.integers(0, 50, 20_000) * (spread_seconds // 50) + 1_600_000_000) * 10**9
+    stamps[rng.integers(0, 20_000, 300)] = np.iinfo(np.int64).min  # NaT
+    order = rng.permutation(20_000)[:5_000]  # some rows out of time order
+    stamps[order] = stamps[order][::-1]
+    expected = pd.DataFrame({"file": files, "time": stamps}).duplicated(keep=False).to_numpy(bool)
+    assert np.array_equal(_shared_file_and_time(files, stamps), expected)
+    assert 0 < expected.mean() < 1
