@@ -261,9 +261,11 @@ def membership_parts(samples: Samples, views: pd.DataFrame) -> Iterator[tuple[np
     # A no-service sample of unknown technology is evidence against each technology of its operator.
     blind = ~known & samples.no_service
     if blind.any() and len(tech_views):
-        blind_frame = pd.DataFrame({"sample": index[blind], "operator_code": operator[blind]})
-        expanded = blind_frame.merge(tech_views[["operator_code", "view"]], on="operator_code")
-        yield expanded["sample"].to_numpy("int64"), expanded["view"].to_numpy("int64")
+        # each such sample's row of its operator's technology views (-1 where none), in view order
+        # (what a merge on the operator gives, without building two frames)
+        views_of = np.sort(lookup.reshape(-1, n_tech)[operator[blind]], axis=1)
+        kept = views_of >= 0
+        yield np.repeat(index[blind], kept.sum(axis=1)), views_of[kept]
 
     any_views = views[views["kind"] == "operator"].set_index("operator_code")["view"]
     any_lookup = np.full(len(samples.operators), -1, dtype="int64")
@@ -311,11 +313,11 @@ def _distinct_per_group(group: np.ndarray, value: np.ndarray, valid: np.ndarray,
         return np.zeros(n_groups, dtype="int64")
     low = int(value.min())
     if int(value.max()) - low < 1_000_000:  # small integer codes (devices, days): no factorize needed
-        value_codes = value.astype("int64") - low
+        value_codes = value.astype("int64", copy=False) - low
     else:
         value_codes = pd.factorize(value)[0].astype("int64")
     n_values = int(value_codes.max()) + 1
-    present, _ = _presence(group.astype("int64"), value_codes, n_groups, n_values)
+    present, _ = _presence(group.astype("int64", copy=False), value_codes, n_groups, n_values)
     return np.bincount(present // n_values, minlength=n_groups).astype("int64")
 
 
