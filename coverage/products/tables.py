@@ -813,9 +813,17 @@ def write_gaps_xlsx(
             ],
         )
     ]
-    for operator, technology in view_order(human):
-        rows = human[(human["operator"] == operator) & (human["technology"] == technology)]
-        sheets.append(Sheet(_sheet_title(operator, technology), readable_values(rows)))
+    # the words people read, put once for every gap, then a slice per view (rows by rank)
+    order = view_order(human)
+    if order:
+        views = pd.MultiIndex.from_arrays([human["operator"].astype(str), human["technology"].astype(str)])
+        view_of_row = pd.MultiIndex.from_tuples(order).get_indexer(views)
+        rows_in_order = np.argsort(view_of_row, kind="stable")
+        readable = readable_values(human.iloc[rows_in_order].reset_index(drop=True))
+        bounds = np.searchsorted(view_of_row[rows_in_order], np.arange(len(order) + 1))
+        for number, (operator, technology) in enumerate(order):
+            rows = readable.iloc[bounds[number] : bounds[number + 1]]
+            sheets.append(Sheet(_sheet_title(operator, technology), rows))
     if communes is not None and not communes.empty:
         lom_song = communes[
             (communes["operator"].astype(str) == results.ALL_OPERATORS)
