@@ -10,6 +10,12 @@
 - ``run.json``: counts, headline figures, population, configuration, data period, the synthetic
   flag and every input's ingest report (rows, reasons, example line numbers). The creation time,
   the stage timings and the versions may differ.
+- KML files: the same XML tree, apart from ``id`` attributes (simplekml numbered every element
+  from a counter global to the process): a ``styleUrl`` is compared by the style it points to;
+  rings by their coordinate texts (the same digits), each read from its smallest point on and the
+  holes of a polygon (the polygons of a MultiGeometry) in any order, for the outlines above.
+- XLSX workbooks: read back with openpyxl: sheet names and order, every cell's value, number format,
+  font, fill and alignment, column widths, freeze panes, autofilter, print titles and page set-up.
 - Map pages (``*.html``): with ``--pages``, compared apart from folium's random element ids (only
   meaningful for pages built from the same run folder, because of the outlines above).
 
@@ -75,6 +81,92 @@ def _parquet_differs(left: Path, right: Path) -> str | None:
     return None
 
 
+def _ring_key(text: str) -> tuple[str, ...]:
+    """A closed ring's points as written, read from its smallest point on (where it starts is no result)."""
+    points = text.split()
+    if len(points) > 1 and points[0] == points[-1]:
+        points = points[:-1]
+    if not points:
+        return ()
+    start = min(range(len(points)), key=lambda i: tuple(float(v) for v in points[i].split(",")))
+    return (*points[start:], *points[:start], points[start])
+
+
+def _kml_node(element, styles: dict) -> tuple:
+    """An element as a comparable tuple: tag, attributes but ``id``, text, children (see the docstring)."""
+    tag = element.tag.rsplit("}", 1)[-1]
+    attributes = tuple(sorted((k, v) for k, v in element.attrib.items() if k != "id"))
+    text = (element.text or "").strip()
+    if tag == "styleUrl":
+        target = styles.get(text.removeprefix("#"))
+        return (tag, attributes, _kml_node(target, styles) if target is not None else text, ())
+    if tag == "coordinates":
+        return (tag, attributes, _ring_key(text), ())
+    children = [_kml_node(child, styles) for child in element]
+    if tag in ("innerBoundaryIs", "MultiGeometry"):
+        children.sort(key=repr)
+    return (tag, attributes, text, tuple(children))
+
+
+def kml_differs(left: Path, right: Path) -> str | None:
+    """What differs between two KML files as XML trees (see the module docstring), or None."""
+    import xml.etree.ElementTree as ET
+
+    trees = []
+    for path in (left, right):
+        root = ET.parse(path).getroot()
+        styles = {e.get("id"): e for e in root.iter() if e.tag.endswith("}Style") and e.get("id")}
+        trees.append(_kml_node(root, styles))
+
+    def first_difference(a: tuple, b: tuple, where: str) -> str | None:
+        if a[:3] != b[:3]:
+            return f"{where}/{a[0]}: {str(a[1:3])[:120]} then {str(b[1:3])[:120]}"
+        if len(a[3]) != len(b[3]):
+            return f"{where}/{a[0]}: {len(a[3])} elements, then {len(b[3])}"
+        for number, (x, y) in enumerate(zip(a[3], b[3], strict=True)):
+            found = first_difference(x, y, f"{where}/{a[0]}[{number}]")
+            if found:
+                return found
+        return None
+
+    return first_difference(*trees, "")
+
+
+def _cell_look(cell) -> tuple:
+    font, fill, align = cell.font, cell.fill, cell.alignment
+    return (
+        cell.value, cell.data_type, cell.number_format, font.b, font.color.rgb if font.color else None,
+        fill.fgColor.rgb if fill and fill.fill_type else None, align.wrap_text, align.vertical,
+    )  # fmt: skip
+
+
+def xlsx_differs(left: Path, right: Path) -> str | None:
+    """What differs between two workbooks read back with openpyxl (see the module docstring), or None."""
+    from openpyxl import load_workbook
+
+    books = [load_workbook(path) for path in (left, right)]
+    if books[0].sheetnames != books[1].sheetnames:
+        return f"sheets {books[0].sheetnames} then {books[1].sheetnames}"
+    for name in books[0].sheetnames:
+        a, b = books[0][name], books[1][name]
+        setup = [
+            (
+                s.freeze_panes, s.auto_filter.ref, s.print_title_rows, s.page_setup.orientation,
+                s.page_setup.paperSize, s.page_setup.fitToWidth, s.page_setup.fitToHeight,
+                s.sheet_properties.pageSetUpPr.fitToPage if s.sheet_properties.pageSetUpPr else None,
+                sorted((k, d.width) for k, d in s.column_dimensions.items()), s.max_row, s.max_column,
+            )
+            for s in (a, b)
+        ]  # fmt: skip
+        if setup[0] != setup[1]:
+            return f"sheet {name!r}: set-up {setup[0]} then {setup[1]}"
+        for row_a, row_b in zip(a.iter_rows(), b.iter_rows(), strict=True):
+            for cell_a, cell_b in zip(row_a, row_b, strict=True):
+                if _cell_look(cell_a) != _cell_look(cell_b):
+                    return f"sheet {name!r} {cell_a.coordinate}: {_cell_look(cell_a)} then {_cell_look(cell_b)}"
+    return None
+
+
 def differences(before: Path, after: Path, *, pages: bool = False) -> list[str]:
     """What differs between two run folders (empty when they hold the same result)."""
     found = []
@@ -82,7 +174,8 @@ def differences(before: Path, after: Path, *, pages: bool = False) -> list[str]:
     for name in names:
         left, right = before / name, after / name
         if not right.exists():
-            if name.endswith((".csv", ".geojson", ".parquet", ".json")) or (pages and name.endswith(".html")):
+            compared = (".csv", ".geojson", ".parquet", ".json", ".kml", ".xlsx")
+            if name.endswith(compared) or (pages and name.endswith(".html")):
                 found.append(f"{name}: missing from {after}")
             continue
         if name.endswith(".csv"):
@@ -91,6 +184,10 @@ def differences(before: Path, after: Path, *, pages: bool = False) -> list[str]:
             why = _geojson_differs(left, right)
         elif name.endswith(".parquet"):
             why = _parquet_differs(left, right)
+        elif name.endswith(".kml"):
+            why = kml_differs(left, right)
+        elif name.endswith(".xlsx"):
+            why = xlsx_differs(left, right)
         elif name.endswith(".html") and pages:
             same = _ELEMENT_IDS.sub("ID", left.read_text()) == _ELEMENT_IDS.sub("ID", right.read_text())
             why = None if same else "page differs (beyond element ids)"
@@ -121,7 +218,7 @@ def main() -> None:
     for line in found:
         print(line)
     files = sum(1 for p in args.before.rglob("*") if p.is_file())
-    tables = sum(1 for p in args.before.rglob("*") if p.suffix in {".csv", ".geojson", ".parquet"})
+    tables = sum(1 for p in args.before.rglob("*") if p.suffix in {".csv", ".geojson", ".parquet", ".kml", ".xlsx"})
     verdict = "the same result" if not found else f"{len(found)} differences"
     print(f"{files} files ({tables} tables) compared: {verdict}")
     raise SystemExit(1 if found else 0)

@@ -57,7 +57,6 @@ _LIBRARIES = [
     "scipy",
     "openpyxl",
     "xlsxwriter",
-    "simplekml",
     "folium",
 ]
 

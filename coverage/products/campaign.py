@@ -102,15 +102,21 @@ def campaign_sheets(plan: pd.DataFrame, *, cells_per_day: int, lang: str = "vi")
                     intro=intro)]  # fmt: skip
     unit = _unit_of(plan, lang)
     order = summary[text(lang, "campaign_unit")].iloc[:-1]  # the units, most people first
+    # one sort and one translation for the whole plan, then a slice per unit: each unit's rows in
+    # visit order (commune, then visit_order), as a team walks them
+    rank = pd.Index(order).get_indexer(unit.to_numpy(object))
+    rows = plan.assign(_rank=rank).sort_values(["_rank", "commune_code", "visit_order"], kind="stable")
+    rank = rows["_rank"].to_numpy()
+    rows = readable_values(rows[[c for c in TEAM_COLUMNS if c in rows.columns]].reset_index(drop=True), lang)
+    bounds = np.searchsorted(rank, np.arange(len(order) + 1))
     used: set[str] = {sheets[0].title}
-    for name in order:
-        rows = plan[(unit == name).to_numpy(bool)].sort_values(["commune_code", "visit_order"], kind="stable")
-        rows = rows[[c for c in TEAM_COLUMNS if c in rows.columns]]
+    for number_of_unit, name in enumerate(order):
         title = sheet_title(str(name))
         for number in range(2, 100):  # two long names cut to the same 31 characters
             if title not in used:
                 break
             title = sheet_title(f"{str(name)[:27]} ({number})")
         used.add(title)
-        sheets.append(Sheet(title, readable_values(rows.reset_index(drop=True), lang), intro=[str(name)]))
+        unit_rows = rows.iloc[bounds[number_of_unit] : bounds[number_of_unit + 1]].reset_index(drop=True)
+        sheets.append(Sheet(title, unit_rows, intro=[str(name)]))
     return sheets

@@ -135,47 +135,37 @@ def _cell_value(value: Any, kind: str) -> Any:
     return value
 
 
-def _column_values(values: pd.Series, kind: str) -> list[Any]:
-    """A column as the Python values its cells store (see :func:`_cell_value`), converted in one go.
+#: Rows of a sheet its column widths look at.
+_WIDTH_SAMPLE = 2000
 
-    Numeric columns are the common case by far (cells, people, shares): NaN becomes None through
-    numpy rather than one check per cell; other columns go through :func:`_cell_value`.
+
+def _text_lengths(values: pd.Series) -> np.ndarray:
+    """Characters of each value written as text; -1 where missing.
+
+    A float's text is its ``repr`` (what pandas writes), measured once per distinct value; an
+    integer's is its decimal digits; anything else is measured as pandas' string of it.
     """
-    if kind != "date" and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+    missing = values.isna().to_numpy(bool)
+    if values.dtype == np.float64:  # (a float32's repr as a float64 is longer than its text)
         floats = values.to_numpy("float64", na_value=np.nan)
-        finite = np.isfinite(floats)
-        if pd.api.types.is_integer_dtype(values) and finite.all():
-            return values.to_numpy("int64").tolist()
-        cells = floats.astype(object)
-        cells[~finite] = None
-        return cells.tolist()
-    return [_cell_value(value, kind) for value in values.to_numpy(object)]
+        lengths = np.full(len(floats), -1, dtype="int64")
+        distinct, where = np.unique(floats[~missing], return_inverse=True)
+        lengths[~missing] = np.array([len(repr(value)) for value in distinct.tolist()], dtype="int64")[where]
+        return lengths
+    if pd.api.types.is_integer_dtype(values.dtype):
+        texts = values.to_numpy("int64", na_value=0).astype(np.dtypes.StringDType())
+    else:
+        texts = values.astype("string").to_numpy(object, na_value="").astype(np.dtypes.StringDType())
+    return np.where(missing, -1, np.strings.str_len(texts)).astype("int64")
 
 
 def _longest_text(sample: pd.Series) -> int:
-    """Characters of the longest value of ``sample`` written as text (0 when all are missing).
-
-    Numbers are measured without making a string of every value: a float's text is its ``repr``
-    (what pandas writes), so only the distinct values are measured, and an integer's longest text
-    is that of its smallest or its largest value.
-    """
-    if not len(sample) or not sample.notna().any():
-        return 0
-    dtype = sample.dtype
-    if dtype == np.float64:  # (a float32's repr as a float64 is longer than its text)
-        values = sample.to_numpy("float64", na_value=np.nan)
-        return max(len(repr(float(value))) for value in np.unique(values[~np.isnan(values)]))
-    if pd.api.types.is_integer_dtype(dtype) and not sample.isna().any():
-        values = sample.to_numpy("int64")
-        return max(len(str(int(values.min()))), len(str(int(values.max()))))
-    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
-        return int(sample.str.len().max())
-    return int(sample.astype("string").str.len().max())
+    """Characters of the longest value of ``sample`` written as text (0 when all are missing)."""
+    return int(_text_lengths(sample).max(initial=0))
 
 
-def _display_width(frame: pd.DataFrame, column: Any, header: str) -> int:
+def _width(longest: int, header: str) -> int:
     """Characters needed to show a column's header (wrapped over two lines) and its longest value."""
-    longest = _longest_text(frame[column].head(2000))
     header_words = max((len(word) for word in header.split()), default=0)
     wanted = max(longest + 2, header_words + 2, math.ceil(len(header) / 2) + 2)
     return max(MIN_WIDTH, min(MAX_WIDTH, wanted))
@@ -190,6 +180,91 @@ def _unique_title(title: str, taken: set[str]) -> str:
         candidate, number = title[: 31 - len(suffix)] + suffix, number + 1
     taken.add(candidate.casefold())
     return candidate
+
+
+@dataclass
+class _Layout:
+    """A sheet as it will be written: its frame, columns, their kinds and headers, the lines above."""
+
+    spec: Sheet
+    plain: bool
+    frame: pd.DataFrame
+    columns: list[Any]
+    kinds: dict[Any, str]
+    heads: dict[Any, str]
+    lines: list[str]
+
+    @classmethod
+    def of(cls, spec: Sheet, *, lang: str, synthetic_note: str, plain: bool = False) -> _Layout:
+        frame = spec.frame.reset_index(drop=True)
+        columns = list(frame.columns)
+        kinds = {c: "text" if plain else (spec.kinds.get(c) or column_kind(str(c), frame[c])) for c in columns}
+        heads = {c: spec.headers.get(c) or words.header(str(c), lang) for c in columns}
+        lines = ([synthetic_note] if synthetic_note else []) + list(spec.intro)
+        return cls(spec, plain, frame, columns, kinds, heads, lines)
+
+    @property
+    def header_row(self) -> int:
+        """Zero-based row of the header: the intro lines sit above it."""
+        return len(self.lines)
+
+    def like(self) -> tuple[Any, ...]:
+        """What sheets share to be rendered together: columns, kinds, dtypes, plainness."""
+        return (
+            tuple(self.columns),
+            tuple(self.kinds.values()),
+            tuple(map(str, self.frame.dtypes)),
+            self.plain,
+        )
+
+
+def _tables(layouts: Sequence[_Layout], styles: Mapping[str, Any]) -> list[tuple[list[int], Any]]:
+    """Each sheet's column widths and rows (:class:`lomsong.products._xlsx_rows.TableRows`).
+
+    Sheets of like columns (a workbook's sheet per view or per unit) are rendered as one table and
+    then cut: the cost of a column is paid once per workbook, not once per sheet.
+    """
+    from lomsong.products._xlsx_rows import column_cells, table_rows
+
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, layout in enumerate(layouts):
+        groups.setdefault(layout.like(), []).append(index)
+    out: list[tuple[list[int], Any] | None] = [None] * len(layouts)
+    for members in groups.values():
+        first = layouts[members[0]]
+        frames = [layouts[i].frame for i in members]
+        table = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        sizes = np.array([len(frame) for frame in frames])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        cells = [
+            column_cells(
+                table[column],
+                date=first.kinds[column] == "date",
+                number_format=styles.get(first.kinds[column]),
+                text_format=styles["wrap"] if first.plain else None,
+                date_format=styles["date"],
+                safe=safe_cell,
+                cell_value=lambda value, kind=first.kinds[column]: _cell_value(value, kind),
+            )
+            for column in first.columns
+        ]
+        # each sheet numbers its rows from the one below its header
+        numbers = (
+            np.arange(len(table))
+            - np.repeat(starts, sizes)
+            + np.repeat([layouts[i].header_row + 2 for i in members], sizes)
+        )
+        rows = table_rows(cells, numbers)
+        lengths = [_text_lengths(table[column]) for column in first.columns]
+        for index, start, size in zip(members, starts, sizes, strict=True):
+            # the widths look at a sheet's first 2,000 rows, as many as anyone scrolls through
+            sample = slice(start, start + min(size, _WIDTH_SAMPLE))
+            widths = [
+                _width(int(length[sample].max(initial=0)), layouts[index].heads[column])
+                for column, length in zip(first.columns, lengths, strict=True)
+            ]
+            out[index] = (widths, rows.part(start, start + size))
+    return out  # type: ignore[return-value]
 
 
 def write_workbook(
@@ -221,6 +296,8 @@ def write_workbook(
     """
     import xlsxwriter
 
+    from lomsong.products._xlsx_rows import BulkWorksheet
+
     # XlsxWriter streams each sheet's rows to a temporary file (constant_memory), about twice as
     # fast as openpyxl's write-only mode; its guesses from strings are all off, and text cells are
     # written with write_string, so that no text from an input is ever a formula, a number or a link.
@@ -238,59 +315,12 @@ def write_workbook(
     note_style = workbook.add_format({"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"})
     wrap_style = workbook.add_format({"text_wrap": True, "valign": "top"})
     number_styles = {kind: workbook.add_format({"num_format": code}) for kind, code in NUMBER_FORMATS.items()}
+    layouts = [_Layout.of(spec, lang=lang, synthetic_note=synthetic_note) for spec in sheets]
     legend_rows: dict[str, tuple[str, str]] = {}
-    titles: set[str] = set()
-
-    def add(spec: Sheet, *, plain: bool = False) -> None:
-        sheet = workbook.add_worksheet(_unique_title(spec.title, titles))
-        frame = spec.frame.reset_index(drop=True)
-        columns = list(frame.columns)
-        kinds = {c: "text" if plain else (spec.kinds.get(c) or column_kind(str(c), frame[c])) for c in columns}
-        heads = {c: spec.headers.get(c) or words.header(str(c), lang) for c in columns}
-        if not plain:
-            for c in columns:
-                if str(c) in words.COLUMNS:
-                    legend_rows.setdefault(str(c), (heads[c], words.meaning(str(c))))
-        for index, column in enumerate(columns):
-            sheet.set_column(index, index, _display_width(frame, column, heads[column]))
-        lines = ([synthetic_note] if synthetic_note else []) + list(spec.intro)
-        header_row = len(lines)  # zero-based: the intro lines sit above it
-        if columns:
-            sheet.freeze_panes(header_row + 1, 0)
-            sheet.autofilter(header_row, 0, header_row + max(len(frame), 1), len(columns) - 1)
-            sheet.repeat_rows(header_row)
-        sheet.set_landscape()
-        sheet.set_paper(9)  # A4
-        sheet.fit_to_pages(1, 0)
-        # intro lines and headers may carry names from the input (a unit, an operator): text, never a formula
-        for row, line in enumerate(lines):
-            sheet.write_string(row, 0, str(safe_cell(line)), note_style if line == synthetic_note else None)
-        for index, column in enumerate(columns):
-            sheet.write_string(header_row, index, str(safe_cell(heads[column])), header_style)
-        values = [_column_values(frame[c], kinds[c]) for c in columns]
-        styles = [number_styles.get(kinds[c]) for c in columns]
-        text_style = wrap_style if plain else None
-        write_string, write_number = sheet.write_string, sheet.write_number
-        write_boolean, write_datetime = sheet.write_boolean, sheet.write_datetime
-        for row, cells in enumerate(zip(*values, strict=True), start=header_row + 1):
-            for index, value in enumerate(cells):
-                if value is None:
-                    continue
-                if isinstance(value, str):
-                    # a string cell is never evaluated, and the apostrophe keeps it so once edited or
-                    # exported to CSV (the one rule of lomsong._text.safe_cell, as in the CSV writers)
-                    write_string(row, index, safe_cell(value), text_style)
-                elif isinstance(value, bool):
-                    write_boolean(row, index, value)
-                elif isinstance(value, int | float):
-                    write_number(row, index, value, styles[index])
-                elif isinstance(value, dt.date):
-                    write_datetime(row, index, value, styles[index] or number_styles["date"])
-                else:
-                    write_string(row, index, str(safe_cell(str(value))), text_style)
-
-    for spec in sheets:
-        add(spec)
+    for layout in layouts:
+        for column in layout.columns:
+            if str(column) in words.COLUMNS:
+                legend_rows.setdefault(str(column), (layout.heads[column], words.meaning(str(column))))
     if legend and legend_rows:
         rows = pd.DataFrame(
             [(head, name, meaning) for name, (head, meaning) in legend_rows.items()],
@@ -301,7 +331,28 @@ def write_workbook(
             "machine_name": words.text(lang, "legend_machine_name"),
             "meaning": words.text(lang, "legend_meaning"),
         }
-        add(Sheet(words.text(lang, "legend_sheet"), rows, headers=headers), plain=True)
+        legend_sheet = Sheet(words.text(lang, "legend_sheet"), rows, headers=headers)
+        layouts.append(_Layout.of(legend_sheet, lang=lang, synthetic_note=synthetic_note, plain=True))
+    styles = {**number_styles, "wrap": wrap_style}
+    titles: set[str] = set()
+    for layout, (widths, rows) in zip(layouts, _tables(layouts, styles), strict=True):
+        sheet = workbook.add_worksheet(_unique_title(layout.spec.title, titles), worksheet_class=BulkWorksheet)
+        columns, header_row, lines = layout.columns, layout.header_row, layout.lines
+        for index, width in enumerate(widths):
+            sheet.set_column(index, index, width)
+        if columns:
+            sheet.freeze_panes(header_row + 1, 0)
+            sheet.autofilter(header_row, 0, header_row + max(len(layout.frame), 1), len(columns) - 1)
+            sheet.repeat_rows(header_row)
+        sheet.set_landscape()
+        sheet.set_paper(9)  # A4
+        sheet.fit_to_pages(1, 0)
+        # intro lines and headers may carry names from the input (a unit, an operator): text, never a formula
+        for row, line in enumerate(lines):
+            sheet.write_string(row, 0, str(safe_cell(line)), note_style if line == synthetic_note else None)
+        for index, column in enumerate(columns):
+            sheet.write_string(header_row, index, str(safe_cell(layout.heads[column])), header_style)
+        sheet.write_rows(header_row + 1, rows)
     workbook.close()
     return path if hasattr(path, "write") else Path(path)
 
@@ -342,16 +393,24 @@ def readable_values(frame: pd.DataFrame, lang: str = "vi") -> pd.DataFrame:
         guesses = {s: words.term(f"predicted_{s}", lang) for s in ("covered", "weak", "uncertain")}
         out["predicted_state"] = out["predicted_state"].astype("string").map(guesses.get, na_action="ignore")
     if "operators_to_test" in out:
-        out["operators_to_test"] = (
-            out["operators_to_test"]
-            .astype("string")
-            .map(lambda text: "; ".join(display_name(op) for op in text.split(";") if op), na_action="ignore")
-        )
+        # few distinct lists: each is spelled out once
+        codes, lists = pd.factorize(out["operators_to_test"].astype("string"))
+        spelled = np.array([_spell_operators(text) for text in lists], dtype=object)
+        out["operators_to_test"] = pd.Series(
+            np.where(codes >= 0, spelled[np.maximum(codes, 0)] if len(spelled) else None, None), index=out.index
+        ).astype("string")
     if "has_grid_power" in out:
         power = out["has_grid_power"].astype("boolean")
         yes, no = ("Có", "Không") if lang == "vi" else ("Yes", "No")
         out["has_grid_power"] = np.where(power.isna(), "", np.where(power.fillna(False), yes, no))
     return out
+
+
+def _spell_operators(text: str) -> str:
+    """``viettel;mobifone`` as people read it: ``Viettel; MobiFone``."""
+    from lomsong.operators import display_name
+
+    return "; ".join(display_name(op) for op in text.split(";") if op)
 
 
 def frame_kinds(frame: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, str]:
