@@ -24,6 +24,7 @@ from lomsong.products.maps.furniture import (
 )
 from lomsong.products.maps.layers import (
     DEGREES,
+    PageRows,
     PreparedLayers,
     _check_view,
     _commune_label_entries,
@@ -49,6 +50,7 @@ from lomsong.products.maps.style import (
     EVIDENCE_STYLE,
     FIT_PADDING_BOTTOM_RIGHT,
     FIT_PADDING_TOP_LEFT,
+    PAGE_MARGIN_METRES,
     PLAN_COLOUR,
     PREDICTED_COLOUR,
     PREDICTED_STYLE,
@@ -73,11 +75,16 @@ def _add_challenge_layers(
     area: Any,
     *,
     prepared: PreparedLayers | None = None,
+    near: np.ndarray | None = None,
 ) -> dict[str, str]:
-    """One hidden layer of over-claimed areas per operator (the lists to send each operator)."""
+    """One hidden layer of over-claimed areas per operator (the lists to send each operator).
+
+    ``near``: whether each area touches ``area``, when known already (:class:`PageRows`).
+    """
     if challenges is None or challenges.empty:
         return {}
-    near = np.ones(len(challenges), bool) if area is None else challenges.intersects(area).to_numpy(bool)
+    if near is None:
+        near = np.ones(len(challenges), bool) if area is None else challenges.intersects(area).to_numpy(bool)
     names = {}
     operators = challenges["operator"].astype(str).to_numpy()
     for operator in sorted(set(operators[near])):  # per operator (a few)
@@ -159,6 +166,11 @@ def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
     return m
 
 
+def _page_area(outline: Any, crs: Any) -> Any:
+    """A commune's or unit's outline and :data:`PAGE_MARGIN_METRES` around it: what its page draws."""
+    return gpd.GeoSeries([outline], crs=crs).to_crs(METRIC_CRS).buffer(PAGE_MARGIN_METRES).to_crs(crs).iloc[0]
+
+
 def _bounds(frame: gpd.GeoDataFrame) -> list[list[float]]:
     # in degrees already, to_crs would leave the shapes as they are: their bounds without a copy of the frame
     in_degrees = frame.crs is not None and frame.crs.is_exact_same(DEGREES)
@@ -182,19 +194,25 @@ def _add_layers(
     all_communes: gpd.GeoDataFrame | None = None,
     dissolved: gpd.GeoDataFrame | None = None,
     prepared: PreparedLayers | None = None,
+    page: PageRows | None = None,
 ) -> dict[str, str]:
     """Add every overlay to ``m``; return layer key → JavaScript variable name.
 
     With the 2025 units in the commune table (``unit_2025``), the units dissolved from the old
     communes are drawn over them, searchable and labelled; the 2019 districts stay as a layer
-    that is off by default.
+    that is off by default. ``page``: what lies near ``area``, found for every page at once
+    (``communes`` is then unused: the page's communes are ``page.communes`` of the prepared table).
     """
     prepared = prepared or PreparedLayers(results, communes, view_operator)
     gaps, villages = prepared.gaps, prepared.villages
     cell_rows = None
     gap_rows = np.arange(len(gaps))
     village_rows = np.arange(len(villages)) if villages is not None else None
-    if area is not None:
+    # the page's communes as positions in the prepared table when known (no frame cut per page)
+    nearby = page.communes if page is not None else communes
+    if page is not None:
+        cell_rows, gap_rows, village_rows = page.cells, page.gaps, page.villages
+    elif area is not None:
         # A commune page draws what lies near its commune only.
         cell_rows = prepared.positions("cells", area)
         gap_rows = prepared.positions("gaps", area)
@@ -203,7 +221,7 @@ def _add_layers(
     names: dict[str, str] = {}
 
     commune_layer = _GeoJson(
-        prepared.commune_layer(communes, lang, commune_url, focus_code, focus_codes, unit_url),
+        prepared.commune_layer(nearby, lang, commune_url, focus_code, focus_codes, unit_url),
         name=text(lang, "layer_communes"),
         style_function=lambda f: {
             "fillColor": f["properties"]["fill"],
@@ -220,10 +238,12 @@ def _add_layers(
     units = dissolved if dissolved is not None else _units_of(whole)
     all_units = units
     unit_rows = np.arange(len(units)) if units is not None else None
-    if units is not None and area is not None:
+    if units is not None and page is not None and page.units is not None and units is dissolved:
+        unit_rows = page.units
+    elif units is not None and area is not None:
         unit_rows = np.flatnonzero(units.intersects(area).to_numpy(bool))
     district_layer = _GeoJson(
-        prepared.district_features(communes),
+        prepared.district_features(nearby),
         name=text(lang, "layer_districts" if units is None else "layer_districts_2019"),
         style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9, "dashArray": "6 4"},
         interactive=False,
@@ -276,12 +296,23 @@ def _add_layers(
         on_each_feature=_POPUP_JS,
     ).add_to(m)
     names["gaps"] = gap_layer.get_name()
-    names.update(_add_challenge_layers(m, results.challenges, lang, area, prepared=prepared))
+    names.update(
+        _add_challenge_layers(
+            m,
+            results.challenges,
+            lang,
+            area,
+            prepared=prepared,
+            near=page.challenges if page is not None and results.challenges is prepared.challenges else None,
+        )
+    )
 
     predicted = prepared.predicted
     if predicted is not None:
         predicted_rows = np.arange(len(predicted))
-        if area is not None:
+        if page is not None:
+            predicted_rows = page.predicted
+        elif area is not None:
             predicted_rows = np.flatnonzero(predicted.intersects(area).to_numpy(bool))
         whole_predicted = predicted
         predicted_layer = _GeoJson(
@@ -341,7 +372,7 @@ def _add_layers(
     # With today's units labelled, the old communes' names wait for a closer zoom.
     min_zoom = COMMUNE_LABEL_MIN_ZOOM if units is not None else 0
     # names are set as text by lomsongPage.labels, never as markup
-    commune_labels = prepared.commune_labels(communes, min_zoom)
+    commune_labels = prepared.commune_labels(nearby, min_zoom)
     if commune_labels is None:  # not rows of the prepared table
         labels, people = _commune_label_entries(communes)
         commune_labels = [[*labels[i], min_zoom] for i in np.argsort(-people, kind="stable")]
@@ -362,7 +393,7 @@ def _add_layers(
         localization="en",
     ).add_to(m)
 
-    entries = prepared.commune_search(communes)
+    entries = prepared.commune_search(nearby)
     strings = {"placeholder": text(lang, "search_placeholder"), "none": text(lang, "search_none")}
     if units is not None:
         # Today's units first in the list: the search ranks name matches, then alphabetically.
@@ -500,13 +531,23 @@ def commune_map(
     check_language(lang)
     _check_view(results, view_operator, prepared.views if prepared is not None else None)
     communes = _communes_or_default(communes)
-    match = communes[(communes["commune_code"] == str(commune_code)).to_numpy(bool)]
-    if match.empty:
-        raise KeyError(f"commune_code {commune_code!r} is not in the commune table")
-    row = match.iloc[0]
-    area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
-    nearby = communes[communes.intersects(area).to_numpy(bool)]
-    m = _base_map(lang, _bounds(match))
+    # with the prepared layers of this very table, what the page draws was found for every page at once
+    page = (
+        prepared.commune_page(str(commune_code), units)
+        if prepared is not None and communes is prepared.communes
+        else None
+    )
+    if page is not None:
+        row, area, nearby, bounds = communes.iloc[page.position], page.area, communes, page.bounds
+    else:
+        match = communes[(communes["commune_code"] == str(commune_code)).to_numpy(bool)]
+        if match.empty:
+            raise KeyError(f"commune_code {commune_code!r} is not in the commune table")
+        row = match.iloc[0]
+        area = _page_area(row.geometry, communes.crs)
+        nearby = communes[communes.intersects(area).to_numpy(bool)]
+        bounds = _bounds(match)
+    m = _base_map(lang, bounds)
     prepared = prepared or PreparedLayers(results, communes, view_operator)
     with_units = _has_units(communes)
     unit_url = unit_url if with_units else None
@@ -523,6 +564,7 @@ def commune_map(
         all_communes=communes,
         dissolved=units,
         prepared=prepared,
+        page=page,
     )
     back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
     if with_units and isinstance(row.get("unit_2025"), str):
@@ -591,14 +633,23 @@ def unit_map(
     _check_view(results, view_operator, prepared.views if prepared is not None else None)
     communes = _communes_or_default(communes)
     units = units if units is not None else _units_of(communes)
-    match = units[units["unit_code"] == str(unit_code)] if units is not None else None
-    if match is None or match.empty:
-        raise KeyError(f"unit_code {unit_code!r} is not a 2025 unit of the commune table")
-    row = match.iloc[0]
+    page = (
+        prepared.unit_page(str(unit_code), units)
+        if prepared is not None and units is not None and communes is prepared.communes
+        else None
+    )
+    if page is not None:
+        row, area, nearby, bounds = units.iloc[page.position], page.area, communes, page.bounds
+    else:
+        match = units[units["unit_code"] == str(unit_code)] if units is not None else None
+        if match is None or match.empty:
+            raise KeyError(f"unit_code {unit_code!r} is not a 2025 unit of the commune table")
+        row = match.iloc[0]
+        area = _page_area(row.geometry, communes.crs)
+        nearby = communes[communes.intersects(area).to_numpy(bool)]
+        bounds = _bounds(match)
     old_codes = str(row["old_commune_codes"]).split(";")
-    area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
-    nearby = communes[communes.intersects(area).to_numpy(bool)]
-    m = _base_map(lang, _bounds(match))
+    m = _base_map(lang, bounds)
     prepared = prepared or PreparedLayers(results, communes, view_operator)
     _add_layers(
         m,
@@ -614,6 +665,7 @@ def unit_map(
         all_communes=communes,
         dissolved=units,
         prepared=prepared,
+        page=page,
     )
     back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
     old_names = ", ".join(str(row["old_communes"]).split(";"))
