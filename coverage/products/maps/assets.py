@@ -324,7 +324,11 @@ def resolve_links(html: str, asset_mode: str = "inline", asset_base_url: str | N
 
     else:
         raise ValueError(f"asset_mode must be 'inline', 'url' or 'shared', got {asset_mode!r}")
-    html = _CSS_LINK.sub(style, _SCRIPT_LINK.sub(script, html))
+    # folium writes the links in the page's head: the rest (the layers' data, megabytes) is not searched
+    # for them; a placeholder left anywhere is refused below
+    head_end = html.find("</head>")
+    head, rest = (html[:head_end], html[head_end:]) if head_end >= 0 else (html, "")
+    html = _CSS_LINK.sub(style, _SCRIPT_LINK.sub(script, head)) + rest
     external = _EXTERNAL.findall(html)
     if base_url := (asset_base_url if asset_mode in ("url", "shared") else None):
         external = [url for url in external if not url.startswith(base_url)]

@@ -154,6 +154,22 @@ class _Map(_NameKept, folium.Map):
     """:class:`folium.Map`, its name made once."""
 
 
+class _HeatMap(HeatMap):
+    """:class:`folium.plugins.HeatMap` of points that are ``[lat, lon, weight]`` floats already.
+
+    folium checks and copies every point in Python (a twentieth of a commune page's time); the
+    cells' centres are floats made from arrays, so they are checked at once, as an array, for
+    what folium refuses (NaN). The data folium writes is the same.
+    """
+
+    def __init__(self, points: list[list[float]], **kwargs: Any) -> None:
+        super().__init__([], **kwargs)
+        values = np.asarray(points, dtype=float)
+        if points and (values.shape[1:] != (3,) or np.isnan(values).any()):
+            super().__init__(points, **kwargs)  # folium's own check says what is wrong with them
+        self.data = points
+
+
 def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
     # The scale bar is added metric-only by _Legibility (folium's own shows miles as well).
     m = _Map(tiles=None, control_scale=False, prefer_canvas=False, zoom_snap=0.25)
@@ -279,7 +295,7 @@ def _add_layers(
         ).add_to(m)
         names[f"cells:{operator}"] = layer.get_name()
 
-    heat = HeatMap(
+    heat = _HeatMap(
         prepared.heat_points(view_operator, cell_rows) or [[0.0, 0.0, 0.0]],
         name=text(lang, "layer_heat"),
         show=False,
