@@ -20,6 +20,7 @@ from lomsong.products.maps.furniture import (
     _Labels,
     _legend_html,
     _Legibility,
+    _NameKept,
     _title_html,
 )
 from lomsong.products.maps.layers import (
@@ -134,18 +135,6 @@ _POPUP_JS = JsCode(
 _TOOLTIP_JS = JsCode("function (feature, layer) { " + _TEXT_TOOLTIP + " }")
 
 
-class _NameKept:
-    """An element whose ``get_name()`` is made once: branca camel-cases the class name on every
-    call, and a page's templates ask a layer's name tens of times (its map's, hundreds)."""
-
-    def get_name(self) -> str:
-        key = (self._name, self._id)
-        kept = self.__dict__.get("_name_kept")
-        if kept is None or kept[0] != key:
-            kept = self.__dict__["_name_kept"] = (key, super().get_name())
-        return kept[1]
-
-
 class _GeoJson(_NameKept, folium.GeoJson):
     """:class:`folium.GeoJson`, its name made once."""
 
@@ -154,7 +143,27 @@ class _Map(_NameKept, folium.Map):
     """:class:`folium.Map`, its name made once."""
 
 
-class _HeatMap(HeatMap):
+class _TileLayer(_NameKept, folium.TileLayer):
+    """:class:`folium.TileLayer`, its name made once (the layer control and the map ask it)."""
+
+
+class _FeatureGroup(_NameKept, folium.FeatureGroup):
+    """:class:`folium.FeatureGroup`, its name made once."""
+
+
+class _LayerControl(_NameKept, folium.LayerControl):
+    """:class:`folium.LayerControl`, its name made once."""
+
+
+class _Fullscreen(_NameKept, Fullscreen):
+    """:class:`folium.plugins.Fullscreen`, its name made once."""
+
+
+class _MeasureControl(_NameKept, MeasureControl):
+    """:class:`folium.plugins.MeasureControl`, its name made once."""
+
+
+class _HeatMap(_NameKept, HeatMap):
     """:class:`folium.plugins.HeatMap` of points that are ``[lat, lon, weight]`` floats already.
 
     folium checks and copies every point in Python (a twentieth of a commune page's time); the
@@ -174,9 +183,9 @@ def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
     # The scale bar is added metric-only by _Legibility (folium's own shows miles as well).
     m = _Map(tiles=None, control_scale=False, prefer_canvas=False, zoom_snap=0.25)
     # CARTO's light tiles now need an API key; Esri's light grey canvas is free to use.
-    folium.TileLayer(xyz.Esri.WorldGrayCanvas, name=text(lang, "base_light"), show=True).add_to(m)
-    folium.TileLayer(xyz.OpenStreetMap.Mapnik, name=text(lang, "base_osm"), show=False).add_to(m)
-    folium.TileLayer(xyz.Esri.WorldImagery, name=text(lang, "base_satellite"), show=False).add_to(m)
+    _TileLayer(xyz.Esri.WorldGrayCanvas, name=text(lang, "base_light"), show=True).add_to(m)
+    _TileLayer(xyz.OpenStreetMap.Mapnik, name=text(lang, "base_osm"), show=False).add_to(m)
+    _TileLayer(xyz.Esri.WorldImagery, name=text(lang, "base_satellite"), show=False).add_to(m)
     # Keep the area clear of the title block (top) and the legend (right) on a 1366×768 screen.
     m.fit_bounds(bounds, padding_top_left=FIT_PADDING_TOP_LEFT, padding_bottom_right=FIT_PADDING_BOTTOM_RIGHT)
     return m
@@ -384,7 +393,7 @@ def _add_layers(
         names["villages"] = village_layer.get_name()
 
     label_name = "layer_labels" if units is None else "layer_labels_2025"
-    label_group = folium.FeatureGroup(name=text(lang, label_name), show=True).add_to(m)
+    label_group = _FeatureGroup(name=text(lang, label_name), show=True).add_to(m)
     # With today's units labelled, the old communes' names wait for a closer zoom.
     min_zoom = COMMUNE_LABEL_MIN_ZOOM if units is not None else 0
     # names are set as text by lomsongPage.labels, never as markup
@@ -397,9 +406,9 @@ def _add_layers(
     names["labels"] = label_group.get_name()
 
     # Collapsed: the open panel covered a quarter of a 1366×768 screen.
-    folium.LayerControl(position="topright", collapsed=True).add_to(m)
-    Fullscreen(position="topleft", title="Toàn màn hình" if lang == "vi" else "Full screen").add_to(m)
-    MeasureControl(
+    _LayerControl(position="topright", collapsed=True).add_to(m)
+    _Fullscreen(position="topleft", title="Toàn màn hình" if lang == "vi" else "Full screen").add_to(m)
+    _MeasureControl(
         position="topleft",
         primary_length_unit="kilometers",
         secondary_length_unit=None,
