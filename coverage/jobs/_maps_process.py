@@ -32,8 +32,11 @@ def _build(communes: gpd.GeoDataFrame, commands: Any, messages: Any) -> None:
     """The child: import the map builder, wait for the run folder, build every page and say how it went."""
     try:
         from lomsong.products.maps.build import build_maps
+        from lomsong.products.maps.layers import CommuneOutlines
         from lomsong.tables.results import ANY_TECHNOLOGY, load_run
 
+        # what the pages draw of the communes alone, made while the first process analyses
+        outlines = CommuneOutlines(communes).prepare_all()
         folder = commands.get()
         if folder is None:  # the run ended before its maps
             return
@@ -46,7 +49,7 @@ def _build(communes: gpd.GeoDataFrame, commands: Any, messages: Any) -> None:
 
         # the maps draw the cells' any-technology views only: the other views are not read
         results = load_run(folder, cell_technologies=[ANY_TECHNOLOGY])
-        build_maps(results, folder, communes=communes, on_page=on_page)
+        build_maps(results, folder, communes=communes, on_page=on_page, outlines=outlines)
         messages.put(("done", round(time.perf_counter() - started, 3)))
     except BaseException as error:  # noqa: BLE001 - everything goes back to the parent, which raises it
         messages.put(("error", f"{type(error).__name__}: {error}", traceback.format_exc()))

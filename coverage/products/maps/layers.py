@@ -854,6 +854,120 @@ class PageRows:
     challenges: np.ndarray | None
 
 
+@dataclass(frozen=True)
+class PageAreas:
+    """The areas of a run's commune or unit pages and what of the outlines lies in them (whatever the run).
+
+    Attributes
+    ----------
+    codes : list of str
+        The pages' codes, in table order (a code's first row makes its page).
+    positions : numpy.ndarray
+        Each page's row in its table.
+    areas : numpy.ndarray
+        Each page's outline and :data:`~lomsong.products.maps.style.PAGE_MARGIN_METRES` around it.
+    bounds : list
+        Each page's ``[[south, west], [north, east]]`` in degrees (all the rows of its code).
+    communes : list of numpy.ndarray
+        Each page's communes touching its area (positions in the commune table).
+    units : list of numpy.ndarray or None
+        Each page's 2025 units touching its area (positions in the units table; None without units).
+    """
+
+    codes: list[str]
+    positions: np.ndarray
+    areas: np.ndarray
+    bounds: list[list[list[float]]]
+    communes: list[np.ndarray]
+    units: list[np.ndarray] | None
+
+
+def _page_areas(
+    communes: gpd.GeoDataFrame, shapes: np.ndarray, codes: np.ndarray, units: gpd.GeoDataFrame | None
+) -> PageAreas:
+    """:class:`PageAreas` of the pages of these outlines (the communes' or the units'), with their codes."""
+    crs = communes.crs
+    # the area a page draws: its outline and 3 km around it (what the pages did one by one)
+    areas = np.asarray(gpd.GeoSeries(shapes, crs=crs).to_crs(METRIC_CRS).buffer(PAGE_MARGIN_METRES).to_crs(crs).values)
+    in_degrees = crs is not None and pyproj.CRS.from_user_input(crs).is_exact_same(DEGREES)
+    degrees = shapes if in_degrees else np.asarray(gpd.GeoSeries(shapes, crs=crs).to_crs(DEGREES).values)
+    corners = pd.DataFrame(shapely.bounds(degrees), columns=["west", "south", "east", "north"]).groupby(
+        codes, sort=False
+    )
+    bounds = corners.agg({"west": "min", "south": "min", "east": "max", "north": "max"})
+    first = pd.Series(np.arange(len(codes))).groupby(codes, sort=False).first()
+    chosen = first.to_numpy()
+    areas = areas[chosen]
+
+    def touching(frame: gpd.GeoDataFrame | None) -> list[np.ndarray] | None:
+        # what GeoSeries.intersects did on each page: every row against the page's area
+        if frame is None:
+            return None
+        return list(map(np.flatnonzero, shapely.intersects(np.asarray(frame.geometry.values)[None, :], areas[:, None])))
+
+    return PageAreas(
+        codes=[str(code) for code in first.index],
+        positions=chosen,
+        areas=areas,
+        bounds=[
+            [[float(south), float(west)], [float(north), float(east)]]
+            for west, south, east, north in bounds[["west", "south", "east", "north"]].itertuples(index=False)
+        ],
+        communes=touching(communes),
+        units=touching(units),
+    )
+
+
+class CommuneOutlines:
+    """What the pages draw of a commune table alone, whatever the run: made once, before a run exists.
+
+    The communes' outlines simplified for display, the old districts' borders, the 2025 units
+    dissolved and every page's area (:class:`PageAreas`). The maps' process of ``lomsong run``
+    makes them while the run is analysed (:meth:`prepare_all`), so that the pages wait only for
+    what depends on the run.
+
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame
+        Canonical commune table.
+    """
+
+    def __init__(self, communes: gpd.GeoDataFrame) -> None:
+        self.communes = communes
+        self.geometry = pd.Series(list(display_geometry(communes.geometry)), index=communes.index, dtype=object)
+        whole = districts(communes)
+        self.districts = whole[["district_code", "district"]].assign(
+            geometry=list(display_geometry(whole.geometry.boundary))
+        )
+        self._memo: dict[tuple, Any] = {}
+
+    def units(self) -> gpd.GeoDataFrame | None:
+        """The 2025 units dissolved from the communes (None when the table has no ``unit_2025``), made once."""
+        if "units" not in self._memo:
+            self._memo["units"] = _units_of(self.communes)
+        return self._memo["units"]
+
+    def page_areas(self, kind: str, units: gpd.GeoDataFrame | None) -> PageAreas:
+        """The :class:`PageAreas` of the ``communes`` or the ``units`` pages, with ``units`` drawn on them."""
+        key = (kind, id(units))
+        kept = self._memo.get(key)
+        if kept is None or kept[0] is not units:  # made for another table under a reused id
+            if kind == "communes":
+                shapes, codes = self.communes.geometry.to_numpy(object), self.communes["commune_code"].astype(str)
+            else:
+                shapes, codes = units.geometry.to_numpy(object), units["unit_code"].astype(str)
+            kept = self._memo[key] = (units, _page_areas(self.communes, shapes, codes.to_numpy(), units))
+        return kept[1]
+
+    def prepare_all(self) -> CommuneOutlines:
+        """Make now what the run's pages will ask: the units and every commune and unit page's area."""
+        units = self.units()
+        self.page_areas("communes", units)
+        if units is not None:
+            self.page_areas("units", units)
+        return self
+
+
 class PreparedLayers:
     """What every page of one run, view and commune table shares, computed once for all the pages.
 
@@ -870,10 +984,24 @@ class PreparedLayers:
         Canonical commune table (every page's communes are rows of it).
     view_operator : str
         ``all`` or an operator id.
+    outlines : CommuneOutlines, optional
+        What the pages draw of ``communes`` alone, when made already (used only when made of
+        this very table).
     """
 
-    def __init__(self, results: RunResults, communes: gpd.GeoDataFrame, view_operator: str) -> None:
+    def __init__(
+        self,
+        results: RunResults,
+        communes: gpd.GeoDataFrame,
+        view_operator: str,
+        *,
+        outlines: CommuneOutlines | None = None,
+    ) -> None:
         self.communes = communes
+        # what depends on the communes alone: made already when given (the maps' process does)
+        self.outlines = (
+            outlines if outlines is not None and outlines.communes is communes else CommuneOutlines(communes)
+        )
         self.summary = _select(results.communes, view_operator)
         self.gaps = _select(results.gaps, view_operator)
         self.cells = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
@@ -923,11 +1051,8 @@ class PreparedLayers:
         self.challenges = results.challenges
         self._commune_codes = communes["commune_code"].astype(str).to_numpy()
         self._district_codes = communes["district_code"].to_numpy(object) if "district_code" in communes else None
-        self._geometry = pd.Series(list(display_geometry(communes.geometry)), index=communes.index, dtype=object)
-        whole = districts(communes)
-        self._districts = whole[["district_code", "district"]].assign(
-            geometry=list(display_geometry(whole.geometry.boundary))
-        )
+        self._geometry = self.outlines.geometry
+        self._districts = self.outlines.districts
         # layers of the whole tables, made at their first use and cut out for every page after
         self._memo: dict[tuple, Any] = {}
 
@@ -957,54 +1082,30 @@ class PreparedLayers:
         Found for every commune at once, at the first page: one query of all the pages' areas
         per table instead of one per page.
         """
-        kept = self._once(
-            ("commune_pages", id(units)),
-            lambda: (units, self._pages(self.communes.geometry.to_numpy(object), self._commune_codes, units)),
-        )
-        pages = (
-            kept[1]
-            if kept[0] is units
-            else self._pages(self.communes.geometry.to_numpy(object), self._commune_codes, units)
-        )
-        return pages.get(str(commune_code))
+        return self._pages("communes", units).get(str(commune_code))
 
     def unit_page(self, unit_code: str, units: gpd.GeoDataFrame) -> PageRows | None:
         """What the page of a 2025 unit of ``units`` draws (None: no unit has that code); see :meth:`commune_page`."""
+        return self._pages("units", units).get(str(unit_code))
 
-        def build() -> tuple[gpd.GeoDataFrame, dict[str, PageRows]]:
-            return units, self._pages(units.geometry.to_numpy(object), units["unit_code"].astype(str).to_numpy(), units)
-
-        kept = self._once(("unit_pages", id(units)), build)
-        pages = kept[1] if kept[0] is units else build()[1]
-        return pages.get(str(unit_code))
-
-    def _pages(self, shapes: np.ndarray, codes: np.ndarray, units: gpd.GeoDataFrame | None) -> dict[str, PageRows]:
-        """:class:`PageRows` of the pages of these outlines (communes or units), by code (its first row)."""
-        crs = self.communes.crs
-        # the area a page draws: its outline and 3 km around it (what the pages did one by one)
-        areas = np.asarray(
-            gpd.GeoSeries(shapes, crs=crs).to_crs(METRIC_CRS).buffer(PAGE_MARGIN_METRES).to_crs(crs).values
-        )
-        in_degrees = crs is not None and pyproj.CRS.from_user_input(crs).is_exact_same(DEGREES)
-        degrees = shapes if in_degrees else np.asarray(gpd.GeoSeries(shapes, crs=crs).to_crs(DEGREES).values)
-        corners = pd.DataFrame(shapely.bounds(degrees), columns=["west", "south", "east", "north"]).groupby(
-            codes, sort=False
-        )
-        bounds = corners.agg({"west": "min", "south": "min", "east": "max", "north": "max"})
-        first = pd.Series(np.arange(len(codes))).groupby(codes, sort=False).first()
-        chosen = first.to_numpy()
-        areas = areas[chosen]
+    def _pages(self, kind: str, units: gpd.GeoDataFrame | None) -> dict[str, PageRows]:
+        """:class:`PageRows` of every ``communes`` or ``units`` page, by code, made once per units table."""
+        kept = self._memo.get(("pages", kind, id(units)))
+        if kept is not None and kept[0] is units:
+            return kept[1]
+        found = self.outlines.page_areas(kind, units)
+        areas = found.areas
 
         def near(name: str) -> list[np.ndarray] | None:
             if name not in self._trees:
                 return None
-            page, found = self._trees[name].query(areas, predicate="intersects")
-            rows = self._tree_rows.get(name)
-            found = found if rows is None else rows[found]
-            order = np.lexsort((found, page))
-            page, found = page[order], found[order]
+            page, rows = self._trees[name].query(areas, predicate="intersects")
+            table_rows = self._tree_rows.get(name)
+            rows = rows if table_rows is None else table_rows[rows]
+            order = np.lexsort((rows, page))
+            page, rows = page[order], rows[order]
             edges = np.searchsorted(page, np.arange(len(areas) + 1))
-            return [found[edges[i] : edges[i + 1]] for i in range(len(areas))]  # one per page
+            return [rows[edges[i] : edges[i + 1]] for i in range(len(areas))]  # one per page
 
         def touching(frame: gpd.GeoDataFrame | None) -> np.ndarray | None:
             # what GeoSeries.intersects did on each page: every row against the page's area
@@ -1013,26 +1114,23 @@ class PreparedLayers:
             return shapely.intersects(np.asarray(frame.geometry.values)[None, :], areas[:, None])
 
         cells, gaps, villages = near("cells"), near("gaps"), near("villages")
-        nearby, in_units = touching(self.communes), touching(units)
         predicted = touching(self.predicted)
         challenges = touching(self.challenges) if self.challenges is not None and len(self.challenges) else None
         pages = {}
-        for number, code in enumerate(first.index):  # one per page (about a hundred)
-            pages[str(code)] = PageRows(
-                position=int(chosen[number]),
+        for number, code in enumerate(found.codes):  # one per page (about a hundred)
+            pages[code] = PageRows(
+                position=int(found.positions[number]),
                 area=areas[number],
-                bounds=[
-                    [float(bounds["south"].iloc[number]), float(bounds["west"].iloc[number])],
-                    [float(bounds["north"].iloc[number]), float(bounds["east"].iloc[number])],
-                ],
-                communes=np.flatnonzero(nearby[number]),
+                bounds=found.bounds[number],
+                communes=found.communes[number],
                 cells=cells[number] if cells is not None else np.zeros(0, int),
                 gaps=gaps[number] if gaps is not None else np.zeros(0, int),
                 villages=villages[number] if villages is not None else None,
-                units=np.flatnonzero(in_units[number]) if in_units is not None else None,
+                units=found.units[number] if found.units is not None else None,
                 predicted=np.flatnonzero(predicted[number]) if predicted is not None else None,
                 challenges=challenges[number] if challenges is not None else None,
             )
+        self._memo[("pages", kind, id(units))] = (units, pages)
         return pages
 
     def commune_layer(
