@@ -15,6 +15,7 @@ from lomsong.products.maps.jsontext import (
     Collection,
     FeatureTexts,
     GeometryText,
+    _dumps,
     dumps_sorted,
     feature_text,
     geometry_text,
@@ -151,3 +152,8 @@ def test_a_geometry_known_by_its_text_reads_and_dumps_as_its_geometry():
     assert Collection([feature]).sorted_json() == json.dumps(
         {"type": "FeatureCollection", "features": [{**feature, "geometry": geojson}]}, sort_keys=True
     )
+
+
+@given(st.one_of(st.text(max_size=6), st.from_regex(r"[A-Za-z0-9]{1,6}", fullmatch=True)))
+def test_a_string_is_written_as_json_writes_it(value):
+    assert _dumps(value, sort_keys=True) == json.dumps(value, sort_keys=True)

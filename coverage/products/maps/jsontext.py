@@ -233,7 +233,14 @@ class Collection(dict):
 
 
 def _dumps(value: Any, **kwargs: Any) -> str:
-    """``json.dumps`` for Jinja's ``tojson``, a :class:`Collection` from its features' texts."""
+    """``json.dumps`` for Jinja's ``tojson``, a :class:`Collection` from its features' texts.
+
+    A feature id (``"12"``: ASCII letters and digits, which JSON writes as they are between
+    quotes) is written without ``json``: a layer's style switch writes one per feature, tens of
+    thousands over a run's pages.
+    """
+    if type(value) is str and value.isascii() and value.isalnum():
+        return f'"{value}"'
     if isinstance(value, Collection) and kwargs == _SORTED:
         return value.sorted_json()
     return json.dumps(value, **kwargs)
