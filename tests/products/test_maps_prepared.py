@@ -86,3 +86,14 @@ def test_outlines_made_before_the_run_give_the_same_pages(example, communes, tmp
     assert set(outlines._memo) == set(kept) and all(outlines._memo[key] is kept[key] for key in kept)
     # outlines of another table are not used for this one
     assert PreparedLayers(results, communes.copy(), res.ALL_OPERATORS, outlines=outlines).outlines is not outlines
+
+
+def test_pages_of_a_table_without_2025_units_are_the_pages_built_alone(example, communes, tmp_path):
+    """The 2019 communes alone (no ``unit_2025``): no unit pages, the commune pages as built one by one."""
+    results, _ = example
+    old = communes.drop(columns="unit_2025")
+    code = str(results.gaps["commune_code"].iloc[0])
+    written = build_maps(results, tmp_path, old, commune_codes=[code])
+    assert [page.relative_to(tmp_path).as_posix() for page in written] == ["index.html", f"communes/{code}.html"]
+    alone = render_html(commune_map(results, old, code), "shared", "../assets")
+    assert _same_page(alone) == _same_page(written[1].read_text(encoding="utf-8"))

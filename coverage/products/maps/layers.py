@@ -1240,16 +1240,12 @@ class PreparedLayers:
         return self._once(("layer", *key), lambda: FeatureTexts(_by_row(build())))
 
     def near(self, area: Any) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame | None]:
-        """The view's gaps and villages that intersect ``area`` and the positions of its cells that do.
+        """The view's gaps and villages that intersect ``area`` and the positions of its drawn cells that do.
 
         Rows keep their table order; the cell positions go to :meth:`view_cells`.
         """
-
-        def rows(name: str) -> np.ndarray:
-            return np.sort(self._trees[name].query(area, predicate="intersects"))
-
-        villages = None if self.villages is None else self.villages.iloc[rows("villages")]
-        return self.gaps.iloc[rows("gaps")], rows("cells"), villages
+        villages = None if self.villages is None else self.villages.iloc[self.positions("villages", area)]
+        return self.gaps.iloc[self.positions("gaps", area)], self.positions("cells", area), villages
 
     def cell_layer(self, operator: str, rows: np.ndarray | None, lang: str) -> dict[str, Any] | None:
         """:func:`cell_class_features` of :meth:`view_cells` (None without cells), from arrays."""
