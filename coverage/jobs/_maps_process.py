@@ -31,12 +31,15 @@ _POLL_SECONDS = 0.2
 def _build(communes: gpd.GeoDataFrame, commands: Any, messages: Any) -> None:
     """The child: import the map builder, wait for the run folder, build every page and say how it went."""
     try:
+        from lomsong.products.maps.assets import shared_assets_text
         from lomsong.products.maps.build import build_maps
         from lomsong.products.maps.layers import CommuneOutlines
         from lomsong.tables.results import ANY_TECHNOLOGY, load_run
 
-        # what the pages draw of the communes alone, made while the first process analyses
+        # what the pages draw of the communes alone, and their shared script and stylesheet, made
+        # while the first process analyses
         outlines = CommuneOutlines(communes).prepare_all()
+        shared_assets_text()
         folder = commands.get()
         if folder is None:  # the run ended before its maps
             return
