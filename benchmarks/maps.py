@@ -5,9 +5,8 @@
 Each repeat is a fresh subprocess (imports warm from the disk cache, as in ``lomsong run``) that
 makes what the pages draw of the communes alone (:class:`~lomsong.products.maps.layers.CommuneOutlines`)
 and the pages' shared script and stylesheet, as the maps' process of ``lomsong run`` does while the
-run is analysed (timed apart), loads the
-run folder's tables as that process does (:func:`lomsong.tables.results.load_run` of the
-any-technology cells, timed apart), then builds every page with
+run is analysed (timed apart), loads the run folder's tables as that process does
+(:func:`lomsong.tables.results.load_run` of the any-technology cells, timed apart), then builds every page with
 :func:`lomsong.products.maps.build.build_maps` into a copy of the folder (``OUT``, default a
 temporary folder), the same call ``lomsong run`` makes. Printed: each repeat's wall and CPU seconds
 and their medians; ``--write`` adds a row to ``benchmarks/results/maps.md``. ``--profile`` runs
