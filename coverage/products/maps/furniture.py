@@ -178,7 +178,7 @@ def _title_html(
     unit_communes: list[str] | None = None,
     prepared: PreparedLayers | None = None,
 ) -> str:
-    period = data_period(results)
+    period = prepared.period if prepared is not None else data_period(results)
     period_text = (
         text(lang, "period", start=format_date(period[0], lang), end=format_date(period[1], lang))
         if period

@@ -330,6 +330,8 @@ def unit_features(
     lang: str,
     unit_url: str | None = "units/{code}.html",
     focus_code: str | None = None,
+    *,
+    geometry: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Return the 2025 units' GeoJSON: outline, label and a popup with the denominators.
 
@@ -345,6 +347,8 @@ def unit_features(
         Link to a unit's own map, ``{code}`` replaced; None for no link.
     focus_code : str, optional
         The unit page's own unit (no link to itself).
+    geometry : numpy.ndarray, optional
+        The units' :func:`display_geometry`, when already computed (:class:`PreparedLayers`).
 
     Returns
     -------
@@ -380,7 +384,7 @@ def unit_features(
         popups.append(_table_html(rows, str(row.unit)) + note + link)
     frame["popup"] = popups
     frame["label"] = frame["unit"].astype(str)
-    geometry = display_geometry(units.geometry)
+    geometry = display_geometry(units.geometry) if geometry is None else geometry
     return _feature_collection(frame, geometry, ["unit_code", "unit", "folded", "popup", "label"])
 
 
@@ -959,11 +963,20 @@ class CommuneOutlines:
             kept = self._memo[key] = (units, _page_areas(self.communes, shapes, codes.to_numpy(), units))
         return kept[1]
 
+    def unit_geometry(self, units: gpd.GeoDataFrame) -> np.ndarray:
+        """:func:`display_geometry` of a units table's outlines, made once per table."""
+        key = ("unit_geometry", id(units))
+        kept = self._memo.get(key)
+        if kept is None or kept[0] is not units:  # made for another table under a reused id
+            kept = self._memo[key] = (units, display_geometry(units.geometry))
+        return kept[1]
+
     def prepare_all(self) -> CommuneOutlines:
-        """Make now what the run's pages will ask: the units and every commune and unit page's area."""
+        """Make now what the run's pages will ask: the units, their outlines, every commune and unit page's area."""
         units = self.units()
         self.page_areas("communes", units)
         if units is not None:
+            self.unit_geometry(units)
             self.page_areas("units", units)
         return self
 
@@ -1023,6 +1036,7 @@ class PreparedLayers:
                 ]
             )
         self.views = available_views(results)
+        self.period = data_period(results)  # the title block's, the same on every page
         self.villages = results.villages
         self.predicted = _predicted_gaps(results, view_operator)
         # what the title blocks count: the communes each gap touches, the view's figures per commune
@@ -1186,19 +1200,14 @@ class PreparedLayers:
         focus_code: str | None = None,
     ) -> dict[str, Any]:
         """:func:`unit_features` of rows ``positions`` of ``units`` (the same table on every page)."""
-        linked = self._once(
-            ("units", id(units), lang, unit_url),
-            lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, unit_url)))),
-        )
+
+        def whole(url: str | None) -> tuple[gpd.GeoDataFrame, FeatureTexts]:
+            outlines = self.outlines.unit_geometry(units)  # simplified once, before the run in the maps' process
+            return units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, url, geometry=outlines)))
+
+        linked = self._once(("units", id(units), lang, unit_url), lambda: whole(unit_url))
         # a unit page's own unit has no link to itself (made only where a page has its unit)
-        plain = (
-            self._once(
-                ("units", id(units), lang, None),
-                lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, None)))),
-            )
-            if focus_code
-            else linked
-        )
+        plain = self._once(("units", id(units), lang, None), lambda: whole(None)) if focus_code else linked
         if linked[0] is not units or plain[0] is not units:  # another table under a reused id
             chosen = units.iloc[positions].reset_index(drop=True)
             return unit_features(chosen, unit_summary, lang, unit_url, focus_code=focus_code)
