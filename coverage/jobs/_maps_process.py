@@ -31,9 +31,15 @@ _POLL_SECONDS = 0.2
 def _build(communes: gpd.GeoDataFrame, commands: Any, messages: Any) -> None:
     """The child: import the map builder, wait for the run folder, build every page and say how it went."""
     try:
+        from lomsong.products.maps.assets import shared_assets_text
         from lomsong.products.maps.build import build_maps
+        from lomsong.products.maps.layers import CommuneOutlines
         from lomsong.tables.results import ANY_TECHNOLOGY, load_run
 
+        # what the pages draw of the communes alone, and their shared script and stylesheet, made
+        # while the first process analyses
+        outlines = CommuneOutlines(communes).prepare_all()
+        shared_assets_text()
         folder = commands.get()
         if folder is None:  # the run ended before its maps
             return
@@ -46,7 +52,7 @@ def _build(communes: gpd.GeoDataFrame, commands: Any, messages: Any) -> None:
 
         # the maps draw the cells' any-technology views only: the other views are not read
         results = load_run(folder, cell_technologies=[ANY_TECHNOLOGY])
-        build_maps(results, folder, communes=communes, on_page=on_page)
+        build_maps(results, folder, communes=communes, on_page=on_page, outlines=outlines)
         messages.put(("done", round(time.perf_counter() - started, 3)))
     except BaseException as error:  # noqa: BLE001 - everything goes back to the parent, which raises it
         messages.put(("error", f"{type(error).__name__}: {error}", traceback.format_exc()))
@@ -88,6 +94,9 @@ class MapsProcess:
     def finish(self) -> dict[str, Any]:
         """Wait for the maps; return what ``run.json`` records of them (the page, their wall seconds).
 
+        ``timings.maps`` is the wall time until the maps were waited for (the downloads are written
+        meanwhile), ``timings.maps_build`` the second process's own, from the tables to the last page.
+
         Raises
         ------
         RunError
@@ -110,7 +119,10 @@ class MapsProcess:
             if outcome[2]:  # the child's traceback, for whoever debugs it (the command line prints one line)
                 error.add_note(outcome[2].rstrip())
             raise error
-        return {"maps": "index.html", "timings": {"maps": round(time.perf_counter() - (self._started or 0.0), 3)}}
+        waited = round(time.perf_counter() - (self._started or 0.0), 3)
+        # maps: until the run had them (at least the downloads' time); maps_build: the second process's
+        # own time from the run's tables to the last page (what shows whether the maps were the longer half)
+        return {"maps": "index.html", "timings": {"maps": waited, "maps_build": outcome[1]}}
 
     def stop(self) -> None:
         """End the child now (the run failed or ended): it must not write into a folder being removed."""

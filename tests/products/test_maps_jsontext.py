@@ -6,6 +6,7 @@ import json
 import re
 
 import folium
+import numpy as np
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,9 +14,12 @@ from hypothesis import strategies as st
 from lomsong.products.maps.jsontext import (
     Collection,
     FeatureTexts,
+    GeometryText,
+    _dumps,
     dumps_sorted,
     feature_text,
     geometry_text,
+    shapes_text,
     texts_used,
 )
 from lomsong.products.maps.layers import _by_row, _records_collection, _subset_collection
@@ -100,3 +104,56 @@ def test_folium_writes_the_collection_text_only_while_a_page_renders():
     assert "</script><script>" not in rendered["texts"]
     # the policy is folium's own again once the page is written
     assert folium.GeoJson._template.environment.policies["json.dumps_function"] is None
+
+
+#: Rings of polygons: the cells' merged outlines are rounded to 5 decimals; any float may occur elsewhere.
+RING_NUMBERS = st.one_of(
+    st.floats(min_value=100, max_value=110).map(lambda x: round(x, 5)),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e20, max_value=1e20),
+    st.floats(min_value=-1e-3, max_value=1e-3),
+    st.integers(min_value=-1000, max_value=1000).map(float),
+)
+
+
+def _box(west: float, south: float, width: float, height: float) -> shapely.Polygon:
+    return shapely.box(west, south, west + abs(width) + 1e-3, south + abs(height) + 1e-3)
+
+
+SHAPES = st.one_of(
+    st.none(),
+    st.builds(_box, RING_NUMBERS, RING_NUMBERS, st.floats(0, 1), st.floats(0, 1)),
+    st.lists(st.builds(_box, RING_NUMBERS, RING_NUMBERS, st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=3).map(
+        lambda boxes: shapely.MultiPolygon(boxes)
+    ),
+    st.just(shapely.Polygon([(0, 0), (4, 0), (4, 4), (0, 0)], holes=[[(1, 0.5), (3, 0.5), (3, 2.5), (1, 0.5)]])),
+    st.just(shapely.Point(107.123456789, 11.000001)),
+    st.just(shapely.Polygon()),
+    st.just(shapely.Polygon([(0, 0, 1), (1, 0, 1), (1, 1, 1), (0, 0, 1)])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(SHAPES, max_size=6))
+def test_a_shape_s_text_is_the_text_of_its_geojson(shapes):
+    array = np.empty(len(shapes), dtype=object)
+    array[:] = shapes
+    expected = [None if shape is None else geometry_text(json.loads(shapely.to_geojson(shape))) for shape in shapes]
+    assert shapes_text(array) == expected
+
+
+def test_a_geometry_known_by_its_text_reads_and_dumps_as_its_geometry():
+    shape = shapely.MultiPolygon([shapely.box(107.1, 12.0, 107.2, 12.1), shapely.box(108.0, 12.0, 108.5, 12.25)])
+    geojson = json.loads(shapely.to_geojson(shape))
+    known = GeometryText(shapes_text(np.array([shape], dtype=object))[0])
+    assert dict(known) == geojson and known["type"] == "MultiPolygon" and len(known) == 2
+    feature = {"type": "Feature", "id": "0", "properties": {"state": "weak"}, "geometry": known}
+    # written by json as the geometry it stands for, in a collection whose text was made or not
+    assert dumps_sorted(feature) == json.dumps({**feature, "geometry": geojson}, sort_keys=True)
+    assert Collection([feature]).sorted_json() == json.dumps(
+        {"type": "FeatureCollection", "features": [{**feature, "geometry": geojson}]}, sort_keys=True
+    )
+
+
+@given(st.one_of(st.text(max_size=6), st.from_regex(r"[A-Za-z0-9]{1,6}", fullmatch=True)))
+def test_a_string_is_written_as_json_writes_it(value):
+    assert _dumps(value, sort_keys=True) == json.dumps(value, sort_keys=True)

@@ -9,7 +9,7 @@ import geopandas as gpd
 import pytest
 
 from lomsong.products.maps.build import build_maps, render_html
-from lomsong.products.maps.layers import PreparedLayers
+from lomsong.products.maps.layers import CommuneOutlines, PreparedLayers
 from lomsong.products.maps.pages import commune_map, province_map, unit_map
 from lomsong.reference.units import dissolve_units, unit_mapping
 from lomsong.tables import results as res
@@ -68,3 +68,32 @@ def test_a_name_with_template_syntax_is_written_as_it_is(example, communes, tmp_
     # in the villages' GeoJSON and search entries as written (json escapes the ô), never evaluated
     assert "{{ 7*7 }} {% if true %}x{% endif %} {# c #}" in page
     assert " 49 x " not in page
+
+
+def test_outlines_made_before_the_run_give_the_same_pages(example, communes, tmp_path):
+    """The maps' process makes the communes' part first (CommuneOutlines); the pages are those made without it."""
+    results, _ = example
+    code = str(results.gaps["commune_code"].iloc[0])
+    unit = str(unit_mapping(communes).set_index("commune_code").loc[code, "unit_code"])
+    outlines = CommuneOutlines(communes).prepare_all()
+    kept = dict(outlines._memo)
+    pages = {}
+    for name, extra in (("with", {"outlines": outlines}), ("without", {})):
+        written = build_maps(results, tmp_path / name, communes, commune_codes=[code], unit_codes=[unit], **extra)
+        pages[name] = [_same_page(page.read_text(encoding="utf-8")) for page in written]
+    assert pages["with"] == pages["without"] and len(pages["with"]) == 3
+    # nothing of the communes was made again: every page used what was prepared
+    assert set(outlines._memo) == set(kept) and all(outlines._memo[key] is kept[key] for key in kept)
+    # outlines of another table are not used for this one
+    assert PreparedLayers(results, communes.copy(), res.ALL_OPERATORS, outlines=outlines).outlines is not outlines
+
+
+def test_pages_of_a_table_without_2025_units_are_the_pages_built_alone(example, communes, tmp_path):
+    """The 2019 communes alone (no ``unit_2025``): no unit pages, the commune pages as built one by one."""
+    results, _ = example
+    old = communes.drop(columns="unit_2025")
+    code = str(results.gaps["commune_code"].iloc[0])
+    written = build_maps(results, tmp_path, old, commune_codes=[code])
+    assert [page.relative_to(tmp_path).as_posix() for page in written] == ["index.html", f"communes/{code}.html"]
+    alone = render_html(commune_map(results, old, code), "shared", "../assets")
+    assert _same_page(alone) == _same_page(written[1].read_text(encoding="utf-8"))

@@ -14,6 +14,7 @@ package from PyPI and fixes point weights), copied beside the npm packages.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import mimetypes
 import os
@@ -245,15 +246,30 @@ def write_shared_assets(folder: str | Path) -> list[Path]:
     list of Path
         The script and the stylesheet.
     """
-    ensure_assets()
+    script, stylesheet = shared_assets_text()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / SHARED_JS).write_text(script, encoding="utf-8")
+    (folder / SHARED_CSS).write_text(stylesheet, encoding="utf-8")
+    return [folder / SHARED_JS, folder / SHARED_CSS]
+
+
+def shared_assets_text() -> tuple[str, str]:
+    """The text of :func:`write_shared_assets`' script and stylesheet, made once per process and vendor folder.
+
+    The vendored packages are pinned (``NPM_PACKAGES``): their files do not change while a process
+    runs. The maps' process of ``lomsong run`` makes them before the run's tables exist.
+    """
+    return _bundled(ensure_assets())
+
+
+@functools.cache
+def _bundled(root: Path) -> tuple[str, str]:
+    """:func:`shared_assets_text` of the assets vendored in ``root`` (:func:`asset_root`)."""
     scripts = [f"/* {asset.path} */\n{_read_asset(key)}" for key, asset in ASSETS.items() if asset.kind == "js"]
     styles = [f"/* {asset.path} */\n{_css_with_data_urls(key)}" for key, asset in ASSETS.items() if asset.kind == "css"]
     # each script ends with ';': a file that does not end its last statement cannot swallow the next
-    (folder / SHARED_JS).write_text("\n;\n".join(scripts) + "\n", encoding="utf-8")
-    (folder / SHARED_CSS).write_text("\n".join(styles) + "\n", encoding="utf-8")
-    return [folder / SHARED_JS, folder / SHARED_CSS]
+    return "\n;\n".join(scripts) + "\n", "\n".join(styles) + "\n"
 
 
 def resolve_links(html: str, asset_mode: str = "inline", asset_base_url: str | None = None) -> str:
@@ -324,7 +340,11 @@ def resolve_links(html: str, asset_mode: str = "inline", asset_base_url: str | N
 
     else:
         raise ValueError(f"asset_mode must be 'inline', 'url' or 'shared', got {asset_mode!r}")
-    html = _CSS_LINK.sub(style, _SCRIPT_LINK.sub(script, html))
+    # folium writes the links in the page's head: the rest (the layers' data, megabytes) is not searched
+    # for them; a placeholder left anywhere is refused below
+    head_end = html.find("</head>")
+    head, rest = (html[:head_end], html[head_end:]) if head_end >= 0 else (html, "")
+    html = _CSS_LINK.sub(style, _SCRIPT_LINK.sub(script, head)) + rest
     external = _EXTERNAL.findall(html)
     if base_url := (asset_base_url if asset_mode in ("url", "shared") else None):
         external = [url for url in external if not url.startswith(base_url)]

@@ -32,7 +32,7 @@ from branca.element import Element
 
 from lomsong.products.maps import assets as _mapassets
 from lomsong.products.maps.jsontext import texts_used
-from lomsong.products.maps.layers import PreparedLayers, _check_view, _communes_or_default, _units_of
+from lomsong.products.maps.layers import CommuneOutlines, PreparedLayers, _check_view, _communes_or_default
 from lomsong.products.maps.pages import commune_map, province_map, unit_map
 from lomsong.products.maps.style import SHARED_ASSETS_FOLDER
 from lomsong.products.words import check_language
@@ -140,6 +140,8 @@ def build_maps(
     commune_codes: list[str] | None = None,
     on_page: Any = None,
     unit_codes: list[str] | None = None,
+    *,
+    outlines: CommuneOutlines | None = None,
 ) -> list[Path]:
     """Write ``out_dir/index.html``, ``out_dir/communes/<commune_code>.html`` and, with the 2025
     units in the commune table, ``out_dir/units/<unit_code>.html``.
@@ -169,6 +171,9 @@ def build_maps(
         Called with each written path (progress display).
     unit_codes : list of str, optional
         Only these unit pages (default: every 2025 unit; none when the table has no units).
+    outlines : CommuneOutlines, optional
+        What the pages draw of ``communes`` alone, made before the run (the maps' process makes
+        it while the run is analysed); used only when made of this very table.
 
     Returns
     -------
@@ -187,8 +192,8 @@ def build_maps(
         _mapassets.write_shared_assets(out_dir / SHARED_ASSETS_FOLDER)
         index_assets, commune_assets = SHARED_ASSETS_FOLDER, f"../{SHARED_ASSETS_FOLDER}"
     written = []
-    prepared = PreparedLayers(results, communes, view_operator)  # once for every page
-    units = _units_of(communes)  # dissolved once for every page
+    prepared = PreparedLayers(results, communes, view_operator, outlines=outlines)  # once for every page
+    units = prepared.outlines.units()  # dissolved once for every page
     index = out_dir / "index.html"
     index.write_text(
         render_html(

@@ -47,7 +47,19 @@ def _static(name: str) -> str:
     return text_of_file.replace("</style", "<\\/style").replace("</script", "<\\/script")
 
 
-class _Furniture(MacroElement):
+class _NameKept:
+    """An element whose ``get_name()`` is made once: branca camel-cases the class name on every
+    call, and a page's templates ask a layer's name tens of times (its map's, hundreds)."""
+
+    def get_name(self) -> str:
+        key = (self._name, self._id)
+        kept = self.__dict__.get("_name_kept")
+        if kept is None or kept[0] != key:
+            kept = self.__dict__["_name_kept"] = (key, super().get_name())
+        return kept[1]
+
+
+class _Furniture(_NameKept, MacroElement):
     """Stylesheet, title block and legend (plain HTML: shows even when no tile loads)."""
 
     _template = Template(
@@ -65,7 +77,7 @@ class _Furniture(MacroElement):
         self.body = body
 
 
-class _Behaviour(MacroElement):
+class _Behaviour(_NameKept, MacroElement):
     """Commune search (diacritic-insensitive) and named handles (``window.lomsong``) for scripts and tests."""
 
     _template = Template(
@@ -86,7 +98,7 @@ class _Behaviour(MacroElement):
         self.layers = "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in layers.items()) + "}"
 
 
-class _Labels(MacroElement):
+class _Labels(_NameKept, MacroElement):
     """Commune names as non-interactive text markers, added to the parent feature group."""
 
     _template = Template(
@@ -103,7 +115,7 @@ class _Labels(MacroElement):
         self.labels = _script_json(labels)
 
 
-class _Legibility(MacroElement):
+class _Legibility(_NameKept, MacroElement):
     """What makes the page read at 1366×768: a legend that is a Leaflet control (so it never
     covers another control), a metric-only scale, labels that hide where they would overlap, and
     a Vietnamese measuring tool (leaflet-measure ships no Vietnamese: its English text is replaced
@@ -166,7 +178,7 @@ def _title_html(
     unit_communes: list[str] | None = None,
     prepared: PreparedLayers | None = None,
 ) -> str:
-    period = data_period(results)
+    period = prepared.period if prepared is not None else data_period(results)
     period_text = (
         text(lang, "period", start=format_date(period[0], lang), end=format_date(period[1], lang))
         if period
@@ -254,7 +266,7 @@ def _denominator_of(
     return denominator_text(float(people.sum()), in_gaps, covered, unknown, lang)
 
 
-class _Hatch(MacroElement):
+class _Hatch(_NameKept, MacroElement):
     """An SVG hatch pattern in the map's vector pane, used as the fill of predicted areas."""
 
     _template = Template(

@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import folium
+import numpy as np
 import orjson
+import shapely
 
 #: Jinja's ``tojson`` arguments (its default policy): the only ones a :class:`Collection` has text for.
 _SORTED = {"sort_keys": True}
@@ -30,7 +32,98 @@ _FEATURE_KEYS = {"type", "id", "properties", "geometry"}
 
 def dumps_sorted(value: Any) -> str:
     """``json.dumps(value, sort_keys=True)``: the text ``tojson`` writes before its HTML escapes."""
-    return json.dumps(value, sort_keys=True)
+    return json.dumps(value, sort_keys=True, default=_parsed)
+
+
+def _parsed(value: Any) -> Any:
+    """What ``json`` writes of a :class:`GeometryText` (the geometry it is the text of)."""
+    if isinstance(value, GeometryText):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+class GeometryText(Mapping):
+    """A GeoJSON geometry known by its text (``json.dumps(geometry, sort_keys=True)``), read only when asked.
+
+    The merged cells of every page and view are shapes nobody reads in Python: their text goes
+    into the page as it is (:func:`shapes_text` makes it from the shapes' coordinates), and the
+    mapping (``type``, ``coordinates``) is parsed from it at its first reading.
+
+    Parameters
+    ----------
+    text : str
+        :func:`geometry_text` of the geometry.
+    """
+
+    __slots__ = ("_value", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._value: dict[str, Any] | None = None
+
+    def _geometry(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = orjson.loads(self.text)
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._geometry()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._geometry())
+
+    def __len__(self) -> int:
+        return len(self._geometry())
+
+    def __repr__(self) -> str:
+        return f"GeometryText({self.text[:60]!r}…)" if len(self.text) > 60 else f"GeometryText({self.text!r})"
+
+
+#: shapely's type ids of the shapes :func:`shapes_text` writes from their coordinates.
+_POLYGON, _MULTIPOLYGON = 3, 6
+
+
+def shapes_text(shapes: np.ndarray) -> list[str | None]:
+    """:func:`geometry_text` of each shape's GeoJSON (None for a missing shape), without a dict between.
+
+    ``shapely.to_geojson`` writes up to 17 digits (``12.140930000000001``) where ``json`` writes
+    the shortest that reads back the same (``12.14093``): the text of a polygon or multipolygon is
+    made from its coordinates, each ring dumped by orjson (the shortest digits, as ``json``) from
+    the coordinate array; any other shape, and any number :func:`geometry_text` leaves to
+    ``json``, goes through its GeoJSON as a dict.
+    """
+    shapes = np.asarray(shapes, dtype=object)
+    texts: list[str | None] = [None] * len(shapes)
+    kinds = shapely.get_type_id(shapes)
+    plain = ((kinds == _POLYGON) | (kinds == _MULTIPOLYGON)) & ~shapely.is_empty(shapes) & ~shapely.has_z(shapes)
+    for number in np.flatnonzero(~plain & (kinds >= 0)).tolist():  # other shapes (none among the cells)
+        texts[number] = geometry_text(orjson.loads(shapely.to_geojson(shapes[number])))
+    chosen = np.flatnonzero(plain)
+    if not len(chosen):
+        return texts
+    parts, part_shape = shapely.get_parts(shapes[chosen], return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coordinates = shapely.get_coordinates(rings)
+    counts = shapely.get_num_coordinates(rings)
+    ends = np.cumsum(counts)
+    ring_texts = [
+        orjson.dumps(coordinates[start:end], option=orjson.OPT_SERIALIZE_NUMPY)
+        for start, end in zip((ends - counts).tolist(), ends.tolist(), strict=True)
+    ]  # one per ring (thousands over a run's pages)
+    part_edges = np.searchsorted(ring_part, np.arange(len(parts) + 1)).tolist()
+    part_texts = [b"[" + b",".join(ring_texts[part_edges[i] : part_edges[i + 1]]) + b"]" for i in range(len(parts))]
+    shape_edges = np.searchsorted(part_shape, np.arange(len(chosen) + 1)).tolist()
+    for number, shape_number in enumerate(chosen.tolist()):  # one per shape
+        own = part_texts[shape_edges[number] : shape_edges[number + 1]]
+        polygon = kinds[shape_number] == _POLYGON
+        written = own[0] if polygon else b"[" + b",".join(own) + b"]"
+        if b"e" in written or b"n" in written or (b"0.0000" in written and _NOT_AS_JSON_WRITES.search(written)):
+            texts[shape_number] = geometry_text(orjson.loads(shapely.to_geojson(shapes[shape_number])))
+            continue
+        kind = "Polygon" if polygon else "MultiPolygon"
+        # only numbers and brackets: every comma is a separator
+        texts[shape_number] = f'{{"coordinates": {written.decode().replace(",", ", ")}, "type": "{kind}"}}'
+    return texts
 
 
 #: Where orjson's numbers may not be json's: below 1e-4 (json writes ``1e-05``, orjson ``0.00001``),
@@ -45,6 +138,8 @@ def geometry_text(geometry: Any) -> str:
     1e16 and an integer alike, with no space after its commas; a geometry with another number, or
     that is not ``{"type", "coordinates"}``, is dumped by ``json`` itself.
     """
+    if type(geometry) is GeometryText:
+        return geometry.text
     if type(geometry) is not dict or geometry.keys() != {"type", "coordinates"} or type(geometry["type"]) is not str:
         return dumps_sorted(geometry)
     try:
@@ -138,7 +233,14 @@ class Collection(dict):
 
 
 def _dumps(value: Any, **kwargs: Any) -> str:
-    """``json.dumps`` for Jinja's ``tojson``, a :class:`Collection` from its features' texts."""
+    """``json.dumps`` for Jinja's ``tojson``, a :class:`Collection` from its features' texts.
+
+    A feature id (``"12"``: ASCII letters and digits, which JSON writes as they are between
+    quotes) is written without ``json``: a layer's style switch writes one per feature, tens of
+    thousands over a run's pages.
+    """
+    if type(value) is str and value.isascii() and value.isalnum():
+        return f'"{value}"'
     if isinstance(value, Collection) and kwargs == _SORTED:
         return value.sorted_json()
     return json.dumps(value, **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,14 @@ import shapely
 
 from lomsong._text import fold, fold_series
 from lomsong.operators import OPERATOR_IDS, display_name
-from lomsong.products.maps.jsontext import Collection, FeatureTexts, dumps_sorted, feature_text
+from lomsong.products.maps.jsontext import (
+    Collection,
+    FeatureTexts,
+    GeometryText,
+    dumps_sorted,
+    feature_text,
+    shapes_text,
+)
 from lomsong.products.maps.style import (
     COORDINATE_DECIMALS,
     CV1603_COLOURS,
@@ -25,6 +33,7 @@ from lomsong.products.maps.style import (
     INSUFFICIENT_CLASS_COLOUR,
     INSUFFICIENT_CLASS_SHARE,
     NO_PEOPLE_COLOUR,
+    PAGE_MARGIN_METRES,
     SHARE_BREAKS,
     SHARE_COLOURS,
     SIMPLIFY_METRES,
@@ -321,6 +330,8 @@ def unit_features(
     lang: str,
     unit_url: str | None = "units/{code}.html",
     focus_code: str | None = None,
+    *,
+    geometry: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Return the 2025 units' GeoJSON: outline, label and a popup with the denominators.
 
@@ -336,6 +347,8 @@ def unit_features(
         Link to a unit's own map, ``{code}`` replaced; None for no link.
     focus_code : str, optional
         The unit page's own unit (no link to itself).
+    geometry : numpy.ndarray, optional
+        The units' :func:`display_geometry`, when already computed (:class:`PreparedLayers`).
 
     Returns
     -------
@@ -371,7 +384,7 @@ def unit_features(
         popups.append(_table_html(rows, str(row.unit)) + note + link)
     frame["popup"] = popups
     frame["label"] = frame["unit"].astype(str)
-    geometry = display_geometry(units.geometry)
+    geometry = display_geometry(units.geometry) if geometry is None else geometry
     return _feature_collection(frame, geometry, ["unit_code", "unit", "folded", "popup", "label"])
 
 
@@ -473,11 +486,18 @@ def cell_class_features(cells: pd.DataFrame, lang: str) -> dict[str, Any]:
 
 
 def _cell_class_collection(
-    states: np.ndarray, shapes_of_cells: np.ndarray, crs: Any, lang: str, *, in_degrees: bool | None = None
+    states: np.ndarray,
+    shapes_of_cells: np.ndarray,
+    crs: Any,
+    lang: str,
+    *,
+    in_degrees: bool | None = None,
+    as_text: bool = False,
 ) -> dict[str, Any]:
     """:func:`cell_class_features` of cells given as their states and shapes.
 
-    ``in_degrees``: whether ``crs`` is exactly EPSG:4326 (:func:`_in_degrees`), when known already.
+    ``in_degrees``: whether ``crs`` is exactly EPSG:4326 (:func:`_in_degrees`), when known already;
+    ``as_text``: geometries kept as their text (:func:`_text_collection`, for a page's layer).
     """
     rows, shapes = [], []
     for state in STATE_COLOURS:  # three classes
@@ -499,7 +519,25 @@ def _cell_class_collection(
         geometry = shapely.transform(shapes_array, lambda xy: np.round(xy, COORDINATE_DECIMALS))
     else:
         geometry = display_geometry(gpd.GeoSeries(shapes, crs=crs), simplify_metres=0)
+    if as_text:
+        return _text_collection(rows, geometry)
     return _records_collection(rows, geometry)
+
+
+def _text_collection(records: list[dict[str, Any]], geometry: np.ndarray) -> Collection:
+    """:func:`_records_collection` whose geometries are their text (:class:`GeometryText`), parsed only if read.
+
+    For layers only a page reads (the merged cells of every page and view): their text goes into
+    the page as it is, with each feature's text made here.
+    """
+    features, texts = [], []
+    for number, (props, shape) in enumerate(zip(records, shapes_text(geometry), strict=True)):  # a few classes
+        if shape is None:
+            continue
+        # numbered as _records_collection numbers its features: by record, gaps where a shape is missing
+        features.append({"type": "Feature", "id": str(number), "properties": props, "geometry": GeometryText(shape)})
+        texts.append(feature_text(shape, number, dumps_sorted(props)))
+    return Collection(features, texts)
 
 
 #: The maps' CRS, as geopandas makes it of ``to_crs("EPSG:4326")``.
@@ -788,6 +826,161 @@ def _has_plan(results: RunResults) -> bool:
     return (Path(results.folder) / "plan" / "plan.geojson").exists()
 
 
+@dataclass(frozen=True)
+class PageRows:
+    """What one commune or unit page draws, as positions in the tables of its :class:`PreparedLayers`.
+
+    Attributes
+    ----------
+    position : int
+        The page's row in its own table (the communes, or the units it was made from).
+    area : shapely.Geometry
+        Its outline and :data:`~lomsong.products.maps.style.PAGE_MARGIN_METRES` around it.
+    bounds : list
+        ``[[south, west], [north, east]]`` of its outline, in degrees (the map's first view).
+    communes, cells, gaps : numpy.ndarray
+        Positions (table order) of the communes, the drawn cells and the view's gaps that touch ``area``.
+    villages, units, predicted : numpy.ndarray or None
+        The same of the villages, the 2025 units and the predicted gaps (None: the run has none).
+    challenges : numpy.ndarray or None
+        Whether each over-claimed area touches ``area`` (None: the run has none).
+    """
+
+    position: int
+    area: Any
+    bounds: list[list[float]]
+    communes: np.ndarray
+    cells: np.ndarray
+    gaps: np.ndarray
+    villages: np.ndarray | None
+    units: np.ndarray | None
+    predicted: np.ndarray | None
+    challenges: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class PageAreas:
+    """The areas of a run's commune or unit pages and what of the outlines lies in them (whatever the run).
+
+    Attributes
+    ----------
+    codes : list of str
+        The pages' codes, in table order (a code's first row makes its page).
+    positions : numpy.ndarray
+        Each page's row in its table.
+    areas : numpy.ndarray
+        Each page's outline and :data:`~lomsong.products.maps.style.PAGE_MARGIN_METRES` around it.
+    bounds : list
+        Each page's ``[[south, west], [north, east]]`` in degrees (all the rows of its code).
+    communes : list of numpy.ndarray
+        Each page's communes touching its area (positions in the commune table).
+    units : list of numpy.ndarray or None
+        Each page's 2025 units touching its area (positions in the units table; None without units).
+    """
+
+    codes: list[str]
+    positions: np.ndarray
+    areas: np.ndarray
+    bounds: list[list[list[float]]]
+    communes: list[np.ndarray]
+    units: list[np.ndarray] | None
+
+
+def _page_areas(
+    communes: gpd.GeoDataFrame, shapes: np.ndarray, codes: np.ndarray, units: gpd.GeoDataFrame | None
+) -> PageAreas:
+    """:class:`PageAreas` of the pages of these outlines (the communes' or the units'), with their codes."""
+    crs = communes.crs
+    # the area a page draws: its outline and 3 km around it (what the pages did one by one)
+    areas = np.asarray(gpd.GeoSeries(shapes, crs=crs).to_crs(METRIC_CRS).buffer(PAGE_MARGIN_METRES).to_crs(crs).values)
+    in_degrees = crs is not None and pyproj.CRS.from_user_input(crs).is_exact_same(DEGREES)
+    degrees = shapes if in_degrees else np.asarray(gpd.GeoSeries(shapes, crs=crs).to_crs(DEGREES).values)
+    corners = pd.DataFrame(shapely.bounds(degrees), columns=["west", "south", "east", "north"]).groupby(
+        codes, sort=False
+    )
+    bounds = corners.agg({"west": "min", "south": "min", "east": "max", "north": "max"})
+    first = pd.Series(np.arange(len(codes))).groupby(codes, sort=False).first()
+    chosen = first.to_numpy()
+    areas = areas[chosen]
+
+    def touching(frame: gpd.GeoDataFrame | None) -> list[np.ndarray] | None:
+        # what GeoSeries.intersects did on each page: every row against the page's area
+        if frame is None:
+            return None
+        return list(map(np.flatnonzero, shapely.intersects(np.asarray(frame.geometry.values)[None, :], areas[:, None])))
+
+    return PageAreas(
+        codes=[str(code) for code in first.index],
+        positions=chosen,
+        areas=areas,
+        bounds=[
+            [[float(south), float(west)], [float(north), float(east)]]
+            for west, south, east, north in bounds[["west", "south", "east", "north"]].itertuples(index=False)
+        ],
+        communes=touching(communes),
+        units=touching(units),
+    )
+
+
+class CommuneOutlines:
+    """What the pages draw of a commune table alone, whatever the run: made once, before a run exists.
+
+    The communes' outlines simplified for display, the old districts' borders, the 2025 units
+    dissolved and every page's area (:class:`PageAreas`). The maps' process of ``lomsong run``
+    makes them while the run is analysed (:meth:`prepare_all`), so that the pages wait only for
+    what depends on the run.
+
+    Parameters
+    ----------
+    communes : geopandas.GeoDataFrame
+        Canonical commune table.
+    """
+
+    def __init__(self, communes: gpd.GeoDataFrame) -> None:
+        self.communes = communes
+        self.geometry = pd.Series(list(display_geometry(communes.geometry)), index=communes.index, dtype=object)
+        whole = districts(communes)
+        self.districts = whole[["district_code", "district"]].assign(
+            geometry=list(display_geometry(whole.geometry.boundary))
+        )
+        self._memo: dict[tuple, Any] = {}
+
+    def units(self) -> gpd.GeoDataFrame | None:
+        """The 2025 units dissolved from the communes (None when the table has no ``unit_2025``), made once."""
+        if "units" not in self._memo:
+            self._memo["units"] = _units_of(self.communes)
+        return self._memo["units"]
+
+    def page_areas(self, kind: str, units: gpd.GeoDataFrame | None) -> PageAreas:
+        """The :class:`PageAreas` of the ``communes`` or the ``units`` pages, with ``units`` drawn on them."""
+        key = (kind, id(units))
+        kept = self._memo.get(key)
+        if kept is None or kept[0] is not units:  # made for another table under a reused id
+            if kind == "communes":
+                shapes, codes = self.communes.geometry.to_numpy(object), self.communes["commune_code"].astype(str)
+            else:
+                shapes, codes = units.geometry.to_numpy(object), units["unit_code"].astype(str)
+            kept = self._memo[key] = (units, _page_areas(self.communes, shapes, codes.to_numpy(), units))
+        return kept[1]
+
+    def unit_geometry(self, units: gpd.GeoDataFrame) -> np.ndarray:
+        """:func:`display_geometry` of a units table's outlines, made once per table."""
+        key = ("unit_geometry", id(units))
+        kept = self._memo.get(key)
+        if kept is None or kept[0] is not units:  # made for another table under a reused id
+            kept = self._memo[key] = (units, display_geometry(units.geometry))
+        return kept[1]
+
+    def prepare_all(self) -> CommuneOutlines:
+        """Make now what the run's pages will ask: the units, their outlines, every commune and unit page's area."""
+        units = self.units()
+        self.page_areas("communes", units)
+        if units is not None:
+            self.unit_geometry(units)
+            self.page_areas("units", units)
+        return self
+
+
 class PreparedLayers:
     """What every page of one run, view and commune table shares, computed once for all the pages.
 
@@ -804,10 +997,24 @@ class PreparedLayers:
         Canonical commune table (every page's communes are rows of it).
     view_operator : str
         ``all`` or an operator id.
+    outlines : CommuneOutlines, optional
+        What the pages draw of ``communes`` alone, when made already (used only when made of
+        this very table).
     """
 
-    def __init__(self, results: RunResults, communes: gpd.GeoDataFrame, view_operator: str) -> None:
+    def __init__(
+        self,
+        results: RunResults,
+        communes: gpd.GeoDataFrame,
+        view_operator: str,
+        *,
+        outlines: CommuneOutlines | None = None,
+    ) -> None:
         self.communes = communes
+        # what depends on the communes alone: made already when given (the maps' process does)
+        self.outlines = (
+            outlines if outlines is not None and outlines.communes is communes else CommuneOutlines(communes)
+        )
         self.summary = _select(results.communes, view_operator)
         self.gaps = _select(results.gaps, view_operator)
         self.cells = results.cells[(results.cells["technology"].astype(str) == ANY_TECHNOLOGY).to_numpy(bool)]
@@ -829,27 +1036,37 @@ class PreparedLayers:
                 ]
             )
         self.views = available_views(results)
+        self.period = data_period(results)  # the title block's, the same on every page
         self.villages = results.villages
         self.predicted = _predicted_gaps(results, view_operator)
         # what the title blocks count: the communes each gap touches, the view's figures per commune
         self.gap_commune_codes = self.gaps["commune_codes"].astype(str).str.split(";").tolist()
         self._summary_codes = self.summary["commune_code"].astype(str).to_numpy()
+        # arrays, not Series: a page sums a few of them (a Series' boolean cut costs it a millisecond)
         self._summary_figures = {
-            "people_in_gaps": pd.to_numeric(self.summary["people_in_gaps"], errors="coerce"),
-            "population": pd.to_numeric(self.summary["population"], errors="coerce").fillna(0.0),
-            "share_people_covered": pd.to_numeric(self.summary["share_people_covered"], errors="coerce").fillna(0.0),
-            "share_people_no_data": pd.to_numeric(self.summary["share_people_no_data"], errors="coerce").fillna(0.0),
+            "people_in_gaps": pd.to_numeric(self.summary["people_in_gaps"], errors="coerce").to_numpy(float),
+            "population": pd.to_numeric(self.summary["population"], errors="coerce").fillna(0.0).to_numpy(float),
+            "share_people_covered": pd.to_numeric(self.summary["share_people_covered"], errors="coerce")
+            .fillna(0.0)
+            .to_numpy(float),
+            "share_people_no_data": pd.to_numeric(self.summary["share_people_no_data"], errors="coerce")
+            .fillna(0.0)
+            .to_numpy(float),
         }
+        # the cells a page draws: with a signal class or with measurements (the heat map); the
+        # others (most of a province's cells, no data) are in no page's layers
+        self._cell_drawn = np.flatnonzero(np.isin(self._cell_states, list(STATE_COLOURS)) | self._cell_measured)
+        self._tree_rows = {"cells": self._cell_drawn}
         self._trees = {
-            name: shapely.STRtree(np.asarray(frame.geometry.values))
+            name: shapely.STRtree(np.asarray(frame.geometry.values)[self._tree_rows.get(name, slice(None))])
             for name, frame in [("gaps", self.gaps), ("cells", self.cells), ("villages", self.villages)]
             if frame is not None
         }
-        self._geometry = pd.Series(list(display_geometry(communes.geometry)), index=communes.index, dtype=object)
-        whole = districts(communes)
-        self._districts = whole[["district_code", "district"]].assign(
-            geometry=list(display_geometry(whole.geometry.boundary))
-        )
+        self.challenges = results.challenges
+        self._commune_codes = communes["commune_code"].astype(str).to_numpy()
+        self._district_codes = communes["district_code"].to_numpy(object) if "district_code" in communes else None
+        self._geometry = self.outlines.geometry
+        self._districts = self.outlines.districts
         # layers of the whole tables, made at their first use and cut out for every page after
         self._memo: dict[tuple, Any] = {}
 
@@ -859,20 +1076,88 @@ class PreparedLayers:
         return self._memo[key]
 
     def positions(self, name: str, area: Any) -> np.ndarray:
-        """Positions (table order) of the view's ``gaps``, ``cells`` or ``villages`` that intersect ``area``."""
-        return np.sort(self._trees[name].query(area, predicate="intersects"))
+        """Positions (table order) of the view's ``gaps``, ``cells`` or ``villages`` that intersect ``area``.
+
+        Of the cells, those a page draws only (a signal class or measurements).
+        """
+        found = self._trees[name].query(area, predicate="intersects")
+        rows = self._tree_rows.get(name)
+        return np.sort(found if rows is None else rows[found])
+
+    def _positions_of(self, communes: gpd.GeoDataFrame | np.ndarray) -> np.ndarray:
+        """Positions in the prepared table of these communes (-1 where a row is not one of it)."""
+        if isinstance(communes, np.ndarray):
+            return communes
+        return self.communes.index.get_indexer(communes.index)
+
+    def commune_page(self, commune_code: str, units: gpd.GeoDataFrame | None) -> PageRows | None:
+        """What the page of a commune of the prepared table draws (None when no row has that code).
+
+        Found for every commune at once, at the first page: one query of all the pages' areas
+        per table instead of one per page.
+        """
+        return self._pages("communes", units).get(str(commune_code))
+
+    def unit_page(self, unit_code: str, units: gpd.GeoDataFrame) -> PageRows | None:
+        """What the page of a 2025 unit of ``units`` draws (None: no unit has that code); see :meth:`commune_page`."""
+        return self._pages("units", units).get(str(unit_code))
+
+    def _pages(self, kind: str, units: gpd.GeoDataFrame | None) -> dict[str, PageRows]:
+        """:class:`PageRows` of every ``communes`` or ``units`` page, by code, made once per units table."""
+        kept = self._memo.get(("pages", kind, id(units)))
+        if kept is not None and kept[0] is units:
+            return kept[1]
+        found = self.outlines.page_areas(kind, units)
+        areas = found.areas
+
+        def near(name: str) -> list[np.ndarray] | None:
+            if name not in self._trees:
+                return None
+            page, rows = self._trees[name].query(areas, predicate="intersects")
+            table_rows = self._tree_rows.get(name)
+            rows = rows if table_rows is None else table_rows[rows]
+            order = np.lexsort((rows, page))
+            page, rows = page[order], rows[order]
+            edges = np.searchsorted(page, np.arange(len(areas) + 1))
+            return [rows[edges[i] : edges[i + 1]] for i in range(len(areas))]  # one per page
+
+        def touching(frame: gpd.GeoDataFrame | None) -> np.ndarray | None:
+            # what GeoSeries.intersects did on each page: every row against the page's area
+            if frame is None:
+                return None
+            return shapely.intersects(np.asarray(frame.geometry.values)[None, :], areas[:, None])
+
+        cells, gaps, villages = near("cells"), near("gaps"), near("villages")
+        predicted = touching(self.predicted)
+        challenges = touching(self.challenges) if self.challenges is not None and len(self.challenges) else None
+        pages = {}
+        for number, code in enumerate(found.codes):  # one per page (about a hundred)
+            pages[code] = PageRows(
+                position=int(found.positions[number]),
+                area=areas[number],
+                bounds=found.bounds[number],
+                communes=found.communes[number],
+                cells=cells[number] if cells is not None else np.zeros(0, int),
+                gaps=gaps[number] if gaps is not None else np.zeros(0, int),
+                villages=villages[number] if villages is not None else None,
+                units=found.units[number] if found.units is not None else None,
+                predicted=np.flatnonzero(predicted[number]) if predicted is not None else None,
+                challenges=challenges[number] if challenges is not None else None,
+            )
+        self._memo[("pages", kind, id(units))] = (units, pages)
+        return pages
 
     def commune_layer(
         self,
-        communes: gpd.GeoDataFrame,
+        communes: gpd.GeoDataFrame | np.ndarray,
         lang: str,
         commune_url: str | None,
         focus_code: str | None = None,
         focus_codes: list[str] | None = None,
         unit_url: str | None = None,
     ) -> dict[str, Any]:
-        """:func:`commune_features` of these communes (rows of the prepared table), popups made once."""
-        positions = self.communes.index.get_indexer(communes.index)
+        """:func:`commune_features` of these communes (prepared rows or their positions), popups made once."""
+        positions = self._positions_of(communes)
         if (positions < 0).any():  # not rows of the prepared table
             return commune_features(communes, self.summary, lang, commune_url, focus_code, focus_codes, unit_url)
         geometry = self._geometry.to_numpy(object)
@@ -885,7 +1170,7 @@ class PreparedLayers:
         linked = self._once(("communes", lang, commune_url, unit_url), lambda: whole(commune_url))
         # a commune page's own commune has no link to itself (made only where a page has its commune)
         plain = self._once(("communes", lang, None, unit_url), lambda: whole(None)) if focus_code else linked
-        codes = self.communes["commune_code"].astype(str).to_numpy()
+        codes = self._commune_codes
         focus = {focus_code} if focus_code else set(focus_codes or [])
         features, texts = [], []
         for number, position in enumerate(positions):  # the page's communes (tens)
@@ -915,19 +1200,14 @@ class PreparedLayers:
         focus_code: str | None = None,
     ) -> dict[str, Any]:
         """:func:`unit_features` of rows ``positions`` of ``units`` (the same table on every page)."""
-        linked = self._once(
-            ("units", id(units), lang, unit_url),
-            lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, unit_url)))),
-        )
+
+        def whole(url: str | None) -> tuple[gpd.GeoDataFrame, FeatureTexts]:
+            outlines = self.outlines.unit_geometry(units)  # simplified once, before the run in the maps' process
+            return units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, url, geometry=outlines)))
+
+        linked = self._once(("units", id(units), lang, unit_url), lambda: whole(unit_url))
         # a unit page's own unit has no link to itself (made only where a page has its unit)
-        plain = (
-            self._once(
-                ("units", id(units), lang, None),
-                lambda: (units, FeatureTexts(_by_row(unit_features(units, unit_summary, lang, None)))),
-            )
-            if focus_code
-            else linked
-        )
+        plain = self._once(("units", id(units), lang, None), lambda: whole(None)) if focus_code else linked
         if linked[0] is not units or plain[0] is not units:  # another table under a reused id
             chosen = units.iloc[positions].reset_index(drop=True)
             return unit_features(chosen, unit_summary, lang, unit_url, focus_code=focus_code)
@@ -969,16 +1249,12 @@ class PreparedLayers:
         return self._once(("layer", *key), lambda: FeatureTexts(_by_row(build())))
 
     def near(self, area: Any) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame | None]:
-        """The view's gaps and villages that intersect ``area`` and the positions of its cells that do.
+        """The view's gaps and villages that intersect ``area`` and the positions of its drawn cells that do.
 
         Rows keep their table order; the cell positions go to :meth:`view_cells`.
         """
-
-        def rows(name: str) -> np.ndarray:
-            return np.sort(self._trees[name].query(area, predicate="intersects"))
-
-        villages = None if self.villages is None else self.villages.iloc[rows("villages")]
-        return self.gaps.iloc[rows("gaps")], rows("cells"), villages
+        villages = None if self.villages is None else self.villages.iloc[self.positions("villages", area)]
+        return self.gaps.iloc[self.positions("gaps", area)], self.positions("cells", area), villages
 
     def cell_layer(self, operator: str, rows: np.ndarray | None, lang: str) -> dict[str, Any] | None:
         """:func:`cell_class_features` of :meth:`view_cells` (None without cells), from arrays."""
@@ -992,6 +1268,7 @@ class PreparedLayers:
             self._cells_crs,
             lang,
             in_degrees=self._cells_in_degrees,
+            as_text=True,
         )
 
     def heat_points(self, operator: str, rows: np.ndarray | None = None) -> list[list[float]]:
@@ -1000,12 +1277,12 @@ class PreparedLayers:
         chosen = rows[self._cell_operators[rows] == operator]
         return self._cell_heat[chosen[self._cell_measured[chosen]]].tolist()
 
-    def commune_labels(self, communes: gpd.GeoDataFrame, min_zoom: int) -> list[list[Any]] | None:
-        """The name labels of these communes (rows of the prepared table), most people first.
+    def commune_labels(self, communes: gpd.GeoDataFrame | np.ndarray, min_zoom: int) -> list[list[Any]] | None:
+        """The name labels of these communes (rows of the prepared table, or their positions), most people first.
 
         None when they are not rows of the prepared table.
         """
-        positions = self.communes.index.get_indexer(communes.index)
+        positions = self._positions_of(communes)
         if (positions < 0).any():
             return None
         labels, people = self._once(("commune_labels",), lambda: _commune_label_entries(self.communes))
@@ -1023,7 +1300,7 @@ class PreparedLayers:
     def people_in_gaps(self, commune_codes: set[str]) -> tuple[float, int]:
         """The view's people in gaps of these communes (their commune rows) and how many rows there are."""
         chosen = np.isin(self._summary_codes, list(commune_codes))
-        return float(self._summary_figures["people_in_gaps"][chosen].sum()), int(chosen.sum())
+        return float(np.nansum(self._summary_figures["people_in_gaps"][chosen])), int(chosen.sum())
 
     def denominator(self, commune_codes: list[str] | None) -> tuple[float, float, float, float]:
         """Population, people in gaps, covered and without enough evidence of these communes (all: None)."""
@@ -1036,15 +1313,15 @@ class PreparedLayers:
         people = figures["population"]
         return (
             float(people.sum()),
-            float(figures["people_in_gaps"].fillna(0.0).sum()),
+            float(np.nansum(figures["people_in_gaps"])),
             float((people * figures["share_people_covered"]).sum()),
             float((people * figures["share_people_no_data"]).sum()),
         )
 
-    def commune_search(self, communes: gpd.GeoDataFrame) -> list[list[Any]]:
-        """The search entries of these communes (rows of the prepared table), made once."""
+    def commune_search(self, communes: gpd.GeoDataFrame | np.ndarray) -> list[list[Any]]:
+        """The search entries of these communes (rows of the prepared table, or their positions), made once."""
         whole = self._once(("commune_search",), lambda: commune_search_entries(self.communes))
-        positions = self.communes.index.get_indexer(communes.index)
+        positions = self._positions_of(communes)
         if (positions < 0).any():  # not rows of the prepared table
             return commune_search_entries(communes)
         return [whole[position] for position in positions]
@@ -1071,7 +1348,7 @@ class PreparedLayers:
         """The simplified outlines of these communes (rows of the prepared table)."""
         return self._geometry.loc[communes.index].to_numpy(object)
 
-    def district_features(self, communes: gpd.GeoDataFrame) -> dict[str, Any]:
+    def district_features(self, communes: gpd.GeoDataFrame | np.ndarray) -> dict[str, Any]:
         """The borders of the districts these communes lie in (whole districts, simplified once)."""
         whole = self._once(
             ("districts",),
@@ -1082,7 +1359,10 @@ class PreparedLayers:
             ),
         )
         # a few districts: a set, not Series.isin (which costs a page a millisecond)
-        wanted = set(communes["district_code"].tolist())
+        if isinstance(communes, np.ndarray):  # positions in the prepared table
+            wanted = set(self._district_codes[communes].tolist())
+        else:
+            wanted = set(communes["district_code"].tolist())
         shown = np.flatnonzero([code in wanted for code in self._districts["district_code"].tolist()])
         return _subset_collection(whole, shown)
 

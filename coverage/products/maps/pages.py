@@ -20,10 +20,12 @@ from lomsong.products.maps.furniture import (
     _Labels,
     _legend_html,
     _Legibility,
+    _NameKept,
     _title_html,
 )
 from lomsong.products.maps.layers import (
     DEGREES,
+    PageRows,
     PreparedLayers,
     _check_view,
     _commune_label_entries,
@@ -49,6 +51,7 @@ from lomsong.products.maps.style import (
     EVIDENCE_STYLE,
     FIT_PADDING_BOTTOM_RIGHT,
     FIT_PADDING_TOP_LEFT,
+    PAGE_MARGIN_METRES,
     PLAN_COLOUR,
     PREDICTED_COLOUR,
     PREDICTED_STYLE,
@@ -73,11 +76,16 @@ def _add_challenge_layers(
     area: Any,
     *,
     prepared: PreparedLayers | None = None,
+    near: np.ndarray | None = None,
 ) -> dict[str, str]:
-    """One hidden layer of over-claimed areas per operator (the lists to send each operator)."""
+    """One hidden layer of over-claimed areas per operator (the lists to send each operator).
+
+    ``near``: whether each area touches ``area``, when known already (:class:`PageRows`).
+    """
     if challenges is None or challenges.empty:
         return {}
-    near = np.ones(len(challenges), bool) if area is None else challenges.intersects(area).to_numpy(bool)
+    if near is None:
+        near = np.ones(len(challenges), bool) if area is None else challenges.intersects(area).to_numpy(bool)
     names = {}
     operators = challenges["operator"].astype(str).to_numpy()
     for operator in sorted(set(operators[near])):  # per operator (a few)
@@ -127,18 +135,6 @@ _POPUP_JS = JsCode(
 _TOOLTIP_JS = JsCode("function (feature, layer) { " + _TEXT_TOOLTIP + " }")
 
 
-class _NameKept:
-    """An element whose ``get_name()`` is made once: branca camel-cases the class name on every
-    call, and a page's templates ask a layer's name tens of times (its map's, hundreds)."""
-
-    def get_name(self) -> str:
-        key = (self._name, self._id)
-        kept = self.__dict__.get("_name_kept")
-        if kept is None or kept[0] != key:
-            kept = self.__dict__["_name_kept"] = (key, super().get_name())
-        return kept[1]
-
-
 class _GeoJson(_NameKept, folium.GeoJson):
     """:class:`folium.GeoJson`, its name made once."""
 
@@ -147,16 +143,57 @@ class _Map(_NameKept, folium.Map):
     """:class:`folium.Map`, its name made once."""
 
 
+class _TileLayer(_NameKept, folium.TileLayer):
+    """:class:`folium.TileLayer`, its name made once (the layer control and the map ask it)."""
+
+
+class _FeatureGroup(_NameKept, folium.FeatureGroup):
+    """:class:`folium.FeatureGroup`, its name made once."""
+
+
+class _LayerControl(_NameKept, folium.LayerControl):
+    """:class:`folium.LayerControl`, its name made once."""
+
+
+class _Fullscreen(_NameKept, Fullscreen):
+    """:class:`folium.plugins.Fullscreen`, its name made once."""
+
+
+class _MeasureControl(_NameKept, MeasureControl):
+    """:class:`folium.plugins.MeasureControl`, its name made once."""
+
+
+class _HeatMap(_NameKept, HeatMap):
+    """:class:`folium.plugins.HeatMap` of points that are ``[lat, lon, weight]`` floats already.
+
+    folium checks and copies every point in Python (a twentieth of a commune page's time); the
+    cells' centres are floats made from arrays, so they are checked at once, as an array, for
+    what folium refuses (NaN). The data folium writes is the same.
+    """
+
+    def __init__(self, points: list[list[float]], **kwargs: Any) -> None:
+        super().__init__([], **kwargs)
+        values = np.asarray(points, dtype=float)
+        if points and (values.shape[1:] != (3,) or np.isnan(values).any()):
+            super().__init__(points, **kwargs)  # folium's own check says what is wrong with them
+        self.data = points
+
+
 def _base_map(lang: str, bounds: list[list[float]]) -> folium.Map:
     # The scale bar is added metric-only by _Legibility (folium's own shows miles as well).
     m = _Map(tiles=None, control_scale=False, prefer_canvas=False, zoom_snap=0.25)
     # CARTO's light tiles now need an API key; Esri's light grey canvas is free to use.
-    folium.TileLayer(xyz.Esri.WorldGrayCanvas, name=text(lang, "base_light"), show=True).add_to(m)
-    folium.TileLayer(xyz.OpenStreetMap.Mapnik, name=text(lang, "base_osm"), show=False).add_to(m)
-    folium.TileLayer(xyz.Esri.WorldImagery, name=text(lang, "base_satellite"), show=False).add_to(m)
+    _TileLayer(xyz.Esri.WorldGrayCanvas, name=text(lang, "base_light"), show=True).add_to(m)
+    _TileLayer(xyz.OpenStreetMap.Mapnik, name=text(lang, "base_osm"), show=False).add_to(m)
+    _TileLayer(xyz.Esri.WorldImagery, name=text(lang, "base_satellite"), show=False).add_to(m)
     # Keep the area clear of the title block (top) and the legend (right) on a 1366×768 screen.
     m.fit_bounds(bounds, padding_top_left=FIT_PADDING_TOP_LEFT, padding_bottom_right=FIT_PADDING_BOTTOM_RIGHT)
     return m
+
+
+def _page_area(outline: Any, crs: Any) -> Any:
+    """A commune's or unit's outline and :data:`PAGE_MARGIN_METRES` around it: what its page draws."""
+    return gpd.GeoSeries([outline], crs=crs).to_crs(METRIC_CRS).buffer(PAGE_MARGIN_METRES).to_crs(crs).iloc[0]
 
 
 def _bounds(frame: gpd.GeoDataFrame) -> list[list[float]]:
@@ -182,19 +219,25 @@ def _add_layers(
     all_communes: gpd.GeoDataFrame | None = None,
     dissolved: gpd.GeoDataFrame | None = None,
     prepared: PreparedLayers | None = None,
+    page: PageRows | None = None,
 ) -> dict[str, str]:
     """Add every overlay to ``m``; return layer key → JavaScript variable name.
 
     With the 2025 units in the commune table (``unit_2025``), the units dissolved from the old
     communes are drawn over them, searchable and labelled; the 2019 districts stay as a layer
-    that is off by default.
+    that is off by default. ``page``: what lies near ``area``, found for every page at once
+    (``communes`` is then unused: the page's communes are ``page.communes`` of the prepared table).
     """
     prepared = prepared or PreparedLayers(results, communes, view_operator)
     gaps, villages = prepared.gaps, prepared.villages
     cell_rows = None
     gap_rows = np.arange(len(gaps))
     village_rows = np.arange(len(villages)) if villages is not None else None
-    if area is not None:
+    # the page's communes as positions in the prepared table when known (no frame cut per page)
+    nearby = page.communes if page is not None else communes
+    if page is not None:
+        cell_rows, gap_rows, village_rows = page.cells, page.gaps, page.villages
+    elif area is not None:
         # A commune page draws what lies near its commune only.
         cell_rows = prepared.positions("cells", area)
         gap_rows = prepared.positions("gaps", area)
@@ -203,7 +246,7 @@ def _add_layers(
     names: dict[str, str] = {}
 
     commune_layer = _GeoJson(
-        prepared.commune_layer(communes, lang, commune_url, focus_code, focus_codes, unit_url),
+        prepared.commune_layer(nearby, lang, commune_url, focus_code, focus_codes, unit_url),
         name=text(lang, "layer_communes"),
         style_function=lambda f: {
             "fillColor": f["properties"]["fill"],
@@ -220,10 +263,12 @@ def _add_layers(
     units = dissolved if dissolved is not None else _units_of(whole)
     all_units = units
     unit_rows = np.arange(len(units)) if units is not None else None
-    if units is not None and area is not None:
+    if units is not None and page is not None and page.units is not None and units is dissolved:
+        unit_rows = page.units
+    elif units is not None and area is not None:
         unit_rows = np.flatnonzero(units.intersects(area).to_numpy(bool))
     district_layer = _GeoJson(
-        prepared.district_features(communes),
+        prepared.district_features(nearby),
         name=text(lang, "layer_districts" if units is None else "layer_districts_2019"),
         style_function=lambda f: {"color": "#252525", "weight": 2.2, "opacity": 0.9, "dashArray": "6 4"},
         interactive=False,
@@ -259,7 +304,7 @@ def _add_layers(
         ).add_to(m)
         names[f"cells:{operator}"] = layer.get_name()
 
-    heat = HeatMap(
+    heat = _HeatMap(
         prepared.heat_points(view_operator, cell_rows) or [[0.0, 0.0, 0.0]],
         name=text(lang, "layer_heat"),
         show=False,
@@ -276,12 +321,23 @@ def _add_layers(
         on_each_feature=_POPUP_JS,
     ).add_to(m)
     names["gaps"] = gap_layer.get_name()
-    names.update(_add_challenge_layers(m, results.challenges, lang, area, prepared=prepared))
+    names.update(
+        _add_challenge_layers(
+            m,
+            results.challenges,
+            lang,
+            area,
+            prepared=prepared,
+            near=page.challenges if page is not None and results.challenges is prepared.challenges else None,
+        )
+    )
 
     predicted = prepared.predicted
     if predicted is not None:
         predicted_rows = np.arange(len(predicted))
-        if area is not None:
+        if page is not None:
+            predicted_rows = page.predicted
+        elif area is not None:
             predicted_rows = np.flatnonzero(predicted.intersects(area).to_numpy(bool))
         whole_predicted = predicted
         predicted_layer = _GeoJson(
@@ -337,11 +393,11 @@ def _add_layers(
         names["villages"] = village_layer.get_name()
 
     label_name = "layer_labels" if units is None else "layer_labels_2025"
-    label_group = folium.FeatureGroup(name=text(lang, label_name), show=True).add_to(m)
+    label_group = _FeatureGroup(name=text(lang, label_name), show=True).add_to(m)
     # With today's units labelled, the old communes' names wait for a closer zoom.
     min_zoom = COMMUNE_LABEL_MIN_ZOOM if units is not None else 0
     # names are set as text by lomsongPage.labels, never as markup
-    commune_labels = prepared.commune_labels(communes, min_zoom)
+    commune_labels = prepared.commune_labels(nearby, min_zoom)
     if commune_labels is None:  # not rows of the prepared table
         labels, people = _commune_label_entries(communes)
         commune_labels = [[*labels[i], min_zoom] for i in np.argsort(-people, kind="stable")]
@@ -350,9 +406,9 @@ def _add_layers(
     names["labels"] = label_group.get_name()
 
     # Collapsed: the open panel covered a quarter of a 1366×768 screen.
-    folium.LayerControl(position="topright", collapsed=True).add_to(m)
-    Fullscreen(position="topleft", title="Toàn màn hình" if lang == "vi" else "Full screen").add_to(m)
-    MeasureControl(
+    _LayerControl(position="topright", collapsed=True).add_to(m)
+    _Fullscreen(position="topleft", title="Toàn màn hình" if lang == "vi" else "Full screen").add_to(m)
+    _MeasureControl(
         position="topleft",
         primary_length_unit="kilometers",
         secondary_length_unit=None,
@@ -362,7 +418,7 @@ def _add_layers(
         localization="en",
     ).add_to(m)
 
-    entries = prepared.commune_search(communes)
+    entries = prepared.commune_search(nearby)
     strings = {"placeholder": text(lang, "search_placeholder"), "none": text(lang, "search_none")}
     if units is not None:
         # Today's units first in the list: the search ranks name matches, then alphabetically.
@@ -500,13 +556,23 @@ def commune_map(
     check_language(lang)
     _check_view(results, view_operator, prepared.views if prepared is not None else None)
     communes = _communes_or_default(communes)
-    match = communes[(communes["commune_code"] == str(commune_code)).to_numpy(bool)]
-    if match.empty:
-        raise KeyError(f"commune_code {commune_code!r} is not in the commune table")
-    row = match.iloc[0]
-    area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
-    nearby = communes[communes.intersects(area).to_numpy(bool)]
-    m = _base_map(lang, _bounds(match))
+    # with the prepared layers of this very table, what the page draws was found for every page at once
+    page = (
+        prepared.commune_page(str(commune_code), units)
+        if prepared is not None and communes is prepared.communes
+        else None
+    )
+    if page is not None:
+        row, area, nearby, bounds = communes.iloc[page.position], page.area, communes, page.bounds
+    else:
+        match = communes[(communes["commune_code"] == str(commune_code)).to_numpy(bool)]
+        if match.empty:
+            raise KeyError(f"commune_code {commune_code!r} is not in the commune table")
+        row = match.iloc[0]
+        area = _page_area(row.geometry, communes.crs)
+        nearby = communes[communes.intersects(area).to_numpy(bool)]
+        bounds = _bounds(match)
+    m = _base_map(lang, bounds)
     prepared = prepared or PreparedLayers(results, communes, view_operator)
     with_units = _has_units(communes)
     unit_url = unit_url if with_units else None
@@ -523,6 +589,7 @@ def commune_map(
         all_communes=communes,
         dissolved=units,
         prepared=prepared,
+        page=page,
     )
     back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
     if with_units and isinstance(row.get("unit_2025"), str):
@@ -591,14 +658,23 @@ def unit_map(
     _check_view(results, view_operator, prepared.views if prepared is not None else None)
     communes = _communes_or_default(communes)
     units = units if units is not None else _units_of(communes)
-    match = units[units["unit_code"] == str(unit_code)] if units is not None else None
-    if match is None or match.empty:
-        raise KeyError(f"unit_code {unit_code!r} is not a 2025 unit of the commune table")
-    row = match.iloc[0]
+    page = (
+        prepared.unit_page(str(unit_code), units)
+        if prepared is not None and units is not None and communes is prepared.communes
+        else None
+    )
+    if page is not None:
+        row, area, nearby, bounds = units.iloc[page.position], page.area, communes, page.bounds
+    else:
+        match = units[units["unit_code"] == str(unit_code)] if units is not None else None
+        if match is None or match.empty:
+            raise KeyError(f"unit_code {unit_code!r} is not a 2025 unit of the commune table")
+        row = match.iloc[0]
+        area = _page_area(row.geometry, communes.crs)
+        nearby = communes[communes.intersects(area).to_numpy(bool)]
+        bounds = _bounds(match)
     old_codes = str(row["old_commune_codes"]).split(";")
-    area = gpd.GeoSeries([row.geometry], crs=communes.crs).to_crs(METRIC_CRS).buffer(3000).to_crs(communes.crs).iloc[0]
-    nearby = communes[communes.intersects(area).to_numpy(bool)]
-    m = _base_map(lang, _bounds(match))
+    m = _base_map(lang, bounds)
     prepared = prepared or PreparedLayers(results, communes, view_operator)
     _add_layers(
         m,
@@ -614,6 +690,7 @@ def unit_map(
         all_communes=communes,
         dissolved=units,
         prepared=prepared,
+        page=page,
     )
     back = f"<br><a href='{html.escape(province_url)}'>{text(lang, 'back_to_province')}</a>" if province_url else ""
     old_names = ", ".join(str(row["old_communes"]).split(";"))

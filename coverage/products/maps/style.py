@@ -72,6 +72,9 @@ COORDINATE_DECIMALS = 5
 #: Simplification tolerance for display, metres (UTM 48N).
 SIMPLIFY_METRES = 15.0
 
+#: A commune or unit page draws what lies within this distance of its outline (its neighbours' context).
+PAGE_MARGIN_METRES = 3000.0
+
 
 #: Over-claimed areas (claimed covered, measured weak): magenta with a thick outline, apart from the
 #: gaps' purples and the cells' blue and orange.
