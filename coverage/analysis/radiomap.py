@@ -58,6 +58,7 @@ Validation
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -101,6 +102,8 @@ FOLDS = 5
 Z80 = 1.2815515655446004
 #: Targets solved per batch (bounds memory: batch × (k+1)² float64).
 _BATCH = 20_000
+#: Views fitted at once, on threads (two cores: the machine the department has).
+VIEW_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -661,7 +664,7 @@ def province_radio_map(
     else:
         site_xy_all, site_key = np.zeros((0, 2)), np.zeros(0, dtype=object)
         site_ground_all = site_height_all = None
-    for view_code in np.flatnonzero(kind == "technology"):  # one loop step per operator × technology
+    def one_view(view_code: int) -> tuple[str, Prediction, np.ndarray, dict, dict] | None:
         operator = str(views["operator"].iat[view_code])
         technology = str(views["technology"].iat[view_code])
         key = f"{operator}/{technology}"
@@ -669,7 +672,7 @@ def province_radio_map(
         level = observed_level(median_signal_dbm[view_code], no_service_share[view_code], threshold)
         measured = (n_samples[view_code] > 0) & np.isfinite(level)
         if measured.sum() < MIN_CELLS:
-            continue
+            return None
         own = site_key == key
         site_xy = site_xy_all[own]
         view_terrain = {
@@ -687,16 +690,14 @@ def province_radio_map(
             target_ground_m=cell_ground_m if terrain else None,
             **view_terrain,
         )
-        signal[view_code], sd[view_code] = prediction.signal_dbm, prediction.sd_db
-        p[view_code] = coverage_probability(prediction.signal_dbm, prediction.sd_db, threshold)
-        models[key] = {
+        model = {
             **prediction.model.to_dict(),
             "threshold_dbm": threshold,
             "prior": "log-distance" if len(site_xy) else "constant",
         }
         state = measured_state[view_code][measured]
         scored = meets_rule[view_code][measured] & ((state == COVERED) | (state == WEAK))
-        validation[key] = blocked_validation(
+        checked = blocked_validation(
             cells_xy[measured],
             level[measured],
             weight,
@@ -709,6 +710,20 @@ def province_radio_map(
             ground_m=cell_ground_m[measured] if terrain else None,
             **view_terrain,
         )
+        return key, prediction, coverage_probability(prediction.signal_dbm, prediction.sd_db, threshold), model, checked
+
+    # the views are independent (each fit seeded by itself): two at a time, on threads (kriging is
+    # numpy and cKDTree work that lets go of the GIL); their results are kept in view order
+    technology_views = [int(code) for code in np.flatnonzero(kind == "technology")]
+    with ThreadPoolExecutor(max(1, min(VIEW_THREADS, len(technology_views)))) as pool:
+        done = list(pool.map(one_view, technology_views))
+    for view_code, result in zip(technology_views, done, strict=True):
+        if result is None:
+            continue
+        key, prediction, covered_p, model, checked = result
+        signal[view_code], sd[view_code], p[view_code] = prediction.signal_dbm, prediction.sd_db, covered_p
+        models[key] = model
+        validation[key] = checked
     _combine(views, operators, signal, sd, p)
     state = predicted_states(p, covered_at=config.predicted_covered_p, weak_at=config.predicted_weak_p)
     meta = {
