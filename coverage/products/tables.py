@@ -112,7 +112,8 @@ RUN_JSON_SCHEMA: list[tuple[str, str]] = [
     (
         "timings",
         "seconds per stage: inputs, analysis (analysis_stages: grid, index, aggregate, classify, gaps, tables, "
-        "villages), write (write_files: per file), maps, total",
+        "villages), write (write_files: per file), maps (until the run had them), maps_build (the maps' second "
+        "process alone, from the tables to the last page, when they are built there), total",
     ),
     ("files", "every file of the run folder"),
     ("maps", "index.html when the maps were built, else null"),
