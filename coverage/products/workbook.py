@@ -229,7 +229,7 @@ def _tables(layouts: Sequence[_Layout], styles: Mapping[str, Any]) -> list[tuple
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, layout in enumerate(layouts):
         groups.setdefault(layout.like(), []).append(index)
-    out: list[tuple[list[int], Any] | None] = [None] * len(layouts)
+    done: dict[int, tuple[list[int], Any]] = {}
     for members in groups.values():
         first = layouts[members[0]]
         frames = [layouts[i].frame for i in members]
@@ -263,8 +263,8 @@ def _tables(layouts: Sequence[_Layout], styles: Mapping[str, Any]) -> list[tuple
                 _width(int(length[sample].max(initial=0)), layouts[index].heads[column])
                 for column, length in zip(first.columns, lengths, strict=True)
             ]
-            out[index] = (widths, rows.part(start, start + size))
-    return out  # type: ignore[return-value]
+            done[index] = (widths, rows.part(start, start + size))
+    return [done[index] for index in range(len(layouts))]  # every sheet is in one group
 
 
 def write_workbook(
