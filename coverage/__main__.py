@@ -1,5 +1,5 @@
 """``python -m lomsong`` runs the ``lomsong`` command line."""
 
-from lomsong.cli import main
+from lomsong.cli import run_and_leave
 
-main()
+run_and_leave()

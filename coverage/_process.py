@@ -1,12 +1,20 @@
-"""Whether a process still runs, and whether a folder it left is stale (shared by the run folder,
-the store's staging and the API's upload copies, which all name their temporary folders after the
-process that made them)."""
+"""Whether a process still runs, whether a folder it left is stale (shared by the run folder, the
+store's staging and the API's upload copies, which all name their temporary folders after the
+process that made them), and how many cores it may use."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def process_alive(pid: int) -> bool:

@@ -210,6 +210,10 @@ def run(
     measurements = [*(measurements or []), *(more_measurements or [])]
     if measurements and store:
         fail("give either --measurements or --store, not both")
+    if maps:
+        from lomsong.jobs import start_maps_early
+
+        start_maps_early()  # its imports overlap the run's, which follow
     from lomsong.jobs.run import run_analysis
 
     try:

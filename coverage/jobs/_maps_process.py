@@ -6,83 +6,147 @@ the maps, so on a machine with an idle core the two halves take the time of the 
 
 The second process is *spawned*, not forked: the first has pyarrow's and the progress display's
 threads running, and a forked child of a threaded process can hang on a lock one of them held.
-Spawning costs the child its imports (folium, geopandas; about a second), which it spends while
-the first process writes.
+Spawning costs the child its imports (folium, geopandas; about a second of CPU). The run starts
+the child before it imports its own analysis and reads anything, while it has only one core busy,
+and gives it the communes once it has read them (:meth:`MapsProcess.prepare`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
+import os
 import queue as queue_module
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
-
+from lomsong._process import usable_cores
 from lomsong.errors import RunError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 #: Seconds between looks at the child while waiting for it (it may die without a word).
 _POLL_SECONDS = 0.2
 
+#: The process :func:`start_early` started, until a run takes it (:func:`take`).
+_EARLY: list[MapsProcess] = []
 
-def _build(communes: gpd.GeoDataFrame, commands: Any, messages: Any) -> None:
-    """The child: import the map builder, wait for the run folder, build every page and say how it went."""
+
+def maps_in_parallel() -> bool:
+    """Whether a run's maps get a second process while the downloads are written.
+
+    Whenever there are two cores, whatever their load: the second process adds only its imports
+    (about a second of CPU) and copies nothing back, unlike the readers' workers.
+    """
+    return usable_cores() >= 2 and importlib.util.find_spec("lomsong.products.maps.build") is not None
+
+
+def start_early() -> None:
+    """Start a maps' process for the next run of this process to take (:func:`take`).
+
+    The command line calls it before it imports the run, so that the child's imports overlap the
+    first process's (about half a second, on one core) instead of the reading (on both). Nothing
+    happens when the maps would not get a process of their own. An early process no run takes
+    ends with this process (it is a daemon).
+    """
+    if not _EARLY and maps_in_parallel():
+        _EARLY.append(MapsProcess())
+
+
+def take() -> MapsProcess:
+    """Return the process :func:`start_early` started, or start one now."""
+    return _EARLY.pop() if _EARLY else MapsProcess()
+
+
+def _build(commands: Any, messages: Any) -> None:
+    """The child: import the map builder, wait for the communes and then the run folder, build
+    every page, say how it went and leave."""
     try:
-        from lomsong.products.maps.assets import shared_assets_text
-        from lomsong.products.maps.build import build_maps
-        from lomsong.products.maps.layers import CommuneOutlines
-        from lomsong.tables.results import ANY_TECHNOLOGY, load_run
-
-        # what the pages draw of the communes alone, and their shared script and stylesheet, made
-        # while the first process analyses
-        outlines = CommuneOutlines(communes).prepare_all()
-        shared_assets_text()
-        folder = commands.get()
-        if folder is None:  # the run ended before its maps
-            return
-        started = time.perf_counter()
-        pages = [0]
-
-        def on_page(_page: Path) -> None:
-            pages[0] += 1
-            messages.put(("page", pages[0]))
-
-        # the maps draw the cells' any-technology views only: the other views are not read
-        results = load_run(folder, cell_technologies=[ANY_TECHNOLOGY])
-        build_maps(results, folder, communes=communes, on_page=on_page, outlines=outlines)
-        messages.put(("done", round(time.perf_counter() - started, 3)))
+        _build_pages(commands, messages)
     except BaseException as error:  # noqa: BLE001 - everything goes back to the parent, which raises it
         messages.put(("error", f"{type(error).__name__}: {error}", traceback.format_exc()))
+    # Every page is written and closed, and the last word is sent once the queue's thread has
+    # passed it on: the interpreter's teardown (0.2-0.3 s after folium and geopandas) would only
+    # keep the parent waiting in finish().
+    messages.close()
+    messages.join_thread()
+    os._exit(0)
+
+
+def _build_pages(commands: Any, messages: Any) -> None:
+    """What :func:`_build` does: the pages of the run folder the parent names, once it names one."""
+    from lomsong.products.maps.assets import shared_assets_text
+    from lomsong.products.maps.build import build_maps
+    from lomsong.products.maps.layers import CommuneOutlines
+    from lomsong.tables.results import ANY_TECHNOLOGY, load_run
+
+    shared_assets_text()
+    communes = commands.get()
+    if communes is None:  # the run ended before it read the communes
+        return
+    # what the pages draw of the communes alone, made while the first process reads and analyses
+    outlines = CommuneOutlines(communes).prepare_all()
+    folder = commands.get()
+    if folder is None:  # the run ended before its maps
+        return
+    started = time.perf_counter()
+    pages = [0]
+
+    def on_page(_page: Path) -> None:
+        pages[0] += 1
+        messages.put(("page", pages[0]))
+
+    # the maps draw the cells' any-technology views only: the other views are not read
+    results = load_run(folder, cell_technologies=[ANY_TECHNOLOGY])
+    build_maps(results, folder, communes=communes, on_page=on_page, outlines=outlines)
+    messages.put(("done", round(time.perf_counter() - started, 3)))
 
 
 class MapsProcess:
     """A run's maps, built in a second process.
 
-    The process starts at once, so that its imports overlap the analysis (one core busy); it
-    builds the pages once :meth:`begin` names the staging folder.
+    The process starts at once, so that its imports overlap the first process's (one core busy);
+    it prepares the communes' part of the pages once :meth:`prepare` gives them, and builds the
+    pages once :meth:`begin` names the staging folder.
 
     Parameters
     ----------
-    communes : geopandas.GeoDataFrame
-        Canonical commune table (the pages' outlines).
+    communes : geopandas.GeoDataFrame, optional
+        Canonical commune table (the pages' outlines), when known already: :meth:`prepare` at once.
     on_page : callable, optional
         Called with the number of pages built so far, in the first process (progress display).
     """
 
-    def __init__(self, communes: gpd.GeoDataFrame, on_page: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, communes: gpd.GeoDataFrame | None = None, on_page: Callable[[int], None] | None = None
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._commands, self._messages = context.Queue(), context.Queue()
-        self._on_page = on_page or (lambda _n: None)
+        self.on_page = on_page or (lambda _n: None)
+        self._prepared = False
         self._started: float | None = None
         self._outcome: tuple[Any, ...] | None = None  # the child's last word, once read (by poll or finish)
-        self._process = context.Process(target=_build, args=(communes, self._commands, self._messages), daemon=True)
+        self._process = context.Process(target=_build, args=(self._commands, self._messages), daemon=True)
         self._process.start()
+        if communes is not None:
+            self.prepare(communes)
+
+    def prepare(self, communes: gpd.GeoDataFrame) -> MapsProcess:
+        """Give the child the run's communes (once, before :meth:`begin`)."""
+        if self._prepared:
+            raise RuntimeError("the maps process has its communes already")
+        self._prepared = True
+        self._commands.put(communes)
+        return self
 
     def begin(self, folder: Path) -> MapsProcess:
         """Build the pages of the run in ``folder`` (its machine tables and a first ``run.json`` written)."""
+        if not self._prepared:
+            raise RuntimeError("give the maps process the communes (prepare) before the run folder")
         self._started = time.perf_counter()
         self._commands.put(str(folder))
         return self
@@ -127,7 +191,7 @@ class MapsProcess:
     def stop(self) -> None:
         """End the child now (the run failed or ended): it must not write into a folder being removed."""
         if self._process.is_alive() and self._started is None:
-            self._commands.put(None)  # still importing or waiting: let it leave by itself
+            self._commands.put(None)  # still importing or waiting (for its communes or the folder): let it leave
             self._process.join(timeout=5)
         if self._process.is_alive():
             self._process.terminate()
@@ -142,7 +206,7 @@ class MapsProcess:
             except queue_module.Empty:
                 return None
             if message[0] == "page":
-                self._on_page(message[1])
+                self.on_page(message[1])
                 block = False  # more may be queued: read them all, then look again
                 continue
             self._outcome = message

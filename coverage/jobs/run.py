@@ -28,18 +28,22 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
 
 from lomsong import __version__, paths
 from lomsong.errors import LomsongError, RunError
+from lomsong.jobs._maps_process import maps_in_parallel
 from lomsong.reference.boundaries import read_communes
 from lomsong.reference.population import load_population
 from lomsong.settings import Config, load_config
 from lomsong.tables import results
 from lomsong.tables.measurements import conform_measurements, conform_speed_tiles, empty_measurements
+
+if TYPE_CHECKING:
+    from lomsong.jobs._maps_process import MapsProcess
 
 #: Libraries whose versions go into run.json.
 _LIBRARIES = [
@@ -616,28 +620,24 @@ def _no_measurements_message(
     )
 
 
-def _maps_in_parallel() -> bool:
-    """Whether the maps get a second process while the downloads are written (see :mod:`._maps_process`).
+def _start_maps_process(stages: _Stages) -> MapsProcess:
+    """Start the maps' process now (or take the one the command line started), so that its imports
+    use the core this process leaves idle while it imports; it is stopped when the stages end,
+    whether or not it was used."""
+    from lomsong.jobs._maps_process import take
 
-    Whenever there are two cores, whatever their load: the second process adds only its imports
-    (about a second of CPU) and copies nothing back, unlike the readers' workers.
-    """
-    from lomsong.readers.many import usable_cores
-
-    return usable_cores() >= 2 and importlib.util.find_spec("lomsong.products.maps.build") is not None
+    process = take()
+    stages.at_end(process.stop)
+    return process
 
 
-def _maps_alongside(communes: gpd.GeoDataFrame, stages: _Stages) -> Callable[[Path], Any]:
-    """Start the maps' process now; return ``write_run``'s ``alongside``, which gives it the staging folder.
-
-    The process is stopped when the stages end, whether or not it was given a folder.
-    """
-    from lomsong.jobs._maps_process import MapsProcess
-
+def _maps_alongside(process: MapsProcess, communes: gpd.GeoDataFrame, stages: _Stages) -> Callable[[Path], Any]:
+    """Give the maps' process the run's communes; return ``write_run``'s ``alongside``, which gives
+    it the staging folder."""
     n_units = communes["unit_2025"].nunique() if "unit_2025" in communes else 0
     n_pages = len(communes) + n_units + 1
-    process = MapsProcess(communes, on_page=lambda n: stages.note(f"maps: page {n} of {n_pages}"))
-    stages.at_end(process.stop)
+    process.on_page = lambda n: stages.note(f"maps: page {n} of {n_pages}")
+    process.prepare(communes)
 
     def start(staging: Path) -> MapsProcess:
         stages.note("maps: building in a second process")
@@ -829,9 +829,6 @@ def run_analysis(
     RunError
         Missing or unusable inputs (also raised for reader errors, with the file and line).
     """
-    from lomsong.analysis.engine import analyse
-    from lomsong.products.tables import write_run
-
     started = time.perf_counter()
     settings = config if isinstance(config, Config) else load_config(config)
     if resolution is not None:
@@ -856,6 +853,11 @@ def run_analysis(
         raise RunError(f"the period is empty: since {since_ts} is not before until {until_ts}")
 
     with _Stages(progress or None) as stages:
+        # before this process imports its analysis: the maps' process imports its own meanwhile
+        maps_process = _start_maps_process(stages) if maps and maps_in_parallel() else None
+        from lomsong.analysis.engine import analyse
+        from lomsong.products.tables import write_run
+
         with stages.stage("inputs", "Reading boundaries, population and measurements"):
             boundary_path = Path(boundaries) if boundaries else paths.boundaries_path()
             communes = read_communes(boundary_path)
@@ -931,8 +933,8 @@ def run_analysis(
             if engine == "local" and len(measurements) == 0:
                 raise RunError(_no_measurements_message(read, out_folder, since_ts, until_ts))
 
-        # the maps' process imports its libraries while the analysis keeps one core busy
-        alongside = _maps_alongside(communes, stages) if maps and _maps_in_parallel() else None
+        # the maps' process prepares the communes' part of the pages while the analysis runs
+        alongside = _maps_alongside(maps_process, communes, stages) if maps_process is not None else None
         label = f"{len(read.partitions)} stored file(s) on Dask" if engine == "dask" else f"{len(measurements):,}"
         with stages.stage("analysis", f"Analysing {label} measurements"):
             grid_started = time.perf_counter()

@@ -23,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from lomsong._process import usable_cores
 from lomsong.readers import IngestResult, read_file
 from lomsong.readers._parse import file_sha256
 
@@ -58,14 +59,6 @@ class FileRead:
     path: Path
     sha256: str
     result: IngestResult
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def idle_cores() -> int:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from lomsong.errors import RunError
+from lomsong.jobs import _maps_process
 from lomsong.jobs._maps_process import MapsProcess
 from lomsong.products.tables import write_run
 from lomsong.tables import results
@@ -32,6 +34,31 @@ def test_a_process_never_given_a_folder_ends_when_stopped(communes):
     process = MapsProcess(communes)
     process.stop()
     assert not process._process.is_alive() and process._process.exitcode is not None
+
+
+def test_a_process_started_before_the_communes_ends_when_stopped():
+    """The command line starts it before anything is read: a run that fails early stops it."""
+    process = MapsProcess()
+    with pytest.raises(RuntimeError, match="communes"):
+        process.begin(Path("unused"))
+    process.stop()
+    assert not process._process.is_alive() and process._process.exitcode is not None
+
+
+def test_the_early_process_is_the_one_the_run_takes(monkeypatch, communes):
+    monkeypatch.setattr(_maps_process, "_EARLY", [])
+    monkeypatch.setattr(_maps_process, "maps_in_parallel", lambda: True)
+    _maps_process.start_early()
+    _maps_process.start_early()  # once: a second call starts no second process
+    assert len(_maps_process._EARLY) == 1
+    early = _maps_process._EARLY[0]
+    try:
+        assert _maps_process.take() is early and _maps_process._EARLY == []
+        with pytest.raises(RuntimeError, match="already"):
+            early.prepare(communes).prepare(communes)
+    finally:
+        early.stop()
+    assert not early._process.is_alive()
 
 
 class _Failing:
@@ -105,3 +132,4 @@ def test_maps_that_end_before_the_downloads_are_not_lost(tmp_path, communes):
     record = process.finish()
     assert record["maps"] == "index.html" and (out / "index.html").exists()
     assert pages and pages == sorted(pages)
+    assert process._process.exitcode == 0  # it left without its teardown, after its last word
