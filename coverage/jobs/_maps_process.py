@@ -197,6 +197,10 @@ class MapsProcess:
         if self._process.is_alive():
             self._process.terminate()
         self._process.join(timeout=30)
+        # What the child never read (the communes, sent before it was ready) stays in the pipe: the
+        # queue's thread, blocked writing it, must not be waited for when this process exits.
+        self._commands.cancel_join_thread()
+        self._commands.close()
 
     def _drain(self, *, block: bool) -> tuple[Any, ...] | None:
         """Read the child's messages; return its outcome once it has sent one (kept: :meth:`poll`

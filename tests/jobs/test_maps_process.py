@@ -45,6 +45,29 @@ def test_a_process_started_before_the_communes_ends_when_stopped():
     assert not process._process.is_alive() and process._process.exitcode is not None
 
 
+def test_a_process_stopped_before_it_read_its_communes_lets_the_parent_exit():
+    """The communes wait in the pipe of a child that is stopped before it reads them: the queue's
+    thread, blocked writing them, must not keep the parent from exiting (it hung at exit)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        from lomsong.jobs._maps_process import MapsProcess
+        from lomsong.reference.boundaries import read_communes
+
+        if __name__ == "__main__":
+            process = MapsProcess()
+            process.prepare(read_communes())  # more than a pipe holds, sent while the child imports
+            process.stop()
+            print("stopped", flush=True)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "stopped", done.stderr[-2000:]
+
+
 def test_the_early_process_is_the_one_the_run_takes(monkeypatch, communes):
     monkeypatch.setattr(_maps_process, "_EARLY", [])
     monkeypatch.setattr(_maps_process, "maps_in_parallel", lambda: True)
