@@ -86,13 +86,9 @@ def _build_pages(commands: Any, messages: Any) -> None:
 
     shared_assets_text()
     communes = commands.get()
-    if communes is None:  # the run ended before it read the communes
-        return
     # what the pages draw of the communes alone, made while the first process reads and analyses
     outlines = CommuneOutlines(communes).prepare_all()
-    folder = commands.get()
-    if folder is None:  # the run ended before its maps
-        return
+    folder = commands.get()  # a run that ends without its maps terminates the child (stop)
     started = time.perf_counter()
     pages = [0]
 
