@@ -288,8 +288,12 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -
             frames.append(result.measurements)
         if result.speed_tiles is not None and len(result.speed_tiles):
             tiles.append(result.speed_tiles)
-    if many.measurements is not None and len(many.measurements):
-        measurements = many.measurements  # the logs read as one table: already canonical, in this order
+    if many.tables is not None and sum(map(len, many.tables)):
+        # the logs read as batches: already canonical, in this order; the columns the analysis reads
+        # (as from the store, _read_stored_measurements)
+        from lomsong.analysis.aggregate import ANALYSIS_COLUMNS
+
+        measurements = many.table(ANALYSIS_COLUMNS)
     else:
         measurements = conform_measurements(pd.concat(frames, ignore_index=True)) if frames else empty_measurements()
     speed = conform_speed_tiles(pd.concat(tiles, ignore_index=True)) if tiles else None
