@@ -156,3 +156,44 @@ def test_maps_that_end_before_the_downloads_are_not_lost(tmp_path, communes):
     assert record["maps"] == "index.html" and (out / "index.html").exists()
     assert pages and pages == sorted(pages)
     assert process._process.exitcode == 0  # it left without its teardown, after its last word
+
+
+def _logs(folder: Path, count: int) -> list[Path]:
+    """``count`` small G-NetTrack logs, each a day apart (no two alike)."""
+    from tests.support import FIXTURES
+
+    header, *rows = [line for line in (FIXTURES / "gnettrack_quirks.txt").read_bytes().decode().split("\r\n") if line]
+    written = []
+    for number in range(count):
+        path = folder / f"phone_{number}.txt"
+        body = [f"2026.06.{1 + number:02d}" + row[10:] for row in rows]
+        path.write_bytes(("\r\n".join([header, *body]) + "\r\n").encode())
+        written.append(path)
+    return written
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_the_maps_process_reads_the_logs_it_is_handed(tmp_path, communes, monkeypatch, stopped):
+    """Logs handed to the maps' process come back as this process reads them; a process that has
+    ended reads none, and this one reads them itself."""
+    import pandas as pd
+
+    from lomsong.readers import many
+
+    monkeypatch.setattr(many, "BATCH_BYTES", 1)  # every log a batch of its own
+    monkeypatch.setattr(many, "PARALLEL_MIN_BYTES", 0)  # and these few bytes enough to share them
+    now = pd.Timestamp("2026-11-01", tz="UTC")
+    files = _logs(tmp_path, 6)
+    alone = many.read_many(files, communes=communes, now=now, workers=1)
+    process = MapsProcess()
+    try:
+        if stopped:
+            process.stop()
+        shared = many.read_many(files, communes=communes, now=now, workers=1, offload=process.read_batches(communes))
+        scratch = process._scratch
+    finally:
+        process.stop()
+    assert [r.result.report.to_dict() for r in shared.reads] == [r.result.report.to_dict() for r in alone.reads]
+    pd.testing.assert_frame_equal(shared.measurements, alone.measurements, check_exact=True)
+    assert (scratch is None) == stopped  # handed over only to a live process ...
+    assert scratch is None or not scratch.exists()  # ... and its files gone with it

@@ -221,3 +221,40 @@ def test_rows_sharing_a_file_and_a_time_are_found_as_pandas_finds_them(spread_se
     expected = pd.DataFrame({"file": files, "time": stamps}).duplicated(keep=False).to_numpy(bool)
     assert np.array_equal(_shared_file_and_time(files, stamps), expected)
     assert 0 < expected.mean() < 1
+
+
+def test_batches_handed_to_another_process_give_what_this_one_reads(logs, communes, tmp_path, monkeypatch):
+    """The run hands the last batches to its maps' process (an offload): the same reports, rows and
+    table; when that process cannot read them (None), this one reads them itself."""
+    import pickle
+
+    from lomsong.readers import many
+
+    files = [*logs, *_variants(tmp_path)]
+    monkeypatch.setattr(many, "BATCH_BYTES", 1)  # every log a batch of its own
+    monkeypatch.setattr(many, "PARALLEL_MIN_BYTES", 0)  # and these few bytes enough to share them
+    handed: list[int] = []
+
+    def offload(batches, now):
+        handed.append(len(batches))
+        parts = pickle.loads(pickle.dumps(many.read_batches(batches, communes, now)))  # as the file carries them
+        return lambda: parts
+
+    def failing(batches, now):
+        handed.append(len(batches))
+        return lambda: None
+
+    alone = many.read_many(files, communes=communes, now=NOW, workers=1)
+    plain = many.read_many([p for p in files if not _read_alone(p)], communes=communes, now=NOW, workers=1)
+    for given in (offload, failing):
+        shared = many.read_many(files, communes=communes, now=NOW, workers=1, offload=given)
+        assert [read.path for read in shared.reads] == [read.path for read in alone.reads]
+        assert [r.result.report.to_dict() for r in shared.reads] == [r.result.report.to_dict() for r in alone.reads]
+        pd.testing.assert_frame_equal(_frame(shared.reads), _frame(alone.reads), check_exact=True)
+        together = many.read_many([p for p in files if not _read_alone(p)], communes=communes, now=NOW, workers=1,
+                                  offload=given)  # fmt: skip
+        pd.testing.assert_frame_equal(together.measurements, plain.measurements, check_exact=True)
+        pd.testing.assert_frame_equal(together.table(["time", "lon"]), plain.measurements[["time", "lon"]])
+    # about half of the batches each time, never all of them
+    together = len([p for p in files if not _read_alone(p)])
+    assert len(handed) == 4 and all(0 < n < together for n in handed)
