@@ -9,11 +9,6 @@ threads running, and a forked child of a threaded process can hang on a lock one
 Spawning costs the child its imports (folium, geopandas; about a second of CPU). The run starts
 the child before it imports its own analysis and reads anything, while it has only one core busy,
 and gives it the communes once it has read them (:meth:`MapsProcess.prepare`).
-
-Until the tables exist the child has nothing to do, so it also reads part of the run's logs
-(:meth:`MapsProcess.read_batches`, an :data:`lomsong.readers.many.Offload`): the two processes
-read at once without sharing a GIL, and the child leaves its rows in a file for the first to load
-(140 MB of rows took 2 s through the pipe, a tenth of that through a file).
 """
 
 from __future__ import annotations
@@ -21,10 +16,7 @@ from __future__ import annotations
 import importlib.util
 import multiprocessing
 import os
-import pickle
 import queue as queue_module
-import shutil
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -86,36 +78,17 @@ def _build(commands: Any, messages: Any) -> None:
 
 
 def _build_pages(commands: Any, messages: Any) -> None:
-    """What :func:`_build` does: batches of logs read when the parent hands some over, then the
-    pages of the run folder the parent names, once it names one."""
-    # the readers first: the parent may hand over logs before the maps' modules are imported
-    read_batches = importlib.import_module("lomsong.readers.many").read_batches
+    """What :func:`_build` does: the pages of the run folder the parent names, once it names one."""
     from lomsong.products.maps.assets import shared_assets_text
     from lomsong.products.maps.build import build_maps
     from lomsong.products.maps.layers import CommuneOutlines
     from lomsong.tables.results import ANY_TECHNOLOGY, load_run
 
     shared_assets_text()
-    communes, outlines, folder = None, None, None
-    while folder is None:  # a run that ends without its maps terminates the child (stop)
-        kind, *values = commands.get()
-        if kind == "read":  # the parent's reading, while this process has nothing else to do
-            batches, now, province, target = values
-            try:
-                parts = read_batches(batches, province, now)
-                # through a file, not the pipe: 140 MB of rows took 2 s through the pipe, 0.1 s so
-                with open(target, "wb") as handle:
-                    pickle.dump(parts, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                done = True
-            except Exception:  # noqa: BLE001 - the parent reads them itself, and says what is wrong
-                done = False
-            messages.put(("read", done))
-        elif kind == "communes":
-            communes = values[0]
-            # what the pages draw of the communes alone, made while the first process analyses
-            outlines = CommuneOutlines(communes).prepare_all()
-        else:
-            folder = values[0]
+    communes = commands.get()
+    # what the pages draw of the communes alone, made while the first process reads and analyses
+    outlines = CommuneOutlines(communes).prepare_all()
+    folder = commands.get()  # a run that ends without its maps terminates the child (stop)
     started = time.perf_counter()
     pages = [0]
 
@@ -133,9 +106,8 @@ class MapsProcess:
     """A run's maps, built in a second process.
 
     The process starts at once, so that its imports overlap the first process's (one core busy);
-    it reads the batches of logs :meth:`read_batches` hands it, prepares the communes' part of the
-    pages once :meth:`prepare` gives them, and builds the pages once :meth:`begin` names the
-    staging folder.
+    it prepares the communes' part of the pages once :meth:`prepare` gives them, and builds the
+    pages once :meth:`begin` names the staging folder.
 
     Parameters
     ----------
@@ -154,8 +126,6 @@ class MapsProcess:
         self._prepared = False
         self._started: float | None = None
         self._outcome: tuple[Any, ...] | None = None  # the child's last word, once read (by poll or finish)
-        self._read: list[Any] = []  # whether the child read the batches handed to it (read_batches)
-        self._scratch: Path | None = None  # where it leaves them (removed by stop)
         self._process = context.Process(target=_build, args=(self._commands, self._messages), daemon=True)
         self._process.start()
         if communes is not None:
@@ -166,47 +136,15 @@ class MapsProcess:
         if self._prepared:
             raise RuntimeError("the maps process has its communes already")
         self._prepared = True
-        self._commands.put(("communes", communes))
+        self._commands.put(communes)
         return self
-
-    def read_batches(self, communes: gpd.GeoDataFrame | None) -> Callable[[list[list], Any], Callable[[], Any]]:
-        """An :data:`lomsong.readers.many.Offload`: batches of logs handed to the child, which reads
-        them while this process reads the others (the child has nothing to do until the tables).
-
-        ``communes`` is the province filter of the reading. The function it returns waits for the
-        child's parts, or returns None when the child could not read them (then this process does).
-        """
-
-        def offload(batches: list[list], now: Any) -> Callable[[], Any]:
-            if not self._process.is_alive():
-                return lambda: None  # stopped, or dead: this process reads them
-            if self._scratch is None:
-                self._scratch = Path(tempfile.mkdtemp(prefix="lomsong-maps-"))
-            target = self._scratch / f"read-{len(list(self._scratch.iterdir()))}.pickle"
-            self._commands.put(("read", batches, now, communes, str(target)))
-            return lambda: self._wait_read(target)
-
-        return offload
-
-    def _wait_read(self, target: Path) -> Any:
-        try:
-            while not self._read:
-                outcome = self._drain(block=True)
-                if outcome is not None or (not self._read and not self._process.is_alive()):
-                    return None  # the child ended: its last word waits for finish()
-            if not self._read.pop():
-                return None
-            with open(target, "rb") as handle:
-                return pickle.load(handle)  # noqa: S301 - written by this run's own child, just now
-        finally:
-            target.unlink(missing_ok=True)
 
     def begin(self, folder: Path) -> MapsProcess:
         """Build the pages of the run in ``folder`` (its machine tables and a first ``run.json`` written)."""
         if not self._prepared:
             raise RuntimeError("give the maps process the communes (prepare) before the run folder")
         self._started = time.perf_counter()
-        self._commands.put(("folder", str(folder)))
+        self._commands.put(str(folder))
         return self
 
     def poll(self) -> None:
@@ -259,8 +197,6 @@ class MapsProcess:
         # queue's thread, blocked writing it, must not be waited for when this process exits.
         self._commands.cancel_join_thread()
         self._commands.close()
-        if self._scratch is not None:  # batches read but never taken (the run failed meanwhile)
-            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _drain(self, *, block: bool) -> tuple[Any, ...] | None:
         """Read the child's messages; return its outcome once it has sent one (kept: :meth:`poll`
@@ -274,8 +210,5 @@ class MapsProcess:
                 self.on_page(message[1])
                 block = False  # more may be queued: read them all, then look again
                 continue
-            if message[0] == "read":
-                self._read.append(message[1])
-                return None
             self._outcome = message
         return self._outcome

@@ -258,15 +258,12 @@ class _Measurements:
     partitions: list[Path] = field(default_factory=list)
 
 
-def _read_measurement_files(
-    files: Sequence[Path], communes: gpd.GeoDataFrame, maps_process: MapsProcess | None = None
-) -> _Measurements:
+def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -> _Measurements:
     """Read and validate measurement files as ``lomsong ingest`` does, without storing them.
 
-    Many files are read in parallel (:func:`lomsong.readers.many.read_many`), part of the logs by
-    the maps' process when there is one (it has nothing to do until the tables); the files are
-    taken in the order of their content (sha256), so that the measurement table and ``run.json``
-    are the same whatever order the files were given in.
+    Many files are read in parallel (:func:`lomsong.readers.many.read_files`); the files are taken
+    in the order of their content (sha256), so that the measurement table and ``run.json`` are the
+    same whatever order the files were given in.
     """
     from lomsong.readers import ReaderError
     from lomsong.readers.many import read_many
@@ -275,8 +272,7 @@ def _read_measurement_files(
         if not path.exists():
             raise RunError(f"{path}: measurement file not found")
     try:
-        offload = maps_process.read_batches(communes) if maps_process is not None else None
-        many = read_many(files, communes=communes, offload=offload)
+        many = read_many(files, communes=communes)
     except ReaderError as exc:
         raise RunError(str(exc)) from None
     reads = many.reads
@@ -890,7 +886,7 @@ def run_analysis(
                         f"no measurement files in {paths.measurements_dir()}: run `lomsong demo` to create the "
                         "synthetic demo set, or pass --measurements FILE or --store DIR"
                     )
-                read = _read_measurement_files(files, communes, maps_process)
+                read = _read_measurement_files(files, communes)
                 if villages is None and not measurement_paths:
                     villages = demo_villages_file()
                 if sites is None and not measurement_paths:

@@ -35,13 +35,6 @@ PARALLEL_MIN_BYTES = 24 << 20
 CORES_PER_BATCH_WORKER = 2
 #: Files per task sent to a worker (fewer round trips for many small logs).
 FILES_PER_TASK = 4
-#: Another process reading batches of logs: called with some batches and the reading's "now", it
-#: hands them over and returns a function that waits for their parts (:func:`read_batches` of
-#: them), or for None when that process could not read them.
-Offload = Callable[[list[list], pd.Timestamp], Callable[[], "list[list[tuple]] | None"]]
-#: Share of the batches handed to the offload process (the last ones). This process keeps more: it
-#: unpickles what the other sends back, and its threads share one GIL.
-OFFLOADED_SHARE = 0.5
 #: Bytes of log text parsed and validated together: the memory of a batch (a few times this) stays
 #: bounded whatever the number of logs, and a batch is still hundreds of logs. Two batches are read
 #: at once on two threads (:func:`_batch_reads`); 32 MB gave the two threads the most even shares
@@ -135,7 +128,6 @@ def read_many(
     now: pd.Timestamp | None = None,
     workers: int | None = None,
     on_file: Callable[[Path], None] | None = None,
-    offload: Offload | None = None,
 ) -> ManyRead:
     """Read and validate files (as :func:`lomsong.readers.read_file`): the plain G-NetTrack logs
     together (:func:`read_logs_together`), the others each alone, in parallel when it pays.
@@ -155,8 +147,6 @@ def read_many(
         (this process). The result is the same for any number of workers.
     on_file : callable, optional
         Called with each file's path once it is read (in completion order).
-    offload : callable, optional
-        Another process that can read batches of logs (:data:`Offload`), as for :func:`read_logs_together`.
 
     Returns
     -------
@@ -173,7 +163,7 @@ def read_many(
     with ThreadPoolExecutor(min(usable_cores(), max(len(files), 1))) as pool:
         hashed = sorted(zip(pool.map(file_sha256, files), map(str, files), strict=True))
     say = on_file or (lambda _path: None)
-    together = read_logs_together(hashed, communes=communes, now=now, workers=workers, offload=offload)
+    together = read_logs_together(hashed, communes=communes, now=now, workers=workers)
     for key in together.results:
         say(Path(key[1]))
     rest = [key for key in hashed if key not in together.results]
@@ -261,7 +251,6 @@ def read_logs_together(
     now: pd.Timestamp | None = None,
     workers: int | None = None,
     threads: int | None = None,
-    offload: Offload | None = None,
 ) -> LogsRead:
     """Read the plain G-NetTrack logs among ``hashed`` as one table: one parse, one validation.
 
@@ -289,11 +278,6 @@ def read_logs_together(
     threads : int, optional
         Threads reading batches at once in this process (one process); default: the usable cores,
         whatever their load, under the same conditions. The result is the same for any number.
-    offload : callable, optional
-        A process already running, with the readers imported and idle meanwhile (the run's maps'
-        process): when the batches are read in this process, the last :data:`OFFLOADED_SHARE` of
-        them are handed to it (:data:`Offload`), so that the two read at once without sharing a
-        GIL. The result is the same.
 
     Returns
     -------
@@ -319,12 +303,11 @@ def read_logs_together(
     batches = [batch for members in groups.values() for batch in _batches(members, BATCH_BYTES)]
     now = pd.Timestamp.now(tz="UTC") if now is None else now  # one "now" for every batch and worker
     in_order = len(groups) <= 1
-    for parts in _batch_reads(batches, communes, now, workers, threads, offload):
+    for parts in _batch_reads(batches, communes, now, workers, threads):
         in_order &= len(parts) <= 1  # logs of another width in the batch: read apart, in another order
         for keys, reports, accepted, bounds in parts:
             for number, (key, report) in enumerate(zip(keys, reports, strict=True)):
-                own = accepted.iloc[bounds[number] : bounds[number + 1]]
-                own.index = pd.RangeIndex(len(own))  # reset_index copied the unpickled columns: 0.15 s
+                own = accepted.iloc[bounds[number] : bounds[number + 1]].reset_index(drop=True)
                 results[key] = IngestResult(measurements=own, report=report)
             tables.append(accepted)
     # one header: the batches follow one another in the given order
@@ -338,27 +321,16 @@ def _batch_reads(
     now: pd.Timestamp,
     workers: int | None,
     threads: int | None = None,
-    offload: Offload | None = None,
 ) -> Iterator[tuple | None]:
     """:func:`_read_batch` of every batch, in order: in worker processes when there are several
-    batches, enough text and idle cores to spare, else on threads of this process, the last ones
-    in the ``offload`` process when there is one (the same result for any number of workers or
-    threads, with or without it)."""
+    batches, enough text and idle cores to spare, else on threads of this process (the same result
+    for any number of workers or threads)."""
     several = len(batches) > 1 and sum(size for batch in batches for *_, size in batch) >= PARALLEL_MIN_BYTES
     if workers is None:
         # a batch's pyarrow parse already runs on two threads: a worker process per two idle cores
         workers = min(idle_cores() // CORES_PER_BATCH_WORKER, len(batches)) if several else 1
     if workers <= 1:
         validator_of = _validators(communes, now)
-        if offload is not None and several:
-            given = max(1, int(len(batches) * OFFLOADED_SHARE))
-            kept, handed = batches[:-given], batches[-given:]
-            waiting = offload(handed, now)
-            yield from _batch_reads(kept, communes, now, 1, 1)
-            parts = waiting()
-            # the other process could not read them (it ended, or failed): they are read here
-            yield from parts if parts is not None else _batch_reads(handed, communes, now, 1, threads)
-            return
         if threads is None:
             # not the load average: it counts this run's own work of the last minute (the maps'
             # process, a run just before), and a second thread costs nothing on a busy machine
@@ -375,12 +347,6 @@ def _batch_reads(
     context.set_forkserver_preload(["lomsong.readers", "lomsong.readers.validate", "lomsong.readers.gnettrack"])
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(communes, now)) as pool:
         yield from pool.map(_batch_task, batches)
-
-
-def read_batches(batches: list[list], communes: gpd.GeoDataFrame | None, now: pd.Timestamp) -> list[list[tuple]]:
-    """:func:`_read_batch` of each batch, one after the other: what an :data:`Offload` process runs."""
-    validator_of = _validators(communes, now)
-    return [_read_batch(batch, validator_of) for batch in batches]
 
 
 def _validators(communes: gpd.GeoDataFrame | None, now: pd.Timestamp) -> Callable[[], object]:
@@ -483,13 +449,10 @@ __all__ = [
     "CORES_PER_BATCH_WORKER",
     "FILES_PER_TASK",
     "PARALLEL_MIN_BYTES",
-    "OFFLOADED_SHARE",
     "FileRead",
     "LogsRead",
     "ManyRead",
-    "Offload",
     "idle_cores",
-    "read_batches",
     "read_files",
     "read_logs_together",
     "read_many",
