@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
@@ -87,10 +88,11 @@ class ManyRead:
     reads: list[FileRead]
     tables: list[pd.DataFrame] | None = None
 
-    @property
+    @cached_property
     def measurements(self) -> pd.DataFrame | None:
         """The accepted measurements of every file in that order, as one table (what concatenating
-        the reads' tables gives), when the files were read as batches of logs only; else None."""
+        the reads' tables gives), when the files were read as batches of logs only; else None.
+        Joined once, on first use."""
         return self.table()
 
     def table(self, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
@@ -225,7 +227,7 @@ class LogsRead:
     tables: list[pd.DataFrame] | None
     in_order: bool
 
-    @property
+    @cached_property
     def measurements(self) -> pd.DataFrame | None:
         """Their accepted rows, log after log, as one table (None when not :attr:`in_order`)."""
         return _joined(self.tables, None)

@@ -161,8 +161,12 @@ def test_logs_in_small_batches_give_the_same_table(logs, communes, tmp_path, mon
         assert reports[0] == reports[1]
         pd.testing.assert_frame_equal(_frame(done.reads), _frame(whole.reads), check_exact=True)
     plain = [path for path in files if not _read_alone(path)]  # all read together
-    tables = [many.read_many(plain, communes=communes, now=NOW, workers=n).measurements for n in (1, 2)]
+    found = [many.read_many(plain, communes=communes, now=NOW, workers=n) for n in (1, 2)]
+    tables = [read.measurements for read in found]
     pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
+    assert found[0].measurements is tables[0]  # joined once
+    # the columns the run asks for: those of the whole table
+    pd.testing.assert_frame_equal(found[0].table(["time", "lon", "operator"]), tables[0][["time", "lon", "operator"]])
 
 
 def test_a_log_whose_lines_differ_in_width_but_not_in_total_leaves_the_batch(logs, communes, tmp_path):
