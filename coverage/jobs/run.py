@@ -40,7 +40,12 @@ from lomsong.reference.boundaries import read_communes
 from lomsong.reference.population import load_population
 from lomsong.settings import Config, load_config
 from lomsong.tables import results
-from lomsong.tables.measurements import conform_measurements, conform_speed_tiles, empty_measurements
+from lomsong.tables.measurements import (
+    MEASUREMENT_SCHEMA,
+    conform_speed_tiles,
+    conform_table,
+    empty_measurements,
+)
 
 if TYPE_CHECKING:
     from lomsong.jobs._maps_process import MapsProcess
@@ -265,6 +270,7 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -
     in the order of their content (sha256), so that the measurement table and ``run.json`` are the
     same whatever order the files were given in.
     """
+    from lomsong.analysis.aggregate import ANALYSIS_COLUMNS
     from lomsong.readers import ReaderError
     from lomsong.readers.many import read_many
 
@@ -272,7 +278,9 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -
         if not path.exists():
             raise RunError(f"{path}: measurement file not found")
     try:
-        many = read_many(files, communes=communes)
+        # the logs read together keep only the columns the analysis reads (as from the store,
+        # _read_stored_measurements): fewer to copy when the accepted rows are taken
+        many = read_many(files, communes=communes, columns=ANALYSIS_COLUMNS)
     except ReaderError as exc:
         raise RunError(str(exc)) from None
     reads = many.reads
@@ -289,13 +297,14 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -
         if result.speed_tiles is not None and len(result.speed_tiles):
             tiles.append(result.speed_tiles)
     if many.tables is not None and sum(map(len, many.tables)):
-        # the logs read as batches: already canonical, in this order; the columns the analysis reads
-        # (as from the store, _read_stored_measurements)
-        from lomsong.analysis.aggregate import ANALYSIS_COLUMNS
-
+        # the logs read as batches: already canonical, in this order
         measurements = many.table(ANALYSIS_COLUMNS)
+    elif frames:
+        # the logs read together hold those columns only, the files read alone all of them
+        joined = pd.concat([frame[ANALYSIS_COLUMNS] for frame in frames], ignore_index=True)
+        measurements = conform_table(joined, [entry for entry in MEASUREMENT_SCHEMA if entry[0] in ANALYSIS_COLUMNS])
     else:
-        measurements = conform_measurements(pd.concat(frames, ignore_index=True)) if frames else empty_measurements()
+        measurements = empty_measurements()[ANALYSIS_COLUMNS]
     speed = conform_speed_tiles(pd.concat(tiles, ignore_index=True)) if tiles else None
     return _Measurements(measurements, speed, inputs, synthetic, "files")
 

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -27,6 +27,7 @@ import pandas as pd
 from lomsong._process import usable_cores
 from lomsong.readers import IngestResult, read_file
 from lomsong.readers._parse import file_sha256
+from lomsong.tables.measurements import MEASUREMENT_COLUMNS
 
 #: Below this many bytes in all, one process reads everything (starting workers costs about a second).
 PARALLEL_MIN_BYTES = 24 << 20
@@ -130,6 +131,7 @@ def read_many(
     now: pd.Timestamp | None = None,
     workers: int | None = None,
     on_file: Callable[[Path], None] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> ManyRead:
     """Read and validate files (as :func:`lomsong.readers.read_file`): the plain G-NetTrack logs
     together (:func:`read_logs_together`), the others each alone, in parallel when it pays.
@@ -149,6 +151,10 @@ def read_many(
         (this process). The result is the same for any number of workers.
     on_file : callable, optional
         Called with each file's path once it is read (in completion order).
+    columns : sequence of str, optional
+        The canonical columns kept of the logs read together (:func:`read_logs_together`), when
+        only those will be used (the run's analysis reads 9 of 17); default: all. The files read
+        alone keep all; the reports are the same whatever is kept.
 
     Returns
     -------
@@ -165,7 +171,7 @@ def read_many(
     with ThreadPoolExecutor(min(usable_cores(), max(len(files), 1))) as pool:
         hashed = sorted(zip(pool.map(file_sha256, files), map(str, files), strict=True))
     say = on_file or (lambda _path: None)
-    together = read_logs_together(hashed, communes=communes, now=now, workers=workers)
+    together = read_logs_together(hashed, communes=communes, now=now, workers=workers, columns=columns)
     for key in together.results:
         say(Path(key[1]))
     rest = [key for key in hashed if key not in together.results]
@@ -253,6 +259,7 @@ def read_logs_together(
     now: pd.Timestamp | None = None,
     workers: int | None = None,
     threads: int | None = None,
+    columns: Sequence[str] | None = None,
 ) -> LogsRead:
     """Read the plain G-NetTrack logs among ``hashed`` as one table: one parse, one validation.
 
@@ -280,6 +287,9 @@ def read_logs_together(
     threads : int, optional
         Threads reading batches at once in this process (one process); default: the usable cores,
         whatever their load, under the same conditions. The result is the same for any number.
+    columns : sequence of str, optional
+        The canonical columns of the logs' accepted rows; default: all. Fewer columns are fewer
+        to copy (the accepted rows are taken from the parsed ones); the reports are the same.
 
     Returns
     -------
@@ -305,7 +315,7 @@ def read_logs_together(
     batches = [batch for members in groups.values() for batch in _batches(members, BATCH_BYTES)]
     now = pd.Timestamp.now(tz="UTC") if now is None else now  # one "now" for every batch and worker
     in_order = len(groups) <= 1
-    for parts in _batch_reads(batches, communes, now, workers, threads):
+    for parts in _batch_reads(batches, communes, now, workers, threads, columns):
         in_order &= len(parts) <= 1  # logs of another width in the batch: read apart, in another order
         for keys, reports, accepted, bounds in parts:
             for number, (key, report) in enumerate(zip(keys, reports, strict=True)):
@@ -323,6 +333,7 @@ def _batch_reads(
     now: pd.Timestamp,
     workers: int | None,
     threads: int | None = None,
+    columns: Sequence[str] | None = None,
 ) -> Iterator[tuple | None]:
     """:func:`_read_batch` of every batch, in order: in worker processes when there are several
     batches, enough text and idle cores to spare, else on threads of this process (the same result
@@ -339,16 +350,16 @@ def _batch_reads(
             threads = min(usable_cores(), len(batches)) if several else 1
         if threads <= 1:
             for batch in batches:
-                yield _read_batch(batch, validator_of)
+                yield _read_batch(batch, validator_of, columns)
             return
         # pyarrow, numpy and most of pandas' work let go of the GIL; each batch has its own frames
         with ThreadPoolExecutor(threads) as pool:
-            yield from pool.map(lambda batch: _read_batch(batch, validator_of), batches)
+            yield from pool.map(lambda batch: _read_batch(batch, validator_of, columns), batches)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["lomsong.readers", "lomsong.readers.validate", "lomsong.readers.gnettrack"])
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(communes, now)) as pool:
-        yield from pool.map(_batch_task, batches)
+        yield from pool.map(partial(_batch_task, columns=columns), batches)
 
 
 def _validators(communes: gpd.GeoDataFrame | None, now: pd.Timestamp) -> Callable[[], object]:
@@ -358,11 +369,13 @@ def _validators(communes: gpd.GeoDataFrame | None, now: pd.Timestamp) -> Callabl
     return lambda: validator
 
 
-def _batch_task(batch: list) -> list[tuple]:
-    return _read_batch(batch, _validators(_WORKER["communes"], _WORKER["now"]))
+def _batch_task(batch: list, columns: Sequence[str] | None = None) -> list[tuple]:
+    return _read_batch(batch, _validators(_WORKER["communes"], _WORKER["now"]), columns)
 
 
-def _read_batch(batch: list, validator_of: Callable[[], object]) -> list[tuple]:
+def _read_batch(
+    batch: list, validator_of: Callable[[], object], columns: Sequence[str] | None = None
+) -> list[tuple]:
     """One batch of logs of one header: for each width of theirs, ``(keys, reports, accepted rows,
     each log's bounds in them)``.
 
@@ -382,16 +395,18 @@ def _read_batch(batch: list, validator_of: Callable[[], object]) -> list[tuple]:
             by_width.setdefault(text.fields, []).append((key, text))
     parts = []
     for members in by_width.values():
-        part = _read_texts(members, validator_of)
+        part = _read_texts(members, validator_of, columns)
         if part is None:  # a line of another width somewhere: parse again without the logs that have one
             exact = [(key, text) for key, text in members if exact_width(text) is not None]
-            part = _read_texts(exact, validator_of) if exact else None
+            part = _read_texts(exact, validator_of, columns) if exact else None
         if part is not None:
             parts.append(part)
     return parts
 
 
-def _read_texts(members: list, validator_of: Callable[[], object]) -> tuple | None:
+def _read_texts(
+    members: list, validator_of: Callable[[], object], columns: Sequence[str] | None = None
+) -> tuple | None:
     from lomsong.readers import gnettrack
     from lomsong.readers._parse import duplicate_keys, read_texts_together, strings_by_index
     from lomsong.readers.base import IngestReport
@@ -402,12 +417,21 @@ def _read_texts(members: list, validator_of: Callable[[], object]) -> tuple | No
     table, files, lines = read
     keys = [key for key, _ in members]
     placeholder = np.zeros(len(files), np.uint64)  # the duplicate keys need the times parsed first
-    frame, columns, synthetic = gnettrack.parse_logs(table, files, [sha256 for sha256, _ in keys], keys=placeholder)
+    frame, found, synthetic = gnettrack.parse_logs(table, files, [sha256 for sha256, _ in keys], keys=placeholder)
     frame["_key"] = duplicate_keys(frame["time"], files, lines)
     names = np.array([Path(name).name for _, name in keys], dtype=object)
-    frame["source_file"] = strings_by_index(names, files)
-    frame["source"] = gnettrack.READER.name
-    accepted, accepted_files, outcomes = validator_of().validate_files(frame, files, len(keys))
+    # the file's and the reader's names go on the accepted rows only (the checks read neither)
+    named = [name for name in ("source", "source_file") if columns is None or name in columns]
+    checked = [name for name in (MEASUREMENT_COLUMNS if columns is None else columns) if name not in named]
+    accepted, accepted_files, outcomes = validator_of().validate_files(frame, files, len(keys), columns=checked)
+    origins = {  # (values, each accepted row's index in them)
+        "source": (np.array([gnettrack.READER.name], dtype=object), np.zeros(len(accepted_files), np.int64)),
+        "source_file": (names, accepted_files),
+    }
+    for name in named:  # in their canonical places, typed as conform_measurements types them
+        values = pd.Series(strings_by_index(*origins[name])).astype("string")
+        place = sum(column in accepted.columns for column in MEASUREMENT_COLUMNS[: MEASUREMENT_COLUMNS.index(name)])
+        accepted.insert(place, name, values)
     bounds = np.searchsorted(accepted_files, np.arange(len(keys) + 1))
     reports = [
         IngestReport(
@@ -423,7 +447,7 @@ def _read_texts(members: list, validator_of: Callable[[], object]) -> tuple | No
             values_rejected=outcome.values_rejected,
             corrected=outcome.corrected,
             kind="measurements",
-            columns=dict(columns),
+            columns=dict(found),
             synthetic=bool(synthetic[number]) or "synthetic" in str(names[number]).lower(),
         )
         for number, (key, outcome) in enumerate(zip(keys, outcomes, strict=True))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -41,10 +42,11 @@ import pandas as pd
 import shapely
 
 from lomsong.tables.measurements import (
-    MEASUREMENT_COLUMNS,
+    MEASUREMENT_SCHEMA,
     conform_cells,
     conform_measurements,
     conform_speed_tiles,
+    conform_table,
 )
 
 #: Row-level reasons, in the order they are checked: (code, meaning). The first that applies wins.
@@ -463,7 +465,7 @@ class MeasurementValidator:
         return outcome
 
     def validate_files(
-        self, parsed: pd.DataFrame, files: np.ndarray, n_files: int
+        self, parsed: pd.DataFrame, files: np.ndarray, n_files: int, *, columns: Sequence[str] | None = None
     ) -> tuple[pd.DataFrame, np.ndarray, list[ValidationOutcome]]:
         """Validate the whole parsed rows of many files at once, each file as :meth:`validate` would.
 
@@ -475,6 +477,9 @@ class MeasurementValidator:
             Each row's file, 0 … ``n_files - 1``, non-decreasing.
         n_files : int
             Number of files.
+        columns : sequence of str, optional
+            The canonical columns of ``accepted`` (in the canonical order); default: all. The
+            validation and the outcomes are the same whatever is kept.
 
         Returns
         -------
@@ -488,13 +493,20 @@ class MeasurementValidator:
         files = np.asarray(files, np.int64)
         if len(files) > 1 and (np.diff(files) < 0).any():
             raise ValueError("validate_files: the rows must come file after file")
-        return self._validate(parsed, files, n_files, lambda keys: _duplicated_in_file(keys, files))
+        return self._validate(parsed, files, n_files, lambda keys: _duplicated_in_file(keys, files), columns)
 
     def _validate(
-        self, parsed: pd.DataFrame, files: np.ndarray, n_files: int, duplicated
+        self,
+        parsed: pd.DataFrame,
+        files: np.ndarray,
+        n_files: int,
+        duplicated,
+        columns: Sequence[str] | None = None,
     ) -> tuple[pd.DataFrame, np.ndarray, list[ValidationOutcome]]:
         now, communes = self.now, self.communes
-        frame = parsed.reset_index(drop=True).copy()
+        # a new frame whose columns are replaced, never written into: ``parsed`` stays as it was
+        # without a copy of its 1.9 M rows (pandas copies on write)
+        frame = parsed.reset_index(drop=True)
         for column in ["signal_dbm", "quality_db", "sinr_db", "dl_kbps", "ul_kbps", "latency_ms"]:
             if column not in frame.columns:
                 frame[column] = np.nan
@@ -620,11 +632,13 @@ class MeasurementValidator:
             outside[valid] = ~self.area.contains(lon[valid], lat[valid])
         accepted_mask = valid & ~outside
 
-        # only the canonical columns are copied (the issue columns and keys stay behind)
-        kept = [column for column in MEASUREMENT_COLUMNS if column in frame.columns]
+        # only the canonical columns asked for are copied (the issue columns and keys stay behind)
+        schema = [entry for entry in MEASUREMENT_SCHEMA if columns is None or entry[0] in columns]
+        kept = [name for name, *_ in schema if name in frame.columns]
         # take by position: boolean .loc costs three times as much (0.40 s against 0.13 s on 1.9 M rows)
-        accepted = conform_measurements(frame[kept].take(np.flatnonzero(accepted_mask)))
-        accepted["time"] = accepted["time"].astype("datetime64[ns, UTC]")
+        accepted = conform_table(frame[kept].take(np.flatnonzero(accepted_mask)), schema)
+        if "time" in accepted:
+            accepted["time"] = accepted["time"].astype("datetime64[ns, UTC]")
         in_file = _PerFile(files, n_files, rows)
         counts = in_file.count_by(reason, len(ROW_REASON_CODES) + 1)
         reason_examples = {

@@ -77,7 +77,21 @@ SPEED_TILE_SCHEMA: list[tuple[str, str, str, str]] = [
 SPEED_TILE_COLUMNS = [name for name, *_ in SPEED_TILE_SCHEMA]
 
 
-def _conform(frame: pd.DataFrame, schema: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+def conform_table(frame: pd.DataFrame, schema: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    """Return ``frame`` with exactly the columns of ``schema``, in its order and typed.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows of the table; a column of ``schema`` it lacks is all-missing (False for booleans).
+    schema : list of (column, dtype, unit, meaning)
+        One of this module's schemas, or some of its entries (a table of fewer columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        With a fresh index.
+    """
     out = pd.DataFrame(index=frame.index)
     for name, dtype, *_ in schema:
         if name in frame.columns:
@@ -100,7 +114,7 @@ def _conform(frame: pd.DataFrame, schema: list[tuple[str, str, str, str]]) -> pd
 
 def conform_measurements(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with exactly the canonical measurement columns, in order and typed."""
-    return _conform(frame, MEASUREMENT_SCHEMA)
+    return conform_table(frame, MEASUREMENT_SCHEMA)
 
 
 def empty_measurements() -> pd.DataFrame:
@@ -110,9 +124,9 @@ def empty_measurements() -> pd.DataFrame:
 
 def conform_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with exactly the canonical cell-table columns."""
-    return _conform(frame, CELL_SCHEMA)
+    return conform_table(frame, CELL_SCHEMA)
 
 
 def conform_speed_tiles(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with exactly the canonical speed-tile columns."""
-    return _conform(frame, SPEED_TILE_SCHEMA)
+    return conform_table(frame, SPEED_TILE_SCHEMA)

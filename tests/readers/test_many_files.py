@@ -169,6 +169,30 @@ def test_logs_in_small_batches_give_the_same_table(logs, communes, tmp_path, mon
     pd.testing.assert_frame_equal(found[0].table(["time", "lon", "operator"]), tables[0][["time", "lon", "operator"]])
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_logs_read_for_some_columns_give_those_columns_of_the_whole_reading(logs, communes, tmp_path, workers):
+    """What the run asks for (the analysis' columns), and a few with the names added after the checks."""
+    from lomsong.analysis.aggregate import ANALYSIS_COLUMNS
+    from lomsong.readers import many
+
+    files = [*logs, *_variants(tmp_path), FIXTURES / "bad_rows.csv"]
+    whole = many.read_many(files, communes=communes, now=NOW, workers=1)
+    plain = [path for path in files if not _read_alone(path) and path.suffix == ".txt"]
+    all_plain = many.read_many(plain, communes=communes, now=NOW, workers=1).measurements
+    for columns in (ANALYSIS_COLUMNS, ["source_file", "lat", "source", "signal_dbm", "source_row"]):
+        canonical = [column for column in all_plain.columns if column in columns]
+        some = many.read_many(files, communes=communes, now=NOW, workers=workers, columns=columns)
+        assert [read.result.report.to_dict() for read in some.reads] == [
+            read.result.report.to_dict() for read in whole.reads
+        ]
+        for found, full in zip(some.reads, whole.reads, strict=True):
+            apart = _read_alone(found.path) or found.path.suffix != ".txt"  # read alone: every column
+            expected = full.result.measurements if apart else full.result.measurements[canonical]
+            pd.testing.assert_frame_equal(found.result.measurements, expected, check_exact=True)
+        together = many.read_many(plain, communes=communes, now=NOW, workers=workers, columns=columns)
+        pd.testing.assert_frame_equal(together.measurements, all_plain[canonical], check_exact=True)
+
+
 def test_a_log_whose_lines_differ_in_width_but_not_in_total_leaves_the_batch(logs, communes, tmp_path):
     """One line a field short, another a field long: the file's count of delimiters divides evenly,
     so only pyarrow's parse finds it; the batch is parsed again without it, and it is read alone."""
