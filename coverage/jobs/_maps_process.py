@@ -1,8 +1,11 @@
 """The run's maps, built in a second process while the first writes the downloads.
 
-The maps are drawn from the run's machine tables (:func:`lomsong.tables.results.load_run` of the
-staging folder), which are written first; the XLSX, KML, CSV and GeoJSON downloads need none of
-the maps, so on a machine with an idle core the two halves take the time of the longer one.
+The maps are drawn from the run's tables as reading the run folder back would give them
+(:func:`lomsong.products.run_results.run_results`, sent through the pipe as soon as the analysis
+is done: the second process neither waits for the machine tables nor reads them back), or from
+the folder (:func:`lomsong.tables.results.load_run`) when none are sent. The XLSX, KML, CSV and
+GeoJSON downloads need none of the maps, so on a machine with an idle core the two halves take
+the time of the longer one.
 
 The second process is *spawned*, not forked: the first has pyarrow's and the progress display's
 threads running, and a forked child of a threaded process can hang on a lock one of them held.
@@ -28,6 +31,8 @@ from lomsong.errors import RunError
 
 if TYPE_CHECKING:
     import geopandas as gpd
+
+    from lomsong.tables.results import RunResults
 
 #: Seconds between looks at the child while waiting for it (it may die without a word).
 _POLL_SECONDS = 0.2
@@ -88,7 +93,7 @@ def _build_pages(commands: Any, messages: Any) -> None:
     communes = commands.get()
     # what the pages draw of the communes alone, made while the first process reads and analyses
     outlines = CommuneOutlines(communes).prepare_all()
-    folder = commands.get()  # a run that ends without its maps terminates the child (stop)
+    folder, results = commands.get()  # a run that ends without its maps terminates the child (stop)
     started = time.perf_counter()
     pages = [0]
 
@@ -96,8 +101,8 @@ def _build_pages(commands: Any, messages: Any) -> None:
         pages[0] += 1
         messages.put(("page", pages[0]))
 
-    # the maps draw the cells' any-technology views only: the other views are not read
-    results = load_run(folder, cell_technologies=[ANY_TECHNOLOGY])
+    if results is None:  # the maps draw the cells' any-technology views only: the other views are not read
+        results = load_run(folder, cell_technologies=[ANY_TECHNOLOGY])
     build_maps(results, folder, communes=communes, on_page=on_page, outlines=outlines)
     messages.put(("done", round(time.perf_counter() - started, 3)))
 
@@ -107,7 +112,7 @@ class MapsProcess:
 
     The process starts at once, so that its imports overlap the first process's (one core busy);
     it prepares the communes' part of the pages once :meth:`prepare` gives them, and builds the
-    pages once :meth:`begin` names the staging folder.
+    pages once :meth:`begin` names the staging folder (and gives the tables).
 
     Parameters
     ----------
@@ -139,12 +144,23 @@ class MapsProcess:
         self._commands.put(communes)
         return self
 
-    def begin(self, folder: Path) -> MapsProcess:
-        """Build the pages of the run in ``folder`` (its machine tables and a first ``run.json`` written)."""
+    def begin(self, folder: Path, results: RunResults | None = None) -> MapsProcess:
+        """Build the pages of the run in ``folder``.
+
+        Parameters
+        ----------
+        folder : Path
+            The staging folder the pages go into.
+        results : RunResults, optional
+            What the pages are drawn from, as ``load_run(folder, cell_technologies=["any"])``
+            gives it (:func:`lomsong.products.run_results.run_results`); default: read from
+            ``folder``, whose machine tables and first ``run.json`` must be written then.
+        """
         if not self._prepared:
             raise RuntimeError("give the maps process the communes (prepare) before the run folder")
         self._started = time.perf_counter()
-        self._commands.put(str(folder))
+        # pickled on the queue's own thread, while this process goes on writing the downloads
+        self._commands.put((str(folder), results))
         return self
 
     def poll(self) -> None:

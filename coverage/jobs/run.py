@@ -644,19 +644,29 @@ def _start_maps_process(stages: _Stages) -> MapsProcess:
     return process
 
 
-def _maps_alongside(process: MapsProcess, communes: gpd.GeoDataFrame, stages: _Stages) -> Callable[[Path], Any]:
-    """Give the maps' process the run's communes; return ``write_run``'s ``alongside``, which gives
-    it the staging folder."""
+def _maps_alongside(
+    process: MapsProcess, communes: gpd.GeoDataFrame, stages: _Stages
+) -> Callable[[Any], Callable[[Path, dict[str, Any]], MapsProcess]]:
+    """Give the maps' process the run's communes; return what makes ``write_run``'s ``alongside``
+    of the analysis, which gives the process the staging folder and the tables it draws."""
     n_units = communes["unit_2025"].nunique() if "unit_2025" in communes else 0
     n_pages = len(communes) + n_units + 1
     process.on_page = lambda n: stages.note(f"maps: page {n} of {n_pages}")
     process.prepare(communes)
 
-    def start(staging: Path) -> MapsProcess:
-        stages.note("maps: building in a second process")
-        return process.begin(staging)
+    def of_analysis(analysis: Any) -> Callable[[Path, dict[str, Any]], MapsProcess]:
+        def start(staging: Path, meta: dict[str, Any]) -> MapsProcess:
+            from lomsong.products.run_results import run_results
 
-    return start
+            stages.note("maps: building in a second process")
+            # the tables as the folder would give them back, at once: the process neither waits for
+            # the machine tables nor reads them (the maps draw the cells' any-technology views only)
+            drawn = run_results(analysis, staging, meta, cell_technologies=[results.ANY_TECHNOLOGY])
+            return process.begin(staging, drawn)
+
+        return start
+
+    return of_analysis
 
 
 def _maps_builder() -> Callable[..., Any] | None:
@@ -947,7 +957,7 @@ def run_analysis(
                 raise RunError(_no_measurements_message(read, out_folder, since_ts, until_ts))
 
         # the maps' process prepares the communes' part of the pages while the analysis runs
-        alongside = _maps_alongside(maps_process, communes, stages) if maps_process is not None else None
+        maps_alongside = _maps_alongside(maps_process, communes, stages) if maps_process is not None else None
         label = f"{len(read.partitions)} stored file(s) on Dask" if engine == "dask" else f"{len(measurements):,}"
         with stages.stage("analysis", f"Analysing {label} measurements"):
             grid_started = time.perf_counter()
@@ -1008,6 +1018,7 @@ def run_analysis(
             },
         }
 
+        alongside = maps_alongside(analysis) if maps_alongside is not None else None
         build_maps = _maps_builder() if maps and alongside is None else None
         maps_built = alongside is not None
 
@@ -1028,7 +1039,8 @@ def run_analysis(
                 stages.note(f"maps: page {pages[0]} of {len(communes) + n_units + 1}")
 
             # the tables in memory, as read back (not read back: 0.5 s on the demo), the same pages
-            run_results = importlib.import_module("lomsong.products.maps.from_analysis").run_results
+            from lomsong.products.run_results import run_results
+
             build_maps(run_results(analysis, staging), staging, communes=communes, on_page=on_page)
             maps_built = True
             timings["maps"] = round(time.perf_counter() - maps_started, 3)

@@ -1132,8 +1132,8 @@ def write_products(
     on_file : callable, optional
         Called with each file name before it is written (for progress).
     part : {"all", "tables", "downloads"}
-        Which files (:data:`PRODUCT_PARTS`): the machine tables come first so that the maps can be
-        drawn from them while the downloads are written.
+        Which files (:data:`PRODUCT_PARTS`): the machine tables (what maps drawn from the folder
+        read back) or the downloads; ``all`` writes the tables first.
 
     Returns
     -------
@@ -1230,9 +1230,10 @@ def _village_operators(villages: pd.DataFrame) -> list[str]:
 class Alongside(Protocol):
     """Work on a staging run folder done in another process while the downloads are written.
 
-    :func:`write_run` starts it (``start(staging)``) once the machine tables and a first
-    ``run.json`` are there, calls :meth:`poll` between downloads, then :meth:`finish`, whose dict
-    goes into ``run.json``; :meth:`stop` when anything failed, before the folder is removed.
+    :func:`write_run` starts it (``start(staging, meta)``, ``meta`` being ``run.json``'s contents
+    so far) before it writes any file, so the work takes what it needs from memory, not from the
+    folder; it calls :meth:`poll` between files, then :meth:`finish`, whose dict goes into
+    ``run.json``; :meth:`stop` when anything failed, before the folder is removed.
     """
 
     def poll(self) -> None:
@@ -1253,7 +1254,7 @@ def write_run(
     finish: Callable[[Path], dict[str, Any] | None] | None = None,
     on_file: Callable[[str], None] | None = None,
     *,
-    alongside: Callable[[Path], Alongside] | None = None,
+    alongside: Callable[[Path, dict[str, Any]], Alongside] | None = None,
 ) -> list[str]:
     """Write a whole run folder atomically: tables, downloads, ``run.json``, then swap it in.
 
@@ -1273,9 +1274,9 @@ def write_run(
     on_file : callable, optional
         Called with each file name before it is written (for progress).
     alongside : callable, optional
-        ``alongside(staging)`` starts work in another process (the maps) once the machine tables
-        and a first ``run.json`` are written (see :class:`Alongside`); the downloads are written
-        meanwhile, then ``finish`` (if given) runs after it.
+        ``alongside(staging, meta)`` starts work in another process (the maps) before any file is
+        written (see :class:`Alongside`); the tables and downloads are written meanwhile, then
+        ``finish`` (if given) runs after it.
 
     Returns
     -------
@@ -1292,18 +1293,14 @@ def write_run(
         if alongside is None:
             write_timings = write_products(analysis, staging, synthetic=synthetic, on_file=on_file)
         else:
-            write_timings = write_products(analysis, staging, synthetic=synthetic, on_file=on_file, part="tables")
-            meta["files"] = [*list_files(staging), results.RUN_JSON]
-            write_json(meta, staging / results.RUN_JSON)
-            started = alongside(staging)
+            started = alongside(staging, meta)
 
             def note_and_poll(name: str) -> None:
                 started.poll()
                 if on_file:
                     on_file(name)
 
-            downloads = write_products(analysis, staging, synthetic=synthetic, on_file=note_and_poll, part="downloads")
-            write_timings = {**write_timings, **downloads}
+            write_timings = write_products(analysis, staging, synthetic=synthetic, on_file=note_and_poll)
             meta = _merge(meta, started.finish() or {})
             started = None
         meta.setdefault("timings", {})["write_files"] = write_timings

@@ -15,7 +15,7 @@ from lomsong.products.maps.from_analysis import as_read_back, build_maps_of_anal
 from lomsong.products.tables import write_run
 from lomsong.reference.units import parse_unit
 from lomsong.settings import Config
-from lomsong.tables.results import load_run
+from lomsong.tables.results import ANY_TECHNOLOGY, load_run
 from tests.support.scenes import planted_scene
 
 #: folium names every element with 32 random hex digits: the same page differs by them alone.
@@ -53,6 +53,10 @@ def test_the_tables_in_memory_are_the_tables_read_back(written):
     assert sorted(in_memory.extras) == sorted(loaded.extras)
     for name in loaded.extras:
         _same(loaded.extras[name], in_memory.extras[name])
+    # the maps' process is given the cells' any-technology views only, as load_run filters them
+    only_any = run_results(analysis, folder / "run", cell_technologies=[ANY_TECHNOLOGY]).cells
+    _same(load_run(folder / "run", cell_technologies=[ANY_TECHNOLOGY]).cells, only_any)
+    assert set(only_any["technology"]) == {ANY_TECHNOLOGY} and 0 < len(only_any) < len(in_memory.cells)
     # read back twice is read back once
     _same(as_read_back(loaded.gaps), loaded.gaps)
     # run.json's contents as JSON gives them back, when they are given rather than read
