@@ -343,18 +343,22 @@ def _batch_reads(
         # a batch's pyarrow parse already runs on two threads: a worker process per two idle cores
         workers = min(idle_cores() // CORES_PER_BATCH_WORKER, len(batches)) if several else 1
     if workers <= 1:
-        validator_of = _validators(communes, now)
         if threads is None:
             # not the load average: it counts this run's own work of the last minute (the maps'
             # process, a run just before), and a second thread costs nothing on a busy machine
             threads = min(usable_cores(), len(batches)) if several else 1
         if threads <= 1:
+            validator_of = _validators(communes, now)
             for batch in batches:
                 yield _read_batch(batch, validator_of, columns)
             return
-        # pyarrow, numpy and most of pandas' work let go of the GIL; each batch has its own frames
-        with ThreadPoolExecutor(threads) as pool:
-            yield from pool.map(lambda batch: _read_batch(batch, validator_of, columns), batches)
+        # The validator's province outline (the communes' union and its grid: 0.2-0.4 s, GEOS and
+        # GDAL, which let go of the GIL) is made on a thread of its own while the first batches are
+        # parsed; only their checks wait for it. pyarrow, numpy and most of pandas' work let go of
+        # the GIL too; each batch has its own frames.
+        with ThreadPoolExecutor(1) as maker, ThreadPoolExecutor(threads) as pool:
+            made = maker.submit(_validators, communes, now)
+            yield from pool.map(lambda batch: _read_batch(batch, lambda: made.result()(), columns), batches)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["lomsong.readers", "lomsong.readers.validate", "lomsong.readers.gnettrack"])
