@@ -145,7 +145,9 @@ def _present_names(column: pd.Series, keep: np.ndarray) -> list[str]:
     return [str(name) for name in pd.unique(column[keep].dropna().astype(str))]
 
 
-def prepare_samples(measurements: pd.DataFrame, grid: Grid, config: Config) -> Samples:
+def prepare_samples(
+    measurements: pd.DataFrame, grid: Grid, config: Config, *, cell_ids: np.ndarray | None = None
+) -> Samples:
     """Index and code the measurements; keep those inside the grid that are evidence.
 
     Parameters
@@ -157,6 +159,10 @@ def prepare_samples(measurements: pd.DataFrame, grid: Grid, config: Config) -> S
         Province grid.
     config : Config
         Thresholds.
+    cell_ids : numpy.ndarray, optional
+        Each measurement's H3 cell at the grid's resolution, when known already
+        (:func:`lomsong.analysis.grid.index_points` of its ``lon``, ``lat``, e.g. computed while
+        the files were read): only looked up in the grid.
 
     Returns
     -------
@@ -172,7 +178,12 @@ def prepare_samples(measurements: pd.DataFrame, grid: Grid, config: Config) -> S
     n_rows = len(measurements)
     lon = measurements["lon"].to_numpy("float64", na_value=np.nan)
     lat = measurements["lat"].to_numpy("float64", na_value=np.nan)
-    cell = grid.locate(lon, lat)
+    if cell_ids is None:
+        cell = grid.locate(lon, lat)
+    elif len(cell_ids) != n_rows:
+        raise ValueError(f"prepare_samples: {len(cell_ids):,} cell ids for {n_rows:,} measurements")
+    else:
+        cell = grid.positions(cell_ids)  # the missing cell (0) is in no grid: -1, as locate gives
     inside = cell >= 0
 
     operator_names = measurements["operator"]

@@ -687,6 +687,7 @@ def analyse(
     claims: gpd.GeoDataFrame | None = None,
     sites: pd.DataFrame | None = None,
     ground_at: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    cell_ids: np.ndarray | None = None,
 ) -> Analysis:
     """Run the gap engine.
 
@@ -719,6 +720,9 @@ def analyse(
         OpenCelliD cells) for the radio map's path-loss prior; without them the prior is constant.
     ground_at : callable, optional
         ``ground_at(lon, lat)`` → ground elevation (m) from a DEM: the radio map's terrain term.
+    cell_ids : numpy.ndarray, optional
+        Each measurement's H3 cell at ``config.resolution``, when known already (see
+        :func:`~lomsong.analysis.aggregate.prepare_samples`): the run computes them while it reads.
 
     Returns
     -------
@@ -730,7 +734,7 @@ def analyse(
     grid = ensure_grid(grid, communes, surface, config, timings, stage)
 
     started = stage("index", f"Indexing {len(measurements):,} measurements")
-    samples = prepare_samples(measurements, grid, config)
+    samples = prepare_samples(measurements, grid, config, cell_ids=cell_ids)
     timings["index"] = time.perf_counter() - started
 
     started = stage("aggregate", "Aggregating per cell, operator and technology")

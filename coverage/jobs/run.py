@@ -27,10 +27,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from lomsong import __version__, paths
@@ -261,16 +263,19 @@ class _Measurements:
     synthetic: bool
     source: str
     partitions: list[Path] = field(default_factory=list)
+    cell_ids: np.ndarray | None = None  # each row's H3 cell, found while the files were read
 
 
-def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -> _Measurements:
+def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame, resolution: int) -> _Measurements:
     """Read and validate measurement files as ``lomsong ingest`` does, without storing them.
 
     Many files are read in parallel (:func:`lomsong.readers.many.read_files`); the files are taken
     in the order of their content (sha256), so that the measurement table and ``run.json`` are the
-    same whatever order the files were given in.
+    same whatever order the files were given in. The logs read together are indexed on H3 at
+    ``resolution`` on their batches' threads, where the reading leaves a core some time.
     """
     from lomsong.analysis.aggregate import ANALYSIS_COLUMNS
+    from lomsong.analysis.grid import index_points
     from lomsong.readers import ReaderError
     from lomsong.readers.many import read_many
 
@@ -280,7 +285,8 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -
     try:
         # the logs read together keep only the columns the analysis reads (as from the store,
         # _read_stored_measurements): fewer to copy when the accepted rows are taken
-        many = read_many(files, communes=communes, columns=ANALYSIS_COLUMNS)
+        locate = partial(index_points, resolution=resolution)
+        many = read_many(files, communes=communes, columns=ANALYSIS_COLUMNS, locate=locate)
     except ReaderError as exc:
         raise RunError(str(exc)) from None
     reads = many.reads
@@ -306,7 +312,8 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame) -
     else:
         measurements = empty_measurements()[ANALYSIS_COLUMNS]
     speed = conform_speed_tiles(pd.concat(tiles, ignore_index=True)) if tiles else None
-    return _Measurements(measurements, speed, inputs, synthetic, "files")
+    cell_ids = many.locations() if many.tables is not None else None
+    return _Measurements(measurements, speed, inputs, synthetic, "files", cell_ids=cell_ids)
 
 
 def _read_store(
@@ -905,7 +912,7 @@ def run_analysis(
                         f"no measurement files in {paths.measurements_dir()}: run `lomsong demo` to create the "
                         "synthetic demo set, or pass --measurements FILE or --store DIR"
                     )
-                read = _read_measurement_files(files, communes)
+                read = _read_measurement_files(files, communes, settings.resolution)
                 if villages is None and not measurement_paths:
                     villages = demo_villages_file()
                 if sites is None and not measurement_paths:
@@ -984,7 +991,9 @@ def run_analysis(
                         until=until_ts, **shared,
                     )  # fmt: skip
             else:
-                analysis = analyse(measurements, communes, surface, settings, **shared)
+                # the cells found while reading are those of these rows unless the period dropped some
+                cell_ids = read.cell_ids if measurements is read.frame else None
+                analysis = analyse(measurements, communes, surface, settings, cell_ids=cell_ids, **shared)
             analysis.timings["grid"] = grid_seconds
             analysis.counts["grid_cached"] = grid_cached
         n_measurements = int(analysis.counts.get("measurements", 0)) if engine == "dask" else len(measurements)

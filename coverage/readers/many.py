@@ -84,10 +84,13 @@ class ManyRead:
     tables : list of pandas.DataFrame or None
         The accepted measurements of every file in that order, in pieces (the batches'), when
         the files were read as batches of logs only; else None. :meth:`table` joins them.
+    located : list of numpy.ndarray or None
+        What ``locate`` (:func:`read_many`) gave for each piece of :attr:`tables`, when given.
     """
 
     reads: list[FileRead]
     tables: list[pd.DataFrame] | None = None
+    located: list[np.ndarray] | None = None
 
     @cached_property
     def measurements(self) -> pd.DataFrame | None:
@@ -100,6 +103,12 @@ class ManyRead:
         """:attr:`measurements`, only ``columns`` of it when given (the analysis reads 9 of 17:
         joining only those takes half the time)."""
         return _joined(self.tables, columns)
+
+    def locations(self) -> np.ndarray | None:
+        """:attr:`located` joined, one value per row of :meth:`table` (None without them)."""
+        if self.located is None or self.tables is None:
+            return None
+        return self.located[0] if len(self.located) == 1 else np.concatenate(self.located)
 
 
 def _joined(tables: list[pd.DataFrame] | None, columns: Sequence[str] | None) -> pd.DataFrame | None:
@@ -132,6 +141,7 @@ def read_many(
     workers: int | None = None,
     on_file: Callable[[Path], None] | None = None,
     columns: Sequence[str] | None = None,
+    locate: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> ManyRead:
     """Read and validate files (as :func:`lomsong.readers.read_file`): the plain G-NetTrack logs
     together (:func:`read_logs_together`), the others each alone, in parallel when it pays.
@@ -155,6 +165,11 @@ def read_many(
         The canonical columns kept of the logs read together (:func:`read_logs_together`), when
         only those will be used (the run's analysis reads 9 of 17); default: all. The files read
         alone keep all; the reports are the same whatever is kept.
+    locate : callable, optional
+        ``locate(lon, lat)`` of the accepted rows of each batch of logs, called on the batch's
+        thread (or worker: it must pickle) as soon as the batch is read, where the reading leaves
+        a core some time (the run's H3 cells, :func:`lomsong.analysis.grid.index_points`); the
+        results are :attr:`ManyRead.located`.
 
     Returns
     -------
@@ -166,19 +181,23 @@ def read_many(
     ReaderError
         The first file (in that order) that cannot be read at all.
     """
+    if locate is not None and columns is not None and not {"lon", "lat"} <= set(columns):
+        raise ValueError("read_many: locate needs the lon and lat columns kept")
     files = [Path(p) for p in paths]
     # hashlib lets go of the GIL: the 240 logs of the benchmark hashed in 0.09 s on two threads, 0.16 s on one
     with ThreadPoolExecutor(min(usable_cores(), max(len(files), 1))) as pool:
         hashed = sorted(zip(pool.map(file_sha256, files), map(str, files), strict=True))
     say = on_file or (lambda _path: None)
-    together = read_logs_together(hashed, communes=communes, now=now, workers=workers, columns=columns)
+    together = read_logs_together(hashed, communes=communes, now=now, workers=workers, columns=columns, locate=locate)
     for key in together.results:
         say(Path(key[1]))
     rest = [key for key in hashed if key not in together.results]
     results = {**together.results, **_read_apart(rest, communes, now, workers, say)}
     reads = [FileRead(Path(name), sha256, results[(sha256, name)]) for sha256, name in hashed]
     apart_rows = sum(len(results[key].measurements) for key in rest)
-    return ManyRead(reads, together.tables if together.in_order and apart_rows == 0 else None)
+    if together.in_order and apart_rows == 0:
+        return ManyRead(reads, together.tables, together.located if locate is not None else None)
+    return ManyRead(reads)
 
 
 def _read_apart(
@@ -227,11 +246,14 @@ class LogsRead:
         :attr:`in_order`.
     in_order : bool
         The logs of ``tables`` come in the order they were given (one batch).
+    located : list of numpy.ndarray or None
+        ``locate(lon, lat)`` of each piece of ``tables``, when ``locate`` was given.
     """
 
     results: dict[tuple[str, str], IngestResult]
     tables: list[pd.DataFrame] | None
     in_order: bool
+    located: list[np.ndarray] | None = None
 
     @cached_property
     def measurements(self) -> pd.DataFrame | None:
@@ -260,6 +282,7 @@ def read_logs_together(
     workers: int | None = None,
     threads: int | None = None,
     columns: Sequence[str] | None = None,
+    locate: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> LogsRead:
     """Read the plain G-NetTrack logs among ``hashed`` as one table: one parse, one validation.
 
@@ -290,6 +313,8 @@ def read_logs_together(
     columns : sequence of str, optional
         The canonical columns of the logs' accepted rows; default: all. Fewer columns are fewer
         to copy (the accepted rows are taken from the parsed ones); the reports are the same.
+    locate : callable, optional
+        ``locate(lon, lat)`` of each piece's accepted rows, on its batch's thread or worker.
 
     Returns
     -------
@@ -311,20 +336,22 @@ def read_logs_together(
         if all(name in layout.header for name in gnettrack.SIGNATURE):
             groups.setdefault(tuple(layout.header), []).append((key, layout, path.stat().st_size))
     results: dict[tuple[str, str], IngestResult] = {}
-    tables = []
+    tables, located = [], []
     batches = [batch for members in groups.values() for batch in _batches(members, BATCH_BYTES)]
     now = pd.Timestamp.now(tz="UTC") if now is None else now  # one "now" for every batch and worker
     in_order = len(groups) <= 1
-    for parts in _batch_reads(batches, communes, now, workers, threads, columns):
+    for parts in _batch_reads(batches, communes, now, workers, threads, columns, locate):
         in_order &= len(parts) <= 1  # logs of another width in the batch: read apart, in another order
-        for keys, reports, accepted, bounds in parts:
+        for keys, reports, accepted, bounds, where in parts:
             for number, (key, report) in enumerate(zip(keys, reports, strict=True)):
                 own = accepted.iloc[bounds[number] : bounds[number + 1]].reset_index(drop=True)
                 results[key] = IngestResult(measurements=own, report=report)
             tables.append(accepted)
+            located.append(where)
     # one header: the batches follow one another in the given order
     in_order &= len(results) == sum(len(members) for members in batches)
-    return LogsRead(results, tables if in_order and tables else None, in_order)
+    whole = in_order and bool(tables)
+    return LogsRead(results, tables if whole else None, in_order, located if whole and locate is not None else None)
 
 
 def _batch_reads(
@@ -334,6 +361,7 @@ def _batch_reads(
     workers: int | None,
     threads: int | None = None,
     columns: Sequence[str] | None = None,
+    locate: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[tuple | None]:
     """:func:`_read_batch` of every batch, in order: in worker processes when there are several
     batches, enough text and idle cores to spare, else on threads of this process (the same result
@@ -350,7 +378,7 @@ def _batch_reads(
         if threads <= 1:
             validator_of = _validators(communes, now)
             for batch in batches:
-                yield _read_batch(batch, validator_of, columns)
+                yield _read_batch(batch, validator_of, columns, locate)
             return
         # The validator's province outline (the communes' union and its grid: 0.2-0.4 s, GEOS and
         # GDAL, which let go of the GIL) is made on a thread of its own while the first batches are
@@ -358,12 +386,13 @@ def _batch_reads(
         # the GIL too; each batch has its own frames.
         with ThreadPoolExecutor(1) as maker, ThreadPoolExecutor(threads) as pool:
             made = maker.submit(_validators, communes, now)
-            yield from pool.map(lambda batch: _read_batch(batch, lambda: made.result()(), columns), batches)
+            read = partial(_read_batch, validator_of=lambda: made.result()(), columns=columns, locate=locate)
+            yield from pool.map(read, batches)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["lomsong.readers", "lomsong.readers.validate", "lomsong.readers.gnettrack"])
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(communes, now)) as pool:
-        yield from pool.map(partial(_batch_task, columns=columns), batches)
+        yield from pool.map(partial(_batch_task, columns=columns, locate=locate), batches)
 
 
 def _validators(communes: gpd.GeoDataFrame | None, now: pd.Timestamp) -> Callable[[], object]:
@@ -373,15 +402,18 @@ def _validators(communes: gpd.GeoDataFrame | None, now: pd.Timestamp) -> Callabl
     return lambda: validator
 
 
-def _batch_task(batch: list, columns: Sequence[str] | None = None) -> list[tuple]:
-    return _read_batch(batch, _validators(_WORKER["communes"], _WORKER["now"]), columns)
+def _batch_task(batch: list, columns: Sequence[str] | None = None, locate: Callable | None = None) -> list[tuple]:
+    return _read_batch(batch, _validators(_WORKER["communes"], _WORKER["now"]), columns, locate)
 
 
 def _read_batch(
-    batch: list, validator_of: Callable[[], object], columns: Sequence[str] | None = None
+    batch: list,
+    validator_of: Callable[[], object],
+    columns: Sequence[str] | None = None,
+    locate: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> list[tuple]:
     """One batch of logs of one header: for each width of theirs, ``(keys, reports, accepted rows,
-    each log's bounds in them)``.
+    each log's bounds in them, locate of the rows or None)``.
 
     A log that is not plain (:func:`lomsong.readers._parse.plain_text`), or whose width's logs do
     not parse together, is in none: it is read alone.
@@ -399,17 +431,20 @@ def _read_batch(
             by_width.setdefault(text.fields, []).append((key, text))
     parts = []
     for members in by_width.values():
-        part = _read_texts(members, validator_of, columns)
+        part = _read_texts(members, validator_of, columns, locate)
         if part is None:  # a line of another width somewhere: parse again without the logs that have one
             exact = [(key, text) for key, text in members if exact_width(text) is not None]
-            part = _read_texts(exact, validator_of, columns) if exact else None
+            part = _read_texts(exact, validator_of, columns, locate) if exact else None
         if part is not None:
             parts.append(part)
     return parts
 
 
 def _read_texts(
-    members: list, validator_of: Callable[[], object], columns: Sequence[str] | None = None
+    members: list,
+    validator_of: Callable[[], object],
+    columns: Sequence[str] | None = None,
+    locate: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> tuple | None:
     from lomsong.readers import gnettrack
     from lomsong.readers._parse import duplicate_keys, read_texts_together, strings_by_index
@@ -456,7 +491,10 @@ def _read_texts(
         )
         for number, (key, outcome) in enumerate(zip(keys, outcomes, strict=True))
     ]
-    return keys, reports, accepted, bounds
+    where = None
+    if locate is not None:
+        where = locate(accepted["lon"].to_numpy("float64"), accepted["lat"].to_numpy("float64"))
+    return keys, reports, accepted, bounds, where
 
 
 def _read_one(name: str, sha256: str, communes: gpd.GeoDataFrame | None, now: pd.Timestamp | None) -> IngestResult:

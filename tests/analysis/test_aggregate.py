@@ -177,3 +177,19 @@ def test_categorical_columns_give_the_same_samples(grid):
     # device codes may differ; the devices they name must not
     pairs = set(zip(as_codes.device.tolist(), as_text.device.tolist(), strict=True))
     assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+
+
+def test_cell_ids_found_before_give_the_same_samples(grid):
+    """The run indexes the rows while it reads them: looking those cells up is locating the points."""
+    from lomsong.analysis.grid import index_points
+
+    frame = _mixed_measurements(np.random.default_rng(7))
+    frame.loc[3, ["lon", "lat"]] = [np.nan, np.nan]  # no position: no cell (0), outside the grid
+    frame.loc[4, ["lon", "lat"]] = [105.0, 21.0]  # a cell of another province
+    located = prepare_samples(frame, grid, Config())
+    given = prepare_samples(frame, grid, Config(), cell_ids=index_points(frame["lon"], frame["lat"], 8))
+    for name in ("cell", "operator", "technology", "weak", "device", "day", "rows"):
+        np.testing.assert_array_equal(getattr(given, name), getattr(located, name))
+    assert given.counts == located.counts and located.counts["measurements_outside_grid"] >= 2
+    with pytest.raises(ValueError, match="cell ids for"):
+        prepare_samples(frame, grid, Config(), cell_ids=np.zeros(3, "uint64"))

@@ -193,6 +193,25 @@ def test_logs_read_for_some_columns_give_those_columns_of_the_whole_reading(logs
         pd.testing.assert_frame_equal(together.measurements, all_plain[canonical], check_exact=True)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rows_located_on_the_batches_threads_are_located_rows_of_the_table(logs, communes, tmp_path, workers):
+    from functools import partial
+
+    from lomsong.analysis.aggregate import ANALYSIS_COLUMNS
+    from lomsong.analysis.grid import index_points
+    from lomsong.readers import many
+
+    plain = [path for path in [*logs, *_variants(tmp_path)] if not _read_alone(path)]  # all together
+    locate = partial(index_points, resolution=8)  # pickles: the workers get it too
+    found = many.read_many(plain, communes=communes, now=NOW, workers=workers, columns=ANALYSIS_COLUMNS, locate=locate)
+    table = found.table(ANALYSIS_COLUMNS)
+    assert found.located is not None and len(found.located) == len(found.tables)
+    np.testing.assert_array_equal(found.locations(), index_points(table["lon"], table["lat"], 8))
+    assert many.read_many(plain, communes=communes, now=NOW, workers=workers).locations() is None
+    with pytest.raises(ValueError, match="lon and lat"):
+        many.read_many(plain, communes=communes, columns=["time"], locate=locate)
+
+
 def test_a_log_whose_lines_differ_in_width_but_not_in_total_leaves_the_batch(logs, communes, tmp_path):
     """One line a field short, another a field long: the file's count of delimiters divides evenly,
     so only pyarrow's parse finds it; the batch is parsed again without it, and it is read alone."""
