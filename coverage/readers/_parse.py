@@ -501,12 +501,19 @@ def _arrow_table(
     string_type: pa.DataType | None = None,
     *,
     include: Sequence[int] | None = None,
+    numbers: Sequence[int] = (),
 ) -> pa.Table | None:
     """pyarrow's reading of a piece as ``fields`` string columns named ``f0``, ``f1``, … (only those
-    ``include`` numbers when given); None when a line has another width."""
+    ``include`` numbers when given); None when a line has another width.
+
+    The ``numbers`` columns are read as float64 by the parser itself, :data:`MISSING_MARKERS` as
+    nulls: None also when one of their values is anything else (the caller reads them as text).
+    """
     import pyarrow.csv as pacsv
 
     names = [f"f{i}" for i in range(fields)]
+    types = dict.fromkeys(names, string_type or pa.string())
+    types.update({names[i]: pa.float64() for i in numbers})
     try:
         return pacsv.read_csv(
             io.BytesIO(piece),
@@ -515,7 +522,8 @@ def _arrow_table(
                 delimiter=layout.delimiter, quote_char='"', double_quote=True, newlines_in_values=False
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, string_type or pa.string()),
+                column_types=types,
+                null_values=MISSING_MARKERS,  # for the numbers only: strings are never null
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
                 include_columns=None if include is None else [names[i] for i in include],
@@ -669,7 +677,7 @@ def exact_width(text: LogText) -> LogText | None:
 
 
 def read_texts_together(
-    texts: list[LogText], *, columns: Sequence[str] | None = None
+    texts: list[LogText], *, columns: Sequence[str] | None = None, numbers: Sequence[str] = ()
 ) -> tuple[TextTable, np.ndarray, pa.Array] | None:
     """Parse the data lines of many files of one header and width in one pyarrow pass.
 
@@ -677,7 +685,9 @@ def read_texts_together(
     other (line numbers of each file's own), each row's position in ``texts`` and its line's bytes
     (:func:`line_bytes`); None when a line does not have the files' width (then each file is read
     alone). With ``columns``, only those of the header are made into strings (the others are
-    split off by the parser and dropped): what a reader reads of a wide log.
+    split off by the parser and dropped): what a reader reads of a wide log. The ``numbers``
+    columns come as float64 (missing markers as NaN) when every one of their values is a number
+    pyarrow reads, as :func:`parse_numbers` would find it; else as text, like the others.
     """
     layout, fields = texts[0].layout, texts[0].fields
     width = len(layout.header)
@@ -685,7 +695,14 @@ def read_texts_together(
     data = b"".join(text.data for text in texts)
     # large strings: what pandas' Arrow string arrays hold, so that making the frame copies nothing
     include = wanted + ([width] if fields > width else [])
-    table = _arrow_table(data, layout, fields, pa.large_string(), include=include)
+    floats = [i for i in wanted if layout.header[i] in numbers]
+    # the numbers parsed by the reader's threads, without their text: when one is not a number the
+    # batch is read again as text, for parse_numbers to say which
+    table = _arrow_table(data, layout, fields, pa.large_string(), include=include, numbers=floats) if floats else None
+    if table is not None and not all(_all_finite(table.column(f"f{i}")) for i in floats):
+        table = None  # "NAN", "inf" …: pyarrow's spellings are not all parse_numbers', which decides them
+    if table is None:
+        table = _arrow_table(data, layout, fields, pa.large_string(), include=include)
     lines = np.array([text.lines for text in texts], np.int64)
     if table is None or table.num_rows != int(lines.sum()):
         return None
@@ -711,10 +728,20 @@ def read_texts_together(
         parsed = [column.filter(keep) for column in parsed]
         files, line, extra, lines = files[~blank], line[~blank], extra[~blank], lines.filter(keep)
     names = [layout.header[i] for i in wanted]
-    frame = pd.DataFrame({name: pd.arrays.ArrowStringArray(column) for name, column in zip(names, parsed, strict=True)})
+    frame = pd.DataFrame(
+        {
+            name: column.to_numpy() if pa.types.is_floating(column.type) else pd.arrays.ArrowStringArray(column)
+            for name, column in zip(names, parsed, strict=True)
+        }
+    )
     frame["_line"] = line
     frame["_extra"] = extra
     return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments), files, lines
+
+
+def _all_finite(numbers: pa.ChunkedArray) -> bool:
+    """Every value that is not missing is a finite number."""
+    return bool(pc.all(pc.fill_null(pc.is_finite(numbers), True)).as_py() is not False)
 
 
 def strings_by_index(values: Sequence[str], index: np.ndarray) -> pd.arrays.ArrowStringArray:
@@ -810,6 +837,8 @@ def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> tuple[pd.Serie
     not_a_number : numpy.ndarray
         bool, True where text was present but is not a number.
     """
+    if pd.api.types.is_float_dtype(raw.dtype):  # read as numbers already (read_texts_together)
+        return raw.astype("float64"), np.zeros(len(raw), bool)
     text = _trimmed(raw)
     missing = _missing(text)
     if decimal_comma:

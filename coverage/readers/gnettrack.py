@@ -45,6 +45,8 @@ NO_SERVICE_LEVEL = -200.0
 OPTIONAL_COLUMNS = {"Qual": "quality_db", "SNR": "sinr_db", "DL_bitrate": "dl_kbps", "UL_bitrate": "ul_kbps"}
 #: What :func:`parse_logs` reads of a log (given its duplicate keys): a batch of logs parses only these.
 PARSED_COLUMNS = (*SIGNATURE, *OPTIONAL_COLUMNS, "Operatorname", "Operator", "Cellname")
+#: The columns :func:`parse_logs` reads as numbers (:func:`lomsong.readers._parse.parse_numbers`).
+NUMBER_COLUMNS = ("Longitude", "Latitude", "Level", *OPTIONAL_COLUMNS)
 
 
 def sniff(path: Path, head: bytes) -> bool:

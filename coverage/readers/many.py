@@ -450,7 +450,9 @@ def _read_texts(
     from lomsong.readers._parse import duplicate_keys, read_texts_together, strings_by_index
     from lomsong.readers.base import IngestReport
 
-    read = read_texts_together([text for _, text in members], columns=gnettrack.PARSED_COLUMNS)
+    read = read_texts_together(
+        [text for _, text in members], columns=gnettrack.PARSED_COLUMNS, numbers=gnettrack.NUMBER_COLUMNS
+    )
     if read is None:
         return None
     table, files, lines = read

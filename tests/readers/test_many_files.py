@@ -88,6 +88,14 @@ def _read_alone(path: Path) -> bool:
     return path.stem.removeprefix("log_") in READ_ALONE
 
 
+def _with_fields(row: str, values: dict[int, str]) -> str:
+    """``row`` (tab-separated) with the fields at these positions replaced."""
+    fields = row.split("\t")
+    for position, value in values.items():
+        fields[position] = value
+    return "\t".join(fields)
+
+
 def _variants(folder: Path) -> list[Path]:
     """Logs that exercise what the batch must do as each log alone does (G-NetTrack quirks fixture)."""
     header, *rows = [line for line in (FIXTURES / "gnettrack_quirks.txt").read_bytes().decode().split("\r\n") if line]
@@ -111,6 +119,17 @@ def _variants(folder: Path) -> list[Path]:
         "lone_cr": rows[:2] + [rows[2].replace("\tL3\t", "\tL\r3\t")] + rows[3:4],
         # lines ending with \n only, one of them \r\n: read alone
         "mixed_ends": [rows[0] + "\n" + rows[1], *rows[2:4]],
+        # numbers pyarrow's parser reads as parse_numbers does (the batch's numbers come from it)
+        "spelled_numbers": [
+            _with_fields(rows[0], {10: " -95.", 11: "+5", 12: "1e1"}),
+            _with_fields(rows[2], {10: "-0", 11: " -9 ", 12: ".5"}),
+            *rows[3:5],
+        ],
+        # spellings pyarrow's parser reads otherwise (NAN) or that are not finite: the batch reads
+        # its numbers as text, for parse_numbers to decide them
+        "odd_numbers": [_with_fields(rows[0], {10: "NAN", 11: "inf"}), _with_fields(rows[2], {12: "Infinity"})],
+        # not a number: the same
+        "not_numbers": [_with_fields(rows[0], {10: "-95dBm"}), *rows[2:4]],
     }
     written = []
     for number, (name, body) in enumerate(variants.items()):
