@@ -699,8 +699,9 @@ def read_texts_together(
     # the numbers parsed by the reader's threads, without their text: when one is not a number the
     # batch is read again as text, for parse_numbers to say which
     table = _arrow_table(data, layout, fields, pa.large_string(), include=include, numbers=floats) if floats else None
-    if table is not None and not all(_all_finite(table.column(f"f{i}")) for i in floats):
-        table = None  # "NAN", "inf" …: pyarrow's spellings are not all parse_numbers', which decides them
+    values = {} if table is None else _finite_values(table, floats)
+    if values is None:  # "NAN", "inf" …: pyarrow's spellings are not all parse_numbers', which decides them
+        table, values = None, {}
     if table is None:
         table = _arrow_table(data, layout, fields, pa.large_string(), include=include)
     lines = np.array([text.lines for text in texts], np.int64)
@@ -713,7 +714,8 @@ def read_texts_together(
     extra = np.zeros(len(files), bool)
     if fields > width:
         extra = pc.not_equal(table.column(f"f{width}"), "").to_numpy(zero_copy_only=False)
-    parsed = [table.column(f"f{i}") for i in wanted]  # chunked: only the columns parsed get combined
+    # chunked: only the columns parsed get combined; the numbers are numpy arrays already
+    parsed = [values.get(i, table.column(f"f{i}")) for i in wanted]
     # a row whose every field is empty is a blank row (pandas skips it): not a data row. Its line
     # holds its delimiters and its line end only, which its length tells without the fields.
     buffer = np.frombuffer(data, np.uint8)
@@ -725,12 +727,12 @@ def read_texts_together(
     lines = line_bytes(data, ends)
     if blank.any():
         keep = pa.array(~blank)
-        parsed = [column.filter(keep) for column in parsed]
+        parsed = [column[~blank] if isinstance(column, np.ndarray) else column.filter(keep) for column in parsed]
         files, line, extra, lines = files[~blank], line[~blank], extra[~blank], lines.filter(keep)
     names = [layout.header[i] for i in wanted]
     frame = pd.DataFrame(
         {
-            name: column.to_numpy() if pa.types.is_floating(column.type) else pd.arrays.ArrowStringArray(column)
+            name: column if isinstance(column, np.ndarray) else pd.arrays.ArrowStringArray(column)
             for name, column in zip(names, parsed, strict=True)
         }
     )
@@ -739,9 +741,17 @@ def read_texts_together(
     return TextTable(frame, layout.header, layout.delimiter, layout.encoding, layout.comments), files, lines
 
 
-def _all_finite(numbers: pa.ChunkedArray) -> bool:
-    """Every value that is not missing is a finite number."""
-    return bool(pc.all(pc.fill_null(pc.is_finite(numbers), True)).as_py() is not False)
+def _finite_values(table: pa.Table, numbers: Sequence[int]) -> dict[int, np.ndarray] | None:
+    """The ``numbers`` columns of ``table`` as float64 arrays (nulls as NaN), or None when one
+    holds a value that is not missing and not finite (a NaN that was not null, an infinity)."""
+    values = {}
+    for number in numbers:
+        column = table.column(f"f{number}")
+        array = column.to_numpy()  # nulls become NaN: as many NaN as nulls, and no infinity
+        if np.isinf(array).any() or np.count_nonzero(np.isnan(array)) != column.null_count:
+            return None
+        values[number] = array
+    return values
 
 
 def strings_by_index(values: Sequence[str], index: np.ndarray) -> pd.arrays.ArrowStringArray:
