@@ -5,8 +5,8 @@
 The analysis of the logs (SYNTHETIC, see benchmarks/many_logs.py) is made once in this process
 (``lomsong.jobs.run.run_analysis`` without maps, stopped before it writes), then the run's files are
 written ``--repeats`` times into a temporary folder with
-:func:`lomsong.products.tables.write_products`: the machine tables (``part="tables"``, what the maps
-wait for) and the downloads (``part="downloads"``, written while the maps are drawn). Each file's
+:func:`lomsong.products.tables.write_products`: the machine tables (``part="tables"``) and the
+downloads (``part="downloads"``), all written while the maps' process draws the pages. Each file's
 time is ``time.process_time()`` (user + system, all threads) around its writer, the least of the
 repeats kept: other work on a shared machine only ever adds to it.
 

@@ -266,13 +266,15 @@ class _Measurements:
     cell_ids: np.ndarray | None = None  # each row's H3 cell, found while the files were read
 
 
-def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame, resolution: int) -> _Measurements:
+def _read_measurement_files(
+    files: Sequence[Path], communes: gpd.GeoDataFrame, resolution: int | None = None
+) -> _Measurements:
     """Read and validate measurement files as ``lomsong ingest`` does, without storing them.
 
     Many files are read in parallel (:func:`lomsong.readers.many.read_files`); the files are taken
     in the order of their content (sha256), so that the measurement table and ``run.json`` are the
-    same whatever order the files were given in. The logs read together are indexed on H3 at
-    ``resolution`` on their batches' threads, where the reading leaves a core some time.
+    same whatever order the files were given in. With ``resolution``, the logs read together are
+    indexed on H3 on their batches' threads, where the reading leaves a core some time.
     """
     from lomsong.analysis.aggregate import ANALYSIS_COLUMNS
     from lomsong.analysis.grid import index_points
@@ -285,7 +287,7 @@ def _read_measurement_files(files: Sequence[Path], communes: gpd.GeoDataFrame, r
     try:
         # the logs read together keep only the columns the analysis reads (as from the store,
         # _read_stored_measurements): fewer to copy when the accepted rows are taken
-        locate = partial(index_points, resolution=resolution)
+        locate = partial(index_points, resolution=resolution) if resolution is not None else None
         many = read_many(files, communes=communes, columns=ANALYSIS_COLUMNS, locate=locate)
     except ReaderError as exc:
         raise RunError(str(exc)) from None
@@ -651,29 +653,25 @@ def _start_maps_process(stages: _Stages) -> MapsProcess:
     return process
 
 
-def _maps_alongside(
-    process: MapsProcess, communes: gpd.GeoDataFrame, stages: _Stages
-) -> Callable[[Any], Callable[[Path, dict[str, Any]], MapsProcess]]:
-    """Give the maps' process the run's communes; return what makes ``write_run``'s ``alongside``
-    of the analysis, which gives the process the staging folder and the tables it draws."""
+def _prepare_maps(process: MapsProcess, communes: gpd.GeoDataFrame, stages: _Stages) -> None:
+    """Give the maps' process the run's communes (it prepares their part of the pages meanwhile)."""
     n_units = communes["unit_2025"].nunique() if "unit_2025" in communes else 0
     n_pages = len(communes) + n_units + 1
     process.on_page = lambda n: stages.note(f"maps: page {n} of {n_pages}")
     process.prepare(communes)
 
-    def of_analysis(analysis: Any) -> Callable[[Path, dict[str, Any]], MapsProcess]:
-        def start(staging: Path, meta: dict[str, Any]) -> MapsProcess:
-            from lomsong.products.run_results import run_results
 
-            stages.note("maps: building in a second process")
-            # the tables as the folder would give them back, at once: the process neither waits for
-            # the machine tables nor reads them (the maps draw the cells' any-technology views only)
-            drawn = run_results(analysis, staging, meta, cell_technologies=[results.ANY_TECHNOLOGY])
-            return process.begin(staging, drawn)
+def _begin_maps(
+    process: MapsProcess, analysis: Any, stages: _Stages, staging: Path, meta: dict[str, Any]
+) -> MapsProcess:
+    """``write_run``'s ``alongside`` (with the first three bound): give the maps' process the staging
+    folder and the tables it draws, as the folder would give them back, at once (it neither waits
+    for the machine tables nor reads them; the maps draw the cells' any-technology views only)."""
+    from lomsong.products.run_results import run_results
 
-        return start
-
-    return of_analysis
+    stages.note("maps: building in a second process")
+    drawn = run_results(analysis, staging, meta, cell_technologies=[results.ANY_TECHNOLOGY])
+    return process.begin(staging, drawn)
 
 
 def _maps_builder() -> Callable[..., Any] | None:
@@ -912,7 +910,9 @@ def run_analysis(
                         f"no measurement files in {paths.measurements_dir()}: run `lomsong demo` to create the "
                         "synthetic demo set, or pass --measurements FILE or --store DIR"
                     )
-                read = _read_measurement_files(files, communes, settings.resolution)
+                # the cells are found while reading when every row read is analysed (no period cut)
+                whole = since_ts is None and until_ts is None
+                read = _read_measurement_files(files, communes, settings.resolution if whole else None)
                 if villages is None and not measurement_paths:
                     villages = demo_villages_file()
                 if sites is None and not measurement_paths:
@@ -964,7 +964,8 @@ def run_analysis(
                 raise RunError(_no_measurements_message(read, out_folder, since_ts, until_ts))
 
         # the maps' process prepares the communes' part of the pages while the analysis runs
-        maps_alongside = _maps_alongside(maps_process, communes, stages) if maps_process is not None else None
+        if maps_process is not None:
+            _prepare_maps(maps_process, communes, stages)
         label = f"{len(read.partitions)} stored file(s) on Dask" if engine == "dask" else f"{len(measurements):,}"
         with stages.stage("analysis", f"Analysing {label} measurements"):
             grid_started = time.perf_counter()
@@ -1027,7 +1028,7 @@ def run_analysis(
             },
         }
 
-        alongside = maps_alongside(analysis) if maps_alongside is not None else None
+        alongside = partial(_begin_maps, maps_process, analysis, stages) if maps_process is not None else None
         build_maps = _maps_builder() if maps and alongside is None else None
         maps_built = alongside is not None
 
