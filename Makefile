@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export LOMSONG_REFERENCE_DATA ?= $(abspath ../shared/data)
+# test workers: one per core by default (`make test TEST_WORKERS=0` runs in one process)
+TEST_WORKERS ?= auto
 
 .PHONY: demo test setup system-deps lint clean
 
@@ -22,8 +24,8 @@ setup: $(STAMP) ## install the project, bring the reference data into data/, ven
 demo: setup ## set up, then run the analysis on the bundled data and write maps/ and the gap lists
 	$(VENV)/bin/lomsong demo
 
-test: setup system-deps ## set up, then run the whole test suite
-	$(PY) -m pytest
+test: setup system-deps ## set up, then run the whole test suite, one module per worker on every core
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 system-deps: ## the tests drive Debian's headless Chromium and GDAL's ogrinfo: install them when missing (root or sudo)
 	@missing=""; \
