@@ -346,15 +346,21 @@ def krige(
     tree = cKDTree(train_xy)
     mean = np.empty(len(target_xy))
     variance = np.empty(len(target_xy))
+    # the neighbours' distances to each other are symmetric: each pair is computed once, for both
+    # halves of the system (the same values as the full square: hypot(-x, -y) == hypot(x, y))
+    first, second = np.triu_indices(k, 1)
+    on_diagonal = float(variogram.covariance(np.zeros(1))[0]) + variogram.nugget
     for start in range(0, len(target_xy), _BATCH):  # batches of targets, each solved as one stack
         chunk = target_xy[start : start + _BATCH]
         distance, index = tree.query(chunk, k=k)
         distance = distance.reshape(len(chunk), k)
         index = index.reshape(len(chunk), k)
         px, py = train_xy[index, 0], train_xy[index, 1]
-        between = np.hypot(px[:, :, None] - px[:, None, :], py[:, :, None] - py[:, None, :])
+        pair = variogram.covariance(np.hypot(px[:, first] - px[:, second], py[:, first] - py[:, second]))
         system = np.ones((len(chunk), k + 1, k + 1))
-        system[:, :k, :k] = variogram.covariance(between) + variogram.nugget * np.eye(k)
+        system[:, first, second] = pair
+        system[:, second, first] = pair
+        system[:, np.arange(k), np.arange(k)] = on_diagonal
         system[:, k, k] = 0.0
         right = np.ones((len(chunk), k + 1))
         right[:, :k] = variogram.covariance(distance)
