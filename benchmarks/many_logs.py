@@ -206,18 +206,22 @@ def main() -> None:
     subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "coverage"), str(ROOT / "benchmarks")], check=True)
     load = os.getloadavg()
     runs, plains = [], []
+
+    def time_run() -> None:
+        with tempfile.TemporaryDirectory() as out:
+            run = timed([LOMSONG, "run", "-m", str(folder), "--out", out, "--quiet"])
+            run["record"] = json.loads((Path(out) / "run.json").read_text())
+            run["pages"] = len(list((Path(out) / "communes").glob("*.html")))
+            runs.append(run)
+
+    def time_script() -> None:
+        plains.append(timed([PYTHON, __file__, "--baseline", str(folder)]))
+
     for repeat in range(args.repeats):
         # one after the other, in ABBA order: the second process of a pair runs faster (files and
         # libraries already in the page cache), so neither side always gets that place
-        for which in ("run", "script") if repeat % 2 == 0 else ("script", "run"):
-            if which == "script":
-                plains.append(timed([PYTHON, __file__, "--baseline", str(folder)]))
-                continue
-            with tempfile.TemporaryDirectory() as out:
-                run = timed([LOMSONG, "run", "-m", str(folder), "--out", out, "--quiet"])
-                run["record"] = json.loads((Path(out) / "run.json").read_text())
-                run["pages"] = len(list((Path(out) / "communes").glob("*.html")))
-                runs.append(run)
+        for measure in (time_run, time_script) if repeat % 2 == 0 else (time_script, time_run):
+            measure()
     run = min(runs, key=lambda timing: timing["seconds"])
     record, pages = run["record"], run["pages"]
     plain = min(plains, key=lambda timing: timing["seconds"])

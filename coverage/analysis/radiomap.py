@@ -349,6 +349,7 @@ def krige(
     # the neighbours' distances to each other are symmetric: each pair is computed once, for both
     # halves of the system (the same values as the full square: hypot(-x, -y) == hypot(x, y))
     first, second = np.triu_indices(k, 1)
+    diagonal = np.arange(k)
     on_diagonal = float(variogram.covariance(np.zeros(1))[0]) + variogram.nugget
     for start in range(0, len(target_xy), _BATCH):  # batches of targets, each solved as one stack
         chunk = target_xy[start : start + _BATCH]
@@ -360,7 +361,7 @@ def krige(
         system = np.ones((len(chunk), k + 1, k + 1))
         system[:, first, second] = pair
         system[:, second, first] = pair
-        system[:, np.arange(k), np.arange(k)] = on_diagonal
+        system[:, diagonal, diagonal] = on_diagonal
         system[:, k, k] = 0.0
         right = np.ones((len(chunk), k + 1))
         right[:, :k] = variogram.covariance(distance)
